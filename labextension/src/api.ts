@@ -1,0 +1,137 @@
+/**
+ * Types of the server extension's answers (energyd's API v1, forwarded under /api/energy/v1/)
+ * and the one function that requests them. Times are Unix seconds, energy joules, power watts.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export interface IChannelNow {
+  watts: number | null;
+  joules: number | null;
+  measured: boolean;
+}
+
+export interface INow {
+  time: number;
+  channels: { [id: string]: IChannelNow };
+  host: {
+    watts: number | null;
+    joules: number | null;
+    coverage: string[];
+    measured: boolean;
+  };
+}
+
+export interface IChannelInfo {
+  id: string;
+  kind: string;
+  label: string;
+  measured: boolean;
+  status: string;
+  error: string | null;
+  includes: string[];
+}
+
+export interface ISources {
+  channels: IChannelInfo[];
+  families: { name: string; status: string; detail: string }[];
+}
+
+export interface IHistory {
+  t: number[];
+  channels: { [id: string]: { watts: (number | null)[] } };
+  host: { watts: (number | null)[] };
+}
+
+export interface IEnergy {
+  from: number;
+  to: number;
+  resolution_s: number;
+  channels: { [id: string]: { joules: number | null } };
+  host: { joules: number | null; coverage: string[]; measured: boolean };
+  /** Present with ?scope=… on an energyd that attributes. */
+  scope?: IScopeEnergy;
+}
+
+export interface IScopeEnergy {
+  joules: number;
+  share: number;
+  method: string;
+  measured: boolean;
+}
+
+export interface ILongterm {
+  t: number[];
+  step_s: number;
+  channels: { [id: string]: { joules: (number | null)[] } };
+  host: { joules: (number | null)[] };
+}
+
+export interface IStatus {
+  socket_path: string | null;
+  embedded: boolean;
+  server_started_at: number;
+  startup_error: string | null;
+}
+
+export interface IKernelEnergy {
+  kernel_id: string;
+  pid: number | null;
+  watch_id: string | null;
+  from: number;
+  to: number;
+  resolution_s: number | null;
+  host: IEnergy['host'];
+  channels: IEnergy['channels'];
+  /** The kernel's attributed share, or null when energyd cannot attribute (see kernel_note). */
+  kernel: IScopeEnergy | null;
+  kernel_note: string | null;
+}
+
+export class EnergyApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly hint: string = ''
+  ) {
+    super(message);
+  }
+}
+
+export type Params = { [key: string]: string | number | undefined };
+
+/** GET /api/energy/v1/<endpoint>?params; rejects with EnergyApiError carrying energyd's text. */
+export async function requestAPI<T>(
+  endpoint: string,
+  params: Params = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const query = Object.entries(params)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join('&');
+  const url =
+    URLExt.join(settings.baseUrl, 'api', 'energy', 'v1', endpoint) +
+    (query ? `?${query}` : '');
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (error) {
+    throw new EnergyApiError(0, `Jupyter server not reachable: ${String(error)}`);
+  }
+  const text = await response.text();
+  let data: any = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = { error: text.slice(0, 300) };
+  }
+  if (!response.ok) {
+    throw new EnergyApiError(
+      response.status,
+      String(data.error ?? response.statusText),
+      String(data.hint ?? '')
+    );
+  }
+  return data as T;
+}

@@ -1,0 +1,83 @@
+/**
+ * uPlot charts, themed from JupyterLab's CSS variables so they follow light and dark themes.
+ */
+import uPlot from 'uplot';
+
+const PALETTE = ['--jp-brand-color1', '--jp-warn-color1', '--jp-success-color1',
+  '--jp-error-color1', '--jp-accent-color1', '--jp-brand-color3', '--jp-warn-color3'];
+
+export function cssVar(name: string, fallback: string): string {
+  const v = getComputedStyle(document.body).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+export function seriesColor(i: number): string {
+  return cssVar(PALETTE[i % PALETTE.length], ['#1976d2', '#f57c00', '#388e3c', '#d32f2f'][i % 4]);
+}
+
+function axis(label: string): uPlot.Axis {
+  const fg = cssVar('--jp-ui-font-color2', '#666');
+  const grid = cssVar('--jp-border-color2', '#ddd');
+  return { label, stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+}
+
+export interface ISeriesSpec {
+  label: string;
+  width?: number;
+  dash?: number[];
+}
+
+/** A time-series chart; `shade` returns [from, to] Unix-second intervals to shade. */
+export function makeChart(
+  target: HTMLElement,
+  width: number,
+  yLabel: string,
+  series: ISeriesSpec[],
+  data: uPlot.AlignedData,
+  shade?: () => [number, number][],
+  stepped = false
+): uPlot {
+  const opts: uPlot.Options = {
+    width,
+    height: 180,
+    legend: { show: true, live: false },
+    cursor: { drag: { x: false, y: false } },
+    scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max * 1.1, 1e-9)] } },
+    axes: [axis(''), axis(yLabel)],
+    series: [
+      {},
+      ...series.map((s, i) => ({
+        label: s.label,
+        stroke: seriesColor(i),
+        width: s.width ?? 1.5,
+        dash: s.dash,
+        spanGaps: false,
+        paths: stepped ? uPlot.paths.stepped!({ align: 1 }) : undefined
+      }))
+    ],
+    hooks: {
+      drawClear: [
+        (u: uPlot) => {
+          if (!shade) {
+            return;
+          }
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.fillStyle = cssVar('--jp-layout-color3', 'rgba(128,128,128,0.25)');
+          ctx.globalAlpha = 0.45;
+          for (const [a, b] of shade()) {
+            const x0 = u.valToPos(a, 'x', true);
+            const x1 = u.valToPos(b, 'x', true);
+            const left = Math.max(u.bbox.left, x0);
+            const right = Math.min(u.bbox.left + u.bbox.width, x1);
+            if (right > left) {
+              ctx.fillRect(left, u.bbox.top, right - left, u.bbox.height);
+            }
+          }
+          ctx.restore();
+        }
+      ]
+    }
+  };
+  return new uPlot(opts, data, target);
+}

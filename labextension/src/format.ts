@@ -1,0 +1,161 @@
+/**
+ * Number formatting for power, energy and time. Pure functions: no JupyterLab imports, so the
+ * unit tests run them directly.
+ */
+
+/** The energy units the user can choose (settings `unit`, panel switch). */
+export type EnergyUnit = 'J' | 'Wh' | 'kWh';
+
+export const ENERGY_UNITS: EnergyUnit[] = ['J', 'Wh', 'kWh'];
+
+export const JOULES_PER_WH = 3600;
+export const JOULES_PER_KWH = 3.6e6;
+
+/** A compact number: 0 decimals from 100, 1 decimal from 1, 2 significant digits below. */
+export function formatNumber(x: number): string {
+  if (!Number.isFinite(x)) {
+    return '–';
+  }
+  const a = Math.abs(x);
+  if (a === 0) {
+    return '0';
+  }
+  if (a >= 100) {
+    return x.toFixed(0);
+  }
+  if (a >= 1) {
+    return x.toFixed(1);
+  }
+  if (a >= 0.9995) {
+    return x.toFixed(1); // rounds up to 1.0
+  }
+  return String(Number(x.toPrecision(2)));
+}
+
+const SI_PREFIXES: [number, string][] = [
+  [1e9, 'G'],
+  [1e6, 'M'],
+  [1e3, 'k'],
+  [1, ''],
+  [1e-3, 'm']
+];
+
+/** The SI scale for a magnitude: switches at 999.5 of the smaller prefix so that rounding
+ * never prints "1000 W"; below 1 uses milli. */
+function siScale(magnitude: number): [number, string] {
+  for (const [scale, prefix] of SI_PREFIXES) {
+    if (magnitude >= scale * 0.9995) {
+      return [scale, prefix];
+    }
+  }
+  return [1e-3, 'm'];
+}
+
+/** `value` with the SI prefix chosen for `reference` (so "1.2 J ± 0.2 J" shares one prefix). */
+function withPrefix(value: number, unit: string, reference: number = value): string {
+  if (reference === 0 && value === 0) {
+    return `0 ${unit}`;
+  }
+  const [scale, prefix] = siScale(Math.abs(reference));
+  return `${formatNumber(value / scale)} ${prefix}${unit}`;
+}
+
+/** Power in watts, SI-prefixed: "12.3 W", "1.2 kW", "850 mW". */
+export function formatPower(watts: number | null | undefined): string {
+  if (watts === null || watts === undefined || !Number.isFinite(watts)) {
+    return '– W';
+  }
+  return withPrefix(watts, 'W');
+}
+
+/** Energy in the chosen unit: 'J' is SI-prefixed joules (J, kJ, MJ), 'Wh' and 'kWh' are fixed. */
+export function formatEnergy(
+  joules: number | null | undefined,
+  unit: EnergyUnit = 'J',
+  reference?: number
+): string {
+  if (joules === null || joules === undefined || !Number.isFinite(joules)) {
+    return `– ${unit}`;
+  }
+  switch (unit) {
+    case 'Wh':
+      return `${formatNumber(joules / JOULES_PER_WH)} Wh`;
+    case 'kWh':
+      return `${formatNumber(joules / JOULES_PER_KWH)} kWh`;
+    default:
+      return withPrefix(joules, 'J', reference ?? joules);
+  }
+}
+
+/** Converts joules to the value of a unit (for chart axes). */
+export function joulesTo(joules: number, unit: EnergyUnit): number {
+  return unit === 'Wh'
+    ? joules / JOULES_PER_WH
+    : unit === 'kWh'
+      ? joules / JOULES_PER_KWH
+      : joules;
+}
+
+/** The next unit of the J → Wh → kWh cycle (the panel's switch). */
+export function nextUnit(unit: EnergyUnit): EnergyUnit {
+  return ENERGY_UNITS[(ENERGY_UNITS.indexOf(unit) + 1) % ENERGY_UNITS.length];
+}
+
+export function isEnergyUnit(value: unknown): value is EnergyUnit {
+  return typeof value === 'string' && (ENERGY_UNITS as string[]).includes(value);
+}
+
+/** A duration: "850 ms", "1.2 s", "2 min 05 s", "1 h 02 min". */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) {
+    return '– s';
+  }
+  const s = Math.abs(seconds);
+  if (s < 1) {
+    return `${Math.round(seconds * 1000)} ms`;
+  }
+  if (s < 60) {
+    return `${seconds.toFixed(s < 10 ? 2 : 1)} s`;
+  }
+  if (s < 3600) {
+    const m = Math.floor(s / 60);
+    return `${m} min ${String(Math.round(s - m * 60)).padStart(2, '0')} s`;
+  }
+  const h = Math.floor(s / 3600);
+  return `${h} h ${String(Math.round((s - h * 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** "measured" or "estimated", as every figure must say. */
+export function qualityLabel(measured: boolean | null | undefined): string {
+  return measured ? 'measured' : 'estimated';
+}
+
+export interface IMeanSd {
+  n: number;
+  mean: number;
+  /** Sample standard deviation (n − 1); 0 for a single value. */
+  sd: number;
+}
+
+export function meanSd(values: number[]): IMeanSd {
+  const n = values.length;
+  if (n === 0) {
+    return { n, mean: NaN, sd: NaN };
+  }
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  if (n === 1) {
+    return { n, mean, sd: 0 };
+  }
+  const variance =
+    values.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (n - 1);
+  return { n, mean, sd: Math.sqrt(variance) };
+}
+
+/** "1.02 s ± 0.03 s" style; the formatter gets the mean as reference for its prefix. */
+export function formatMeanSd(
+  values: number[],
+  format: (x: number, reference: number) => string
+): string {
+  const { mean, sd } = meanSd(values);
+  return `${format(mean, mean)} ± ${format(sd, mean)}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * The top bar item: host power now and host energy since the Jupyter server started, with the
+ * emoji of the nearest everyday comparison; marked "est." when the figures are estimated.
+ */
+import { Widget } from '@lumino/widgets';
+
+import { chooseComparison } from './comparisons';
+import { formatEnergy, formatPower, qualityLabel } from './format';
+import { EnergyModel } from './model';
+
+export class EnergyTopBar extends Widget {
+  constructor(
+    private readonly model: EnergyModel,
+    onClick: () => void
+  ) {
+    super({ node: document.createElement('button') });
+    this.id = 'jp-energy-topbar';
+    this.addClass('jp-EnergyTopBar');
+    this.node.setAttribute('type', 'button');
+    this.node.addEventListener('click', onClick);
+    model.changed.connect(this.update, this);
+    this.update();
+  }
+
+  protected onUpdateRequest(): void {
+    this.render();
+  }
+
+  update(): void {
+    this.render();
+  }
+
+  private render(): void {
+    const m = this.model;
+    const node = this.node;
+    if (m.error) {
+      node.textContent = '⚡ energy n/a';
+      node.title = `${m.error.message}${m.error.hint ? `\n${m.error.hint}` : ''}`;
+      node.dataset.state = 'error';
+      return;
+    }
+    if (!m.now) {
+      node.textContent = '⚡ …';
+      node.title = 'Waiting for energyd';
+      node.dataset.state = 'loading';
+      return;
+    }
+    const host = m.now.host;
+    const joules = m.sinceServer?.host.joules ?? null;
+    const measured = host.measured && (m.sinceServer?.host.measured ?? true);
+    const chosen = joules !== null ? chooseComparison(joules) : null;
+    node.replaceChildren();
+    const watts = document.createElement('span');
+    watts.className = 'jp-EnergyTopBar-watts';
+    watts.textContent = `⚡ ${formatPower(host.watts)}`;
+    const energy = document.createElement('span');
+    energy.className = 'jp-EnergyTopBar-joules';
+    energy.textContent = ` · ${formatEnergy(joules, m.settings.unit)}`;
+    node.append(watts, energy);
+    if (chosen) {
+      const emoji = document.createElement('span');
+      emoji.className = 'jp-EnergyTopBar-emoji';
+      emoji.textContent = ` ${chosen.comparison.emoji}`;
+      node.append(emoji);
+    }
+    if (!measured) {
+      const est = document.createElement('span');
+      est.className = 'jp-EnergyTopBar-estimated';
+      est.textContent = 'est.';
+      node.append(est);
+    }
+    node.dataset.state = measured ? 'measured' : 'estimated';
+    node.dataset.watts = String(host.watts ?? '');
+    node.dataset.joules = String(joules ?? '');
+    const covers = host.coverage.join(' + ') || 'host';
+    node.title =
+      `Machine power now and energy since this Jupyter server started, ${qualityLabel(measured)}` +
+      ` (covers ${covers}).` +
+      (chosen ? `\nThat is ${chosen.phrase}.` : '') +
+      '\nClick for details.';
+  }
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  formatDuration,
+  formatEnergy,
+  formatMeanSd,
+  formatNumber,
+  formatPower,
+  isEnergyUnit,
+  joulesTo,
+  meanSd,
+  nextUnit,
+  qualityLabel
+} from '../src/format';
+import { parseKernelDate } from '../src/time';
+
+describe('formatNumber', () => {
+  it('uses 0 decimals from 100, 1 from 1, 2 significant digits below', () => {
+    expect(formatNumber(123.456)).toBe('123');
+    expect(formatNumber(12.345)).toBe('12.3');
+    expect(formatNumber(4.5)).toBe('4.5');
+    expect(formatNumber(0.012345)).toBe('0.012');
+    expect(formatNumber(0)).toBe('0');
+    expect(formatNumber(NaN)).toBe('–');
+  });
+});
+
+describe('formatPower', () => {
+  it('prefixes watts', () => {
+    expect(formatPower(12.34)).toBe('12.3 W');
+    expect(formatPower(1234)).toBe('1.2 kW');
+    expect(formatPower(0.85)).toBe('850 mW');
+    expect(formatPower(0)).toBe('0 W');
+    expect(formatPower(null)).toBe('– W');
+  });
+  it('never prints 1000 of a smaller prefix', () => {
+    expect(formatPower(999.7)).toBe('1.0 kW');
+    expect(formatPower(999.4)).toBe('999 W');
+  });
+});
+
+describe('formatEnergy and unit switching', () => {
+  it('J is SI-prefixed', () => {
+    expect(formatEnergy(4500, 'J')).toBe('4.5 kJ');
+    expect(formatEnergy(10000)).toBe('10.0 kJ');
+    expect(formatEnergy(21.3, 'J')).toBe('21.3 J');
+    expect(formatEnergy(2.5e6, 'J')).toBe('2.5 MJ');
+  });
+  it('Wh and kWh are fixed units', () => {
+    expect(formatEnergy(3600, 'Wh')).toBe('1.0 Wh');
+    expect(formatEnergy(36, 'Wh')).toBe('0.01 Wh');
+    expect(formatEnergy(3.6e6, 'kWh')).toBe('1.0 kWh');
+    expect(formatEnergy(10000, 'kWh')).toBe('0.0028 kWh');
+    expect(formatEnergy(undefined, 'kWh')).toBe('– kWh');
+  });
+  it('converts for chart axes', () => {
+    expect(joulesTo(7200, 'Wh')).toBe(2);
+    expect(joulesTo(7.2e6, 'kWh')).toBe(2);
+    expect(joulesTo(5, 'J')).toBe(5);
+  });
+  it('cycles J → Wh → kWh → J', () => {
+    expect(nextUnit('J')).toBe('Wh');
+    expect(nextUnit('Wh')).toBe('kWh');
+    expect(nextUnit('kWh')).toBe('J');
+  });
+  it('validates unit settings', () => {
+    expect(isEnergyUnit('Wh')).toBe(true);
+    expect(isEnergyUnit('cal')).toBe(false);
+    expect(isEnergyUnit(3)).toBe(false);
+  });
+});
+
+describe('formatDuration', () => {
+  it('picks ms, s, min, h', () => {
+    expect(formatDuration(0.85)).toBe('850 ms');
+    expect(formatDuration(1.234)).toBe('1.23 s');
+    expect(formatDuration(12.34)).toBe('12.3 s');
+    expect(formatDuration(125)).toBe('2 min 05 s');
+    expect(formatDuration(3720)).toBe('1 h 02 min');
+  });
+});
+
+describe('labels and statistics', () => {
+  it('says measured or estimated', () => {
+    expect(qualityLabel(true)).toBe('measured');
+    expect(qualityLabel(false)).toBe('estimated');
+    expect(qualityLabel(undefined)).toBe('estimated');
+  });
+  it('computes the sample standard deviation', () => {
+    const s = meanSd([2, 4, 4, 4, 5, 5, 7, 9]);
+    expect(s.mean).toBe(5);
+    expect(s.sd).toBeCloseTo(2.138, 3); // sqrt(32/7)
+    expect(meanSd([3]).sd).toBe(0);
+    expect(Number.isNaN(meanSd([]).mean)).toBe(true);
+    expect(formatMeanSd([1, 1.2, 1.4], (x, ref) => formatEnergy(x, 'J', ref))).toBe('1.2 J ± 0.2 J');
+  });
+});
+
+describe('parseKernelDate', () => {
+  it('keeps microseconds and honours the zone', () => {
+    expect(parseKernelDate('2026-11-22T00:30:00.123456Z')).toBeCloseTo(1795307400.123456, 6);
+    expect(parseKernelDate('2026-11-22T01:30:00.5+01:00')).toBeCloseTo(1795307400.5, 6);
+    expect(parseKernelDate('2026-11-22T00:30:00')).toBe(1795307400);
+    expect(parseKernelDate('')).toBeNull();
+    expect(parseKernelDate('yesterday')).toBeNull();
+  });
+});

@@ -1,0 +1,22 @@
+"""Jupyter Energy: live power and energy in JupyterLab and Notebook 7, from energyd."""
+
+try:
+    from ._version import __version__
+except ImportError:  # running from a source tree that was never built
+    __version__ = "dev"
+
+from .client import EnergydClient, EnergydError, EnergydUnavailable, ensure_energyd, find_socket
+
+
+def _jupyter_labextension_paths():
+    return [{"src": "labextension", "dest": "jupyter-energy"}]
+
+
+def _jupyter_server_extension_points():
+    from .app import EnergyExtensionApp
+
+    return [{"module": "jupyter_energy", "app": EnergyExtensionApp}]
+
+
+__all__ = ["EnergydClient", "EnergydError", "EnergydUnavailable", "ensure_energyd", "find_socket",
+           "__version__"]

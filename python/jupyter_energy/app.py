@@ -1,0 +1,153 @@
+"""The Jupyter server extension: finds (or starts) energyd, forwards its API, tracks kernels.
+
+Configuration (``jupyter_server_config.py`` or the command line), all optional::
+
+    c.EnergyExtensionApp.socket_path = "/run/energyd/energyd.sock"  # default: discovery
+    c.EnergyExtensionApp.auto_start = True        # start an embedded energyd if none answers
+    c.EnergyExtensionApp.energyd_path = ""        # default: the packaged binary, then PATH
+    c.EnergyExtensionApp.interval_s = 0.1         # sample interval of an embedded energyd
+    c.EnergyExtensionApp.energyd_args = []        # extra arguments for an embedded energyd
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import PeriodicCallback
+from traitlets import Bool, Float, List, Unicode
+
+from . import client as energy_client
+from .client import EmbeddedEnergyd, EnergydClient, EnergydError, EnergydUnavailable
+from .handlers import setup_handlers
+from .kernels import KernelWatches
+
+
+class EnergyExtensionApp(ExtensionApp):
+    name = "jupyter_energy"
+    load_other_extensions = True
+
+    socket_path = Unicode(
+        "", config=True,
+        help="energyd's unix socket. Empty: $ENERGYD_SOCKET, /run/energyd/energyd.sock, "
+             "$XDG_RUNTIME_DIR/energyd.sock or /tmp/energyd-<uid>.sock, then the embedded "
+             "daemon's socket under the Jupyter data directory. An embedded energyd listens here "
+             "when this is set and nothing answers.")
+    auto_start = Bool(
+        True, config=True,
+        help="Start an energyd as the current user (embedded mode) when none answers; it is "
+             "stopped with the server.")
+    energyd_path = Unicode(
+        "", config=True,
+        help="energyd binary for embedded mode. Empty: the one installed with this package "
+             "(jupyter_energy/bin/energyd), then PATH.")
+    interval_s = Float(0.1, config=True, help="Sample interval of an embedded energyd, seconds.")
+    energyd_args = List(Unicode(), config=True,
+                        help="Extra command-line arguments for an embedded energyd "
+                             "(e.g. ['--sysfs-root', '/path/to/fake/sys']).")
+    state_dir = Unicode("", config=True,
+                        help="State directory of an embedded energyd. Empty: "
+                             "jupyter_data_dir()/energy.")
+    watch_sync_s = Float(2.0, config=True,
+                         help="How often kernels are matched with energyd watches, seconds.")
+
+    embedded: Optional[EmbeddedEnergyd] = None
+    started_at: float = 0.0
+    startup_error: Optional[str] = None
+
+    def _state_dir(self) -> Optional[Path]:
+        return Path(self.state_dir) if self.state_dir else None
+
+    def initialize_settings(self) -> None:
+        self.started_at = time.time()
+        self.watches = KernelWatches(self.client, self.serverapp.kernel_manager, self.log)
+        try:
+            self.embedded = energy_client.ensure_energyd(
+                self.socket_path or None, self.auto_start, self.energyd_path or None,
+                self.interval_s, self._state_dir(), self.energyd_args)
+        except EnergydError as exc:
+            self.startup_error = str(exc)
+            self.log.warning("jupyter_energy: %s", exc)
+        if self.embedded:
+            self.log.info("jupyter_energy: started embedded energyd on %s (log %s)",
+                          self.embedded.socket_path, self.embedded.log_path)
+        self._socket = self.embedded.socket_path if self.embedded else (
+            energy_client.resolve_socket(self.socket_path or None, self._state_dir()))
+        if self._socket:
+            self.log.info("jupyter_energy: using energyd on %s", self._socket)
+        self.settings.update({"jupyter_energy": self})
+        self._sync_cb = PeriodicCallback(self._sync_watches, self.watch_sync_s * 1000)
+        self._sync_cb.start()
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(setup_handlers(None, "/"))
+
+    def client(self) -> EnergydClient:
+        if not self._socket:
+            # energyd may have come up since the server started (a system daemon).
+            self._socket = energy_client.resolve_socket(self.socket_path or None,
+                                                        self._state_dir())
+        if not self._socket:
+            raise EnergydUnavailable(None, self.startup_error or "no energyd answers")
+        return EnergydClient(self._socket)
+
+    async def _sync_watches(self) -> None:
+        from tornado.ioloop import IOLoop
+        try:
+            await IOLoop.current().run_in_executor(None, self.watches.sync)
+        except Exception as exc:  # a failed sync must never stop the periodic callback
+            self.log.debug("jupyter_energy: watch sync failed: %s", exc)
+
+    def status(self) -> Dict[str, Any]:
+        return {
+            "socket_path": self._socket,
+            "embedded": bool(self.embedded and self.embedded.running),
+            "embedded_log": str(self.embedded.log_path) if self.embedded else None,
+            "server_started_at": self.started_at,
+            "startup_error": self.startup_error,
+            "kernels": {kid: w.to_json() for kid, w in self.watches.watches.items()},
+        }
+
+    def kernel_energy(self, kernel_id: str, t0: float, t1: float) -> Dict[str, Any]:
+        """Machine energy over [t0, t1] plus the kernel's attributed share when energyd can."""
+        self.watches.sync()
+        watch = self.watches.get(kernel_id)
+        cli = self.client()
+        machine = cli.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+        attributed = None
+        note = watch.error if watch else "kernel not tracked"
+        if watch and watch.watch_id is not None:
+            try:
+                scoped = cli.get("energy", scope=f"kernel:{watch.watch_id}",
+                                 **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+                attributed = scoped.get("scope")
+                note = None if attributed else "energyd answered without a scope figure"
+            except EnergydError as exc:
+                note = f"energyd cannot attribute this interval: {exc.error}"
+        return {
+            "kernel_id": kernel_id,
+            "pid": watch.pid if watch else None,
+            "watch_id": watch.watch_id if watch else None,
+            "from": machine.get("from", t0),
+            "to": machine.get("to", t1),
+            "resolution_s": machine.get("resolution_s"),
+            "host": machine.get("host"),
+            "channels": machine.get("channels"),
+            "kernel": attributed,
+            "kernel_note": note,
+        }
+
+    async def stop_extension(self) -> None:
+        if getattr(self, "_sync_cb", None):
+            self._sync_cb.stop()
+        try:
+            if getattr(self, "watches", None) is not None and self._socket:
+                self.watches.clear()
+        except Exception as exc:
+            self.log.debug("jupyter_energy: clearing watches failed: %s", exc)
+        if self.embedded:
+            self.embedded.stop()
+            self.embedded = None

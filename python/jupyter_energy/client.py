@@ -1,0 +1,338 @@
+"""The one place that finds energyd and talks to it.
+
+Everything in Python that needs energy figures (the Jupyter server extension, the magics, the
+``measure_energy`` API) goes through this module.  It speaks HTTP/1.1 over energyd's unix socket
+with the standard library only (``http.client`` on an ``AF_UNIX`` socket), so it adds no
+dependency.
+
+Interface
+---------
+``find_socket(explicit=None) -> str | None``
+    The first socket that answers, in the same order as the ``energy`` CLI: ``explicit``,
+    ``$ENERGYD_SOCKET``, ``/run/energyd/energyd.sock``, then ``$XDG_RUNTIME_DIR/energyd.sock`` if
+    ``XDG_RUNTIME_DIR`` is set, else ``/tmp/energyd-<uid>.sock``.
+
+``EnergydClient(socket_path=None, timeout_s=5.0)``
+    ``.get(path, **params) -> dict``, ``.post(path, body) -> dict``, ``.delete(path) -> dict``.
+    ``path`` is relative to ``/api/v1/`` (``"now"``, ``"energy"``) or absolute (``"/api/v1/now"``).
+    Errors raise :class:`EnergydError` carrying the HTTP status and energyd's JSON body
+    (``{"error", "hint"}``); an unreachable daemon raises :class:`EnergydUnavailable` (status 503).
+
+``ensure_energyd(socket_path=None, auto_start=True, energyd_path=None, ...) -> EmbeddedEnergyd | None``
+    Returns ``None`` when an energyd already answers; otherwise starts one as the current user
+    (embedded mode) and returns its handle (``.socket_path``, ``.stop()``).  The embedded daemon
+    keeps its state under ``jupyter_data_dir()/energy`` and dies with the process that started it.
+
+All times are Unix seconds (float), energies joules, powers watts, as in energyd's API.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import http.client
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+log = logging.getLogger("jupyter_energy")
+
+API_PREFIX = "/api/v1/"
+SYSTEM_SOCKET = "/run/energyd/energyd.sock"
+
+
+class EnergydError(Exception):
+    """An answer from energyd that is not a success, or no answer at all."""
+
+    def __init__(self, status: int, error: str, hint: str = "", body: Optional[dict] = None):
+        super().__init__(f"{status}: {error}" + (f" ({hint})" if hint else ""))
+        self.status = status
+        self.error = error
+        self.hint = hint
+        self.body = body if body is not None else {"error": error, "hint": hint}
+
+
+class EnergydUnavailable(EnergydError):
+    """No energyd answers on the socket (not running, wrong path, no permission)."""
+
+    def __init__(self, socket_path: Optional[str], reason: str):
+        super().__init__(
+            503,
+            f"energyd is not reachable at {socket_path or '(no socket found)'}: {reason}",
+            "start energyd (or let the Jupyter server start one: "
+            "c.EnergyExtensionApp.auto_start = True), or set ENERGYD_SOCKET",
+        )
+        self.socket_path = socket_path
+
+
+def default_socket_candidates() -> List[str]:
+    """The sockets the CLI tries, in order (without the explicit one)."""
+    out = []
+    env = os.environ.get("ENERGYD_SOCKET")
+    if env:
+        out.append(env)
+    out.append(SYSTEM_SOCKET)
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        out.append(os.path.join(xdg, "energyd.sock"))
+    else:
+        out.append(f"/tmp/energyd-{os.getuid()}.sock")
+    return out
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class EnergydClient:
+    """A client of one energyd over its unix socket.
+
+    ``socket_path=None`` uses :func:`find_socket` at the first request (and raises
+    :class:`EnergydUnavailable` if nothing answers).  One connection per request: energyd
+    requests are small and rare (a few a second at most), and this keeps the client thread-safe.
+    """
+
+    def __init__(self, socket_path: Optional[str] = None, timeout_s: float = 5.0):
+        self._socket_path = socket_path
+        self.timeout_s = timeout_s
+
+    @property
+    def socket_path(self) -> Optional[str]:
+        if self._socket_path is None:
+            self._socket_path = find_socket()
+        return self._socket_path
+
+    def request(self, method: str, path: str, params: Optional[Dict[str, Any]] = None,
+                body: Optional[Any] = None) -> dict:
+        """Send one request; return the decoded JSON answer or raise :class:`EnergydError`."""
+        sock_path = self.socket_path
+        if not sock_path:
+            raise EnergydUnavailable(None, "no socket answers: " + ", ".join(default_socket_candidates()))
+        url = path if path.startswith("/") else API_PREFIX + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        payload = None
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        conn = _UnixHTTPConnection(sock_path, self.timeout_s)
+        try:
+            conn.request(method, url, body=payload, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            status = resp.status
+        except (OSError, http.client.HTTPException) as exc:
+            raise EnergydUnavailable(sock_path, str(exc) or type(exc).__name__) from exc
+        finally:
+            conn.close()
+        try:
+            data = json.loads(raw.decode() or "{}")
+        except ValueError:
+            data = {"error": raw.decode(errors="replace")[:500], "hint": "energyd sent no JSON"}
+        if status >= 400:
+            if not isinstance(data, dict):
+                data = {"error": str(data)}
+            raise EnergydError(status, str(data.get("error", f"HTTP {status}")),
+                               str(data.get("hint", "")), data)
+        return data
+
+    def get(self, path: str, **params: Any) -> dict:
+        return self.request("GET", path, params)
+
+    def post(self, path: str, body: Any = None, **params: Any) -> dict:
+        return self.request("POST", path, params, body if body is not None else {})
+
+    def delete(self, path: str, **params: Any) -> dict:
+        return self.request("DELETE", path, params)
+
+    def ping(self) -> bool:
+        """True if energyd answers ``/api/v1/info``."""
+        try:
+            self.get("info")
+            return True
+        except EnergydError:
+            return False
+
+
+def _answers(path: str, timeout_s: float = 1.0) -> bool:
+    if not path or not os.path.exists(path):
+        return False
+    return EnergydClient(path, timeout_s).ping()
+
+
+def find_socket(explicit: Optional[str] = None) -> Optional[str]:
+    """The first candidate socket on which energyd answers, or None."""
+    candidates = ([explicit] if explicit else []) + default_socket_candidates()
+    for path in candidates:
+        if _answers(path):
+            return path
+    return None
+
+
+def embedded_state_dir() -> Path:
+    """Where an embedded energyd keeps its state: ``jupyter_data_dir()/energy``."""
+    try:
+        from jupyter_core.paths import jupyter_data_dir
+        base = Path(jupyter_data_dir())
+    except ImportError:  # used outside Jupyter (plain Python API)
+        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "jupyter"
+    return base / "energy"
+
+
+def embedded_socket_path(state_dir: Optional[Path] = None) -> str:
+    path = str((state_dir or embedded_state_dir()) / "energyd.sock")
+    # sun_path holds 108 bytes; deep temporary directories can exceed it.
+    if len(path.encode()) > 100:
+        path = f"/tmp/energyd-{os.getuid()}-{abs(hash(path)) % 10**8}.sock"
+    return path
+
+
+def find_energyd_binary(explicit: Optional[str] = None, name: str = "energyd") -> Optional[str]:
+    """``explicit``, then the binary shipped in this package (``jupyter_energy/bin``), then PATH."""
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    bundled = Path(__file__).parent / "bin" / name
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which(name)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to energyd if the Jupyter server dies
+    # without running its shutdown hooks (kill -9), so no orphan daemon keeps the socket.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    os.setsid()
+
+
+class EmbeddedEnergyd:
+    """An energyd started by this process as the current user."""
+
+    def __init__(self, proc: subprocess.Popen, socket_path: str, state_dir: Path, log_path: Path):
+        self.proc = proc
+        self.socket_path = socket_path
+        self.state_dir = state_dir
+        self.log_path = log_path
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        log.info("embedded energyd stopped (exit %s)", self.proc.returncode)
+
+    def log_tail(self, n_bytes: int = 2000) -> str:
+        try:
+            return self.log_path.read_bytes()[-n_bytes:].decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str] = None,
+                  interval_s: float = 0.1, state_dir: Optional[Path] = None,
+                  extra_args: Sequence[str] = (), wait_s: float = 10.0) -> EmbeddedEnergyd:
+    """Start energyd as the current user, listening on ``socket_path``; wait until it answers."""
+    binary = find_energyd_binary(energyd_path)
+    if not binary:
+        raise EnergydError(
+            503, "energyd binary not found (looked in the jupyter_energy package, then PATH)",
+            "reinstall jupyter_energy from the repository (pip install .) so the build hook "
+            "compiles energyd, or set c.EnergyExtensionApp.energyd_path")
+    state = Path(state_dir) if state_dir else embedded_state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    sock = socket_path or embedded_socket_path(state)
+    Path(sock).parent.mkdir(parents=True, exist_ok=True)
+    if os.path.exists(sock) and not _answers(sock):
+        os.unlink(sock)  # stale socket of a daemon that died
+    args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}",
+            "--state-dir", str(state), *extra_args]
+    log_path = state / "energyd.log"
+    env = dict(os.environ)
+    lib_dir = str(Path(binary).parent)
+    env["LD_LIBRARY_PATH"] = lib_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    with open(log_path, "ab") as log_file:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                                env=env, preexec_fn=_die_with_parent, close_fds=True)
+    handle = EmbeddedEnergyd(proc, sock, state, log_path)
+    atexit.register(handle.stop)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EnergydError(503, f"embedded energyd exited with status {proc.returncode}",
+                               f"its log ({log_path}) ends with: {handle.log_tail(600)}")
+        if _answers(sock, 0.5):
+            log.info("embedded energyd %s answers on %s (pid %d)", binary, sock, proc.pid)
+            return handle
+        time.sleep(0.05)
+    handle.stop()
+    raise EnergydError(503, f"embedded energyd did not answer on {sock} within {wait_s:g} s",
+                       f"see {log_path}")
+
+
+def ensure_energyd(socket_path: Optional[str] = None, auto_start: bool = True,
+                   energyd_path: Optional[str] = None, interval_s: float = 0.1,
+                   state_dir: Optional[Path] = None,
+                   extra_args: Sequence[str] = ()) -> Optional[EmbeddedEnergyd]:
+    """Make sure an energyd answers.
+
+    With ``socket_path`` given, only that socket counts (and an embedded daemon listens there);
+    otherwise the CLI's discovery order is used and an embedded daemon listens under the Jupyter
+    data directory.  Returns ``None`` if a daemon already answers, the embedded handle if one was
+    started; raises :class:`EnergydUnavailable` if none answers and ``auto_start`` is false.
+    """
+    if socket_path:
+        if _answers(socket_path):
+            return None
+    elif find_socket() or _answers(embedded_socket_path(Path(state_dir) if state_dir else None)):
+        return None
+    if not auto_start:
+        raise EnergydUnavailable(socket_path, "no energyd answers and auto_start is off")
+    return start_energyd(socket_path, energyd_path, interval_s, state_dir, extra_args)
+
+
+def resolve_socket(socket_path: Optional[str] = None,
+                   state_dir: Optional[Path] = None) -> Optional[str]:
+    """The socket to use: explicit, discovered, else the embedded one if it answers."""
+    if socket_path:
+        return socket_path
+    found = find_socket()
+    if found:
+        return found
+    emb = embedded_socket_path(Path(state_dir) if state_dir else None)
+    return emb if _answers(emb) else None
+
+
+if __name__ == "__main__":  # tiny manual check: python -m jupyter_energy.client now
+    print(json.dumps(EnergydClient(resolve_socket()).get(sys.argv[1] if len(sys.argv) > 1 else "info"), indent=2))

@@ -1,0 +1,101 @@
+"""HTTP handlers under ``/api/energy/v1/``: thin forwarders to energyd.
+
+They compute nothing energyd already knows.  Errors from energyd are passed through with their
+status and JSON body (``{"error", "hint"}``); an unreachable energyd is a 503 with the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from .client import EnergydError
+
+# Read-only energyd endpoints the front end may use, forwarded as they are.
+FORWARDED = ("info", "sources", "now", "history", "energy", "longterm", "carbon", "processes")
+
+
+class EnergyHandler(APIHandler):
+    @property
+    def energy(self) -> Any:
+        return self.settings["jupyter_energy"]
+
+    def write_json(self, data: Dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(data))
+
+    def write_energyd_error(self, exc: EnergydError) -> None:
+        body = dict(exc.body) if isinstance(exc.body, dict) else {}
+        body.setdefault("error", exc.error)
+        body.setdefault("hint", exc.hint)
+        self.write_json(body, exc.status if 400 <= exc.status < 600 else 502)
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # The client is blocking (a unix-socket round trip of a millisecond or so); keep it off
+        # the event loop anyway so a stuck daemon cannot freeze the server.
+        return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
+
+    def query(self) -> Dict[str, str]:
+        return {k: self.get_argument(k) for k in self.request.arguments}
+
+
+class ForwardHandler(EnergyHandler):
+    @web.authenticated
+    async def get(self, endpoint: str) -> None:
+        try:
+            data = await self.call(self.energy.client().get, endpoint, **self.query())
+        except EnergydError as exc:
+            self.write_energyd_error(exc)
+            return
+        self.write_json(data)
+
+
+class StatusHandler(EnergyHandler):
+    """What the extension itself knows: where energyd is, whether it is embedded, when this
+    Jupyter server started (the front end's "since the server started" figures)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        self.write_json(self.energy.status())
+
+
+class KernelEnergyHandler(EnergyHandler):
+    @web.authenticated
+    async def get(self, kernel_id: str) -> None:
+        km = self.kernel_manager
+        if kernel_id not in km:
+            self.write_json({"error": f"no kernel {kernel_id} on this Jupyter server",
+                             "hint": "list kernels with GET /api/kernels"}, 404)
+            return
+        params = self.query()
+        now = time.time()
+        try:
+            t1 = float(params.get("to", now))
+            t0 = float(params.get("from", t1 - 10.0))
+        except ValueError:
+            self.write_json({"error": "from and to must be Unix seconds",
+                             "hint": "e.g. ?from=1700000000.5&to=1700000002.25"}, 400)
+            return
+        try:
+            data = await self.call(self.energy.kernel_energy, kernel_id, t0, t1)
+        except EnergydError as exc:
+            self.write_energyd_error(exc)
+            return
+        self.write_json(data)
+
+
+def setup_handlers(web_app: Any, base_url: str) -> list:
+    prefix = url_path_join(base_url, "api", "energy", "v1")
+    return [
+        (url_path_join(prefix, "status"), StatusHandler),
+        (url_path_join(prefix, r"kernels/([^/]+)/energy"), KernelEnergyHandler),
+        (url_path_join(prefix, "(" + "|".join(FORWARDED) + ")"), ForwardHandler),
+    ]
