@@ -1,0 +1,25 @@
+/* The energy CLI: subcommands share the connection to energyd. */
+#ifndef ENERGY_CLI_H
+#define ENERGY_CLI_H
+
+#include "energy.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct cli {
+        const char *socket; /* --socket, or NULL for the default search */
+};
+
+/* GET path from energyd as JSON; on failure prints why to stderr and returns NULL. When quiet,
+ * connection failures print nothing. */
+json_t *cli_get(struct cli *cli, const char *path, bool quiet);
+/* "12.3 kJ", "450 mJ" … */
+void cli_format_joules(double j, char *buf, size_t len);
+void cli_format_watts(double w, char *buf, size_t len);
+
+int cli_status(struct cli *cli, int argc, char **argv);
+int cli_sources(struct cli *cli, int argc, char **argv);
+int cli_run(struct cli *cli, int argc, char **argv);
+
+#endif

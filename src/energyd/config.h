@@ -1,0 +1,50 @@
+/*
+ * energyd's options: command-line flags and the same keys in an INI-style config file
+ * ([section], key = value, # comments). Every flag --NAME is the key NAME in section [energyd]
+ * (NAME_WITH_UNDERSCORES works too). Flags given on the command line win over the file.
+ */
+#ifndef ENERGY_CONFIG_H
+#define ENERGY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_LISTEN_MAX 8
+#define CONFIG_PATH_MAX   512
+#define CONFIG_ERROR_MAX  512
+
+struct energyd_options {
+        char sysfs_root[CONFIG_PATH_MAX];
+        char proc_root[CONFIG_PATH_MAX];
+        char dev_root[CONFIG_PATH_MAX];
+        char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX];
+        int n_listen;
+        double interval_s;
+        double min_interval_s; /* the floor; only root may lower it */
+        double history_s;
+        char state_dir[CONFIG_PATH_MAX];
+        char config_path[CONFIG_PATH_MAX];
+        char user[64];
+        double model_idle_watts; /* 0: default per CPU */
+        double model_max_watts;
+        bool help, version;
+};
+
+/* Callback for each "key = value" line; returns 0 or -1 with err filled (the parser adds the
+ * file and line). */
+typedef int (*config_entry_fn)(void *ctx, const char *section, const char *key, const char *value,
+                               char *err, size_t errlen);
+
+/* Parse INI text; on error -1 with "LINE: message" in err. */
+int config_parse_string(const char *text, config_entry_fn fn, void *ctx, char *err, size_t errlen);
+/* Parse a file; on error -1 with "PATH:LINE: message" in err. */
+int config_parse_file(const char *path, config_entry_fn fn, void *ctx, char *err, size_t errlen);
+
+void options_defaults(struct energyd_options *o);
+/* Parse argv (flags override the config file named by --config). 0, or -1 with err filled. */
+int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root, char *err,
+                  size_t errlen);
+void options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * The short-term history: a ring of samples at the full sample rate. Each sample holds the time
+ * (Unix seconds on a clock that never jumps: start wall time + monotonic elapsed) and every
+ * channel's cumulative counter in microjoules, plus the host total's. A series that could not be
+ * read at a tick holds HISTORY_INVALID there; queries interpolate between the valid samples
+ * around it. Not thread-safe: the sampler's lock guards it.
+ */
+#ifndef ENERGY_HISTORY_H
+#define ENERGY_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HISTORY_INVALID UINT64_MAX
+#define HISTORY_HOST    (-1) /* series index of the host total */
+
+struct history {
+        int n_channels;
+        size_t capacity;
+        size_t head;  /* next slot to write */
+        size_t count; /* samples held */
+        double *t;
+        uint64_t *host;
+        uint64_t *channel; /* capacity x n_channels */
+};
+
+int history_init(struct history *h, int n_channels, size_t capacity);
+void history_free(struct history *h);
+void history_append(struct history *h, double t, const uint64_t *channel_uj, uint64_t host_uj);
+
+/* Sample i counted from the oldest (0) to the newest (count - 1). */
+double history_time(const struct history *h, size_t i);
+uint64_t history_value(const struct history *h, size_t i, int series);
+
+/*
+ * The cumulative counter of a series at time t, interpolated linearly between the nearest valid
+ * samples around t; *resolution_s is their distance (0 when t falls on a sample). -ERANGE when t
+ * is outside the samples held, -ENODATA when the series has no valid sample near t.
+ */
+int history_value_at(const struct history *h, int series, double t, double *uj,
+                     double *resolution_s);
+
+/*
+ * Energy in joules of every channel (joules[n_channels]) and of the host between t0 and t1.
+ * t0 and t1 are clamped to the samples held and the clamped interval is returned in
+ * *from / *to. Series without data near an end get NaN. -ENODATA when fewer than two samples
+ * are held, -EINVAL when t0 > t1.
+ */
+int history_energy_between(const struct history *h, double t0, double t1, double *joules,
+                           double *host_joules, double *from, double *to, double *resolution_s);
+
+/*
+ * Mean power of a series between sample i and the sample `step` earlier (or the nearest valid
+ * one before it). Returns -ENODATA when sample i or every earlier candidate is invalid.
+ */
+int history_watts(const struct history *h, int series, size_t i, size_t step, double *watts);
+
+#endif

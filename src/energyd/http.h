@@ -1,0 +1,76 @@
+/*
+ * HTTP over unix sockets and loopback TCP (libmicrohttpd, one thread per connection so that an
+ * event stream may block waiting for the next tick). http.c knows sockets, sizes and errors; the
+ * routes live in api.c.
+ */
+#ifndef ENERGY_HTTP_H
+#define ENERGY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HTTP_MAX_HEADER_BYTES (16 * 1024) /* above this: 431 */
+#define HTTP_MAX_BODY_BYTES   (64 * 1024) /* above this: 413 */
+#define HTTP_LISTENERS_MAX    8
+
+struct http_request {
+        const char *method;
+        const char *path;
+        const char *body; /* NUL-terminated, may be empty */
+        size_t body_len;
+        bool peer_known; /* a unix-socket peer: uid and pid from SO_PEERCRED */
+        uid_t peer_uid;
+        pid_t peer_pid;
+        void *conn; /* struct MHD_Connection *, for http_query() */
+};
+
+/* A streamed body: read() fills buf and returns the byte count, 0 to wait again, or -1 at the
+ * end. */
+struct http_stream {
+        long (*read)(void *ctx, char *buf, size_t max);
+        void (*free)(void *ctx);
+        void *ctx;
+};
+
+struct http_response {
+        int status;
+        char *body; /* malloc'd; freed by http.c */
+        const char *content_type;
+        struct http_stream stream; /* used when stream.read is set */
+};
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
+                                struct http_response *res);
+
+struct http_listener {
+        char address[512];
+        int fd;
+        bool is_unix;
+        char unix_path[108];
+        void *daemon; /* struct MHD_Daemon * */
+};
+
+struct http_server {
+        struct http_listener listeners[HTTP_LISTENERS_MAX];
+        int n;
+        http_handler_fn handler;
+        void *ctx;
+};
+
+/* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666:
+ * the API is read-only but for registrations, which check the peer's uid. TCP addresses must be
+ * loopback. 0, or -1 with err filled. */
+int http_listen(struct http_server *srv, const char *const *addresses, int n, char *err,
+                size_t errlen);
+/* Start serving on every listener. */
+int http_start(struct http_server *srv, http_handler_fn handler, void *ctx, char *err,
+               size_t errlen);
+void http_stop(struct http_server *srv);
+
+/* A query parameter of the request, or NULL. */
+const char *http_query(const struct http_request *req, const char *name);
+/* Set a JSON error answer {"error", "hint"}. */
+void http_error(struct http_response *res, int status, const char *error, const char *hint);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * The sampler: reads every channel on its own monotonic clock, keeps each channel's cumulative
+ * microjoule counter (wraparound corrected, power integrated), the host total, and appends a
+ * sample to the history. Clients never trigger a read; they look at samples already taken.
+ *
+ * Thread safety: sampler_lock() guards the channels' counters and status, the history and the
+ * tick count; take it to read them from another thread. sampler_wait_tick() blocks until the
+ * next tick (for the event stream).
+ */
+#ifndef ENERGY_SAMPLER_H
+#define ENERGY_SAMPLER_H
+
+#include "history.h"
+#include "host.h"
+#include "source.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* A delta implying more than this per channel is a reset or garbage, not energy. */
+#define SAMPLER_MAX_PLAUSIBLE_WATTS 20000.0
+
+struct sampler {
+        struct channel_set *set;
+        struct host_coverage coverage;
+        struct history history;
+        uint64_t interval_ns;
+        double started_at;      /* Unix seconds of the first tick's clock origin */
+        uint64_t start_mono_ns; /* the same instant on the monotonic clock */
+
+        pthread_mutex_t lock;
+        pthread_cond_t tick_cond;
+        uint64_t ticks;
+        uint64_t host_uj;
+        atomic_bool stop;
+        bool thread_running;
+        pthread_t thread;
+};
+
+/* history_s: seconds of full-rate history to keep. */
+int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, double history_s);
+void sampler_free(struct sampler *s);
+/* One tick: read all channels and append a sample. Called by the thread, or directly. */
+void sampler_tick(struct sampler *s);
+int sampler_start(struct sampler *s);
+void sampler_stop(struct sampler *s);
+void sampler_lock(struct sampler *s);
+void sampler_unlock(struct sampler *s);
+/* Wait (with the lock held) until the tick count passes seen or the sampler stops; returns the
+ * tick count, or 0 when stopping. */
+uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen);
+/* The clock the history uses: started_at + monotonic time elapsed. */
+double sampler_time_of(const struct sampler *s, uint64_t mono_ns);
+
+/*
+ * Turn one read (rc, raw value) at now_ns into energy on ch's counter. Returns true when the
+ * channel has a valid value for this tick. A failed read, a value above the counter's range or a
+ * jump above SAMPLER_MAX_PLAUSIBLE_WATTS leaves the counter as it was (it never goes back, never
+ * jumps) and marks the channel degraded with the reason; repeated failures back off.
+ */
+bool sampler_channel_update(struct channel *ch, int rc, uint64_t value, uint64_t now_ns,
+                            uint64_t interval_ns);
+
+#endif

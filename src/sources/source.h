@@ -1,0 +1,154 @@
+/*
+ * The sensor interface: every family of energy sensors (powercap RAPL, the CPU model, and later
+ * perf, MSR, the wall meter, NVML, hwmon, battery) fills one struct source_family. The sampler
+ * knows nothing about sysfs, serial ports or vendor libraries: it calls read() on each channel and
+ * turns what comes back into a cumulative microjoule counter.
+ *
+ * Lifecycle: probe() looks for the hardware and says what it found (or why not) in a
+ * family_report; open() creates channels in a channel_set, opening every file or device the
+ * channel will need (so that reads keep working after energyd drops root); read() is called once
+ * per tick from the sampler thread; close() releases the channel's resources; describe() writes a
+ * human-readable description of a channel for `sources`.
+ */
+#ifndef ENERGY_SOURCE_H
+#define ENERGY_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHANNEL_ID_MAX       64
+#define CHANNEL_LABEL_MAX    128
+#define CHANNEL_ERROR_MAX    256
+#define CHANNEL_INCLUDES_MAX 16
+#define CHANNELS_MAX         64
+#define FAMILY_DETAIL_MAX    512
+
+/* What part of the machine a channel measures; decides the host total (DESIGN.md §2). */
+enum channel_kind {
+        CHANNEL_PACKAGE, /* a CPU package (socket); includes its core and uncore domains */
+        CHANNEL_CORE,    /* PP0: the cores of one package */
+        CHANNEL_UNCORE,  /* PP1: integrated GPU / uncore of one package */
+        CHANNEL_DRAM,    /* memory attached to one package; separate from the package */
+        CHANNEL_PSYS,    /* the whole platform (SoC, memory, more); includes packages and dram */
+        CHANNEL_GPU,     /* a discrete GPU */
+        CHANNEL_WALL,    /* an external wall meter */
+        CHANNEL_BATTERY, /* battery discharge: the whole machine while on battery */
+        CHANNEL_DEVICE,  /* another device sensor (hwmon) */
+        CHANNEL_MODEL,   /* an estimate from a model, never a measurement */
+};
+
+/* How a source reports a reading. */
+enum reading_type {
+        /* A hardware energy counter in microjoules that wraps to 0 after max_uj (inclusive). */
+        READING_ENERGY_UJ,
+        /* Instantaneous power in microwatts; the sampler integrates it over monotonic time. */
+        READING_POWER_UW,
+};
+
+enum channel_status {
+        CHANNEL_OK,
+        CHANNEL_DEGRADED, /* reads fail; retried with backoff; the counter holds */
+};
+
+struct source_family;
+
+struct channel {
+        char id[CHANNEL_ID_MAX];
+        char label[CHANNEL_LABEL_MAX];
+        enum channel_kind kind;
+        int package;     /* socket number for package/core/uncore/dram, else -1 */
+        bool measured;   /* false only for models */
+        bool host_meter; /* declared by configuration to feed the whole machine */
+        char includes[CHANNEL_INCLUDES_MAX][CHANNEL_ID_MAX]; /* ids this channel's energy covers */
+        int n_includes;
+
+        enum reading_type reading;
+        uint64_t max_uj; /* READING_ENERGY_UJ: the counter's largest value before it wraps to 0 */
+
+        const struct source_family *family;
+        void *priv; /* owned by the family; freed by close() */
+
+        /* read() explains a failure here; the sampler copies it to error under its lock. */
+        char read_error[CHANNEL_ERROR_MAX];
+
+        /* Sampler state, owned by the sampler thread (see sampler.c). */
+        enum channel_status status;
+        char error[CHANNEL_ERROR_MAX];
+        uint64_t energy_uj; /* cumulative energy since the sampler started */
+        bool have_last;     /* last_raw / last_power_uw / last_mono_ns are valid */
+        uint64_t last_raw;  /* last raw counter value */
+        uint64_t last_power_uw;
+        uint64_t last_mono_ns;
+        uint64_t frac_nuj;    /* sub-microjoule remainder of power integration, in nanojoules */
+        unsigned failures;    /* consecutive failed reads */
+        uint64_t retry_at_ns; /* degraded channels are not read before this monotonic time */
+};
+
+struct channel_set {
+        struct channel ch[CHANNELS_MAX];
+        int n;
+};
+
+/* Everything a family needs to find its hardware: the roots tests point at fake trees. */
+struct source_config {
+        const char *sysfs_root; /* default "/sys" */
+        const char *proc_root;  /* default "/proc" */
+        const char *dev_root;   /* default "/dev" */
+        double model_idle_watts;
+        double model_max_watts;
+};
+
+enum family_status {
+        FAMILY_FOUND,   /* channels opened */
+        FAMILY_ABSENT,  /* no such hardware or interface here */
+        FAMILY_DENIED,  /* present but not readable by us */
+        FAMILY_ERROR,   /* present but broken */
+        FAMILY_SKIPPED, /* not used: a preferred family covers the same domains, or disabled */
+};
+
+struct family_report {
+        const char *name;
+        enum family_status status;
+        char detail[FAMILY_DETAIL_MAX]; /* what was found, or why not and what to do */
+};
+
+struct source_family {
+        const char *name;
+        /* Look for the hardware; fill report; return the number of channels open() would create,
+         * 0 when there are none, or a negative errno. */
+        int (*probe)(const struct source_config *cfg, struct family_report *report);
+        /* Create and open the family's channels in set (skipping ids already there: an earlier
+         * family was preferred for them). Returns the number added or a negative errno. */
+        int (*open)(const struct source_config *cfg, struct channel_set *set,
+                    struct family_report *report);
+        /* Read one value; 0 on success, a negative errno with ch->read_error filled on failure.
+         * Called from the sampler thread without its lock: touch nothing but priv and read_error.
+         */
+        int (*read)(struct channel *ch, uint64_t *value);
+        void (*close)(struct channel *ch);
+        /* A sentence for `sources`: where the value comes from. */
+        void (*describe)(const struct channel *ch, char *buf, size_t len);
+};
+
+/* All families in order of preference (registry.c). */
+extern const struct source_family *const source_families[];
+
+/* Probe and open every family; reports[] receives one entry per family (at most max_reports).
+ * Returns the number of reports written. */
+int sources_open_all(const struct source_config *cfg, struct channel_set *set,
+                     struct family_report *reports, int max_reports);
+void sources_close_all(struct channel_set *set);
+
+/* Helpers for families. */
+struct channel *channel_set_add(struct channel_set *set, const char *id);
+bool channel_set_has(const struct channel_set *set, const char *id);
+void channel_add_include(struct channel *ch, const char *id);
+const char *channel_kind_name(enum channel_kind kind);
+const char *channel_status_name(enum channel_status status);
+const char *family_status_name(enum family_status status);
+
+/* The CPU model's /proc/stat parser: busy and total jiffies of the "cpu" line, number of CPUs. */
+int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int *ncpu);
+
+#endif
