@@ -44,7 +44,8 @@ class CustomBuildHook(BuildHookInterface):
             subprocess.run(["meson", "setup", str(build_dir), str(root), "--buildtype=release"],
                            check=True)
         jobs = os.environ.get("JUPYTER_ENERGY_BUILD_JOBS", "2")
-        subprocess.run(["ninja", "-C", str(build_dir), "-j", jobs], check=True)
+        # Only the two programs (and what they link): the test targets are not ours to build.
+        subprocess.run(["ninja", "-C", str(build_dir), "-j", jobs, *BINARIES], check=True)
         bin_dir.mkdir(parents=True, exist_ok=True)
         for name in BINARIES:
             src = build_dir / name
@@ -54,6 +55,7 @@ class CustomBuildHook(BuildHookInterface):
         # The CLI may link libenergy dynamically; ship it beside the binaries (the embedded
         # launcher puts jupyter_energy/bin on LD_LIBRARY_PATH).
         for lib in build_dir.glob("libenergy.so*"):
-            shutil.copy2(lib, bin_dir / lib.name, follow_symlinks=True)
+            if lib.is_file():
+                shutil.copy2(lib, bin_dir / lib.name, follow_symlinks=True)
         build_data["pure_python"] = False
         build_data["infer_tag"] = True

@@ -1,0 +1,168 @@
+"""Handler tests: the server extension in front of a real energyd on emulated RAPL.
+
+Energy bounds: the emulated host draws HOST_W = 25 W (package 20 W + dram 5 W) at constant power,
+so energy over [t0, t1] must be HOST_W × (t1 − t0) within 2 % plus 0.5 J (the emulator's update
+period and energyd's 50 ms sampling at both ends).
+"""
+
+import json
+import os
+import time
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from jupyter_energy.client import EnergydClient, EnergydError
+
+from conftest import DRAM_W, HOST_W, PACKAGE_W, Energyd, energyd_args, energyd_binary
+
+
+def close_to(joules, expected, rel=0.02, abs_j=0.5):
+    return abs(joules - expected) <= rel * expected + abs_j
+
+
+async def get(jp_fetch, *path, **params):
+    resp = await jp_fetch("api", "energy", "v1", *path, params=params or None)
+    assert resp.headers["Content-Type"].startswith("application/json")
+    return json.loads(resp.body)
+
+
+async def get_error(jp_fetch, *path, **params):
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("api", "energy", "v1", *path, params=params or None)
+    body = json.loads(info.value.response.body)
+    assert body["error"], body
+    assert "hint" in body
+    return info.value.code, body
+
+
+async def test_info_and_sources_are_forwarded(jp_fetch, energyd):
+    info = await get(jp_fetch, "info")
+    assert info["pid"] == energyd.proc.pid
+    assert info["interval_s"] == pytest.approx(0.05)
+    sources = await get(jp_fetch, "sources")
+    ids = {c["id"]: c for c in sources["channels"]}
+    assert ids["rapl:package-0"]["measured"] is True
+    assert "rapl:dram-0" in ids
+
+
+async def test_now_and_energy_match_the_emulated_power(jp_fetch, energyd):
+    time.sleep(0.5)
+    now = await get(jp_fetch, "now")
+    assert now["host"]["measured"] is True
+    assert set(now["host"]["coverage"]) == {"rapl:package-0", "rapl:dram-0"}
+    assert now["host"]["watts"] == pytest.approx(HOST_W, rel=0.05)
+    t1 = now["time"] - 0.1
+    t0 = t1 - 0.3
+    energy = await get(jp_fetch, "energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+    assert close_to(energy["host"]["joules"], HOST_W * 0.3), energy
+    assert close_to(energy["channels"]["rapl:package-0"]["joules"], PACKAGE_W * 0.3)
+    assert close_to(energy["channels"]["rapl:dram-0"]["joules"], DRAM_W * 0.3)
+    hist = await get(jp_fetch, "history", seconds=1)
+    assert len(hist["t"]) == len(hist["host"]["watts"]) > 5
+    assert [w for w in hist["host"]["watts"] if w is not None][-1] == pytest.approx(HOST_W, rel=0.1)
+
+
+async def test_energyd_errors_pass_through_as_json(jp_fetch, energyd):
+    query = {"from": "yesterday", "to": "1"}
+    code, body = await get_error(jp_fetch, "energy", **query)
+    assert code == 400
+    with pytest.raises(EnergydError) as direct:
+        EnergydClient(energyd.sock).get("energy", **query)
+    assert direct.value.status == 400
+    assert body == direct.value.body  # energyd's own answer, unchanged
+
+
+class TestDiscovery:
+    @pytest.fixture
+    def extension_config(self, energyd, monkeypatch):
+        monkeypatch.setenv("ENERGYD_SOCKET", energyd.sock)
+        return {"auto_start": False}
+
+    async def test_finds_energyd_from_the_environment(self, jp_fetch, energyd):
+        status = await get(jp_fetch, "status")
+        assert status["socket_path"] == energyd.sock
+        assert status["embedded"] is False
+        assert (await get(jp_fetch, "info"))["pid"] == energyd.proc.pid
+
+
+async def test_requests_need_authentication(jp_fetch, jp_serverapp, http_server_client, jp_base_url):
+    with pytest.raises(HTTPClientError) as info:
+        await http_server_client.fetch(jp_base_url + "api/energy/v1/now")
+    assert info.value.code == 403
+
+
+async def test_kernel_energy_for_a_started_kernel(jp_fetch, energyd):
+    resp = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    kernel_id = json.loads(resp.body)["id"]
+    try:
+        time.sleep(0.5)
+        t1 = time.time() - 0.1
+        t0 = t1 - 0.4
+        answer = await get(jp_fetch, "kernels", kernel_id, "energy",
+                           **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+        assert answer["kernel_id"] == kernel_id
+        assert isinstance(answer["pid"], int) and answer["pid"] > 0
+        os.kill(answer["pid"], 0)  # the kernel's real process
+        assert close_to(answer["host"]["joules"], HOST_W * 0.4), answer
+        assert answer["host"]["measured"] is True
+        if answer["kernel"] is None:
+            # energyd without attribution: the reason is given, never a silent zero.
+            assert answer["watch_id"] is None
+            assert "404" in answer["kernel_note"] or "attribut" in answer["kernel_note"]
+        else:
+            assert answer["watch_id"] is not None
+            assert 0 <= answer["kernel"]["joules"] <= answer["host"]["joules"]
+            assert answer["kernel"]["measured"] is False
+        status = await get(jp_fetch, "status")
+        assert status["kernels"][kernel_id]["pid"] == answer["pid"]
+    finally:
+        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    code, body = await get_error(jp_fetch, "kernels", kernel_id, "energy")
+    assert code == 404
+
+
+async def test_json_error_when_energyd_is_gone(jp_fetch, energyd):
+    assert (await get(jp_fetch, "now"))["host"]["watts"] > 0
+    energyd.stop()
+    code, body = await get_error(jp_fetch, "now")
+    assert code == 503
+    assert energyd.sock in body["error"]
+    code, body = await get_error(jp_fetch, "sources")
+    assert code == 503
+
+
+class TestAutoStart:
+    @pytest.fixture
+    def extension_config(self, tmp_path, fake_sys):
+        # No energyd runs on this socket: the extension must start one (embedded mode).
+        return {"socket_path": str(tmp_path / "embedded.sock"), "auto_start": True,
+                "energyd_path": energyd_binary(), "interval_s": 0.05,
+                "state_dir": str(tmp_path / "embedded-state"),
+                "energyd_args": energyd_args(fake_sys)}
+
+    async def test_starts_energyd_and_stops_it_with_the_server(self, jp_fetch, jp_serverapp, tmp_path):
+        status = await get(jp_fetch, "status")
+        assert status["embedded"] is True
+        assert status["socket_path"] == str(tmp_path / "embedded.sock")
+        time.sleep(0.3)
+        now = await get(jp_fetch, "now")
+        assert now["host"]["watts"] == pytest.approx(HOST_W, rel=0.05)
+        app = jp_serverapp.web_app.settings["jupyter_energy"]
+        proc = app.embedded.proc
+        assert proc.poll() is None
+        await app.stop_extension()
+        assert proc.poll() is not None
+
+
+class TestNoEnergyd:
+    @pytest.fixture
+    def extension_config(self, tmp_path):
+        return {"socket_path": str(tmp_path / "nothing.sock"), "auto_start": False}
+
+    async def test_unreachable_energyd_is_a_json_503(self, jp_fetch):
+        code, body = await get_error(jp_fetch, "now")
+        assert code == 503
+        assert "nothing.sock" in body["error"]
+        status = await get(jp_fetch, "status")
+        assert status["embedded"] is False and status["startup_error"]
