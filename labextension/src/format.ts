@@ -159,3 +159,16 @@ export function formatMeanSd(
   const { mean, sd } = meanSd(values);
   return `${format(mean, mean)} ± ${format(sd, mean)}`;
 }
+
+/** Mean ± sd of durations in one unit with enough digits that a small sd is not "± 0 ms". */
+export function formatDurationMeanSd(mean: number, sd: number): string {
+  if (!Number.isFinite(mean) || !Number.isFinite(sd)) {
+    return '– s';
+  }
+  if (Math.abs(mean) < 1) {
+    const digits = sd * 1000 >= 10 ? 0 : sd * 1000 >= 0.1 ? 1 : 2;
+    return `${(mean * 1000).toFixed(digits)} ms ± ${(sd * 1000).toFixed(digits)} ms`;
+  }
+  const digits = sd >= 0.1 ? 2 : 3;
+  return `${mean.toFixed(digits)} s ± ${sd.toFixed(digits)} s`;
+}

@@ -16,6 +16,7 @@ import { chooseComparison } from './comparisons';
 import {
   ENERGY_UNITS,
   formatDuration,
+  formatDurationMeanSd,
   formatEnergy,
   formatPower,
   joulesTo,
@@ -182,19 +183,21 @@ export class EnergyPanel extends Widget {
     const rows = (m.sources?.channels ?? []).map(c => {
       const now = m.now?.channels[c.id];
       const tr = el('tr', '');
+      const name = el('td', '', c.label || c.id);
+      name.append(el('div', 'jp-EnergyPanel-channelId', c.id));
+      name.title = c.includes.length ? `includes ${c.includes.join(', ')}` : '';
+      const inHost = m.now?.host.coverage.includes(c.id) ? ' · in host total' : '';
       tr.append(
-        el('td', '', c.label || c.id),
-        el('td', '', c.id),
+        name,
         el('td', '', formatPower(now?.watts ?? null)),
-        el('td', '', qualityLabel(c.measured)),
-        el('td', '', c.status + (c.error ? `: ${c.error}` : '')),
-        el('td', '', c.includes.length ? `includes ${c.includes.join(', ')}` : '')
+        el('td', '', qualityLabel(c.measured) + inHost),
+        el('td', '', c.status + (c.error ? `: ${c.error}` : ''))
       );
       return tr;
     });
     const table = el('table', 'jp-EnergyPanel-table');
     const head = el('tr', '');
-    for (const h of ['channel', 'id', 'now', 'kind', 'status', '']) {
+    for (const h of ['channel', 'now', 'figure', 'status']) {
       head.append(el('th', '', h));
     }
     table.append(head, ...rows);
@@ -229,7 +232,7 @@ export class EnergyPanel extends Widget {
         this._live.replaceChildren();
         const series = [
           { label: 'host total', width: 2.5 },
-          ...ids.map(id => ({ label: this.model.channelLabel(id) + ` (${id})`, width: 1.2 }))
+          ...ids.map(id => ({ label: id, width: 1.2 }))
         ];
         this._liveChart = makeChart(this._live, this._chartWidth(), 'W', series, data, () =>
           this._busyShade()
@@ -354,7 +357,7 @@ export class EnergyPanel extends Widget {
     box.append(
       el('div', 'jp-EnergyPanel-benchHead',
         `Cell [${r.cellIndex + 1}], ${r.runs.length} runs after one warm-up (mean ± sd):`),
-      el('div', 'jp-EnergyPanel-benchTime', `time ${ms(r.time, formatDuration)}`),
+      el('div', 'jp-EnergyPanel-benchTime', `time ${formatDurationMeanSd(r.time.mean, r.time.sd)}`),
       el('div', 'jp-EnergyPanel-benchEnergy',
         `machine energy ${ms(r.host, fmtE)} (${qualityLabel(r.measured)}, ${r.coverage.join(' + ')})`)
     );

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   formatDuration,
+  formatDurationMeanSd,
   formatEnergy,
   formatMeanSd,
   formatNumber,
@@ -77,6 +78,15 @@ describe('formatDuration', () => {
     expect(formatDuration(12.34)).toBe('12.3 s');
     expect(formatDuration(125)).toBe('2 min 05 s');
     expect(formatDuration(3720)).toBe('1 h 02 min');
+  });
+});
+
+describe('formatDurationMeanSd', () => {
+  it('keeps a small sd visible in the mean’s unit', () => {
+    expect(formatDurationMeanSd(0.3042, 0.0004)).toBe('304.2 ms ± 0.4 ms');
+    expect(formatDurationMeanSd(0.3042, 0.02)).toBe('304 ms ± 20 ms');
+    expect(formatDurationMeanSd(1.0123, 0.0031)).toBe('1.012 s ± 0.003 s');
+    expect(formatDurationMeanSd(12.3, 0.5)).toBe('12.30 s ± 0.50 s');
   });
 });
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Jupyter Energy, set up and started with one command on a fresh Debian or Ubuntu:
+# installs the build dependencies (apt-get), creates .venv, runs `pip install .` (which builds
+# the front end and compiles energyd and energy into the package), then starts JupyterLab with
+# the extension. With no energyd running, the extension starts an embedded one as the current
+# user; on a machine without readable sensors it shows the CPU model, labelled "estimated".
+#
+#   ./run.sh                      set up (idempotent) and start JupyterLab
+#   ./run.sh --install-only       set up only
+#   ./run.sh --port 9999 ...      extra arguments go to `jupyter lab`
+set -euo pipefail
+cd "$(dirname "$0")"
+
+INSTALL_ONLY=0
+if [ "${1:-}" = "--install-only" ]; then
+  INSTALL_ONLY=1
+  shift
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+# Debian packages: the C build (meson, ninja, libmicrohttpd, jansson, cmocka, sqlite) and Python.
+APT=(build-essential meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libcmocka-dev
+     libsqlite3-dev python3 python3-venv python3-dev)
+command -v node >/dev/null && command -v npm >/dev/null || APT+=(nodejs npm)
+missing=()
+for p in "${APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Python from elsewhere (pyenv, conda) brings its own venv; Debian's python3-venv is then moot.
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "run.sh: please install: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "run.sh: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# Builds labextension/ (npm) unless python/jupyter_energy/labextension is already built, and
+# energyd + energy (meson, in build-pip/).
+.venv/bin/python -m pip install --quiet .
+
+if [ "$INSTALL_ONLY" = 1 ]; then
+  exit 0
+fi
+ARGS=()
+if [ "$(id -u)" -eq 0 ]; then ARGS+=(--allow-root); fi
+exec .venv/bin/jupyter lab "${ARGS[@]}" "$@"

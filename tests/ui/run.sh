@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Browser tests of the Jupyter Energy extension: Playwright driving Debian's /usr/bin/chromium
+# against a real JupyterLab (Lab and Notebook 7 pages of one server) with the extension and an
+# embedded energyd on emulated RAPL (tests/emulators/powercap.py, host total 25 W).
+#
+#   tests/ui/run.sh OUT.xml      JUnit report to OUT.xml; screenshots in tests/ui/artifacts/
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+OUT=$(python3 -c 'import os, sys; print(os.path.abspath(sys.argv[1]))' "${1:-$REPO/tests/out/jupyter-ui.xml}")
+mkdir -p "$(dirname "$OUT")"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+missing=()
+for p in chromium fonts-noto-color-emoji; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The venv with the package installed exactly as a user gets it (pip install .).
+"$REPO/run.sh" --install-only
+
+cd "$HERE"
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+rm -rf artifacts
+mkdir -p artifacts
+WORKDIR=$(mktemp -d /tmp/jupyter-energy-ui.XXXXXX)
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+status=0
+JE_UI_JUNIT="$OUT" JE_UI_PYTHON="$REPO/.venv/bin/python" JE_UI_WORKDIR="$WORKDIR/run" \
+  JE_UI_PORT="$PORT" npx playwright test || status=$?
+rm -rf "$WORKDIR"
+echo "tests/ui: screenshots in $HERE/artifacts, JUnit report in $OUT"
+exit $status

@@ -1,0 +1,169 @@
+/**
+ * The extension in a real JupyterLab and Notebook 7, against energyd on emulated RAPL.
+ *
+ * The emulated host draws HOST_W = 25 W (package 20 W + dram 5 W) at constant power whatever the
+ * load. Bounds used below: a cell's energy must be HOST_W × its duration within 15 % + 1 J (the
+ * emulator's 10 ms update period and energyd's 50 ms sampling at both ends, plus scheduling delay
+ * of the emulator thread on a busy 2-core machine); the top bar's energy must grow by
+ * HOST_W × elapsed within 30 % (it is refreshed once a second, so the elapsed time is known to
+ * about a second).
+ */
+import { expect, Locator, Page, test } from '@playwright/test';
+
+import { TOKEN } from '../playwright.config';
+
+const HOST_W = 25;
+const ART = 'artifacts';
+
+type Kind = 'lab' | 'notebook7';
+
+function notebookUrl(kind: Kind): string {
+  return kind === 'lab'
+    ? `/lab/tree/lab.ipynb?token=${TOKEN}&reset`
+    : `/notebooks/nb7.ipynb?token=${TOKEN}`;
+}
+
+async function numberAttr(l: Locator, name: string): Promise<number> {
+  const v = await l.getAttribute(name);
+  return v === null || v === '' ? NaN : Number(v);
+}
+
+async function openNotebook(page: Page, kind: Kind): Promise<void> {
+  await page.goto(notebookUrl(kind));
+  await expect(page.locator('.jp-Notebook .jp-Cell').first()).toBeVisible({ timeout: 60_000 });
+  // The kernel must be up before we execute.
+  await expect(page.locator('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus').first()).toBeVisible({
+    timeout: 60_000
+  });
+}
+
+async function checkTopBar(page: Page, kind: Kind): Promise<void> {
+  const bar = page.locator('#jp-energy-topbar');
+  await expect(bar).toHaveAttribute('data-state', 'measured', { timeout: 30_000 });
+  await expect(bar).toHaveText(/⚡ \d+(\.\d)? W · \d+(\.\d)? k?J/);
+  await expect(bar.locator('.jp-EnergyTopBar-estimated')).toHaveCount(0);
+  const w = await numberAttr(bar, 'data-watts');
+  expect(w).toBeGreaterThan(HOST_W * 0.9);
+  expect(w).toBeLessThan(HOST_W * 1.1);
+  const j0 = await numberAttr(bar, 'data-joules');
+  const text0 = await bar.textContent();
+  const t0 = Date.now();
+  await page.waitForTimeout(3500);
+  await expect(bar).not.toHaveText(text0 ?? '');
+  const j1 = await numberAttr(bar, 'data-joules');
+  const elapsed = (Date.now() - t0) / 1000;
+  expect(j1 - j0).toBeGreaterThan(HOST_W * elapsed * 0.7 - HOST_W * 1.0);
+  expect(j1 - j0).toBeLessThan(HOST_W * elapsed * 1.3 + HOST_W * 1.0);
+  await bar.screenshot({ path: `${ART}/${kind}-topbar.png` });
+}
+
+async function checkPanel(page: Page, kind: Kind): Promise<void> {
+  await page.locator('#jp-energy-topbar').click();
+  const panel = page.locator('#jp-energy-panel');
+  await expect(panel).toBeVisible();
+  await expect(panel.locator('.jp-EnergyPanel-sentence')).toHaveText(
+    /Your computer used [\d.]+ (k|M)?J since you started the Jupyter server .*— (enough to|about \d+% of what it takes to) .+\./
+  );
+  await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('Measured');
+  await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('rapl:package-0');
+  const canvas = panel.locator('.jp-EnergyPanel-live canvas');
+  await expect(canvas).toBeVisible();
+  // Drawn: the host series (25 W) leaves coloured pixels on the canvas.
+  await expect
+    .poll(
+      () =>
+        canvas.evaluate((c: HTMLCanvasElement) => {
+          const ctx = c.getContext('2d')!;
+          const d = ctx.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 3; i < d.length; i += 4) {
+            if (d[i] > 0) {
+              n++;
+            }
+          }
+          return n;
+        }),
+      { timeout: 15_000 }
+    )
+    .toBeGreaterThan(500);
+  // Unit switch: Wh everywhere, then back to J.
+  await panel.locator('.jp-EnergyPanel-unitButton[data-unit="Wh"]').click();
+  await expect(panel.locator('.jp-EnergyPanel-sentence')).toContainText(' Wh since');
+  await expect(page.locator('#jp-energy-topbar')).toContainText('Wh');
+  await panel.screenshot({ path: `${ART}/${kind}-panel-wh.png` });
+  await panel.locator('.jp-EnergyPanel-unitButton[data-unit="J"]').click();
+  await expect(panel.locator('.jp-EnergyPanel-sentence')).toContainText('J since');
+  // Without attribution in energyd, the kernel part says why instead of showing a zero.
+  await expect(panel.locator('.jp-EnergyPanel-kernel')).toHaveText(/kernel/i);
+  await page.screenshot({ path: `${ART}/${kind}-panel.png` });
+}
+
+async function runCellAndCheckEnergy(page: Page, kind: Kind): Promise<void> {
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(0);
+  await cell.locator('.jp-InputArea-editor').click();
+  await page.keyboard.press('Control+Enter');
+  const line = cell.locator('.jp-EnergyCellLine');
+  await expect(line).toBeVisible({ timeout: 60_000 });
+  await expect(line).toHaveText(/⚡ [\d.]+ J in [\d.]+ s · [\d.]+ W mean · machine, measured \(rapl:package-0 \+ rapl:dram-0\)/);
+  const joules = await numberAttr(line, 'data-joules');
+  const duration = await numberAttr(line, 'data-duration-s');
+  // The loop runs 1.0 s; the kernel's busy→idle interval adds a few ms of message handling.
+  expect(duration).toBeGreaterThan(0.99);
+  expect(duration).toBeLessThan(2.0);
+  expect(joules).toBeGreaterThan(0);
+  expect(Math.abs(joules - HOST_W * duration)).toBeLessThanOrEqual(0.15 * HOST_W * duration + 1);
+  await cell.screenshot({ path: `${ART}/${kind}-cell-energy.png` });
+}
+
+async function benchmark(page: Page, kind: Kind): Promise<void> {
+  const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
+  await cell.locator('.jp-InputPrompt').click();
+  await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
+  await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
+  const result = page.locator('.jp-EnergyPanel-benchResult');
+  await expect(result).toBeVisible({ timeout: 90_000 });
+  await expect(result.locator('.jp-EnergyPanel-benchHead')).toContainText('5 runs after one warm-up');
+  await expect(result.locator('.jp-EnergyPanel-benchTime')).toHaveText(/time [\d.]+ (ms|s) ± [\d.]+ (ms|s)/);
+  await expect(result.locator('.jp-EnergyPanel-benchEnergy')).toHaveText(/machine energy [\d.]+ J ± [\d.]+ J \(measured/);
+  await expect(result.locator('.jp-EnergyPanel-benchRuns tr')).toHaveCount(6); // header + 5 runs
+  const meanJ = await numberAttr(result, 'data-host-mean-j');
+  const meanS = await numberAttr(result, 'data-time-mean-s');
+  expect(meanS).toBeGreaterThan(0.29);
+  expect(meanS).toBeLessThan(1.5);
+  expect(Math.abs(meanJ - HOST_W * meanS)).toBeLessThanOrEqual(0.15 * HOST_W * meanS + 1);
+  await result.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${ART}/${kind}-benchmark.png` });
+}
+
+async function metadataKept(page: Page, kind: Kind): Promise<void> {
+  // Saved with the notebook: the first cell's energy record is in the file.
+  const name = kind === 'lab' ? 'lab.ipynb' : 'nb7.ipynb';
+  await page.locator('.jp-Notebook').first().click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('Control+s');
+  await expect
+    .poll(async () => {
+      const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
+      const nb = await r.json();
+      return nb.content.cells[0].metadata.energy?.host_joules ?? null;
+    }, { timeout: 15_000 })
+    .toBeGreaterThan(0);
+  const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
+  const record = (await r.json()).content.cells[0].metadata.energy;
+  expect(record.version).toBe(1);
+  expect(record.measured).toBe(true);
+  expect(record.coverage).toEqual(['rapl:package-0', 'rapl:dram-0']);
+  expect(Math.abs(record.host_joules - HOST_W * record.duration_s)).toBeLessThanOrEqual(
+    0.15 * HOST_W * record.duration_s + 1
+  );
+}
+
+for (const kind of ['lab', 'notebook7'] as Kind[]) {
+  test(`${kind}: top bar, panel, cell energy and benchmark`, async ({ page }) => {
+    await openNotebook(page, kind);
+    await checkTopBar(page, kind);
+    await checkPanel(page, kind);
+    await runCellAndCheckEnergy(page, kind);
+    await benchmark(page, kind);
+    await metadataKept(page, kind);
+  });
+}
