@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 struct cli {
-        const char *socket; /* --socket, or NULL for the default search */
+	const char *socket; /* --socket, or NULL for the default search */
 };
 
 /* GET path from energyd as JSON; on failure prints why to stderr and returns NULL. When quiet,

@@ -22,390 +22,390 @@
 /* A JSON number, or null for NaN (jansson refuses non-finite reals). */
 static json_t *jnum(double v)
 {
-        return isfinite(v) ? json_real(v) : json_null();
+	return isfinite(v) ? json_real(v) : json_null();
 }
 
 static void reply_json(struct http_response *res, int status, json_t *o)
 {
-        res->status = status;
-        res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
-        res->content_type = "application/json";
-        json_decref(o);
+	res->status = status;
+	res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
+	res->content_type = "application/json";
+	json_decref(o);
 }
 
 static json_t *coverage_ids(const struct api *api)
 {
-        json_t *a = json_array();
-        const struct host_coverage *cov = &api->sampler->coverage;
-        for (int k = 0; k < cov->n; k++)
-                json_array_append_new(a, json_string(api->set->ch[cov->idx[k]].id));
-        return a;
+	json_t *a = json_array();
+	const struct host_coverage *cov = &api->sampler->coverage;
+	for (int k = 0; k < cov->n; k++)
+		json_array_append_new(a, json_string(api->set->ch[cov->idx[k]].id));
+	return a;
 }
 
 /* Samples spanning the last `window_s` before the newest one: how many steps back. */
 static size_t window_steps(const struct sampler *s, double window_s)
 {
-        double steps = window_s / ((double)s->interval_ns / 1e9);
-        size_t n = (size_t)(steps + 0.5);
-        return n < 1 ? 1 : n;
+	double steps = window_s / ((double)s->interval_ns / 1e9);
+	size_t n = (size_t)(steps + 0.5);
+	return n < 1 ? 1 : n;
 }
 
 /* With the lock held. */
 static json_t *now_locked(struct api *api)
 {
-        struct sampler *s = api->sampler;
-        const struct history *h = &s->history;
-        size_t last = h->count ? h->count - 1 : 0;
-        size_t step = window_steps(s, API_NOW_WINDOW_S);
-        json_t *channels = json_object();
-        for (int c = 0; c < api->set->n; c++) {
-                const struct channel *ch = &api->set->ch[c];
-                double w = NAN;
-                history_watts(h, c, last, step, &w);
-                json_object_set_new(channels, ch->id,
-                                    json_pack("{s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
-                                              json_real((double)ch->energy_uj / 1e6), "measured",
-                                              ch->measured, "status",
-                                              channel_status_name(ch->status)));
-        }
-        double hw = NAN;
-        history_watts(h, HISTORY_HOST, last, step, &hw);
-        return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:b}, s:I}", "time",
-                         jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host",
-                         "watts", jnum(hw), "joules", json_real((double)s->host_uj / 1e6),
-                         "coverage", coverage_ids(api), "measured", s->coverage.measured, "tick",
-                         (json_int_t)s->ticks);
+	struct sampler *s = api->sampler;
+	const struct history *h = &s->history;
+	size_t last = h->count ? h->count - 1 : 0;
+	size_t step = window_steps(s, API_NOW_WINDOW_S);
+	json_t *channels = json_object();
+	for (int c = 0; c < api->set->n; c++) {
+		const struct channel *ch = &api->set->ch[c];
+		double w = NAN;
+		history_watts(h, c, last, step, &w);
+		json_object_set_new(channels, ch->id,
+		                    json_pack("{s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
+		                              json_real((double)ch->energy_uj / 1e6), "measured",
+		                              ch->measured, "status",
+		                              channel_status_name(ch->status)));
+	}
+	double hw = NAN;
+	history_watts(h, HISTORY_HOST, last, step, &hw);
+	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:b}, s:I}", "time",
+	                 jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host",
+	                 "watts", jnum(hw), "joules", json_real((double)s->host_uj / 1e6),
+	                 "coverage", coverage_ids(api), "measured", s->coverage.measured, "tick",
+	                 (json_int_t)s->ticks);
 }
 
 json_t *api_now(struct api *api)
 {
-        sampler_lock(api->sampler);
-        json_t *o = now_locked(api);
-        sampler_unlock(api->sampler);
-        return o;
+	sampler_lock(api->sampler);
+	json_t *o = now_locked(api);
+	sampler_unlock(api->sampler);
+	return o;
 }
 
 static void route_info(struct api *api, struct http_response *res)
 {
-        json_t *listen = json_array();
-        for (int i = 0; i < api->n_listen; i++)
-                json_array_append_new(listen, json_string(api->listen[i]));
-        reply_json(res, 200,
-                   json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
-                             "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
-                             json_real(api->sampler->started_at), "interval_s",
-                             (double)api->sampler->interval_ns / 1e9, "min_interval_s",
-                             api->min_interval_s, "history_s", api->history_s, "uid",
-                             (json_int_t)api->uid, "user", api->user, "pid", (json_int_t)getpid(),
-                             "privileges", api->privileges, "listen", listen, "state_dir",
-                             api->state_dir, "store_path"));
+	json_t *listen = json_array();
+	for (int i = 0; i < api->n_listen; i++)
+		json_array_append_new(listen, json_string(api->listen[i]));
+	reply_json(res, 200,
+	           json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
+	                     "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
+	                     json_real(api->sampler->started_at), "interval_s",
+	                     (double)api->sampler->interval_ns / 1e9, "min_interval_s",
+	                     api->min_interval_s, "history_s", api->history_s, "uid",
+	                     (json_int_t)api->uid, "user", api->user, "pid", (json_int_t)getpid(),
+	                     "privileges", api->privileges, "listen", listen, "state_dir",
+	                     api->state_dir, "store_path"));
 }
 
 static void route_sources(struct api *api, struct http_response *res)
 {
-        json_t *channels = json_array();
-        sampler_lock(api->sampler);
-        for (int c = 0; c < api->set->n; c++) {
-                const struct channel *ch = &api->set->ch[c];
-                json_t *inc = json_array();
-                for (int k = 0; k < ch->n_includes; k++)
-                        json_array_append_new(inc, json_string(ch->includes[k]));
-                char desc[512] = "";
-                if (ch->family && ch->family->describe)
-                        ch->family->describe(ch, desc, sizeof(desc));
-                json_array_append_new(
-                    channels,
-                    json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:s, s:s, s:b}", "id", ch->id,
-                              "kind", channel_kind_name(ch->kind), "label", ch->label, "measured",
-                              ch->measured, "status", channel_status_name(ch->status), "error",
-                              ch->error[0] ? json_string(ch->error) : json_null(), "includes", inc,
-                              "family", ch->family ? ch->family->name : "", "description", desc,
-                              "host_meter", ch->host_meter));
-        }
-        sampler_unlock(api->sampler);
-        json_t *families = json_array();
-        for (int i = 0; i < api->n_families; i++) {
-                const struct family_report *f = &api->families[i];
-                json_array_append_new(families, json_pack("{s:s, s:s, s:s}", "name", f->name,
-                                                          "status", family_status_name(f->status),
-                                                          "detail", f->detail));
-        }
-        reply_json(res, 200,
-                   json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families",
-                             families, "host", "coverage", coverage_ids(api), "rule",
-                             api->sampler->coverage.rule, "measured",
-                             api->sampler->coverage.measured));
+	json_t *channels = json_array();
+	sampler_lock(api->sampler);
+	for (int c = 0; c < api->set->n; c++) {
+		const struct channel *ch = &api->set->ch[c];
+		json_t *inc = json_array();
+		for (int k = 0; k < ch->n_includes; k++)
+			json_array_append_new(inc, json_string(ch->includes[k]));
+		char desc[512] = "";
+		if (ch->family && ch->family->describe)
+			ch->family->describe(ch, desc, sizeof(desc));
+		json_array_append_new(
+		    channels,
+		    json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:s, s:s, s:b}", "id", ch->id,
+		              "kind", channel_kind_name(ch->kind), "label", ch->label, "measured",
+		              ch->measured, "status", channel_status_name(ch->status), "error",
+		              ch->error[0] ? json_string(ch->error) : json_null(), "includes", inc,
+		              "family", ch->family ? ch->family->name : "", "description", desc,
+		              "host_meter", ch->host_meter));
+	}
+	sampler_unlock(api->sampler);
+	json_t *families = json_array();
+	for (int i = 0; i < api->n_families; i++) {
+		const struct family_report *f = &api->families[i];
+		json_array_append_new(families, json_pack("{s:s, s:s, s:s}", "name", f->name,
+		                                          "status", family_status_name(f->status),
+		                                          "detail", f->detail));
+	}
+	reply_json(res, 200,
+	           json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families",
+	                     families, "host", "coverage", coverage_ids(api), "rule",
+	                     api->sampler->coverage.rule, "measured",
+	                     api->sampler->coverage.measured));
 }
 
 static void route_history(struct api *api, const struct http_request *req,
                           struct http_response *res)
 {
-        char err[256];
-        double seconds, points;
-        if (query_positive("seconds", http_query(req, "seconds"), 60, api->history_s, &seconds, err,
-                           sizeof(err)) < 0 ||
-            query_positive("max_points", http_query(req, "max_points"), API_HISTORY_POINTS,
-                           API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0) {
-                http_error(res, 400, err,
-                           "seconds: 0 < N <= the history held (see info.history_s); "
-                           "max_points: 1..100000");
-                return;
-        }
-        struct sampler *s = api->sampler;
-        const struct history *h = &s->history;
-        json_t *t = json_array(), *host = json_array(), *channels = json_object();
-        json_t *series[CHANNELS_MAX];
-        for (int c = 0; c < api->set->n; c++) {
-                series[c] = json_array();
-                json_object_set_new(channels, api->set->ch[c].id,
-                                    json_pack("{s:o, s:b}", "watts", series[c], "measured",
-                                              api->set->ch[c].measured));
-        }
-        sampler_lock(s);
-        if (h->count > 0) {
-                size_t last = h->count - 1, first = last;
-                double t_last = history_time(h, last);
-                while (first > 0 && history_time(h, first - 1) >= t_last - seconds)
-                        first--;
-                size_t n = last - first + 1;
-                size_t step = (size_t)ceil((double)n / points);
-                if (step < 1)
-                        step = 1;
-                /* Walk back from the newest so that the newest sample is always included. */
-                size_t count = (n + step - 1) / step;
-                for (size_t k = 0; k < count; k++) {
-                        size_t i = last - (count - 1 - k) * step;
-                        double w;
-                        json_array_append_new(t, json_real(history_time(h, i)));
-                        for (int c = 0; c < api->set->n; c++)
-                                json_array_append_new(
-                                    series[c], history_watts(h, c, i, step, &w) == 0 ? json_real(w)
-                                                                                     : json_null());
-                        json_array_append_new(host, history_watts(h, HISTORY_HOST, i, step, &w) == 0
-                                                        ? json_real(w)
-                                                        : json_null());
-                }
-        }
-        sampler_unlock(s);
-        reply_json(res, 200,
-                   json_pack("{s:o, s:o, s:{s:o, s:o, s:b}, s:f}", "t", t, "channels", channels,
-                             "host", "watts", host, "coverage", coverage_ids(api), "measured",
-                             s->coverage.measured, "interval_s", (double)s->interval_ns / 1e9));
+	char err[256];
+	double seconds, points;
+	if (query_positive("seconds", http_query(req, "seconds"), 60, api->history_s, &seconds, err,
+	                   sizeof(err)) < 0 ||
+	    query_positive("max_points", http_query(req, "max_points"), API_HISTORY_POINTS,
+	                   API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0) {
+		http_error(res, 400, err,
+		           "seconds: 0 < N <= the history held (see info.history_s); "
+		           "max_points: 1..100000");
+		return;
+	}
+	struct sampler *s = api->sampler;
+	const struct history *h = &s->history;
+	json_t *t = json_array(), *host = json_array(), *channels = json_object();
+	json_t *series[CHANNELS_MAX];
+	for (int c = 0; c < api->set->n; c++) {
+		series[c] = json_array();
+		json_object_set_new(channels, api->set->ch[c].id,
+		                    json_pack("{s:o, s:b}", "watts", series[c], "measured",
+		                              api->set->ch[c].measured));
+	}
+	sampler_lock(s);
+	if (h->count > 0) {
+		size_t last = h->count - 1, first = last;
+		double t_last = history_time(h, last);
+		while (first > 0 && history_time(h, first - 1) >= t_last - seconds)
+			first--;
+		size_t n = last - first + 1;
+		size_t step = (size_t)ceil((double)n / points);
+		if (step < 1)
+			step = 1;
+		/* Walk back from the newest so that the newest sample is always included. */
+		size_t count = (n + step - 1) / step;
+		for (size_t k = 0; k < count; k++) {
+			size_t i = last - (count - 1 - k) * step;
+			double w;
+			json_array_append_new(t, json_real(history_time(h, i)));
+			for (int c = 0; c < api->set->n; c++)
+				json_array_append_new(
+				    series[c], history_watts(h, c, i, step, &w) == 0 ? json_real(w)
+				                                                     : json_null());
+			json_array_append_new(host, history_watts(h, HISTORY_HOST, i, step, &w) == 0
+			                                ? json_real(w)
+			                                : json_null());
+		}
+	}
+	sampler_unlock(s);
+	reply_json(res, 200,
+	           json_pack("{s:o, s:o, s:{s:o, s:o, s:b}, s:f}", "t", t, "channels", channels,
+	                     "host", "watts", host, "coverage", coverage_ids(api), "measured",
+	                     s->coverage.measured, "interval_s", (double)s->interval_ns / 1e9));
 }
 
 static void route_energy(struct api *api, const struct http_request *req, struct http_response *res)
 {
-        char err[256];
-        double t0, t1, now = energy_wall_time();
-        if (query_interval(http_query(req, "from"), http_query(req, "to"), now, NAN, now, &t0, &t1,
-                           err, sizeof(err)) < 0) {
-                http_error(res, 400, err,
-                           "give from=T0 and optionally to=T1 as Unix seconds or ISO 8601, "
-                           "with from <= to");
-                return;
-        }
-        if (http_query(req, "scope")) {
-                http_error(res, 400, "scope is not supported by this energyd",
-                           "attribution to processes, kernels, cgroups and users is not available");
-                return;
-        }
-        struct sampler *s = api->sampler;
-        double joules[CHANNELS_MAX], host, from, to, resolution;
-        sampler_lock(s);
-        const struct history *h = &s->history;
-        double oldest = h->count ? history_time(h, 0) : NAN;
-        double newest = h->count ? history_time(h, h->count - 1) : NAN;
-        int rc = history_energy_between(h, t0, t1, joules, &host, &from, &to, &resolution);
-        sampler_unlock(s);
-        if (rc == -ENODATA) {
-                http_error(res, 503, "no samples yet", "energyd has just started; try again");
-                return;
-        }
-        if (t1 < oldest || t0 > newest) {
-                char msg[256];
-                snprintf(msg, sizeof(msg),
-                         "the interval lies outside the samples held in memory (%.3f to %.3f)",
-                         oldest, newest);
-                http_error(res, 404, msg, "ask for a range within the history held");
-                return;
-        }
-        json_t *channels = json_object();
-        for (int c = 0; c < api->set->n; c++)
-                json_object_set_new(channels, api->set->ch[c].id,
-                                    json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
-                                              api->set->ch[c].measured));
-        reply_json(res, 200,
-                   json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from", from,
-                             "to", to, "requested_from", t0, "requested_to", t1, "resolution_s",
-                             resolution, "channels", channels, "host", "joules", jnum(host),
-                             "coverage", coverage_ids(api), "measured", s->coverage.measured,
-                             "clamped", from != t0 || to != t1));
+	char err[256];
+	double t0, t1, now = energy_wall_time();
+	if (query_interval(http_query(req, "from"), http_query(req, "to"), now, NAN, now, &t0, &t1,
+	                   err, sizeof(err)) < 0) {
+		http_error(res, 400, err,
+		           "give from=T0 and optionally to=T1 as Unix seconds or ISO 8601, "
+		           "with from <= to");
+		return;
+	}
+	if (http_query(req, "scope")) {
+		http_error(res, 400, "scope is not supported by this energyd",
+		           "attribution to processes, kernels, cgroups and users is not available");
+		return;
+	}
+	struct sampler *s = api->sampler;
+	double joules[CHANNELS_MAX], host, from, to, resolution;
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	double oldest = h->count ? history_time(h, 0) : NAN;
+	double newest = h->count ? history_time(h, h->count - 1) : NAN;
+	int rc = history_energy_between(h, t0, t1, joules, &host, &from, &to, &resolution);
+	sampler_unlock(s);
+	if (rc == -ENODATA) {
+		http_error(res, 503, "no samples yet", "energyd has just started; try again");
+		return;
+	}
+	if (t1 < oldest || t0 > newest) {
+		char msg[256];
+		snprintf(msg, sizeof(msg),
+		         "the interval lies outside the samples held in memory (%.3f to %.3f)",
+		         oldest, newest);
+		http_error(res, 404, msg, "ask for a range within the history held");
+		return;
+	}
+	json_t *channels = json_object();
+	for (int c = 0; c < api->set->n; c++)
+		json_object_set_new(channels, api->set->ch[c].id,
+		                    json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
+		                              api->set->ch[c].measured));
+	reply_json(res, 200,
+	           json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from", from,
+	                     "to", to, "requested_from", t0, "requested_to", t1, "resolution_s",
+	                     resolution, "channels", channels, "host", "joules", jnum(host),
+	                     "coverage", coverage_ids(api), "measured", s->coverage.measured,
+	                     "clamped", from != t0 || to != t1));
 }
 
 /* ---- event stream --------------------------------------------------------------------- */
 
 struct stream_ctx {
-        struct api *api;
-        uint64_t seen;
-        char *pending;
-        size_t len, off;
+	struct api *api;
+	uint64_t seen;
+	char *pending;
+	size_t len, off;
 };
 
 static long stream_next(void *ctx, char *buf, size_t max)
 {
-        struct stream_ctx *sc = ctx;
-        if (sc->off >= sc->len) {
-                free(sc->pending);
-                sc->pending = NULL;
-                struct sampler *s = sc->api->sampler;
-                sampler_lock(s);
-                uint64_t tick = sampler_wait_tick(s, sc->seen);
-                json_t *now = tick ? now_locked(sc->api) : NULL;
-                sampler_unlock(s);
-                if (!tick)
-                        return -1;
-                sc->seen = tick;
-                char *json = json_dumps(now, JSON_COMPACT | JSON_REAL_PRECISION(16));
-                json_decref(now);
-                if (!json)
-                        return -1;
-                if (asprintf(&sc->pending, "data: %s\n\n", json) < 0) {
-                        free(json);
-                        sc->pending = NULL;
-                        return -1;
-                }
-                free(json);
-                sc->len = strlen(sc->pending);
-                sc->off = 0;
-        }
-        size_t n = sc->len - sc->off < max ? sc->len - sc->off : max;
-        memcpy(buf, sc->pending + sc->off, n);
-        sc->off += n;
-        return (long)n;
+	struct stream_ctx *sc = ctx;
+	if (sc->off >= sc->len) {
+		free(sc->pending);
+		sc->pending = NULL;
+		struct sampler *s = sc->api->sampler;
+		sampler_lock(s);
+		uint64_t tick = sampler_wait_tick(s, sc->seen);
+		json_t *now = tick ? now_locked(sc->api) : NULL;
+		sampler_unlock(s);
+		if (!tick)
+			return -1;
+		sc->seen = tick;
+		char *json = json_dumps(now, JSON_COMPACT | JSON_REAL_PRECISION(16));
+		json_decref(now);
+		if (!json)
+			return -1;
+		if (asprintf(&sc->pending, "data: %s\n\n", json) < 0) {
+			free(json);
+			sc->pending = NULL;
+			return -1;
+		}
+		free(json);
+		sc->len = strlen(sc->pending);
+		sc->off = 0;
+	}
+	size_t n = sc->len - sc->off < max ? sc->len - sc->off : max;
+	memcpy(buf, sc->pending + sc->off, n);
+	sc->off += n;
+	return (long)n;
 }
 
 static void stream_free_ctx(void *ctx)
 {
-        struct stream_ctx *sc = ctx;
-        free(sc->pending);
-        free(sc);
+	struct stream_ctx *sc = ctx;
+	free(sc->pending);
+	free(sc);
 }
 
 static void route_stream(struct api *api, struct http_response *res)
 {
-        struct stream_ctx *sc = calloc(1, sizeof(*sc));
-        if (!sc) {
-                http_error(res, 503, "out of memory", "");
-                return;
-        }
-        sc->api = api;
-        sampler_lock(api->sampler);
-        sc->seen = api->sampler->ticks;
-        sampler_unlock(api->sampler);
-        res->status = 200;
-        res->content_type = "text/event-stream";
-        res->stream.read = stream_next;
-        res->stream.free = stream_free_ctx;
-        res->stream.ctx = sc;
+	struct stream_ctx *sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		http_error(res, 503, "out of memory", "");
+		return;
+	}
+	sc->api = api;
+	sampler_lock(api->sampler);
+	sc->seen = api->sampler->ticks;
+	sampler_unlock(api->sampler);
+	res->status = 200;
+	res->content_type = "text/event-stream";
+	res->stream.read = stream_next;
+	res->stream.free = stream_free_ctx;
+	res->stream.ctx = sc;
 }
 
 /* ---- Prometheus ---------------------------------------------------------------------- */
 
 static void route_metrics(struct api *api, struct http_response *res)
 {
-        struct sampler *s = api->sampler;
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f = open_memstream(&buf, &len);
-        if (!f) {
-                http_error(res, 503, "out of memory", "");
-                return;
-        }
-        size_t step = window_steps(s, API_NOW_WINDOW_S);
-        fprintf(f, "# HELP energy_joules_total Energy since energyd started, per channel.\n"
-                   "# TYPE energy_joules_total counter\n");
-        sampler_lock(s);
-        const struct history *h = &s->history;
-        size_t last = h->count ? h->count - 1 : 0;
-        for (int c = 0; c < api->set->n; c++) {
-                const struct channel *ch = &api->set->ch[c];
-                fprintf(f, "energy_joules_total{channel=\"%s\",kind=\"%s\",measured=\"%s\"} %.6f\n",
-                        ch->id, channel_kind_name(ch->kind), ch->measured ? "true" : "false",
-                        (double)ch->energy_uj / 1e6);
-        }
-        fprintf(f, "# HELP energy_watts Mean power over the last second, per channel.\n"
-                   "# TYPE energy_watts gauge\n");
-        for (int c = 0; c < api->set->n; c++) {
-                const struct channel *ch = &api->set->ch[c];
-                double w;
-                if (history_watts(h, c, last, step, &w) == 0)
-                        fprintf(f,
-                                "energy_watts{channel=\"%s\",kind=\"%s\",measured=\"%s\"} %.6f\n",
-                                ch->id, channel_kind_name(ch->kind),
-                                ch->measured ? "true" : "false", w);
-        }
-        double hw;
-        fprintf(f,
-                "# HELP energy_host_joules_total Energy of the whole machine (host total) since "
-                "energyd started.\n# TYPE energy_host_joules_total counter\n"
-                "energy_host_joules_total{measured=\"%s\"} %.6f\n",
-                s->coverage.measured ? "true" : "false", (double)s->host_uj / 1e6);
-        if (history_watts(h, HISTORY_HOST, last, step, &hw) == 0)
-                fprintf(f,
-                        "# HELP energy_host_watts Power of the whole machine (host total).\n"
-                        "# TYPE energy_host_watts gauge\nenergy_host_watts{measured=\"%s\"} %.6f\n",
-                        s->coverage.measured ? "true" : "false", hw);
-        sampler_unlock(s);
-        fclose(f);
-        res->status = 200;
-        res->body = buf;
-        res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	struct sampler *s = api->sampler;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		http_error(res, 503, "out of memory", "");
+		return;
+	}
+	size_t step = window_steps(s, API_NOW_WINDOW_S);
+	fprintf(f, "# HELP energy_joules_total Energy since energyd started, per channel.\n"
+	           "# TYPE energy_joules_total counter\n");
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	size_t last = h->count ? h->count - 1 : 0;
+	for (int c = 0; c < api->set->n; c++) {
+		const struct channel *ch = &api->set->ch[c];
+		fprintf(f, "energy_joules_total{channel=\"%s\",kind=\"%s\",measured=\"%s\"} %.6f\n",
+		        ch->id, channel_kind_name(ch->kind), ch->measured ? "true" : "false",
+		        (double)ch->energy_uj / 1e6);
+	}
+	fprintf(f, "# HELP energy_watts Mean power over the last second, per channel.\n"
+	           "# TYPE energy_watts gauge\n");
+	for (int c = 0; c < api->set->n; c++) {
+		const struct channel *ch = &api->set->ch[c];
+		double w;
+		if (history_watts(h, c, last, step, &w) == 0)
+			fprintf(f,
+			        "energy_watts{channel=\"%s\",kind=\"%s\",measured=\"%s\"} %.6f\n",
+			        ch->id, channel_kind_name(ch->kind),
+			        ch->measured ? "true" : "false", w);
+	}
+	double hw;
+	fprintf(f,
+	        "# HELP energy_host_joules_total Energy of the whole machine (host total) since "
+	        "energyd started.\n# TYPE energy_host_joules_total counter\n"
+	        "energy_host_joules_total{measured=\"%s\"} %.6f\n",
+	        s->coverage.measured ? "true" : "false", (double)s->host_uj / 1e6);
+	if (history_watts(h, HISTORY_HOST, last, step, &hw) == 0)
+		fprintf(f,
+		        "# HELP energy_host_watts Power of the whole machine (host total).\n"
+		        "# TYPE energy_host_watts gauge\nenergy_host_watts{measured=\"%s\"} %.6f\n",
+		        s->coverage.measured ? "true" : "false", hw);
+	sampler_unlock(s);
+	fclose(f);
+	res->status = 200;
+	res->body = buf;
+	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res)
 {
-        struct api *api = ctx;
-        static const struct {
-                const char *path;
-                int id;
-        } routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2}, {"/api/v1/now", 3},
-                      {"/api/v1/history", 4}, {"/api/v1/energy", 5},  {"/api/v1/stream", 6},
-                      {"/metrics", 7}};
-        int id = 0;
-        for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-                if (strcmp(req->path, routes[i].path) == 0)
-                        id = routes[i].id;
-        if (!id) {
-                http_error(res, 404, "no such endpoint",
-                           "see the API table: /api/v1/info, sources, now, history, energy, "
-                           "stream, /metrics");
-                return;
-        }
-        if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
-                http_error(res, 405, "method not allowed", "this endpoint answers GET");
-                return;
-        }
-        switch (id) {
-        case 1:
-                route_info(api, res);
-                break;
-        case 2:
-                route_sources(api, res);
-                break;
-        case 3:
-                reply_json(res, 200, api_now(api));
-                break;
-        case 4:
-                route_history(api, req, res);
-                break;
-        case 5:
-                route_energy(api, req, res);
-                break;
-        case 6:
-                route_stream(api, res);
-                break;
-        case 7:
-                route_metrics(api, res);
-                break;
-        }
+	struct api *api = ctx;
+	static const struct {
+		const char *path;
+		int id;
+	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2}, {"/api/v1/now", 3},
+	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},  {"/api/v1/stream", 6},
+	              {"/metrics", 7}};
+	int id = 0;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(req->path, routes[i].path) == 0)
+			id = routes[i].id;
+	if (!id) {
+		http_error(res, 404, "no such endpoint",
+		           "see the API table: /api/v1/info, sources, now, history, energy, "
+		           "stream, /metrics");
+		return;
+	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		http_error(res, 405, "method not allowed", "this endpoint answers GET");
+		return;
+	}
+	switch (id) {
+	case 1:
+		route_info(api, res);
+		break;
+	case 2:
+		route_sources(api, res);
+		break;
+	case 3:
+		reply_json(res, 200, api_now(api));
+		break;
+	case 4:
+		route_history(api, req, res);
+		break;
+	case 5:
+		route_energy(api, req, res);
+		break;
+	case 6:
+		route_stream(api, res);
+		break;
+	case 7:
+		route_metrics(api, res);
+		break;
+	}
 }

@@ -12,19 +12,19 @@
 #define API_FAMILIES_MAX 32
 
 struct api {
-        struct sampler *sampler;
-        struct channel_set *set;
-        struct family_report families[API_FAMILIES_MAX];
-        int n_families;
-        char hostname[256];
-        uid_t uid;
-        char user[64];
-        char privileges[256]; /* what happened to root, for info */
-        char state_dir[512];
-        double min_interval_s;
-        double history_s;
-        const char *listen[8];
-        int n_listen;
+	struct sampler *sampler;
+	struct channel_set *set;
+	struct family_report families[API_FAMILIES_MAX];
+	int n_families;
+	char hostname[256];
+	uid_t uid;
+	char user[64];
+	char privileges[256]; /* what happened to root, for info */
+	char state_dir[512];
+	double min_interval_s;
+	double history_s;
+	const char *listen[8];
+	int n_listen;
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);

@@ -12,124 +12,124 @@
 
 static char *trim(char *s)
 {
-        while (isspace((unsigned char)*s))
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && isspace((unsigned char)e[-1]))
-                *--e = '\0';
-        return s;
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
 }
 
 int config_parse_string(const char *text, config_entry_fn fn, void *ctx, char *err, size_t errlen)
 {
-        char section[128] = "";
-        int lineno = 0;
-        const char *p = text;
-        while (*p) {
-                const char *nl = strchr(p, '\n');
-                size_t len = nl ? (size_t)(nl - p) : strlen(p);
-                lineno++;
-                if (len >= CONFIG_LINE_MAX) {
-                        snprintf(err, errlen, "%d: line longer than %d characters", lineno,
-                                 CONFIG_LINE_MAX);
-                        return -1;
-                }
-                char buf[CONFIG_LINE_MAX];
-                memcpy(buf, p, len);
-                buf[len] = '\0';
-                p = nl ? nl + 1 : p + len;
+	char section[128] = "";
+	int lineno = 0;
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		lineno++;
+		if (len >= CONFIG_LINE_MAX) {
+			snprintf(err, errlen, "%d: line longer than %d characters", lineno,
+			         CONFIG_LINE_MAX);
+			return -1;
+		}
+		char buf[CONFIG_LINE_MAX];
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		p = nl ? nl + 1 : p + len;
 
-                char *hash = strchr(buf, '#');
-                if (hash)
-                        *hash = '\0';
-                char *line = trim(buf);
-                if (*line == '\0')
-                        continue;
-                if (*line == '[') {
-                        char *close = strchr(line, ']');
-                        if (!close || *trim(close + 1) != '\0') {
-                                snprintf(err, errlen, "%d: malformed section header '%s'", lineno,
-                                         line);
-                                return -1;
-                        }
-                        *close = '\0';
-                        char *name = trim(line + 1);
-                        if (!*name || strlen(name) >= sizeof(section)) {
-                                snprintf(err, errlen, "%d: bad section name", lineno);
-                                return -1;
-                        }
-                        strcpy(section, name);
-                        continue;
-                }
-                char *eq = strchr(line, '=');
-                if (!eq) {
-                        snprintf(err, errlen, "%d: expected 'key = value', got '%s'", lineno, line);
-                        return -1;
-                }
-                *eq = '\0';
-                char *key = trim(line), *value = trim(eq + 1);
-                if (!*key) {
-                        snprintf(err, errlen, "%d: missing key before '='", lineno);
-                        return -1;
-                }
-                if (!*section) {
-                        snprintf(err, errlen, "%d: '%s' outside a [section]", lineno, key);
-                        return -1;
-                }
-                char msg[CONFIG_ERROR_MAX] = "";
-                if (fn(ctx, section, key, value, msg, sizeof(msg)) < 0) {
-                        snprintf(err, errlen, "%d: %s", lineno, msg);
-                        return -1;
-                }
-        }
-        return 0;
+		char *hash = strchr(buf, '#');
+		if (hash)
+			*hash = '\0';
+		char *line = trim(buf);
+		if (*line == '\0')
+			continue;
+		if (*line == '[') {
+			char *close = strchr(line, ']');
+			if (!close || *trim(close + 1) != '\0') {
+				snprintf(err, errlen, "%d: malformed section header '%s'", lineno,
+				         line);
+				return -1;
+			}
+			*close = '\0';
+			char *name = trim(line + 1);
+			if (!*name || strlen(name) >= sizeof(section)) {
+				snprintf(err, errlen, "%d: bad section name", lineno);
+				return -1;
+			}
+			strcpy(section, name);
+			continue;
+		}
+		char *eq = strchr(line, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%d: expected 'key = value', got '%s'", lineno, line);
+			return -1;
+		}
+		*eq = '\0';
+		char *key = trim(line), *value = trim(eq + 1);
+		if (!*key) {
+			snprintf(err, errlen, "%d: missing key before '='", lineno);
+			return -1;
+		}
+		if (!*section) {
+			snprintf(err, errlen, "%d: '%s' outside a [section]", lineno, key);
+			return -1;
+		}
+		char msg[CONFIG_ERROR_MAX] = "";
+		if (fn(ctx, section, key, value, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%d: %s", lineno, msg);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int config_parse_file(const char *path, config_entry_fn fn, void *ctx, char *err, size_t errlen)
 {
-        FILE *f = fopen(path, "re");
-        if (!f) {
-                snprintf(err, errlen, "%s: %s", path, strerror(errno));
-                return -1;
-        }
-        char *text = NULL;
-        size_t cap = 0, len = 0;
-        for (;;) {
-                if (len + 4096 + 1 > cap) {
-                        cap = cap ? cap * 2 : 8192;
-                        if (cap > (16u << 20)) {
-                                free(text);
-                                fclose(f);
-                                snprintf(err, errlen, "%s: larger than 16 MiB", path);
-                                return -1;
-                        }
-                        char *nt = realloc(text, cap);
-                        if (!nt) {
-                                free(text);
-                                fclose(f);
-                                snprintf(err, errlen, "%s: out of memory", path);
-                                return -1;
-                        }
-                        text = nt;
-                }
-                size_t n = fread(text + len, 1, cap - len - 1, f);
-                len += n;
-                if (n == 0)
-                        break;
-        }
-        fclose(f);
-        text[len] = '\0';
-        if (strlen(text) != len) {
-                free(text);
-                snprintf(err, errlen, "%s: contains a NUL byte: not a text file", path);
-                return -1;
-        }
-        char msg[CONFIG_ERROR_MAX];
-        int rc = config_parse_string(text, fn, ctx, msg, sizeof(msg));
-        free(text);
-        if (rc < 0)
-                snprintf(err, errlen, "%s:%s", path, msg);
-        return rc;
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char *text = NULL;
+	size_t cap = 0, len = 0;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			if (cap > (16u << 20)) {
+				free(text);
+				fclose(f);
+				snprintf(err, errlen, "%s: larger than 16 MiB", path);
+				return -1;
+			}
+			char *nt = realloc(text, cap);
+			if (!nt) {
+				free(text);
+				fclose(f);
+				snprintf(err, errlen, "%s: out of memory", path);
+				return -1;
+			}
+			text = nt;
+		}
+		size_t n = fread(text + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	text[len] = '\0';
+	if (strlen(text) != len) {
+		free(text);
+		snprintf(err, errlen, "%s: contains a NUL byte: not a text file", path);
+		return -1;
+	}
+	char msg[CONFIG_ERROR_MAX];
+	int rc = config_parse_string(text, fn, ctx, msg, sizeof(msg));
+	free(text);
+	if (rc < 0)
+		snprintf(err, errlen, "%s:%s", path, msg);
+	return rc;
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -137,11 +137,11 @@ int config_parse_file(const char *path, config_entry_fn fn, void *ctx, char *err
 enum opt_type { OPT_PATH, OPT_LISTEN, OPT_SECONDS, OPT_WATTS, OPT_NAME, OPT_FLAG };
 
 struct opt {
-        const char *name;
-        enum opt_type type;
-        size_t offset;
-        const char *arg;
-        const char *help;
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	const char *arg;
+	const char *help;
 };
 
 #define OFF(f) offsetof(struct energyd_options, f)
@@ -176,181 +176,181 @@ static const struct opt opts[] = {
 
 void options_defaults(struct energyd_options *o)
 {
-        memset(o, 0, sizeof(*o));
-        strcpy(o->sysfs_root, "/sys");
-        strcpy(o->proc_root, "/proc");
-        strcpy(o->dev_root, "/dev");
-        o->interval_s = 0.1;
-        o->min_interval_s = 0.01;
-        o->history_s = 900;
+	memset(o, 0, sizeof(*o));
+	strcpy(o->sysfs_root, "/sys");
+	strcpy(o->proc_root, "/proc");
+	strcpy(o->dev_root, "/dev");
+	o->interval_s = 0.1;
+	o->min_interval_s = 0.01;
+	o->history_s = 900;
 }
 
 static const struct opt *opt_find(const char *name)
 {
-        for (size_t i = 0; i < N_OPTS; i++) {
-                const char *a = opts[i].name, *b = name;
-                while (*a && (*a == *b || (*a == '-' && *b == '_')))
-                        a++, b++;
-                if (!*a && !*b)
-                        return &opts[i];
-        }
-        return NULL;
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const char *a = opts[i].name, *b = name;
+		while (*a && (*a == *b || (*a == '-' && *b == '_')))
+			a++, b++;
+		if (!*a && !*b)
+			return &opts[i];
+	}
+	return NULL;
 }
 
 static int opt_set(struct energyd_options *o, const struct opt *opt, const char *value, char *err,
                    size_t errlen)
 {
-        char *field = (char *)o + opt->offset;
-        double d;
-        switch (opt->type) {
-        case OPT_PATH:
-        case OPT_NAME: {
-                size_t cap = opt->type == OPT_NAME ? sizeof(o->user) : CONFIG_PATH_MAX;
-                if (!*value || strlen(value) >= cap) {
-                        snprintf(err, errlen, "%s: %s", opt->name, *value ? "too long" : "empty");
-                        return -1;
-                }
-                strcpy(field, value);
-                return 0;
-        }
-        case OPT_LISTEN:
-                if (o->n_listen >= CONFIG_LISTEN_MAX) {
-                        snprintf(err, errlen, "listen: at most %d addresses", CONFIG_LISTEN_MAX);
-                        return -1;
-                }
-                if (!*value || strlen(value) >= CONFIG_PATH_MAX) {
-                        snprintf(err, errlen, "listen: bad address '%s'", value);
-                        return -1;
-                }
-                strcpy(o->listen[o->n_listen++], value);
-                return 0;
-        case OPT_SECONDS:
-        case OPT_WATTS:
-                if (energy_parse_double(value, &d) < 0 || d <= 0 ||
-                    d > (opt->type == OPT_WATTS ? 100000 : 31536000)) {
-                        snprintf(err, errlen, "%s: '%s' is not a positive number of %s", opt->name,
-                                 value, opt->type == OPT_WATTS ? "watts" : "seconds");
-                        return -1;
-                }
-                *(double *)field = d;
-                return 0;
-        case OPT_FLAG:
-                if (*value && strcmp(value, "true") && strcmp(value, "1")) {
-                        snprintf(err, errlen, "%s: expected true", opt->name);
-                        return -1;
-                }
-                *(bool *)field = true;
-                return 0;
-        }
-        return -1;
+	char *field = (char *)o + opt->offset;
+	double d;
+	switch (opt->type) {
+	case OPT_PATH:
+	case OPT_NAME: {
+		size_t cap = opt->type == OPT_NAME ? sizeof(o->user) : CONFIG_PATH_MAX;
+		if (!*value || strlen(value) >= cap) {
+			snprintf(err, errlen, "%s: %s", opt->name, *value ? "too long" : "empty");
+			return -1;
+		}
+		strcpy(field, value);
+		return 0;
+	}
+	case OPT_LISTEN:
+		if (o->n_listen >= CONFIG_LISTEN_MAX) {
+			snprintf(err, errlen, "listen: at most %d addresses", CONFIG_LISTEN_MAX);
+			return -1;
+		}
+		if (!*value || strlen(value) >= CONFIG_PATH_MAX) {
+			snprintf(err, errlen, "listen: bad address '%s'", value);
+			return -1;
+		}
+		strcpy(o->listen[o->n_listen++], value);
+		return 0;
+	case OPT_SECONDS:
+	case OPT_WATTS:
+		if (energy_parse_double(value, &d) < 0 || d <= 0 ||
+		    d > (opt->type == OPT_WATTS ? 100000 : 31536000)) {
+			snprintf(err, errlen, "%s: '%s' is not a positive number of %s", opt->name,
+			         value, opt->type == OPT_WATTS ? "watts" : "seconds");
+			return -1;
+		}
+		*(double *)field = d;
+		return 0;
+	case OPT_FLAG:
+		if (*value && strcmp(value, "true") && strcmp(value, "1")) {
+			snprintf(err, errlen, "%s: expected true", opt->name);
+			return -1;
+		}
+		*(bool *)field = true;
+		return 0;
+	}
+	return -1;
 }
 
 static int config_entry(void *ctx, const char *section, const char *key, const char *value,
                         char *err, size_t errlen)
 {
-        struct energyd_options *o = ctx;
-        if (strcmp(section, "energyd") != 0) {
-                snprintf(err, errlen, "unknown section [%s] (options go in [energyd])", section);
-                return -1;
-        }
-        const struct opt *opt = opt_find(key);
-        if (!opt || opt->type == OPT_FLAG || strcmp(opt->name, "config") == 0) {
-                snprintf(err, errlen, "unknown key '%s' in [energyd] (see energyd --help)", key);
-                return -1;
-        }
-        return opt_set(o, opt, value, err, errlen);
+	struct energyd_options *o = ctx;
+	if (strcmp(section, "energyd") != 0) {
+		snprintf(err, errlen, "unknown section [%s] (options go in [energyd])", section);
+		return -1;
+	}
+	const struct opt *opt = opt_find(key);
+	if (!opt || opt->type == OPT_FLAG || strcmp(opt->name, "config") == 0) {
+		snprintf(err, errlen, "unknown key '%s' in [energyd] (see energyd --help)", key);
+		return -1;
+	}
+	return opt_set(o, opt, value, err, errlen);
 }
 
 int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root, char *err,
                   size_t errlen)
 {
-        /* First the config file, so that flags override it. */
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i];
-                if (strcmp(a, "--config") == 0 && i + 1 < argc)
-                        snprintf(o->config_path, sizeof(o->config_path), "%s", argv[i + 1]);
-                else if (strncmp(a, "--config=", 9) == 0)
-                        snprintf(o->config_path, sizeof(o->config_path), "%s", a + 9);
-        }
-        if (o->config_path[0]) {
-                if (config_parse_file(o->config_path, config_entry, o, err, errlen) < 0)
-                        return -1;
-        }
-        bool flag_listen = false;
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i];
-                if (strncmp(a, "--", 2) != 0) {
-                        snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
-                        return -1;
-                }
-                char name[64];
-                const char *value = NULL, *eq = strchr(a, '=');
-                size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-                if (nlen >= sizeof(name)) {
-                        snprintf(err, errlen, "unknown option '%s'", a);
-                        return -1;
-                }
-                memcpy(name, a + 2, nlen);
-                name[nlen] = '\0';
-                const struct opt *opt = opt_find(name);
-                if (!opt) {
-                        snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
-                        return -1;
-                }
-                if (opt->type == OPT_FLAG) {
-                        value = eq ? eq + 1 : "";
-                } else if (eq) {
-                        value = eq + 1;
-                } else if (i + 1 < argc) {
-                        value = argv[++i];
-                } else {
-                        snprintf(err, errlen, "--%s needs a value", opt->name);
-                        return -1;
-                }
-                if (opt->type == OPT_LISTEN && !flag_listen) {
-                        /* Listen flags replace the file's addresses rather than add to them. */
-                        flag_listen = true;
-                        o->n_listen = 0;
-                }
-                char msg[CONFIG_ERROR_MAX];
-                if (opt_set(o, opt, value, msg, sizeof(msg)) < 0) {
-                        snprintf(err, errlen, "--%s", msg);
-                        return -1;
-                }
-        }
-        if (o->min_interval_s < 0.01 && !is_root) {
-                snprintf(err, errlen,
-                         "--min-interval %.4g: only root may lower the floor below 0.01 s "
-                         "(fast RAPL readings can leak secrets, CVE-2020-8694)",
-                         o->min_interval_s);
-                return -1;
-        }
-        if (o->interval_s < o->min_interval_s) {
-                snprintf(err, errlen, "--interval %.4g is below the floor of %.4g s", o->interval_s,
-                         o->min_interval_s);
-                return -1;
-        }
-        if (o->history_s < 900)
-                o->history_s = 900;
-        if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
-            o->model_max_watts < o->model_idle_watts) {
-                snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",
-                         o->model_max_watts, o->model_idle_watts);
-                return -1;
-        }
-        return 0;
+	/* First the config file, so that flags override it. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--config") == 0 && i + 1 < argc)
+			snprintf(o->config_path, sizeof(o->config_path), "%s", argv[i + 1]);
+		else if (strncmp(a, "--config=", 9) == 0)
+			snprintf(o->config_path, sizeof(o->config_path), "%s", a + 9);
+	}
+	if (o->config_path[0]) {
+		if (config_parse_file(o->config_path, config_entry, o, err, errlen) < 0)
+			return -1;
+	}
+	bool flag_listen = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0) {
+			snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+			return -1;
+		}
+		char name[64];
+		const char *value = NULL, *eq = strchr(a, '=');
+		size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+		if (nlen >= sizeof(name)) {
+			snprintf(err, errlen, "unknown option '%s'", a);
+			return -1;
+		}
+		memcpy(name, a + 2, nlen);
+		name[nlen] = '\0';
+		const struct opt *opt = opt_find(name);
+		if (!opt) {
+			snprintf(err, errlen, "unknown option '--%s' (see --help)", name);
+			return -1;
+		}
+		if (opt->type == OPT_FLAG) {
+			value = eq ? eq + 1 : "";
+		} else if (eq) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			snprintf(err, errlen, "--%s needs a value", opt->name);
+			return -1;
+		}
+		if (opt->type == OPT_LISTEN && !flag_listen) {
+			/* Listen flags replace the file's addresses rather than add to them. */
+			flag_listen = true;
+			o->n_listen = 0;
+		}
+		char msg[CONFIG_ERROR_MAX];
+		if (opt_set(o, opt, value, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "--%s", msg);
+			return -1;
+		}
+	}
+	if (o->min_interval_s < 0.01 && !is_root) {
+		snprintf(err, errlen,
+		         "--min-interval %.4g: only root may lower the floor below 0.01 s "
+		         "(fast RAPL readings can leak secrets, CVE-2020-8694)",
+		         o->min_interval_s);
+		return -1;
+	}
+	if (o->interval_s < o->min_interval_s) {
+		snprintf(err, errlen, "--interval %.4g is below the floor of %.4g s", o->interval_s,
+		         o->min_interval_s);
+		return -1;
+	}
+	if (o->history_s < 900)
+		o->history_s = 900;
+	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
+	    o->model_max_watts < o->model_idle_watts) {
+		snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",
+		         o->model_max_watts, o->model_idle_watts);
+		return -1;
+	}
+	return 0;
 }
 
 void options_usage(FILE *out)
 {
-        fprintf(out, "Usage: energyd [OPTIONS]\n\n"
-                     "Samples the machine's energy sensors and serves the readings over HTTP.\n"
-                     "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it.\n"
-                     "Every option can also be set in the --config file, section [energyd].\n\n");
-        for (size_t i = 0; i < N_OPTS; i++) {
-                char left[64];
-                snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
-                         opts[i].arg ? opts[i].arg : "");
-                fprintf(out, "  %-26s %s\n", left, opts[i].help);
-        }
+	fprintf(out, "Usage: energyd [OPTIONS]\n\n"
+	             "Samples the machine's energy sensors and serves the readings over HTTP.\n"
+	             "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it.\n"
+	             "Every option can also be set in the --config file, section [energyd].\n\n");
+	for (size_t i = 0; i < N_OPTS; i++) {
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+		         opts[i].arg ? opts[i].arg : "");
+		fprintf(out, "  %-26s %s\n", left, opts[i].help);
+	}
 }

@@ -15,20 +15,20 @@
 #define CONFIG_ERROR_MAX  512
 
 struct energyd_options {
-        char sysfs_root[CONFIG_PATH_MAX];
-        char proc_root[CONFIG_PATH_MAX];
-        char dev_root[CONFIG_PATH_MAX];
-        char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX];
-        int n_listen;
-        double interval_s;
-        double min_interval_s; /* the floor; only root may lower it */
-        double history_s;
-        char state_dir[CONFIG_PATH_MAX];
-        char config_path[CONFIG_PATH_MAX];
-        char user[64];
-        double model_idle_watts; /* 0: default per CPU */
-        double model_max_watts;
-        bool help, version;
+	char sysfs_root[CONFIG_PATH_MAX];
+	char proc_root[CONFIG_PATH_MAX];
+	char dev_root[CONFIG_PATH_MAX];
+	char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX];
+	int n_listen;
+	double interval_s;
+	double min_interval_s; /* the floor; only root may lower it */
+	double history_s;
+	char state_dir[CONFIG_PATH_MAX];
+	char config_path[CONFIG_PATH_MAX];
+	char user[64];
+	double model_idle_watts; /* 0: default per CPU */
+	double model_max_watts;
+	bool help, version;
 };
 
 /* Callback for each "key = value" line; returns 0 or -1 with err filled (the parser adds the

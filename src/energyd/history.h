@@ -15,13 +15,13 @@
 #define HISTORY_HOST    (-1) /* series index of the host total */
 
 struct history {
-        int n_channels;
-        size_t capacity;
-        size_t head;  /* next slot to write */
-        size_t count; /* samples held */
-        double *t;
-        uint64_t *host;
-        uint64_t *channel; /* capacity x n_channels */
+	int n_channels;
+	size_t capacity;
+	size_t head;  /* next slot to write */
+	size_t count; /* samples held */
+	double *t;
+	uint64_t *host;
+	uint64_t *channel; /* capacity x n_channels */
 };
 
 int history_init(struct history *h, int n_channels, size_t capacity);

@@ -15,47 +15,47 @@
 #define HTTP_LISTENERS_MAX    8
 
 struct http_request {
-        const char *method;
-        const char *path;
-        const char *body; /* NUL-terminated, may be empty */
-        size_t body_len;
-        bool peer_known; /* a unix-socket peer: uid and pid from SO_PEERCRED */
-        uid_t peer_uid;
-        pid_t peer_pid;
-        void *conn; /* struct MHD_Connection *, for http_query() */
+	const char *method;
+	const char *path;
+	const char *body; /* NUL-terminated, may be empty */
+	size_t body_len;
+	bool peer_known; /* a unix-socket peer: uid and pid from SO_PEERCRED */
+	uid_t peer_uid;
+	pid_t peer_pid;
+	void *conn; /* struct MHD_Connection *, for http_query() */
 };
 
 /* A streamed body: read() fills buf and returns the byte count, 0 to wait again, or -1 at the
  * end. */
 struct http_stream {
-        long (*read)(void *ctx, char *buf, size_t max);
-        void (*free)(void *ctx);
-        void *ctx;
+	long (*read)(void *ctx, char *buf, size_t max);
+	void (*free)(void *ctx);
+	void *ctx;
 };
 
 struct http_response {
-        int status;
-        char *body; /* malloc'd; freed by http.c */
-        const char *content_type;
-        struct http_stream stream; /* used when stream.read is set */
+	int status;
+	char *body; /* malloc'd; freed by http.c */
+	const char *content_type;
+	struct http_stream stream; /* used when stream.read is set */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *res);
 
 struct http_listener {
-        char address[512];
-        int fd;
-        bool is_unix;
-        char unix_path[108];
-        void *daemon; /* struct MHD_Daemon * */
+	char address[512];
+	int fd;
+	bool is_unix;
+	char unix_path[108];
+	void *daemon; /* struct MHD_Daemon * */
 };
 
 struct http_server {
-        struct http_listener listeners[HTTP_LISTENERS_MAX];
-        int n;
-        http_handler_fn handler;
-        void *ctx;
+	struct http_listener listeners[HTTP_LISTENERS_MAX];
+	int n;
+	http_handler_fn handler;
+	void *ctx;
 };
 
 /* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666:

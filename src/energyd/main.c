@@ -25,210 +25,210 @@
 /* mkdir -p; created directories are chowned to owner when owner != -1. Returns 0 or -errno. */
 static int make_dirs(const char *path, mode_t mode, uid_t owner, gid_t group, bool *created)
 {
-        char buf[CONFIG_PATH_MAX];
-        snprintf(buf, sizeof(buf), "%s", path);
-        if (created)
-                *created = false;
-        for (char *p = buf + 1;; p++) {
-                if (*p != '/' && *p != '\0')
-                        continue;
-                char c = *p;
-                *p = '\0';
-                if (mkdir(buf, mode) == 0) {
-                        if (created)
-                                *created = true;
-                        if (owner != (uid_t)-1 && chown(buf, owner, group) < 0)
-                                return -errno;
-                } else if (errno != EEXIST) {
-                        return -errno;
-                }
-                *p = c;
-                if (c == '\0')
-                        break;
-        }
-        return 0;
+	char buf[CONFIG_PATH_MAX];
+	snprintf(buf, sizeof(buf), "%s", path);
+	if (created)
+		*created = false;
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, mode) == 0) {
+			if (created)
+				*created = true;
+			if (owner != (uid_t)-1 && chown(buf, owner, group) < 0)
+				return -errno;
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	return 0;
 }
 
 static void default_state_dir(struct energyd_options *o, bool is_root)
 {
-        if (o->state_dir[0])
-                return;
-        if (is_root) {
-                strcpy(o->state_dir, "/var/lib/energyd");
-                return;
-        }
-        const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-        if (xdg && *xdg)
-                snprintf(o->state_dir, sizeof(o->state_dir), "%s/energyd", xdg);
-        else if (home && *home)
-                snprintf(o->state_dir, sizeof(o->state_dir), "%s/.local/state/energyd", home);
-        else
-                snprintf(o->state_dir, sizeof(o->state_dir), "/tmp/energyd-state-%u",
-                         (unsigned)getuid());
+	if (o->state_dir[0])
+		return;
+	if (is_root) {
+		strcpy(o->state_dir, "/var/lib/energyd");
+		return;
+	}
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (xdg && *xdg)
+		snprintf(o->state_dir, sizeof(o->state_dir), "%s/energyd", xdg);
+	else if (home && *home)
+		snprintf(o->state_dir, sizeof(o->state_dir), "%s/.local/state/energyd", home);
+	else
+		snprintf(o->state_dir, sizeof(o->state_dir), "/tmp/energyd-state-%u",
+		         (unsigned)getuid());
 }
 
 static void default_listen(struct energyd_options *o, bool is_root)
 {
-        if (o->n_listen)
-                return;
-        if (is_root) {
-                snprintf(o->listen[0], sizeof(o->listen[0]), "unix:%s", ENERGY_SYSTEM_SOCKET);
-        } else {
-                char path[CONFIG_PATH_MAX - 8];
-                energy_user_socket_path(path, sizeof(path));
-                snprintf(o->listen[0], sizeof(o->listen[0]), "unix:%s", path);
-        }
-        o->n_listen = 1;
+	if (o->n_listen)
+		return;
+	if (is_root) {
+		snprintf(o->listen[0], sizeof(o->listen[0]), "unix:%s", ENERGY_SYSTEM_SOCKET);
+	} else {
+		char path[CONFIG_PATH_MAX - 8];
+		energy_user_socket_path(path, sizeof(path));
+		snprintf(o->listen[0], sizeof(o->listen[0]), "unix:%s", path);
+	}
+	o->n_listen = 1;
 }
 
 int main(int argc, char **argv)
 {
-        sigset_t sigs;
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGTERM);
-        sigaddset(&sigs, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it; main sigwaits */
-        signal(SIGPIPE, SIG_IGN);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it; main sigwaits */
+	signal(SIGPIPE, SIG_IGN);
 
-        bool is_root = geteuid() == 0;
-        struct energyd_options opt;
-        char err[1024];
-        options_defaults(&opt);
-        if (options_parse(&opt, argc, argv, is_root, err, sizeof(err)) < 0) {
-                fprintf(stderr, "energyd: %s\n", err);
-                return 2;
-        }
-        if (opt.help) {
-                options_usage(stdout);
-                return 0;
-        }
-        if (opt.version) {
-                printf("energyd %s\n", ENERGY_VERSION);
-                return 0;
-        }
-        default_state_dir(&opt, is_root);
-        default_listen(&opt, is_root);
+	bool is_root = geteuid() == 0;
+	struct energyd_options opt;
+	char err[1024];
+	options_defaults(&opt);
+	if (options_parse(&opt, argc, argv, is_root, err, sizeof(err)) < 0) {
+		fprintf(stderr, "energyd: %s\n", err);
+		return 2;
+	}
+	if (opt.help) {
+		options_usage(stdout);
+		return 0;
+	}
+	if (opt.version) {
+		printf("energyd %s\n", ENERGY_VERSION);
+		return 0;
+	}
+	default_state_dir(&opt, is_root);
+	default_listen(&opt, is_root);
 
-        uid_t run_uid = getuid();
-        gid_t run_gid = getgid();
-        char run_user[64] = "";
-        if (is_root) {
-                const char *user = opt.user[0] ? opt.user : "nobody";
-                if (privileges_lookup(user, &run_uid, &run_gid, err, sizeof(err)) < 0) {
-                        log_err("%s", err);
-                        return 1;
-                }
-                snprintf(run_user, sizeof(run_user), "%s", user);
-        } else {
-                struct passwd *pw = getpwuid(run_uid);
-                snprintf(run_user, sizeof(run_user), "%s", pw ? pw->pw_name : "?");
-                if (opt.user[0] && strcmp(opt.user, run_user) != 0)
-                        log_warn("--user %s ignored: not started as root", opt.user);
-        }
+	uid_t run_uid = getuid();
+	gid_t run_gid = getgid();
+	char run_user[64] = "";
+	if (is_root) {
+		const char *user = opt.user[0] ? opt.user : "nobody";
+		if (privileges_lookup(user, &run_uid, &run_gid, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			return 1;
+		}
+		snprintf(run_user, sizeof(run_user), "%s", user);
+	} else {
+		struct passwd *pw = getpwuid(run_uid);
+		snprintf(run_user, sizeof(run_user), "%s", pw ? pw->pw_name : "?");
+		if (opt.user[0] && strcmp(opt.user, run_user) != 0)
+			log_warn("--user %s ignored: not started as root", opt.user);
+	}
 
-        /* Everything that needs root happens now: sensors, sockets, directories. */
-        static struct channel_set set;
-        struct source_config scfg = {
-            .sysfs_root = opt.sysfs_root,
-            .proc_root = opt.proc_root,
-            .dev_root = opt.dev_root,
-            .model_idle_watts = opt.model_idle_watts,
-            .model_max_watts = opt.model_max_watts,
-        };
-        static struct api api;
-        api.n_families = sources_open_all(&scfg, &set, api.families, API_FAMILIES_MAX);
-        for (int i = 0; i < api.n_families; i++)
-                log_info("source %s: %s%s%s", api.families[i].name,
-                         family_status_name(api.families[i].status),
-                         api.families[i].detail[0] ? ": " : "", api.families[i].detail);
+	/* Everything that needs root happens now: sensors, sockets, directories. */
+	static struct channel_set set;
+	struct source_config scfg = {
+	    .sysfs_root = opt.sysfs_root,
+	    .proc_root = opt.proc_root,
+	    .dev_root = opt.dev_root,
+	    .model_idle_watts = opt.model_idle_watts,
+	    .model_max_watts = opt.model_max_watts,
+	};
+	static struct api api;
+	api.n_families = sources_open_all(&scfg, &set, api.families, API_FAMILIES_MAX);
+	for (int i = 0; i < api.n_families; i++)
+		log_info("source %s: %s%s%s", api.families[i].name,
+		         family_status_name(api.families[i].status),
+		         api.families[i].detail[0] ? ": " : "", api.families[i].detail);
 
-        int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
-        if (rc < 0) {
-                log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
-                return 1;
-        }
-        const char *addrs[CONFIG_LISTEN_MAX];
-        for (int i = 0; i < opt.n_listen; i++) {
-                addrs[i] = opt.listen[i];
-                const char *path = strncmp(addrs[i], "unix:", 5) == 0 ? addrs[i] + 5 : NULL;
-                if (path) {
-                        char dir[CONFIG_PATH_MAX];
-                        snprintf(dir, sizeof(dir), "%s", path);
-                        bool created;
-                        /* A socket directory we create belongs to the account we run as, so that
-                         * the socket can be removed at exit. */
-                        rc = make_dirs(dirname(dir), 0755, is_root ? run_uid : (uid_t)-1, run_gid,
-                                       &created);
-                        if (rc < 0) {
-                                log_err("cannot create the directory of %s: %s", path,
-                                        strerror(-rc));
-                                return 1;
-                        }
-                }
-        }
-        static struct http_server http;
-        if (http_listen(&http, addrs, opt.n_listen, err, sizeof(err)) < 0) {
-                log_err("%s", err);
-                return 1;
-        }
+	int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
+	if (rc < 0) {
+		log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
+		return 1;
+	}
+	const char *addrs[CONFIG_LISTEN_MAX];
+	for (int i = 0; i < opt.n_listen; i++) {
+		addrs[i] = opt.listen[i];
+		const char *path = strncmp(addrs[i], "unix:", 5) == 0 ? addrs[i] + 5 : NULL;
+		if (path) {
+			char dir[CONFIG_PATH_MAX];
+			snprintf(dir, sizeof(dir), "%s", path);
+			bool created;
+			/* A socket directory we create belongs to the account we run as, so that
+			 * the socket can be removed at exit. */
+			rc = make_dirs(dirname(dir), 0755, is_root ? run_uid : (uid_t)-1, run_gid,
+			               &created);
+			if (rc < 0) {
+				log_err("cannot create the directory of %s: %s", path,
+				        strerror(-rc));
+				return 1;
+			}
+		}
+	}
+	static struct http_server http;
+	if (http_listen(&http, addrs, opt.n_listen, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
 
-        if (is_root) {
-                if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
-                        log_err("%s", err);
-                        return 1;
-                }
-                snprintf(api.privileges, sizeof(api.privileges),
-                         "started as root, opened the sensors, then dropped to %s (uid %u)",
-                         run_user, (unsigned)run_uid);
-                log_info("dropped privileges to %s (uid %u, gid %u)", run_user, (unsigned)run_uid,
-                         (unsigned)run_gid);
-        } else {
-                snprintf(api.privileges, sizeof(api.privileges),
-                         "running as %s (uid %u): reads what this account may read", run_user,
-                         (unsigned)run_uid);
-        }
+	if (is_root) {
+		if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			return 1;
+		}
+		snprintf(api.privileges, sizeof(api.privileges),
+		         "started as root, opened the sensors, then dropped to %s (uid %u)",
+		         run_user, (unsigned)run_uid);
+		log_info("dropped privileges to %s (uid %u, gid %u)", run_user, (unsigned)run_uid,
+		         (unsigned)run_gid);
+	} else {
+		snprintf(api.privileges, sizeof(api.privileges),
+		         "running as %s (uid %u): reads what this account may read", run_user,
+		         (unsigned)run_uid);
+	}
 
-        static struct sampler sampler;
-        if (sampler_init(&sampler, &set, opt.interval_s, opt.history_s) < 0) {
-                log_err("out of memory for %.0f s of history", opt.history_s);
-                return 1;
-        }
-        api.sampler = &sampler;
-        api.set = &set;
-        gethostname(api.hostname, sizeof(api.hostname) - 1);
-        api.uid = getuid();
-        snprintf(api.user, sizeof(api.user), "%s", run_user);
-        snprintf(api.state_dir, sizeof(api.state_dir), "%s", opt.state_dir);
-        api.min_interval_s = opt.min_interval_s;
-        api.history_s = opt.history_s;
-        for (int i = 0; i < opt.n_listen; i++)
-                api.listen[api.n_listen++] = opt.listen[i];
+	static struct sampler sampler;
+	if (sampler_init(&sampler, &set, opt.interval_s, opt.history_s) < 0) {
+		log_err("out of memory for %.0f s of history", opt.history_s);
+		return 1;
+	}
+	api.sampler = &sampler;
+	api.set = &set;
+	gethostname(api.hostname, sizeof(api.hostname) - 1);
+	api.uid = getuid();
+	snprintf(api.user, sizeof(api.user), "%s", run_user);
+	snprintf(api.state_dir, sizeof(api.state_dir), "%s", opt.state_dir);
+	api.min_interval_s = opt.min_interval_s;
+	api.history_s = opt.history_s;
+	for (int i = 0; i < opt.n_listen; i++)
+		api.listen[api.n_listen++] = opt.listen[i];
 
-        sampler_tick(&sampler); /* a first sample before anyone can ask */
-        if (sampler_start(&sampler) < 0) {
-                log_err("cannot start the sampler thread");
-                return 1;
-        }
-        if (http_start(&http, api_handle, &api, err, sizeof(err)) < 0) {
-                log_err("%s", err);
-                return 1;
-        }
-        char cov[512] = "";
-        for (int k = 0; k < sampler.coverage.n; k++)
-                snprintf(cov + strlen(cov), sizeof(cov) - strlen(cov), "%s%s", k ? " + " : "",
-                         set.ch[sampler.coverage.idx[k]].id);
-        log_info("sampling %d channel(s) every %.3f s; host total = %s (%s, %s)", set.n,
-                 opt.interval_s, cov[0] ? cov : "nothing", sampler.coverage.rule,
-                 sampler.coverage.measured ? "measured" : "estimated");
-        for (int i = 0; i < opt.n_listen; i++)
-                log_info("listening on %s", opt.listen[i]);
+	sampler_tick(&sampler); /* a first sample before anyone can ask */
+	if (sampler_start(&sampler) < 0) {
+		log_err("cannot start the sampler thread");
+		return 1;
+	}
+	if (http_start(&http, api_handle, &api, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+	char cov[512] = "";
+	for (int k = 0; k < sampler.coverage.n; k++)
+		snprintf(cov + strlen(cov), sizeof(cov) - strlen(cov), "%s%s", k ? " + " : "",
+		         set.ch[sampler.coverage.idx[k]].id);
+	log_info("sampling %d channel(s) every %.3f s; host total = %s (%s, %s)", set.n,
+	         opt.interval_s, cov[0] ? cov : "nothing", sampler.coverage.rule,
+	         sampler.coverage.measured ? "measured" : "estimated");
+	for (int i = 0; i < opt.n_listen; i++)
+		log_info("listening on %s", opt.listen[i]);
 
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-        sampler_stop(&sampler);
-        http_stop(&http);
-        sampler_free(&sampler);
-        sources_close_all(&set);
-        return 0;
+	int sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sampler_stop(&sampler);
+	http_stop(&http);
+	sampler_free(&sampler);
+	sources_close_all(&set);
+	return 0;
 }

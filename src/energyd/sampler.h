@@ -21,26 +21,28 @@
 #define SAMPLER_MAX_PLAUSIBLE_WATTS 20000.0
 
 struct sampler {
-        struct channel_set *set;
-        struct host_coverage coverage;
-        struct history history;
-        uint64_t interval_ns;
-        double started_at;      /* Unix seconds of the first tick's clock origin */
-        uint64_t start_mono_ns; /* the same instant on the monotonic clock */
+	struct channel_set *set;
+	struct host_coverage coverage;
+	struct history history;
+	uint64_t interval_ns;
+	double started_at;      /* Unix seconds of the first tick's clock origin */
+	uint64_t start_mono_ns; /* the same instant on the monotonic clock */
 
-        pthread_mutex_t lock;
-        pthread_cond_t tick_cond;
-        uint64_t ticks;
-        uint64_t host_uj;
-        atomic_bool stop;
-        bool thread_running;
-        pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_mutex_t tick_lock; /* serialises ticks: the thread's and direct calls */
+	pthread_cond_t tick_cond;
+	uint64_t ticks;
+	uint64_t host_uj;
+	atomic_bool stop;
+	bool thread_running;
+	pthread_t thread;
 };
 
 /* history_s: seconds of full-rate history to keep. */
 int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, double history_s);
 void sampler_free(struct sampler *s);
-/* One tick: read all channels and append a sample. Called by the thread, or directly. */
+/* One tick: read all channels and append a sample. Called by the thread, or directly (also
+ * while the thread runs: ticks are serialised). */
 void sampler_tick(struct sampler *s);
 int sampler_start(struct sampler *s);
 void sampler_stop(struct sampler *s);

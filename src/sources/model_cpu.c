@@ -29,177 +29,177 @@
 #define MODEL_MAX_WATTS_PER_CPU  3.5
 
 struct model_priv {
-        int fd;
-        char path[520];
-        double idle_watts, max_watts;
-        bool have_last;
-        uint64_t last_busy, last_total, last_ns;
-        double utilisation;
-        double energy_uj; /* the model's own counter */
+	int fd;
+	char path[520];
+	double idle_watts, max_watts;
+	bool have_last;
+	uint64_t last_busy, last_total, last_ns;
+	double utilisation;
+	double energy_uj; /* the model's own counter */
 };
 
 /* Busy and total jiffies of the "cpu" line, and the number of "cpuN" lines. */
 int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int *ncpu)
 {
-        uint64_t v[10] = {0};
-        int n = sscanf(text,
-                       "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-                       " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
-                       &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
-        if (n < 4)
-                return -EINVAL;
-        /* user nice system idle iowait irq softirq steal; guest time is inside user already. */
-        uint64_t idle = v[3] + v[4];
-        *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-        *total = *busy + idle;
-        if (ncpu) {
-                int cpus = 0;
-                for (const char *p = strstr(text, "\ncpu"); p; p = strstr(p + 1, "\ncpu"))
-                        if (p[4] >= '0' && p[4] <= '9')
-                                cpus++;
-                *ncpu = cpus;
-        }
-        return 0;
+	uint64_t v[10] = {0};
+	int n = sscanf(text,
+	               "cpu %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+	               " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+	               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+	if (n < 4)
+		return -EINVAL;
+	/* user nice system idle iowait irq softirq steal; guest time is inside user already. */
+	uint64_t idle = v[3] + v[4];
+	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	*total = *busy + idle;
+	if (ncpu) {
+		int cpus = 0;
+		for (const char *p = strstr(text, "\ncpu"); p; p = strstr(p + 1, "\ncpu"))
+			if (p[4] >= '0' && p[4] <= '9')
+				cpus++;
+		*ncpu = cpus;
+	}
+	return 0;
 }
 
 static int model_read_stat(int fd, uint64_t *busy, uint64_t *total, int *ncpu)
 {
-        char buf[16384];
-        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-        if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-        buf[n] = '\0';
-        return model_cpu_parse_stat(buf, busy, total, ncpu);
+	char buf[16384];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	buf[n] = '\0';
+	return model_cpu_parse_stat(buf, busy, total, ncpu);
 }
 
 static int model_probe(const struct source_config *cfg, struct family_report *r)
 {
-        char path[520];
-        snprintf(path, sizeof(path), "%s/stat", cfg->proc_root);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        uint64_t busy, total;
-        int rc = fd < 0 ? -errno : model_read_stat(fd, &busy, &total, NULL);
-        if (fd >= 0)
-                close(fd);
-        if (rc < 0) {
-                r->status = FAMILY_ERROR;
-                snprintf(r->detail, sizeof(r->detail), "cannot use %s: %s", path, strerror(-rc));
-                return 0;
-        }
-        r->status = FAMILY_FOUND;
-        return 1;
+	char path[520];
+	snprintf(path, sizeof(path), "%s/stat", cfg->proc_root);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t busy, total;
+	int rc = fd < 0 ? -errno : model_read_stat(fd, &busy, &total, NULL);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		r->status = FAMILY_ERROR;
+		snprintf(r->detail, sizeof(r->detail), "cannot use %s: %s", path, strerror(-rc));
+		return 0;
+	}
+	r->status = FAMILY_FOUND;
+	return 1;
 }
 
 static int model_open(const struct source_config *cfg, struct channel_set *set,
                       struct family_report *r)
 {
-        /* The model stands in for the CPU only where no measured channel covers it. */
-        for (int i = 0; i < set->n; i++) {
-                enum channel_kind k = set->ch[i].kind;
-                if (set->ch[i].measured && (k == CHANNEL_PACKAGE || k == CHANNEL_PSYS ||
-                                            k == CHANNEL_WALL || k == CHANNEL_CORE)) {
-                        r->status = FAMILY_SKIPPED;
-                        snprintf(r->detail, sizeof(r->detail),
-                                 "not needed: %s measures the CPU (the model is used only where "
-                                 "nothing does)",
-                                 set->ch[i].id);
-                        return 0;
-                }
-        }
-        struct model_priv *priv = calloc(1, sizeof(*priv));
-        if (!priv)
-                return -ENOMEM;
-        snprintf(priv->path, sizeof(priv->path), "%s/stat", cfg->proc_root);
-        priv->fd = open(priv->path, O_RDONLY | O_CLOEXEC);
-        uint64_t busy, total;
-        int ncpu = 0;
-        int rc = priv->fd < 0 ? -errno : model_read_stat(priv->fd, &busy, &total, &ncpu);
-        if (rc < 0) {
-                if (priv->fd >= 0)
-                        close(priv->fd);
-                free(priv);
-                r->status = FAMILY_ERROR;
-                return rc;
-        }
-        if (ncpu < 1)
-                ncpu = 1;
-        priv->idle_watts =
-            cfg->model_idle_watts > 0 ? cfg->model_idle_watts : MODEL_IDLE_WATTS_PER_CPU * ncpu;
-        priv->max_watts =
-            cfg->model_max_watts > 0 ? cfg->model_max_watts : MODEL_MAX_WATTS_PER_CPU * ncpu;
-        if (priv->max_watts < priv->idle_watts)
-                priv->max_watts = priv->idle_watts;
-        struct channel *ch = channel_set_add(set, "model:cpu");
-        if (!ch) {
-                close(priv->fd);
-                free(priv);
-                return -ENOSPC;
-        }
-        ch->priv = priv;
-        ch->kind = CHANNEL_MODEL;
-        ch->measured = false;
-        ch->reading = READING_ENERGY_UJ;
-        ch->max_uj = 0;
-        snprintf(ch->label, sizeof(ch->label), "CPU (estimated from utilisation, %.1f-%.1f W)",
-                 priv->idle_watts, priv->max_watts);
-        snprintf(r->detail, sizeof(r->detail),
-                 "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s%s",
-                 priv->idle_watts, priv->max_watts, ncpu, priv->path,
-                 cfg->model_idle_watts > 0 || cfg->model_max_watts > 0
-                     ? " (configured)"
-                     : " (defaults: 0.74 W and 3.5 W per CPU, Cloud Carbon Footprint)");
-        return 1;
+	/* The model stands in for the CPU only where no measured channel covers it. */
+	for (int i = 0; i < set->n; i++) {
+		enum channel_kind k = set->ch[i].kind;
+		if (set->ch[i].measured && (k == CHANNEL_PACKAGE || k == CHANNEL_PSYS ||
+		                            k == CHANNEL_WALL || k == CHANNEL_CORE)) {
+			r->status = FAMILY_SKIPPED;
+			snprintf(r->detail, sizeof(r->detail),
+			         "not needed: %s measures the CPU (the model is used only where "
+			         "nothing does)",
+			         set->ch[i].id);
+			return 0;
+		}
+	}
+	struct model_priv *priv = calloc(1, sizeof(*priv));
+	if (!priv)
+		return -ENOMEM;
+	snprintf(priv->path, sizeof(priv->path), "%s/stat", cfg->proc_root);
+	priv->fd = open(priv->path, O_RDONLY | O_CLOEXEC);
+	uint64_t busy, total;
+	int ncpu = 0;
+	int rc = priv->fd < 0 ? -errno : model_read_stat(priv->fd, &busy, &total, &ncpu);
+	if (rc < 0) {
+		if (priv->fd >= 0)
+			close(priv->fd);
+		free(priv);
+		r->status = FAMILY_ERROR;
+		return rc;
+	}
+	if (ncpu < 1)
+		ncpu = 1;
+	priv->idle_watts =
+	    cfg->model_idle_watts > 0 ? cfg->model_idle_watts : MODEL_IDLE_WATTS_PER_CPU * ncpu;
+	priv->max_watts =
+	    cfg->model_max_watts > 0 ? cfg->model_max_watts : MODEL_MAX_WATTS_PER_CPU * ncpu;
+	if (priv->max_watts < priv->idle_watts)
+		priv->max_watts = priv->idle_watts;
+	struct channel *ch = channel_set_add(set, "model:cpu");
+	if (!ch) {
+		close(priv->fd);
+		free(priv);
+		return -ENOSPC;
+	}
+	ch->priv = priv;
+	ch->kind = CHANNEL_MODEL;
+	ch->measured = false;
+	ch->reading = READING_ENERGY_UJ;
+	ch->max_uj = 0;
+	snprintf(ch->label, sizeof(ch->label), "CPU (estimated from utilisation, %.1f-%.1f W)",
+	         priv->idle_watts, priv->max_watts);
+	snprintf(r->detail, sizeof(r->detail),
+	         "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s%s",
+	         priv->idle_watts, priv->max_watts, ncpu, priv->path,
+	         cfg->model_idle_watts > 0 || cfg->model_max_watts > 0
+	             ? " (configured)"
+	             : " (defaults: 0.74 W and 3.5 W per CPU, Cloud Carbon Footprint)");
+	return 1;
 }
 
 static int model_read(struct channel *ch, uint64_t *value)
 {
-        struct model_priv *p = ch->priv;
-        uint64_t busy, total, now = energy_monotonic_ns();
-        int rc = model_read_stat(p->fd, &busy, &total, NULL);
-        if (rc < 0) {
-                snprintf(ch->read_error, sizeof(ch->read_error), "reading %s: %s", p->path,
-                         strerror(-rc));
-                return rc;
-        }
-        if (p->have_last) {
-                if (busy < p->last_busy || total < p->last_total) {
-                        snprintf(ch->read_error, sizeof(ch->read_error), "%s went backwards",
-                                 p->path);
-                        p->last_busy = busy;
-                        p->last_total = total;
-                        p->last_ns = now;
-                        return -ERANGE;
-                }
-                /* Below one jiffy apart nothing changed: keep the last utilisation. */
-                if (total > p->last_total)
-                        p->utilisation =
-                            (double)(busy - p->last_busy) / (double)(total - p->last_total);
-                double watts = p->idle_watts + (p->max_watts - p->idle_watts) * p->utilisation;
-                p->energy_uj += watts * (double)(now - p->last_ns) / 1e3;
-        }
-        p->have_last = true;
-        p->last_busy = busy;
-        p->last_total = total;
-        p->last_ns = now;
-        *value = (uint64_t)p->energy_uj;
-        return 0;
+	struct model_priv *p = ch->priv;
+	uint64_t busy, total, now = energy_monotonic_ns();
+	int rc = model_read_stat(p->fd, &busy, &total, NULL);
+	if (rc < 0) {
+		snprintf(ch->read_error, sizeof(ch->read_error), "reading %s: %s", p->path,
+		         strerror(-rc));
+		return rc;
+	}
+	if (p->have_last) {
+		if (busy < p->last_busy || total < p->last_total) {
+			snprintf(ch->read_error, sizeof(ch->read_error), "%s went backwards",
+			         p->path);
+			p->last_busy = busy;
+			p->last_total = total;
+			p->last_ns = now;
+			return -ERANGE;
+		}
+		/* Below one jiffy apart nothing changed: keep the last utilisation. */
+		if (total > p->last_total)
+			p->utilisation =
+			    (double)(busy - p->last_busy) / (double)(total - p->last_total);
+		double watts = p->idle_watts + (p->max_watts - p->idle_watts) * p->utilisation;
+		p->energy_uj += watts * (double)(now - p->last_ns) / 1e3;
+	}
+	p->have_last = true;
+	p->last_busy = busy;
+	p->last_total = total;
+	p->last_ns = now;
+	*value = (uint64_t)p->energy_uj;
+	return 0;
 }
 
 static void model_close(struct channel *ch)
 {
-        struct model_priv *p = ch->priv;
-        if (p) {
-                close(p->fd);
-                free(p);
-                ch->priv = NULL;
-        }
+	struct model_priv *p = ch->priv;
+	if (p) {
+		close(p->fd);
+		free(p);
+		ch->priv = NULL;
+	}
 }
 
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
-        const struct model_priv *p = ch->priv;
-        snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s",
-                 p->idle_watts, p->max_watts, p->idle_watts, p->path);
+	const struct model_priv *p = ch->priv;
+	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s",
+	         p->idle_watts, p->max_watts, p->idle_watts, p->path);
 }
 
 const struct source_family model_cpu_family = {

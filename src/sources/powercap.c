@@ -25,133 +25,133 @@
 #define POWERCAP_ZONES_MAX 64
 
 struct powercap_zone {
-        char dir[512]; /* zone directory */
-        char name[64]; /* contents of "name" */
-        int top;       /* N of intel-rapl:N */
-        int sub;       /* M of intel-rapl:N:M, or -1 */
+	char dir[512]; /* zone directory */
+	char name[64]; /* contents of "name" */
+	int top;       /* N of intel-rapl:N */
+	int sub;       /* M of intel-rapl:N:M, or -1 */
 };
 
 struct powercap_priv {
-        int fd;
-        char path[600];
+	int fd;
+	char path[600];
 };
 
 static int read_small_file(const char *path, char *buf, size_t len)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = read(fd, buf, len - 1);
-        int e = errno;
-        close(fd);
-        if (n < 0)
-                return -e;
-        buf[n] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
 }
 
 static int zone_compare(const void *a, const void *b)
 {
-        const struct powercap_zone *za = a, *zb = b;
-        if (za->top != zb->top)
-                return za->top - zb->top;
-        return za->sub - zb->sub;
+	const struct powercap_zone *za = a, *zb = b;
+	if (za->top != zb->top)
+		return za->top - zb->top;
+	return za->sub - zb->sub;
 }
 
 /* List intel-rapl zones sorted by number; *mmio counts the skipped intel-rapl-mmio zones. */
 static int powercap_scan(const char *sysfs_root, struct powercap_zone *zones, int max, int *mmio)
 {
-        char base[512];
-        snprintf(base, sizeof(base), "%s/class/powercap", sysfs_root);
-        DIR *d = opendir(base);
-        if (!d)
-                return -errno;
-        int n = 0;
-        *mmio = 0;
-        struct dirent *de;
-        while ((de = readdir(d)) && n < max) {
-                int top, sub, used = 0;
-                if (strncmp(de->d_name, "intel-rapl-mmio:", 16) == 0) {
-                        (*mmio)++;
-                        continue;
-                }
-                struct powercap_zone *z = &zones[n];
-                if (sscanf(de->d_name, "intel-rapl:%d:%d%n", &top, &sub, &used) == 2 &&
-                    de->d_name[used] == '\0') {
-                        z->top = top;
-                        z->sub = sub;
-                } else if (sscanf(de->d_name, "intel-rapl:%d%n", &top, &used) == 1 &&
-                           de->d_name[used] == '\0') {
-                        z->top = top;
-                        z->sub = -1;
-                } else {
-                        continue;
-                }
-                snprintf(z->dir, sizeof(z->dir), "%s/%s", base, de->d_name);
-                char path[600];
-                snprintf(path, sizeof(path), "%s/name", z->dir);
-                if (read_small_file(path, z->name, sizeof(z->name)) < 0)
-                        continue;
-                n++;
-        }
-        closedir(d);
-        qsort(zones, (size_t)n, sizeof(*zones), zone_compare);
-        return n;
+	char base[512];
+	snprintf(base, sizeof(base), "%s/class/powercap", sysfs_root);
+	DIR *d = opendir(base);
+	if (!d)
+		return -errno;
+	int n = 0;
+	*mmio = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < max) {
+		int top, sub, used = 0;
+		if (strncmp(de->d_name, "intel-rapl-mmio:", 16) == 0) {
+			(*mmio)++;
+			continue;
+		}
+		struct powercap_zone *z = &zones[n];
+		if (sscanf(de->d_name, "intel-rapl:%d:%d%n", &top, &sub, &used) == 2 &&
+		    de->d_name[used] == '\0') {
+			z->top = top;
+			z->sub = sub;
+		} else if (sscanf(de->d_name, "intel-rapl:%d%n", &top, &used) == 1 &&
+		           de->d_name[used] == '\0') {
+			z->top = top;
+			z->sub = -1;
+		} else {
+			continue;
+		}
+		snprintf(z->dir, sizeof(z->dir), "%s/%s", base, de->d_name);
+		char path[600];
+		snprintf(path, sizeof(path), "%s/name", z->dir);
+		if (read_small_file(path, z->name, sizeof(z->name)) < 0)
+			continue;
+		n++;
+	}
+	closedir(d);
+	qsort(zones, (size_t)n, sizeof(*zones), zone_compare);
+	return n;
 }
 
 /* The package number of top-level zone N, from its "package-P" name; -1 for psys and others. */
 static int zone_package(const struct powercap_zone *zones, int n, int top)
 {
-        for (int i = 0; i < n; i++) {
-                int p;
-                if (zones[i].top == top && zones[i].sub < 0 &&
-                    sscanf(zones[i].name, "package-%d", &p) == 1)
-                        return p;
-        }
-        return -1;
+	for (int i = 0; i < n; i++) {
+		int p;
+		if (zones[i].top == top && zones[i].sub < 0 &&
+		    sscanf(zones[i].name, "package-%d", &p) == 1)
+			return p;
+	}
+	return -1;
 }
 
 /* Channel id and kind for a zone; false for zones we do not know. */
 static bool zone_identify(const struct powercap_zone *zones, int n, const struct powercap_zone *z,
                           char *id, size_t len, enum channel_kind *kind, int *package)
 {
-        int p;
-        *package = -1;
-        if (z->sub < 0) {
-                if (sscanf(z->name, "package-%d", &p) == 1) {
-                        snprintf(id, len, "rapl:package-%d", p);
-                        *kind = CHANNEL_PACKAGE;
-                        *package = p;
-                        return true;
-                }
-                if (strcmp(z->name, "psys") == 0) {
-                        snprintf(id, len, "rapl:psys");
-                        *kind = CHANNEL_PSYS;
-                        return true;
-                }
-                if (strncmp(z->name, "dram", 4) == 0) { /* a top-level dram zone (some servers) */
-                        snprintf(id, len, "rapl:dram-%d", z->top);
-                        *kind = CHANNEL_DRAM;
-                        *package = z->top;
-                        return true;
-                }
-                return false;
-        }
-        p = zone_package(zones, n, z->top);
-        if (p < 0)
-                return false;
-        *package = p;
-        if (strcmp(z->name, "core") == 0)
-                *kind = CHANNEL_CORE;
-        else if (strcmp(z->name, "uncore") == 0)
-                *kind = CHANNEL_UNCORE;
-        else if (strcmp(z->name, "dram") == 0)
-                *kind = CHANNEL_DRAM;
-        else
-                return false;
-        snprintf(id, len, "rapl:%s-%d", z->name, p);
-        return true;
+	int p;
+	*package = -1;
+	if (z->sub < 0) {
+		if (sscanf(z->name, "package-%d", &p) == 1) {
+			snprintf(id, len, "rapl:package-%d", p);
+			*kind = CHANNEL_PACKAGE;
+			*package = p;
+			return true;
+		}
+		if (strcmp(z->name, "psys") == 0) {
+			snprintf(id, len, "rapl:psys");
+			*kind = CHANNEL_PSYS;
+			return true;
+		}
+		if (strncmp(z->name, "dram", 4) == 0) { /* a top-level dram zone (some servers) */
+			snprintf(id, len, "rapl:dram-%d", z->top);
+			*kind = CHANNEL_DRAM;
+			*package = z->top;
+			return true;
+		}
+		return false;
+	}
+	p = zone_package(zones, n, z->top);
+	if (p < 0)
+		return false;
+	*package = p;
+	if (strcmp(z->name, "core") == 0)
+		*kind = CHANNEL_CORE;
+	else if (strcmp(z->name, "uncore") == 0)
+		*kind = CHANNEL_UNCORE;
+	else if (strcmp(z->name, "dram") == 0)
+		*kind = CHANNEL_DRAM;
+	else
+		return false;
+	snprintf(id, len, "rapl:%s-%d", z->name, p);
+	return true;
 }
 
 static const char *denied_hint =
@@ -161,150 +161,157 @@ static const char *denied_hint =
 
 static int powercap_probe(const struct source_config *cfg, struct family_report *r)
 {
-        struct powercap_zone zones[POWERCAP_ZONES_MAX];
-        int mmio;
-        int n = powercap_scan(cfg->sysfs_root, zones, POWERCAP_ZONES_MAX, &mmio);
-        if (n <= 0) {
-                r->status = FAMILY_ABSENT;
-                snprintf(r->detail, sizeof(r->detail),
-                         "no intel-rapl zones under %s/class/powercap: not an Intel/AMD CPU with "
-                         "RAPL, a virtual machine, or the intel_rapl_common/intel_rapl_msr module "
-                         "is not loaded (try 'modprobe intel_rapl_msr')",
-                         cfg->sysfs_root);
-                return 0;
-        }
-        int readable = 0, denied = 0;
-        char first_denied[600] = "";
-        for (int i = 0; i < n; i++) {
-                char path[600];
-                snprintf(path, sizeof(path), "%s/energy_uj", zones[i].dir);
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                uint64_t v;
-                if (fd >= 0 && energy_pread_u64(fd, &v) == 0) {
-                        readable++;
-                } else if (fd < 0 && (errno == EACCES || errno == EPERM)) {
-                        if (!denied++)
-                                snprintf(first_denied, sizeof(first_denied), "%s", path);
-                }
-                if (fd >= 0)
-                        close(fd);
-        }
-        if (readable == 0 && denied > 0) {
-                r->status = FAMILY_DENIED;
-                snprintf(r->detail, sizeof(r->detail), "%d zone(s), permission denied on %s: %s", n,
-                         first_denied, denied_hint);
-                return 0;
-        }
-        r->status = FAMILY_FOUND;
-        snprintf(r->detail, sizeof(r->detail), "%d zone(s) under %s/class/powercap%s", n,
-                 cfg->sysfs_root, mmio ? "; intel-rapl-mmio skipped (duplicates the package)" : "");
-        return readable;
+	struct powercap_zone zones[POWERCAP_ZONES_MAX];
+	int mmio;
+	int n = powercap_scan(cfg->sysfs_root, zones, POWERCAP_ZONES_MAX, &mmio);
+	if (n == -EACCES || n == -EPERM) {
+		r->status = FAMILY_DENIED;
+		snprintf(r->detail, sizeof(r->detail),
+		         "%s/class/powercap is not readable by this account (%s)", cfg->sysfs_root,
+		         strerror(-n));
+		return 0;
+	}
+	if (n <= 0) {
+		r->status = FAMILY_ABSENT;
+		snprintf(r->detail, sizeof(r->detail),
+		         "no intel-rapl zones under %s/class/powercap: not an Intel/AMD CPU with "
+		         "RAPL, a virtual machine, or the intel_rapl_common/intel_rapl_msr module "
+		         "is not loaded (try 'modprobe intel_rapl_msr')",
+		         cfg->sysfs_root);
+		return 0;
+	}
+	int readable = 0, denied = 0;
+	char first_denied[600] = "";
+	for (int i = 0; i < n; i++) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s/energy_uj", zones[i].dir);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		uint64_t v;
+		if (fd >= 0 && energy_pread_u64(fd, &v) == 0) {
+			readable++;
+		} else if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+			if (!denied++)
+				snprintf(first_denied, sizeof(first_denied), "%s", path);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (readable == 0 && denied > 0) {
+		r->status = FAMILY_DENIED;
+		snprintf(r->detail, sizeof(r->detail), "%d zone(s), permission denied on %s: %s", n,
+		         first_denied, denied_hint);
+		return 0;
+	}
+	r->status = FAMILY_FOUND;
+	snprintf(r->detail, sizeof(r->detail), "%d zone(s) under %s/class/powercap%s", n,
+	         cfg->sysfs_root, mmio ? "; intel-rapl-mmio skipped (duplicates the package)" : "");
+	return readable;
 }
 
 static int powercap_open(const struct source_config *cfg, struct channel_set *set,
                          struct family_report *r)
 {
-        struct powercap_zone zones[POWERCAP_ZONES_MAX];
-        int mmio;
-        int n = powercap_scan(cfg->sysfs_root, zones, POWERCAP_ZONES_MAX, &mmio);
-        if (n < 0)
-                return n;
-        int added = 0;
-        for (int i = 0; i < n; i++) {
-                char id[CHANNEL_ID_MAX], path[600];
-                enum channel_kind kind;
-                int package;
-                if (!zone_identify(zones, n, &zones[i], id, sizeof(id), &kind, &package))
-                        continue;
-                if (channel_set_has(set, id))
-                        continue; /* a preferred family reads this domain already */
+	struct powercap_zone zones[POWERCAP_ZONES_MAX];
+	int mmio;
+	int n = powercap_scan(cfg->sysfs_root, zones, POWERCAP_ZONES_MAX, &mmio);
+	if (n < 0)
+		return n;
+	int added = 0;
+	for (int i = 0; i < n; i++) {
+		char id[CHANNEL_ID_MAX], path[600];
+		enum channel_kind kind;
+		int package;
+		if (!zone_identify(zones, n, &zones[i], id, sizeof(id), &kind, &package))
+			continue;
+		if (channel_set_has(set, id))
+			continue; /* a preferred family reads this domain already */
 
-                snprintf(path, sizeof(path), "%s/max_energy_range_uj", zones[i].dir);
-                uint64_t max_uj = 0;
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                int rc = fd < 0 ? -errno : energy_pread_u64(fd, &max_uj);
-                if (fd >= 0)
-                        close(fd);
-                if (rc < 0 || max_uj == 0) {
-                        /* Without the range a wrap cannot be told from a reset. */
-                        snprintf(r->detail + strlen(r->detail),
-                                 sizeof(r->detail) - strlen(r->detail),
-                                 "; %s skipped: cannot read %s (%s)", id, path,
-                                 rc < 0 ? strerror(-rc) : "zero");
-                        continue;
-                }
-                snprintf(path, sizeof(path), "%s/energy_uj", zones[i].dir);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0) {
-                        snprintf(r->detail + strlen(r->detail),
-                                 sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s: %s", id,
-                                 path, strerror(errno));
-                        continue;
-                }
-                struct powercap_priv *priv = calloc(1, sizeof(*priv));
-                struct channel *ch = priv ? channel_set_add(set, id) : NULL;
-                if (!ch) {
-                        free(priv);
-                        close(fd);
-                        return added ? added : -ENOMEM;
-                }
-                priv->fd = fd;
-                snprintf(priv->path, sizeof(priv->path), "%s", path);
-                ch->priv = priv;
-                ch->kind = kind;
-                ch->package = package;
-                ch->reading = READING_ENERGY_UJ;
-                ch->max_uj = max_uj;
-                switch (kind) {
-                case CHANNEL_PACKAGE:
-                        snprintf(ch->label, sizeof(ch->label), "CPU package %d (RAPL)", package);
-                        break;
-                case CHANNEL_CORE:
-                        snprintf(ch->label, sizeof(ch->label), "CPU cores of package %d (RAPL)",
-                                 package);
-                        break;
-                case CHANNEL_UNCORE:
-                        snprintf(ch->label, sizeof(ch->label),
-                                 "Uncore / integrated GPU of package %d (RAPL)", package);
-                        break;
-                case CHANNEL_DRAM:
-                        snprintf(ch->label, sizeof(ch->label), "Memory of package %d (RAPL)",
-                                 package);
-                        break;
-                default:
-                        snprintf(ch->label, sizeof(ch->label), "Platform, whole SoC (RAPL psys)");
-                        break;
-                }
-                added++;
-        }
-        return added;
+		snprintf(path, sizeof(path), "%s/max_energy_range_uj", zones[i].dir);
+		uint64_t max_uj = 0;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int rc = fd < 0 ? -errno : energy_pread_u64(fd, &max_uj);
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0 || max_uj == 0) {
+			/* Without the range a wrap cannot be told from a reset. */
+			snprintf(r->detail + strlen(r->detail),
+			         sizeof(r->detail) - strlen(r->detail),
+			         "; %s skipped: cannot read %s (%s)", id, path,
+			         rc < 0 ? strerror(-rc) : "zero");
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/energy_uj", zones[i].dir);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(r->detail + strlen(r->detail),
+			         sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s: %s", id,
+			         path, strerror(errno));
+			continue;
+		}
+		struct powercap_priv *priv = calloc(1, sizeof(*priv));
+		struct channel *ch = priv ? channel_set_add(set, id) : NULL;
+		if (!ch) {
+			free(priv);
+			close(fd);
+			return added ? added : -ENOMEM;
+		}
+		priv->fd = fd;
+		snprintf(priv->path, sizeof(priv->path), "%s", path);
+		ch->priv = priv;
+		ch->kind = kind;
+		ch->package = package;
+		ch->reading = READING_ENERGY_UJ;
+		ch->max_uj = max_uj;
+		switch (kind) {
+		case CHANNEL_PACKAGE:
+			snprintf(ch->label, sizeof(ch->label), "CPU package %d (RAPL)", package);
+			break;
+		case CHANNEL_CORE:
+			snprintf(ch->label, sizeof(ch->label), "CPU cores of package %d (RAPL)",
+			         package);
+			break;
+		case CHANNEL_UNCORE:
+			snprintf(ch->label, sizeof(ch->label),
+			         "Uncore / integrated GPU of package %d (RAPL)", package);
+			break;
+		case CHANNEL_DRAM:
+			snprintf(ch->label, sizeof(ch->label), "Memory of package %d (RAPL)",
+			         package);
+			break;
+		default:
+			snprintf(ch->label, sizeof(ch->label), "Platform, whole SoC (RAPL psys)");
+			break;
+		}
+		added++;
+	}
+	return added;
 }
 
 static int powercap_read(struct channel *ch, uint64_t *value)
 {
-        struct powercap_priv *priv = ch->priv;
-        int rc = energy_pread_u64(priv->fd, value);
-        if (rc < 0)
-                snprintf(ch->read_error, sizeof(ch->read_error), "reading %s: %s", priv->path,
-                         rc == -EINVAL ? "not a number" : strerror(-rc));
-        return rc;
+	struct powercap_priv *priv = ch->priv;
+	int rc = energy_pread_u64(priv->fd, value);
+	if (rc < 0)
+		snprintf(ch->read_error, sizeof(ch->read_error), "reading %s: %s", priv->path,
+		         rc == -EINVAL ? "not a number" : strerror(-rc));
+	return rc;
 }
 
 static void powercap_close(struct channel *ch)
 {
-        struct powercap_priv *priv = ch->priv;
-        if (priv) {
-                close(priv->fd);
-                free(priv);
-                ch->priv = NULL;
-        }
+	struct powercap_priv *priv = ch->priv;
+	if (priv) {
+		close(priv->fd);
+		free(priv);
+		ch->priv = NULL;
+	}
 }
 
 static void powercap_describe(const struct channel *ch, char *buf, size_t len)
 {
-        const struct powercap_priv *priv = ch->priv;
-        snprintf(buf, len, "%s (wraps after %.3f J)", priv ? priv->path : "?",
-                 (double)ch->max_uj / 1e6);
+	const struct powercap_priv *priv = ch->priv;
+	snprintf(buf, len, "%s (wraps after %.3f J)", priv ? priv->path : "?",
+	         (double)ch->max_uj / 1e6);
 }
 
 const struct source_family powercap_family = {

@@ -20,28 +20,28 @@ const struct source_family *const source_families[] = {
 
 struct channel *channel_set_add(struct channel_set *set, const char *id)
 {
-        if (set->n >= CHANNELS_MAX || channel_set_has(set, id))
-                return NULL;
-        struct channel *ch = &set->ch[set->n++];
-        memset(ch, 0, sizeof(*ch));
-        snprintf(ch->id, sizeof(ch->id), "%s", id);
-        ch->package = -1;
-        ch->measured = true;
-        return ch;
+	if (set->n >= CHANNELS_MAX || channel_set_has(set, id))
+		return NULL;
+	struct channel *ch = &set->ch[set->n++];
+	memset(ch, 0, sizeof(*ch));
+	snprintf(ch->id, sizeof(ch->id), "%s", id);
+	ch->package = -1;
+	ch->measured = true;
+	return ch;
 }
 
 bool channel_set_has(const struct channel_set *set, const char *id)
 {
-        for (int i = 0; i < set->n; i++)
-                if (strcmp(set->ch[i].id, id) == 0)
-                        return true;
-        return false;
+	for (int i = 0; i < set->n; i++)
+		if (strcmp(set->ch[i].id, id) == 0)
+			return true;
+	return false;
 }
 
 void channel_add_include(struct channel *ch, const char *id)
 {
-        if (ch->n_includes < CHANNEL_INCLUDES_MAX)
-                snprintf(ch->includes[ch->n_includes++], CHANNEL_ID_MAX, "%s", id);
+	if (ch->n_includes < CHANNEL_INCLUDES_MAX)
+		snprintf(ch->includes[ch->n_includes++], CHANNEL_ID_MAX, "%s", id);
 }
 
 static void channels_derive_includes(struct channel_set *set);
@@ -49,24 +49,24 @@ static void channels_derive_includes(struct channel_set *set);
 int sources_open_all(const struct source_config *cfg, struct channel_set *set,
                      struct family_report *reports, int max_reports)
 {
-        int n = 0;
-        for (int i = 0; source_families[i] && n < max_reports; i++) {
-                const struct source_family *f = source_families[i];
-                struct family_report *r = &reports[n++];
-                memset(r, 0, sizeof(*r));
-                r->name = f->name;
-                int found = f->probe(cfg, r);
-                if (found <= 0)
-                        continue;
-                int before = set->n;
-                int rc = f->open(cfg, set, r);
-                if (rc < 0 && set->n == before && r->status == FAMILY_FOUND)
-                        r->status = FAMILY_ERROR;
-                for (int c = before; c < set->n; c++)
-                        set->ch[c].family = f;
-        }
-        channels_derive_includes(set);
-        return n;
+	int n = 0;
+	for (int i = 0; source_families[i] && n < max_reports; i++) {
+		const struct source_family *f = source_families[i];
+		struct family_report *r = &reports[n++];
+		memset(r, 0, sizeof(*r));
+		r->name = f->name;
+		int found = f->probe(cfg, r);
+		if (found <= 0)
+			continue;
+		int before = set->n;
+		int rc = f->open(cfg, set, r);
+		if (rc < 0 && set->n == before && r->status == FAMILY_FOUND)
+			r->status = FAMILY_ERROR;
+		for (int c = before; c < set->n; c++)
+			set->ch[c].family = f;
+	}
+	channels_derive_includes(set);
+	return n;
 }
 
 /*
@@ -76,90 +76,90 @@ int sources_open_all(const struct source_config *cfg, struct channel_set *set,
  */
 static void channels_derive_includes(struct channel_set *set)
 {
-        for (int i = 0; i < set->n; i++) {
-                struct channel *ch = &set->ch[i];
-                if (ch->n_includes > 0)
-                        continue;
-                for (int j = 0; j < set->n; j++) {
-                        const struct channel *o = &set->ch[j];
-                        bool inc = false;
-                        if (i == j)
-                                continue;
-                        switch (ch->kind) {
-                        case CHANNEL_PACKAGE:
-                                inc = (o->kind == CHANNEL_CORE || o->kind == CHANNEL_UNCORE) &&
-                                      o->package == ch->package;
-                                break;
-                        case CHANNEL_PSYS:
-                                inc = o->kind == CHANNEL_PACKAGE || o->kind == CHANNEL_CORE ||
-                                      o->kind == CHANNEL_UNCORE || o->kind == CHANNEL_DRAM;
-                                break;
-                        case CHANNEL_WALL:
-                        case CHANNEL_BATTERY:
-                                inc = ch->host_meter && o->measured && !o->host_meter;
-                                break;
-                        default:
-                                break;
-                        }
-                        if (inc)
-                                channel_add_include(ch, o->id);
-                }
-        }
+	for (int i = 0; i < set->n; i++) {
+		struct channel *ch = &set->ch[i];
+		if (ch->n_includes > 0)
+			continue;
+		for (int j = 0; j < set->n; j++) {
+			const struct channel *o = &set->ch[j];
+			bool inc = false;
+			if (i == j)
+				continue;
+			switch (ch->kind) {
+			case CHANNEL_PACKAGE:
+				inc = (o->kind == CHANNEL_CORE || o->kind == CHANNEL_UNCORE) &&
+				      o->package == ch->package;
+				break;
+			case CHANNEL_PSYS:
+				inc = o->kind == CHANNEL_PACKAGE || o->kind == CHANNEL_CORE ||
+				      o->kind == CHANNEL_UNCORE || o->kind == CHANNEL_DRAM;
+				break;
+			case CHANNEL_WALL:
+			case CHANNEL_BATTERY:
+				inc = ch->host_meter && o->measured && !o->host_meter;
+				break;
+			default:
+				break;
+			}
+			if (inc)
+				channel_add_include(ch, o->id);
+		}
+	}
 }
 
 void sources_close_all(struct channel_set *set)
 {
-        for (int i = 0; i < set->n; i++)
-                if (set->ch[i].family && set->ch[i].family->close)
-                        set->ch[i].family->close(&set->ch[i]);
-        set->n = 0;
+	for (int i = 0; i < set->n; i++)
+		if (set->ch[i].family && set->ch[i].family->close)
+			set->ch[i].family->close(&set->ch[i]);
+	set->n = 0;
 }
 
 const char *channel_kind_name(enum channel_kind kind)
 {
-        switch (kind) {
-        case CHANNEL_PACKAGE:
-                return "package";
-        case CHANNEL_CORE:
-                return "core";
-        case CHANNEL_UNCORE:
-                return "uncore";
-        case CHANNEL_DRAM:
-                return "dram";
-        case CHANNEL_PSYS:
-                return "psys";
-        case CHANNEL_GPU:
-                return "gpu";
-        case CHANNEL_WALL:
-                return "wall";
-        case CHANNEL_BATTERY:
-                return "battery";
-        case CHANNEL_DEVICE:
-                return "device";
-        case CHANNEL_MODEL:
-                return "model";
-        }
-        return "unknown";
+	switch (kind) {
+	case CHANNEL_PACKAGE:
+		return "package";
+	case CHANNEL_CORE:
+		return "core";
+	case CHANNEL_UNCORE:
+		return "uncore";
+	case CHANNEL_DRAM:
+		return "dram";
+	case CHANNEL_PSYS:
+		return "psys";
+	case CHANNEL_GPU:
+		return "gpu";
+	case CHANNEL_WALL:
+		return "wall";
+	case CHANNEL_BATTERY:
+		return "battery";
+	case CHANNEL_DEVICE:
+		return "device";
+	case CHANNEL_MODEL:
+		return "model";
+	}
+	return "unknown";
 }
 
 const char *channel_status_name(enum channel_status status)
 {
-        return status == CHANNEL_OK ? "ok" : "degraded";
+	return status == CHANNEL_OK ? "ok" : "degraded";
 }
 
 const char *family_status_name(enum family_status status)
 {
-        switch (status) {
-        case FAMILY_FOUND:
-                return "found";
-        case FAMILY_ABSENT:
-                return "absent";
-        case FAMILY_DENIED:
-                return "denied";
-        case FAMILY_ERROR:
-                return "error";
-        case FAMILY_SKIPPED:
-                return "skipped";
-        }
-        return "unknown";
+	switch (status) {
+	case FAMILY_FOUND:
+		return "found";
+	case FAMILY_ABSENT:
+		return "absent";
+	case FAMILY_DENIED:
+		return "denied";
+	case FAMILY_ERROR:
+		return "error";
+	case FAMILY_SKIPPED:
+		return "skipped";
+	}
+	return "unknown";
 }

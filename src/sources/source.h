@@ -26,109 +26,109 @@
 
 /* What part of the machine a channel measures; decides the host total (DESIGN.md §2). */
 enum channel_kind {
-        CHANNEL_PACKAGE, /* a CPU package (socket); includes its core and uncore domains */
-        CHANNEL_CORE,    /* PP0: the cores of one package */
-        CHANNEL_UNCORE,  /* PP1: integrated GPU / uncore of one package */
-        CHANNEL_DRAM,    /* memory attached to one package; separate from the package */
-        CHANNEL_PSYS,    /* the whole platform (SoC, memory, more); includes packages and dram */
-        CHANNEL_GPU,     /* a discrete GPU */
-        CHANNEL_WALL,    /* an external wall meter */
-        CHANNEL_BATTERY, /* battery discharge: the whole machine while on battery */
-        CHANNEL_DEVICE,  /* another device sensor (hwmon) */
-        CHANNEL_MODEL,   /* an estimate from a model, never a measurement */
+	CHANNEL_PACKAGE, /* a CPU package (socket); includes its core and uncore domains */
+	CHANNEL_CORE,    /* PP0: the cores of one package */
+	CHANNEL_UNCORE,  /* PP1: integrated GPU / uncore of one package */
+	CHANNEL_DRAM,    /* memory attached to one package; separate from the package */
+	CHANNEL_PSYS,    /* the whole platform (SoC, memory, more); includes packages and dram */
+	CHANNEL_GPU,     /* a discrete GPU */
+	CHANNEL_WALL,    /* an external wall meter */
+	CHANNEL_BATTERY, /* battery discharge: the whole machine while on battery */
+	CHANNEL_DEVICE,  /* another device sensor (hwmon) */
+	CHANNEL_MODEL,   /* an estimate from a model, never a measurement */
 };
 
 /* How a source reports a reading. */
 enum reading_type {
-        /* A hardware energy counter in microjoules that wraps to 0 after max_uj (inclusive). */
-        READING_ENERGY_UJ,
-        /* Instantaneous power in microwatts; the sampler integrates it over monotonic time. */
-        READING_POWER_UW,
+	/* A hardware energy counter in microjoules that wraps to 0 after max_uj (inclusive). */
+	READING_ENERGY_UJ,
+	/* Instantaneous power in microwatts; the sampler integrates it over monotonic time. */
+	READING_POWER_UW,
 };
 
 enum channel_status {
-        CHANNEL_OK,
-        CHANNEL_DEGRADED, /* reads fail; retried with backoff; the counter holds */
+	CHANNEL_OK,
+	CHANNEL_DEGRADED, /* reads fail; retried with backoff; the counter holds */
 };
 
 struct source_family;
 
 struct channel {
-        char id[CHANNEL_ID_MAX];
-        char label[CHANNEL_LABEL_MAX];
-        enum channel_kind kind;
-        int package;     /* socket number for package/core/uncore/dram, else -1 */
-        bool measured;   /* false only for models */
-        bool host_meter; /* declared by configuration to feed the whole machine */
-        char includes[CHANNEL_INCLUDES_MAX][CHANNEL_ID_MAX]; /* ids this channel's energy covers */
-        int n_includes;
+	char id[CHANNEL_ID_MAX];
+	char label[CHANNEL_LABEL_MAX];
+	enum channel_kind kind;
+	int package;     /* socket number for package/core/uncore/dram, else -1 */
+	bool measured;   /* false only for models */
+	bool host_meter; /* declared by configuration to feed the whole machine */
+	char includes[CHANNEL_INCLUDES_MAX][CHANNEL_ID_MAX]; /* ids this channel's energy covers */
+	int n_includes;
 
-        enum reading_type reading;
-        uint64_t max_uj; /* READING_ENERGY_UJ: the counter's largest value before it wraps to 0 */
+	enum reading_type reading;
+	uint64_t max_uj; /* READING_ENERGY_UJ: the counter's largest value before it wraps to 0 */
 
-        const struct source_family *family;
-        void *priv; /* owned by the family; freed by close() */
+	const struct source_family *family;
+	void *priv; /* owned by the family; freed by close() */
 
-        /* read() explains a failure here; the sampler copies it to error under its lock. */
-        char read_error[CHANNEL_ERROR_MAX];
+	/* read() explains a failure here; the sampler copies it to error under its lock. */
+	char read_error[CHANNEL_ERROR_MAX];
 
-        /* Sampler state, owned by the sampler thread (see sampler.c). */
-        enum channel_status status;
-        char error[CHANNEL_ERROR_MAX];
-        uint64_t energy_uj; /* cumulative energy since the sampler started */
-        bool have_last;     /* last_raw / last_power_uw / last_mono_ns are valid */
-        uint64_t last_raw;  /* last raw counter value */
-        uint64_t last_power_uw;
-        uint64_t last_mono_ns;
-        uint64_t frac_nuj;    /* sub-microjoule remainder of power integration, in nanojoules */
-        unsigned failures;    /* consecutive failed reads */
-        uint64_t retry_at_ns; /* degraded channels are not read before this monotonic time */
+	/* Sampler state, owned by the sampler thread (see sampler.c). */
+	enum channel_status status;
+	char error[CHANNEL_ERROR_MAX];
+	uint64_t energy_uj; /* cumulative energy since the sampler started */
+	bool have_last;     /* last_raw / last_power_uw / last_mono_ns are valid */
+	uint64_t last_raw;  /* last raw counter value */
+	uint64_t last_power_uw;
+	uint64_t last_mono_ns;
+	uint64_t frac_nuj;    /* sub-microjoule remainder of power integration, in nanojoules */
+	unsigned failures;    /* consecutive failed reads */
+	uint64_t retry_at_ns; /* degraded channels are not read before this monotonic time */
 };
 
 struct channel_set {
-        struct channel ch[CHANNELS_MAX];
-        int n;
+	struct channel ch[CHANNELS_MAX];
+	int n;
 };
 
 /* Everything a family needs to find its hardware: the roots tests point at fake trees. */
 struct source_config {
-        const char *sysfs_root; /* default "/sys" */
-        const char *proc_root;  /* default "/proc" */
-        const char *dev_root;   /* default "/dev" */
-        double model_idle_watts;
-        double model_max_watts;
+	const char *sysfs_root; /* default "/sys" */
+	const char *proc_root;  /* default "/proc" */
+	const char *dev_root;   /* default "/dev" */
+	double model_idle_watts;
+	double model_max_watts;
 };
 
 enum family_status {
-        FAMILY_FOUND,   /* channels opened */
-        FAMILY_ABSENT,  /* no such hardware or interface here */
-        FAMILY_DENIED,  /* present but not readable by us */
-        FAMILY_ERROR,   /* present but broken */
-        FAMILY_SKIPPED, /* not used: a preferred family covers the same domains, or disabled */
+	FAMILY_FOUND,   /* channels opened */
+	FAMILY_ABSENT,  /* no such hardware or interface here */
+	FAMILY_DENIED,  /* present but not readable by us */
+	FAMILY_ERROR,   /* present but broken */
+	FAMILY_SKIPPED, /* not used: a preferred family covers the same domains, or disabled */
 };
 
 struct family_report {
-        const char *name;
-        enum family_status status;
-        char detail[FAMILY_DETAIL_MAX]; /* what was found, or why not and what to do */
+	const char *name;
+	enum family_status status;
+	char detail[FAMILY_DETAIL_MAX]; /* what was found, or why not and what to do */
 };
 
 struct source_family {
-        const char *name;
-        /* Look for the hardware; fill report; return the number of channels open() would create,
-         * 0 when there are none, or a negative errno. */
-        int (*probe)(const struct source_config *cfg, struct family_report *report);
-        /* Create and open the family's channels in set (skipping ids already there: an earlier
-         * family was preferred for them). Returns the number added or a negative errno. */
-        int (*open)(const struct source_config *cfg, struct channel_set *set,
-                    struct family_report *report);
-        /* Read one value; 0 on success, a negative errno with ch->read_error filled on failure.
-         * Called from the sampler thread without its lock: touch nothing but priv and read_error.
-         */
-        int (*read)(struct channel *ch, uint64_t *value);
-        void (*close)(struct channel *ch);
-        /* A sentence for `sources`: where the value comes from. */
-        void (*describe)(const struct channel *ch, char *buf, size_t len);
+	const char *name;
+	/* Look for the hardware; fill report; return the number of channels open() would create,
+	 * 0 when there are none, or a negative errno. */
+	int (*probe)(const struct source_config *cfg, struct family_report *report);
+	/* Create and open the family's channels in set (skipping ids already there: an earlier
+	 * family was preferred for them). Returns the number added or a negative errno. */
+	int (*open)(const struct source_config *cfg, struct channel_set *set,
+	            struct family_report *report);
+	/* Read one value; 0 on success, a negative errno with ch->read_error filled on failure.
+	 * Called from the sampler thread without its lock: touch nothing but priv and read_error.
+	 */
+	int (*read)(struct channel *ch, uint64_t *value);
+	void (*close)(struct channel *ch);
+	/* A sentence for `sources`: where the value comes from. */
+	void (*describe)(const struct channel *ch, char *buf, size_t len);
 };
 
 /* All families in order of preference (registry.c). */

@@ -12,125 +12,125 @@
 #include "config.h"
 
 struct seen {
-        char text[1024];
+	char text[1024];
 };
 
 static int record(void *ctx, const char *section, const char *key, const char *value, char *err,
                   size_t errlen)
 {
-        struct seen *s = ctx;
-        if (strcmp(key, "bad") == 0) {
-                snprintf(err, errlen, "bad key");
-                return -1;
-        }
-        snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s.%s=%s;", section,
-                 key, value);
-        return 0;
+	struct seen *s = ctx;
+	if (strcmp(key, "bad") == 0) {
+		snprintf(err, errlen, "bad key");
+		return -1;
+	}
+	snprintf(s->text + strlen(s->text), sizeof(s->text) - strlen(s->text), "%s.%s=%s;", section,
+	         key, value);
+	return 0;
 }
 
 static void test_parse(void **state)
 {
-        (void)state;
-        struct seen s = {""};
-        char err[256];
-        const char *text = "# comment\n[energyd]\ninterval = 0.5  # trailing\n\n"
-                           "  listen=unix:/tmp/x.sock\n[carbon]\nzone = DE\n";
-        assert_int_equal(config_parse_string(text, record, &s, err, sizeof(err)), 0);
-        assert_string_equal(s.text, "energyd.interval=0.5;energyd.listen=unix:/tmp/x.sock;"
-                                    "carbon.zone=DE;");
+	(void)state;
+	struct seen s = {""};
+	char err[256];
+	const char *text = "# comment\n[energyd]\ninterval = 0.5  # trailing\n\n"
+	                   "  listen=unix:/tmp/x.sock\n[carbon]\nzone = DE\n";
+	assert_int_equal(config_parse_string(text, record, &s, err, sizeof(err)), 0);
+	assert_string_equal(s.text, "energyd.interval=0.5;energyd.listen=unix:/tmp/x.sock;"
+	                            "carbon.zone=DE;");
 }
 
 static void test_errors_name_the_line(void **state)
 {
-        (void)state;
-        struct seen s = {""};
-        char err[256];
-        assert_int_equal(
-            config_parse_string("[energyd]\ninterval 0.5\n", record, &s, err, sizeof(err)), -1);
-        assert_string_equal(err, "2: expected 'key = value', got 'interval 0.5'");
-        assert_int_equal(config_parse_string("key = v\n", record, &s, err, sizeof(err)), -1);
-        assert_string_equal(err, "1: 'key' outside a [section]");
-        assert_int_equal(config_parse_string("[a\n", record, &s, err, sizeof(err)), -1);
-        assert_string_equal(err, "1: malformed section header '[a'");
-        assert_int_equal(config_parse_string("[a]\n\n\nbad = 1\n", record, &s, err, sizeof(err)),
-                         -1);
-        assert_string_equal(err, "4: bad key");
+	(void)state;
+	struct seen s = {""};
+	char err[256];
+	assert_int_equal(
+	    config_parse_string("[energyd]\ninterval 0.5\n", record, &s, err, sizeof(err)), -1);
+	assert_string_equal(err, "2: expected 'key = value', got 'interval 0.5'");
+	assert_int_equal(config_parse_string("key = v\n", record, &s, err, sizeof(err)), -1);
+	assert_string_equal(err, "1: 'key' outside a [section]");
+	assert_int_equal(config_parse_string("[a\n", record, &s, err, sizeof(err)), -1);
+	assert_string_equal(err, "1: malformed section header '[a'");
+	assert_int_equal(config_parse_string("[a]\n\n\nbad = 1\n", record, &s, err, sizeof(err)),
+	                 -1);
+	assert_string_equal(err, "4: bad key");
 }
 
 static void test_options(void **state)
 {
-        (void)state;
-        struct energyd_options o;
-        char err[512];
-        options_defaults(&o);
-        char *argv[] = {"energyd",  "--interval",     "0.05",         "--listen=unix:/tmp/a.sock",
-                        "--listen", "127.0.0.1:9999", "--sysfs-root", "/tmp/sys",
-                        NULL};
-        assert_int_equal(options_parse(&o, 8, argv, false, err, sizeof(err)), 0);
-        assert_true(o.interval_s == 0.05);
-        assert_int_equal(o.n_listen, 2);
-        assert_string_equal(o.listen[1], "127.0.0.1:9999");
-        assert_string_equal(o.sysfs_root, "/tmp/sys");
+	(void)state;
+	struct energyd_options o;
+	char err[512];
+	options_defaults(&o);
+	char *argv[] = {"energyd",  "--interval",     "0.05",         "--listen=unix:/tmp/a.sock",
+	                "--listen", "127.0.0.1:9999", "--sysfs-root", "/tmp/sys",
+	                NULL};
+	assert_int_equal(options_parse(&o, 8, argv, false, err, sizeof(err)), 0);
+	assert_true(o.interval_s == 0.05);
+	assert_int_equal(o.n_listen, 2);
+	assert_string_equal(o.listen[1], "127.0.0.1:9999");
+	assert_string_equal(o.sysfs_root, "/tmp/sys");
 
-        options_defaults(&o);
-        char *below[] = {"energyd", "--interval", "0.001", NULL};
-        assert_int_equal(options_parse(&o, 3, below, false, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "below the floor"));
-        options_defaults(&o);
-        char *floor[] = {"energyd", "--min-interval", "0.001", "--interval", "0.001", NULL};
-        assert_int_equal(options_parse(&o, 5, floor, false, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "only root"));
-        options_defaults(&o);
-        assert_int_equal(options_parse(&o, 5, floor, true, err, sizeof(err)), 0);
+	options_defaults(&o);
+	char *below[] = {"energyd", "--interval", "0.001", NULL};
+	assert_int_equal(options_parse(&o, 3, below, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "below the floor"));
+	options_defaults(&o);
+	char *floor[] = {"energyd", "--min-interval", "0.001", "--interval", "0.001", NULL};
+	assert_int_equal(options_parse(&o, 5, floor, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "only root"));
+	options_defaults(&o);
+	assert_int_equal(options_parse(&o, 5, floor, true, err, sizeof(err)), 0);
 
-        options_defaults(&o);
-        char *bad[] = {"energyd", "--interval", "nan", NULL};
-        assert_int_equal(options_parse(&o, 3, bad, false, err, sizeof(err)), -1);
-        char *unknown[] = {"energyd", "--frobnicate", NULL};
-        assert_int_equal(options_parse(&o, 2, unknown, false, err, sizeof(err)), -1);
-        assert_non_null(strstr(err, "--frobnicate"));
+	options_defaults(&o);
+	char *bad[] = {"energyd", "--interval", "nan", NULL};
+	assert_int_equal(options_parse(&o, 3, bad, false, err, sizeof(err)), -1);
+	char *unknown[] = {"energyd", "--frobnicate", NULL};
+	assert_int_equal(options_parse(&o, 2, unknown, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "--frobnicate"));
 }
 
 static void test_config_file(void **state)
 {
-        (void)state;
-        char path[] = "/tmp/energyd-test-config-XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        FILE *f = fdopen(fd, "w");
-        fputs("[energyd]\ninterval = 0.2\nmodel_idle_watts = 5\nlisten = unix:/tmp/f.sock\n"
-              "bogus = 1\n",
-              f);
-        fclose(f);
-        struct energyd_options o;
-        char err[512];
-        options_defaults(&o);
-        char *argv[] = {"energyd", "--config", path, NULL};
-        assert_int_equal(options_parse(&o, 3, argv, false, err, sizeof(err)), -1);
-        char expect[600];
-        snprintf(expect, sizeof(expect),
-                 "%s:5: unknown key 'bogus' in [energyd] (see energyd --help)", path);
-        assert_string_equal(err, expect);
+	(void)state;
+	char path[] = "/tmp/energyd-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fputs("[energyd]\ninterval = 0.2\nmodel_idle_watts = 5\nlisten = unix:/tmp/f.sock\n"
+	      "bogus = 1\n",
+	      f);
+	fclose(f);
+	struct energyd_options o;
+	char err[512];
+	options_defaults(&o);
+	char *argv[] = {"energyd", "--config", path, NULL};
+	assert_int_equal(options_parse(&o, 3, argv, false, err, sizeof(err)), -1);
+	char expect[600];
+	snprintf(expect, sizeof(expect),
+	         "%s:5: unknown key 'bogus' in [energyd] (see energyd --help)", path);
+	assert_string_equal(err, expect);
 
-        f = fopen(path, "w");
-        fputs("[energyd]\ninterval = 0.2\nmodel_idle_watts = 5\nlisten = unix:/tmp/f.sock\n", f);
-        fclose(f);
-        options_defaults(&o);
-        char *argv2[] = {"energyd", "--config", path, "--interval", "0.3", NULL};
-        assert_int_equal(options_parse(&o, 5, argv2, false, err, sizeof(err)), 0);
-        assert_true(o.interval_s == 0.3); /* the flag wins */
-        assert_true(o.model_idle_watts == 5);
-        assert_int_equal(o.n_listen, 1);
-        remove(path);
+	f = fopen(path, "w");
+	fputs("[energyd]\ninterval = 0.2\nmodel_idle_watts = 5\nlisten = unix:/tmp/f.sock\n", f);
+	fclose(f);
+	options_defaults(&o);
+	char *argv2[] = {"energyd", "--config", path, "--interval", "0.3", NULL};
+	assert_int_equal(options_parse(&o, 5, argv2, false, err, sizeof(err)), 0);
+	assert_true(o.interval_s == 0.3); /* the flag wins */
+	assert_true(o.model_idle_watts == 5);
+	assert_int_equal(o.n_listen, 1);
+	remove(path);
 }
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_parse),
-            cmocka_unit_test(test_errors_name_the_line),
-            cmocka_unit_test(test_options),
-            cmocka_unit_test(test_config_file),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_errors_name_the_line),
+	    cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_config_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,71 +10,71 @@
 
 static struct channel mk(enum channel_kind kind, bool measured, bool host_meter)
 {
-        struct channel c;
-        memset(&c, 0, sizeof(c));
-        c.kind = kind;
-        c.measured = measured;
-        c.host_meter = host_meter;
-        return c;
+	struct channel c;
+	memset(&c, 0, sizeof(c));
+	c.kind = kind;
+	c.measured = measured;
+	c.host_meter = host_meter;
+	return c;
 }
 
 static void test_laptop_psys_alone(void **state)
 {
-        (void)state;
-        struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_CORE, true, false),
-                               mk(CHANNEL_UNCORE, true, false), mk(CHANNEL_PSYS, true, false)};
-        struct host_coverage cov;
-        assert_int_equal(host_select(ch, 4, &cov), 1);
-        assert_int_equal(cov.idx[0], 3);
-        assert_true(cov.measured);
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_CORE, true, false),
+	                       mk(CHANNEL_UNCORE, true, false), mk(CHANNEL_PSYS, true, false)};
+	struct host_coverage cov;
+	assert_int_equal(host_select(ch, 4, &cov), 1);
+	assert_int_equal(cov.idx[0], 3);
+	assert_true(cov.measured);
 }
 
 static void test_server_packages_and_dram(void **state)
 {
-        (void)state;
-        struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_DRAM, true, false),
-                               mk(CHANNEL_CORE, true, false),    mk(CHANNEL_PACKAGE, true, false),
-                               mk(CHANNEL_DRAM, true, false),    mk(CHANNEL_GPU, true, false)};
-        struct host_coverage cov;
-        assert_int_equal(host_select(ch, 6, &cov), 5);
-        int expect[] = {0, 1, 3, 4, 5};
-        for (int i = 0; i < 5; i++)
-                assert_int_equal(cov.idx[i], expect[i]);
-        assert_true(cov.measured);
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_DRAM, true, false),
+	                       mk(CHANNEL_CORE, true, false),    mk(CHANNEL_PACKAGE, true, false),
+	                       mk(CHANNEL_DRAM, true, false),    mk(CHANNEL_GPU, true, false)};
+	struct host_coverage cov;
+	assert_int_equal(host_select(ch, 6, &cov), 5);
+	int expect[] = {0, 1, 3, 4, 5};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(cov.idx[i], expect[i]);
+	assert_true(cov.measured);
 }
 
 static void test_wall_meter_wins(void **state)
 {
-        (void)state;
-        struct channel ch[] = {mk(CHANNEL_PSYS, true, false), mk(CHANNEL_WALL, true, false),
-                               mk(CHANNEL_WALL, true, true)};
-        struct host_coverage cov;
-        assert_int_equal(host_select(ch, 3, &cov), 1);
-        assert_int_equal(cov.idx[0], 2);
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PSYS, true, false), mk(CHANNEL_WALL, true, false),
+	                       mk(CHANNEL_WALL, true, true)};
+	struct host_coverage cov;
+	assert_int_equal(host_select(ch, 3, &cov), 1);
+	assert_int_equal(cov.idx[0], 2);
 }
 
 static void test_model_only_when_nothing_measures(void **state)
 {
-        (void)state;
-        struct channel a[] = {mk(CHANNEL_MODEL, false, false), mk(CHANNEL_GPU, true, false)};
-        struct host_coverage cov;
-        assert_int_equal(host_select(a, 2, &cov), 2);
-        assert_false(cov.measured); /* part of it is an estimate */
-        struct channel b[] = {mk(CHANNEL_MODEL, false, false), mk(CHANNEL_PACKAGE, true, false)};
-        assert_int_equal(host_select(b, 2, &cov), 1);
-        assert_int_equal(cov.idx[0], 1);
-        assert_true(cov.measured);
-        assert_int_equal(host_select(b, 0, &cov), 0);
-        assert_false(cov.measured);
+	(void)state;
+	struct channel a[] = {mk(CHANNEL_MODEL, false, false), mk(CHANNEL_GPU, true, false)};
+	struct host_coverage cov;
+	assert_int_equal(host_select(a, 2, &cov), 2);
+	assert_false(cov.measured); /* part of it is an estimate */
+	struct channel b[] = {mk(CHANNEL_MODEL, false, false), mk(CHANNEL_PACKAGE, true, false)};
+	assert_int_equal(host_select(b, 2, &cov), 1);
+	assert_int_equal(cov.idx[0], 1);
+	assert_true(cov.measured);
+	assert_int_equal(host_select(b, 0, &cov), 0);
+	assert_false(cov.measured);
 }
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_laptop_psys_alone),
-            cmocka_unit_test(test_server_packages_and_dram),
-            cmocka_unit_test(test_wall_meter_wins),
-            cmocka_unit_test(test_model_only_when_nothing_measures),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_laptop_psys_alone),
+	    cmocka_unit_test(test_server_packages_and_dram),
+	    cmocka_unit_test(test_wall_meter_wins),
+	    cmocka_unit_test(test_model_only_when_nothing_measures),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

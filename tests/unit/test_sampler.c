@@ -13,107 +13,107 @@
 
 static struct channel counter(uint64_t max_uj)
 {
-        struct channel c;
-        memset(&c, 0, sizeof(c));
-        c.reading = READING_ENERGY_UJ;
-        c.max_uj = max_uj;
-        return c;
+	struct channel c;
+	memset(&c, 0, sizeof(c));
+	c.reading = READING_ENERGY_UJ;
+	c.max_uj = max_uj;
+	return c;
 }
 
 static void test_counter_double_wrap_over_ticks(void **state)
 {
-        (void)state;
-        struct channel c = counter(999999); /* wraps to 0 after 999999 uJ: every 1 J */
-        uint64_t t = 0;
-        assert_true(sampler_channel_update(&c, 0, 900000, t, 100 * MS));
-        assert_int_equal(c.energy_uj, 0);
-        assert_true(sampler_channel_update(&c, 0, 300000, t += 100 * MS, 100 * MS)); /* wrap 1 */
-        assert_int_equal(c.energy_uj, 400000);
-        assert_true(sampler_channel_update(&c, 0, 950000, t += 100 * MS, 100 * MS));
-        assert_true(sampler_channel_update(&c, 0, 50000, t += 100 * MS, 100 * MS)); /* wrap 2 */
-        assert_int_equal(c.energy_uj, 400000 + 650000 + 100000);
+	(void)state;
+	struct channel c = counter(999999); /* wraps to 0 after 999999 uJ: every 1 J */
+	uint64_t t = 0;
+	assert_true(sampler_channel_update(&c, 0, 900000, t, 100 * MS));
+	assert_int_equal(c.energy_uj, 0);
+	assert_true(sampler_channel_update(&c, 0, 300000, t += 100 * MS, 100 * MS)); /* wrap 1 */
+	assert_int_equal(c.energy_uj, 400000);
+	assert_true(sampler_channel_update(&c, 0, 950000, t += 100 * MS, 100 * MS));
+	assert_true(sampler_channel_update(&c, 0, 50000, t += 100 * MS, 100 * MS)); /* wrap 2 */
+	assert_int_equal(c.energy_uj, 400000 + 650000 + 100000);
 }
 
 static void test_failed_read_holds_counter(void **state)
 {
-        (void)state;
-        struct channel c = counter(999999);
-        uint64_t t = 0;
-        assert_true(sampler_channel_update(&c, 0, 100, t, 100 * MS));
-        assert_true(sampler_channel_update(&c, 0, 600, t += 100 * MS, 100 * MS));
-        strcpy(c.read_error, "reading energy_uj: Input/output error");
-        assert_false(sampler_channel_update(&c, -EIO, 0, t += 100 * MS, 100 * MS));
-        assert_int_equal(c.energy_uj, 500);
-        assert_int_equal(c.status, CHANNEL_DEGRADED);
-        assert_string_equal(c.error, "reading energy_uj: Input/output error");
-        /* Out of range: garbage, not a wrap. */
-        c.read_error[0] = '\0';
-        assert_false(sampler_channel_update(&c, 0, 5000000, t += 100 * MS, 100 * MS));
-        assert_int_equal(c.energy_uj, 500);
-        /* Recovers, counting the energy since the last good read. */
-        assert_true(sampler_channel_update(&c, 0, 900, t += 100 * MS, 100 * MS));
-        assert_int_equal(c.energy_uj, 800);
-        assert_int_equal(c.status, CHANNEL_OK);
-        assert_string_equal(c.error, "");
+	(void)state;
+	struct channel c = counter(999999);
+	uint64_t t = 0;
+	assert_true(sampler_channel_update(&c, 0, 100, t, 100 * MS));
+	assert_true(sampler_channel_update(&c, 0, 600, t += 100 * MS, 100 * MS));
+	strcpy(c.read_error, "reading energy_uj: Input/output error");
+	assert_false(sampler_channel_update(&c, -EIO, 0, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 500);
+	assert_int_equal(c.status, CHANNEL_DEGRADED);
+	assert_string_equal(c.error, "reading energy_uj: Input/output error");
+	/* Out of range: garbage, not a wrap. */
+	c.read_error[0] = '\0';
+	assert_false(sampler_channel_update(&c, 0, 5000000, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 500);
+	/* Recovers, counting the energy since the last good read. */
+	assert_true(sampler_channel_update(&c, 0, 900, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 800);
+	assert_int_equal(c.status, CHANNEL_OK);
+	assert_string_equal(c.error, "");
 }
 
 static void test_backoff_after_repeated_failures(void **state)
 {
-        (void)state;
-        struct channel c = counter(999999);
-        uint64_t t = 1000 * MS;
-        for (int i = 0; i < 3; i++)
-                sampler_channel_update(&c, -EIO, 0, t, 100 * MS);
-        assert_int_equal(c.failures, 3);
-        assert_true(c.retry_at_ns == t + 200 * MS);
-        for (int i = 0; i < 30; i++)
-                sampler_channel_update(&c, -EIO, 0, t, 100 * MS);
-        assert_true(c.retry_at_ns == t + 30000 * MS); /* capped at 30 s */
+	(void)state;
+	struct channel c = counter(999999);
+	uint64_t t = 1000 * MS;
+	for (int i = 0; i < 3; i++)
+		sampler_channel_update(&c, -EIO, 0, t, 100 * MS);
+	assert_int_equal(c.failures, 3);
+	assert_true(c.retry_at_ns == t + 200 * MS);
+	for (int i = 0; i < 30; i++)
+		sampler_channel_update(&c, -EIO, 0, t, 100 * MS);
+	assert_true(c.retry_at_ns == t + 30000 * MS); /* capped at 30 s */
 }
 
 static void test_implausible_jump_resyncs(void **state)
 {
-        (void)state;
-        struct channel c = counter(262143328850ull);
-        uint64_t t = 0;
-        assert_true(sampler_channel_update(&c, 0, 1000000000, t, 100 * MS));
-        /* 100 kJ in 0.1 s is 1 MW: a reset, not energy. */
-        assert_false(sampler_channel_update(&c, 0, 101000000000ull, t += 100 * MS, 100 * MS));
-        assert_int_equal(c.energy_uj, 0);
-        assert_true(sampler_channel_update(&c, 0, 101002000000ull, t += 100 * MS, 100 * MS));
-        assert_int_equal(c.energy_uj, 2000000);
+	(void)state;
+	struct channel c = counter(262143328850ull);
+	uint64_t t = 0;
+	assert_true(sampler_channel_update(&c, 0, 1000000000, t, 100 * MS));
+	/* 100 kJ in 0.1 s is 1 MW: a reset, not energy. */
+	assert_false(sampler_channel_update(&c, 0, 101000000000ull, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 0);
+	assert_true(sampler_channel_update(&c, 0, 101002000000ull, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 2000000);
 }
 
 static void test_power_trapezoid(void **state)
 {
-        (void)state;
-        struct channel c;
-        memset(&c, 0, sizeof(c));
-        c.reading = READING_POWER_UW;
-        uint64_t t = 0;
-        assert_true(sampler_channel_update(&c, 0, 10000000, t, 100 * MS));             /* 10 W */
-        assert_true(sampler_channel_update(&c, 0, 30000000, t += 500 * MS, 100 * MS)); /* 30 W */
-        assert_int_equal(c.energy_uj, 10000000); /* (10+30)/2 W * 0.5 s = 10 J */
-        /* 1 uW for 1 ms is 1 nJ: kept as a remainder until it adds up to a microjoule. */
-        memset(&c, 0, sizeof(c));
-        c.reading = READING_POWER_UW;
-        t = 0;
-        sampler_channel_update(&c, 0, 1, t, MS);
-        for (int i = 0; i < 999; i++)
-                sampler_channel_update(&c, 0, 1, t += MS, MS);
-        assert_int_equal(c.energy_uj, 0);
-        sampler_channel_update(&c, 0, 1, t += MS, MS);
-        assert_int_equal(c.energy_uj, 1);
+	(void)state;
+	struct channel c;
+	memset(&c, 0, sizeof(c));
+	c.reading = READING_POWER_UW;
+	uint64_t t = 0;
+	assert_true(sampler_channel_update(&c, 0, 10000000, t, 100 * MS));             /* 10 W */
+	assert_true(sampler_channel_update(&c, 0, 30000000, t += 500 * MS, 100 * MS)); /* 30 W */
+	assert_int_equal(c.energy_uj, 10000000); /* (10+30)/2 W * 0.5 s = 10 J */
+	/* 1 uW for 1 ms is 1 nJ: kept as a remainder until it adds up to a microjoule. */
+	memset(&c, 0, sizeof(c));
+	c.reading = READING_POWER_UW;
+	t = 0;
+	sampler_channel_update(&c, 0, 1, t, MS);
+	for (int i = 0; i < 999; i++)
+		sampler_channel_update(&c, 0, 1, t += MS, MS);
+	assert_int_equal(c.energy_uj, 0);
+	sampler_channel_update(&c, 0, 1, t += MS, MS);
+	assert_int_equal(c.energy_uj, 1);
 }
 
 int main(void)
 {
-        const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_counter_double_wrap_over_ticks),
-            cmocka_unit_test(test_failed_read_holds_counter),
-            cmocka_unit_test(test_backoff_after_repeated_failures),
-            cmocka_unit_test(test_implausible_jump_resyncs),
-            cmocka_unit_test(test_power_trapezoid),
-        };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_counter_double_wrap_over_ticks),
+	    cmocka_unit_test(test_failed_read_holds_counter),
+	    cmocka_unit_test(test_backoff_after_repeated_failures),
+	    cmocka_unit_test(test_implausible_jump_resyncs),
+	    cmocka_unit_test(test_power_trapezoid),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,133 @@
+"""Start the real energyd on emulated hardware and talk to it over its real socket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+BUILD = Path(os.environ.get("ENERGY_BUILD_DIR", ROOT / "build"))
+ENERGYD = BUILD / "energyd"
+ENERGY = BUILD / "energy"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float = 10):
+        super().__init__("energyd", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class Energyd:
+    """A running energyd process."""
+
+    def __init__(self, proc: subprocess.Popen, socket_path: str, log_path: Path):
+        self.proc = proc
+        self.socket = socket_path
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def request(self, method: str, path: str, body: str | None = None):
+        conn = UnixHTTPConnection(self.socket)
+        try:
+            conn.request(method, path, body=body)
+            resp = conn.getresponse()
+            data = resp.read()
+            ctype = resp.getheader("Content-Type", "")
+            return resp.status, (json.loads(data) if "json" in ctype else data.decode())
+        finally:
+            conn.close()
+
+    def get(self, path: str):
+        status, body = self.request("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def wait_ticks(self, n: int = 2, timeout: float = 10.0) -> dict:
+        """Wait until the sampler has taken n more ticks; returns the last `now`."""
+        first = self.get("/api/v1/now")["tick"]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            now = self.get("/api/v1/now")
+            if now["tick"] >= first + n:
+                return now
+            time.sleep(0.01)
+        raise TimeoutError("energyd did not tick")
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_energyd(tmp_path):
+    """start_energyd(sysfs_root, *extra_args) -> Energyd, stopped after the test."""
+    started: list[Energyd] = []
+
+    def start(sysfs_root=None, *args, proc_root=None, interval="0.1", user=None,
+              wait=True) -> Energyd:
+        n = len(started)
+        sock = str(tmp_path / f"energyd{n}.sock")
+        log = tmp_path / f"energyd{n}.log"
+        if sysfs_root is None:
+            sysfs_root = tmp_path / f"emptysys{n}"
+            os.makedirs(sysfs_root, exist_ok=True)
+        cmd = [str(ENERGYD), "--sysfs-root", str(sysfs_root), "--listen", f"unix:{sock}",
+               "--interval", interval, "--state-dir", str(tmp_path / f"state{n}")]
+        if proc_root:
+            cmd += ["--proc-root", str(proc_root)]
+        if user:
+            cmd += ["--user", user]
+        cmd += list(args)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        d = Energyd(proc, sock, log)
+        started.append(d)
+        if wait:
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"energyd exited {proc.returncode}: {d.log()}")
+                try:
+                    if d.request("GET", "/api/v1/info")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.02)
+            else:
+                raise TimeoutError(d.log())
+        return d
+
+    yield start
+    for d in started:
+        rc = d.stop()
+        # A daemon that crashed (or failed a sanitizer check) fails the test that ran it.
+        assert rc in (0, None) or d.proc.returncode == 0, f"energyd exited {rc}:\n{d.log()}"
+        assert "ERROR: AddressSanitizer" not in d.log(), d.log()
+        assert "runtime error:" not in d.log(), d.log()

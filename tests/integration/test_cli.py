@@ -1,0 +1,107 @@
+"""The energy CLI against a real energyd on emulated hardware, and its in-process fallback."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ENERGY
+from emulators import powercap
+
+# The command's start and end are matched to energyd's samples by time: each end may be off by
+# the driver period plus scheduling delay (50 ms), so energy = watts * duration within
+# watts * 0.1 s. Duration itself: `sleep 1` takes 1 s plus process start-up (< 0.2 s here).
+BOUND_S = 0.1
+
+
+def energy(*args, socket=None, env_extra=None, check=True):
+    env = dict(os.environ)
+    env.pop("ENERGYD_SOCKET", None)
+    env["XDG_RUNTIME_DIR"] = "/nonexistent-energy-test"  # never find a stray daemon
+    if socket:
+        env["ENERGYD_SOCKET"] = socket
+    env.update(env_extra or {})
+    r = subprocess.run([str(ENERGY), *args], capture_output=True, text=True, env=env,
+                       timeout=60)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture
+def laptop(tmp_path, start_energyd):
+    fake = powercap.laptop(tmp_path / "sys").start()
+    d = start_energyd(tmp_path / "sys")
+    d.wait_ticks(3)
+    yield fake, d
+    fake.close()
+
+
+def test_run_sleep_reports_profile_energy(laptop):
+    fake, d = laptop
+    r = energy("run", "--json", "--", "sleep", "1", socket=d.socket)
+    out = json.loads(r.stdout)
+    assert out["mode"] == "energyd" and out["exit_code"] == 0
+    assert out["command"] == ["sleep", "1"]
+    dur = out["duration_s"]
+    assert 1.0 <= dur < 1.2
+    assert abs(out["host"]["joules"] - 20.0 * dur) <= 20.0 * BOUND_S  # psys at 20 W
+    assert out["host"]["coverage"] == ["rapl:psys"] and out["host"]["measured"] is True
+    assert abs(out["channels"]["rapl:package-0"]["joules"] - 12.0 * dur) <= 12.0 * BOUND_S
+    assert abs(out["host"]["watts"] - 20.0) <= 20.0 * BOUND_S / dur
+
+
+def test_run_text_and_exit_code(laptop):
+    fake, d = laptop
+    r = energy("run", "--", "sh", "-c", "sleep 0.3; exit 7", socket=d.socket, check=False)
+    assert r.returncode == 7
+    assert "Exit code: 7" in r.stderr
+    assert "host total" in r.stderr and "measured" in r.stderr and "rapl:psys" in r.stderr
+    r = energy("run", "--", "/nonexistent/cmd", socket=d.socket, check=False)
+    assert r.returncode == 127 and "cannot execute" in r.stderr
+
+
+def test_run_in_process_without_daemon(tmp_path):
+    fake = powercap.server(tmp_path / "sys").start()
+    try:
+        r = energy("--socket", f"unix:{tmp_path}/none.sock", "run", "--json", "--", "true",
+                   check=False)
+        assert r.returncode == 1 and "no energyd answers" in r.stderr
+        # No daemon anywhere: sample in-process with the same sources.
+        r = energy("run", "--json", "--sysfs-root", str(tmp_path / "sys"), "--", "sleep", "1",
+                   env_extra={"ENERGYD_SOCKET": f"unix:{tmp_path}/none.sock"}, check=False)
+        # ENERGYD_SOCKET pointing nowhere is not an explicit --socket: fall back.
+        out = json.loads(r.stdout)
+        assert out["mode"] == "in-process"
+        dur = out["duration_s"]
+        assert abs(out["host"]["joules"] - 80.0 * dur) <= 80.0 * BOUND_S
+        assert out["host"]["coverage"] == ["rapl:package-0", "rapl:dram-0", "rapl:package-1",
+                                           "rapl:dram-1"]
+    finally:
+        fake.close()
+
+
+def test_status_and_sources(laptop):
+    fake, d = laptop
+    out = energy("status", socket=d.socket).stdout
+    for cid in ("rapl:package-0", "rapl:core-0", "rapl:uncore-0", "rapl:psys"):
+        assert cid in out
+    host = [line for line in out.splitlines() if line.startswith("host total")][0]
+    assert "rapl:psys" in host and "measured" in host
+    out = energy("sources", socket=d.socket).stdout
+    assert "powercap   found" in out and "intel-rapl-mmio skipped" in out
+    assert "Host total: rapl:psys (psys, measured)" in out
+
+
+def test_sources_explains_missing_families(tmp_path, start_energyd):
+    d = start_energyd(None)
+    out = energy("sources", socket=d.socket).stdout
+    assert "powercap   absent" in out and "modprobe intel_rapl_msr" in out
+    assert "model:cpu" in out and "estimated" in out
+
+
+def test_no_daemon_is_a_clear_error(tmp_path):
+    r = energy("--socket", f"unix:{tmp_path}/none.sock", "status", check=False)
+    assert r.returncode == 1
+    assert "cannot reach energyd" in r.stderr
