@@ -14,7 +14,7 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_energy.client import EnergydClient, EnergydError
 
-from conftest import DRAM_W, HOST_W, PACKAGE_W, Energyd, energyd_args, energyd_binary
+from energyd_testing import DRAM_W, HOST_W, PACKAGE_W, Energyd, energyd_args, energyd_binary
 
 
 def close_to(joules, expected, rel=0.02, abs_j=0.5):

@@ -23,6 +23,8 @@ fi
 
 # The venv with the package installed exactly as a user gets it (pip install .).
 "$REPO/run.sh" --install-only
+# Notebook 7 is not a dependency of the package; the tests check the extension in it too.
+"$REPO/.venv/bin/python" -m pip install --quiet "notebook>=7.2,<8"
 
 cd "$HERE"
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error

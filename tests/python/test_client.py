@@ -1,0 +1,70 @@
+"""client.py on its own: discovery order, errors, ensure_energyd (real energyd, emulated RAPL)."""
+
+import os
+import time
+
+import pytest
+
+from jupyter_energy import client
+from jupyter_energy.client import EnergydClient, EnergydError, EnergydUnavailable
+
+from energyd_testing import HOST_W, energyd_args, energyd_binary
+
+
+def test_candidates_follow_the_cli_order(monkeypatch):
+    monkeypatch.setenv("ENERGYD_SOCKET", "/x/env.sock")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert client.default_socket_candidates() == [
+        "/x/env.sock", "/run/energyd/energyd.sock", "/run/user/1000/energyd.sock"]
+    monkeypatch.delenv("ENERGYD_SOCKET")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert client.default_socket_candidates() == [
+        "/run/energyd/energyd.sock", f"/tmp/energyd-{os.getuid()}.sock"]
+
+
+def test_find_socket_skips_sockets_that_do_not_answer(monkeypatch, tmp_path, energyd):
+    monkeypatch.setenv("ENERGYD_SOCKET", str(tmp_path / "nobody-here.sock"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # energyd's socket is energyd.sock here
+    assert client.find_socket() == energyd.sock
+    assert client.find_socket(str(tmp_path / "also-nothing.sock")) == energyd.sock
+
+
+def test_get_post_delete_and_errors(energyd, tmp_path):
+    c = EnergydClient(energyd.sock)
+    assert c.get("/api/v1/info")["pid"] == energyd.proc.pid
+    time.sleep(0.3)  # a few samples (50 ms interval) so that power is defined
+    now = c.get("now")
+    assert now["host"]["watts"] == pytest.approx(HOST_W, rel=0.05)
+    with pytest.raises(EnergydError) as bad:
+        c.get("energy", **{"from": "x"})
+    assert bad.value.status == 400 and bad.value.body["error"]
+    with pytest.raises(EnergydError) as missing:
+        c.delete("watch/12345")
+    assert 400 <= missing.value.status < 500
+    with pytest.raises(EnergydUnavailable) as gone:
+        EnergydClient(str(tmp_path / "none.sock")).get("now")
+    assert gone.value.status == 503 and "none.sock" in gone.value.error
+
+
+def test_ensure_energyd(tmp_path, energyd, fake_sys):
+    assert client.ensure_energyd(energyd.sock, auto_start=False) is None  # already answering
+    with pytest.raises(EnergydUnavailable):
+        client.ensure_energyd(str(tmp_path / "off.sock"), auto_start=False)
+    emb = client.ensure_energyd(str(tmp_path / "emb.sock"), energyd_path=energyd_binary(),
+                                state_dir=tmp_path / "emb-state", extra_args=energyd_args(fake_sys))
+    try:
+        assert emb is not None and emb.running
+        assert EnergydClient(emb.socket_path).get("info")["pid"] == emb.proc.pid
+    finally:
+        emb.stop()
+    assert not emb.running
+
+
+def test_binary_lookup(tmp_path):
+    not_exec = tmp_path / "energyd"
+    not_exec.write_text("")
+    assert client.find_energyd_binary(str(not_exec)) is None
+    assert client.find_energyd_binary(energyd_binary()) == energyd_binary()
+    with pytest.raises(EnergydError) as info:
+        client.start_energyd(str(tmp_path / "s.sock"), energyd_path=str(not_exec))
+    assert "not found" in info.value.error
