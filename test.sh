@@ -57,6 +57,24 @@ python -m pytest -q -p no:cacheprovider tests/integration --junitxml="$out/integ
 [ -f "$out/integration.xml" ] || fail_step "integration tests"
 
 # --- jupyter (issue 6) -------------------------------------------------------------------------
+# The package as a user installs it (run.sh: pip install . builds the front end and energyd),
+# then the handler tests (pytest-jupyter, energyd from $ENERGY_BUILD_DIR on emulated RAPL), the
+# front-end unit tests (Vitest) and the browser tests (Playwright + Debian's chromium).
+if ./run.sh --install-only >"$out/jupyter-install.log" 2>&1 &&
+	.venv/bin/python -m pip install -q --disable-pip-version-check "pytest-jupyter[server]>=0.10" ipykernel \
+		>>"$out/jupyter-install.log" 2>&1; then
+	python -m pytest -q -p no:cacheprovider tests/python --junitxml="$out/jupyter-python.xml" \
+		-o junit_family=xunit1 || true
+	[ -f "$out/jupyter-python.xml" ] || fail_step "jupyter handler tests"
+	(cd labextension && npm ci --no-audit --no-fund --loglevel=error >"$out/jupyter-npm.log" 2>&1 &&
+		npm test -- --reporter=default --reporter=junit --outputFile="$out/jupyter-unit.xml") || true
+	[ -f "$out/jupyter-unit.xml" ] || fail_step "jupyter front-end unit tests"
+	tests/ui/run.sh "$out/jupyter-ui.xml" >"$out/jupyter-ui.log" 2>&1 || tail -40 "$out/jupyter-ui.log"
+	[ -f "$out/jupyter-ui.xml" ] || fail_step "jupyter browser tests"
+else
+	tail -40 "$out/jupyter-install.log"
+	fail_step "jupyter install (run.sh --install-only)"
+fi
 # --- end jupyter -------------------------------------------------------------------------------
 
 echo
