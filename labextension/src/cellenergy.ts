@@ -109,6 +109,19 @@ export class CellEnergyTracker {
     if (!this.model.settings.cellEnergy) {
       return;
     }
+    this._latest.set(cell, energy);
+    if (!this._ready.has(cell)) {
+      // JupyterLab 4 builds a cell's input and output lazily; add the line once they exist
+      // so that it lands below them.
+      this._ready.add(cell);
+      void cell.ready.then(() => {
+        const latest = this._latest.get(cell);
+        if (latest && !cell.isDisposed) {
+          this.render(cell, latest);
+        }
+      });
+      return;
+    }
     let line = this._lines.get(cell);
     if (!line || line.isDisposed) {
       line = new Widget();
@@ -239,5 +252,7 @@ export class CellEnergyTracker {
   private _busy: IBusyInterval[] = [];
   private _kernels = new Set<Kernel.IKernelConnection>();
   private _lines = new WeakMap<Cell, Widget>();
+  private _ready = new WeakSet<Cell>();
+  private _latest = new WeakMap<Cell, ICellEnergy>();
   private _measured = new Signal<this, IMeasured>(this);
 }

@@ -63,8 +63,8 @@ export function makeChart(
           }
           const ctx = u.ctx;
           ctx.save();
-          ctx.fillStyle = cssVar('--jp-layout-color3', 'rgba(128,128,128,0.25)');
-          ctx.globalAlpha = 0.45;
+          ctx.fillStyle = cssVar('--jp-warn-color2', '#ffb74d');
+          ctx.globalAlpha = 0.3;
           for (const [a, b] of shade()) {
             const x0 = u.valToPos(a, 'x', true);
             const x1 = u.valToPos(b, 'x', true);

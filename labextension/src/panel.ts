@@ -135,8 +135,8 @@ export class EnergyPanel extends Widget {
     }
     this._renderSummary();
     this._renderChannels();
-    if (this._lastBench) {
-      this._renderBenchmark();
+    if (this._lastBench && this._benchUnit !== this.model.settings.unit) {
+      this._renderBenchmark(); // only the unit changes what it shows
     }
     if (!this.model.error) {
       void this._refreshLive();
@@ -350,6 +350,7 @@ export class EnergyPanel extends Widget {
       return;
     }
     const unit = this.model.settings.unit;
+    this._benchUnit = unit;
     const fmtE = (x: number, ref?: number): string => formatEnergy(x, unit, ref);
     const ms = (s: { mean: number; sd: number }, f: (x: number, ref?: number) => string): string =>
       `${f(s.mean, s.mean)} ± ${f(s.sd, s.mean)}`;
@@ -409,4 +410,5 @@ export class EnergyPanel extends Widget {
   private _kernelId: string | null = null;
   private _range: Range = 'server';
   private _lastBench: IBenchmarkResult | null = null;
+  private _benchUnit: string | null = null;
 }
