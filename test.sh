@@ -61,7 +61,7 @@ python -m pytest -q -p no:cacheprovider tests/integration --junitxml="$out/integ
 # then the handler tests (pytest-jupyter, energyd from $ENERGY_BUILD_DIR on emulated RAPL), the
 # front-end unit tests (Vitest) and the browser tests (Playwright + Debian's chromium).
 if ./run.sh --install-only >"$out/jupyter-install.log" 2>&1 &&
-	.venv/bin/python -m pip install -q --disable-pip-version-check "pytest-jupyter[server]>=0.10" ipykernel \
+	.venv/bin/python -m pip install -q --disable-pip-version-check "pytest-jupyter[server]>=0.10" ipykernel pandas \
 		>>"$out/jupyter-install.log" 2>&1; then
 	python -m pytest -q -p no:cacheprovider tests/python --junitxml="$out/jupyter-python.xml" \
 		-o junit_family=xunit1 || true

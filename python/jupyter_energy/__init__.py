@@ -8,6 +8,18 @@ except ImportError:  # running from a source tree that was never built
 from .client import EnergydClient, EnergydError, EnergydUnavailable, ensure_energyd, find_socket
 
 
+from .meter import (EnergyContext, EnergyMeter, EnergySample, EnergyTrace, IdleBaseline,
+                    measure_energy, measure_idle)
+from .output import CSVHandler, JSONLinesHandler, PandasHandler, PrintHandler
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext jupyter_energy``: the %%energy and %energy_bench magics."""
+    from .magics import EnergyMagics
+
+    ipython.register_magics(EnergyMagics)
+
+
 def _jupyter_labextension_paths():
     return [{"src": "labextension", "dest": "jupyter-energy"}]
 
@@ -19,4 +31,6 @@ def _jupyter_server_extension_points():
 
 
 __all__ = ["EnergydClient", "EnergydError", "EnergydUnavailable", "ensure_energyd", "find_socket",
-           "__version__"]
+           "EnergyContext", "EnergyMeter", "EnergySample", "EnergyTrace", "IdleBaseline",
+           "measure_energy", "measure_idle", "CSVHandler", "JSONLinesHandler", "PandasHandler",
+           "PrintHandler", "__version__"]

@@ -1,7 +1,12 @@
 /*
- * energy run -- CMD: run a command and report the energy the machine used meanwhile. With a
- * running energyd the figures come from its samples (interpolated to the command's start and
- * end); without one, energy samples the same sources in-process for the command's duration.
+ * energy run -- CMD: run a command (optionally several times) and report the energy the machine
+ * used meanwhile. With a running energyd the figures come from its samples, interpolated to each
+ * run's start and end (libenergy's energy_between); without one, energy samples the same sources
+ * in-process, reading the counters right at each start and end.
+ *
+ * Repetitions: --warmup N unmeasured runs, then -r N measured ones; --idle S measures the idle
+ * power for S seconds before the runs and reports each run's energy also minus idle power x
+ * duration ("active"); --delay-before/--delay-after sleep around each run, unmeasured.
  */
 #define _GNU_SOURCE
 #include "cli.h"
@@ -15,34 +20,65 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-struct run_result {
-	double duration_s;
-	double resolution_s;
-	int exit_code;
-	const char *mode; /* "energyd" or "in-process" */
-	json_t *channels; /* id -> {joules, measured, label} */
-	json_t *host;     /* {joules, coverage, measured} */
-};
+#define RUN_MAX_REPETITIONS 10000
 
 struct run_options {
-	bool json, in_process;
-	double interval_s;
-	const char *sysfs_root, *proc_root;
+	bool json, csv, in_process;
+	int repetitions, warmup;
+	double idle_s, delay_before_s, delay_after_s, interval_s;
+	const char *sysfs_root, *proc_root, *output;
 	char **argv;
+};
+
+/* Where the energy comes from: a running energyd, or our own sampler. */
+struct backend {
+	const char *mode; /* "energyd" or "in-process" */
+	struct energy_client *client;
+	struct channel_set *set;
+	struct sampler sampler;
+	uint64_t start_uj[CHANNELS_MAX], start_host_uj;
+	double t0;
+};
+
+/* One measured interval: a run of the command or the idle baseline. */
+struct measurement {
+	double duration_s;
+	int exit_code;
+	struct energy_snapshot energy;
 };
 
 static int run_usage(void)
 {
-	fprintf(stderr, "Usage: energy run [--json] [--in-process] [--interval S] "
-	                "[--sysfs-root DIR] [--proc-root DIR] -- CMD [ARGS...]\n");
+	fprintf(stderr,
+	        "Usage: energy run [OPTIONS] -- CMD [ARGS...]\n"
+	        "  -r, --repetitions N   measured runs (default 1)\n"
+	        "  --warmup N            unmeasured runs first (default 0)\n"
+	        "  --idle SECONDS        measure idle power first; report energy minus idle too\n"
+	        "  --delay-before S, --delay-after S   unmeasured pause around each run\n"
+	        "  --json | --csv        machine-readable report (default: text on stderr)\n"
+	        "  -o, --output FILE     write the report there instead of stdout/stderr\n"
+	        "  --in-process          sample here even if energyd runs\n"
+	        "  --interval S, --sysfs-root DIR, --proc-root DIR   for in-process sampling\n");
 	return 2;
 }
 
+static void sleep_s(double s)
+{
+	if (s <= 0)
+		return;
+	struct timespec ts = {.tv_sec = (time_t)s,
+	                      .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 /* Fork and exec; returns the exit code as a shell would (128 + signal), 127 when CMD cannot be
- * executed. The caller's SIGINT/SIGQUIT go to the child only, as with system(3). */
-static int run_child(char **argv, pid_t *pid_out)
+ * executed. Our SIGINT/SIGQUIT are ignored meanwhile, as with system(3), so that ^C stops the
+ * command and we still report. */
+static int run_child(char **argv)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
 	sigaction(SIGINT, &ign, &old_int);
@@ -59,7 +95,6 @@ static int run_child(char **argv, pid_t *pid_out)
 		fprintf(stderr, "energy run: cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	*pid_out = pid;
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -72,185 +107,455 @@ static int run_child(char **argv, pid_t *pid_out)
 	return 1;
 }
 
-static int run_with_daemon(struct cli *cli, const struct run_options *o, struct run_result *r)
+/* ---- backends ------------------------------------------------------------------------------ */
+
+static int backend_open(struct backend *b, struct cli *cli, const struct run_options *o)
 {
-	json_t *info = cli_get(cli, "/api/v1/info", false);
-	if (!info)
-		return -1;
-	double interval = json_number_value(json_object_get(info, "interval_s"));
-	json_decref(info);
-
-	pid_t pid;
-	uint64_t m0 = energy_monotonic_ns();
-	double t0 = energy_wall_time();
-	r->exit_code = run_child(o->argv, &pid);
-	double t1 = energy_wall_time();
-	r->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
-
-	/* Wait for a sample at or after the end, so the interval is interpolated, not clamped. */
-	for (int i = 0; i < 100; i++) {
-		json_t *now = cli_get(cli, "/api/v1/now", false);
-		if (!now)
+	memset(b, 0, sizeof(*b));
+	if (!o->in_process && energy_client_open(cli->socket, &b->client) == 0) {
+		if (energy_client_ping(b->client)) {
+			b->mode = "energyd";
+			return 0;
+		}
+		energy_client_close(b->client);
+		b->client = NULL;
+		if (cli->socket) {
+			fprintf(stderr, "energy run: no energyd answers at %s\n", cli->socket);
 			return -1;
-		double t = json_number_value(json_object_get(now, "time"));
-		json_decref(now);
-		if (t >= t1)
-			break;
-		usleep((useconds_t)(interval * 1e6 / 2 + 1000));
+		}
 	}
-	char path[256];
-	snprintf(path, sizeof(path), "/api/v1/energy?from=%.6f&to=%.6f", t0, t1);
-	json_t *e = cli_get(cli, path, false);
-	if (!e)
-		return -1;
-	r->mode = "energyd";
-	r->resolution_s = json_number_value(json_object_get(e, "resolution_s"));
-	r->channels = json_incref(json_object_get(e, "channels"));
-	r->host = json_incref(json_object_get(e, "host"));
-	json_decref(e);
-	return 0;
-}
-
-static int run_in_process(const struct run_options *o, struct run_result *r)
-{
 	static struct channel_set set;
-	struct family_report reports[16];
+	static struct family_report reports[16];
 	struct source_config cfg = {
 	    .sysfs_root = o->sysfs_root,
 	    .proc_root = o->proc_root,
 	    .dev_root = "/dev",
 	};
 	sources_open_all(&cfg, &set, reports, 16);
-	struct sampler s;
-	if (sampler_init(&s, &set, o->interval_s, 900) < 0) {
+	b->set = &set;
+	if (sampler_init(&b->sampler, &set, o->interval_s, 900) < 0) {
 		fprintf(stderr, "energy run: out of memory\n");
 		return -1;
 	}
-	/* Counters at the start and the end come from ticks taken right there; the thread in
-	 * between keeps up with counter wraps. */
-	sampler_tick(&s);
-	uint64_t start_uj[CHANNELS_MAX], host0 = s.host_uj;
-	for (int i = 0; i < set.n; i++)
-		start_uj[i] = set.ch[i].energy_uj;
-	sampler_start(&s);
-	pid_t pid;
-	uint64_t m0 = energy_monotonic_ns();
-	r->exit_code = run_child(o->argv, &pid);
-	sampler_tick(&s); /* right at the end, not when the thread next wakes */
-	r->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
-	uint64_t end_uj[CHANNELS_MAX], host1;
-	sampler_lock(&s);
-	for (int i = 0; i < set.n; i++)
-		end_uj[i] = set.ch[i].energy_uj;
-	host1 = s.host_uj;
-	sampler_unlock(&s);
-	sampler_stop(&s);
-
-	r->mode = "in-process";
-	r->resolution_s = 0;
-	r->channels = json_object();
-	for (int i = 0; i < set.n; i++)
-		json_object_set_new(r->channels, set.ch[i].id,
-		                    json_pack("{s:f, s:b}", "joules",
-		                              (double)(end_uj[i] - start_uj[i]) / 1e6,
-		                              "measured", set.ch[i].measured));
-	json_t *cov = json_array();
-	for (int k = 0; k < s.coverage.n; k++)
-		json_array_append_new(cov, json_string(set.ch[s.coverage.idx[k]].id));
-	r->host = json_pack("{s:f, s:o, s:b}", "joules", (double)(host1 - host0) / 1e6,
-	                    "coverage", cov, "measured", s.coverage.measured);
-	sampler_free(&s);
-	sources_close_all(&set);
+	/* The thread keeps up with counter wraps between the ticks taken at each start and end. */
+	sampler_tick(&b->sampler);
+	sampler_start(&b->sampler);
+	b->mode = "in-process";
 	return 0;
 }
 
-static void print_text(const struct run_options *o, const struct run_result *r)
+static void backend_close(struct backend *b)
 {
-	fprintf(stderr, "\n");
-	fprintf(stderr, "Command:   ");
-	for (char **a = o->argv; *a; a++)
-		fprintf(stderr, "%s%s", *a, a[1] ? " " : "\n");
-	fprintf(stderr, "Exit code: %d\n", r->exit_code);
-	fprintf(stderr, "Duration:  %.3f s\n", r->duration_s);
-	fprintf(stderr, "Measured:  %s\n",
-	        strcmp(r->mode, "energyd") == 0 ? "by energyd (interpolated to start and end)"
-	                                        : "in-process (no energyd answered)");
-	fprintf(stderr, "%-18s %14s %12s\n", "CHANNEL", "ENERGY", "MEAN POWER");
-	const char *id;
-	json_t *ch;
-	json_object_foreach(r->channels, id, ch)
-	{
-		double j = json_number_value(json_object_get(ch, "joules"));
-		char js[32], ws[32];
-		cli_format_joules(j, js, sizeof(js));
-		cli_format_watts(r->duration_s > 0 ? j / r->duration_s : 0, ws, sizeof(ws));
-		fprintf(stderr, "%-18s %14s %12s  %s\n", id, js, ws,
-		        json_is_true(json_object_get(ch, "measured")) ? "measured" : "estimated");
+	if (b->client) {
+		energy_client_close(b->client);
+	} else if (b->set) {
+		sampler_free(&b->sampler);
+		sources_close_all(b->set);
 	}
-	double hj = json_number_value(json_object_get(r->host, "joules"));
-	char js[32], ws[32], cov[512] = "";
-	cli_format_joules(hj, js, sizeof(js));
-	cli_format_watts(r->duration_s > 0 ? hj / r->duration_s : 0, ws, sizeof(ws));
-	size_t i;
-	json_t *c;
-	json_array_foreach(json_object_get(r->host, "coverage"), i, c)
-	{
-		snprintf(cov + strlen(cov), sizeof(cov) - strlen(cov), "%s%s", i ? " + " : "",
-		         json_string_value(c));
-	}
-	fprintf(stderr, "%-18s %14s %12s  %s (%s)\n", "host total", js, ws,
-	        json_is_true(json_object_get(r->host, "measured")) ? "measured" : "estimated",
-	        cov[0] ? cov : "nothing");
 }
 
-static void print_json(const struct run_options *o, const struct run_result *r)
+static void backend_begin(struct backend *b)
 {
-	json_t *cmd = json_array();
+	if (!b->client) {
+		sampler_tick(&b->sampler); /* the counters right now */
+		sampler_lock(&b->sampler);
+		for (int i = 0; i < b->set->n; i++)
+			b->start_uj[i] = b->set->ch[i].energy_uj;
+		b->start_host_uj = b->sampler.host_uj;
+		sampler_unlock(&b->sampler);
+	}
+	b->t0 = energy_wall_time();
+}
+
+static int backend_end(struct backend *b, double duration_s, struct energy_snapshot *out)
+{
+	if (b->client) {
+		int rc = energy_between(b->client, b->t0, b->t0 + duration_s, out);
+		if (rc < 0)
+			fprintf(stderr, "energy run: energyd could not report the interval: %s\n",
+			        strerror(-rc));
+		return rc;
+	}
+	sampler_tick(&b->sampler);
+	memset(out, 0, sizeof(*out));
+	sampler_lock(&b->sampler);
+	for (int i = 0; i < b->set->n && i < ENERGY_CHANNELS_MAX; i++) {
+		struct energy_channel_reading *r = &out->channels[out->n_channels++];
+		snprintf(r->id, sizeof(r->id), "%s", b->set->ch[i].id);
+		r->joules = (double)(b->set->ch[i].energy_uj - b->start_uj[i]) / 1e6;
+		r->watts = duration_s > 0 ? r->joules / duration_s : NAN;
+		r->measured = b->set->ch[i].measured;
+	}
+	out->host_joules = (double)(b->sampler.host_uj - b->start_host_uj) / 1e6;
+	sampler_unlock(&b->sampler);
+	out->host_watts = duration_s > 0 ? out->host_joules / duration_s : NAN;
+	out->host_measured = b->sampler.coverage.measured;
+	for (int k = 0; k < b->sampler.coverage.n; k++) {
+		size_t len = strlen(out->host_coverage);
+		snprintf(out->host_coverage + len, sizeof(out->host_coverage) - len, "%s%s",
+		         k ? " + " : "", b->set->ch[b->sampler.coverage.idx[k]].id);
+	}
+	out->from = b->t0;
+	out->time = b->t0 + duration_s;
+	return 0;
+}
+
+/* Run the command (argv) or, with argv NULL, sleep idle_s; measure it. */
+static int measure(struct backend *b, char **argv, double idle_s, struct measurement *m)
+{
+	backend_begin(b);
+	uint64_t m0 = energy_monotonic_ns();
+	if (argv)
+		m->exit_code = run_child(argv);
+	else
+		sleep_s(idle_s), m->exit_code = 0;
+	m->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
+	return backend_end(b, m->duration_s, &m->energy);
+}
+
+/* ---- statistics ---------------------------------------------------------------------------- */
+
+struct stats {
+	double mean, sd, rel_sd; /* sd: sample standard deviation (n - 1); NAN for one value */
+};
+
+static struct stats stats_of(const double *v, int n)
+{
+	struct stats s = {NAN, NAN, NAN};
+	if (n < 1)
+		return s;
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	s.mean = sum / n;
+	if (n > 1) {
+		double sq = 0;
+		for (int i = 0; i < n; i++)
+			sq += (v[i] - s.mean) * (v[i] - s.mean);
+		s.sd = sqrt(sq / (n - 1));
+		s.rel_sd = s.mean != 0 ? s.sd / fabs(s.mean) : NAN;
+	}
+	return s;
+}
+
+/* Per-run values of one series: channel index c, or -1 for the host, -2 for the duration;
+ * active subtracts idle power x duration. */
+static void series(const struct measurement *runs, int n, int c, const struct measurement *idle,
+                   bool active, double *out)
+{
+	for (int i = 0; i < n; i++) {
+		const struct measurement *r = &runs[i];
+		if (c == -2) {
+			out[i] = r->duration_s;
+			continue;
+		}
+		double j = c < 0 ? r->energy.host_joules : r->energy.channels[c].joules;
+		if (active && idle) {
+			double w =
+			    c < 0 ? idle->energy.host_joules : idle->energy.channels[c].joules;
+			j -= w / idle->duration_s * r->duration_s;
+		}
+		out[i] = j;
+	}
+}
+
+/* ---- reports ------------------------------------------------------------------------------- */
+
+static json_t *jnum(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *stats_json(struct stats s)
+{
+	return json_pack("{s:o, s:o, s:o}", "mean", jnum(s.mean), "sd", jnum(s.sd), "rel_sd",
+	                 jnum(s.rel_sd));
+}
+
+static json_t *coverage_json(const char *coverage)
+{
+	json_t *a = json_array();
+	char buf[512];
+	snprintf(buf, sizeof(buf), "%s", coverage);
+	for (char *save, *tok = strtok_r(buf, " +", &save); tok; tok = strtok_r(NULL, " +", &save))
+		json_array_append_new(a, json_string(tok));
+	return a;
+}
+
+static void report_json(FILE *f, const struct run_options *o, const char *mode,
+                        const struct measurement *runs, int n, const struct measurement *idle)
+{
+	const struct energy_snapshot *first = &runs[0].energy;
+	double *v = calloc((size_t)n, sizeof(double));
+	json_t *cmd = json_array(), *jruns = json_array();
 	for (char **a = o->argv; *a; a++)
 		json_array_append_new(cmd, json_string(*a));
-	json_t *host = json_deep_copy(r->host);
-	double hj = json_number_value(json_object_get(host, "joules"));
-	json_object_set_new(host, "watts", json_real(r->duration_s > 0 ? hj / r->duration_s : 0));
-	json_t *chs = json_deep_copy(r->channels);
-	const char *id;
-	json_t *ch;
-	json_object_foreach(chs, id, ch)
-	{
-		double j = json_number_value(json_object_get(ch, "joules"));
-		json_object_set_new(ch, "watts",
-		                    json_real(r->duration_s > 0 ? j / r->duration_s : 0));
+	for (int i = 0; i < n; i++) {
+		const struct measurement *r = &runs[i];
+		json_t *chs = json_object();
+		for (int c = 0; c < r->energy.n_channels; c++) {
+			json_t *ch = json_pack("{s:o, s:o, s:b}", "joules",
+			                       jnum(r->energy.channels[c].joules), "watts",
+			                       jnum(r->energy.channels[c].joules / r->duration_s),
+			                       "measured", r->energy.channels[c].measured);
+			if (idle) {
+				series(r, 1, c, idle, true, v);
+				json_object_set_new(ch, "active_joules", jnum(v[0]));
+			}
+			json_object_set_new(chs, r->energy.channels[c].id, ch);
+		}
+		json_t *host = json_pack(
+		    "{s:o, s:o, s:o, s:b}", "joules", jnum(r->energy.host_joules), "watts",
+		    jnum(r->energy.host_joules / r->duration_s), "coverage",
+		    coverage_json(r->energy.host_coverage), "measured", r->energy.host_measured);
+		if (idle) {
+			series(r, 1, -1, idle, true, v);
+			json_object_set_new(host, "active_joules", jnum(v[0]));
+		}
+		json_array_append_new(
+		    jruns, json_pack("{s:i, s:f, s:i, s:f, s:o, s:o}", "run", i + 1, "duration_s",
+		                     r->duration_s, "exit_code", r->exit_code, "resolution_s",
+		                     r->energy.resolution_s, "channels", chs, "host", host));
 	}
-	json_t *out = json_pack("{s:o, s:i, s:f, s:f, s:s, s:o, s:o}", "command", cmd, "exit_code",
-	                        r->exit_code, "duration_s", r->duration_s, "resolution_s",
-	                        r->resolution_s, "mode", r->mode, "channels", chs, "host", host);
-	char *s = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
-	printf("%s\n", s);
-	free(s);
+	json_t *summary_ch = json_object();
+	for (int c = 0; c < first->n_channels; c++) {
+		series(runs, n, c, idle, false, v);
+		json_t *s = json_pack("{s:o, s:b}", "joules", stats_json(stats_of(v, n)),
+		                      "measured", first->channels[c].measured);
+		if (idle) {
+			series(runs, n, c, idle, true, v);
+			json_object_set_new(s, "active_joules", stats_json(stats_of(v, n)));
+		}
+		json_object_set_new(summary_ch, first->channels[c].id, s);
+	}
+	series(runs, n, -1, idle, false, v);
+	json_t *summary_host =
+	    json_pack("{s:o, s:o, s:b}", "joules", stats_json(stats_of(v, n)), "coverage",
+	              coverage_json(first->host_coverage), "measured", first->host_measured);
+	if (idle) {
+		series(runs, n, -1, idle, true, v);
+		json_object_set_new(summary_host, "active_joules", stats_json(stats_of(v, n)));
+	}
+	series(runs, n, -2, idle, false, v);
+	json_t *summary =
+	    json_pack("{s:i, s:o, s:o, s:o}", "runs", n, "duration_s", stats_json(stats_of(v, n)),
+	              "channels", summary_ch, "host", summary_host);
+	json_t *baseline = json_null();
+	if (idle) {
+		json_t *chs = json_object();
+		for (int c = 0; c < idle->energy.n_channels; c++)
+			json_object_set_new(
+			    chs, idle->energy.channels[c].id,
+			    json_pack("{s:o, s:o}", "joules", jnum(idle->energy.channels[c].joules),
+			              "watts",
+			              jnum(idle->energy.channels[c].joules / idle->duration_s)));
+		baseline =
+		    json_pack("{s:f, s:o, s:{s:o, s:o}}", "duration_s", idle->duration_s,
+		              "channels", chs, "host", "joules", jnum(idle->energy.host_joules),
+		              "watts", jnum(idle->energy.host_joules / idle->duration_s));
+	}
+	json_t *out =
+	    json_pack("{s:o, s:s, s:i, s:o, s:o, s:o}", "command", cmd, "mode", mode, "warmup",
+	              o->warmup, "runs", jruns, "summary", summary, "baseline", baseline);
+	char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+	fprintf(f, "%s\n", text);
+	free(text);
 	json_decref(out);
+	free(v);
+}
+
+static void report_csv(FILE *f, const struct measurement *runs, int n,
+                       const struct measurement *idle)
+{
+	const struct energy_snapshot *first = &runs[0].energy;
+	fprintf(f, "run,duration_s,exit_code,host_joules%s", idle ? ",host_active_joules" : "");
+	for (int c = 0; c < first->n_channels; c++)
+		fprintf(f, ",%s_joules%s%s%s", first->channels[c].id, idle ? "," : "",
+		        idle ? first->channels[c].id : "", idle ? "_active_joules" : "");
+	fprintf(f, "\n");
+	for (int i = 0; i < n; i++) {
+		double a;
+		fprintf(f, "%d,%.6f,%d,%.6f", i + 1, runs[i].duration_s, runs[i].exit_code,
+		        runs[i].energy.host_joules);
+		if (idle) {
+			series(&runs[i], 1, -1, idle, true, &a);
+			fprintf(f, ",%.6f", a);
+		}
+		for (int c = 0; c < first->n_channels; c++) {
+			fprintf(f, ",%.6f", runs[i].energy.channels[c].joules);
+			if (idle) {
+				series(&runs[i], 1, c, idle, true, &a);
+				fprintf(f, ",%.6f", a);
+			}
+		}
+		fprintf(f, "\n");
+	}
+}
+
+static void text_stats_line(FILE *f, const char *name, const double *v, int n, const char *unit,
+                            const char *what)
+{
+	struct stats s = stats_of(v, n);
+	char mean[32], sd[32];
+	if (strcmp(unit, "J") == 0) {
+		cli_format_joules(s.mean, mean, sizeof(mean));
+		cli_format_joules(isfinite(s.sd) ? s.sd : 0, sd, sizeof(sd));
+	} else {
+		snprintf(mean, sizeof(mean), "%.3f s", s.mean);
+		snprintf(sd, sizeof(sd), "%.3f s", isfinite(s.sd) ? s.sd : 0);
+	}
+	if (n > 1)
+		fprintf(f, "%-18s %14s ± %-12s %6.1f %%  %s\n", name, mean, sd,
+		        isfinite(s.rel_sd) ? s.rel_sd * 100 : 0.0, what);
+	else
+		fprintf(f, "%-18s %14s %23s %s\n", name, mean, "", what);
+}
+
+static void report_text(FILE *f, const struct run_options *o, const char *mode,
+                        const struct measurement *runs, int n, const struct measurement *idle)
+{
+	const struct energy_snapshot *first = &runs[0].energy;
+	double *v = calloc((size_t)n, sizeof(double));
+	fprintf(f, "\nCommand:   ");
+	for (char **a = o->argv; *a; a++)
+		fprintf(f, "%s%s", *a, a[1] ? " " : "\n");
+	fprintf(f, "Exit code: %d\n", runs[n - 1].exit_code);
+	fprintf(f, "Runs:      %d measured%s", n, o->warmup ? "" : "\n");
+	if (o->warmup)
+		fprintf(f, " after %d warm-up run(s)\n", o->warmup);
+	fprintf(f, "Measured:  %s\n",
+	        strcmp(mode, "energyd") == 0 ? "by energyd (interpolated to each start and end)"
+	                                     : "in-process (no energyd answered)");
+	if (idle) {
+		char w[32];
+		cli_format_watts(idle->energy.host_joules / idle->duration_s, w, sizeof(w));
+		fprintf(f,
+		        "Idle:      %s host power over a %.3f s baseline before the runs; "
+		        "\"active\" = energy - idle power x duration\n",
+		        w, idle->duration_s);
+	}
+	if (n > 1) {
+		fprintf(f, "\n%-5s %10s %14s\n", "RUN", "DURATION", "HOST ENERGY");
+		for (int i = 0; i < n; i++) {
+			char j[32];
+			cli_format_joules(runs[i].energy.host_joules, j, sizeof(j));
+			fprintf(f, "%-5d %8.3f s %14s\n", i + 1, runs[i].duration_s, j);
+		}
+	}
+	fprintf(f, "\n%-18s %14s %s\n", "", n > 1 ? "MEAN" : "",
+	        n > 1 ? "  ± SD         REL SD" : "");
+	series(runs, n, -2, idle, false, v);
+	text_stats_line(f, "duration", v, n, "s", "");
+	for (int c = 0; c < first->n_channels; c++) {
+		const struct energy_channel_reading *r = &first->channels[c];
+		series(runs, n, c, idle, false, v);
+		char what[64];
+		char w[32];
+		cli_format_watts(stats_of(v, n).mean / runs[0].duration_s, w, sizeof(w));
+		snprintf(what, sizeof(what), "%s, %s", r->measured ? "measured" : "estimated", w);
+		text_stats_line(f, r->id, v, n, "J", what);
+		if (idle) {
+			char name[80];
+			snprintf(name, sizeof(name), "  active");
+			series(runs, n, c, idle, true, v);
+			text_stats_line(f, name, v, n, "J", "minus idle");
+		}
+	}
+	series(runs, n, -1, idle, false, v);
+	char what[600];
+	snprintf(what, sizeof(what), "%s (%s)", first->host_measured ? "measured" : "estimated",
+	         first->host_coverage[0] ? first->host_coverage : "nothing");
+	text_stats_line(f, "host total", v, n, "J", what);
+	if (idle) {
+		series(runs, n, -1, idle, true, v);
+		text_stats_line(f, "  active", v, n, "J", "minus idle");
+	}
+	double total = 0;
+	for (int i = 0; i < n; i++)
+		total += runs[i].duration_s;
+	series(runs, n, -1, idle, false, v);
+	double sum = 0;
+	for (int i = 0; i < n; i++)
+		sum += v[i];
+	char w[32];
+	cli_format_watts(total > 0 ? sum / total : 0, w, sizeof(w));
+	fprintf(f, "%-18s %14s\n", "host mean power", w);
+	free(v);
+}
+
+/* ---- the command ----------------------------------------------------------------------------- */
+
+static int parse_count(const char *s, int max, int *out)
+{
+	uint64_t v;
+	if (energy_parse_u64(s, &v) < 0 || v > (uint64_t)max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double max, double *out)
+{
+	return energy_parse_double(s, out) < 0 || *out < 0 || *out > max ? -1 : 0;
 }
 
 int cli_run(struct cli *cli, int argc, char **argv)
 {
-	struct run_options o = {.interval_s = 0.1, .sysfs_root = "/sys", .proc_root = "/proc"};
+	struct run_options o = {
+	    .repetitions = 1, .interval_s = 0.1, .sysfs_root = "/sys", .proc_root = "/proc"};
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
+		bool has_arg = i + 1 < argc;
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
 		} else if (strcmp(a, "--json") == 0) {
 			o.json = true;
+		} else if (strcmp(a, "--csv") == 0) {
+			o.csv = true;
 		} else if (strcmp(a, "--in-process") == 0) {
 			o.in_process = true;
-		} else if (strcmp(a, "--interval") == 0 && i + 1 < argc) {
+		} else if ((strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0) && has_arg) {
+			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o.repetitions) < 0 ||
+			    o.repetitions < 1) {
+				fprintf(stderr, "energy run: -r: 1 to %d runs\n",
+				        RUN_MAX_REPETITIONS);
+				return 2;
+			}
+		} else if (strcmp(a, "--warmup") == 0 && has_arg) {
+			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o.warmup) < 0) {
+				fprintf(stderr, "energy run: --warmup: 0 to %d runs\n",
+				        RUN_MAX_REPETITIONS);
+				return 2;
+			}
+		} else if (strcmp(a, "--idle") == 0 && has_arg) {
+			if (parse_seconds(argv[++i], 3600, &o.idle_s) < 0 || o.idle_s <= 0) {
+				fprintf(stderr,
+				        "energy run: --idle: more than 0, at most 3600 s\n");
+				return 2;
+			}
+		} else if (strcmp(a, "--delay-before") == 0 && has_arg) {
+			if (parse_seconds(argv[++i], 3600, &o.delay_before_s) < 0) {
+				fprintf(stderr, "energy run: --delay-before: 0 to 3600 s\n");
+				return 2;
+			}
+		} else if (strcmp(a, "--delay-after") == 0 && has_arg) {
+			if (parse_seconds(argv[++i], 3600, &o.delay_after_s) < 0) {
+				fprintf(stderr, "energy run: --delay-after: 0 to 3600 s\n");
+				return 2;
+			}
+		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_arg) {
+			o.output = argv[++i];
+		} else if (strcmp(a, "--interval") == 0 && has_arg) {
 			if (energy_parse_double(argv[++i], &o.interval_s) < 0 ||
 			    o.interval_s < 0.01 || o.interval_s > 60) {
 				fprintf(stderr, "energy run: --interval: 0.01 to 60 seconds\n");
 				return 2;
 			}
-		} else if (strcmp(a, "--sysfs-root") == 0 && i + 1 < argc) {
+		} else if (strcmp(a, "--sysfs-root") == 0 && has_arg) {
 			o.sysfs_root = argv[++i];
-		} else if (strcmp(a, "--proc-root") == 0 && i + 1 < argc) {
+		} else if (strcmp(a, "--proc-root") == 0 && has_arg) {
 			o.proc_root = argv[++i];
 		} else if (a[0] == '-') {
 			fprintf(stderr, "energy run: unknown option '%s'\n", a);
@@ -261,30 +566,75 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	}
 	if (i >= argc)
 		return run_usage();
+	if (o.json && o.csv) {
+		fprintf(stderr, "energy run: choose one of --json and --csv\n");
+		return 2;
+	}
 	o.argv = argv + i;
 
-	struct run_result r = {0};
-	int rc;
-	bool daemon = false;
-	if (!o.in_process) {
-		struct energy_client *c;
-		if (energy_client_open(cli->socket, &c) == 0) {
-			daemon = energy_client_ping(c);
-			energy_client_close(c);
-		}
-		if (!daemon && cli->socket) {
-			fprintf(stderr, "energy run: no energyd answers at %s\n", cli->socket);
-			return 1;
+	FILE *out = NULL;
+	if (o.output) {
+		out = fopen(o.output, "we");
+		if (!out) {
+			fprintf(stderr, "energy run: %s: %s\n", o.output, strerror(errno));
+			return 2;
 		}
 	}
-	rc = daemon ? run_with_daemon(cli, &o, &r) : run_in_process(&o, &r);
+	struct backend b;
+	if (backend_open(&b, cli, &o) < 0) {
+		if (out)
+			fclose(out);
+		return 1;
+	}
+	struct measurement idle, *runs = calloc((size_t)o.repetitions, sizeof(*runs));
+	int n = 0, rc = 0, exit_code = 0;
+	if (!runs) {
+		rc = -ENOMEM;
+		goto done;
+	}
+	if (o.idle_s > 0 && (rc = measure(&b, NULL, o.idle_s, &idle)) < 0)
+		goto done;
+	for (int w = 0; w < o.warmup; w++) {
+		sleep_s(o.delay_before_s);
+		exit_code = run_child(o.argv);
+		sleep_s(o.delay_after_s);
+		if (exit_code != 0) {
+			fprintf(stderr, "energy run: warm-up run %d exited %d: stopping\n", w + 1,
+			        exit_code);
+			goto done;
+		}
+	}
+	for (; n < o.repetitions; n++) {
+		sleep_s(o.delay_before_s);
+		rc = measure(&b, o.argv, 0, &runs[n]);
+		sleep_s(o.delay_after_s);
+		if (rc < 0)
+			goto done;
+		exit_code = runs[n].exit_code;
+		if (exit_code != 0) {
+			n++;
+			if (n < o.repetitions)
+				fprintf(stderr, "energy run: run %d exited %d: stopping\n", n,
+				        exit_code);
+			break;
+		}
+	}
+	if (n > 0) {
+		FILE *f = out ? out : (o.json || o.csv ? stdout : stderr);
+		const struct measurement *base = o.idle_s > 0 ? &idle : NULL;
+		if (o.json)
+			report_json(f, &o, b.mode, runs, n, base);
+		else if (o.csv)
+			report_csv(f, runs, n, base);
+		else
+			report_text(f, &o, b.mode, runs, n, base);
+	}
+done:
+	backend_close(&b);
+	free(runs);
+	if (out)
+		fclose(out);
 	if (rc < 0)
-		return r.exit_code ? r.exit_code : 1;
-	if (o.json)
-		print_json(&o, &r);
-	else
-		print_text(&o, &r);
-	json_decref(r.channels);
-	json_decref(r.host);
-	return r.exit_code;
+		return exit_code ? exit_code : 1;
+	return exit_code;
 }

@@ -80,6 +80,77 @@ bool energy_client_ping(struct energy_client *c);
 /* The per-user socket: $XDG_RUNTIME_DIR/energyd.sock, else /tmp/energyd-UID.sock. */
 int energy_user_socket_path(char *buf, size_t len);
 
+/* ---- readings ---------------------------------------------------------------------------- */
+
+#define ENERGY_CHANNELS_MAX 64
+#define ENERGY_ID_MAX       64
+
+/* One channel's figures. In a snapshot from energy_now(): joules since energyd started and the
+ * mean power over the last second. From energy_between() and the meter: joules over the interval
+ * and its mean power. watts is NAN when unknown; joules NAN when the channel had no readable
+ * sample near an end of the interval. */
+struct energy_channel_reading {
+	char id[ENERGY_ID_MAX]; /* "rapl:package-0", "model:cpu", ... */
+	double joules;
+	double watts;
+	bool measured; /* false: an estimate (the CPU model) */
+};
+
+/* The figures of every channel and of the host total (the whole machine, never counting a
+ * channel twice; `host_coverage` lists the channels it is made of). */
+struct energy_snapshot {
+	double time;         /* energy_now(): the newest sample; energy_between(): `to` */
+	double from;         /* energy_between(): the interval answered (may be clamped) */
+	double resolution_s; /* how far apart the samples around the interval's ends were */
+	int n_channels;
+	struct energy_channel_reading channels[ENERGY_CHANNELS_MAX];
+	double host_joules;
+	double host_watts;
+	bool host_measured;
+	char host_coverage[512]; /* channel ids joined with " + " */
+};
+
+/* GET /api/v1/now into *out. */
+int energy_now(struct energy_client *c, struct energy_snapshot *out);
+/* Energy between two Unix times (GET /api/v1/energy). Waits (at most about two seconds) until
+ * energyd has a sample at or after t1, so the interval's end is interpolated, not cut short.
+ * -EPROTO for an answer that is not what the API documents, -ERANGE when energyd holds no
+ * samples of the interval; another HTTP error gives -EIO. */
+int energy_between(struct energy_client *c, double t0, double t1, struct energy_snapshot *out);
+/* The reading of channel id in a snapshot, or NULL. */
+const struct energy_channel_reading *energy_snapshot_channel(const struct energy_snapshot *s,
+                                                             const char *id);
+
+/* ---- meter ------------------------------------------------------------------------------- */
+
+/*
+ * A meter cuts time into tagged segments: start("load") ... record("train") ... stop(). It only
+ * notes times while running, so it costs the measured code nothing; stop() asks energyd for the
+ * energy of every segment. After stop() the trace is read with energy_meter_count() and
+ * energy_meter_sample(); start() again begins a new trace. A meter uses its client from one
+ * thread at a time; it does not own the client.
+ */
+struct energy_meter;
+
+struct energy_sample {
+	char tag[ENERGY_ID_MAX];
+	double timestamp;              /* Unix seconds at the segment's start */
+	double duration_s;             /* measured on the monotonic clock */
+	struct energy_snapshot energy; /* joules and mean watts per channel and host */
+};
+
+int energy_meter_new(struct energy_client *c, struct energy_meter **out);
+void energy_meter_free(struct energy_meter *m);
+/* Begin a trace with a first segment named tag. -EALREADY when running. */
+int energy_meter_start(struct energy_meter *m, const char *tag);
+/* End the current segment and begin the next one, named tag. -EINVAL when not running. */
+int energy_meter_record(struct energy_meter *m, const char *tag);
+/* End the current segment and fetch the energy of every segment of the trace. */
+int energy_meter_stop(struct energy_meter *m);
+size_t energy_meter_count(const struct energy_meter *m);
+/* Sample i of the trace (0 <= i < count), owned by the meter; NULL when out of range. */
+const struct energy_sample *energy_meter_sample(const struct energy_meter *m, size_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,10 +8,10 @@ wraps to 0 after ``max_energy_range_uj`` as the hardware counter does.
 
 Two ways to drive it:
 
-* ``start()`` runs a thread that rewrites every counter every ``period_s`` from the wall clock:
-  ``counter(t) = (start_uj + watts * (t - t_start) * 1e6) mod (max + 1)``. Energy over an
-  interval is then ``watts * (t1 - t0)`` within ``watts * period_s`` at each end (plus scheduling
-  delay).
+* ``start()`` runs a thread that every ``period_s`` adds ``watts * elapsed`` to each counter
+  (``counter = (start_uj + total_uj) mod (max + 1)``). Energy over an interval is then
+  ``watts * (t1 - t0)`` within ``watts * period_s`` at each end (plus scheduling delay).
+  ``watts`` may change while it runs (directly, or from ``on_step``).
 * ``advance(zone, delta_uj)`` adds an exact amount (wrapping as needed) for tests that check the
   daemon's arithmetic to the microjoule.
 
@@ -56,6 +56,7 @@ class FakePowercap:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._t_start = 0.0
+        self._on_step = None
         base = os.path.join(self.root, "devices/virtual/powercap/intel-rapl")
         cls = os.path.join(self.root, "class/powercap")
         os.makedirs(base, exist_ok=True)
@@ -115,7 +116,9 @@ class FakePowercap:
 
     # -- constant-power driver ------------------------------------------------------------
 
-    def start(self) -> "FakePowercap":
+    def start(self, on_step=None) -> "FakePowercap":
+        """Run the driver; on_step(fake, t) is called before every step (may change watts)."""
+        self._on_step = on_step
         self._t_start = time.time()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -123,13 +126,20 @@ class FakePowercap:
         return self
 
     def _run(self) -> None:
+        # Integrate each zone's power since the last step, so that watts may change while the
+        # driver runs (set zone.watts, or pass on_step to start()).
+        acc = {name: float(z.total_uj) for name, z in self.zones.items()}
+        t_prev = self._t_start
         while not self._stop.is_set():
             t = time.time()
+            if self._on_step:
+                self._on_step(self, t)
             with self._lock:
-                for z in self.zones.values():
-                    uj = int(z.watts * (t - self._t_start) * 1e6)
-                    z.total_uj = uj
-                    self._write(z, (z.start_uj + uj) % (z.max_uj + 1))
+                for name, z in self.zones.items():
+                    acc[name] += z.watts * (t - t_prev) * 1e6
+                    z.total_uj = int(acc[name])
+                    self._write(z, (z.start_uj + z.total_uj) % (z.max_uj + 1))
+            t_prev = t
             time.sleep(self.period_s)
 
     def stop(self) -> None:

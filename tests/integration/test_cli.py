@@ -42,14 +42,17 @@ def test_run_sleep_reports_profile_energy(laptop):
     fake, d = laptop
     r = energy("run", "--json", "--", "sleep", "1", socket=d.socket)
     out = json.loads(r.stdout)
-    assert out["mode"] == "energyd" and out["exit_code"] == 0
-    assert out["command"] == ["sleep", "1"]
-    dur = out["duration_s"]
+    assert out["mode"] == "energyd" and out["command"] == ["sleep", "1"]
+    assert len(out["runs"]) == 1 and out["baseline"] is None
+    run = out["runs"][0]
+    assert run["exit_code"] == 0
+    dur = run["duration_s"]
     assert 1.0 <= dur < 1.2
-    assert abs(out["host"]["joules"] - 20.0 * dur) <= 20.0 * BOUND_S  # psys at 20 W
-    assert out["host"]["coverage"] == ["rapl:psys"] and out["host"]["measured"] is True
-    assert abs(out["channels"]["rapl:package-0"]["joules"] - 12.0 * dur) <= 12.0 * BOUND_S
-    assert abs(out["host"]["watts"] - 20.0) <= 20.0 * BOUND_S / dur
+    assert abs(run["host"]["joules"] - 20.0 * dur) <= 20.0 * BOUND_S  # psys at 20 W
+    assert run["host"]["coverage"] == ["rapl:psys"] and run["host"]["measured"] is True
+    assert abs(run["channels"]["rapl:package-0"]["joules"] - 12.0 * dur) <= 12.0 * BOUND_S
+    assert abs(run["host"]["watts"] - 20.0) <= 20.0 * BOUND_S / dur
+    assert out["summary"]["host"]["joules"]["mean"] == run["host"]["joules"]
 
 
 def test_run_text_and_exit_code(laptop):
@@ -74,9 +77,10 @@ def test_run_in_process_without_daemon(tmp_path):
         # ENERGYD_SOCKET pointing nowhere is not an explicit --socket: fall back.
         out = json.loads(r.stdout)
         assert out["mode"] == "in-process"
-        dur = out["duration_s"]
-        assert abs(out["host"]["joules"] - 80.0 * dur) <= 80.0 * BOUND_S
-        assert out["host"]["coverage"] == ["rapl:package-0", "rapl:dram-0", "rapl:package-1",
+        run = out["runs"][0]
+        dur = run["duration_s"]
+        assert abs(run["host"]["joules"] - 80.0 * dur) <= 80.0 * BOUND_S
+        assert run["host"]["coverage"] == ["rapl:package-0", "rapl:dram-0", "rapl:package-1",
                                            "rapl:dram-1"]
     finally:
         fake.close()

@@ -1,0 +1,110 @@
+"""IPython magics: ``%load_ext jupyter_energy``, then
+
+* ``%%energy``: run the cell, then print its duration, the host's energy (measured or
+  estimated, and what it covers), the kernel's attributed share and the mean power;
+* ``%energy_bench [-n N] [-w W] [-o] statement`` and ``%%energy_bench [-n N] [-w W] [-o]``:
+  W warm-up runs (default 1), then N measured runs (default 5); prints mean ± standard
+  deviation of time and energy (host and every channel); ``-o`` returns the EnergyTrace.
+
+They print plain text, so they work in every Jupyter front end and in IPython itself.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import List, Optional
+
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .meter import EnergyMeter, EnergyTrace
+from .output import _fmt_j
+
+
+def _mean_sd(values: List[float]):
+    m = statistics.mean(values)
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return m, sd
+
+
+def describe_cell(trace: EnergyTrace) -> str:
+    s = trace[0]
+    what = "measured" if s.host_measured else "estimated"
+    cov = " + ".join(s.host_coverage) or "nothing"
+    line = f"⚡ {s.duration:.3f} s, host {_fmt_j(s.host_joules)} ({what}: {cov})"
+    if s.duration > 0 and math.isfinite(s.host_joules):
+        line += f", mean {s.host_joules / s.duration:.2f} W"
+    if s.process_joules is None:
+        line += "; kernel share: not available (this energyd does not attribute energy)"
+    else:
+        share = s.process_joules / s.host_joules if s.host_joules else math.nan
+        line += (f"; kernel share {_fmt_j(s.process_joules)}"
+                 + (f" ({share * 100:.0f} %)" if math.isfinite(share) else "")
+                 + " (estimated from CPU time)")
+    if s.emissions_g is not None:
+        line += f"; {s.emissions_g:.3f} gCO2eq"
+    return line
+
+
+def describe_bench(trace: EnergyTrace, warmup: int) -> str:
+    samples = list(trace)
+    n = len(samples)
+    t_m, t_sd = _mean_sd([s.duration for s in samples])
+    h_m, h_sd = _mean_sd([s.host_joules for s in samples])
+    what = "measured" if samples[0].host_measured else "estimated"
+    lines = [f"{n} runs after {warmup} warm-up run(s): mean ± sd",
+             f"  time       {t_m:.4f} s ± {t_sd:.4f} s",
+             f"  host       {_fmt_j(h_m)} ± {_fmt_j(h_sd)} ({what}: "
+             f"{' + '.join(samples[0].host_coverage) or 'nothing'})"]
+    for ch in samples[0].energy:
+        m, sd = _mean_sd([s.energy[ch] for s in samples])
+        est = "" if samples[0].measured.get(ch) else " (estimated)"
+        lines.append(f"  {ch:<10} {_fmt_j(m)} ± {_fmt_j(sd)}{est}")
+    if all(s.process_joules is not None for s in samples):
+        m, sd = _mean_sd([s.process_joules for s in samples])
+        lines.append(f"  kernel     {_fmt_j(m)} ± {_fmt_j(sd)} (estimated from CPU time)")
+    return "\n".join(lines)
+
+
+@magics_class
+class EnergyMagics(Magics):
+    @cell_magic
+    def energy(self, line: str, cell: str):
+        """%%energy: measure the energy of this cell."""
+        meter = EnergyMeter()
+        meter.start("cell")
+        try:
+            self.shell.run_cell(cell)
+        finally:
+            meter.stop()
+        print(describe_cell(meter.get_trace()))
+
+    @magic_arguments()
+    @argument("-n", type=int, default=5, help="measured runs (default 5)")
+    @argument("-w", type=int, default=1, help="warm-up runs (default 1)")
+    @argument("-o", action="store_true", help="return the EnergyTrace")
+    @argument("statement", nargs="*", help="code to run (line magic)")
+    @line_cell_magic
+    def energy_bench(self, line: str, cell: Optional[str] = None):
+        """%energy_bench [-n N] [-w W] [-o] statement, or %%energy_bench [-n N] [-w W] [-o]."""
+        args = parse_argstring(self.energy_bench, line)
+        code = cell if cell is not None else " ".join(args.statement)
+        if not code.strip():
+            raise ValueError("%energy_bench: nothing to run")
+        if args.n < 1 or args.w < 0:
+            raise ValueError("%energy_bench: -n must be at least 1 and -w at least 0")
+        compiled = compile(code, "<energy_bench>", "exec")
+        ns = self.shell.user_ns
+        for _ in range(args.w):
+            exec(compiled, ns)
+        meter = EnergyMeter()
+        meter.start("run 1")
+        for i in range(args.n):
+            if i:
+                meter.record(f"run {i + 1}")
+            exec(compiled, ns)
+        meter.stop()
+        trace = meter.get_trace()
+        print(describe_bench(trace, args.w))
+        return trace if args.o else None

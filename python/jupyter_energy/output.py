@@ -1,0 +1,162 @@
+"""Handlers for energy traces: print, CSV, pandas DataFrame, JSON lines.
+
+Each has ``process(trace)``; the file-based ones write as they process (CSV writes its header
+once, from the channels of the first trace). pandas is optional: only PandasHandler needs it.
+
+CSV columns (also the DataFrame's):
+
+=================  ==========================================================================
+``timestamp``      Unix seconds at the sample's start
+``tag``            the segment's tag
+``duration_s``     seconds
+``host_joules``    the whole machine (no double counting; see ``host_coverage``)
+``host_measured``  true when every channel of the host total is measured, false for estimates
+``process_joules`` energy attributed to the measuring process tree (estimated); empty if none
+``emissions_g``    grams CO2eq of the host energy; empty if energyd reports none
+``<channel>``      joules of that channel, e.g. ``rapl:package-0``
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from typing import IO, List, Optional, Union
+
+from .meter import EnergyTrace
+
+FIXED_COLUMNS = ["timestamp", "tag", "duration_s", "host_joules", "host_measured",
+                 "process_joules", "emissions_g"]
+
+
+def _fmt_j(j: Optional[float]) -> str:
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    a = abs(j)
+    if a >= 1e6:
+        return f"{j / 1e6:.3f} MJ"
+    if a >= 1e3:
+        return f"{j / 1e3:.3f} kJ"
+    if a >= 1 or a == 0:
+        return f"{j:.3f} J"
+    return f"{j * 1e3:.3f} mJ"
+
+
+class PrintHandler:
+    """One human-readable line per sample."""
+
+    def __init__(self, file: Optional[IO[str]] = None):
+        self.file = file
+
+    def process(self, trace: EnergyTrace) -> None:
+        out = self.file or sys.stdout
+        for s in trace:
+            what = "measured" if s.host_measured else "estimated"
+            cov = " + ".join(s.host_coverage) or "nothing"
+            parts = [f"{s.tag}: {s.duration:.3f} s, host {_fmt_j(s.host_joules)} "
+                     f"({what}: {cov})"]
+            if s.duration > 0 and math.isfinite(s.host_joules):
+                parts.append(f"mean {s.host_joules / s.duration:.2f} W")
+            if s.process_joules is not None:
+                parts.append(f"this process {_fmt_j(s.process_joules)} (estimated)")
+            if s.emissions_g is not None:
+                parts.append(f"{s.emissions_g:.3f} gCO2eq")
+            for ch, j in s.energy.items():
+                parts.append(f"{ch} {_fmt_j(j)}" + ("" if s.measured.get(ch) else " (estimated)"))
+            print(", ".join(parts), file=out)
+
+
+def _row(s) -> dict:
+    row = {"timestamp": s.timestamp, "tag": s.tag, "duration_s": s.duration,
+           "host_joules": s.host_joules, "host_measured": s.host_measured,
+           "process_joules": s.process_joules, "emissions_g": s.emissions_g}
+    row.update(s.energy)
+    return row
+
+
+class CSVHandler:
+    """Appends one row per sample to a CSV file (columns in the module docstring)."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.columns: Optional[List[str]] = None
+
+    def process(self, trace: EnergyTrace) -> None:
+        samples = list(trace)
+        if not samples:
+            return
+        new_file = self.columns is None
+        if new_file:
+            channels: List[str] = []
+            for s in samples:
+                channels += [c for c in s.energy if c not in channels]
+            self.columns = FIXED_COLUMNS + channels
+        with open(self.filename, "w" if new_file else "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            if new_file:
+                w.writeheader()
+            for s in samples:
+                w.writerow({k: ("" if v is None else v) for k, v in _row(s).items()})
+
+    def save_data(self) -> None:
+        """pyJoules compatibility: rows are written by process() already."""
+
+
+class PandasHandler:
+    """Collects samples; ``get_dataframe()`` returns them as a pandas DataFrame."""
+
+    def __init__(self):
+        self.rows: List[dict] = []
+
+    def process(self, trace: EnergyTrace) -> None:
+        self.rows += [_row(s) for s in trace]
+
+    def get_dataframe(self):
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pandas is optional
+            raise ImportError("PandasHandler needs pandas: pip install pandas") from exc
+        channels: List[str] = []
+        for r in self.rows:
+            channels += [c for c in r if c not in FIXED_COLUMNS and c not in channels]
+        df = pd.DataFrame(self.rows, columns=FIXED_COLUMNS + channels)
+        floats = ["timestamp", "duration_s", "host_joules", "process_joules", "emissions_g"]
+        df[floats + channels] = df[floats + channels].astype("float64")
+        df["host_measured"] = df["host_measured"].astype("bool")
+        df["tag"] = df["tag"].astype("string")
+        return df
+
+
+class JSONLinesHandler:
+    """Writes one JSON object per sample (EnergySample.as_dict()) to a file or stream."""
+
+    def __init__(self, target: Union[str, IO[str]]):
+        self.target = target
+
+    def process(self, trace: EnergyTrace) -> None:
+        lines = "".join(json.dumps(s.as_dict(), allow_nan=False, default=_nan_safe) + "\n"
+                        for s in _nan_free(trace))
+        if isinstance(self.target, str):
+            with open(self.target, "a") as f:
+                f.write(lines)
+        else:
+            self.target.write(lines)
+
+
+def _nan_free(trace):
+    """Samples with NaN replaced by None (JSON has no NaN)."""
+    import copy
+    for s in trace:
+        c = copy.deepcopy(s)
+        c.energy = {k: (v if math.isfinite(v) else None) for k, v in c.energy.items()}
+        if not math.isfinite(c.host_joules):
+            c.host_joules = None
+        if c.process_joules is not None and not math.isfinite(c.process_joules):
+            c.process_joules = None
+        yield c
+
+
+def _nan_safe(o):
+    raise TypeError(f"not JSON serialisable: {o!r}")
