@@ -144,12 +144,17 @@ async function metadataKept(page: Page, kind: Kind): Promise<void> {
   await page.keyboard.press('Control+s');
   await expect
     .poll(async () => {
+      // A read that races the save gets a 400 (empty file); the poll asks again.
       const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
+      if (!r.ok()) {
+        return null;
+      }
       const nb = await r.json();
-      return nb.content.cells[0].metadata.energy?.host_joules ?? null;
+      return nb.content?.cells?.[0]?.metadata?.energy?.host_joules ?? null;
     }, { timeout: 15_000 })
     .toBeGreaterThan(0);
   const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
+  expect(r.ok()).toBe(true);
   const record = (await r.json()).content.cells[0].metadata.energy;
   expect(record.version).toBe(1);
   expect(record.measured).toBe(true);
