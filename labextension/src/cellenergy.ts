@@ -60,8 +60,11 @@ export interface IMeasured {
   energy: ICellEnergy;
 }
 
-/** Delay before asking for an interval's energy, so energyd has sampled past its end. */
-const SETTLE_MS = 400;
+/** Delay before asking for an interval's energy, so that energyd has sampled past its end:
+ * two and a half sample intervals, at least 400 ms. */
+function settleMs(intervalS: number | null): number {
+  return Math.max(400, 2500 * (intervalS ?? 0.1));
+}
 
 export class CellEnergyTracker {
   constructor(private readonly model: EnergyModel) {}
@@ -197,11 +200,19 @@ export class CellEnergyTracker {
       if (busy) {
         busy.to = at;
       }
-      window.setTimeout(() => void this._measure(pending, from, at), SETTLE_MS);
+      window.setTimeout(
+        () => void this._measure(pending, from, at, true),
+        settleMs(this.model.intervalS)
+      );
     }
   }
 
-  private async _measure(pending: IPending, from: number, to: number): Promise<void> {
+  private async _measure(
+    pending: IPending,
+    from: number,
+    to: number,
+    mayRetry: boolean
+  ): Promise<void> {
     let answer: IKernelEnergy;
     try {
       answer = await requestAPI<IKernelEnergy>(`kernels/${pending.kernelId}/energy`, {
@@ -210,6 +221,14 @@ export class CellEnergyTracker {
       });
     } catch (error) {
       console.warn('jupyter-energy: cell energy not available:', error);
+      return;
+    }
+    if (mayRetry && typeof answer.to === 'number' && answer.to < to - 0.001) {
+      // energyd had not sampled past the end yet and clamped the interval: ask once more.
+      window.setTimeout(
+        () => void this._measure(pending, from, to, false),
+        settleMs(this.model.intervalS)
+      );
       return;
     }
     const duration = Math.max(0, to - from);
@@ -224,7 +243,9 @@ export class CellEnergyTracker {
       to,
       duration_s: duration,
       host_joules: hostJ,
-      host_watts: hostJ !== null && duration > 0 ? hostJ / duration : null,
+      // Over the interval energyd actually covered (it clamps to its own history).
+      host_watts:
+        hostJ !== null && answer.to - answer.from > 0 ? hostJ / (answer.to - answer.from) : null,
       measured: !!answer.host?.measured,
       coverage: answer.host?.coverage ?? [],
       channels,

@@ -41,6 +41,8 @@ export class EnergyModel {
   /** Host energy since the Jupyter server started. */
   sinceServer: IEnergy | null = null;
   error: EnergyApiError | null = null;
+  /** energyd's sample interval, seconds (null until known). */
+  intervalS: number | null = null;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -89,6 +91,10 @@ export class EnergyModel {
       if (!this.status) {
         this.status = await requestAPI<IStatus>('status');
       }
+      if (this.intervalS === null) {
+        const info = await requestAPI<{ interval_s?: number }>('info');
+        this.intervalS = typeof info.interval_s === 'number' ? info.interval_s : 0.1;
+      }
       if (!this.sources || this._polls % 30 === 0) {
         this.sources = await requestAPI<ISources>('sources');
       }
@@ -104,6 +110,7 @@ export class EnergyModel {
           ? error
           : new EnergyApiError(0, String(error));
       this.sources = null; // ask again once energyd is back
+      this.intervalS = null;
     }
     this._polls++;
     this._changed.emit();
