@@ -57,6 +57,7 @@ class EnergyExtensionApp(ExtensionApp):
     embedded: Optional[EmbeddedEnergyd] = None
     started_at: float = 0.0
     startup_error: Optional[str] = None
+    _restart_at: float = -1e9
 
     def _state_dir(self) -> Optional[Path]:
         return Path(self.state_dir) if self.state_dir else None
@@ -85,7 +86,25 @@ class EnergyExtensionApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.extend(setup_handlers(None, "/"))
 
+    def _restart_embedded_if_dead(self) -> None:
+        # The embedded daemon is ours: if it died (crash, OOM kill), start it again, at most
+        # once every 10 s so that a daemon that cannot start does not slow every request.
+        emb = self.embedded
+        if emb is None or emb.running or time.monotonic() - self._restart_at < 10.0:
+            return
+        self._restart_at = time.monotonic()
+        self.log.warning("jupyter_energy: embedded energyd exited (status %s), restarting; "
+                         "its log: %s", emb.proc.returncode, emb.log_path)
+        try:
+            self.embedded = energy_client.start_energyd(
+                emb.socket_path, self.energyd_path or None, self.interval_s, emb.state_dir,
+                self.energyd_args)
+        except EnergydError as exc:
+            self.startup_error = str(exc)
+            self.log.warning("jupyter_energy: %s", exc)
+
     def client(self) -> EnergydClient:
+        self._restart_embedded_if_dead()
         if not self._socket:
             # energyd may have come up since the server started (a system daemon).
             self._socket = energy_client.resolve_socket(self.socket_path or None,

@@ -154,6 +154,16 @@ class TestAutoStart:
         await app.stop_extension()
         assert proc.poll() is not None
 
+    async def test_restarts_its_embedded_energyd_when_it_died(self, jp_fetch, jp_serverapp):
+        app = jp_serverapp.web_app.settings["jupyter_energy"]
+        first = app.embedded.proc
+        first.kill()
+        first.wait()
+        info = await get(jp_fetch, "info")  # the request itself brings energyd back
+        assert app.embedded.proc is not first and app.embedded.running
+        assert info["pid"] == app.embedded.proc.pid
+        await app.stop_extension()
+
 
 class TestNoEnergyd:
     @pytest.fixture
