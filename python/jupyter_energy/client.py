@@ -29,7 +29,6 @@ All times are Unix seconds (float), energies joules, powers watts, as in energyd
 from __future__ import annotations
 
 import atexit
-import ctypes
 import http.client
 import json
 import logging
@@ -220,24 +219,19 @@ def find_energyd_binary(explicit: Optional[str] = None, name: str = "energyd") -
     return shutil.which(name)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to energyd if the Jupyter server dies
-    # without running its shutdown hooks (kill -9), so no orphan daemon keeps the socket.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
-    os.setsid()
-
-
 class EmbeddedEnergyd:
-    """An energyd started by this process as the current user."""
+    """An energyd started by this process as the current user.
+
+    ``proc`` is the small guard process (``jupyter_energy._reaper``) whose child is energyd; it
+    stops energyd when this process dies, however it dies. ``pid`` is energyd's own pid.
+    """
 
     def __init__(self, proc: subprocess.Popen, socket_path: str, state_dir: Path, log_path: Path):
         self.proc = proc
         self.socket_path = socket_path
         self.state_dir = state_dir
         self.log_path = log_path
+        self.pid: Optional[int] = None
 
     @property
     def running(self) -> bool:
@@ -282,9 +276,12 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
     env = dict(os.environ)
     lib_dir = str(Path(binary).parent)
     env["LD_LIBRARY_PATH"] = lib_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    guard = [sys.executable, "-m", "jupyter_energy._reaper", str(os.getpid())]
     with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-                                env=env, preexec_fn=_die_with_parent, close_fds=True)
+        # A session of its own: a Ctrl+C in the server's terminal or a kill of the server's
+        # process group reaches the server, which then stops energyd in order.
+        proc = subprocess.Popen(guard + args, stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=log_file, env=env, close_fds=True, start_new_session=True)
     handle = EmbeddedEnergyd(proc, sock, state, log_path)
     atexit.register(handle.stop)
     deadline = time.monotonic() + wait_s
@@ -293,7 +290,8 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
             raise EnergydError(503, f"embedded energyd exited with status {proc.returncode}",
                                f"its log ({log_path}) ends with: {handle.log_tail(600)}")
         if _answers(sock, 0.5):
-            log.info("embedded energyd %s answers on %s (pid %d)", binary, sock, proc.pid)
+            handle.pid = EnergydClient(sock).get("info").get("pid")
+            log.info("embedded energyd %s answers on %s (pid %s)", binary, sock, handle.pid)
             return handle
         time.sleep(0.05)
     handle.stop()

@@ -54,7 +54,7 @@ def test_ensure_energyd(tmp_path, energyd, fake_sys):
                                 state_dir=tmp_path / "emb-state", extra_args=energyd_args(fake_sys))
     try:
         assert emb is not None and emb.running
-        assert EnergydClient(emb.socket_path).get("info")["pid"] == emb.proc.pid
+        assert EnergydClient(emb.socket_path).get("info")["pid"] == emb.pid
     finally:
         emb.stop()
     assert not emb.running
@@ -68,3 +68,35 @@ def test_binary_lookup(tmp_path):
     with pytest.raises(EnergydError) as info:
         client.start_energyd(str(tmp_path / "s.sock"), energyd_path=str(not_exec))
     assert "not found" in info.value.error
+
+
+def test_embedded_energyd_dies_with_a_killed_server(tmp_path, fake_sys):
+    """kill -9 of the process that started energyd must not leave energyd behind (energyd drops
+    privileges when started as root, which clears its own parent-death signal)."""
+    import signal
+    import subprocess
+    import sys
+
+    sock = tmp_path / "orphan.sock"
+    script = (
+        "import sys, time\n"
+        "from jupyter_energy.client import ensure_energyd\n"
+        f"emb = ensure_energyd({str(sock)!r}, energyd_path={energyd_binary()!r}, "
+        f"state_dir={str(tmp_path / 'orphan-state')!r}, extra_args={energyd_args(fake_sys)!r})\n"
+        "print(emb.pid, flush=True)\n"
+        "time.sleep(60)\n")
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid = int(server.stdout.readline())
+    os.kill(pid, 0)  # energyd runs
+    server.send_signal(signal.SIGKILL)
+    server.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"energyd {pid} outlived the killed server")

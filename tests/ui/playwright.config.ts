@@ -43,6 +43,8 @@ export default defineConfig({
     url: `http://127.0.0.1:${PORT}/api`,
     timeout: 90_000,
     reuseExistingServer: false,
+    // SIGTERM first so that Jupyter shuts down in order (kernels, then the embedded energyd).
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
     stdout: 'pipe',
     stderr: 'pipe'
   }
