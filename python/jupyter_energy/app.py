@@ -79,6 +79,9 @@ class EnergyExtensionApp(ExtensionApp):
             energy_client.resolve_socket(self.socket_path or None, self._state_dir()))
         if self._socket:
             self.log.info("jupyter_energy: using energyd on %s", self._socket)
+            # Kernels inherit the server's environment: the magics and measure_energy in them
+            # then use this same energyd instead of looking for (or starting) another.
+            os.environ.setdefault("ENERGYD_SOCKET", self._socket)
         self.settings.update({"jupyter_energy": self})
         self._sync_cb = PeriodicCallback(self._sync_watches, self.watch_sync_s * 1000)
         self._sync_cb.start()

@@ -10,6 +10,12 @@ from energyd_testing import DRAM_W, PACKAGE_W, Energyd, FakePowercap, Zone
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
+@pytest.fixture(autouse=True)
+def _clean_energyd_env(monkeypatch):
+    # The extension exports ENERGYD_SOCKET for its kernels; undo that after each test.
+    monkeypatch.delenv("ENERGYD_SOCKET", raising=False)
+
+
 @pytest.fixture
 def fake_sys(tmp_path):
     root = tmp_path / "sys"

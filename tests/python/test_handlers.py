@@ -117,6 +117,10 @@ async def test_kernel_energy_for_a_started_kernel(jp_fetch, energyd):
             assert answer["kernel"]["measured"] is False
         status = await get(jp_fetch, "status")
         assert status["kernels"][kernel_id]["pid"] == answer["pid"]
+        # The kernel was started with the server's environment, which names this energyd.
+        with open(f"/proc/{answer['pid']}/environ", "rb") as f:
+            env = dict(v.split(b"=", 1) for v in f.read().split(b"\0") if b"=" in v)
+        assert env[b"ENERGYD_SOCKET"].decode() == energyd.sock
     finally:
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
     code, body = await get_error(jp_fetch, "kernels", kernel_id, "energy")
