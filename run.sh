@@ -44,8 +44,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# Builds labextension/ (npm) unless python/jupyter_energy/labextension is already built, and
-# energyd + energy (meson, in build-pip/).
+# The build hook skips the front end when python/jupyter_energy/labextension exists (the
+# extension template's convention); drop a build older than its sources so it is redone.
+built=python/jupyter_energy/labextension/static/style.js
+if [ -f "$built" ] && [ -n "$(find labextension/src labextension/style labextension/schema \
+	labextension/package.json -newer "$built" -print -quit)" ]; then
+  rm -rf python/jupyter_energy/labextension
+fi
+# Builds labextension/ (npm) unless already built, and energyd + energy (meson, in build-pip/).
 .venv/bin/python -m pip install --quiet .
 
 if [ "$INSTALL_ONLY" = 1 ]; then
