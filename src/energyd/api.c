@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "energy.h"
+#include "longterm.h"
 #include "query.h"
 
 #include <errno.h>
@@ -62,17 +63,19 @@ static json_t *now_locked(struct api *api)
 		const struct channel *ch = &api->set->ch[c];
 		double w = NAN;
 		history_watts(h, c, last, step, &w);
-		json_object_set_new(channels, ch->id,
-		                    json_pack("{s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
-		                              json_real((double)ch->energy_uj / 1e6), "measured",
-		                              ch->measured, "status",
-		                              channel_status_name(ch->status)));
+		json_object_set_new(
+		    channels, ch->id,
+		    json_pack("{s:o, s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
+		              json_real((double)ch->energy_uj / 1e6), "joules_total",
+		              longterm_total_joules(api, c, ch->energy_uj), "measured",
+		              ch->measured, "status", channel_status_name(ch->status)));
 	}
 	double hw = NAN;
 	history_watts(h, HISTORY_HOST, last, step, &hw);
-	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:b}, s:I}", "time",
+	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
 	                 jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host",
 	                 "watts", jnum(hw), "joules", json_real((double)s->host_uj / 1e6),
+	                 "joules_total", longterm_total_joules(api, api->set->n, s->host_uj),
 	                 "coverage", coverage_ids(api), "measured", s->coverage.measured, "tick",
 	                 (json_int_t)s->ticks);
 }
@@ -90,15 +93,16 @@ static void route_info(struct api *api, struct http_response *res)
 	json_t *listen = json_array();
 	for (int i = 0; i < api->n_listen; i++)
 		json_array_append_new(listen, json_string(api->listen[i]));
-	reply_json(res, 200,
-	           json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
-	                     "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
-	                     json_real(api->sampler->started_at), "interval_s",
-	                     (double)api->sampler->interval_ns / 1e9, "min_interval_s",
-	                     api->min_interval_s, "history_s", api->history_s, "uid",
-	                     (json_int_t)api->uid, "user", api->user, "pid", (json_int_t)getpid(),
-	                     "privileges", api->privileges, "listen", listen, "state_dir",
-	                     api->state_dir, "store_path"));
+	json_t *info =
+	    json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
+	              "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
+	              json_real(api->sampler->started_at), "interval_s",
+	              (double)api->sampler->interval_ns / 1e9, "min_interval_s",
+	              api->min_interval_s, "history_s", api->history_s, "uid", (json_int_t)api->uid,
+	              "user", api->user, "pid", (json_int_t)getpid(), "privileges", api->privileges,
+	              "listen", listen, "state_dir", api->state_dir, "store_path");
+	longterm_info(api, info);
+	reply_json(res, 200, info);
 }
 
 static void route_sources(struct api *api, struct http_response *res)
@@ -130,11 +134,12 @@ static void route_sources(struct api *api, struct http_response *res)
 		                                          "status", family_status_name(f->status),
 		                                          "detail", f->detail));
 	}
-	reply_json(res, 200,
-	           json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families",
-	                     families, "host", "coverage", coverage_ids(api), "rule",
-	                     api->sampler->coverage.rule, "measured",
-	                     api->sampler->coverage.measured));
+	json_t *o =
+	    json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families", families,
+	              "host", "coverage", coverage_ids(api), "rule", api->sampler->coverage.rule,
+	              "measured", api->sampler->coverage.measured);
+	json_object_set_new(o, "store", longterm_store_status(api));
+	reply_json(res, 200, o);
 }
 
 static void route_history(struct api *api, const struct http_request *req,
@@ -370,7 +375,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		int id;
 	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2}, {"/api/v1/now", 3},
 	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},  {"/api/v1/stream", 6},
-	              {"/metrics", 7}};
+	              {"/metrics", 7},        {"/api/v1/longterm", 8}};
 	int id = 0;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(req->path, routes[i].path) == 0)
@@ -378,7 +383,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!id) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "stream, /metrics");
+		           "longterm, stream, /metrics");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -406,6 +411,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		break;
 	case 7:
 		route_metrics(api, res);
+		break;
+	case 8:
+		longterm_route(api, req, res);
 		break;
 	}
 }
