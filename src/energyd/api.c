@@ -34,6 +34,19 @@ static void reply_json(struct http_response *res, int status, json_t *o)
 	json_decref(o);
 }
 
+/* info and sources with the long-term store's status added. */
+static void reply_info(struct api *api, struct http_response *res, json_t *o)
+{
+	longterm_info(api, o);
+	reply_json(res, 200, o);
+}
+
+static void reply_srcs(struct api *api, struct http_response *res, json_t *o)
+{
+	json_object_set_new(o, "store", longterm_store_status(api));
+	reply_json(res, 200, o);
+}
+
 static json_t *coverage_ids(const struct api *api)
 {
 	json_t *a = json_array();
@@ -93,16 +106,15 @@ static void route_info(struct api *api, struct http_response *res)
 	json_t *listen = json_array();
 	for (int i = 0; i < api->n_listen; i++)
 		json_array_append_new(listen, json_string(api->listen[i]));
-	json_t *info =
-	    json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
-	              "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
-	              json_real(api->sampler->started_at), "interval_s",
-	              (double)api->sampler->interval_ns / 1e9, "min_interval_s",
-	              api->min_interval_s, "history_s", api->history_s, "uid", (json_int_t)api->uid,
-	              "user", api->user, "pid", (json_int_t)getpid(), "privileges", api->privileges,
-	              "listen", listen, "state_dir", api->state_dir, "store_path");
-	longterm_info(api, info);
-	reply_json(res, 200, info);
+	reply_info(api, res,
+	           json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
+	                     "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
+	                     json_real(api->sampler->started_at), "interval_s",
+	                     (double)api->sampler->interval_ns / 1e9, "min_interval_s",
+	                     api->min_interval_s, "history_s", api->history_s, "uid",
+	                     (json_int_t)api->uid, "user", api->user, "pid", (json_int_t)getpid(),
+	                     "privileges", api->privileges, "listen", listen, "state_dir",
+	                     api->state_dir, "store_path"));
 }
 
 static void route_sources(struct api *api, struct http_response *res)
@@ -134,12 +146,11 @@ static void route_sources(struct api *api, struct http_response *res)
 		                                          "status", family_status_name(f->status),
 		                                          "detail", f->detail));
 	}
-	json_t *o =
-	    json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families", families,
-	              "host", "coverage", coverage_ids(api), "rule", api->sampler->coverage.rule,
-	              "measured", api->sampler->coverage.measured);
-	json_object_set_new(o, "store", longterm_store_status(api));
-	reply_json(res, 200, o);
+	reply_srcs(api, res,
+	           json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families",
+	                     families, "host", "coverage", coverage_ids(api), "rule",
+	                     api->sampler->coverage.rule, "measured",
+	                     api->sampler->coverage.measured));
 }
 
 static void route_history(struct api *api, const struct http_request *req,
