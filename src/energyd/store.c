@@ -157,9 +157,12 @@ static void queue_add(struct store *st, int64_t t, int32_t ms, const int64_t *uj
 	if (st->q_len == st->q_cap && (st->q_cap >= st->q_max || queue_grow(st) < 0)) {
 		/* Memory is full: drop the oldest tenth at once rather than one per second. */
 		size_t k = st->q_len / 10 + 1;
-		log_warn("store: %zu s of energy waiting for %s exceed --store-memory: dropping "
-		         "the oldest %zu s",
-		         st->q_len, st->opt.path, k);
+		if (!st->warned_full)
+			log_warn(
+			    "store: %zu s of energy waiting for %s exceed --store-memory: dropping "
+			    "the oldest seconds until it can be written (see info.store.dropped_s)",
+			    st->q_len, st->opt.path);
+		st->warned_full = true;
 		queue_pop(st, k, true);
 	}
 	st->q_t[st->q_len] = t;
@@ -330,6 +333,7 @@ int store_flush(struct store *st, double now)
 			return rc;
 		}
 		queue_pop(st, k, false);
+		st->warned_full = false;
 		pthread_mutex_lock(&st->lock);
 		bool recovered = st->info.status == STORE_DEGRADED;
 		st->info.status = STORE_OK;

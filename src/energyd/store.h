@@ -89,6 +89,7 @@ struct store {
 	int64_t *q_uj; /* q_cap x n_series */
 	size_t q_len, q_cap, q_max;
 	double next_retry_at, next_prune_at;
+	bool warned_full; /* the memory-full warning was logged since the last good write */
 
 	/* Guarded by lock. */
 	pthread_mutex_t lock;
