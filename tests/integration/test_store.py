@@ -152,9 +152,9 @@ def test_kill9_loses_at_most_one_batch(tmp_path, store_dir):
             recorded = n2["host"]["joules_total"] - n2["host"]["joules"]
             lost = n["host"]["joules_total"] - recorded
             # At most one batch (2 s) plus one sample interval (0.1 s) plus the commit and
-            # scheduling delay (0.3 s), at 80 W. Negative only by what the run recorded
-            # between our read and the kill.
-            assert lost <= 80 * (2.0 + 0.1 + 0.3), (lost, d.log())
+            # the store thread's wake-up delay on a busy 2-CPU CI machine (0.5 s), at 80 W.
+            # Negative only by what the run recorded between our read and the kill.
+            assert lost <= 80 * (2.0 + 0.1 + 0.5), (lost, d.log())
             assert lost >= -80 * (t_kill - t_read + 0.1), lost
             assert recorded > base + 80 * (run_s - 2.5)  # it did write while running
             assert integrity(db) == "ok"
