@@ -66,8 +66,11 @@ void store_db_explain(int rc, const char *what, const char *path, const char *ms
 	default:
 		hint = "energyd keeps the data in memory and retries";
 	}
-	snprintf(err, errlen, "%s %s: %s (%s); %s", what, path, msg ? msg : sqlite3_errstr(rc),
-	         sqlite3_errstr(rc), hint);
+	const char *code = sqlite3_errstr(rc);
+	if (!msg || strcmp(msg, code) == 0)
+		snprintf(err, errlen, "%s %s: %s; %s", what, path, code, hint);
+	else
+		snprintf(err, errlen, "%s %s: %s (%s); %s", what, path, msg, code, hint);
 }
 
 static int to_errno(int rc)
