@@ -80,30 +80,6 @@ json_t *longterm_store_status(struct api *api)
 	return api->store ? store_json(api, false) : json_null();
 }
 
-int longterm_pick_tier(double from, double step_s, double now, const double *keep_s,
-                       int forced_tier, char *err, size_t errlen)
-{
-	bool any_keeps = false;
-	for (int k = 0; k < STORE_TIERS; k++) {
-		if (forced_tier >= 0 && k != forced_tier)
-			continue;
-		bool keeps = keep_s[k] <= 0 || from >= now - keep_s[k];
-		any_keeps |= keeps;
-		if (keeps && (step_s == 0 || fmod(step_s, store_tier_step_s[k]) == 0))
-			return k;
-	}
-	if (!any_keeps)
-		snprintf(err, errlen,
-		         "no tier%s keeps rows back to 'from' (%.0f s ago); see info.store.tiers",
-		         forced_tier >= 0 ? " of that name" : "", now - from);
-	else
-		snprintf(err, errlen,
-		         "'step' = %.17g is not a multiple of the step of the tier that keeps rows "
-		         "back to 'from' (see info.store.tiers)",
-		         step_s);
-	return -1;
-}
-
 static void reply(struct http_response *res, json_t *o)
 {
 	res->status = 200;
@@ -168,7 +144,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 			return;
 		}
 	}
-	int tier = longterm_pick_tier(t0, step, now, st->opt.keep_s, forced, err, sizeof(err));
+	int tier = store_tier_pick(t0, step, now, st->opt.keep_s, forced, err, sizeof(err));
 	if (tier < 0) {
 		http_error(res, 400, err, "ask for a later 'from', a coarser tier or another step");
 		return;

@@ -19,13 +19,4 @@ json_t *longterm_store_status(struct api *api);
 /* Joules of series i since the record began, or null while that is unknown. */
 json_t *longterm_total_joules(struct api *api, int series, uint64_t run_uj);
 
-/*
- * Which tier answers a query from `from` (Unix seconds) at `step_s` (0: not given) when the
- * wall clock says now: the finest one that still keeps rows that old (keep_s 0: for ever) and
- * whose step divides step_s. forced_tier >= 0 restricts the choice to that tier. Returns the
- * tier, or -1 with a reason in err.
- */
-int longterm_pick_tier(double from, double step_s, double now, const double *keep_s,
-                       int forced_tier, char *err, size_t errlen);
-
 #endif

@@ -399,3 +399,27 @@ int store_db_prune(struct store_db *d, double now, const double keep_s[STORE_TIE
 	}
 	return 0;
 }
+
+int store_tier_pick(double from, double step_s, double now, const double *keep_s, int forced_tier,
+                    char *err, size_t errlen)
+{
+	bool any_keeps = false;
+	for (int k = 0; k < STORE_TIERS; k++) {
+		if (forced_tier >= 0 && k != forced_tier)
+			continue;
+		bool keeps = keep_s[k] <= 0 || from >= now - keep_s[k];
+		any_keeps |= keeps;
+		if (keeps && (step_s == 0 || fmod(step_s, store_tier_step_s[k]) == 0))
+			return k;
+	}
+	if (!any_keeps)
+		snprintf(err, errlen,
+		         "no tier%s keeps rows back to 'from' (%.0f s ago); see info.store.tiers",
+		         forced_tier >= 0 ? " of that name" : "", now - from);
+	else
+		snprintf(err, errlen,
+		         "'step' = %.17g is not a multiple of the step of the tier that keeps rows "
+		         "back to 'from' (see info.store.tiers)",
+		         step_s);
+	return -1;
+}

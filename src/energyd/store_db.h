@@ -79,6 +79,15 @@ int store_db_write(struct store_db *d, const struct store_entry *entries, size_t
 int store_db_prune(struct store_db *d, double now, const double keep_s[STORE_TIERS], char *err,
                    size_t errlen);
 
+/*
+ * Which tier answers a query from `from` (Unix seconds) at `step_s` (0: not given) when the
+ * wall clock says now: the finest one that still keeps rows that old (keep_s 0: for ever) and
+ * whose step divides step_s. forced_tier >= 0 restricts the choice to that tier. Returns the
+ * tier, or -1 with a reason in err.
+ */
+int store_tier_pick(double from, double step_s, double now, const double *keep_s, int forced_tier,
+                    char *err, size_t errlen);
+
 /* Describe an SQLite failure for the operator: the message plus what to do about it. */
 void store_db_explain(int sqlite_rc, const char *what, const char *path, const char *sqlite_msg,
                       char *err, size_t errlen);

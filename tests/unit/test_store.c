@@ -187,12 +187,37 @@ static void test_unwritable_keeps_memory_bounded(void **state)
 	history_free(&h);
 }
 
+/* The finest tier that keeps rows back to `from` and whose step divides the step asked for. */
+static void test_tier_pick(void **state)
+{
+	(void)state;
+	const double keep[STORE_TIERS] = {86400, 31 * 86400, 0};
+	const double now = 1700000000;
+	char err[256];
+	assert_int_equal(store_tier_pick(now - 3600, 0, now, keep, -1, err, sizeof(err)), 0);
+	assert_int_equal(store_tier_pick(now - 3600, 90, now, keep, -1, err, sizeof(err)), 0);
+	assert_int_equal(store_tier_pick(now - 3600, 3600, now, keep, -1, err, sizeof(err)), 0);
+	assert_int_equal(store_tier_pick(now - 2 * 86400, 0, now, keep, -1, err, sizeof(err)), 1);
+	assert_int_equal(store_tier_pick(now - 2 * 86400, 3600, now, keep, -1, err, sizeof(err)),
+	                 1);
+	assert_int_equal(store_tier_pick(now - 40 * 86400, 60, now, keep, -1, err, sizeof(err)),
+	                 -1);
+	assert_non_null(strstr(err, "not a multiple"));
+	assert_int_equal(store_tier_pick(now - 40 * 86400, 7200, now, keep, -1, err, sizeof(err)),
+	                 2);
+	assert_int_equal(store_tier_pick(now - 3600, 3600, now, keep, 2, err, sizeof(err)), 2);
+	assert_int_equal(store_tier_pick(now - 3600, 90, now, keep, 1, err, sizeof(err)), -1);
+	assert_int_equal(store_tier_pick(now - 2 * 86400, 0, now, keep, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "keeps rows"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_collect_splits_at_seconds),
 	    cmocka_unit_test(test_tiers_and_totals),
 	    cmocka_unit_test(test_unwritable_keeps_memory_bounded),
+	    cmocka_unit_test(test_tier_pick),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
