@@ -456,6 +456,12 @@ def test_store_off_and_bad_options(tmp_path, start_energyd):
     assert d.get("/api/v1/now")["host"]["joules_total"] is None
     status, body = d.request("GET", "/api/v1/longterm?from=1")
     assert status == 404 and "off" in body["error"]
+    d = start_energyd(None, "--store-keep-1s", "36h", "--store-keep-1m", "90d",
+                      "--store-keep-1h", "forever", "--store-batch", "0.5")
+    store = d.get("/api/v1/info")["store"]
+    assert [t["keep_s"] for t in store["tiers"]] == [36 * 3600, 90 * 86400, None]
+    assert [t["step_s"] for t in store["tiers"]] == [1, 60, 3600]
+    assert store["batch_s"] == 0.5
     for args in (["--store-keep-1s", "10"], ["--store-keep-1m", "soon"],
                  ["--store-batch", "0"], ["--store-batch", "1000"]):
         r = subprocess.run([str(ENERGYD), "--state-dir", str(tmp_path / "x"), *args],
