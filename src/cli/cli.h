@@ -21,5 +21,6 @@ void cli_format_watts(double w, char *buf, size_t len);
 int cli_status(struct cli *cli, int argc, char **argv);
 int cli_sources(struct cli *cli, int argc, char **argv);
 int cli_run(struct cli *cli, int argc, char **argv);
+int cli_export(struct cli *cli, int argc, char **argv);
 
 #endif

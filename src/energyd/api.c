@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "energy.h"
+#include "longterm.h"
 #include "query.h"
 
 #include <errno.h>
@@ -31,6 +32,19 @@ static void reply_json(struct http_response *res, int status, json_t *o)
 	res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
 	res->content_type = "application/json";
 	json_decref(o);
+}
+
+/* info and sources with the long-term store's status added. */
+static void reply_info(struct api *api, struct http_response *res, json_t *o)
+{
+	longterm_info(api, o);
+	reply_json(res, 200, o);
+}
+
+static void reply_srcs(struct api *api, struct http_response *res, json_t *o)
+{
+	json_object_set_new(o, "store", longterm_store_status(api));
+	reply_json(res, 200, o);
 }
 
 static json_t *coverage_ids(const struct api *api)
@@ -62,17 +76,19 @@ static json_t *now_locked(struct api *api)
 		const struct channel *ch = &api->set->ch[c];
 		double w = NAN;
 		history_watts(h, c, last, step, &w);
-		json_object_set_new(channels, ch->id,
-		                    json_pack("{s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
-		                              json_real((double)ch->energy_uj / 1e6), "measured",
-		                              ch->measured, "status",
-		                              channel_status_name(ch->status)));
+		json_object_set_new(
+		    channels, ch->id,
+		    json_pack("{s:o, s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
+		              json_real((double)ch->energy_uj / 1e6), "joules_total",
+		              longterm_total_joules(api, c, ch->energy_uj), "measured",
+		              ch->measured, "status", channel_status_name(ch->status)));
 	}
 	double hw = NAN;
 	history_watts(h, HISTORY_HOST, last, step, &hw);
-	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:b}, s:I}", "time",
+	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
 	                 jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host",
 	                 "watts", jnum(hw), "joules", json_real((double)s->host_uj / 1e6),
+	                 "joules_total", longterm_total_joules(api, api->set->n, s->host_uj),
 	                 "coverage", coverage_ids(api), "measured", s->coverage.measured, "tick",
 	                 (json_int_t)s->ticks);
 }
@@ -90,7 +106,7 @@ static void route_info(struct api *api, struct http_response *res)
 	json_t *listen = json_array();
 	for (int i = 0; i < api->n_listen; i++)
 		json_array_append_new(listen, json_string(api->listen[i]));
-	reply_json(res, 200,
+	reply_info(api, res,
 	           json_pack("{s:s, s:s, s:o, s:f, s:f, s:f, s:I, s:s, s:I, s:s, s:o, s:s, s:n}",
 	                     "version", ENERGY_VERSION, "hostname", api->hostname, "started_at",
 	                     json_real(api->sampler->started_at), "interval_s",
@@ -130,7 +146,7 @@ static void route_sources(struct api *api, struct http_response *res)
 		                                          "status", family_status_name(f->status),
 		                                          "detail", f->detail));
 	}
-	reply_json(res, 200,
+	reply_srcs(api, res,
 	           json_pack("{s:o, s:o, s:{s:o, s:s, s:b}}", "channels", channels, "families",
 	                     families, "host", "coverage", coverage_ids(api), "rule",
 	                     api->sampler->coverage.rule, "measured",
@@ -370,7 +386,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		int id;
 	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2}, {"/api/v1/now", 3},
 	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},  {"/api/v1/stream", 6},
-	              {"/metrics", 7}};
+	              {"/metrics", 7},        {"/api/v1/longterm", 8}};
 	int id = 0;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(req->path, routes[i].path) == 0)
@@ -378,7 +394,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!id) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "stream, /metrics");
+		           "longterm, stream, /metrics");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -406,6 +422,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		break;
 	case 7:
 		route_metrics(api, res);
+		break;
+	case 8:
+		longterm_route(api, req, res);
 		break;
 	}
 }

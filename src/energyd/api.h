@@ -5,6 +5,7 @@
 #include "http.h"
 #include "sampler.h"
 #include "source.h"
+#include "store.h"
 
 #include <jansson.h>
 #include <sys/types.h>
@@ -25,6 +26,7 @@ struct api {
 	double history_s;
 	const char *listen[8];
 	int n_listen;
+	struct store *store; /* the long-term record */
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "energy.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -134,7 +135,7 @@ int config_parse_file(const char *path, config_entry_fn fn, void *ctx, char *err
 
 /* ---- options ---------------------------------------------------------------------------- */
 
-enum opt_type { OPT_PATH, OPT_LISTEN, OPT_SECONDS, OPT_WATTS, OPT_NAME, OPT_FLAG };
+enum opt_type { OPT_PATH, OPT_LISTEN, OPT_SECONDS, OPT_WATTS, OPT_NAME, OPT_FLAG, OPT_RETENTION };
 
 struct opt {
 	const char *name;
@@ -168,6 +169,20 @@ static const struct opt opts[] = {
      "CPU model: the whole machine's CPU power at idle (default 0.74 W per CPU)"},
     {"model-max-watts", OPT_WATTS, OFF(model_max_watts), "W",
      "CPU model: the CPU power at full load (default 3.5 W per CPU)"},
+    {"store", OPT_PATH, OFF(store_path), "FILE|off",
+     "the long-term record (SQLite; default STATE-DIR/energy.db; off: none)"},
+    {"store-batch", OPT_SECONDS, OFF(store_batch_s), "SECONDS",
+     "write to the record this often (default 2; a crash loses at most this much)"},
+    {"store-memory", OPT_SECONDS, OFF(store_memory_s), "SECONDS",
+     "data held in memory while the record cannot be written (default 86400)"},
+    {"store-retry", OPT_SECONDS, OFF(store_retry_s), "SECONDS",
+     "retry a failing record this often (default 5)"},
+    {"store-keep-1s", OPT_RETENTION, OFF(store_keep_s[0]), "DURATION",
+     "keep per-second rows this long (default 1d; s, m, h, d suffixes; forever)"},
+    {"store-keep-1m", OPT_RETENTION, OFF(store_keep_s[1]), "DURATION",
+     "keep per-minute rows this long (default 31d)"},
+    {"store-keep-1h", OPT_RETENTION, OFF(store_keep_s[2]), "DURATION",
+     "keep per-hour rows this long (default forever)"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -183,6 +198,39 @@ void options_defaults(struct energyd_options *o)
 	o->interval_s = 0.1;
 	o->min_interval_s = 0.01;
 	o->history_s = 900;
+	o->store_batch_s = STORE_DEFAULT_BATCH_S;
+	o->store_memory_s = STORE_DEFAULT_MEMORY_S;
+	o->store_retry_s = STORE_DEFAULT_RETRY_S;
+	o->store_keep_s[0] = STORE_DEFAULT_KEEP_1S_S;
+	o->store_keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
+	o->store_keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
+}
+
+/* "forever", or a duration: seconds with an optional s, m, h or d suffix, at least an hour. */
+static int parse_retention(const char *value, double *out)
+{
+	if (strcmp(value, "forever") == 0) {
+		*out = 0;
+		return 0;
+	}
+	char num[64];
+	size_t len = strlen(value);
+	if (len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	double unit = 1;
+	const char *units = "smhd";
+	const double scale[] = {1, 60, 3600, 86400};
+	const char *u = strchr(units, value[len - 1]);
+	memcpy(num, value, len + 1);
+	if (u && *u) {
+		unit = scale[u - units];
+		num[len - 1] = '\0';
+	}
+	double d;
+	if (energy_parse_double(num, &d) < 0 || d * unit < 3600 || d * unit > 100 * 366 * 86400.0)
+		return -EINVAL;
+	*out = d * unit;
+	return 0;
 }
 
 static const struct opt *opt_find(const char *name)
@@ -233,6 +281,15 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 			return -1;
 		}
 		*(double *)field = d;
+		return 0;
+	case OPT_RETENTION:
+		if (parse_retention(value, (double *)field) < 0) {
+			snprintf(err, errlen,
+			         "%s: '%s' is not a duration of at least an hour (e.g. 86400, 36h, "
+			         "31d) or 'forever'",
+			         opt->name, value);
+			return -1;
+		}
 		return 0;
 	case OPT_FLAG:
 		if (*value && strcmp(value, "true") && strcmp(value, "1")) {
@@ -332,6 +389,11 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	}
 	if (o->history_s < 900)
 		o->history_s = 900;
+	if (o->store_batch_s < 0.1 || o->store_batch_s > 300) {
+		snprintf(err, errlen, "--store-batch %.4g: give 0.1 to 300 seconds",
+		         o->store_batch_s);
+		return -1;
+	}
 	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
 	    o->model_max_watts < o->model_idle_watts) {
 		snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",

@@ -28,6 +28,9 @@ struct energyd_options {
 	char user[64];
 	double model_idle_watts; /* 0: default per CPU */
 	double model_max_watts;
+	char store_path[CONFIG_PATH_MAX]; /* "" = <state_dir>/energy.db, "off" = no store */
+	double store_batch_s, store_memory_s, store_retry_s;
+	double store_keep_s[3]; /* 1 s, 1 min, 1 h rows; 0 = for ever */
 	bool help, version;
 };
 

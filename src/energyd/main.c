@@ -11,6 +11,7 @@
 #include "privileges.h"
 #include "sampler.h"
 #include "source.h"
+#include "store.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -204,7 +205,28 @@ int main(int argc, char **argv)
 	for (int i = 0; i < opt.n_listen; i++)
 		api.listen[api.n_listen++] = opt.listen[i];
 
+	static struct store store;
+	struct store_options sopt;
+	store_options_defaults(&sopt);
+	if (!opt.store_path[0])
+		snprintf(sopt.path, sizeof(sopt.path), "%s/energy.db", opt.state_dir);
+	else if (strcmp(opt.store_path, "off") != 0)
+		snprintf(sopt.path, sizeof(sopt.path), "%s", opt.store_path);
+	sopt.batch_s = opt.store_batch_s;
+	sopt.memory_s = opt.store_memory_s;
+	sopt.retry_s = opt.store_retry_s;
+	memcpy(sopt.keep_s, opt.store_keep_s, sizeof(sopt.keep_s));
+	if (store_init_sampler(&store, &sopt, &sampler) < 0) {
+		log_err("cannot set up the long-term store");
+		return 1;
+	}
+	api.store = &store;
+
 	sampler_tick(&sampler); /* a first sample before anyone can ask */
+	if (store_start(&store, &sampler) < 0) {
+		log_err("cannot start the store thread");
+		return 1;
+	}
 	if (sampler_start(&sampler) < 0) {
 		log_err("cannot start the sampler thread");
 		return 1;
@@ -227,7 +249,9 @@ int main(int argc, char **argv)
 	sigwait(&sigs, &sig);
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	sampler_stop(&sampler);
+	store_stop(&store); /* writes the last samples */
 	http_stop(&http);
+	store_free(&store);
 	sampler_free(&sampler);
 	sources_close_all(&set);
 	return 0;
