@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 from tests.emulators.powercap import FakePowercap, Zone  # noqa: E402
 
 BUSY_1S = "import time\nt0 = time.perf_counter()\nwhile time.perf_counter() - t0 < 1.0:\n    pass"
-BUSY_SHORT = "t0 = time.perf_counter()\nwhile time.perf_counter() - t0 < 0.3:\n    pass"
+BUSY_SHORT = "import time\nt0 = time.perf_counter()\nwhile time.perf_counter() - t0 < 0.3:\n    pass"
 
 
 def notebook(cells: list[str]) -> dict:

@@ -212,7 +212,7 @@ test('lab: long-term chart, kernel share and the estimated mark when energyd pro
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
   await cell.locator('.jp-InputArea-editor').click();
   await page.keyboard.press('Control+Enter');
-  await expect(cell.locator('.jp-EnergyCellLine')).toContainText(/kernel [\d.]+ J \(60%\), estimated by cpu-time share/, {
+  await expect(cell.locator('.jp-EnergyCellLine')).toContainText(/kernel [\d.]+ (m|k)?J \(60%\), estimated by cpu-time share/, {
     timeout: 60_000
   });
 
@@ -225,4 +225,23 @@ test('lab: long-term chart, kernel share and the estimated mark when energyd pro
   await expect(panel.locator('.jp-EnergyPanel-longterm canvas')).toBeVisible();
   await panel.locator('.jp-EnergyPanel-longterm').scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${ART}/lab-longterm-kernel-share.png` });
+
+  // Setting "Per-cell energy" off: after a reload the saved record stays in the metadata but no
+  // line is drawn.
+  await page.locator('.jp-Notebook').first().click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('Control+s');
+  await expect
+    .poll(async () => {
+      const r = await page.request.get(`/api/contents/lab.ipynb?content=1&token=${TOKEN}`);
+      return r.ok() ? (await r.json()).content?.cells?.[1]?.metadata?.energy?.kernel_share ?? null : null;
+    })
+    .toBe(0.6);
+  const put = await page.request.put(`/lab/api/settings/jupyter-energy:plugin?token=${TOKEN}`, {
+    data: { raw: JSON.stringify({ cellEnergy: false }) }
+  });
+  expect(put.status()).toBe(204);
+  await openNotebook(page, 'lab');
+  await expect(page.locator('#jp-energy-topbar')).toHaveAttribute('data-state', /measured|estimated/);
+  await page.waitForTimeout(1500);
+  await expect(page.locator('.jp-EnergyCellLine')).toHaveCount(0);
 });
