@@ -33,6 +33,16 @@ export const DEFAULT_SETTINGS: IEnergySettings = {
   benchmarkRuns: 5
 };
 
+/** Mean host power between two "energy since the server started" answers, or null. */
+export function meanPower(a: IEnergy | null, b: IEnergy | null): number | null {
+  if (!a || !b || a.host.joules === null || b.host.joules === null) {
+    return null;
+  }
+  const dt = b.to - a.to;
+  const dj = b.host.joules - a.host.joules;
+  return dt > 0.2 && dj >= 0 ? dj / dt : null;
+}
+
 export class EnergyModel {
   settings: IEnergySettings = { ...DEFAULT_SETTINGS };
   status: IStatus | null = null;
@@ -41,6 +51,9 @@ export class EnergyModel {
   /** Host energy since the Jupyter server started. */
   sinceServer: IEnergy | null = null;
   error: EnergyApiError | null = null;
+  /** Host power averaged over the last refresh interval (from the energy counters), watts;
+   * steadier than one sample's power. */
+  meanWatts: number | null = null;
   /** energyd's sample interval, seconds (null until known). */
   intervalS: number | null = null;
 
@@ -99,10 +112,12 @@ export class EnergyModel {
         this.sources = await requestAPI<ISources>('sources');
       }
       this.now = await requestAPI<INow>('now');
+      const previous = this.sinceServer;
       this.sinceServer = await requestAPI<IEnergy>('energy', {
         from: this.status.server_started_at.toFixed(6),
         to: this.now.time.toFixed(6)
       });
+      this.meanWatts = meanPower(previous, this.sinceServer) ?? this.now.host.watts;
       this.error = null;
     } catch (error) {
       this.error =

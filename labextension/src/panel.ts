@@ -173,7 +173,7 @@ export class EnergyPanel extends Widget {
     const covers = host.coverage.map(id => m.channelLabel(id) + ` (${id})`).join(' + ');
     this._quality.textContent =
       `${measured ? 'Measured' : 'Estimated'}: the host total covers ${covers || 'nothing yet'}. ` +
-      `Power now ${formatPower(host.watts)}.` +
+      `Power now ${formatPower(m.meanWatts)}.` +
       (measured ? '' : ' No energy sensor is readable here, so a CPU-utilisation model estimates it.');
     this._quality.dataset.measured = String(measured);
   }

@@ -52,7 +52,7 @@ export class EnergyTopBar extends Widget {
     node.replaceChildren();
     const watts = document.createElement('span');
     watts.className = 'jp-EnergyTopBar-watts';
-    watts.textContent = `⚡ ${formatPower(host.watts)}`;
+    watts.textContent = `⚡ ${formatPower(m.meanWatts)}`;
     const energy = document.createElement('span');
     energy.className = 'jp-EnergyTopBar-joules';
     energy.textContent = ` · ${formatEnergy(joules, m.settings.unit)}`;
@@ -70,11 +70,11 @@ export class EnergyTopBar extends Widget {
       node.append(est);
     }
     node.dataset.state = measured ? 'measured' : 'estimated';
-    node.dataset.watts = String(host.watts ?? '');
+    node.dataset.watts = String(m.meanWatts ?? '');
     node.dataset.joules = String(joules ?? '');
     const covers = host.coverage.join(' + ') || 'host';
     node.title =
-      `Machine power now and energy since this Jupyter server started, ${qualityLabel(measured)}` +
+      `Machine power (mean over the last ${(m.settings.refreshIntervalMs / 1000).toFixed(1)} s) and energy since this Jupyter server started, ${qualityLabel(measured)}` +
       ` (covers ${covers}).` +
       (chosen ? `\nThat is ${chosen.phrase}.` : '') +
       '\nClick for details.';

@@ -45,8 +45,9 @@ async function checkTopBar(page: Page, kind: Kind): Promise<void> {
   await expect(bar).toHaveText(/⚡ \d+(\.\d)? W · \d+(\.\d)? k?J/);
   await expect(bar.locator('.jp-EnergyTopBar-estimated')).toHaveCount(0);
   const w = await numberAttr(bar, 'data-watts');
-  expect(w).toBeGreaterThan(HOST_W * 0.9);
-  expect(w).toBeLessThan(HOST_W * 1.1);
+  // Mean power over the last refresh (about 1 s) from the energy counters: within 15 %.
+  expect(w).toBeGreaterThan(HOST_W * 0.85);
+  expect(w).toBeLessThan(HOST_W * 1.15);
   const j0 = await numberAttr(bar, 'data-joules');
   const text0 = await bar.textContent();
   const t0 = Date.now();
