@@ -12,6 +12,7 @@ Configuration (``jupyter_server_config.py`` or the command line), all optional::
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -58,6 +59,7 @@ class EnergyExtensionApp(ExtensionApp):
     started_at: float = 0.0
     startup_error: Optional[str] = None
     _restart_at: float = -1e9
+    _restart_lock = threading.Lock()
 
     def _state_dir(self) -> Optional[Path]:
         return Path(self.state_dir) if self.state_dir else None
@@ -81,7 +83,7 @@ class EnergyExtensionApp(ExtensionApp):
             self.log.info("jupyter_energy: using energyd on %s", self._socket)
             # Kernels inherit the server's environment: the magics and measure_energy in them
             # then use this same energyd instead of looking for (or starting) another.
-            os.environ.setdefault("ENERGYD_SOCKET", self._socket)
+            os.environ["ENERGYD_SOCKET"] = self._socket
         self.settings.update({"jupyter_energy": self})
         self._sync_cb = PeriodicCallback(self._sync_watches, self.watch_sync_s * 1000)
         self._sync_cb.start()
@@ -93,9 +95,15 @@ class EnergyExtensionApp(ExtensionApp):
         # The embedded daemon is ours: if it died (crash, OOM kill), start it again, at most
         # once every 10 s so that a daemon that cannot start does not slow every request.
         emb = self.embedded
-        if emb is None or emb.running or time.monotonic() - self._restart_at < 10.0:
+        if emb is None or emb.running:
             return
-        self._restart_at = time.monotonic()
+        with self._restart_lock:  # requests run in executor threads
+            if self.embedded is not emb or time.monotonic() - self._restart_at < 10.0:
+                return
+            self._restart_at = time.monotonic()
+            self._restart(emb)
+
+    def _restart(self, emb: EmbeddedEnergyd) -> None:
         self.log.warning("jupyter_energy: embedded energyd exited (status %s), restarting; "
                          "its log: %s", emb.proc.returncode, emb.log_path)
         try:
