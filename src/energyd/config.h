@@ -13,6 +13,7 @@
 #define CONFIG_LISTEN_MAX 8
 #define CONFIG_PATH_MAX   512
 #define CONFIG_ERROR_MAX  512
+#define CONFIG_MCP_MAX    8
 
 struct energyd_options {
 	char sysfs_root[CONFIG_PATH_MAX];
@@ -28,6 +29,11 @@ struct energyd_options {
 	char user[64];
 	double model_idle_watts; /* 0: default per CPU */
 	double model_max_watts;
+	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
+	int n_mcp;
+	char nvml_lib[CONFIG_PATH_MAX];
+	char msr_vendor[64]; /* "intel", "amd" or "" (from cpuinfo) */
+	char host_meter[64]; /* channel id that feeds the whole machine, or "" */
 	bool help, version;
 };
 
