@@ -190,12 +190,12 @@ class McpSimulator:
         return out
 
 
-def usb_sysfs(sysfs_root, name="ttyACM0", vendor="04d8", product="00dd") -> None:
+def usb_sysfs(sysfs_root, name="ttyACM0", vendor="04d8", product="00dd", port="1-1") -> None:
     """The sysfs entries of a USB CDC-ACM device as the kernel lays them out:
     class/tty/ttyACM0/device -> .../usb1/1-1/1-1:1.0, with idVendor/idProduct in 1-1."""
     root = str(sysfs_root)
-    usbdev = os.path.join(root, "devices/pci0000:00/0000:00:14.0/usb1/1-1")
-    iface = os.path.join(usbdev, "1-1:1.0")
+    usbdev = os.path.join(root, f"devices/pci0000:00/0000:00:14.0/usb1/{port}")
+    iface = os.path.join(usbdev, f"{port}:1.0")
     tty_dir = os.path.join(iface, "tty", name)
     os.makedirs(tty_dir, exist_ok=True)
     for fname, value in (("idVendor", vendor), ("idProduct", product)):
