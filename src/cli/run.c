@@ -152,13 +152,13 @@ static int run_in_process(const struct run_options *o, struct run_result *r)
 	for (int i = 0; i < set.n; i++)
 		json_object_set_new(r->channels, set.ch[i].id,
 		                    json_pack("{s:f, s:b}", "joules",
-		                              (double)(end_uj[i] - start_uj[i]) / 1e6,
-		                              "measured", set.ch[i].measured));
+		                              (double)(end_uj[i] - start_uj[i]) / 1e6, "measured",
+		                              set.ch[i].measured));
 	json_t *cov = json_array();
 	for (int k = 0; k < s.coverage.n; k++)
 		json_array_append_new(cov, json_string(set.ch[s.coverage.idx[k]].id));
-	r->host = json_pack("{s:f, s:o, s:b}", "joules", (double)(host1 - host0) / 1e6,
-	                    "coverage", cov, "measured", s.coverage.measured);
+	r->host = json_pack("{s:f, s:o, s:b}", "joules", (double)(host1 - host0) / 1e6, "coverage",
+	                    cov, "measured", s.coverage.measured);
 	sampler_free(&s);
 	sources_close_all(&set);
 	return 0;
