@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #define MCP_DEVICES_MAX  8
-#define MCP_TIMEOUT_MS   60 /* a reply takes about 2 ms at 115200 baud */
-#define MCP_NAK_GRACE_MS 5  /* after a NAK, how long a valid reply may still arrive */
+#define MCP_TIMEOUT_MS   100 /* a reply takes about 2 ms at 115200 baud; USB and load add more */
+#define MCP_NAK_GRACE_MS 5   /* after a NAK, how long a valid reply may still arrive */
 #define MCP_USB_VENDOR   "04d8"
 #define MCP_USB_PRODUCT  "00dd"
 

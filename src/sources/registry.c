@@ -77,14 +77,14 @@ int sources_open_all(const struct source_config *cfg, struct channel_set *set,
 		int rc = f->open(cfg, set, r);
 		if (rc < 0 && set->n == before && r->status == FAMILY_FOUND)
 			r->status = FAMILY_ERROR;
-		for (int c = before; c < set->n; c++)
+		for (int c = before; c < set->n; c++) {
 			set->ch[c].family = f;
+			/* The configured host meter (a wall meter feeding this machine) is marked
+			 * at once: later families (the CPU model) and the includes depend on it. */
+			if (cfg->host_meter && strcmp(set->ch[c].id, cfg->host_meter) == 0)
+				set->ch[c].host_meter = true;
+		}
 	}
-	/* The configured host meter (a wall meter feeding this machine) is marked before the
-	 * includes are derived: it then includes every other measured channel. */
-	for (int i = 0; cfg->host_meter && i < set->n; i++)
-		if (strcmp(set->ch[i].id, cfg->host_meter) == 0)
-			set->ch[i].host_meter = true;
 	channels_derive_includes(set);
 	return n;
 }

@@ -119,7 +119,11 @@ def test_faults_degrade_and_recover(tmp_path, start_energyd, devdir):
         sim.set_fault(fault)
         ch = wait_for(lambda c: c["status"] == "degraded", f"{fault} to degrade")
         assert text in ch["error"], (fault, ch["error"])
-        assert channel(d, "mcp:ttyACM0:2")["status"] == "degraded"
+        # Socket 2 shares the exchange; it may be a tick behind when their backoffs differ.
+        deadline = time.time() + 5
+        while channel(d, "mcp:ttyACM0:2")["status"] != "degraded" and time.time() < deadline:
+            time.sleep(0.03)
+        assert channel(d, "mcp:ttyACM0:2")["status"] == "degraded", fault
         # While the meter misbehaves the counters hold still.
         time.sleep(0.3)
         held = d.get("/api/v1/now")["channels"]["mcp:ttyACM0:1"]["joules"]
@@ -131,11 +135,16 @@ def test_faults_degrade_and_recover(tmp_path, start_energyd, devdir):
         else:
             sim.set_fault(None)
         wait_for(lambda c: c["status"] == "ok" and c["error"] is None, f"recovery from {fault}")
-        # Back to counting at the profile's power, with no jump for the time it was down.
-        before = d.wait_ticks(2)["channels"]["mcp:ttyACM0:1"]["joules"]
+        # Back to counting at the profile's power, with no jump for the time it was down: at
+        # most 100 W over the samples' time span (+ 20 ms per end, as in the rate tests); at
+        # least most of it (a tick lost to scheduling on this shared machine costs 0.1 s).
+        before = d.wait_ticks(2)
         time.sleep(1.0)
-        after = d.get("/api/v1/now")["channels"]["mcp:ttyACM0:1"]["joules"]
-        assert 100.0 * 0.8 <= after - before <= 100.0 * 1.3, (fault, after - before)
+        after = d.get("/api/v1/now")
+        span = after["time"] - before["time"]
+        gained = (after["channels"]["mcp:ttyACM0:1"]["joules"] -
+                  before["channels"]["mcp:ttyACM0:1"]["joules"])
+        assert 100.0 * (span - 0.3) <= gained <= 100.0 * (span + RATE_BOUND_S), (fault, gained)
     assert d.proc.poll() is None  # still running
     for (a1, a2), (b1, b2) in zip(seen, seen[1:]):
         assert b1 >= a1 and b2 >= a2  # monotonic throughout
