@@ -28,7 +28,11 @@
 /* Registers (little-endian). */
 #define MCP_REG_ACTIVE_POWER_1 0x0016 /* u32, both channels read as one 8-byte block */
 #define MCP_REG_ACTIVE_POWER_2 0x001A
-#define MCP_REG_RANGE          0x009C /* u32; bits 23:16: decimal places of the power outputs */
+/* u32; bits 23:16: decimal places of the power outputs. This address and encoding follow our
+ * reading of the register map and have not been checked on a physical meter: when the field is
+ * implausible (> 6) or the read fails, energyd falls back to the factory 10 mW per count and
+ * says so in the channel's description. */
+#define MCP_REG_RANGE 0x009C
 
 /* Watts per count of the active power registers at the factory range: 10 mW. */
 #define MCP_FACTORY_POWER_DECIMALS 2
