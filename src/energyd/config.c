@@ -135,7 +135,16 @@ int config_parse_file(const char *path, config_entry_fn fn, void *ctx, char *err
 
 /* ---- options ---------------------------------------------------------------------------- */
 
-enum opt_type { OPT_PATH, OPT_LISTEN, OPT_SECONDS, OPT_WATTS, OPT_NAME, OPT_FLAG, OPT_RETENTION };
+enum opt_type {
+	OPT_PATH,
+	OPT_LISTEN,
+	OPT_SECONDS,
+	OPT_WATTS,
+	OPT_NAME,
+	OPT_FLAG,
+	OPT_RETENTION,
+	OPT_DEVICE
+};
 
 struct opt {
 	const char *name;
@@ -183,6 +192,15 @@ static const struct opt opts[] = {
      "keep per-minute rows this long (default 31d)"},
     {"store-keep-1h", OPT_RETENTION, OFF(store_keep_s[2]), "DURATION",
      "keep per-hour rows this long (default forever)"},
+    {"mcp", OPT_DEVICE, OFF(mcp), "DEVICE",
+     "MCP39F511N wall meter on this serial device (e.g. /dev/ttyACM0); repeatable. Default: "
+     "every USB device 04d8:00dd found under sysfs"},
+    {"nvml-lib", OPT_PATH, OFF(nvml_lib), "PATH",
+     "NVIDIA management library to load (default libnvidia-ml.so.1)"},
+    {"msr-vendor", OPT_NAME, OFF(msr_vendor), "intel|amd",
+     "MSR RAPL register set (default: from /proc/cpuinfo)"},
+    {"host-meter", OPT_NAME, OFF(host_meter), "CHANNEL",
+     "channel that measures the whole machine (e.g. mcp:ttyACM0:1): the host total"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -291,6 +309,17 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 			return -1;
 		}
 		return 0;
+	case OPT_DEVICE:
+		if (o->n_mcp >= CONFIG_MCP_MAX) {
+			snprintf(err, errlen, "%s: at most %d devices", opt->name, CONFIG_MCP_MAX);
+			return -1;
+		}
+		if (!*value || strlen(value) >= CONFIG_PATH_MAX) {
+			snprintf(err, errlen, "%s: bad device path '%s'", opt->name, value);
+			return -1;
+		}
+		strcpy(o->mcp[o->n_mcp++], value);
+		return 0;
 	case OPT_FLAG:
 		if (*value && strcmp(value, "true") && strcmp(value, "1")) {
 			snprintf(err, errlen, "%s: expected true", opt->name);
@@ -389,6 +418,10 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	}
 	if (o->history_s < 900)
 		o->history_s = 900;
+	if (o->msr_vendor[0] && strcmp(o->msr_vendor, "intel") && strcmp(o->msr_vendor, "amd")) {
+		snprintf(err, errlen, "--msr-vendor '%s': expected intel or amd", o->msr_vendor);
+		return -1;
+	}
 	if (o->store_batch_s < 0.1 || o->store_batch_s > 300) {
 		snprintf(err, errlen, "--store-batch %.4g: give 0.1 to 300 seconds",
 		         o->store_batch_s);

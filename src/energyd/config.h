@@ -13,6 +13,7 @@
 #define CONFIG_LISTEN_MAX 8
 #define CONFIG_PATH_MAX   512
 #define CONFIG_ERROR_MAX  512
+#define CONFIG_MCP_MAX    8
 
 struct energyd_options {
 	char sysfs_root[CONFIG_PATH_MAX];
@@ -30,7 +31,12 @@ struct energyd_options {
 	double model_max_watts;
 	char store_path[CONFIG_PATH_MAX]; /* "" = <state_dir>/energy.db, "off" = no store */
 	double store_batch_s, store_memory_s, store_retry_s;
-	double store_keep_s[3]; /* 1 s, 1 min, 1 h rows; 0 = for ever */
+	double store_keep_s[3];                    /* 1 s, 1 min, 1 h rows; 0 = for ever */
+	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
+	int n_mcp;
+	char nvml_lib[CONFIG_PATH_MAX];
+	char msr_vendor[64]; /* "intel", "amd" or "" (from cpuinfo) */
+	char host_meter[64]; /* channel id that feeds the whole machine, or "" */
 	bool help, version;
 };
 

@@ -129,12 +129,20 @@ int main(int argc, char **argv)
 
 	/* Everything that needs root happens now: sensors, sockets, directories. */
 	static struct channel_set set;
+	const char *mcp_devices[CONFIG_MCP_MAX];
+	for (int i = 0; i < opt.n_mcp; i++)
+		mcp_devices[i] = opt.mcp[i];
 	struct source_config scfg = {
 	    .sysfs_root = opt.sysfs_root,
 	    .proc_root = opt.proc_root,
 	    .dev_root = opt.dev_root,
 	    .model_idle_watts = opt.model_idle_watts,
 	    .model_max_watts = opt.model_max_watts,
+	    .mcp_devices = mcp_devices,
+	    .n_mcp = opt.n_mcp,
+	    .nvml_lib = opt.nvml_lib[0] ? opt.nvml_lib : NULL,
+	    .msr_vendor = opt.msr_vendor[0] ? opt.msr_vendor : NULL,
+	    .host_meter = opt.host_meter[0] ? opt.host_meter : NULL,
 	};
 	static struct api api;
 	api.n_families = sources_open_all(&scfg, &set, api.families, API_FAMILIES_MAX);
@@ -142,6 +150,9 @@ int main(int argc, char **argv)
 		log_info("source %s: %s%s%s", api.families[i].name,
 		         family_status_name(api.families[i].status),
 		         api.families[i].detail[0] ? ": " : "", api.families[i].detail);
+	if (opt.host_meter[0] && !channel_set_has(&set, opt.host_meter))
+		log_warn("--host-meter %s: no such channel; the host total uses the next rule",
+		         opt.host_meter);
 
 	int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
 	if (rc < 0) {

@@ -117,9 +117,11 @@ bool sampler_channel_update(struct channel *ch, int rc, uint64_t value, uint64_t
 			channel_fail(ch, now_ns, interval_ns);
 			return false;
 		}
+		/* After failed reads the power in between is unknown: integration restarts at this
+		 * reading rather than guessing across the gap (the counter never jumps). */
+		uint64_t dt_ns = ch->failures ? 0 : now_ns - ch->last_mono_ns;
 		/* Trapezoid over monotonic time, keeping the sub-microjoule remainder: uW * ns
 		 * is 1e-15 J, so accumulate in nanojoules (uW * ns / 1e6). */
-		uint64_t dt_ns = now_ns - ch->last_mono_ns;
 		unsigned __int128 nj =
 		    (unsigned __int128)(ch->last_power_uw + value) * dt_ns / 2000000u;
 		nj += ch->frac_nuj;

@@ -96,8 +96,10 @@ static int model_open(const struct source_config *cfg, struct channel_set *set,
 	/* The model stands in for the CPU only where no measured channel covers it. */
 	for (int i = 0; i < set->n; i++) {
 		enum channel_kind k = set->ch[i].kind;
-		if (set->ch[i].measured && (k == CHANNEL_PACKAGE || k == CHANNEL_PSYS ||
-		                            k == CHANNEL_WALL || k == CHANNEL_CORE)) {
+		/* A wall meter or battery counts only when it feeds this machine (--host-meter). */
+		bool whole = (k == CHANNEL_WALL || k == CHANNEL_BATTERY) && set->ch[i].host_meter;
+		if (set->ch[i].measured &&
+		    (k == CHANNEL_PACKAGE || k == CHANNEL_PSYS || k == CHANNEL_CORE || whole)) {
 			r->status = FAMILY_SKIPPED;
 			snprintf(r->detail, sizeof(r->detail),
 			         "not needed: %s measures the CPU (the model is used only where "

@@ -3,17 +3,32 @@
  * preference: when two families see the same domain (perf and powercap both read package 0), the
  * first one to open a channel id owns it and later ones skip that id, so nothing is counted twice.
  */
+#define _GNU_SOURCE
 #include "source.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+extern const struct source_family perf_rapl_family;
 extern const struct source_family powercap_family;
+extern const struct source_family msr_rapl_family;
+extern const struct source_family mcp_family;
+extern const struct source_family nvml_family;
+extern const struct source_family hwmon_family;
+extern const struct source_family battery_family;
 extern const struct source_family model_cpu_family;
 
 const struct source_family *const source_families[] = {
+    &perf_rapl_family, /* before powercap: the same RAPL domains, read by the kernel's PMU */
     &powercap_family,
+    &msr_rapl_family, /* RAPL domains neither perf nor powercap could open */
+    &mcp_family,
+    &nvml_family,
+    &hwmon_family,
+    &battery_family,
     &model_cpu_family, /* last: only where nothing measures the CPU */
     NULL,
 };
@@ -62,8 +77,13 @@ int sources_open_all(const struct source_config *cfg, struct channel_set *set,
 		int rc = f->open(cfg, set, r);
 		if (rc < 0 && set->n == before && r->status == FAMILY_FOUND)
 			r->status = FAMILY_ERROR;
-		for (int c = before; c < set->n; c++)
+		for (int c = before; c < set->n; c++) {
 			set->ch[c].family = f;
+			/* The configured host meter (a wall meter feeding this machine) is marked
+			 * at once: later families (the CPU model) and the includes depend on it. */
+			if (cfg->host_meter && strcmp(set->ch[c].id, cfg->host_meter) == 0)
+				set->ch[c].host_meter = true;
+		}
 	}
 	channels_derive_includes(set);
 	return n;
@@ -162,4 +182,19 @@ const char *family_status_name(enum family_status status)
 		return "skipped";
 	}
 	return "unknown";
+}
+
+int source_read_text(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
 }

@@ -97,6 +97,11 @@ struct source_config {
 	const char *dev_root;   /* default "/dev" */
 	double model_idle_watts;
 	double model_max_watts;
+	const char *const *mcp_devices; /* serial devices given with --mcp; auto-detected if none */
+	int n_mcp;
+	const char *nvml_lib;   /* NULL: "libnvidia-ml.so.1" from the library path */
+	const char *msr_vendor; /* "intel", "amd" or NULL: from <proc>/cpuinfo */
+	const char *host_meter; /* channel id declared to feed the whole machine, or NULL */
 };
 
 enum family_status {
@@ -147,6 +152,17 @@ void channel_add_include(struct channel *ch, const char *id);
 const char *channel_kind_name(enum channel_kind kind);
 const char *channel_status_name(enum channel_status status);
 const char *family_status_name(enum family_status status);
+/* Read a small text file (sysfs attribute) whole, without its trailing newline: 0 or -errno. */
+int source_read_text(const char *path, char *buf, size_t len);
+
+/* CPU topology (topology.c): online CPUs sorted by number, with package and core ids. */
+struct source_cpu {
+	int cpu, package, core;
+};
+#define SOURCE_CPUS_MAX 1024
+int topology_cpus(const char *sysfs_root, struct source_cpu *cpus, int max);
+/* True when cpus[i] is the lowest-numbered CPU of its package. */
+bool topology_first_of_package(const struct source_cpu *cpus, int i);
 
 /* The CPU model's /proc/stat parser: busy and total jiffies of the "cpu" line, number of CPUs. */
 int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int *ncpu);

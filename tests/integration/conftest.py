@@ -92,7 +92,7 @@ def start_energyd(tmp_path):
     started: list[Energyd] = []
 
     def start(sysfs_root=None, *args, proc_root=None, interval="0.1", user=None,
-              wait=True) -> Energyd:
+              wait=True, env=None) -> Energyd:
         n = len(started)
         sock = str(tmp_path / f"energyd{n}.sock")
         log = tmp_path / f"energyd{n}.log"
@@ -106,7 +106,8 @@ def start_energyd(tmp_path):
         if user:
             cmd += ["--user", user]
         cmd += list(args)
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+                                env={**os.environ, **env} if env else None)
         d = Energyd(proc, sock, log)
         started.append(d)
         if wait:

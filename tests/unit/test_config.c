@@ -124,10 +124,46 @@ static void test_config_file(void **state)
 	remove(path);
 }
 
+static void test_sensor_options(void **state)
+{
+	(void)state;
+	struct energyd_options o;
+	char err[512];
+	options_defaults(&o);
+	char *argv[] = {"energyd",
+	                "--mcp",
+	                "/dev/ttyACM0",
+	                "--mcp=/dev/ttyACM1",
+	                "--nvml-lib",
+	                "/opt/libnvidia-ml.so.1",
+	                "--msr-vendor",
+	                "amd",
+	                "--host-meter",
+	                "mcp:ttyACM0:1",
+	                NULL};
+	assert_int_equal(options_parse(&o, 10, argv, false, err, sizeof(err)), 0);
+	assert_int_equal(o.n_mcp, 2);
+	assert_string_equal(o.mcp[1], "/dev/ttyACM1");
+	assert_string_equal(o.nvml_lib, "/opt/libnvidia-ml.so.1");
+	assert_string_equal(o.msr_vendor, "amd");
+	assert_string_equal(o.host_meter, "mcp:ttyACM0:1");
+
+	options_defaults(&o);
+	char *vendor[] = {"energyd", "--msr-vendor", "via", NULL};
+	assert_int_equal(options_parse(&o, 3, vendor, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "expected intel or amd"));
+	options_defaults(&o);
+	char *many[] = {"energyd", "--mcp", "a", "--mcp", "b", "--mcp", "c", "--mcp", "d", "--mcp",
+	                "e",       "--mcp", "f", "--mcp", "g", "--mcp", "h", "--mcp", "i", NULL};
+	assert_int_equal(options_parse(&o, 19, many, false, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "at most 8"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_sensor_options),
 	    cmocka_unit_test(test_errors_name_the_line),
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_config_file),

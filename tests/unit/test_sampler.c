@@ -106,6 +106,26 @@ static void test_power_trapezoid(void **state)
 	assert_int_equal(c.energy_uj, 1);
 }
 
+static void test_power_gap_not_integrated(void **state)
+{
+	(void)state;
+	struct channel c;
+	memset(&c, 0, sizeof(c));
+	c.reading = READING_POWER_UW;
+	uint64_t t = 0;
+	assert_true(sampler_channel_update(&c, 0, 100000000, t, 100 * MS)); /* 100 W */
+	assert_true(sampler_channel_update(&c, 0, 100000000, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 10000000);
+	/* The meter is silent for 5 s: nothing is counted for the gap, and the first good read
+	 * after it only restarts the integration. */
+	assert_false(sampler_channel_update(&c, -ETIMEDOUT, 0, t += 100 * MS, 100 * MS));
+	assert_false(sampler_channel_update(&c, -ETIMEDOUT, 0, t += 4900 * MS, 100 * MS));
+	assert_true(sampler_channel_update(&c, 0, 100000000, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 10000000);
+	assert_true(sampler_channel_update(&c, 0, 100000000, t += 100 * MS, 100 * MS));
+	assert_int_equal(c.energy_uj, 20000000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +134,7 @@ int main(void)
 	    cmocka_unit_test(test_backoff_after_repeated_failures),
 	    cmocka_unit_test(test_implausible_jump_resyncs),
 	    cmocka_unit_test(test_power_trapezoid),
+	    cmocka_unit_test(test_power_gap_not_integrated),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
