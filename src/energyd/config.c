@@ -183,6 +183,7 @@ void options_defaults(struct energyd_options *o)
 	o->interval_s = 0.1;
 	o->min_interval_s = 0.01;
 	o->history_s = 900;
+	carbon_config_defaults(&o->carbon);
 }
 
 static const struct opt *opt_find(const char *name)
@@ -249,8 +250,11 @@ static int config_entry(void *ctx, const char *section, const char *key, const c
                         char *err, size_t errlen)
 {
 	struct energyd_options *o = ctx;
+	if (strcmp(section, "carbon") == 0)
+		return carbon_config_set(&o->carbon, key, value, err, errlen);
 	if (strcmp(section, "energyd") != 0) {
-		snprintf(err, errlen, "unknown section [%s] (options go in [energyd])", section);
+		snprintf(err, errlen, "unknown section [%s] (options go in [energyd] or [carbon])",
+		         section);
 		return -1;
 	}
 	const struct opt *opt = opt_find(key);

@@ -6,6 +6,8 @@
 #ifndef ENERGY_CONFIG_H
 #define ENERGY_CONFIG_H
 
+#include "carbon.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@ struct energyd_options {
 	char user[64];
 	double model_idle_watts; /* 0: default per CPU */
 	double model_max_watts;
+	struct carbon_config carbon; /* section [carbon] (docs/carbon.md) */
 	bool help, version;
 };
 
