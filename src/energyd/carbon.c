@@ -236,7 +236,7 @@ static void install(struct carbon *c, const struct carbon_reading *r)
 static void fail(struct carbon *c, const char *msg)
 {
 	pthread_mutex_lock(&c->lock);
-	bool first = c->failures++ == 0;
+	bool first = c->failures++ == 0 && !c->stop; /* an aborted fetch at exit is no news */
 	c->status = "error";
 	snprintf(c->error, sizeof(c->error), "%s", msg);
 	pthread_mutex_unlock(&c->lock);
@@ -312,7 +312,7 @@ void carbon_close(struct carbon *c)
 		c->stop = true;
 		pthread_cond_signal(&c->cond);
 		pthread_mutex_unlock(&c->lock);
-		/* A fetch in progress ends within timeout_s. */
+		carbon_fetch_abort(); /* a fetch in progress ends now, not after timeout_s */
 		pthread_join(c->thread, NULL);
 	}
 	if (c->live)

@@ -133,6 +133,8 @@ int carbon_parse_em_breakdown(const char *body, struct carbon_reading *out, char
  * NUL-terminated. 0, or a negative errno with err filled (HTTP status ≥ 400 is -EPROTO). */
 int carbon_http_get(const char *url, const char *header, double timeout_s, char **body, size_t *len,
                     long *status, char *err, size_t errlen);
+/* Make every transfer in progress (and any later one) fail at once: energyd is stopping. */
+void carbon_fetch_abort(void);
 /* One provider request: fills out from the provider's answer(s). now is Unix seconds. */
 int carbon_fetch(const struct carbon_config *c, const char *token, double now,
                  struct carbon_reading *out, char *err, size_t errlen);

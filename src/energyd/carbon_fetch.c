@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,21 @@ static const char *const default_urls[] = {
     [CARBON_RTE] = "https://odre.opendatasoft.com/api/explore/v2.1/catalog/datasets/"
                    "eco2mix-national-tr/records",
 };
+
+/* Set when energyd stops: a transfer in progress ends at once instead of after timeout_s. */
+static atomic_bool abort_all;
+
+void carbon_fetch_abort(void)
+{
+	atomic_store(&abort_all, true);
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	(void)ud, (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	return atomic_load(&abort_all) ? 1 : 0;
+}
 
 struct buffer {
 	char *data;
@@ -87,6 +103,8 @@ int carbon_http_get(const char *url, const char *header, double timeout_s, char 
 	                 "energyd/"
 	                 "0.1.0");
 	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, ""); /* gzip when offered */
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	CURLcode cc = curl_easy_perform(curl);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
@@ -137,7 +155,8 @@ static int get(const struct carbon_config *c, const char *what, const char *url,
 	}
 	if (status >= 200 && status < 300)
 		return 0;
-	if (keep_error_body && strstr(*body, "Acknowledgement_MarketDocument"))
+	if (keep_error_body && status != 401 && status != 403 &&
+	    strstr(*body, "Acknowledgement_MarketDocument"))
 		return 0;
 	char ex[128];
 	excerpt(*body, ex, sizeof(ex));

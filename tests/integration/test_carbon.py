@@ -103,6 +103,17 @@ def test_entsoe_mix_and_intensity_by_hand(tmp_path, start_energyd, providers):
     assert ENTSOE_TOKEN not in json.dumps(c)
 
 
+def test_entsoe_bad_token_says_so(tmp_path, start_energyd, providers):
+    token = tmp_path / "entsoe.token"
+    token.write_text("not-the-token\n")
+    cfg = write_config(tmp_path, {"provider": "entsoe", "zone": ZONE_DE, "token_file": token,
+                                  "base_url": providers.url + "/entsoe/api"})
+    d = start_energyd(None, "--config", str(cfg))
+    c = wait_carbon(d, lambda c: c["status"] != "pending")
+    assert c["status"] == "error" and "HTTP 401" in c["error"] and "token_file" in c["error"]
+    assert "not-the-token" not in json.dumps(c)
+
+
 def test_entsoe_no_matching_data_keeps_last_value(tmp_path, start_energyd, providers):
     providers.entsoe_series = ENTSOE_SERIES
     token = tmp_path / "entsoe.token"
@@ -399,3 +410,21 @@ def test_cli_status_and_run_show_grams_and_cost(tmp_path, start_energyd):
     out = json.loads(r.stdout)
     assert out["runs"][0]["host"]["emissions_g"] is None and out["carbon"] is None
     fake.close()
+
+
+def test_stop_while_a_provider_hangs(tmp_path, start_energyd, providers):
+    """SIGTERM during a fetch that would take 10 s: energyd stops at once (the transfer is
+    aborted) and cleanly (the fixture fails a test whose energyd exits non-zero)."""
+    providers.mode = "slow"
+    providers.delay_s = 8.0
+    cfg = write_config(tmp_path, {"provider": "uk", "base_url": providers.url + "/uk",
+                                  "timeout_s": 10})
+    d = start_energyd(None, "--config", str(cfg))
+    deadline = time.time() + 5
+    while providers.count("/uk/intensity") == 0 and time.time() < deadline:
+        time.sleep(0.02)
+    assert providers.count("/uk/intensity") == 1
+    assert d.get("/api/v1/carbon")["status"] == "pending"
+    t = time.time()
+    assert d.stop() == 0
+    assert time.time() - t < 3.0
