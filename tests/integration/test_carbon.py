@@ -224,18 +224,21 @@ def test_emissions_are_the_step_wise_integral(tmp_path, start_energyd, providers
                                   "refresh_s": 1, "price_per_kwh": 0.25, "currency": "EUR"})
     d = start_energyd(tmp_path / "sys", "--config", str(cfg))
     wait_carbon(d, lambda c: c["status"] == "ok")
-    t0 = d.wait_ticks(3)["time"]
+    # Interval ends half a sample interval before the newest sample, with several samples on
+    # each side of every jump: there the host counter is flat, so interpolation is exact even
+    # though the API prints times to the microsecond.
+    t0 = d.wait_ticks(3)["time"] - 0.05
     e1_uj, e2_uj = 7_200_000, 3_600_000  # 7.2 J at 100 g/kWh, then 3.6 J at 300 g/kWh
     fake.advance("package-0", e1_uj)
-    d.wait_ticks(3)
+    d.wait_ticks(5)
     providers.uk_intensity = {"forecast": 300, "actual": None}
     c = wait_carbon(d, lambda c: len(c["series"]) == 2)
     ts = c["series"][1]["t"]  # the sample at which energyd learned the new value
     assert c["series"][0]["t"] is None  # the first value also covers the time before it
     assert [s["intensity_g_per_kwh"] for s in c["series"]] == [100, 300]
-    d.wait_ticks(3)
+    d.wait_ticks(5)
     fake.advance("package-0", e2_uj)
-    t1 = d.wait_ticks(3)["time"]
+    t1 = d.wait_ticks(5)["time"] - 0.05
     assert t0 < ts < t1
 
     e = d.get(f"/api/v1/energy?from={t0}&to={t1}")
@@ -245,7 +248,7 @@ def test_emissions_are_the_step_wise_integral(tmp_path, start_energyd, providers
     assert near(e["host"]["cost"], 10.8 * 0.25 / J_PER_KWH)
     assert e["host"]["currency"] == "EUR"
     # The piece before the change alone.
-    before = d.get(f"/api/v1/energy?from={t0}&to={ts}")
+    before = d.get(f"/api/v1/energy?from={t0}&to={ts - 0.05}")
     assert near(before["host"]["joules"], 7.2)
     assert near(before["host"]["emissions_g"], 7.2 * 100 / J_PER_KWH)
     # Since start (the ledger behind `now`): no other energy was used, so the same grams.
