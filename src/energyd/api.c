@@ -433,6 +433,31 @@ static void route_metrics(struct api *api, struct http_response *res)
 		        "# HELP energy_host_watts Power of the whole machine (host total).\n"
 		        "# TYPE energy_host_watts gauge\nenergy_host_watts{measured=\"%s\"} %.6f\n",
 		        s->coverage.measured ? "true" : "false", hw);
+	if (api->carbon && h->count) {
+		/* Estimates from the carbon module (docs/carbon.md), labelled with their origin. */
+		double grams, cost, g_per_kwh;
+		carbon_totals(api->carbon, history_time(h, last), (double)s->host_uj / 1e6, &grams,
+		              &cost);
+		json_t *b = carbon_json_brief(api->carbon, energy_wall_time());
+		const char *prov = json_string_value(json_object_get(b, "provider"));
+		const char *zone = json_string_value(json_object_get(b, "zone"));
+		if (isfinite(grams))
+			fprintf(
+			    f,
+			    "# HELP energy_host_emissions_grams_total Estimated grams CO2eq of the "
+			    "host total since energyd started.\n"
+			    "# TYPE energy_host_emissions_grams_total counter\n"
+			    "energy_host_emissions_grams_total{provider=\"%s\",zone=\"%s\"} %.9g\n",
+			    prov, zone, grams);
+		if (carbon_intensity_at(api->carbon, INFINITY, &g_per_kwh, NULL, NULL) == 0)
+			fprintf(
+			    f,
+			    "# HELP energy_carbon_intensity_g_per_kwh Carbon intensity in force.\n"
+			    "# TYPE energy_carbon_intensity_g_per_kwh gauge\n"
+			    "energy_carbon_intensity_g_per_kwh{provider=\"%s\",zone=\"%s\"} %.9g\n",
+			    prov, zone, g_per_kwh);
+		json_decref(b);
+	}
 	sampler_unlock(s);
 	fclose(f);
 	res->status = 200;

@@ -270,6 +270,9 @@ def test_static_table_and_constant_with_cost(tmp_path, start_energyd):
     # Same snapshot: grams = joules x 485.99 / 3.6e6, to rounding.
     assert near(now["host"]["emissions_g"], now["host"]["joules"] * 485.99 / J_PER_KWH)
     assert now["host"]["cost"] is None and now["host"]["currency"] is None
+    metrics = d.get("/metrics")
+    assert 'energy_carbon_intensity_g_per_kwh{provider="static",zone=""} 485.99' in metrics
+    assert 'energy_host_emissions_grams_total{provider="static",zone=""}' in metrics
 
     cfg = write_config(tmp_path, {"provider": "static", "zone": "FR"}, "fr.conf")
     d2 = start_energyd(tmp_path / "sys", "--config", str(cfg))
