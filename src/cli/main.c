@@ -44,6 +44,53 @@ void cli_format_watts(double w, char *buf, size_t len)
 		snprintf(buf, len, "%.2f W", w);
 }
 
+void cli_format_grams(double g, char *buf, size_t len)
+{
+	if (g >= 1e3)
+		snprintf(buf, len, "%.3f kg", g / 1e3);
+	else if (g >= 1 || g == 0)
+		snprintf(buf, len, "%.3f g", g);
+	else if (g >= 1e-3)
+		snprintf(buf, len, "%.3f mg", g * 1e3);
+	else
+		snprintf(buf, len, "%.3f µg", g * 1e6);
+}
+
+void cli_print_carbon(FILE *out, json_t *answer, const char *since)
+{
+	json_t *host = json_object_get(answer, "host"), *carbon = json_object_get(answer, "carbon");
+	json_t *grams = json_object_get(host, "emissions_g"), *cost = json_object_get(host, "cost");
+	char g[32], what[256] = "no carbon intensity known";
+	if (json_is_object(carbon)) {
+		json_t *i = json_object_get(carbon, "intensity_g_per_kwh");
+		json_t *age = json_object_get(carbon, "age_s");
+		char agebuf[64] = "";
+		if (json_is_number(age))
+			snprintf(agebuf, sizeof(agebuf), ", %.0f min old",
+			         json_number_value(age) / 60);
+		const char *provider = json_string_value(json_object_get(carbon, "provider"));
+		const char *zone = json_string_value(json_object_get(carbon, "zone"));
+		char ibuf[64] = "no value yet";
+		if (json_is_number(i))
+			snprintf(ibuf, sizeof(ibuf), "now %.1f g/kWh", json_number_value(i));
+		snprintf(what, sizeof(what), "%s%s%s: %s%s, estimated", provider ? provider : "?",
+		         zone && *zone ? " " : "", zone ? zone : "", ibuf, agebuf);
+	}
+	if (json_is_number(grams)) {
+		cli_format_grams(json_number_value(grams), g, sizeof(g));
+		fprintf(out, "Emissions: %s CO2eq %s (%s)\n", g, since, what);
+	} else {
+		fprintf(out, "Emissions: unknown (%s)\n", what);
+	}
+	if (json_is_number(cost))
+		fprintf(out, "Cost:      %.6f %s %s\n", json_number_value(cost),
+		        json_string_value(json_object_get(host, "currency")), since);
+	json_t *err = json_object_get(carbon, "error");
+	if (json_is_string(err))
+		fprintf(out, "Carbon provider error: %s (keeping the last good value)\n",
+		        json_string_value(err));
+}
+
 json_t *cli_get(struct cli *cli, const char *path, bool quiet)
 {
 	struct energy_client *c;

@@ -197,6 +197,8 @@ static int backend_end(struct backend *b, double duration_s, struct energy_snaps
 	}
 	out->from = b->t0;
 	out->time = b->t0 + duration_s;
+	/* No provider in-process: emissions and cost are unknown, not zero. */
+	out->host_emissions_g = out->host_cost = out->carbon_intensity_g_per_kwh = NAN;
 	return 0;
 }
 
@@ -238,15 +240,17 @@ static struct stats stats_of(const double *v, int n)
 	return s;
 }
 
-/* Per-run values of one series: channel index c, or -1 for the host, -2 for the duration;
- * active subtracts idle power x duration. */
+/* Per-run values of one series: channel index c, or -1 for the host, -2 for the duration, -3
+ * for the host's emissions, -4 for its cost; active subtracts idle power x duration. */
 static void series(const struct measurement *runs, int n, int c, const struct measurement *idle,
                    bool active, double *out)
 {
 	for (int i = 0; i < n; i++) {
 		const struct measurement *r = &runs[i];
-		if (c == -2) {
-			out[i] = r->duration_s;
+		if (c <= -2) {
+			out[i] = c == -2   ? r->duration_s
+			         : c == -3 ? r->energy.host_emissions_g
+			                   : r->energy.host_cost;
 			continue;
 		}
 		double j = c < 0 ? r->energy.host_joules : r->energy.channels[c].joules;
@@ -312,6 +316,11 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 			series(r, 1, -1, idle, true, v);
 			json_object_set_new(host, "active_joules", jnum(v[0]));
 		}
+		json_object_set_new(host, "emissions_g", jnum(r->energy.host_emissions_g));
+		json_object_set_new(host, "cost", jnum(r->energy.host_cost));
+		json_object_set_new(host, "currency",
+		                    r->energy.currency[0] ? json_string(r->energy.currency)
+		                                          : json_null());
 		json_array_append_new(
 		    jruns, json_pack("{s:i, s:f, s:i, s:f, s:o, s:o}", "run", i + 1, "duration_s",
 		                     r->duration_s, "exit_code", r->exit_code, "resolution_s",
@@ -336,6 +345,10 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 		series(runs, n, -1, idle, true, v);
 		json_object_set_new(summary_host, "active_joules", stats_json(stats_of(v, n)));
 	}
+	series(runs, n, -3, idle, false, v);
+	json_object_set_new(summary_host, "emissions_g", stats_json(stats_of(v, n)));
+	series(runs, n, -4, idle, false, v);
+	json_object_set_new(summary_host, "cost", stats_json(stats_of(v, n)));
 	series(runs, n, -2, idle, false, v);
 	json_t *summary =
 	    json_pack("{s:i, s:o, s:o, s:o}", "runs", n, "duration_s", stats_json(stats_of(v, n)),
@@ -354,9 +367,16 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 		              "channels", chs, "host", "joules", jnum(idle->energy.host_joules),
 		              "watts", jnum(idle->energy.host_joules / idle->duration_s));
 	}
-	json_t *out =
-	    json_pack("{s:o, s:s, s:i, s:o, s:o, s:o}", "command", cmd, "mode", mode, "warmup",
-	              o->warmup, "runs", jruns, "summary", summary, "baseline", baseline);
+	/* Where the grams come from (the last run's answer). */
+	const struct energy_snapshot *last = &runs[n - 1].energy;
+	json_t *carbon = json_null();
+	if (last->carbon_provider[0])
+		carbon = json_pack("{s:s, s:s, s:o, s:b}", "provider", last->carbon_provider,
+		                   "zone", last->carbon_zone, "intensity_g_per_kwh",
+		                   jnum(last->carbon_intensity_g_per_kwh), "estimated", true);
+	json_t *out = json_pack("{s:o, s:s, s:i, s:o, s:o, s:o, s:o}", "command", cmd, "mode", mode,
+	                        "warmup", o->warmup, "runs", jruns, "summary", summary, "baseline",
+	                        baseline, "carbon", carbon);
 	char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
 	fprintf(f, "%s\n", text);
 	free(text);
@@ -480,6 +500,27 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	char w[32];
 	cli_format_watts(total > 0 ? sum / total : 0, w, sizeof(w));
 	fprintf(f, "%-18s %14s\n", "host mean power", w);
+	/* Grams and cost of the host's energy: the mean over the runs, with the factor's origin. */
+	const struct energy_snapshot *last = &runs[n - 1].energy;
+	series(runs, n, -3, idle, false, v);
+	struct stats g = stats_of(v, n);
+	char gs[32], origin[160] = "no energyd: no carbon intensity";
+	if (last->carbon_provider[0])
+		snprintf(origin, sizeof(origin), "%s%s%s, %.1f g/kWh now", last->carbon_provider,
+		         last->carbon_zone[0] ? " " : "", last->carbon_zone,
+		         last->carbon_intensity_g_per_kwh);
+	if (isfinite(g.mean)) {
+		cli_format_grams(g.mean, gs, sizeof(gs));
+		fprintf(f, "%-18s %14s CO2eq %s, estimated (%s)\n", "host emissions", gs,
+		        n > 1 ? "per run (mean)" : "during the command", origin);
+	} else {
+		fprintf(f, "%-18s %14s (%s)\n", "host emissions", "unknown", origin);
+	}
+	series(runs, n, -4, idle, false, v);
+	struct stats cost = stats_of(v, n);
+	if (isfinite(cost.mean))
+		fprintf(f, "%-18s %14.6f %s%s\n", "host cost", cost.mean, last->currency,
+		        n > 1 ? " per run (mean)" : "");
 	free(v);
 }
 

@@ -67,6 +67,8 @@ int cli_status(struct cli *cli, int argc, char **argv)
 	coverage_text(json_object_get(host, "coverage"), cov, sizeof(cov));
 	printf("%-18s %12s %14s  %-9s %s\n", "host total", w, j,
 	       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated", cov);
+	printf("\n");
+	cli_print_carbon(stdout, now, "since energyd started");
 	printf("\nPower: mean over the last second. Energy: since energyd started.\n");
 	json_decref(now);
 	json_decref(sources);

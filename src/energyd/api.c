@@ -64,6 +64,57 @@ static size_t window_steps(const struct sampler *s, double window_s)
 	return n < 1 ? 1 : n;
 }
 
+/*
+ * Grams CO2eq and cost next to the host's joules (docs/carbon.md). With t0 = NAN: since energyd
+ * started, from the carbon module's ledger, for the sample (t1, host_j); else between t0 and t1,
+ * cut where the intensity or the price changed. With the sampler's lock held.
+ */
+static void add_carbon(struct api *api, json_t *o, double t1, double host_j, double t0)
+{
+	json_t *host = json_object_get(o, "host");
+	double grams = NAN, cost = NAN;
+	const char *currency = NULL;
+	if (api->carbon) {
+		if (isnan(t0))
+			carbon_totals(api->carbon, t1, host_j, &grams, &cost);
+		else if (carbon_emissions_between(api->carbon, t0, t1, api_carbon_between,
+		                                  &api->sampler->history, &grams, &cost) < 0)
+			grams = cost = NAN;
+		currency = carbon_currency(api->carbon);
+		json_object_set_new(o, "carbon",
+		                    carbon_json_brief(api->carbon, energy_wall_time()));
+	}
+	json_object_set_new(host, "emissions_g", jnum(grams));
+	json_object_set_new(host, "cost", jnum(cost));
+	json_object_set_new(host, "currency", currency ? json_string(currency) : json_null());
+}
+
+int api_carbon_between(void *ctx, double t0, double t1, double *joules)
+{
+	const struct history *h = ctx;
+	double a, b, res;
+	int rc = history_value_at(h, HISTORY_HOST, t0, &a, &res);
+	if (rc == 0)
+		rc = history_value_at(h, HISTORY_HOST, t1, &b, &res);
+	if (rc == 0)
+		*joules = (b - a) / 1e6;
+	return rc;
+}
+
+int api_carbon_latest(void *ctx, double *t, double *joules)
+{
+	struct sampler *s = ctx;
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	int rc = h->count ? 0 : -ENODATA;
+	if (rc == 0) {
+		*t = history_time(h, h->count - 1);
+		*joules = (double)s->host_uj / 1e6;
+	}
+	sampler_unlock(s);
+	return rc;
+}
+
 /* With the lock held. */
 static json_t *now_locked(struct api *api)
 {
@@ -85,12 +136,14 @@ static json_t *now_locked(struct api *api)
 	}
 	double hw = NAN;
 	history_watts(h, HISTORY_HOST, last, step, &hw);
-	return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
-	                 jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host",
-	                 "watts", jnum(hw), "joules", json_real((double)s->host_uj / 1e6),
-	                 "joules_total", longterm_total_joules(api, api->set->n, s->host_uj),
-	                 "coverage", coverage_ids(api), "measured", s->coverage.measured, "tick",
-	                 (json_int_t)s->ticks);
+	json_t *now = json_pack(
+	    "{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
+	    jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host", "watts",
+	    jnum(hw), "joules", json_real((double)s->host_uj / 1e6), "joules_total",
+	    longterm_total_joules(api, api->set->n, s->host_uj), "coverage", coverage_ids(api),
+	    "measured", s->coverage.measured, "tick", (json_int_t)s->ticks);
+	add_carbon(api, now, h->count ? history_time(h, last) : NAN, (double)s->host_uj / 1e6, NAN);
+	return now;
 }
 
 json_t *api_now(struct api *api)
@@ -232,8 +285,12 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 	double oldest = h->count ? history_time(h, 0) : NAN;
 	double newest = h->count ? history_time(h, h->count - 1) : NAN;
 	int rc = history_energy_between(h, t0, t1, joules, &host, &from, &to, &resolution);
+	json_t *carbon = json_pack("{s:{}}", "host");
+	if (rc == 0)
+		add_carbon(api, carbon, to, NAN, from);
 	sampler_unlock(s);
 	if (rc == -ENODATA) {
+		json_decref(carbon);
 		http_error(res, 503, "no samples yet", "energyd has just started; try again");
 		return;
 	}
@@ -243,6 +300,7 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		         "the interval lies outside the samples held in memory (%.3f to %.3f)",
 		         oldest, newest);
 		http_error(res, 404, msg, "ask for a range within the history held");
+		json_decref(carbon);
 		return;
 	}
 	json_t *channels = json_object();
@@ -250,12 +308,32 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		json_object_set_new(channels, api->set->ch[c].id,
 		                    json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
 		                              api->set->ch[c].measured));
-	reply_json(res, 200,
-	           json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from", from,
-	                     "to", to, "requested_from", t0, "requested_to", t1, "resolution_s",
-	                     resolution, "channels", channels, "host", "joules", jnum(host),
-	                     "coverage", coverage_ids(api), "measured", s->coverage.measured,
-	                     "clamped", from != t0 || to != t1));
+	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from",
+	                      from, "to", to, "requested_from", t0, "requested_to", t1,
+	                      "resolution_s", resolution, "channels", channels, "host", "joules",
+	                      jnum(host), "coverage", coverage_ids(api), "measured",
+	                      s->coverage.measured, "clamped", from != t0 || to != t1);
+	json_object_update(json_object_get(o, "host"), json_object_get(carbon, "host"));
+	if (json_object_get(carbon, "carbon"))
+		json_object_set(o, "carbon", json_object_get(carbon, "carbon"));
+	json_decref(carbon);
+	reply_json(res, 200, o);
+}
+
+static void route_carbon(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	const char *series = http_query(req, "series");
+	if (series && strcmp(series, "0") != 0 && strcmp(series, "1") != 0) {
+		http_error(res, 400, "series: expected 0 or 1", "series=1 adds the steps held");
+		return;
+	}
+	if (!api->carbon) {
+		http_error(res, 503, "no carbon provider configured", "see docs/carbon.md");
+		return;
+	}
+	reply_json(
+	    res, 200,
+	    carbon_json(api->carbon, energy_wall_time(), !series || strcmp(series, "1") == 0));
 }
 
 /* ---- event stream --------------------------------------------------------------------- */
@@ -371,6 +449,31 @@ static void route_metrics(struct api *api, struct http_response *res)
 		        "# HELP energy_host_watts Power of the whole machine (host total).\n"
 		        "# TYPE energy_host_watts gauge\nenergy_host_watts{measured=\"%s\"} %.6f\n",
 		        s->coverage.measured ? "true" : "false", hw);
+	if (api->carbon && h->count) {
+		/* Estimates from the carbon module (docs/carbon.md), labelled with their origin. */
+		double grams, cost, g_per_kwh;
+		carbon_totals(api->carbon, history_time(h, last), (double)s->host_uj / 1e6, &grams,
+		              &cost);
+		json_t *b = carbon_json_brief(api->carbon, energy_wall_time());
+		const char *prov = json_string_value(json_object_get(b, "provider"));
+		const char *zone = json_string_value(json_object_get(b, "zone"));
+		if (isfinite(grams))
+			fprintf(
+			    f,
+			    "# HELP energy_host_emissions_grams_total Estimated grams CO2eq of the "
+			    "host total since energyd started.\n"
+			    "# TYPE energy_host_emissions_grams_total counter\n"
+			    "energy_host_emissions_grams_total{provider=\"%s\",zone=\"%s\"} %.9g\n",
+			    prov, zone, grams);
+		if (carbon_intensity_at(api->carbon, INFINITY, &g_per_kwh, NULL, NULL) == 0)
+			fprintf(
+			    f,
+			    "# HELP energy_carbon_intensity_g_per_kwh Carbon intensity in force.\n"
+			    "# TYPE energy_carbon_intensity_g_per_kwh gauge\n"
+			    "energy_carbon_intensity_g_per_kwh{provider=\"%s\",zone=\"%s\"} %.9g\n",
+			    prov, zone, g_per_kwh);
+		json_decref(b);
+	}
 	sampler_unlock(s);
 	fclose(f);
 	res->status = 200;
@@ -384,9 +487,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	static const struct {
 		const char *path;
 		int id;
-	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2}, {"/api/v1/now", 3},
-	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},  {"/api/v1/stream", 6},
-	              {"/metrics", 7},        {"/api/v1/longterm", 8}};
+	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2},  {"/api/v1/now", 3},
+	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},   {"/api/v1/stream", 6},
+	              {"/metrics", 7},        {"/api/v1/longterm", 8}, {"/api/v1/carbon", 9}};
 	int id = 0;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(req->path, routes[i].path) == 0)
@@ -394,7 +497,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!id) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "longterm, stream, /metrics");
+		           "longterm, carbon, stream, /metrics");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -425,6 +528,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		break;
 	case 8:
 		longterm_route(api, req, res);
+		break;
+	case 9:
+		route_carbon(api, req, res);
 		break;
 	}
 }

@@ -2,6 +2,7 @@
 #ifndef ENERGY_API_H
 #define ENERGY_API_H
 
+#include "carbon.h"
 #include "http.h"
 #include "sampler.h"
 #include "source.h"
@@ -26,12 +27,17 @@ struct api {
 	double history_s;
 	const char *listen[8];
 	int n_listen;
-	struct store *store; /* the long-term record */
+	struct store *store;   /* the long-term record */
+	struct carbon *carbon; /* intensity, emissions and cost (carbon.h) */
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);
 
 /* The `now` object (also one event of the stream); takes the sampler lock. */
 json_t *api_now(struct api *api);
+
+/* The host's energy for the carbon module (struct carbon_energy): ctx is the sampler. */
+int api_carbon_latest(void *ctx, double *t, double *joules);
+int api_carbon_between(void *ctx, double t0, double t1, double *joules);
 
 #endif

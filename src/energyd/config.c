@@ -222,6 +222,7 @@ void options_defaults(struct energyd_options *o)
 	o->store_keep_s[0] = STORE_DEFAULT_KEEP_1S_S;
 	o->store_keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
 	o->store_keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
+	carbon_config_defaults(&o->carbon);
 }
 
 /* "forever", or a duration: seconds with an optional s, m, h or d suffix, at least an hour. */
@@ -335,8 +336,11 @@ static int config_entry(void *ctx, const char *section, const char *key, const c
                         char *err, size_t errlen)
 {
 	struct energyd_options *o = ctx;
+	if (strcmp(section, "carbon") == 0)
+		return carbon_config_set(&o->carbon, key, value, err, errlen);
 	if (strcmp(section, "energyd") != 0) {
-		snprintf(err, errlen, "unknown section [%s] (options go in [energyd])", section);
+		snprintf(err, errlen, "unknown section [%s] (options go in [energyd] or [carbon])",
+		         section);
 		return -1;
 	}
 	const struct opt *opt = opt_find(key);

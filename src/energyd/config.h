@@ -6,6 +6,8 @@
 #ifndef ENERGY_CONFIG_H
 #define ENERGY_CONFIG_H
 
+#include "carbon.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,8 +37,9 @@ struct energyd_options {
 	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
 	int n_mcp;
 	char nvml_lib[CONFIG_PATH_MAX];
-	char msr_vendor[64]; /* "intel", "amd" or "" (from cpuinfo) */
-	char host_meter[64]; /* channel id that feeds the whole machine, or "" */
+	char msr_vendor[64];         /* "intel", "amd" or "" (from cpuinfo) */
+	char host_meter[64];         /* channel id that feeds the whole machine, or "" */
+	struct carbon_config carbon; /* section [carbon] (docs/carbon.md) */
 	bool help, version;
 };
 

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "carbon.h"
 #include "config.h"
 #include "energy.h"
 #include "http.h"
@@ -154,6 +155,12 @@ int main(int argc, char **argv)
 		log_warn("--host-meter %s: no such channel; the host total uses the next rule",
 		         opt.host_meter);
 
+	/* The carbon provider's token file may be readable by root only: read it now. */
+	if (carbon_open(&opt.carbon, &api.carbon, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+
 	int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
 	if (rc < 0) {
 		log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
@@ -242,6 +249,14 @@ int main(int argc, char **argv)
 		log_err("cannot start the sampler thread");
 		return 1;
 	}
+	/* After the privilege drop: the carbon thread parses what providers answer. */
+	struct carbon_energy host_energy = {api_carbon_latest, api_carbon_between, &sampler};
+	if (carbon_start(api.carbon, &host_energy) < 0) {
+		log_err("cannot start the carbon thread");
+		return 1;
+	}
+	log_info("carbon: provider %s%s%s", carbon_provider_name(opt.carbon.provider),
+	         opt.carbon.zone[0] ? ", zone " : "", opt.carbon.zone);
 	if (http_start(&http, api_handle, &api, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
@@ -263,6 +278,7 @@ int main(int argc, char **argv)
 	store_stop(&store); /* writes the last samples */
 	http_stop(&http);
 	store_free(&store);
+	carbon_close(api.carbon);
 	sampler_free(&sampler);
 	sources_close_all(&set);
 	return 0;

@@ -108,6 +108,15 @@ struct energy_snapshot {
 	double host_watts;
 	bool host_measured;
 	char host_coverage[512]; /* channel ids joined with " + " */
+	/* Grams CO2eq and cost of host_joules (energyd's docs/carbon.md), always estimates: the
+	 * energy times the carbon intensity (and price) that held at each moment. NAN when unknown
+	 * (no intensity obtained yet, no price configured, or no energyd). */
+	double host_emissions_g;
+	double host_cost;
+	char currency[16];        /* of host_cost; "" without a price */
+	char carbon_provider[32]; /* where the intensity comes from; "" when unknown */
+	char carbon_zone[64];
+	double carbon_intensity_g_per_kwh; /* the value in force at the answer's time */
 };
 
 /* GET /api/v1/now into *out. */

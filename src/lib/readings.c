@@ -59,6 +59,16 @@ static int snapshot_from_json(json_t *o, struct energy_snapshot *s)
 	s->host_joules = num_or_nan(json_object_get(host, "joules"));
 	s->host_watts = num_or_nan(json_object_get(host, "watts"));
 	s->host_measured = json_is_true(json_object_get(host, "measured"));
+	s->host_emissions_g = num_or_nan(json_object_get(host, "emissions_g"));
+	s->host_cost = num_or_nan(json_object_get(host, "cost"));
+	json_t *carbon = json_object_get(o, "carbon");
+	const char *str = json_string_value(json_object_get(host, "currency"));
+	snprintf(s->currency, sizeof(s->currency), "%s", str ? str : "");
+	str = json_string_value(json_object_get(carbon, "provider"));
+	snprintf(s->carbon_provider, sizeof(s->carbon_provider), "%s", str ? str : "");
+	str = json_string_value(json_object_get(carbon, "zone"));
+	snprintf(s->carbon_zone, sizeof(s->carbon_zone), "%s", str ? str : "");
+	s->carbon_intensity_g_per_kwh = num_or_nan(json_object_get(carbon, "intensity_g_per_kwh"));
 	size_t i;
 	json_t *cid;
 	json_array_foreach(json_object_get(host, "coverage"), i, cid)
