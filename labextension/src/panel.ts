@@ -335,10 +335,16 @@ export class EnergyPanel extends Widget {
       this._longChart?.destroy();
       this._longChart = null;
       this._long.replaceChildren();
-      this._longNote.textContent =
-        error instanceof EnergyApiError && error.status === 404
-          ? 'The long-term record is not available from this energyd yet (no /longterm).'
-          : `Long-term chart unavailable: ${(error as Error).message}`;
+      const noEndpoint =
+        error instanceof EnergyApiError &&
+        error.status === 404 &&
+        /no such endpoint/.test(error.message);
+      this._longNote.textContent = noEndpoint
+        ? 'The long-term record is not available from this energyd yet (no /longterm).'
+        : `Long-term chart unavailable: ${(error as Error).message}`;
+      if (!noEndpoint) {
+        this._longtermAt = Date.now() - 27000; // e.g. a record not written yet: ask in 3 s
+      }
     } finally {
       this._longBusy = false;
     }

@@ -270,8 +270,13 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
     Path(sock).parent.mkdir(parents=True, exist_ok=True)
     if os.path.exists(sock) and not _answers(sock):
         os.unlink(sock)  # stale socket of a daemon that died
-    args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}",
-            "--state-dir", str(state), *extra_args]
+    args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}"]
+    if state_dir or os.geteuid() != 0:
+        args += ["--state-dir", str(state)]
+    # else: started as root, energyd drops to an unprivileged user that cannot reach root's
+    # home, so it keeps its record in its own default (/var/lib/energyd), which it prepares for
+    # that user; the log stays under the Jupyter data directory.
+    args += list(extra_args)
     log_path = state / "energyd.log"
     env = dict(os.environ)
     lib_dir = str(Path(binary).parent)

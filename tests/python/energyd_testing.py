@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ if str(REPO) not in sys.path:
 
 from tests.emulators.powercap import FakePowercap, Zone  # noqa: E402,F401
 
+import jupyter_energy  # noqa: E402
 from jupyter_energy.client import EnergydClient  # noqa: E402
 
 PACKAGE_W = 20.0
@@ -31,9 +33,11 @@ HOST_W = PACKAGE_W + DRAM_W
 
 def energyd_binary() -> str:
     build_dir = os.environ.get("ENERGY_BUILD_DIR")  # test.sh's sanitizer build
+    # test.sh's fresh sanitizer build first, then the binary installed with the package (what
+    # the extension starts), then a developer's build/.
     candidates = [os.environ.get("ENERGYD"), build_dir and Path(build_dir) / "energyd",
-                  REPO / "build" / "energyd",
-                  REPO / "python" / "jupyter_energy" / "bin" / "energyd", shutil.which("energyd")]
+                  Path(jupyter_energy.__file__).parent / "bin" / "energyd",
+                  REPO / "build" / "energyd", shutil.which("energyd")]
     for c in candidates:
         if c and os.access(str(c), os.X_OK):
             return str(c)
@@ -51,9 +55,13 @@ class Energyd:
         state.mkdir(parents=True, exist_ok=True)
         self.sock = sock
         self.log = state / "energyd.log"
+        # Its record: energyd started as root drops to nobody, which cannot enter pytest's
+        # private tmp_path, so the store lives in a directory of its own under /tmp.
+        self.store = tempfile.mkdtemp(prefix="je-store-", dir="/tmp")
+        os.chmod(self.store, 0o777)
         self.proc = subprocess.Popen(
             [energyd_binary(), "--listen", f"unix:{sock}", "--interval", "0.05",
-             "--state-dir", str(state), *energyd_args(fake_root)],
+             "--state-dir", self.store, *energyd_args(fake_root)],
             stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -68,3 +76,4 @@ class Energyd:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+        shutil.rmtree(self.store, ignore_errors=True)

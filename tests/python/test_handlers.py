@@ -64,6 +64,28 @@ async def test_now_and_energy_match_the_emulated_power(jp_fetch, energyd):
     assert [w for w in hist["host"]["watts"] if w is not None][-1] == pytest.approx(HOST_W, rel=0.1)
 
 
+async def test_longterm_is_forwarded(jp_fetch, energyd):
+    """The long-term record through the extension: every fully covered 1 s step holds
+    HOST_W × 1 s (within 2 % + 0.5 J)."""
+    t0 = time.time()
+    deadline = time.monotonic() + 10
+    full, lt = [], None
+    while time.monotonic() < deadline and len(full) < 2:
+        time.sleep(0.5)
+        try:
+            lt = await get(jp_fetch, "longterm", **{"from": f"{t0 - 2:.0f}",
+                                                     "to": f"{time.time():.0f}", "step": "1"})
+        except HTTPClientError as exc:  # 404 until energyd's first write to its record
+            assert exc.code == 404, exc
+            continue
+        full = [j for j, c in zip(lt["host"]["joules"], lt.get("covered_s") or [])
+                if j is not None and c is not None and c >= 0.999]
+    assert len(full) >= 2, lt
+    for j in full:
+        assert close_to(j, HOST_W * 1.0), lt
+    assert lt["step_s"] == 1
+
+
 async def test_energyd_errors_pass_through_as_json(jp_fetch, energyd):
     query = {"from": "yesterday", "to": "1"}
     code, body = await get_error(jp_fetch, "energy", **query)

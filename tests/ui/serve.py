@@ -48,10 +48,16 @@ def main() -> int:
     (work / "config/labconfig/page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
 
+    # energyd started as root drops to nobody: its record directory must be reachable by it.
+    state = work / "state"
+    state.mkdir()
+    for d in (work.parent, work):
+        d.chmod(0o755)
+    state.chmod(0o777)
     # Traits for the extension: an embedded energyd (the packaged binary) on the fake tree.
     (work / "config/jupyter_server_config.json").write_text(json.dumps({"EnergyExtensionApp": {
         "socket_path": str(work / "energyd.sock"), "interval_s": 0.05, "auto_start": True,
-        "energyd_args": ["--sysfs-root", str(work / "sys")]}}))
+        "state_dir": str(state), "energyd_args": ["--sysfs-root", str(work / "sys")]}}))
     fake = FakePowercap(str(work / "sys"), [Zone("intel-rapl:0", "package-0", 20.0,
                                                  children=[Zone("intel-rapl:0:0", "dram", 5.0)])],
                         period_s=0.01).start()

@@ -96,6 +96,9 @@ async function checkPanel(page: Page, kind: Kind): Promise<void> {
   await panel.screenshot({ path: `${ART}/${kind}-panel-wh.png` });
   await panel.locator('.jp-EnergyPanel-unitButton[data-unit="J"]').click();
   await expect(panel.locator('.jp-EnergyPanel-sentence')).toContainText('J since');
+  // The long-term chart from energyd's record (since the server started: 1 s steps here).
+  await expect(panel.locator('.jp-EnergyPanel-longNote')).toContainText(/Energy per [\d.]+ s step, host total/);
+  await expect(panel.locator('.jp-EnergyPanel-longterm canvas')).toBeVisible();
   // Without attribution in energyd, the kernel part says why instead of showing a zero.
   await expect(panel.locator('.jp-EnergyPanel-kernel')).toHaveText(/kernel/i);
   await page.screenshot({ path: `${ART}/${kind}-panel.png` });
