@@ -43,12 +43,34 @@ export interface IHistory {
   host: { watts: (number | null)[] };
 }
 
+/** The carbon factor energyd used (energyd with carbon support only). */
+export interface ICarbonFactor {
+  provider: string;
+  zone: string;
+  intensity_g_per_kwh: number | null;
+  age_s: number | null;
+  status: string;
+  error: string | null;
+  estimated: boolean;
+}
+
+export interface IHostEnergy {
+  joules: number | null;
+  coverage: string[];
+  measured: boolean;
+  /** Grams CO2eq, always estimated; absent on energyd without carbon support, null unknown. */
+  emissions_g?: number | null;
+  cost?: number | null;
+  currency?: string | null;
+}
+
 export interface IEnergy {
   from: number;
   to: number;
   resolution_s: number;
   channels: { [id: string]: { joules: number | null } };
-  host: { joules: number | null; coverage: string[]; measured: boolean };
+  host: IHostEnergy;
+  carbon?: ICarbonFactor;
   /** Present with ?scope=… on an energyd that attributes. */
   scope?: IScopeEnergy;
 }

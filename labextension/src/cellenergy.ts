@@ -13,7 +13,9 @@ import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { IKernelEnergy, requestAPI } from './api';
 import {
+  formatCost,
   formatDuration,
+  formatEmissions,
   formatEnergy,
   formatPower,
   qualityLabel
@@ -39,6 +41,10 @@ export interface ICellEnergy {
   kernel_share: number | null;
   kernel_method: string | null;
   kernel_note: string | null;
+  /** Estimated grams CO2eq and cost of the machine's energy (energyd with carbon support). */
+  emissions_g?: number | null;
+  cost?: number | null;
+  currency?: string | null;
 }
 
 export interface IBusyInterval {
@@ -145,9 +151,17 @@ export class CellEnergyTracker {
     } else {
       kernelPart = 'kernel share not available';
     }
+    let extra = '';
+    if (energy.emissions_g !== null && energy.emissions_g !== undefined) {
+      extra += ` · ≈ ${formatEmissions(energy.emissions_g)} (estimated)`;
+    }
+    if (energy.cost !== null && energy.cost !== undefined) {
+      extra += ` · ${formatCost(energy.cost, energy.currency)}`;
+    }
     line.node.textContent =
       `⚡ ${formatEnergy(energy.host_joules, unit)} in ${formatDuration(energy.duration_s)}` +
-      ` · ${formatPower(energy.host_watts)} mean · machine, ${quality} (${covers}) · ${kernelPart}`;
+      ` · ${formatPower(energy.host_watts)} mean · machine, ${quality} (${covers}) · ${kernelPart}` +
+      extra;
     line.node.title =
       'Energy of this cell’s execution, from the kernel’s busy to idle messages. ' +
       `Machine figure: ${quality}, covering ${covers}. ` +
@@ -252,7 +266,10 @@ export class CellEnergyTracker {
       kernel_joules: answer.kernel ? answer.kernel.joules : null,
       kernel_share: answer.kernel ? answer.kernel.share : null,
       kernel_method: answer.kernel ? answer.kernel.method : null,
-      kernel_note: answer.kernel_note
+      kernel_note: answer.kernel_note,
+      emissions_g: answer.host?.emissions_g ?? null,
+      cost: answer.host?.cost ?? null,
+      currency: answer.host?.currency ?? null
     };
     const cell = pending.panel.content.widgets.find(c => c.model.id === pending.cellId);
     if (cell) {

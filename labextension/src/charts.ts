@@ -3,6 +3,8 @@
  */
 import uPlot from 'uplot';
 
+import { timeTick } from './format';
+
 const PALETTE = ['--jp-brand-color1', '--jp-warn-color1', '--jp-success-color1',
   '--jp-error-color1', '--jp-accent-color1', '--jp-brand-color3', '--jp-warn-color3'];
 
@@ -19,6 +21,16 @@ function axis(label: string): uPlot.Axis {
   const fg = cssVar('--jp-ui-font-color2', '#666');
   const grid = cssVar('--jp-border-color2', '#ddd');
   return { label, stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+}
+
+function timeAxis(): uPlot.Axis {
+  return {
+    ...axis(''),
+    values: (u: uPlot, splits: number[]) => {
+      const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+      return splits.map(v => timeTick(v, span));
+    }
+  };
 }
 
 export interface ISeriesSpec {
@@ -43,7 +55,7 @@ export function makeChart(
     legend: { show: true, live: false },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: (_u, min, max) => [0, Math.max(max * 1.1, 1e-9)] } },
-    axes: [axis(''), axis(yLabel)],
+    axes: [timeAxis(), axis(yLabel)],
     series: [
       {},
       ...series.map((s, i) => ({

@@ -172,3 +172,35 @@ export function formatDurationMeanSd(mean: number, sd: number): string {
   const digits = sd >= 0.1 ? 2 : 3;
   return `${mean.toFixed(digits)} s ± ${sd.toFixed(digits)} s`;
 }
+
+/** Grams of CO2 equivalent, SI-prefixed: "12.3 g CO₂e", "940 mg CO₂e", "1.2 kg CO₂e". */
+export function formatEmissions(grams: number | null | undefined): string {
+  if (grams === null || grams === undefined || !Number.isFinite(grams)) {
+    return '– g CO₂e';
+  }
+  return `${withPrefix(grams, 'g')} CO₂e`;
+}
+
+/** Money: two decimals from 0.01, two significant digits below ("0.0031 EUR"). */
+export function formatCost(cost: number | null | undefined, currency: string | null | undefined): string {
+  if (cost === null || cost === undefined || !Number.isFinite(cost)) {
+    return '–';
+  }
+  const v = Math.abs(cost) >= 0.01 || cost === 0 ? cost.toFixed(2) : String(Number(cost.toPrecision(2)));
+  return currency ? `${v} ${currency}` : v;
+}
+
+/** Time ticks on one line, as precise as the visible span needs (the narrow side bar has no
+ * room for uPlot's two-line default). */
+export function timeTick(t: number, spanS: number): string {
+  const d = new Date(t * 1000);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (spanS <= 600) {
+    return `${hm}:${pad(d.getSeconds())}`;
+  }
+  if (spanS <= 2 * 86400) {
+    return hm;
+  }
+  return `${d.getMonth() + 1}/${d.getDate()}`;
+}

@@ -8,15 +8,24 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
 import uPlot from 'uplot';
 
-import { EnergyApiError, IHistory, IKernelEnergy, ILongterm, requestAPI } from './api';
+import {
+  EnergyApiError,
+  IEnergy,
+  IHistory,
+  IKernelEnergy,
+  ILongterm,
+  requestAPI
+} from './api';
 import { IBenchmarkResult } from './benchmark';
 import { CellEnergyTracker } from './cellenergy';
 import { makeChart } from './charts';
 import { chooseComparison } from './comparisons';
 import {
   ENERGY_UNITS,
+  formatCost,
   formatDuration,
   formatDurationMeanSd,
+  formatEmissions,
   formatEnergy,
   formatPower,
   joulesTo,
@@ -27,6 +36,30 @@ import { EnergyModel } from './model';
 const LIVE_SECONDS = 100;
 
 type Range = 'server' | 'day' | 'week';
+
+/** Emissions and cost since the server started, with the factor's origin and age. */
+function carbonText(since: IEnergy): string {
+  const host = since.host;
+  const c = since.carbon;
+  if (host.emissions_g === undefined && !c) {
+    return 'Emissions: this energyd does not estimate carbon yet.';
+  }
+  let text: string;
+  if (host.emissions_g === null || host.emissions_g === undefined) {
+    text = `Emissions unknown: ${c?.error ?? 'no carbon intensity yet'}`;
+  } else {
+    text = `≈ ${formatEmissions(host.emissions_g)} (estimated)`;
+    if (c && c.intensity_g_per_kwh !== null) {
+      const where = [c.provider, c.zone].filter(Boolean).join(', ');
+      const age = c.age_s !== null ? `, ${formatDuration(c.age_s)} old` : '';
+      text += ` at ${Math.round(c.intensity_g_per_kwh)} g/kWh (${where}${age})`;
+    }
+  }
+  if (host.cost !== null && host.cost !== undefined) {
+    text += ` · cost ${formatCost(host.cost, host.currency)}`;
+  }
+  return text + '.';
+}
 
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -56,7 +89,7 @@ export class EnergyPanel extends Widget {
 
     const n = this.node;
     n.append(el('h2', 'jp-EnergyPanel-title', 'Energy'));
-    n.append(this._sentence, this._quality);
+    n.append(this._sentence, this._quality, this._carbon);
 
     const units = el('div', 'jp-EnergyPanel-unit');
     units.append(el('span', '', 'Unit: '));
@@ -176,6 +209,7 @@ export class EnergyPanel extends Widget {
       `Power now ${formatPower(m.meanWatts)}.` +
       (measured ? '' : ' No energy sensor is readable here, so a CPU-utilisation model estimates it.');
     this._quality.dataset.measured = String(measured);
+    this._carbon.textContent = carbonText(since);
   }
 
   private _renderChannels(): void {
@@ -399,6 +433,7 @@ export class EnergyPanel extends Widget {
 
   private _sentence = el('p', 'jp-EnergyPanel-sentence');
   private _quality = el('p', 'jp-EnergyPanel-quality');
+  private _carbon = el('p', 'jp-EnergyPanel-carbon');
   private _liveNote = el('div', 'jp-EnergyPanel-note');
   private _live = el('div', 'jp-EnergyPanel-live');
   private _kernel = el('p', 'jp-EnergyPanel-kernel');

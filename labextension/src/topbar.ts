@@ -5,7 +5,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { chooseComparison } from './comparisons';
-import { formatEnergy, formatPower, qualityLabel } from './format';
+import { formatEmissions, formatEnergy, formatPower, qualityLabel } from './format';
 import { EnergyModel } from './model';
 
 export class EnergyTopBar extends Widget {
@@ -77,6 +77,9 @@ export class EnergyTopBar extends Widget {
       `Machine power (mean over the last ${(m.settings.refreshIntervalMs / 1000).toFixed(1)} s) and energy since this Jupyter server started, ${qualityLabel(measured)}` +
       ` (covers ${covers}).` +
       (chosen ? `\nThat is ${chosen.phrase}.` : '') +
+      (typeof m.sinceServer?.host.emissions_g === 'number'
+        ? `\n≈ ${formatEmissions(m.sinceServer.host.emissions_g)} (estimated).`
+        : '') +
       '\nClick for details.';
   }
 }

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 
 import {
   formatDuration,
+  formatCost,
   formatDurationMeanSd,
+  formatEmissions,
   formatEnergy,
   formatMeanSd,
   formatNumber,
@@ -11,7 +13,8 @@ import {
   joulesTo,
   meanSd,
   nextUnit,
-  qualityLabel
+  qualityLabel,
+  timeTick
 } from '../src/format';
 import { parseKernelDate } from '../src/time';
 
@@ -113,5 +116,29 @@ describe('parseKernelDate', () => {
     expect(parseKernelDate('2026-11-22T00:30:00')).toBe(1795307400);
     expect(parseKernelDate('')).toBeNull();
     expect(parseKernelDate('yesterday')).toBeNull();
+  });
+});
+
+describe('emissions and cost', () => {
+  it('prefixes grams of CO2e', () => {
+    expect(formatEmissions(12.34)).toBe('12.3 g CO₂e');
+    expect(formatEmissions(0.00094)).toBe('0.94 mg CO₂e');
+    expect(formatEmissions(1234)).toBe('1.2 kg CO₂e');
+    expect(formatEmissions(null)).toBe('– g CO₂e');
+  });
+  it('shows small costs with two significant digits', () => {
+    expect(formatCost(1.234, 'EUR')).toBe('1.23 EUR');
+    expect(formatCost(0.0031, 'EUR')).toBe('0.0031 EUR');
+    expect(formatCost(0, null)).toBe('0.00');
+    expect(formatCost(null, 'EUR')).toBe('–');
+  });
+});
+
+describe('timeTick', () => {
+  it('is as precise as the span needs, on one line', () => {
+    const t = new Date(2026, 10, 22, 9, 5, 7).getTime() / 1000; // local time
+    expect(timeTick(t, 100)).toBe('09:05:07');
+    expect(timeTick(t, 86400)).toBe('09:05');
+    expect(timeTick(t, 7 * 86400)).toBe('11/22');
   });
 });

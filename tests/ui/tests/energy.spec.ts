@@ -96,6 +96,10 @@ async function checkPanel(page: Page, kind: Kind): Promise<void> {
   await panel.screenshot({ path: `${ART}/${kind}-panel-wh.png` });
   await panel.locator('.jp-EnergyPanel-unitButton[data-unit="J"]').click();
   await expect(panel.locator('.jp-EnergyPanel-sentence')).toContainText('J since');
+  // Emissions since the server started, estimated with the carbon factor energyd names.
+  await expect(panel.locator('.jp-EnergyPanel-carbon')).toHaveText(
+    /≈ [\d.]+ (m|k)?g CO₂e \(estimated\) at \d+ g\/kWh \(\w+/
+  );
   // The long-term chart from energyd's record (since the server started: 1 s steps here).
   await expect(panel.locator('.jp-EnergyPanel-longNote')).toContainText(/Energy per [\d.]+ s step, host total/);
   await expect(panel.locator('.jp-EnergyPanel-longterm canvas')).toBeVisible();
@@ -111,6 +115,7 @@ async function runCellAndCheckEnergy(page: Page, kind: Kind): Promise<void> {
   const line = cell.locator('.jp-EnergyCellLine');
   await expect(line).toBeVisible({ timeout: 60_000 });
   await expect(line).toHaveText(/⚡ [\d.]+ J in [\d.]+ s · [\d.]+ W mean · machine, measured \(rapl:package-0 \+ rapl:dram-0\)/);
+  await expect(line).toContainText(/· ≈ [\d.]+ (m|k)?g CO₂e \(estimated\)/);
   const joules = await numberAttr(line, 'data-joules');
   const duration = await numberAttr(line, 'data-duration-s');
   // The loop runs 1.0 s; the kernel's busy→idle interval adds a few ms of message handling.
@@ -166,6 +171,10 @@ async function metadataKept(page: Page, kind: Kind): Promise<void> {
   expect(Math.abs(record.host_joules - HOST_W * record.duration_s)).toBeLessThanOrEqual(
     0.15 * HOST_W * record.duration_s + 1
   );
+  // Its emissions: the joules at energyd's carbon intensity (constant here), within 1 %.
+  const carbon = await (await page.request.get(`/api/energy/v1/carbon?series=0&token=${TOKEN}`)).json();
+  const expected = (record.host_joules / 3.6e6) * carbon.intensity_g_per_kwh;
+  expect(Math.abs(record.emissions_g - expected)).toBeLessThanOrEqual(0.01 * expected);
 }
 
 for (const kind of ['lab', 'notebook7'] as Kind[]) {
