@@ -12,6 +12,7 @@
 #include "longterm.h"
 #include "energy.h"
 #include "query.h"
+#include "record_carbon.h"
 
 #include <errno.h>
 #include <math.h>
@@ -285,13 +286,29 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 		json_array_append_new(covered,
 		                      ms >= 0 ? json_real((double)ms / 1000.0) : json_null());
 	}
-	json_t *host_obj = NULL;
+	json_t *host_obj = NULL, *emissions = NULL, *cost = NULL;
+	int emissions_i = -1;
 	for (int i = 0; i < n_ser; i++) {
+		/* Stored as integers: microjoules, micrograms, billionths of the currency. */
 		json_t *j = json_array();
 		for (int64_t k = 0; k < points; k++)
 			json_array_append_new(j, ser[i].have[k]
 			                             ? json_real((double)ser[i].uj[k] / 1e6)
 			                             : json_null());
+		if (strcmp(ser[i].name, RECORD_CARBON_EMISSIONS) == 0) {
+			emissions = j;
+			emissions_i = i;
+			continue;
+		}
+		if (strcmp(ser[i].name, RECORD_CARBON_COST) == 0) {
+			json_decref(j);
+			cost = json_array();
+			for (int64_t k = 0; k < points; k++)
+				json_array_append_new(
+				    cost, ser[i].have[k] ? json_real((double)ser[i].uj[k] / 1e9)
+				                         : json_null());
+			continue;
+		}
 		json_t *o = json_pack("{s:o, s:b}", "joules", j, "measured", ser[i].measured);
 		if (i == host)
 			host_obj = o;
@@ -300,6 +317,20 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	}
 	if (!host_obj)
 		host_obj = json_pack("{s:[], s:b}", "joules", 0);
+	/* Emissions and cost per step (estimated: grid factors), and the intensity they imply:
+	 * the energy-weighted mean over the step of the intensity that held at each moment. */
+	json_t *intensity = json_array();
+	for (int64_t k = 0; k < points; k++) {
+		bool ok = emissions_i >= 0 && host >= 0 && ser[emissions_i].have[k] &&
+		          ser[host].have[k] && ser[host].uj[k] > 0;
+		json_array_append_new(intensity, ok ? json_real((double)ser[emissions_i].uj[k] /
+		                                                ((double)ser[host].uj[k] / 3.6e6))
+		                                    : json_null());
+	}
+	json_object_set_new(host_obj, "emissions_g", emissions ? emissions : json_null());
+	json_object_set_new(host_obj, "cost", cost ? cost : json_null());
+	const char *currency = api->carbon ? carbon_currency(api->carbon) : NULL;
+	json_object_set_new(host_obj, "currency", currency ? json_string(currency) : json_null());
 	json_object_set_new(host_obj, "coverage", coverages);
 	json_object_set_new(host_obj, "coverage_mixed", json_boolean(mixed));
 	struct store_info si;
@@ -312,6 +343,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	                si.record_began_at > 0 ? json_real(si.record_began_at) : json_null(),
 	                "recorded_to", num_or_null(si.recorded_to > 0 ? si.recorded_to : NAN),
 	                "pending_s", si.pending_s, "status", store_status_name(si.status));
+	json_object_set_new(out, "intensity_g_per_kwh", intensity);
 	reply(res, out);
 	goto done;
 oom:

@@ -12,6 +12,7 @@
 #include "privileges.h"
 #include "sampler.h"
 #include "source.h"
+#include "record_carbon.h"
 #include "store.h"
 
 #include <errno.h>
@@ -238,6 +239,8 @@ int main(int argc, char **argv)
 		log_err("cannot set up the long-term store");
 		return 1;
 	}
+	if (api.carbon && record_carbon_attach(&store, api.carbon) < 0)
+		log_warn("store: too many channels to also record emissions and cost");
 	api.store = &store;
 
 	sampler_tick(&sampler); /* a first sample before anyone can ask */

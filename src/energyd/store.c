@@ -50,7 +50,7 @@ int store_init(struct store *st, const struct store_options *o, const char *cons
 	st->opt = *o;
 	if (n < 1 || n > STORE_SERIES_MAX)
 		return -EINVAL;
-	st->n_series = n;
+	st->n_series = st->n_sampled = n;
 	for (int i = 0; i < n; i++) {
 		snprintf(st->names[i], sizeof(st->names[i]), "%s", names[i]);
 		st->measured[i] = measured[i];
@@ -86,6 +86,20 @@ int store_init_sampler(struct store *st, const struct store_options *o, const st
 	return store_init(st, o, names, measured, n + 1, coverage);
 }
 
+int store_set_derived(struct store *st, const char *const *names, int n, store_derive_fn fn,
+                      void *ctx)
+{
+	if (n < 0 || st->n_series + n > STORE_SERIES_MAX || st->thread_running)
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		snprintf(st->names[st->n_series], sizeof(st->names[0]), "%s", names[i]);
+		st->measured[st->n_series++] = false;
+	}
+	st->derive = fn;
+	st->derive_ctx = ctx;
+	return 0;
+}
+
 void store_free(struct store *st)
 {
 	store_stop(st);
@@ -114,7 +128,8 @@ static void queue_pop(struct store *st, size_t k, bool dropped)
 		for (size_t e = 0; e < k; e++) {
 			st->info.dropped_s += st->q_ms[e] / 1000.0;
 			for (size_t i = 0; i < n; i++)
-				st->dropped_uj[i] += st->q_uj[e * n + i];
+				if (st->q_uj[e * n + i] != STORE_NO_VALUE)
+					st->dropped_uj[i] += st->q_uj[e * n + i];
 		}
 		pthread_mutex_unlock(&st->lock);
 	}
@@ -150,8 +165,12 @@ static void queue_add(struct store *st, int64_t t, int32_t ms, const int64_t *uj
 	if (st->q_len > 0 && st->q_t[st->q_len - 1] == t) {
 		/* The rest of a second whose first part is already queued. */
 		st->q_ms[st->q_len - 1] += ms;
-		for (size_t i = 0; i < n; i++)
-			st->q_uj[(st->q_len - 1) * n + i] += uj[i];
+		for (size_t i = 0; i < n; i++) {
+			int64_t *q = &st->q_uj[(st->q_len - 1) * n + i];
+			if (uj[i] == STORE_NO_VALUE)
+				continue;
+			*q = *q == STORE_NO_VALUE ? uj[i] : *q + uj[i];
+		}
 		return;
 	}
 	if (st->q_len == st->q_cap && (st->q_cap >= st->q_max || queue_grow(st) < 0)) {
@@ -175,14 +194,14 @@ static void queue_add(struct store *st, int64_t t, int32_t ms, const int64_t *uj
 
 static int history_series(const struct store *st, int i)
 {
-	return i == st->n_series - 1 ? HISTORY_HOST : i;
+	return i == st->n_sampled - 1 ? HISTORY_HOST : i;
 }
 
 /* The energy from written_to to b goes to the second that contains written_to. */
 static void take_until(struct store *st, const struct history *h, double b)
 {
 	int64_t uj[STORE_SERIES_MAX];
-	for (int i = 0; i < st->n_series; i++) {
+	for (int i = 0; i < st->n_sampled; i++) {
 		double v, res;
 		uj[i] = 0;
 		if (history_value_at(h, history_series(st, i), b, &v, &res) < 0)
@@ -193,6 +212,11 @@ static void take_until(struct store *st, const struct history *h, double b)
 			st->counter_uj[i] = r;
 		}
 	}
+	for (int i = st->n_sampled; i < st->n_series; i++)
+		uj[i] = STORE_NO_VALUE;
+	if (st->derive && st->n_series > st->n_sampled && b > st->written_to)
+		st->derive(st->derive_ctx, st->written_to, b, uj[st->n_sampled - 1],
+		           &uj[st->n_sampled]);
 	int64_t sec = (int64_t)floor(st->written_to);
 	int32_t ms = (int32_t)(llround(b * 1000.0) - llround(st->written_to * 1000.0));
 	queue_add(st, sec, ms, uj);
@@ -211,7 +235,7 @@ void store_collect(struct store *st, const struct history *h)
 		pthread_mutex_lock(&st->lock);
 		if (st->have_origin)
 			st->info.dropped_s += first - st->written_to;
-		for (int i = 0; i < st->n_series; i++) {
+		for (int i = 0; i < st->n_sampled; i++) {
 			double v, res;
 			if (history_value_at(h, history_series(st, i), first, &v, &res) < 0)
 				continue;

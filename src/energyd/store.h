@@ -71,9 +71,20 @@ struct store_info {
 	unsigned long long batches, failures;
 };
 
+/*
+ * Derived series, computed from the host's energy of each piece of a second: fill one value per
+ * derived series for the host's energy host_uj between t0 and t1, STORE_NO_VALUE where unknown.
+ * The carbon module records emissions and cost this way, so that they are rolled up into the
+ * tiers with the energy and add up exactly. Called on the store's thread.
+ */
+typedef void (*store_derive_fn)(void *ctx, double t0, double t1, int64_t host_uj, int64_t *values);
+
 struct store {
 	struct store_options opt;
-	int n_series; /* channels then the host total */
+	int n_series;  /* channels, the host total, then derived series */
+	int n_sampled; /* channels and the host total: the series read from the history */
+	store_derive_fn derive;
+	void *derive_ctx;
 	char names[STORE_SERIES_MAX][CHANNEL_ID_MAX];
 	bool measured[STORE_SERIES_MAX];
 	char coverage[STORE_COVERAGE_MAX];
@@ -113,6 +124,10 @@ int store_init(struct store *st, const struct store_options *o, const char *cons
 /* The same for a sampler's channels and host total. */
 int store_init_sampler(struct store *st, const struct store_options *o, const struct sampler *s);
 void store_free(struct store *st);
+/* Add n derived series (never measurements) after the host total, before the store starts.
+ * 0 or -errno. */
+int store_set_derived(struct store *st, const char *const *names, int n, store_derive_fn fn,
+                      void *ctx);
 
 /* Take everything from the last collection to the newest sample of h (series 0..n-2 are h's
  * channels, n-1 its host total) into the memory queue. The caller holds h's lock. */

@@ -292,6 +292,7 @@ struct bucket {
 	int64_t t;
 	int64_t ms;
 	int64_t uj[STORE_SERIES_MAX];
+	bool have[STORE_SERIES_MAX]; /* a derived series may have no value in some seconds */
 	bool used;
 };
 
@@ -300,6 +301,8 @@ static int flush_bucket(struct store_db *d, int tier, struct bucket *b)
 	if (!b->used)
 		return SQLITE_OK;
 	for (int i = 0; i < d->n_series; i++) {
+		if (!b->have[i])
+			continue;
 		int rc = upsert(d, tier, b->t, i, b->uj[i], b->ms);
 		if (rc != SQLITE_OK)
 			return rc;
@@ -324,8 +327,12 @@ static int add_to_bucket(struct store_db *d, int tier, struct bucket *b,
 		b->t = t;
 	}
 	b->ms += e->covered_ms;
-	for (int i = 0; i < d->n_series; i++)
+	for (int i = 0; i < d->n_series; i++) {
+		if (e->energy_uj[i] == STORE_NO_VALUE)
+			continue;
 		b->uj[i] += e->energy_uj[i];
+		b->have[i] = true;
+	}
 	return SQLITE_OK;
 }
 
@@ -346,6 +353,8 @@ int store_db_write(struct store_db *d, const struct store_entry *entries, size_t
 	for (size_t k = 0; k < n; k++) {
 		const struct store_entry *e = &entries[k];
 		for (int i = 0; i < d->n_series; i++) {
+			if (e->energy_uj[i] == STORE_NO_VALUE)
+				continue; /* unknown, not zero: no row */
 			rc = upsert(d, 0, e->t, i, e->energy_uj[i], e->covered_ms);
 			if (rc != SQLITE_OK)
 				goto fail;

@@ -28,9 +28,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_TIERS        3
-#define STORE_SERIES_MAX   (CHANNELS_MAX + 1)
-#define STORE_HOST_SERIES  "host"
+#define STORE_TIERS       3
+#define STORE_SERIES_MAX  (CHANNELS_MAX + 3) /* channels, host, emissions, cost */
+#define STORE_HOST_SERIES "host"
+/* A derived series' value for a second in which it is unknown (no row is written). */
+#define STORE_NO_VALUE     INT64_MIN
 #define STORE_SCHEMA_VER   "1"
 #define STORE_COVERAGE_MAX 1024
 

@@ -434,3 +434,68 @@ def test_stop_while_a_provider_hangs(tmp_path, start_energyd, providers):
     t = time.time()
     assert d.stop() == 0
     assert time.time() - t < 3.0
+
+
+def test_longterm_records_emissions_and_cost_per_step(tmp_path, start_energyd, providers):
+    """The long-term record keeps emissions and cost per second, from the intensity and price
+    that held at each moment, rolled up into the tiers with the energy. Energy is added in exact
+    amounts on both sides of an intensity change, as in the step-wise test above."""
+    import os
+    import shutil
+    import tempfile
+
+    store = tempfile.mkdtemp(prefix="energyd-carbon-store-")
+    os.chmod(store, 0o777)  # energyd drops root to nobody
+    try:
+        fake = powercap.server(tmp_path / "sys")  # not started: counters move only by advance
+        providers.uk_intensity = {"forecast": 100, "actual": None}
+        cfg = write_config(tmp_path, {"provider": "uk", "base_url": providers.url + "/uk",
+                                      "refresh_s": 1, "price_per_kwh": 0.25,
+                                      "currency": "EUR"})
+        d = start_energyd(tmp_path / "sys", "--config", str(cfg), "--store",
+                          f"{store}/energy.db", "--store-batch", "0.5")
+        wait_carbon(d, lambda c: c["status"] == "ok")
+        t0 = d.wait_ticks(3)["time"]
+        e1, e2 = 72.0, 36.0  # joules at 100 g/kWh, then at 300 g/kWh
+        fake.advance("package-0", round(e1 * 1e6))
+        d.wait_ticks(5)
+        providers.uk_intensity = {"forecast": 300, "actual": None}
+        wait_carbon(d, lambda c: len(c["series"]) == 2)
+        d.wait_ticks(5)
+        fake.advance("package-0", round(e2 * 1e6))
+        t1 = d.wait_ticks(5)["time"]
+        deadline = time.time() + 20
+        while (d.get("/api/v1/info")["store"]["recorded_to"] or 0) < t1 + 1:
+            assert time.time() < deadline, d.get("/api/v1/info")["store"]
+            time.sleep(0.1)
+
+        frm, to = int(t0) - 1, int(t1) + 2
+        sec = d.get(f"/api/v1/longterm?from={frm}&to={to}&tier=1s")
+        host = sec["host"]
+        joules = [j for j in host["joules"] if j is not None]
+        grams = [g for g in host["emissions_g"] if g is not None]
+        assert abs(sum(joules) - (e1 + e2)) < 1e-5
+        # Each piece of a second is rounded to a microgram (and a nano-euro) when recorded;
+        # a second is made of at most one piece per 0.5 s batch plus one: 4 pieces.
+        rows = sum(1 for g in host["emissions_g"] if g is not None)
+        expect_g = (e1 * 100 + e2 * 300) / J_PER_KWH  # 2 mg + 3 mg
+        assert abs(sum(grams) - expect_g) <= rows * 4 * 0.5e-6
+        costs = [c for c in host["cost"] if c is not None]
+        assert abs(sum(costs) - (e1 + e2) * 0.25 / J_PER_KWH) <= rows * 4 * 0.5e-9
+        assert host["currency"] == "EUR"
+        # Intensity per step: the energy-weighted mean of what held in that second.
+        for j, g, i in zip(host["joules"], host["emissions_g"], sec["intensity_g_per_kwh"]):
+            if j:  # energy was used in this second
+                assert i is not None and 100 - 1e-3 <= i <= 300 + 1e-3
+                assert abs(g - j * i / J_PER_KWH) <= 1e-9
+        assert any(i is not None and abs(i - 100) < 0.1 for i in sec["intensity_g_per_kwh"])
+        assert any(i is not None and abs(i - 300) < 0.1 for i in sec["intensity_g_per_kwh"])
+        assert "carbon:emissions_ug" not in sec["channels"]  # not an energy channel
+        # The minute tier holds the same grams, to the microgram.
+        minute = d.get(f"/api/v1/longterm?from={frm - frm % 60}&to={to + 60 - to % 60}"
+                       "&tier=1m")
+        assert abs(sum(g for g in minute["host"]["emissions_g"] if g is not None)
+                   - sum(grams)) < 1e-9
+        fake.close()
+    finally:
+        shutil.rmtree(store, ignore_errors=True)

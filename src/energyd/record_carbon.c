@@ -1,0 +1,34 @@
+#include "record_carbon.h"
+
+#include <math.h>
+
+struct piece {
+	double t0, t1, joules;
+};
+
+/* The host's energy over [a, b] inside the piece, assuming constant power within it (the
+ * piece is at most one second of one batch, between two samples' interpolated counters). */
+static int piece_between(void *ctx, double a, double b, double *joules)
+{
+	const struct piece *p = ctx;
+	double span = p->t1 - p->t0;
+	*joules = span > 0 ? p->joules * (b - a) / span : 0;
+	return 0;
+}
+
+static void derive(void *ctx, double t0, double t1, int64_t host_uj, int64_t *values)
+{
+	struct carbon *c = ctx;
+	struct piece p = {t0, t1, (double)host_uj / 1e6};
+	double grams = NAN, cost = NAN;
+	if (carbon_emissions_between(c, t0, t1, piece_between, &p, &grams, &cost) < 0)
+		grams = cost = NAN;
+	values[0] = isfinite(grams) ? llround(grams * 1e6) : STORE_NO_VALUE;
+	values[1] = isfinite(cost) ? llround(cost * 1e9) : STORE_NO_VALUE;
+}
+
+int record_carbon_attach(struct store *st, struct carbon *c)
+{
+	static const char *const names[] = {RECORD_CARBON_EMISSIONS, RECORD_CARBON_COST};
+	return store_set_derived(st, names, 2, derive, c);
+}
