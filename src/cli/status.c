@@ -69,6 +69,13 @@ int cli_status(struct cli *cli, int argc, char **argv)
 	       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated", cov);
 	printf("\n");
 	cli_print_carbon(stdout, now, "since energyd started");
+	json_t *total = json_object_get(host, "joules_total");
+	if (json_is_number(total)) {
+		char t[32];
+		cli_format_joules(json_number_value(total), t, sizeof(t));
+		printf("Host total since the long-term record began: %s (%s)\n", t,
+		       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated");
+	}
 	printf("\nPower: mean over the last second. Energy: since energyd started.\n");
 	json_decref(now);
 	json_decref(sources);

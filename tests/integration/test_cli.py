@@ -109,3 +109,27 @@ def test_no_daemon_is_a_clear_error(tmp_path):
     r = energy("--socket", f"unix:{tmp_path}/none.sock", "status", check=False)
     assert r.returncode == 1
     assert "cannot reach energyd" in r.stderr
+
+
+def test_status_shows_the_record_total(tmp_path, start_energyd):
+    import shutil
+    import tempfile
+    import time
+
+    store = tempfile.mkdtemp(prefix="energyd-cli-store-")
+    os.chmod(store, 0o777)  # energyd drops root to nobody
+    fake = powercap.wrapping(tmp_path / "sys", max_uj=999_999_999)
+    try:
+        d = start_energyd(tmp_path / "sys", "--store", f"{store}/energy.db")
+        d.wait_ticks(2)
+        fake.advance("package-0", 12_345_678)  # 12.346 J, exactly
+        d.wait_ticks(2)
+        deadline = time.time() + 10
+        while d.get("/api/v1/now")["host"]["joules_total"] is None:
+            assert time.time() < deadline, d.get("/api/v1/info")["store"]
+            time.sleep(0.1)
+        out = energy("status", socket=d.socket).stdout
+        assert "Host total since the long-term record began: 12.346 J (measured)" in out
+    finally:
+        fake.close()
+        shutil.rmtree(store, ignore_errors=True)
