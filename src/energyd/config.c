@@ -168,6 +168,12 @@ static const struct opt opts[] = {
      "CPU model: the whole machine's CPU power at idle (default 0.74 W per CPU)"},
     {"model-max-watts", OPT_WATTS, OFF(model_max_watts), "W",
      "CPU model: the CPU power at full load (default 3.5 W per CPU)"},
+    {"scan-interval", OPT_SECONDS, OFF(scan_interval_s), "SECONDS",
+     "attribution: full process and cgroup scans at most this often (default 1)"},
+    {"cgroup-root", OPT_PATH, OFF(cgroup_root), "DIR",
+     "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
+    {"attribute-dram", OPT_NAME, OFF(attribute_dram), "cpu-time|none",
+     "attribution: split dram energy by CPU time (default) or leave it unattributed"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -183,6 +189,8 @@ void options_defaults(struct energyd_options *o)
 	o->interval_s = 0.1;
 	o->min_interval_s = 0.01;
 	o->history_s = 900;
+	o->scan_interval_s = 1.0;
+	strcpy(o->attribute_dram, "cpu-time");
 }
 
 static const struct opt *opt_find(const char *name)
@@ -332,6 +340,13 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	}
 	if (o->history_s < 900)
 		o->history_s = 900;
+	if (strcmp(o->attribute_dram, "cpu-time") != 0 && strcmp(o->attribute_dram, "none") != 0) {
+		snprintf(err, errlen, "--attribute-dram '%s': expected cpu-time or none",
+		         o->attribute_dram);
+		return -1;
+	}
+	if (o->scan_interval_s < o->interval_s)
+		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
 	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
 	    o->model_max_watts < o->model_idle_watts) {
 		snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",

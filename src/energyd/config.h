@@ -28,6 +28,9 @@ struct energyd_options {
 	char user[64];
 	double model_idle_watts; /* 0: default per CPU */
 	double model_max_watts;
+	double scan_interval_s;            /* attribution: full process scans at most this often */
+	char cgroup_root[CONFIG_PATH_MAX]; /* "" = <sysfs-root>/fs/cgroup (or its unified/) */
+	char attribute_dram[64];           /* "cpu-time" or "none" */
 	bool help, version;
 };
 
