@@ -25,14 +25,14 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	out->comm[len] = '\0';
 	/* Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
 	 * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime. */
-	unsigned long long v[18];
+	unsigned long long v[19];
 	char state;
 	int n = sscanf(close + 1,
 	               " %c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-	               "%llu %llu %llu %llu",
+	               "%llu %llu %llu %llu %llu",
 	               &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
-	               &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17]);
-	if (n != 19 || !isalpha((unsigned char)state))
+	               &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18]);
+	if (n != 20 || !isalpha((unsigned char)state))
 		return -EINVAL;
 	out->state = state;
 	/* tty_nr, tpgid, priority and nice may be negative: sscanf %llu wraps them, harmlessly,
@@ -42,7 +42,7 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	out->stime = v[11];
 	out->cutime = v[12];
 	out->cstime = v[13];
-	out->starttime = v[17];
+	out->starttime = v[18];
 	return 0;
 }
 
