@@ -731,8 +731,11 @@ static void scan_apply(struct attrib *a, struct scan_result *r)
 		if (now && now->starttime == old->starttime)
 			continue;
 		struct attrib_proc *parent = proc_find(r->procs, r->n, old->ppid);
-		if (parent)
+		if (parent) {
 			parent->reaped_ticks += (double)old->total_ticks;
+			parent->vanished_rate += old->delta_ticks;
+			parent->n_vanished++;
+		}
 	}
 	double sum = 0;
 	for (size_t i = 0; i < r->n; i++) {
@@ -742,7 +745,8 @@ static void scan_apply(struct attrib *a, struct scan_result *r)
 			double own = (double)p->own_ticks - (double)old->own_ticks;
 			double ch = (double)(p->total_ticks - p->own_ticks) -
 			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks;
-			p->delta_ticks = (own > 0 ? own : 0) + (ch > 0 ? ch : 0);
+			p->excess_ticks = ch > 0 ? ch : 0;
+			p->delta_ticks = (own > 0 ? own : 0) + p->excess_ticks;
 			p->tree_uj = old->tree_uj;
 		} else if (!first && (double)p->starttime + 1 >= a->scan_boot_ticks) {
 			p->delta_ticks = (double)p->total_ticks; /* born since the last scan */
@@ -783,6 +787,30 @@ static void scan_apply(struct attrib *a, struct scan_result *r)
 				series_set(a, key, 0, a->scan_t, u->uj, t, u->uj + p->delta_uj);
 				u->uj += p->delta_uj;
 			}
+		}
+		/* A process that exited since the last scan: what its parent reaped beyond what
+		 * was charged before is its last stretch of work. Shared among the parent's
+		 * vanished children by their last rate, it completes their own figures (the
+		 * parent's tree has it already). */
+		for (size_t i = 0; i < a->n_procs; i++) {
+			struct attrib_proc *old = &a->procs[i];
+			struct attrib_proc *now = proc_find(r->procs, r->n, old->pid);
+			struct attrib_proc *parent = proc_find(r->procs, r->n, old->ppid);
+			if ((now && now->starttime == old->starttime) || !parent ||
+			    parent->excess_ticks <= 0)
+				continue;
+			double w = parent->vanished_rate > 0
+			               ? old->delta_ticks / parent->vanished_rate
+			               : 1.0 / parent->n_vanished;
+			double add = active * split_scope_share(parent->excess_ticks * w, den);
+			if (add <= 0)
+				continue;
+			char key[32];
+			snprintf(key, sizeof(key), "pid:%d", old->pid);
+			struct series *ps = series_get(&a->series, key, false);
+			if (ps && ps->tag == old->starttime)
+				series_set(a, key, old->starttime, a->scan_t, old->tree_uj, t,
+				           old->tree_uj + add);
 		}
 		for (size_t i = 0; i < r->n; i++) {
 			struct attrib_proc *p = &r->procs[i];

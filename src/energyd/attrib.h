@@ -55,6 +55,9 @@ struct attrib_proc {
 	char comm[PROCFS_COMM_MAX];
 	/* scratch for one scan */
 	double delta_ticks, delta_uj, tree_delta_uj, reaped_ticks;
+	double excess_ticks;  /* reaped children's time not charged to them before */
+	double vanished_rate; /* sum of the last deltas of its children that vanished */
+	int n_vanished;
 };
 
 struct attrib_cgroup {

@@ -1,0 +1,385 @@
+"""Attribution: energy per process tree, watch (kernel), cgroup and user, on emulated package
+power. Fake /proc and cgroup trees give exact CPU shares; the real /proc is used with real
+CPU-bound processes."""
+
+import json
+import os
+import pwd
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from conftest import Energyd, UnixHTTPConnection
+from emulators import powercap
+from emulators.procfs import FakeProc
+
+PKG_W = 40.0
+
+
+def package(root, watts=PKG_W):
+    return powercap.FakePowercap(root, [powercap.Zone("intel-rapl:0", "package-0", watts)])
+
+
+def wait_until(pred, timeout=10.0, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise TimeoutError("condition not met")
+
+
+def energy_when_ready(d, t0, t1, scope, timeout=10.0):
+    """The energy answer for [t0, t1] once attribution has covered t1 (not clamped)."""
+    last = []
+
+    def ready():
+        status, body = d.request("GET", f"/api/v1/energy?from={t0}&to={t1}&scope={scope}")
+        assert status in (200, 503), body
+        last[:] = [body]
+        return body if status == 200 and body["clamped"] is False else None
+    try:
+        return wait_until(ready, timeout)
+    except TimeoutError:
+        raise AssertionError(f"not attributed up to {t1}: {last}")
+
+
+# ---- fake trees: exact shares -------------------------------------------------------------
+
+@pytest.fixture
+def fake_machine(tmp_path, start_energyd):
+    """40 W package; 40 CPUs with 2000 of 4000 jiffies/s busy: 20 W active, 20 W idle.
+    pid 100 (uid 1000) 1000 j/s, its child 200 (uid 1001) 500 j/s, pid 300 (uid 1000) 500 j/s;
+    cgroups /a at 10 CPU-s/s (10 W) and /b at 5 CPU-s/s (5 W)."""
+    pkg = package(tmp_path / "sys").start()
+    proc = FakeProc(tmp_path / "proc", cgroup_root=tmp_path / "cgroup")
+    proc.add(1, 0, 0, 0.0, "init")
+    proc.add(100, 1, 1000, 1000.0, "kernel")
+    proc.add(200, 100, 1001, 500.0, "worker")
+    proc.add(300, 1, 1000, 500.0, "other")
+    proc.add_cgroup("/a", 10e6)
+    proc.add_cgroup("/b", 5e6)
+    open(tmp_path / "cgroup" / "cgroup.controllers", "w").write("cpu\n")
+    proc.add_cgroup("/", 15e6)
+    proc.start()
+    d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2", "--cgroup-root",
+                      str(tmp_path / "cgroup"), proc_root=tmp_path / "proc")
+    yield d, proc
+    proc.close()
+    pkg.close()
+
+
+# The driver sets counters from the wall clock every 5 ms and energyd samples every 0.1 s: per
+# tick busy is 200 +- 1 jiffies of 400, so each tick's ratio is off by up to 0.5 %, with zero
+# mean; the package counter is right within 40 W x 5 ms per end. Over 2-3 s windows the error
+# stays well below 3 %: we allow 3 %.
+REL = 0.03
+
+
+def test_fake_tree_scopes(fake_machine):
+    d, proc = fake_machine
+    time.sleep(1.0)
+    t0 = d.get("/api/v1/now")["time"]
+
+    # Phase 2: pid 100 starts a child (uid 1000) that uses 500 j/s for 1 s while pid 300 waits,
+    # then exits and is reaped: its time moves into 100's cutime.
+    time.sleep(0.5)
+    proc.set_rate(300, 0.0)
+    proc.add(400, 100, 1000, 500.0, "child", new=True)
+    time.sleep(1.0)
+    proc.set_rate(400, 0.0)
+    proc.reap(400)
+    proc.set_rate(300, 500.0)
+    time.sleep(1.0)
+    t1 = d.get("/api/v1/now")["time"] - 0.1
+
+    e = energy_when_ready(d, t0, t1, "pid:100")
+    dt = e["to"] - e["from"]
+    assert e["clamped"] is False
+    s = e["scope"]
+    assert s["measured"] is False and s["method"] == "cpu-time-share"
+    pkg = e["channels"]["rapl:package-0"]["joules"]
+    assert abs(pkg - PKG_W * dt) <= PKG_W * 0.02
+    # Active + idle is the package energy to the microjoule (both are sums of the same
+    # per-sample counter deltas; joules are printed with 16 significant digits).
+    assert abs(s["active_joules"] + s["idle_joules"] - pkg) < 1e-6
+    assert abs(s["active_joules"] - 20.0 * dt) <= 20.0 * dt * REL
+    # pid 100's tree: itself 10 W, child 200 5 W, and the short-lived child 400 5 W for 1 s.
+    assert abs(s["joules"] - (15.0 * dt + 5.0)) <= (15.0 * dt + 5.0) * REL
+    assert abs(s["share"] - s["joules"] / e["host"]["joules"]) < 1e-9
+
+    def scope(name):
+        return energy_when_ready(d, t0, t1, name)["scope"]["joules"]
+
+    assert abs(scope("pid:200") - 5.0 * dt) <= 5.0 * dt * REL
+    # pid 300 paused for the child's second.
+    assert abs(scope("pid:300") - (5.0 * dt - 5.0)) <= 5.0 * dt * REL
+    # uid 1000: pid 100, 300 and the child: 15 W throughout.
+    assert abs(scope("user:1000") - 15.0 * dt) <= 15.0 * dt * REL
+    assert abs(scope("user:1001") - 5.0 * dt) <= 5.0 * dt * REL
+    assert scope("user:0") == 0.0
+    assert abs(scope("cgroup:/a") - 10.0 * dt) <= 10.0 * dt * REL
+    assert abs(scope("cgroup:/b") - 5.0 * dt) <= 5.0 * dt * REL
+    # The child exited: it still counts up to its exit.
+    assert abs(scope("pid:400") - 5.0) <= 5.0 * REL * 2
+
+    top = d.get("/api/v1/processes?top=2")
+    assert [p["pid"] for p in top["processes"]] == [100, 200] or \
+        [p["pid"] for p in top["processes"]][0] == 100
+    p100 = top["processes"][0]
+    assert p100["user"] in ("1000", pwd.getpwuid(1000).pw_name if _has_uid(1000) else "1000")
+    assert p100["command"] == "kernel"
+    # Over one 0.2 s scan the quantisation is coarser: 200 +- 1 of 400 busy jiffies, 100 +- 1
+    # for the process: within 3 %, and 5 % for the scan's own timing.
+    assert abs(p100["watts"] - 10.0) <= 10.0 * 0.05
+    assert abs(p100["cpu_share"] - 0.5) <= 0.5 * 0.05
+    assert top["measured"] is False and top["method"] == "cpu-time-share"
+    assert abs(top["host"]["active_watts"] - 20.0) <= 20.0 * 0.05
+    assert abs(top["host"]["idle_watts"] - 20.0) <= 20.0 * 0.05
+    only = d.get("/api/v1/processes?top=10&user=1001")["processes"]
+    assert [p["pid"] for p in only] == [200]
+
+
+def _has_uid(uid):
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        return False
+
+
+def test_watch_on_fake_tree_at_sample_rate(fake_machine):
+    d, proc = fake_machine
+    status, w = d.request("POST", "/api/v1/watch", json.dumps({"pid": 100, "label": "k-1"}))
+    assert status == 201, w
+    assert w["pid"] == 100 and w["label"] == "k-1" and w["alive"] is True
+    t0 = w["created_at"]
+    time.sleep(1.5)
+    t1 = d.get("/api/v1/now")["time"] - 0.05
+    e = energy_when_ready(d, t0, t1, f"kernel:{w['id']}")
+    dt = e["to"] - e["from"]
+    s = e["scope"]
+    assert s["resolution_s"] == 0.1 and s["watch"]["id"] == w["id"]
+    # 100 and its child 200: 1500 of 2000 busy jiffies/s of 20 W active.
+    assert abs(s["joules"] - 15.0 * dt) <= 15.0 * dt * REL
+    # By label too (the Jupyter extension registers kernels under their id).
+    e2 = energy_when_ready(d, t0, t1, "kernel:k-1")
+    assert e2["scope"]["joules"] == s["joules"]
+    listed = d.get("/api/v1/watch")["watches"]
+    assert [x["id"] for x in listed] == [w["id"]] and listed[0]["joules"] > 0
+    status, body = d.request("DELETE", f"/api/v1/watch/{w['id']}")
+    assert status == 200 and body == {"deleted": w["id"]}
+    assert d.request("DELETE", f"/api/v1/watch/{w['id']}")[0] == 404
+    assert d.request("GET", f"/api/v1/energy?from={t0}&to={t1}&scope=kernel:k-1")[0] == 404
+
+
+BAD_WATCH = [
+    ("", 400), ("[]", 400), ("{", 400), ('{"pid": "12"}', 400), ('{"pid": -1}', 400),
+    ('{"pid": 0}', 400), ('{"pid": 1.5}', 400), ('{"pid": 99999999999}', 400),
+    ('{"pid": 100, "cgroup": "/a"}', 400), ('{"pid": 100, "label": 7}', 400),
+    ('{"pid": 100, "label": "' + "x" * 200 + '"}', 400), ('{"pid": 100, "bogus": 1}', 400),
+    ('{"pid": 4000000}', 404), ('{"cgroup": "/nope"}', 404), ('{"cgroup": "/a/../.."}', 400),
+    ('{"cgroup": "a"}', 400),
+]
+
+
+@pytest.mark.parametrize("body,status", BAD_WATCH)
+def test_bad_watch_requests(fake_machine, body, status):
+    d, _ = fake_machine
+    got, answer = d.request("POST", "/api/v1/watch", body)
+    assert got == status, answer
+    assert answer["error"] and "hint" in answer
+    assert d.get("/api/v1/watch")["watches"] == []
+
+
+BAD_SCOPES = ["bogus:1", "pid:abc", "pid:0", "pid:-3", "pid", "user:no-such-user-xyz",
+              "cgroup:relative", "cgroup:/a/../b", "kernel:", ":1"]
+
+
+@pytest.mark.parametrize("scope", BAD_SCOPES)
+def test_bad_scopes(fake_machine, scope):
+    d, _ = fake_machine
+    status, body = d.request("GET", f"/api/v1/energy?from=1&scope={scope}")
+    assert status == 400, body
+    assert body["error"]
+
+
+def test_unknown_scopes_and_routes(fake_machine):
+    d, _ = fake_machine
+    d.wait_ticks(5)
+    wait_until(lambda: d.request("GET", "/api/v1/energy?from=1&scope=pid:100")[0] == 200)
+    for scope in ("pid:4000000", "kernel:77", "cgroup:/nope"):
+        status, body = d.request("GET", f"/api/v1/energy?from=1&scope={scope}")
+        assert status == 404, (scope, body)
+    for path in ("/api/v1/processes?top=0", "/api/v1/processes?top=abc",
+                 "/api/v1/processes?top=2.5", "/api/v1/processes?user=nobody-xyz"):
+        assert d.request("GET", path)[0] == 400, path
+    assert d.request("POST", "/api/v1/processes", "{}")[0] == 405
+    assert d.request("PUT", "/api/v1/watch", "{}")[0] == 405
+    assert d.request("GET", "/api/v1/watch/abc")[0] == 404
+    assert d.request("GET", "/api/v1/watchers")[0] == 404
+    assert d.proc.poll() is None
+
+
+# ---- the real /proc: CPU-bound processes --------------------------------------------------
+
+BUSY = ("import sys, time\n"
+        "sys.stdin.readline()\n"
+        "end = time.process_time() + float(sys.argv[1])\n"
+        "while time.process_time() < end:\n"
+        "    pass\n")
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process (it may be a zombie), in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+@pytest.fixture
+def real_procs(tmp_path, start_energyd):
+    pkg = package(tmp_path / "sys").start()
+    d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2")
+    yield d
+    pkg.close()
+
+
+def test_two_busy_children_share_by_cpu_time(real_procs):
+    """Two CPU-bound children, one running half the CPU time of the other, on a constant 40 W
+    package: attributed energies in the ratio of their measured CPU times, and active + idle =
+    the package energy exactly."""
+    d = real_procs
+    hz = os.sysconf("SC_CLK_TCK")
+    kids, watches, base = [], [], []
+    for cpu_s in (1.0, 0.5):
+        p = subprocess.Popen([sys.executable, "-c", BUSY, str(cpu_s)], stdin=subprocess.PIPE)
+        kids.append(p)
+    for p in kids:
+        status, w = d.request("POST", "/api/v1/watch", json.dumps({"pid": p.pid}))
+        assert status == 201, w
+        watches.append(w["id"])
+        base.append(cpu_ticks(p.pid))
+    t0 = d.get("/api/v1/now")["time"]
+    for p in kids:
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+    # Wait for both to exit but do not reap them yet: as zombies their CPU time stays readable
+    # until energyd has taken a sample after their end.
+    for p in kids:
+        os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+    used = [(cpu_ticks(p.pid) - b) / hz for p, b in zip(kids, base)]
+    d.wait_ticks(3)
+    t1 = d.get("/api/v1/now")["time"]
+    answers = [energy_when_ready(d, t0, t1, f"kernel:{w}") for w in watches]
+    for p in kids:
+        p.wait()
+    j = [a["scope"]["joules"] for a in answers]
+    # The children's CPU time from /proc is in 10 ms ticks: 1 % of 1 s; the ratio must hold
+    # within the 10 % the issue sets, whatever else the machine runs.
+    assert used[0] > used[1] > 0.3
+    assert abs((j[0] / j[1]) / (used[0] / used[1]) - 1) <= 0.10, (j, used)
+    # Each gets P x its CPU time / number of CPUs (active = P x busy/total, share = own/busy),
+    # within 15 %: /proc/stat and per-process times are sampled separately by the kernel.
+    ncpu = os.cpu_count()
+    for joules, cpu in zip(j, used):
+        assert abs(joules - PKG_W * cpu / ncpu) <= PKG_W * cpu / ncpu * 0.15, (j, used)
+    for a in answers:
+        s = a["scope"]
+        pkg = a["channels"]["rapl:package-0"]["joules"]
+        assert abs(s["active_joules"] + s["idle_joules"] - pkg) < 1e-6
+        assert s["active_joules"] > 0 and s["idle_joules"] >= 0
+        assert s["joules"] <= s["active_joules"]
+
+
+def test_pid_scope_includes_reaped_children(real_procs, tmp_path):
+    d = real_procs
+    hz = os.sysconf("SC_CLK_TCK")
+    # A shell that spawns busy children one after the other, waits for each, then idles.
+    done = tmp_path / "done"
+    script = (f"for i in 1 2 3; do {sys.executable} -c '{BUSY}' 0.3 </dev/null; done; "
+              f"echo > {done}; read x")
+    # stdin of each child is /dev/null: readline returns at once.
+    sh = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
+    t0 = time.time()
+    wait_until(done.exists, timeout=30)
+    # cutime (field 16) holds the reaped children's time now.
+    fields = open(f"/proc/{sh.pid}/stat").read().rsplit(")", 1)[1].split()
+    children_s = (int(fields[13]) + int(fields[14])) / hz
+    own_s = (int(fields[11]) + int(fields[12])) / hz
+    time.sleep(0.5)  # a scan after the last child's exit
+    t1 = d.get("/api/v1/now")["time"]
+    e = energy_when_ready(d, t0, t1, f"pid:{sh.pid}")
+    sh.stdin.write(b"\n")
+    sh.stdin.flush()
+    sh.wait()
+    s = e["scope"]
+    expected = PKG_W * (children_s + own_s) / os.cpu_count()
+    # The shell itself used almost nothing: without its children the scope would be ~0.
+    assert own_s < 0.1 * children_s
+    # Start-up of each child before its first scan is counted too (via cutime); 15 % as above.
+    assert abs(s["joules"] - expected) <= expected * 0.15, (s, children_s)
+    assert s["resolution_s"] == 0.2
+
+
+# ---- registrations: only the owner or root ------------------------------------------------
+
+CLIENT = """
+import http.client, json, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(sys.argv[1])
+def call(method, path, body=None):
+    c = C("energyd")
+    c.request(method, path, body=body)
+    r = c.getresponse()
+    return r.status, json.loads(r.read())
+out = {"other": call("POST", "/api/v1/watch", json.dumps({"pid": int(sys.argv[2])})),
+       "own": call("POST", "/api/v1/watch", json.dumps({"pid": __import__("os").getpid()})),
+       "delete_root_watch": call("DELETE", "/api/v1/watch/" + sys.argv[3])}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runs a client as another user")
+def test_registering_another_users_pid_is_403(tmp_path, start_energyd):
+    nobody = pwd.getpwnam("nobody")
+    run = tempfile.mkdtemp(prefix="energyd-attrib-")
+    os.chmod(run, 0o777)  # the unprivileged client must reach the socket
+    sock = f"{run}/e.sock"
+    d = start_energyd(None, "--listen", f"unix:{sock}")
+    # Root registers its own process (allowed: root may register anything).
+    status, w = d.request("POST", "/api/v1/watch", json.dumps({"pid": os.getpid()}))
+    assert status == 201 and w["owner_uid"] == 0
+    # The system's python: the test's virtual environment may not be readable by nobody.
+    r = subprocess.run(["/usr/bin/python3", "-c", CLIENT, sock, str(os.getpid()), str(w["id"])],
+                       user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["other"][0] == 403 and "do not own" in out["other"][1]["error"]
+    assert out["own"][0] == 201 and out["own"][1]["owner_uid"] == nobody.pw_uid
+    assert out["delete_root_watch"][0] == 403
+    ids = sorted(x["id"] for x in d.get("/api/v1/watch")["watches"])
+    assert ids == [w["id"], out["own"][1]["id"]]
+    os.unlink(sock) if os.path.exists(sock) else None
+    os.rmdir(run) if not os.listdir(run) else None
+
+
+def test_registration_over_tcp_is_refused(tmp_path, start_energyd):
+    import socket as so
+    with so.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    d = start_energyd(None, "--listen", f"127.0.0.1:{port}")
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("POST", "/api/v1/watch", body=json.dumps({"pid": os.getpid()}))
+    r = c.getresponse()
+    assert r.status == 403 and "identity" in json.loads(r.read())["error"]
+    assert d.get("/api/v1/watch")["watches"] == []
