@@ -15,7 +15,9 @@ static void usage(FILE *out)
 	    "  status            channels with power and energy, the host total and its coverage\n"
 	    "  sources           every sensor family probed: found, or why not and what to do\n"
 	    "  run [--json] -- CMD [ARGS...]\n"
-	    "                    run a command and report the energy it took\n\n"
+	    "                    run a command and report the energy it took, and its own share\n"
+	    "  watch [--interval S] [--top N]\n"
+	    "                    live view: channels, host total, top processes; q quits\n\n"
 	    "energyd is found at --socket PATH (unix:PATH or HOST:PORT), $ENERGYD_SOCKET,\n"
 	    "%s, then $XDG_RUNTIME_DIR/energyd.sock or /tmp/energyd-UID.sock.\n",
 	    ENERGY_SYSTEM_SOCKET);
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
 		return cli_sources(&cli, argc - i, argv + i);
 	if (strcmp(cmd, "run") == 0)
 		return cli_run(&cli, argc - i, argv + i);
+	if (strcmp(cmd, "watch") == 0)
+		return cli_watch(&cli, argc - i, argv + i);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

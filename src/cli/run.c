@@ -9,11 +9,13 @@
 #include "source.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,15 @@ struct run_result {
 	const char *mode; /* "energyd" or "in-process" */
 	json_t *channels; /* id -> {joules, measured, label} */
 	json_t *host;     /* {joules, coverage, measured} */
+	json_t *own;      /* the command's attributed share, or NULL */
+};
+
+/* Called with the child's pid before it executes (it waits until started() returns) and after
+ * it exited but before it is reaped (so that its CPU time stays readable). */
+struct run_hooks {
+	void (*started)(pid_t pid, void *ctx);
+	void (*exited)(pid_t pid, void *ctx);
+	void *ctx;
 };
 
 struct run_options {
@@ -42,11 +53,14 @@ static int run_usage(void)
 
 /* Fork and exec; returns the exit code as a shell would (128 + signal), 127 when CMD cannot be
  * executed. The caller's SIGINT/SIGQUIT go to the child only, as with system(3). */
-static int run_child(char **argv, pid_t *pid_out)
+static int run_child(char **argv, pid_t *pid_out, const struct run_hooks *hooks)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
 	sigaction(SIGINT, &ign, &old_int);
 	sigaction(SIGQUIT, &ign, &old_quit);
+	int gate[2] = {-1, -1};
+	if (hooks && pipe2(gate, O_CLOEXEC) < 0)
+		gate[0] = gate[1] = -1;
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "energy run: fork: %s\n", strerror(errno));
@@ -55,11 +69,28 @@ static int run_child(char **argv, pid_t *pid_out)
 	if (pid == 0) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		if (gate[0] >= 0) {
+			char c;
+			close(gate[1]);
+			while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+				;
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "energy run: cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	*pid_out = pid;
+	if (hooks) {
+		hooks->started(pid, hooks->ctx);
+		if (gate[0] >= 0) {
+			close(gate[0]);
+			close(gate[1]); /* end of file: the child executes */
+		}
+		siginfo_t info;
+		while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		hooks->exited(pid, hooks->ctx);
+	}
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -72,6 +103,33 @@ static int run_child(char **argv, pid_t *pid_out)
 	return 1;
 }
 
+struct share_ctx {
+	struct cli *cli;
+	int watch_id;
+	double t_start, t_end;
+	uint64_t end_ns; /* monotonic time of the command's exit */
+	json_t *own;
+};
+
+static void share_started(pid_t pid, void *ctx)
+{
+	struct share_ctx *sc = ctx;
+	sc->watch_id = share_watch(sc->cli, (int)pid);
+}
+
+static void share_exited(pid_t pid, void *ctx)
+{
+	(void)pid;
+	struct share_ctx *sc = ctx;
+	sc->t_end = energy_wall_time();
+	sc->end_ns = energy_monotonic_ns();
+	/* Still a zombie: energyd reads its final CPU time at its next sample. */
+	if (sc->watch_id) {
+		sc->own = share_fetch(sc->cli, sc->watch_id, sc->t_start, sc->t_end);
+		share_unwatch(sc->cli, sc->watch_id);
+	}
+}
+
 static int run_with_daemon(struct cli *cli, const struct run_options *o, struct run_result *r)
 {
 	json_t *info = cli_get(cli, "/api/v1/info", false);
@@ -81,11 +139,14 @@ static int run_with_daemon(struct cli *cli, const struct run_options *o, struct 
 	json_decref(info);
 
 	pid_t pid;
+	struct share_ctx sc = {.cli = cli};
+	struct run_hooks hooks = {share_started, share_exited, &sc};
 	uint64_t m0 = energy_monotonic_ns();
-	double t0 = energy_wall_time();
-	r->exit_code = run_child(o->argv, &pid);
-	double t1 = energy_wall_time();
-	r->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
+	double t0 = sc.t_start = energy_wall_time();
+	r->exit_code = run_child(o->argv, &pid, &hooks);
+	double t1 = sc.t_end > 0 ? sc.t_end : energy_wall_time();
+	r->duration_s = (double)((sc.end_ns ? sc.end_ns : energy_monotonic_ns()) - m0) / 1e9;
+	r->own = sc.own;
 
 	/* Wait for a sample at or after the end, so the interval is interpolated, not clamped. */
 	for (int i = 0; i < 100; i++) {
@@ -134,9 +195,13 @@ static int run_in_process(const struct run_options *o, struct run_result *r)
 		start_uj[i] = set.ch[i].energy_uj;
 	sampler_start(&s);
 	pid_t pid;
+	uint64_t busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
+	bool have_cpu = share_read_cpu(o->proc_root, &busy0, &total0) == 0;
 	uint64_t m0 = energy_monotonic_ns();
-	r->exit_code = run_child(o->argv, &pid);
+	r->exit_code = run_child(o->argv, &pid, NULL);
 	sampler_tick(&s); /* right at the end, not when the thread next wakes */
+	have_cpu =
+	    have_cpu && share_read_cpu(o->proc_root, &busy1, &total1) == 0 && total1 > total0;
 	r->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
 	uint64_t end_uj[CHANNELS_MAX], host1;
 	sampler_lock(&s);
@@ -152,13 +217,19 @@ static int run_in_process(const struct run_options *o, struct run_result *r)
 	for (int i = 0; i < set.n; i++)
 		json_object_set_new(r->channels, set.ch[i].id,
 		                    json_pack("{s:f, s:b}", "joules",
-		                              (double)(end_uj[i] - start_uj[i]) / 1e6,
-		                              "measured", set.ch[i].measured));
+		                              (double)(end_uj[i] - start_uj[i]) / 1e6, "measured",
+		                              set.ch[i].measured));
 	json_t *cov = json_array();
 	for (int k = 0; k < s.coverage.n; k++)
 		json_array_append_new(cov, json_string(set.ch[s.coverage.idx[k]].id));
-	r->host = json_pack("{s:f, s:o, s:b}", "joules", (double)(host1 - host0) / 1e6,
-	                    "coverage", cov, "measured", s.coverage.measured);
+	r->host = json_pack("{s:f, s:o, s:b}", "joules", (double)(host1 - host0) / 1e6, "coverage",
+	                    cov, "measured", s.coverage.measured);
+	struct rusage ru;
+	if (have_cpu && getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+		double own = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		r->own = share_in_process((double)(host1 - host0) / 1e6, own, total1 - total0);
+	}
 	sampler_free(&s);
 	sources_close_all(&set);
 	return 0;
@@ -201,6 +272,15 @@ static void print_text(const struct run_options *o, const struct run_result *r)
 	fprintf(stderr, "%-18s %14s %12s  %s (%s)\n", "host total", js, ws,
 	        json_is_true(json_object_get(r->host, "measured")) ? "measured" : "estimated",
 	        cov[0] ? cov : "nothing");
+	if (r->own) {
+		double oj = json_number_value(json_object_get(r->own, "joules"));
+		cli_format_joules(oj, js, sizeof(js));
+		cli_format_watts(r->duration_s > 0 ? oj / r->duration_s : 0, ws, sizeof(ws));
+		fprintf(stderr, "%-18s %14s %12s  estimated (%s, %.1f %% of the host total)\n",
+		        "command's share", js, ws,
+		        json_string_value(json_object_get(r->own, "method")),
+		        100 * json_number_value(json_object_get(r->own, "share")));
+	}
 }
 
 static void print_json(const struct run_options *o, const struct run_result *r)
@@ -223,6 +303,7 @@ static void print_json(const struct run_options *o, const struct run_result *r)
 	json_t *out = json_pack("{s:o, s:i, s:f, s:f, s:s, s:o, s:o}", "command", cmd, "exit_code",
 	                        r->exit_code, "duration_s", r->duration_s, "resolution_s",
 	                        r->resolution_s, "mode", r->mode, "channels", chs, "host", host);
+	json_object_set(out, "attributed", r->own ? r->own : json_null());
 	char *s = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
 	printf("%s\n", s);
 	free(s);
@@ -286,5 +367,6 @@ int cli_run(struct cli *cli, int argc, char **argv)
 		print_text(&o, &r);
 	json_decref(r.channels);
 	json_decref(r.host);
+	json_decref(r.own);
 	return r.exit_code;
 }
