@@ -186,9 +186,8 @@ int attrib_tree_ticks(int proc_fd, int pid, uint64_t *ticks, uint64_t *starttime
 	if (rc < 0)
 		return rc;
 	struct attrib_ppid *m = calloc(n ? n : 1, sizeof(*m));
-	uint64_t *tot = calloc(n ? n : 1, sizeof(*tot));
-	if (!m || !tot) {
-		free(pids), free(m), free(tot);
+	if (!m) {
+		free(pids);
 		return -ENOMEM;
 	}
 	size_t k = 0;
@@ -210,7 +209,7 @@ int attrib_tree_ticks(int proc_fd, int pid, uint64_t *ticks, uint64_t *starttime
 		if (procfs_read_stat(proc_fd, m[i].pid, &st) == 0)
 			sum += procfs_total_ticks(&st);
 	}
-	free(pids), free(m), free(tot);
+	free(pids), free(m);
 	*ticks = sum;
 	*starttime = root.starttime;
 	return 0;
@@ -666,10 +665,8 @@ static struct attrib_user *user_get(struct attrib *a, uid_t uid)
 	return &a->users[a->n_users++];
 }
 
-/* GPU channels of the coverage: split their energy since the last scan by the family's
- * per-process shares; with the lock held. Returns nothing: adds to the processes' delta_uj. */
-static void scan_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, double t_prev,
-                      double t)
+void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, double t_prev,
+                       double t)
 {
 	struct channel_set *set = a->sampler->set;
 	for (int c = 0; c < set->n; c++) {
@@ -764,7 +761,7 @@ static void scan_apply(struct attrib *a, struct scan_result *r)
 			p->cpu_share = share;
 			p->cpu_s = p->delta_ticks / a->hz;
 		}
-		scan_gpus(a, r->procs, r->n, a->scan_t, t);
+		attrib_split_gpus(a, r->procs, r->n, a->scan_t, t);
 		for (size_t i = 0; i < r->n; i++) {
 			struct attrib_proc *p = &r->procs[i];
 			p->watts = dt > 0 ? p->delta_uj / 1e6 / dt : 0;

@@ -169,6 +169,15 @@ struct attrib_watch *attrib_watch_find(struct attrib *a, const char *id_or_label
  * of pid (own and reaped children of every descendant), by a full scan of the proc root. */
 int attrib_tree_ticks(int proc_fd, int pid, uint64_t *ticks, uint64_t *starttime);
 
+/*
+ * With the lock held: split the energy the GPU channels gathered since the last scan by their
+ * family's process_shares(): each listed process in procs (sorted by pid) gets E x share added
+ * to delta_uj, so do the watches whose tree holds it; the rest is the channel's unattributed
+ * energy. Called by the full scan; exposed for tests.
+ */
+void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, double t_prev,
+                       double t);
+
 /* With the lock held: cumulative value of a series key at t (0 when the key has no series). */
 double attrib_series_at(struct attrib *a, const char *key, double t);
 
