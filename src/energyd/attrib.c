@@ -404,7 +404,20 @@ static void observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 	for (int i = 0; i < n_obs; i++)
 		any_pid |= !obs[i].is_cgroup && !obs[i].gone;
 	size_t n_pids = 0;
-	int *pids = any_pid ? discover(a, &n_pids) : NULL;
+	int *pids = NULL;
+	if (any_pid && (a->forks == 0 || a->forks != a->forks_listed)) {
+		pids = discover(a, &n_pids);
+		a->forks_listed = a->forks;
+	} else if (any_pid) {
+		/* No process was created since the last listing: the pids known are all there
+		 * can be (some may have exited: their stat will not read). Listing /proc costs
+		 * more than everything else a tick does. */
+		pids = malloc((a->n_procs + a->n_extra + 1) * sizeof(int));
+		for (size_t i = 0; pids && i < a->n_procs; i++)
+			pids[n_pids++] = a->procs[i].pid;
+		for (size_t i = 0; pids && i < a->n_extra; i++)
+			pids[n_pids++] = a->extra[i].pid;
+	}
 	for (int i = 0; i < n_obs; i++) {
 		struct watch_obs *o = &obs[i];
 		if (o->gone)
@@ -919,8 +932,10 @@ static void *attrib_thread(void *arg)
 		if (n == 0)
 			continue;
 
-		uint64_t busy = 0, total = 0;
-		bool sys_ok = a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total) == 0;
+		uint64_t busy = 0, total = 0, forks = 0;
+		bool sys_ok =
+		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		a->forks = sys_ok ? forks : 0;
 
 		attrib_lock(a);
 		int n_obs = 0;

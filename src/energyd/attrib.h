@@ -137,6 +137,7 @@ struct attrib {
 	size_t n_users;
 	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted */
 	size_t n_extra;
+	uint64_t forks, forks_listed; /* /proc/stat "processes": now, at the last listing */
 
 	struct attrib_watch *watches[ATTRIB_WATCHES_MAX];
 	int n_watches, next_watch_id;

@@ -160,12 +160,14 @@ int procfs_read_cgroup_usage(int dirfd, const char *path, uint64_t *usage_usec)
 	return rc < 0 ? rc : procfs_parse_cgroup_usage(buf, usage_usec);
 }
 
-int procfs_read_system(int fd, uint64_t *busy, uint64_t *total)
+int procfs_read_system(int fd, uint64_t *busy, uint64_t *total, uint64_t *forks)
 {
-	char buf[16384];
+	char buf[65536];
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return n < 0 ? -errno : -EIO;
 	buf[n] = '\0';
+	const char *p = strstr(buf, "\nprocesses ");
+	*forks = p ? strtoull(p + 11, NULL, 10) : 0;
 	return model_cpu_parse_stat(buf, busy, total, NULL);
 }

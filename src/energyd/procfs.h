@@ -46,7 +46,8 @@ int procfs_parse_cgroup_usage(const char *text, uint64_t *usage_usec);
 /* Read PATH/cpu.stat under the open cgroup root dirfd (PATH relative, "" for the root). */
 int procfs_read_cgroup_usage(int dirfd, const char *path, uint64_t *usage_usec);
 
-/* Busy and total jiffies of the machine from an open <proc>/stat (pread at offset 0). */
-int procfs_read_system(int fd, uint64_t *busy, uint64_t *total);
+/* Busy and total jiffies of the machine from an open <proc>/stat (pread at offset 0), and the
+ * number of forks since boot ("processes" line; 0 when absent). */
+int procfs_read_system(int fd, uint64_t *busy, uint64_t *total, uint64_t *forks);
 
 #endif

@@ -383,3 +383,54 @@ def test_registration_over_tcp_is_refused(tmp_path, start_energyd):
     r = c.getresponse()
     assert r.status == 403 and "identity" in json.loads(r.read())["error"]
     assert d.get("/api/v1/watch")["watches"] == []
+
+
+# ---- dram policy and several channels -----------------------------------------------------
+
+@pytest.mark.parametrize("policy", ["cpu-time", "none"])
+def test_dram_policy_and_host_identity(tmp_path, start_energyd, policy):
+    """Two packages (40 + 30 W) and two dram zones (6 + 4 W); half the CPU time busy. With
+    --attribute-dram cpu-time dram is split like the packages; with none it is unattributed.
+    Either way active + idle + unattributed is the host total."""
+    fake = powercap.server(tmp_path / "sys").start()
+    proc = FakeProc(tmp_path / "proc")
+    proc.add(1, 0, 0, 0.0, "init")
+    proc.add(100, 1, 1000, 2000.0, "all-busy")  # all of the busy time
+    proc.start()
+    try:
+        d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2", "--attribute-dram",
+                          policy, proc_root=tmp_path / "proc")
+        time.sleep(1.0)
+        t0 = d.get("/api/v1/now")["time"]
+        time.sleep(1.5)
+        t1 = d.get("/api/v1/now")["time"] - 0.05
+        e = energy_when_ready(d, t0, t1, "pid:100")
+        dt = e["to"] - e["from"]
+        s = e["scope"]
+        host = e["host"]["joules"]
+        assert abs(s["active_joules"] + s["idle_joules"] + s["unattributed_joules"] - host) \
+            < 1e-6 * 4
+        for cid in ("rapl:package-0", "rapl:dram-1"):
+            c = s["channels"][cid]
+            assert abs(c["active_joules"] + c["idle_joules"] + c["unattributed_joules"] -
+                       e["channels"][cid]["joules"]) < 1e-6
+        dram = s["channels"]["rapl:dram-0"]
+        if policy == "none":
+            assert dram["method"] == "unattributed" and dram["active_joules"] == 0
+            assert abs(dram["unattributed_joules"] - 6.0 * dt) <= 6.0 * dt * REL
+            expected = 0.5 * 70.0 * dt  # half of the packages' energy is active, all of it 100's
+        else:
+            assert dram["method"] == "cpu-time-share" and dram["unattributed_joules"] == 0
+            expected = 0.5 * 80.0 * dt
+        assert abs(s["joules"] - expected) <= expected * REL
+    finally:
+        proc.close()
+        fake.close()
+
+
+def test_bad_dram_policy_is_refused(tmp_path):
+    from conftest import ENERGYD
+    r = subprocess.run([str(ENERGYD), "--attribute-dram", "half", "--listen",
+                        f"unix:{tmp_path}/x.sock", "--state-dir", str(tmp_path / "st")],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "expected cpu-time or none" in r.stderr
