@@ -271,7 +271,7 @@ int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *
 		int rc = procfs_read_uid(a->proc_fd, pid, &owner);
 		if (rc < 0) {
 			free(w);
-			return rc == -ENOENT ? -ESRCH : rc;
+			return -ESRCH; /* gone, or its /proc entry cannot be read */
 		}
 		if (peer_uid != 0 && owner != peer_uid) {
 			free(w);
@@ -282,7 +282,7 @@ int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *
 		rc = attrib_tree_ticks(a->proc_fd, pid, &w->last_ticks, &w->starttime);
 		if (rc < 0) {
 			free(w);
-			return rc;
+			return rc == -ENOMEM ? rc : -ESRCH;
 		}
 		w->pid = pid;
 	}

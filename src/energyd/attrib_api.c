@@ -151,7 +151,8 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 		           "only root or the owner (by uid) may register it");
 		return;
 	case -ESRCH:
-		http_error(res, 404, "no such process", "give the pid of a running process");
+		http_error(res, 404, "no such process (or its /proc entry cannot be read)",
+		           "give the pid of a running process");
 		return;
 	case -ENOENT:
 		http_error(res, 404, "no such cgroup (or it has no cpu.stat)",

@@ -434,3 +434,27 @@ def test_bad_dram_policy_is_refused(tmp_path):
                         f"unix:{tmp_path}/x.sock", "--state-dir", str(tmp_path / "st")],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "expected cpu-time or none" in r.stderr
+
+
+def test_garbage_in_proc_and_cgroup_files(fake_machine, tmp_path):
+    """Bad bytes where numbers should be: the process or cgroup is skipped, the rest goes on."""
+    d, proc = fake_machine
+    bad = tmp_path / "proc" / "500"
+    bad.mkdir()
+    (bad / "stat").write_bytes(b"500 (evil\x00) R garbage \xff\xfe")
+    (bad / "status").write_text("Name: evil\nUid: x\n")
+    (tmp_path / "proc" / "501").mkdir()  # no files at all
+    (tmp_path / "proc" / "notapid").mkdir()
+    cg = tmp_path / "cgroup" / "c"
+    cg.mkdir()
+    (cg / "cpu.stat").write_text("usage_usec lots\n")
+    (tmp_path / "cgroup" / "d").mkdir()  # no cpu.stat
+    time.sleep(1.0)
+    pids = [p["pid"] for p in d.get("/api/v1/processes?top=100")["processes"]]
+    assert 100 in pids and 500 not in pids and 501 not in pids
+    assert d.request("POST", "/api/v1/watch", json.dumps({"pid": 500}))[0] == 404
+    assert d.request("POST", "/api/v1/watch", json.dumps({"cgroup": "/c"}))[0] == 404
+    status, body = d.request("GET", "/api/v1/energy?from=1&scope=cgroup:/c")
+    assert status == 404
+    assert d.request("GET", "/api/v1/energy?from=1&scope=cgroup:/a")[0] == 200
+    assert d.proc.poll() is None
