@@ -458,3 +458,35 @@ def test_garbage_in_proc_and_cgroup_files(fake_machine, tmp_path):
     assert status == 404
     assert d.request("GET", "/api/v1/energy?from=1&scope=cgroup:/a")[0] == 200
     assert d.proc.poll() is None
+
+
+def test_child_and_grandchild_exit_together(fake_machine):
+    """pid 100 starts 500, which starts 501 (500 j/s while 300 waits); after 2 s, 501 is
+    reaped by 500 and 500 by 100 within one scan interval: 100's cutime then holds both, and
+    what 501 was charged before must not count again (it would crowd out everyone else in
+    that interval: pid 200 would lose about 70 % of its 5 W there)."""
+    d, proc = fake_machine
+    time.sleep(1.0)
+    t0 = d.get("/api/v1/now")["time"]
+    proc.set_rate(300, 0.0)
+    proc.add(500, 100, 1000, 0.0, "child", new=True)
+    proc.add(501, 500, 1000, 500.0, "grandchild", new=True)
+    time.sleep(2.0)
+    proc.set_rate(501, 0.0)
+    proc.reap(501)
+    proc.reap(500)
+    proc.set_rate(300, 500.0)
+    t_exit = d.get("/api/v1/now")["time"]
+    time.sleep(1.0)
+    t1 = d.get("/api/v1/now")["time"] - 0.1
+    e = energy_when_ready(d, t0, t1, "pid:100")
+    dt = e["to"] - e["from"]
+    # 100 (10 W) + 200 (5 W) throughout, + 501 (5 W) for 2 s.
+    assert abs(e["scope"]["joules"] - (15.0 * dt + 10.0)) <= (15.0 * dt + 10.0) * REL
+    u = energy_when_ready(d, t0, t1, "user:1000")["scope"]["joules"]
+    assert abs(u - 15.0 * dt) <= 15.0 * dt * REL
+    # Around the exit, pid 200 still gets its 5 W (one or two 0.2 s scans: 5 % for the
+    # quantisation of a short window).
+    w = energy_when_ready(d, t_exit - 0.5, t_exit + 0.5, "pid:200")
+    wdt = w["to"] - w["from"]
+    assert abs(w["scope"]["joules"] - 5.0 * wdt) <= 5.0 * wdt * 0.05
