@@ -48,11 +48,13 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 	long hz = sysconf(_SC_CLK_TCK);
 	a->hz = hz > 0 ? (double)hz : 100.0;
 	a->proc_fd = open(cfg->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	(void)err, (void)errlen;
 	if (a->proc_fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "attribution: cannot open %s: %s (set --proc-root)",
-		         cfg->proc_root, strerror(e));
-		return -e;
+		/* Energy is still measured; only attribution is off, and the API says why. */
+		snprintf(a->error, sizeof(a->error), "attribution is off: cannot open %s: %s",
+		         cfg->proc_root, strerror(errno));
+		log_warn("%s (set --proc-root)", a->error);
+		return 0;
 	}
 	a->stat_fd = openat(a->proc_fd, "stat", O_RDONLY | O_CLOEXEC);
 	if (a->stat_fd < 0)
@@ -361,6 +363,8 @@ static void *attrib_thread(void *arg)
 int attrib_start(struct attrib *a, struct sampler *s)
 {
 	a->sampler = s;
+	if (a->proc_fd < 0)
+		return 0;
 	for (int c = 0; c < s->set->n; c++)
 		a->method[c] = split_method_of(&s->set->ch[c], a->cfg.dram_by_cpu);
 	for (int k = 0; k < s->coverage.n; k++)

@@ -98,7 +98,8 @@ struct attrib {
 	struct sampler *sampler;
 	struct attrib_config cfg;
 	int proc_fd, stat_fd, cgroup_fd;
-	double hz; /* clock ticks per second */
+	char error[320]; /* why attribution is off (proc_fd < 0) */
+	double hz;       /* clock ticks per second */
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
@@ -144,7 +145,7 @@ struct attrib {
 };
 
 /* Open the proc root, its stat file and the cgroup root (before privileges are dropped).
- * 0, or -errno with err filled. */
+ * Without a proc root attribution is off (error says why) and the daemon runs on. */
 int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, size_t errlen);
 /* Start following the sampler (after sampler_init). */
 int attrib_start(struct attrib *a, struct sampler *s);

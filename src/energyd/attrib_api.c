@@ -307,14 +307,25 @@ static void processes_route(struct api *api, const struct http_request *req,
 	reply(res, 200, o);
 }
 
+static bool attrib_off(struct api *api, struct http_response *res)
+{
+	if (api->attrib->proc_fd >= 0)
+		return false;
+	http_error(res, 503, api->attrib->error, "start energyd with a readable --proc-root");
+	return true;
+}
+
 bool attrib_api_handle(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	if (strncmp(req->path, "/api/v1/watch", 13) == 0 &&
 	    (req->path[13] == '\0' || req->path[13] == '/')) {
-		watch_route(api, req, res);
+		if (!attrib_off(api, res))
+			watch_route(api, req, res);
 		return true;
 	}
 	if (strcmp(req->path, "/api/v1/processes") == 0) {
+		if (attrib_off(api, res))
+			return true;
 		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
 			http_error(res, 405, "method not allowed", "this endpoint answers GET");
 		else
@@ -385,6 +396,8 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
 		http_error(res, 400, err, scope_hint);
 		return -1;
 	}
+	if (attrib_off(api, res))
+		return -1;
 	struct attrib *a = api->attrib;
 	attrib_lock(a);
 	/* Scan-based scopes are known up to the last scan, watches up to their last split,

@@ -490,3 +490,28 @@ def test_child_and_grandchild_exit_together(fake_machine):
     w = energy_when_ready(d, t_exit - 0.5, t_exit + 0.5, "pid:200")
     wdt = w["to"] - w["from"]
     assert abs(w["scope"]["joules"] - 5.0 * wdt) <= 5.0 * wdt * 0.05
+
+
+def test_unreadable_proc_root_turns_attribution_off(tmp_path, start_energyd):
+    """Energy is still measured; attribution answers 503 and says why."""
+    pkg = package(tmp_path / "sys").start()
+    try:
+        d = start_energyd(tmp_path / "sys", proc_root=tmp_path / "no-such-proc")
+        d.wait_ticks(3)
+        assert d.get("/api/v1/now")["host"]["joules"] > 0
+        for method, path, body in (("GET", "/api/v1/processes", None),
+                                   ("GET", "/api/v1/watch", None),
+                                   ("POST", "/api/v1/watch", '{"pid": 1}'),
+                                   ("GET", "/api/v1/energy?from=1&scope=pid:1", None)):
+            status, answer = d.request(method, path, body)
+            assert status == 503 and "attribution is off" in answer["error"], (path, answer)
+        assert "attribution is off" in d.log()
+    finally:
+        pkg.close()
+
+
+def test_help_documents_attribution_options():
+    from conftest import ENERGYD
+    out = subprocess.run([str(ENERGYD), "--help"], capture_output=True, text=True).stdout
+    for opt in ("--scan-interval", "--cgroup-root", "--attribute-dram"):
+        assert opt in out
