@@ -73,17 +73,42 @@ def fake_machine(tmp_path, start_energyd):
     pkg.close()
 
 
-# The driver sets counters from the wall clock every 5 ms and energyd samples every 0.1 s: per
-# tick busy is 200 +- 1 jiffies of 400, so each tick's ratio is off by up to 0.5 %, with zero
-# mean; the package counter is right within 40 W x 5 ms per end. Over 2-3 s windows the error
-# stays well below 3 %: we allow 3 %.
-REL = 0.03
+# The fake counters advance at fixed rates, so every interval's shares are known: busy is half
+# of all CPU time, pid 100 has half of the busy time, 200 and 300 a quarter each. The emulators'
+# threads may stall on a loaded machine (the package counter then moves in bursts), so the tests
+# compare scopes with the active energy of the same interval, and take intervals between two full
+# scans (no interpolation inside a scan interval). What remains: the jiffy quantisation of one
+# 0.1 s tick (busy 200 +- 1 of 400), and a driver write (every 5 ms) that may land between
+# energyd's read of /proc/stat and its reads of the process files, 5 ms of a 200 ms scan
+# (2.5 %); both average out over a window of several scans: 5 %.
+REL = 0.05
+
+
+def scan_time(d):
+    """The time of energyd's last full scan (a point of every scan-based series)."""
+    return d.get("/api/v1/processes?top=1")["time"]
+
+
+def next_scan_time(d, after):
+    return wait_until(lambda: (t := scan_time(d)) > after and t)
+
+
+def scan_window(d, t0, scope):
+    """The energy answer from the scan at t0 to the last full scan."""
+    status, body = d.request("GET", f"/api/v1/energy?from={t0}&to={t0 + 3600}&scope={scope}")
+    assert status == 200, body
+    assert body["from"] == t0
+    return body
+
+
+def near(x, y, rel=REL):
+    return abs(x - y) <= abs(y) * rel
 
 
 def test_fake_tree_scopes(fake_machine):
     d, proc = fake_machine
     time.sleep(1.0)
-    t0 = d.get("/api/v1/now")["time"]
+    t0 = next_scan_time(d, 0)
 
     # Phase 2: pid 100 starts a child (uid 1000) that uses 500 j/s for 1 s while pid 300 waits,
     # then exits and is reaped: its time moves into 100's cutime.
@@ -95,51 +120,49 @@ def test_fake_tree_scopes(fake_machine):
     proc.reap(400)
     proc.set_rate(300, 500.0)
     time.sleep(1.0)
-    t1 = d.get("/api/v1/now")["time"] - 0.1
+    t1 = scan_time(d)
 
     e = energy_when_ready(d, t0, t1, "pid:100")
-    dt = e["to"] - e["from"]
-    assert e["clamped"] is False
     s = e["scope"]
     assert s["measured"] is False and s["method"] == "cpu-time-share"
+    assert s["resolution_s"] == 0.2
     pkg = e["channels"]["rapl:package-0"]["joules"]
-    assert abs(pkg - PKG_W * dt) <= PKG_W * 0.02
     # Active + idle is the package energy to the microjoule (both are sums of the same
     # per-sample counter deltas; joules are printed with 16 significant digits).
     assert abs(s["active_joules"] + s["idle_joules"] - pkg) < 1e-6
-    assert abs(s["active_joules"] - 20.0 * dt) <= 20.0 * dt * REL
-    # pid 100's tree: itself 10 W, child 200 5 W, and the short-lived child 400 5 W for 1 s.
-    assert abs(s["joules"] - (15.0 * dt + 5.0)) <= (15.0 * dt + 5.0) * REL
+    assert near(s["active_joules"], 0.5 * pkg)
+    active = s["active_joules"]
     assert abs(s["share"] - s["joules"] / e["host"]["joules"]) < 1e-9
 
     def scope(name):
         return energy_when_ready(d, t0, t1, name)["scope"]["joules"]
 
-    assert abs(scope("pid:200") - 5.0 * dt) <= 5.0 * dt * REL
-    # pid 300 paused for the child's second.
-    assert abs(scope("pid:300") - (5.0 * dt - 5.0)) <= 5.0 * dt * REL
-    # uid 1000: pid 100, 300 and the child: 15 W throughout.
-    assert abs(scope("user:1000") - 15.0 * dt) <= 15.0 * dt * REL
-    assert abs(scope("user:1001") - 5.0 * dt) <= 5.0 * dt * REL
+    # Constant shares through both phases:
+    assert near(scope("pid:200"), 0.25 * active)
+    assert near(scope("user:1001"), 0.25 * active)
+    assert near(scope("user:1000"), 0.75 * active)  # 100 and 300, or 100 and the child
+    assert near(scope("cgroup:/a"), 0.5 * active)
+    assert near(scope("cgroup:/b"), 0.25 * active)
     assert scope("user:0") == 0.0
-    assert abs(scope("cgroup:/a") - 10.0 * dt) <= 10.0 * dt * REL
-    assert abs(scope("cgroup:/b") - 5.0 * dt) <= 5.0 * dt * REL
-    # The child exited: it still counts up to its exit.
-    assert abs(scope("pid:400") - 5.0) <= 5.0 * REL * 2
+    # pid 100's tree is 100 + 200 (0.75) plus the child during its second; pid 300 lost
+    # exactly that second: tree(100) + 300 - 200 = uid 1000.
+    p100, p300 = s["joules"], scope("pid:300")
+    assert p100 > 0.75 * active * (1 + REL)
+    assert near(p100 + p300 - scope("pid:200"), scope("user:1000"))
+    # The child exited and was reaped: it still counts up to its exit, and takes what 300 left.
+    assert near(scope("pid:400") + p300, 0.25 * active)
+    assert near(scope("pid:400"), p100 - 0.75 * active, 0.1)
 
     top = d.get("/api/v1/processes?top=2")
-    assert [p["pid"] for p in top["processes"]] == [100, 200] or \
-        [p["pid"] for p in top["processes"]][0] == 100
-    p100 = top["processes"][0]
-    assert p100["user"] in ("1000", pwd.getpwuid(1000).pw_name if _has_uid(1000) else "1000")
-    assert p100["command"] == "kernel"
-    # Over one 0.2 s scan the quantisation is coarser: 200 +- 1 of 400 busy jiffies, 100 +- 1
-    # for the process: within 3 %, and 5 % for the scan's own timing.
-    assert abs(p100["watts"] - 10.0) <= 10.0 * 0.05
-    assert abs(p100["cpu_share"] - 0.5) <= 0.5 * 0.05
+    assert [p["pid"] for p in top["processes"]][0] == 100
+    p = top["processes"][0]
+    assert p["user"] in ("1000", pwd.getpwuid(1000).pw_name if _has_uid(1000) else "1000")
+    assert p["command"] == "kernel"
+    # One scan interval: half of the active power, and half of the busy CPU time.
+    assert near(p["watts"], 0.5 * top["host"]["active_watts"], 0.05)
+    assert near(p["cpu_share"], 0.5, 0.05)
     assert top["measured"] is False and top["method"] == "cpu-time-share"
-    assert abs(top["host"]["active_watts"] - 20.0) <= 20.0 * 0.05
-    assert abs(top["host"]["idle_watts"] - 20.0) <= 20.0 * 0.05
+    assert near(top["host"]["busy_share"], 0.5, 0.05)
     only = d.get("/api/v1/processes?top=10&user=1001")["processes"]
     assert [p["pid"] for p in only] == [200]
 
@@ -157,15 +180,15 @@ def test_watch_on_fake_tree_at_sample_rate(fake_machine):
     status, w = d.request("POST", "/api/v1/watch", json.dumps({"pid": 100, "label": "k-1"}))
     assert status == 201, w
     assert w["pid"] == 100 and w["label"] == "k-1" and w["alive"] is True
-    t0 = w["created_at"]
+    t0 = w["created_at"] + 0.15  # from the first split after the registration
     time.sleep(1.5)
     t1 = d.get("/api/v1/now")["time"] - 0.05
     e = energy_when_ready(d, t0, t1, f"kernel:{w['id']}")
-    dt = e["to"] - e["from"]
     s = e["scope"]
     assert s["resolution_s"] == 0.1 and s["watch"]["id"] == w["id"]
-    # 100 and its child 200: 1500 of 2000 busy jiffies/s of 20 W active.
-    assert abs(s["joules"] - 15.0 * dt) <= 15.0 * dt * REL
+    # 100 and its child 200: 1500 of 2000 busy jiffies/s. The watch and the active energy are
+    # both split at every sample: 5 % for the ends of the window.
+    assert near(s["joules"], 0.75 * s["active_joules"], 0.05)
     # By label too (the Jupyter extension registers kernels under their id).
     e2 = energy_when_ready(d, t0, t1, "kernel:k-1")
     assert e2["scope"]["joules"] == s["joules"]
@@ -401,11 +424,9 @@ def test_dram_policy_and_host_identity(tmp_path, start_energyd, policy):
         d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2", "--attribute-dram",
                           policy, proc_root=tmp_path / "proc")
         time.sleep(1.0)
-        t0 = d.get("/api/v1/now")["time"]
+        t0 = next_scan_time(d, 0)
         time.sleep(1.5)
-        t1 = d.get("/api/v1/now")["time"] - 0.05
-        e = energy_when_ready(d, t0, t1, "pid:100")
-        dt = e["to"] - e["from"]
+        e = scan_window(d, t0, "pid:100")
         s = e["scope"]
         host = e["host"]["joules"]
         assert abs(s["active_joules"] + s["idle_joules"] + s["unattributed_joules"] - host) \
@@ -415,14 +436,18 @@ def test_dram_policy_and_host_identity(tmp_path, start_energyd, policy):
             assert abs(c["active_joules"] + c["idle_joules"] + c["unattributed_joules"] -
                        e["channels"][cid]["joules"]) < 1e-6
         dram = s["channels"]["rapl:dram-0"]
+        dram_j = e["channels"]["rapl:dram-0"]["joules"] + e["channels"]["rapl:dram-1"]["joules"]
         if policy == "none":
             assert dram["method"] == "unattributed" and dram["active_joules"] == 0
-            assert abs(dram["unattributed_joules"] - 6.0 * dt) <= 6.0 * dt * REL
-            expected = 0.5 * 70.0 * dt  # half of the packages' energy is active, all of it 100's
+            assert abs(dram["unattributed_joules"] - e["channels"]["rapl:dram-0"]["joules"]) \
+                < 1e-6
+            assert near(s["active_joules"], 0.5 * (host - dram_j))
         else:
             assert dram["method"] == "cpu-time-share" and dram["unattributed_joules"] == 0
-            expected = 0.5 * 80.0 * dt
-        assert abs(s["joules"] - expected) <= expected * REL
+            assert near(dram["active_joules"], 0.5 * e["channels"]["rapl:dram-0"]["joules"])
+            assert near(s["active_joules"], 0.5 * host)
+        # pid 100 has all the busy time: all of the active energy.
+        assert near(s["joules"], s["active_joules"])
     finally:
         proc.close()
         fake.close()
@@ -464,32 +489,30 @@ def test_child_and_grandchild_exit_together(fake_machine):
     """pid 100 starts 500, which starts 501 (500 j/s while 300 waits); after 2 s, 501 is
     reaped by 500 and 500 by 100 within one scan interval: 100's cutime then holds both, and
     what 501 was charged before must not count again (it would crowd out everyone else in
-    that interval: pid 200 would lose about 70 % of its 5 W there)."""
+    that interval: pid 200 would lose about 70 % of its share there)."""
     d, proc = fake_machine
     time.sleep(1.0)
-    t0 = d.get("/api/v1/now")["time"]
+    t0 = next_scan_time(d, 0)
     proc.set_rate(300, 0.0)
     proc.add(500, 100, 1000, 0.0, "child", new=True)
     proc.add(501, 500, 1000, 500.0, "grandchild", new=True)
     time.sleep(2.0)
+    t_before = scan_time(d)
     proc.set_rate(501, 0.0)
     proc.reap(501)
     proc.reap(500)
     proc.set_rate(300, 500.0)
-    t_exit = d.get("/api/v1/now")["time"]
-    time.sleep(1.0)
-    t1 = d.get("/api/v1/now")["time"] - 0.1
-    e = energy_when_ready(d, t0, t1, "pid:100")
-    dt = e["to"] - e["from"]
-    # 100 (10 W) + 200 (5 W) throughout, + 501 (5 W) for 2 s.
-    assert abs(e["scope"]["joules"] - (15.0 * dt + 10.0)) <= (15.0 * dt + 10.0) * REL
-    u = energy_when_ready(d, t0, t1, "user:1000")["scope"]["joules"]
-    assert abs(u - 15.0 * dt) <= 15.0 * dt * REL
-    # Around the exit, pid 200 still gets its 5 W (one or two 0.2 s scans: 5 % for the
-    # quantisation of a short window).
-    w = energy_when_ready(d, t_exit - 0.5, t_exit + 0.5, "pid:200")
-    wdt = w["to"] - w["from"]
-    assert abs(w["scope"]["joules"] - 5.0 * wdt) <= 5.0 * wdt * 0.05
+    time.sleep(0.8)
+    e = scan_window(d, t0, "pid:100")
+    active = e["scope"]["active_joules"]
+    assert near(scan_window(d, t0, "user:1000")["scope"]["joules"], 0.75 * active)
+    # Around the exit (three or four scans), pid 200 keeps its quarter (8 %: fewer scans to
+    # average over; counting 501 twice would cost it about 20 %).
+    w = scan_window(d, t_before, "pid:200")
+    assert near(w["scope"]["joules"], 0.25 * w["scope"]["active_joules"], 0.08)
+    # Nothing was given out twice: all users together have the busy share of the active energy.
+    total = sum(scan_window(d, t0, f"user:{uid}")["scope"]["joules"] for uid in (0, 1000, 1001))
+    assert near(total, active)
 
 
 def test_unreadable_proc_root_turns_attribution_off(tmp_path, start_energyd):
