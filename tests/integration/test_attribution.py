@@ -151,7 +151,6 @@ def test_fake_tree_scopes(fake_machine):
     assert near(p100 + p300 - scope("pid:200"), scope("user:1000"))
     # The child exited and was reaped: it still counts up to its exit, and takes what 300 left.
     assert near(scope("pid:400") + p300, 0.25 * active)
-    assert near(scope("pid:400"), p100 - 0.75 * active, 0.1)
 
     top = d.get("/api/v1/processes?top=2")
     assert [p["pid"] for p in top["processes"]][0] == 100
@@ -483,6 +482,40 @@ def test_garbage_in_proc_and_cgroup_files(fake_machine, tmp_path):
     assert status == 404
     assert d.request("GET", "/api/v1/energy?from=1&scope=cgroup:/a")[0] == 200
     assert d.proc.poll() is None
+
+
+def test_exited_child_counts_to_its_exit(tmp_path, start_energyd):
+    """Full scans once a second; a child works for about 2 s (while pid 300 waits) and is
+    reaped 0.9 s after the last scan that saw it. That last stretch must still be its own:
+    300 + child = a quarter of the active energy throughout (without it, about 20 % less)."""
+    pkg = package(tmp_path / "sys").start()
+    proc = FakeProc(tmp_path / "proc")
+    proc.add(1, 0, 0, 0.0, "init")
+    proc.add(100, 1, 1000, 1000.0, "kernel")
+    proc.add(200, 100, 1001, 500.0, "worker")
+    proc.add(300, 1, 1000, 500.0, "other")
+    proc.start()
+    try:
+        d = start_energyd(tmp_path / "sys", "--scan-interval", "1", proc_root=tmp_path / "proc")
+        t0 = next_scan_time(d, next_scan_time(d, 0))
+        proc.set_rate(300, 0.0)
+        proc.add(400, 100, 1000, 500.0, "child", new=True)
+        time.sleep(1.0)
+        seen = next_scan_time(d, t0)
+        time.sleep(0.9 - (d.get("/api/v1/now")["time"] - seen))
+        proc.set_rate(400, 0.0)
+        proc.reap(400)
+        proc.set_rate(300, 500.0)
+        t1 = next_scan_time(d, next_scan_time(d, seen))
+        e = scan_window(d, t0, "pid:400")
+        active = e["scope"]["active_joules"]
+        assert e["to"] == t1
+        child, other = e["scope"]["joules"], scan_window(d, t0, "pid:300")["scope"]["joules"]
+        # Without the last stretch the child would miss about 0.9 of its 1.5 s.
+        assert near(child + other, 0.25 * active)
+    finally:
+        proc.close()
+        pkg.close()
 
 
 def test_child_and_grandchild_exit_together(fake_machine):
