@@ -28,5 +28,13 @@ int cli_status(struct cli *cli, int argc, char **argv);
 int cli_sources(struct cli *cli, int argc, char **argv);
 int cli_run(struct cli *cli, int argc, char **argv);
 int cli_export(struct cli *cli, int argc, char **argv);
+int cli_watch(struct cli *cli, int argc, char **argv);
+
+/* The command's own share for `energy run` (share.c). */
+int share_watch(struct cli *cli, int pid);
+json_t *share_fetch(struct cli *cli, int watch_id, double t0, double t1);
+void share_unwatch(struct cli *cli, int watch_id);
+int share_read_cpu(const char *proc_root, uint64_t *busy, uint64_t *total);
+json_t *share_in_process(double host_joules, double own_cpu_s, uint64_t total_ticks);
 
 #endif

@@ -18,6 +18,9 @@ static void usage(FILE *out)
 	    "                    run a command and report the energy it took\n"
 	    "  export --from T [--to T] [--step S] [--tier 1s|1m|1h] [--format csv|json]\n"
 	    "                    the long-term record per step (T: Unix seconds or ISO 8601)\n\n"
+	    "                    run a command and report the energy it took, and its own share\n"
+	    "  watch [--interval S] [--top N]\n"
+	    "                    live view: channels, host total, top processes; q quits\n\n"
 	    "energyd is found at --socket PATH (unix:PATH or HOST:PORT), $ENERGYD_SOCKET,\n"
 	    "%s, then $XDG_RUNTIME_DIR/energyd.sock or /tmp/energyd-UID.sock.\n",
 	    ENERGY_SYSTEM_SOCKET);
@@ -163,6 +166,8 @@ int main(int argc, char **argv)
 		return cli_run(&cli, argc - i, argv + i);
 	if (strcmp(cmd, "export") == 0)
 		return cli_export(&cli, argc - i, argv + i);
+	if (strcmp(cmd, "watch") == 0)
+		return cli_watch(&cli, argc - i, argv + i);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

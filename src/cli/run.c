@@ -14,11 +14,13 @@
 #include "source.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@ struct run_options {
 struct backend {
 	const char *mode; /* "energyd" or "in-process" */
 	struct energy_client *client;
+	struct cli *cli;
 	struct channel_set *set;
 	struct sampler sampler;
 	uint64_t start_uj[CHANNELS_MAX], start_host_uj;
@@ -48,6 +51,15 @@ struct measurement {
 	double duration_s;
 	int exit_code;
 	struct energy_snapshot energy;
+	json_t *own; /* the command's attributed share (estimated), or NULL */
+};
+
+/* Called with the child's pid before it executes (it waits until started() returns) and after
+ * it exited but before it is reaped, so that energyd can still read its final CPU time. */
+struct run_hooks {
+	void (*started)(pid_t pid, void *ctx);
+	void (*exited)(pid_t pid, void *ctx);
+	void *ctx;
 };
 
 static int run_usage(void)
@@ -78,11 +90,14 @@ static void sleep_s(double s)
 /* Fork and exec; returns the exit code as a shell would (128 + signal), 127 when CMD cannot be
  * executed. Our SIGINT/SIGQUIT are ignored meanwhile, as with system(3), so that ^C stops the
  * command and we still report. */
-static int run_child(char **argv)
+static int run_child(char **argv, const struct run_hooks *hooks)
 {
 	struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
 	sigaction(SIGINT, &ign, &old_int);
 	sigaction(SIGQUIT, &ign, &old_quit);
+	int gate[2] = {-1, -1};
+	if (hooks && pipe2(gate, O_CLOEXEC) < 0)
+		gate[0] = gate[1] = -1;
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "energy run: fork: %s\n", strerror(errno));
@@ -91,9 +106,26 @@ static int run_child(char **argv)
 	if (pid == 0) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
+		if (gate[0] >= 0) {
+			char c;
+			close(gate[1]);
+			while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+				;
+		}
 		execvp(argv[0], argv);
 		fprintf(stderr, "energy run: cannot execute %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
+	}
+	if (hooks) {
+		hooks->started(pid, hooks->ctx);
+		if (gate[0] >= 0) {
+			close(gate[0]);
+			close(gate[1]); /* end of file: the child executes */
+		}
+		siginfo_t info;
+		while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+			;
+		hooks->exited(pid, hooks->ctx);
 	}
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -112,6 +144,7 @@ static int run_child(char **argv)
 static int backend_open(struct backend *b, struct cli *cli, const struct run_options *o)
 {
 	memset(b, 0, sizeof(*b));
+	b->cli = cli;
 	if (!o->in_process && energy_client_open(cli->socket, &b->client) == 0) {
 		if (energy_client_ping(b->client)) {
 			b->mode = "energyd";
@@ -202,17 +235,79 @@ static int backend_end(struct backend *b, double duration_s, struct energy_snaps
 	return 0;
 }
 
-/* Run the command (argv) or, with argv NULL, sleep idle_s; measure it. */
-static int measure(struct backend *b, char **argv, double idle_s, struct measurement *m)
+/* The command's own share through energyd: a watch on its pid from before it executes until
+ * after it exited (share.c). */
+struct share_ctx {
+	struct cli *cli;
+	int watch_id;
+	double t_start, t_end;
+	uint64_t end_ns; /* monotonic time of the command's exit */
+	json_t *own;
+};
+
+static void share_started(pid_t pid, void *ctx)
 {
+	struct share_ctx *sc = ctx;
+	sc->watch_id = share_watch(sc->cli, (int)pid);
+}
+
+static void share_exited(pid_t pid, void *ctx)
+{
+	(void)pid;
+	struct share_ctx *sc = ctx;
+	sc->t_end = energy_wall_time();
+	sc->end_ns = energy_monotonic_ns();
+	/* Still a zombie: energyd reads its final CPU time at its next sample. */
+	if (sc->watch_id) {
+		sc->own = share_fetch(sc->cli, sc->watch_id, sc->t_start, sc->t_end);
+		share_unwatch(sc->cli, sc->watch_id);
+	}
+}
+
+static double children_cpu_s(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_CHILDREN, &ru) < 0)
+		return NAN;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Run the command (argv) or, with argv NULL, sleep idle_s; measure it, and the command's own
+ * share: from energyd's attribution, or in-process from its CPU time against the machine's. */
+static int measure(struct backend *b, const struct run_options *o, char **argv, double idle_s,
+                   struct measurement *m)
+{
+	m->own = NULL;
 	backend_begin(b);
 	uint64_t m0 = energy_monotonic_ns();
-	if (argv)
-		m->exit_code = run_child(argv);
-	else
-		sleep_s(idle_s), m->exit_code = 0;
+	if (!argv) {
+		sleep_s(idle_s);
+		m->exit_code = 0;
+		m->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
+		return backend_end(b, m->duration_s, &m->energy);
+	}
+	if (b->client) {
+		struct share_ctx sc = {.cli = b->cli, .t_start = b->t0};
+		struct run_hooks hooks = {share_started, share_exited, &sc};
+		m->exit_code = run_child(argv, &hooks);
+		m->duration_s =
+		    (double)((sc.end_ns ? sc.end_ns : energy_monotonic_ns()) - m0) / 1e9;
+		m->own = sc.own;
+		return backend_end(b, m->duration_s, &m->energy);
+	}
+	uint64_t busy0, total0, busy1, total1;
+	bool have_cpu = share_read_cpu(o->proc_root, &busy0, &total0) == 0;
+	double cpu0 = children_cpu_s();
+	m->exit_code = run_child(argv, NULL);
 	m->duration_s = (double)(energy_monotonic_ns() - m0) / 1e9;
-	return backend_end(b, m->duration_s, &m->energy);
+	int rc = backend_end(b, m->duration_s, &m->energy);
+	have_cpu = have_cpu && share_read_cpu(o->proc_root, &busy1, &total1) == 0 &&
+	           total1 > total0 && isfinite(cpu0);
+	if (rc == 0 && have_cpu)
+		m->own = share_in_process(m->energy.host_joules, children_cpu_s() - cpu0,
+		                          total1 - total0);
+	return rc;
 }
 
 /* ---- statistics ---------------------------------------------------------------------------- */
@@ -241,12 +336,18 @@ static struct stats stats_of(const double *v, int n)
 }
 
 /* Per-run values of one series: channel index c, or -1 for the host, -2 for the duration, -3
- * for the host's emissions, -4 for its cost; active subtracts idle power x duration. */
+ * for the host's emissions, -4 for its cost, -5 for the command's attributed share; active
+ * subtracts idle power x duration. */
 static void series(const struct measurement *runs, int n, int c, const struct measurement *idle,
                    bool active, double *out)
 {
 	for (int i = 0; i < n; i++) {
 		const struct measurement *r = &runs[i];
+		if (c == -5) { /* the command's own share */
+			json_t *j = r->own ? json_object_get(r->own, "joules") : NULL;
+			out[i] = json_is_number(j) ? json_number_value(j) : NAN;
+			continue;
+		}
 		if (c <= -2) {
 			out[i] = c == -2   ? r->duration_s
 			         : c == -3 ? r->energy.host_emissions_g
@@ -321,10 +422,12 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 		json_object_set_new(host, "currency",
 		                    r->energy.currency[0] ? json_string(r->energy.currency)
 		                                          : json_null());
-		json_array_append_new(
-		    jruns, json_pack("{s:i, s:f, s:i, s:f, s:o, s:o}", "run", i + 1, "duration_s",
-		                     r->duration_s, "exit_code", r->exit_code, "resolution_s",
-		                     r->energy.resolution_s, "channels", chs, "host", host));
+		json_t *run =
+		    json_pack("{s:i, s:f, s:i, s:f, s:o, s:o}", "run", i + 1, "duration_s",
+		              r->duration_s, "exit_code", r->exit_code, "resolution_s",
+		              r->energy.resolution_s, "channels", chs, "host", host);
+		json_object_set(run, "attributed", r->own ? r->own : json_null());
+		json_array_append_new(jruns, run);
 	}
 	json_t *summary_ch = json_object();
 	for (int c = 0; c < first->n_channels; c++) {
@@ -349,10 +452,16 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 	json_object_set_new(summary_host, "emissions_g", stats_json(stats_of(v, n)));
 	series(runs, n, -4, idle, false, v);
 	json_object_set_new(summary_host, "cost", stats_json(stats_of(v, n)));
+	series(runs, n, -5, idle, false, v);
+	json_t *summary_own = json_null();
+	if (isfinite(stats_of(v, n).mean))
+		summary_own = json_pack(
+		    "{s:o, s:s, s:b}", "joules", stats_json(stats_of(v, n)), "method",
+		    json_string_value(json_object_get(runs[0].own, "method")), "measured", false);
 	series(runs, n, -2, idle, false, v);
-	json_t *summary =
-	    json_pack("{s:i, s:o, s:o, s:o}", "runs", n, "duration_s", stats_json(stats_of(v, n)),
-	              "channels", summary_ch, "host", summary_host);
+	json_t *summary = json_pack("{s:i, s:o, s:o, s:o, s:o}", "runs", n, "duration_s",
+	                            stats_json(stats_of(v, n)), "channels", summary_ch, "host",
+	                            summary_host, "attributed", summary_own);
 	json_t *baseline = json_null();
 	if (idle) {
 		json_t *chs = json_object();
@@ -392,7 +501,7 @@ static void report_csv(FILE *f, const struct measurement *runs, int n,
 	for (int c = 0; c < first->n_channels; c++)
 		fprintf(f, ",%s_joules%s%s%s", first->channels[c].id, idle ? "," : "",
 		        idle ? first->channels[c].id : "", idle ? "_active_joules" : "");
-	fprintf(f, "\n");
+	fprintf(f, ",command_joules\n");
 	for (int i = 0; i < n; i++) {
 		double a;
 		fprintf(f, "%d,%.6f,%d,%.6f", i + 1, runs[i].duration_s, runs[i].exit_code,
@@ -408,7 +517,11 @@ static void report_csv(FILE *f, const struct measurement *runs, int n,
 				fprintf(f, ",%.6f", a);
 			}
 		}
-		fprintf(f, "\n");
+		series(&runs[i], 1, -5, idle, false, &a);
+		if (isfinite(a))
+			fprintf(f, ",%.6f\n", a);
+		else
+			fprintf(f, ",\n");
 	}
 }
 
@@ -489,6 +602,16 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	if (idle) {
 		series(runs, n, -1, idle, true, v);
 		text_stats_line(f, "  active", v, n, "J", "minus idle");
+	}
+	series(runs, n, -5, idle, false, v);
+	if (isfinite(stats_of(v, n).mean)) {
+		/* The command's own part of the host total: an estimate, with its method. */
+		double share = 0;
+		for (int i = 0; i < n; i++)
+			share += json_number_value(json_object_get(runs[i].own, "share")) / n;
+		snprintf(what, sizeof(what), "estimated (%s, %.1f %% of the host total)",
+		         json_string_value(json_object_get(runs[0].own, "method")), 100 * share);
+		text_stats_line(f, "command's share", v, n, "J", what);
 	}
 	double total = 0;
 	for (int i = 0; i < n; i++)
@@ -633,11 +756,11 @@ int cli_run(struct cli *cli, int argc, char **argv)
 		rc = -ENOMEM;
 		goto done;
 	}
-	if (o.idle_s > 0 && (rc = measure(&b, NULL, o.idle_s, &idle)) < 0)
+	if (o.idle_s > 0 && (rc = measure(&b, &o, NULL, o.idle_s, &idle)) < 0)
 		goto done;
 	for (int w = 0; w < o.warmup; w++) {
 		sleep_s(o.delay_before_s);
-		exit_code = run_child(o.argv);
+		exit_code = run_child(o.argv, NULL);
 		sleep_s(o.delay_after_s);
 		if (exit_code != 0) {
 			fprintf(stderr, "energy run: warm-up run %d exited %d: stopping\n", w + 1,
@@ -647,7 +770,7 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	}
 	for (; n < o.repetitions; n++) {
 		sleep_s(o.delay_before_s);
-		rc = measure(&b, o.argv, 0, &runs[n]);
+		rc = measure(&b, &o, o.argv, 0, &runs[n]);
 		sleep_s(o.delay_after_s);
 		if (rc < 0)
 			goto done;
@@ -672,6 +795,8 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	}
 done:
 	backend_close(&b);
+	for (int i = 0; runs && i < o.repetitions; i++)
+		json_decref(runs[i].own);
 	free(runs);
 	if (out)
 		fclose(out);

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "attrib_api.h"
 #include "energy.h"
 #include "longterm.h"
 #include "query.h"
@@ -273,11 +274,12 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		           "with from <= to");
 		return;
 	}
-	if (http_query(req, "scope")) {
-		http_error(res, 400, "scope is not supported by this energyd",
-		           "attribution to processes, kernels, cgroups and users is not available");
+	/* A scope narrows the interval to what has been attributed, so that the channels' and
+	 * the scope's figures cover the same interval. */
+	const char *scope = http_query(req, "scope");
+	double req0 = t0, req1 = t1;
+	if (scope && attrib_api_scope_clamp(api, scope, &t0, &t1, res) < 0)
 		return;
-	}
 	struct sampler *s = api->sampler;
 	double joules[CHANNELS_MAX], host, from, to, resolution;
 	sampler_lock(s);
@@ -309,14 +311,22 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		                    json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
 		                              api->set->ch[c].measured));
 	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from",
-	                      from, "to", to, "requested_from", t0, "requested_to", t1,
+	                      from, "to", to, "requested_from", req0, "requested_to", req1,
 	                      "resolution_s", resolution, "channels", channels, "host", "joules",
 	                      jnum(host), "coverage", coverage_ids(api), "measured",
-	                      s->coverage.measured, "clamped", from != t0 || to != t1);
+	                      s->coverage.measured, "clamped", from != req0 || to != req1);
 	json_object_update(json_object_get(o, "host"), json_object_get(carbon, "host"));
 	if (json_object_get(carbon, "carbon"))
 		json_object_set(o, "carbon", json_object_get(carbon, "carbon"));
 	json_decref(carbon);
+	if (scope) {
+		json_t *so = attrib_api_scope(api, scope, from, to, host, res);
+		if (!so) {
+			json_decref(o);
+			return;
+		}
+		json_object_set_new(o, "scope", so);
+	}
 	reply_json(res, 200, o);
 }
 
@@ -490,6 +500,8 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2},  {"/api/v1/now", 3},
 	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},   {"/api/v1/stream", 6},
 	              {"/metrics", 7},        {"/api/v1/longterm", 8}, {"/api/v1/carbon", 9}};
+	if (attrib_api_handle(api, req, res))
+		return;
 	int id = 0;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(req->path, routes[i].path) == 0)
@@ -497,7 +509,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!id) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "longterm, carbon, stream, /metrics");
+		           "longterm, carbon, stream, processes, watch, /metrics");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {

@@ -13,8 +13,11 @@
 
 #define API_FAMILIES_MAX 32
 
+struct attrib;
+
 struct api {
 	struct sampler *sampler;
+	struct attrib *attrib;
 	struct channel_set *set;
 	struct family_report families[API_FAMILIES_MAX];
 	int n_families;

@@ -201,6 +201,12 @@ static const struct opt opts[] = {
      "MSR RAPL register set (default: from /proc/cpuinfo)"},
     {"host-meter", OPT_NAME, OFF(host_meter), "CHANNEL",
      "channel that measures the whole machine (e.g. mcp:ttyACM0:1): the host total"},
+    {"scan-interval", OPT_SECONDS, OFF(scan_interval_s), "SECONDS",
+     "attribution: full process and cgroup scans at most this often (default 1)"},
+    {"cgroup-root", OPT_PATH, OFF(cgroup_root), "DIR",
+     "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
+    {"attribute-dram", OPT_NAME, OFF(attribute_dram), "cpu-time|none",
+     "attribution: split dram energy by CPU time (default) or leave it unattributed"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -223,6 +229,8 @@ void options_defaults(struct energyd_options *o)
 	o->store_keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
 	o->store_keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
 	carbon_config_defaults(&o->carbon);
+	o->scan_interval_s = 1.0;
+	strcpy(o->attribute_dram, "cpu-time");
 }
 
 /* "forever", or a duration: seconds with an optional s, m, h or d suffix, at least an hour. */
@@ -431,6 +439,13 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		         o->store_batch_s);
 		return -1;
 	}
+	if (strcmp(o->attribute_dram, "cpu-time") != 0 && strcmp(o->attribute_dram, "none") != 0) {
+		snprintf(err, errlen, "--attribute-dram '%s': expected cpu-time or none",
+		         o->attribute_dram);
+		return -1;
+	}
+	if (o->scan_interval_s < o->interval_s)
+		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
 	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
 	    o->model_max_watts < o->model_idle_watts) {
 		snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",

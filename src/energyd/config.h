@@ -37,9 +37,12 @@ struct energyd_options {
 	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
 	int n_mcp;
 	char nvml_lib[CONFIG_PATH_MAX];
-	char msr_vendor[64];         /* "intel", "amd" or "" (from cpuinfo) */
-	char host_meter[64];         /* channel id that feeds the whole machine, or "" */
-	struct carbon_config carbon; /* section [carbon] (docs/carbon.md) */
+	char msr_vendor[64];               /* "intel", "amd" or "" (from cpuinfo) */
+	char host_meter[64];               /* channel id that feeds the whole machine, or "" */
+	struct carbon_config carbon;       /* section [carbon] (docs/carbon.md) */
+	double scan_interval_s;            /* attribution: full process scans at most this often */
+	char cgroup_root[CONFIG_PATH_MAX]; /* "" = <sysfs-root>/fs/cgroup (or its unified/) */
+	char attribute_dram[64];           /* "cpu-time" or "none" */
 	bool help, version;
 };
 

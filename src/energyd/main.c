@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "carbon.h"
+#include "attrib.h"
 #include "config.h"
 #include "energy.h"
 #include "http.h"
@@ -82,6 +83,26 @@ static void default_listen(struct energyd_options *o, bool is_root)
 		snprintf(o->listen[0], sizeof(o->listen[0]), "unix:%s", path);
 	}
 	o->n_listen = 1;
+}
+
+/* cgroup v2: --cgroup-root, else SYSFS/fs/cgroup when it is a v2 mount, else its unified/
+ * (hybrid systems); "" when neither has cgroup.controllers. */
+static void default_cgroup_root(const struct energyd_options *o, char *buf, size_t len)
+{
+	if (o->cgroup_root[0]) {
+		snprintf(buf, len, "%s", o->cgroup_root);
+		return;
+	}
+	const char *cands[] = {"fs/cgroup", "fs/cgroup/unified"};
+	for (size_t i = 0; i < 2; i++) {
+		char probe[CONFIG_PATH_MAX + 64];
+		snprintf(probe, sizeof(probe), "%s/%s/cgroup.controllers", o->sysfs_root, cands[i]);
+		if (access(probe, F_OK) == 0) {
+			snprintf(buf, len, "%s/%s", o->sysfs_root, cands[i]);
+			return;
+		}
+	}
+	buf[0] = '\0';
 }
 
 int main(int argc, char **argv)
@@ -162,6 +183,23 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* Attribution reads /proc and the cgroup tree through descriptors opened now, so that
+	 * fake trees under root-only directories keep working after the drop. */
+	static struct attrib attrib;
+	char cgroup_root[CONFIG_PATH_MAX + 32];
+	default_cgroup_root(&opt, cgroup_root, sizeof(cgroup_root));
+	struct attrib_config acfg = {
+	    .proc_root = opt.proc_root,
+	    .cgroup_root = cgroup_root,
+	    .scan_interval_s = opt.scan_interval_s,
+	    .dram_by_cpu = strcmp(opt.attribute_dram, "none") != 0,
+	    .history_s = opt.history_s,
+	};
+	if (attrib_open(&attrib, &acfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
+
 	int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
 	if (rc < 0) {
 		log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
@@ -214,6 +252,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	api.sampler = &sampler;
+	api.attrib = &attrib;
 	api.set = &set;
 	gethostname(api.hostname, sizeof(api.hostname) - 1);
 	api.uid = getuid();
@@ -260,6 +299,10 @@ int main(int argc, char **argv)
 	}
 	log_info("carbon: provider %s%s%s", carbon_provider_name(opt.carbon.provider),
 	         opt.carbon.zone[0] ? ", zone " : "", opt.carbon.zone);
+	if (attrib_start(&attrib, &sampler) < 0) {
+		log_err("cannot start the attribution thread");
+		return 1;
+	}
 	if (http_start(&http, api_handle, &api, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
@@ -278,8 +321,10 @@ int main(int argc, char **argv)
 	sigwait(&sigs, &sig);
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	sampler_stop(&sampler);
+	attrib_stop(&attrib);
 	store_stop(&store); /* writes the last samples */
 	http_stop(&http);
+	attrib_free(&attrib);
 	store_free(&store);
 	carbon_close(api.carbon);
 	sampler_free(&sampler);

@@ -118,6 +118,12 @@ struct family_report {
 	char detail[FAMILY_DETAIL_MAX]; /* what was found, or why not and what to do */
 };
 
+/* A process's share of a channel's activity over an interval, for attribution. */
+struct process_share {
+	int pid;
+	double share; /* 0 to 1 of the channel's energy in the interval */
+};
+
 struct source_family {
 	const char *name;
 	/* Look for the hardware; fill report; return the number of channels open() would create,
@@ -134,6 +140,12 @@ struct source_family {
 	void (*close)(struct channel *ch);
 	/* A sentence for `sources`: where the value comes from. */
 	void (*describe)(const struct channel *ch, char *buf, size_t len);
+	/* Optional, NULL when not supported: each process's share of this channel's activity
+	 * since the previous call (NVML: SM utilisation per process), for attribution. Fills at
+	 * most max entries; returns their number or a negative errno. Called about once a second
+	 * from the attribution thread, possibly while read() runs in the sampler thread: guard
+	 * what it shares with read() in priv. */
+	int (*process_shares)(struct channel *ch, struct process_share *out, int max);
 };
 
 /* All families in order of preference (registry.c). */

@@ -41,7 +41,7 @@ BAD = [
     "/api/v1/energy?from=200&to=100",                  # from > to
     "/api/v1/energy?from=0x10",
     "/api/v1/energy?from=" + "9" * 5000,
-    "/api/v1/energy?from=1&scope=pid:1",               # not supported yet
+    "/api/v1/energy?from=1&scope=bogus:1",            # unknown scope kind
     "/api/v1/history?seconds=0",
     "/api/v1/history?seconds=-3",
     "/api/v1/history?seconds=1e12",

@@ -116,11 +116,14 @@ def test_run_csv_one_row_per_run(machine, tmp_path):
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [row["run"] for row in rows] == ["1", "2", "3"]
-    assert set(rows[0]) == {"run", "duration_s", "exit_code", "host_joules", "host_active_joules",
-                            "rapl:package-0_joules", "rapl:package-0_active_joules"}
+    assert list(rows[0]) == ["run", "duration_s", "exit_code", "host_joules",
+                             "host_active_joules", "rapl:package-0_joules",
+                             "rapl:package-0_active_joules", "command_joules"]
     for row in rows:
         dur = float(row["duration_s"])
         assert row["exit_code"] == "0"
+        # The command's own share (estimated): a part of the host total.
+        assert 0 <= float(row["command_joules"]) <= float(row["host_joules"])
         assert float(row["host_joules"]) == pytest.approx(float(row["rapl:package-0_joules"]))
         assert abs(float(row["host_joules"]) - IDLE_W * dur - LOAD_W * 0.1) <= \
             IDLE_W * 2 * END_S + LOAD_W * (2 * EDGE_S + 0.05)

@@ -1,0 +1,412 @@
+/*
+ * The attribution thread. Two rhythms:
+ *
+ * - every sample: split each channel's new energy into active / idle (or unattributed), and
+ *   add to each watch the active energy times its tree's share of the busy CPU time;
+ * - every scan interval: read every process and cgroup, and attribute the active energy of the
+ *   interval to each process by its CPU time. A process's CPU time here includes what its
+ *   reaped children used since the last scan (cutime/cstime grow when it waits for them), minus
+ *   what those children had already been charged: short-lived children count to their exit.
+ *
+ * I/O happens without the lock; results are applied under it.
+ */
+#define _GNU_SOURCE
+#include "attrib.h"
+#include "attrib_int.h"
+#include "energy.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void attrib_lock(struct attrib *a)
+{
+	pthread_mutex_lock(&a->lock);
+}
+
+void attrib_unlock(struct attrib *a)
+{
+	pthread_mutex_unlock(&a->lock);
+}
+
+int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	a->cfg = *cfg;
+	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
+	pthread_mutex_init(&a->lock, NULL);
+	series_store_init(&a->series);
+	a->next_watch_id = 1;
+	long hz = sysconf(_SC_CLK_TCK);
+	a->hz = hz > 0 ? (double)hz : 100.0;
+	a->proc_fd = open(cfg->proc_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	(void)err, (void)errlen;
+	if (a->proc_fd < 0) {
+		/* Energy is still measured; only attribution is off, and the API says why. */
+		snprintf(a->error, sizeof(a->error), "attribution is off: cannot open %s: %s",
+		         cfg->proc_root, strerror(errno));
+		log_warn("%s (set --proc-root)", a->error);
+		return 0;
+	}
+	a->stat_fd = openat(a->proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	if (a->stat_fd < 0)
+		log_warn("attribution: cannot open %s/stat: %s; energy will not be split",
+		         cfg->proc_root, strerror(errno));
+	if (cfg->cgroup_root && *cfg->cgroup_root) {
+		a->cgroup_fd = open(cfg->cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (a->cgroup_fd < 0)
+			log_warn("attribution: cannot open cgroup root %s: %s; cgroup scopes are "
+			         "off (set --cgroup-root)",
+			         cfg->cgroup_root, strerror(errno));
+	}
+	return 0;
+}
+
+/* ---- lookups ------------------------------------------------------------------------------ */
+
+struct attrib_proc *attrib_proc_find(struct attrib_proc *p, size_t n, int pid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p[mid].pid == pid)
+			return &p[mid];
+		if (p[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int attrib_ppid_find(const struct attrib_ppid *p, size_t n, int pid)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (p[mid].pid == pid)
+			return p[mid].ppid;
+		if (p[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int attrib_cmp_proc(const void *x, const void *y)
+{
+	const struct attrib_proc *a = x, *b = y;
+	return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+int attrib_cmp_ppid(const void *x, const void *y)
+{
+	const struct attrib_ppid *a = x, *b = y;
+	return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+int attrib_cmp_int(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+	return (a > b) - (a < b);
+}
+
+int attrib_cmp_cgroup(const void *x, const void *y)
+{
+	return strcmp(((const struct attrib_cgroup *)x)->path,
+	              ((const struct attrib_cgroup *)y)->path);
+}
+
+double attrib_series_at(struct attrib *a, const char *key, double t)
+{
+	struct series *s = series_get(&a->series, key, false);
+	double v = 0;
+	if (s)
+		series_value_at(s, t, &v);
+	return v;
+}
+
+void attrib_series_set(struct attrib *a, const char *key, uint64_t tag, double t_prev,
+                       double v_prev, double t, double v)
+{
+	struct series *s = series_get(&a->series, key, true);
+	if (!s)
+		return; /* out of memory: this scope loses a point, the daemon goes on */
+	if (s->n && s->tag != tag)
+		series_reset(s, tag);
+	s->tag = tag;
+	series_update(s, t_prev, v_prev, t, v);
+}
+
+/* ---- the sample rhythm ---------------------------------------------------------------------- */
+
+static void add_channel_energy(struct attrib *a, int c, uint64_t e_uj, double t)
+{
+	const char *id = a->sampler->set->ch[c].id;
+	char key[CHANNEL_ID_MAX + 32];
+	double t_prev = a->chan_t[c];
+	switch (a->method[c]) {
+	case SPLIT_CPU_TIME: {
+		uint64_t act = 0, idle = e_uj;
+		if (a->ratio_total)
+			split_active_idle(e_uj, a->ratio_busy, a->ratio_total, &act, &idle);
+		double pa = a->active_uj[c], pi = a->idle_uj[c];
+		a->active_uj[c] += (double)act;
+		a->idle_uj[c] += (double)idle;
+		if (a->in_coverage[c]) {
+			a->cpu_active_uj += (double)act;
+			a->pending_active_uj += (double)act;
+		}
+		snprintf(key, sizeof(key), "active:%s", id);
+		attrib_series_set(a, key, 0, t_prev, pa, t, a->active_uj[c]);
+		snprintf(key, sizeof(key), "idle:%s", id);
+		attrib_series_set(a, key, 0, t_prev, pi, t, a->idle_uj[c]);
+		break;
+	}
+	case SPLIT_GPU:
+		a->gpu_pending_uj[c] += (double)e_uj; /* split at the next scan */
+		break;
+	case SPLIT_NONE: {
+		double pu = a->unattr_uj[c];
+		a->unattr_uj[c] += (double)e_uj;
+		snprintf(key, sizeof(key), "unattributed:%s", id);
+		attrib_series_set(a, key, 0, t_prev, pu, t, a->unattr_uj[c]);
+		break;
+	}
+	}
+	a->chan_t[c] = t;
+}
+
+/* Energy of the new samples, split; with the lock held. */
+static void handle_samples(struct attrib *a, int n_samples, const double *t, const uint64_t *v,
+                           int n_ch)
+{
+	for (int k = 0; k < n_samples; k++) {
+		for (int c = 0; c < n_ch; c++) {
+			uint64_t x = v[(size_t)k * (size_t)n_ch + (size_t)c];
+			if (x == HISTORY_INVALID)
+				continue;
+			if (!a->have_uj[c]) {
+				a->have_uj[c] = true;
+				a->last_uj[c] = x;
+				a->chan_t[c] = t[k];
+				continue;
+			}
+			uint64_t e = x >= a->last_uj[c] ? x - a->last_uj[c] : 0;
+			a->last_uj[c] = x;
+			add_channel_energy(a, c, e, t[k]);
+		}
+		if (a->first_t == 0)
+			a->first_t = t[k];
+		a->last_t = t[k];
+	}
+}
+
+/* Give each watch its share of the active energy since the last split; with the lock held.
+ * Splits wait until the busy jiffies moved: below one jiffy nothing can be said. */
+static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
+{
+	for (int i = 0; i < n_obs; i++) {
+		struct attrib_watch *w = NULL;
+		for (int j = 0; j < a->n_watches; j++)
+			if (a->watches[j]->id == obs[i].id)
+				w = a->watches[j];
+		if (!w)
+			continue; /* deleted meanwhile */
+		if (obs[i].gone) {
+			if (w->alive) {
+				w->alive = false;
+				w->ended_at = a->last_t;
+			}
+			continue;
+		}
+		if (!obs[i].ok)
+			continue;
+		double per_s = w->is_cgroup ? 1e6 : a->hz;
+		if (obs[i].ticks > w->last_ticks)
+			w->pending_cpu_s += (double)(obs[i].ticks - w->last_ticks) / per_s;
+		/* A member left the tree (re-parented away): rebase, nothing is negative. */
+		w->last_ticks = obs[i].ticks;
+		free(w->members);
+		w->members = obs[i].members;
+		w->n_members = obs[i].n_members;
+		obs[i].members = NULL;
+	}
+	if (!a->have_sys || a->sys_busy <= a->busy_at_split)
+		return;
+	double busy_s = (double)(a->sys_busy - a->busy_at_split) / a->hz;
+	for (int j = 0; j < a->n_watches; j++) {
+		struct attrib_watch *w = a->watches[j];
+		double share = split_scope_share(w->pending_cpu_s, busy_s);
+		double prev = w->uj;
+		w->uj += a->pending_active_uj * share;
+		w->cpu_s += w->pending_cpu_s;
+		w->pending_cpu_s = 0;
+		char key[32];
+		snprintf(key, sizeof(key), "kernel:%d", w->id);
+		attrib_series_set(a, key, 0, w->last_t, prev, a->last_t, w->uj);
+		w->last_t = a->last_t;
+	}
+	a->pending_active_uj = 0;
+	a->busy_at_split = a->sys_busy;
+	a->split_t = a->last_t;
+}
+
+/* ---- the thread ----------------------------------------------------------------------------- */
+
+static void *attrib_thread(void *arg)
+{
+	struct attrib *a = arg;
+	struct sampler *s = a->sampler;
+	int n_ch = s->set->n;
+	double *t = malloc(ATTRIB_SPAN_MAX * sizeof(*t));
+	uint64_t *v = malloc((size_t)ATTRIB_SPAN_MAX * (size_t)(n_ch ? n_ch : 1) * sizeof(*v));
+	struct watch_obs *obs = calloc(ATTRIB_WATCHES_MAX, sizeof(*obs));
+	if (!t || !v || !obs) {
+		log_err("attribution: out of memory; attribution is off");
+		free(t), free(v), free(obs);
+		return NULL;
+	}
+	uint64_t seen = 0;
+	while (!atomic_load(&a->stop)) {
+		/* The samples taken since the last wake-up, newest last. */
+		sampler_lock(s);
+		uint64_t tick = sampler_wait_tick(s, seen);
+		int n = 0;
+		if (tick) {
+			seen = tick;
+			const struct history *h = &s->history;
+			size_t first = h->count;
+			if (a->last_t == 0 && first > 0)
+				first--; /* start from the newest sample: it is the base */
+			while (first > 0 && h->count - first < ATTRIB_SPAN_MAX &&
+			       history_time(h, first - 1) > a->last_t)
+				first--;
+			for (size_t i = first; i < h->count; i++, n++) {
+				t[n] = history_time(h, i);
+				for (int c = 0; c < n_ch; c++)
+					v[(size_t)n * (size_t)n_ch + (size_t)c] =
+					    history_value(h, i, c);
+			}
+		}
+		sampler_unlock(s);
+		if (!tick || atomic_load(&a->stop))
+			break;
+		if (n == 0)
+			continue;
+
+		uint64_t busy = 0, total = 0, forks = 0;
+		bool sys_ok =
+		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		a->forks = sys_ok ? forks : 0;
+
+		attrib_lock(a);
+		int n_obs = 0;
+		for (int j = 0; j < a->n_watches; j++) {
+			struct attrib_watch *w = a->watches[j];
+			struct watch_obs *o = &obs[n_obs++];
+			memset(o, 0, sizeof(*o));
+			o->id = w->id;
+			o->is_cgroup = w->is_cgroup;
+			o->pid = w->pid;
+			o->starttime = w->starttime;
+			o->gone = !w->alive;
+			snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
+		}
+		attrib_unlock(a);
+		attrib_observe_watches(a, obs, n_obs);
+
+		attrib_lock(a);
+		if (sys_ok && a->have_sys && busy >= a->sys_busy && total > a->sys_total) {
+			a->ratio_busy = busy - a->sys_busy;
+			a->ratio_total = total - a->sys_total;
+		}
+		if (sys_ok) {
+			if (!a->have_sys)
+				a->busy_at_split = busy;
+			a->have_sys = true;
+			a->sys_busy = busy;
+			a->sys_total = total;
+		}
+		handle_samples(a, n, t, v, n_ch);
+		split_watches(a, obs, n_obs);
+		bool scan_due =
+		    !a->have_scan || a->last_t - a->scan_t >= a->cfg.scan_interval_s - 1e-6;
+		attrib_unlock(a);
+		for (int i = 0; i < n_obs; i++)
+			free(obs[i].members);
+
+		if (scan_due) {
+			struct scan_result r;
+			if (attrib_scan_read(a, &r) == 0) {
+				attrib_lock(a);
+				attrib_scan_apply(a, &r);
+				attrib_unlock(a);
+			}
+			free(r.procs);
+			free(r.cgroups);
+		}
+	}
+	free(t), free(v), free(obs);
+	return NULL;
+}
+
+int attrib_start(struct attrib *a, struct sampler *s)
+{
+	a->sampler = s;
+	if (a->proc_fd < 0)
+		return 0;
+	for (int c = 0; c < s->set->n; c++)
+		a->method[c] = split_method_of(&s->set->ch[c], a->cfg.dram_by_cpu);
+	for (int k = 0; k < s->coverage.n; k++)
+		a->in_coverage[s->coverage.idx[k]] = true;
+	atomic_store(&a->stop, false);
+	int rc = pthread_create(&a->thread, NULL, attrib_thread, a);
+	if (rc != 0)
+		return -rc;
+	a->running = true;
+	return 0;
+}
+
+void attrib_stop(struct attrib *a)
+{
+	if (!a->running)
+		return;
+	atomic_store(&a->stop, true);
+	pthread_join(a->thread, NULL);
+	a->running = false;
+}
+
+void attrib_free(struct attrib *a)
+{
+	attrib_stop(a);
+	for (int j = 0; j < a->n_watches; j++)
+		attrib_watch_free(a->watches[j]);
+	a->n_watches = 0;
+	series_store_free(&a->series);
+	free(a->procs);
+	free(a->cgroups);
+	free(a->users);
+	free(a->extra);
+	a->procs = NULL;
+	a->cgroups = NULL;
+	a->users = NULL;
+	a->extra = NULL;
+	if (a->proc_fd >= 0)
+		close(a->proc_fd);
+	if (a->stat_fd >= 0)
+		close(a->stat_fd);
+	if (a->cgroup_fd >= 0)
+		close(a->cgroup_fd);
+	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
+	pthread_mutex_destroy(&a->lock);
+}

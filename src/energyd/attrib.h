@@ -1,0 +1,186 @@
+/*
+ * Attribution (DESIGN.md §3, docs/attribution.md): which share of the measured energy a process
+ * tree, a registered watch (a Jupyter kernel), a cgroup or a user caused. An estimate, always
+ * labelled with its method.
+ *
+ * Its own thread follows the sampler: after every tick it reads /proc/stat and splits each new
+ * sample's energy into active and idle parts (split.h), and it updates the watched pid trees and
+ * cgroups at that full rate. Full process and cgroup scans, which cost more, happen at most every
+ * scan interval (default 1 s). Results are cumulative series (series.h) queried by time.
+ *
+ * Thread safety: attrib_lock() guards the series, the process table of the last scan and the
+ * watches; the functions below take it themselves unless they say otherwise.
+ */
+#ifndef ENERGY_ATTRIB_H
+#define ENERGY_ATTRIB_H
+
+#include "procfs.h"
+#include "sampler.h"
+#include "series.h"
+#include "split.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define ATTRIB_WATCHES_MAX  256
+#define ATTRIB_LABEL_MAX    128
+#define ATTRIB_CGROUP_MAX   512 /* path length */
+#define ATTRIB_CGROUPS_MAX  4096
+#define ATTRIB_SPAN_MAX     512 /* samples handled per wake-up */
+#define ATTRIB_METHOD       "cpu-time-share"
+#define ATTRIB_METHOD_GPU   "gpu-process-utilisation"
+#define ATTRIB_WATCH_EXPIRE 3600.0 /* ended watches are forgotten after this (s) */
+
+struct attrib_config {
+	const char *proc_root;
+	const char *cgroup_root; /* "" when cgroup v2 is not available */
+	double scan_interval_s;
+	bool dram_by_cpu;
+	double history_s;
+};
+
+/* One process as of the last full scan. */
+struct attrib_proc {
+	int pid, ppid;
+	uid_t uid;
+	uint64_t starttime;
+	uint64_t own_ticks;   /* utime + stime */
+	uint64_t total_ticks; /* own + reaped children */
+	double tree_uj;       /* energy of the process and its descendants since first seen */
+	double watts;         /* own attributed power over the last scan interval */
+	double cpu_share;     /* share of the busy CPU time over the last scan interval */
+	double cpu_s;         /* CPU seconds over the last scan interval */
+	char comm[PROCFS_COMM_MAX];
+	/* scratch for one scan */
+	double delta_ticks, delta_uj, tree_delta_uj, reaped_ticks;
+	double excess_ticks;  /* reaped children's time not charged to them before */
+	double vanished_rate; /* sum of the last deltas of its children that vanished */
+	int n_vanished;
+};
+
+struct attrib_cgroup {
+	char path[ATTRIB_CGROUP_MAX];
+	uint64_t usage_usec;
+	double uj;
+};
+
+struct attrib_user {
+	uid_t uid;
+	double uj;
+};
+
+struct attrib_watch {
+	int id;
+	char label[ATTRIB_LABEL_MAX];
+	bool is_cgroup;
+	int pid; /* pid watches: the root of the tree */
+	uint64_t starttime;
+	char cgroup[ATTRIB_CGROUP_MAX]; /* cgroup watches: path under the cgroup root */
+	uid_t owner;                    /* who registered it */
+	double created_at, ended_at;
+	bool alive;
+	uint64_t last_ticks; /* tree ticks (pid) or usage_usec (cgroup) at the last update */
+	double cpu_s;        /* CPU seconds since registration */
+	double pending_cpu_s;
+	double uj; /* attributed energy since registration */
+	double last_t;
+	int *members; /* pids of the tree at the last tick (for GPU shares) */
+	size_t n_members;
+};
+
+struct attrib_ppid {
+	int pid, ppid;
+};
+
+struct attrib {
+	struct sampler *sampler;
+	struct attrib_config cfg;
+	int proc_fd, stat_fd, cgroup_fd;
+	char error[320]; /* why attribution is off (proc_fd < 0) */
+	double hz;       /* clock ticks per second */
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	pthread_mutex_t lock;
+	struct series_store series;
+
+	/* Sample level: the attribution thread's; read by the API under the lock. */
+	double last_t; /* time of the newest sample handled; 0 before the first */
+	double first_t;
+	bool have_uj[CHANNELS_MAX];
+	uint64_t last_uj[CHANNELS_MAX];
+	double chan_t[CHANNELS_MAX];
+	double active_uj[CHANNELS_MAX], idle_uj[CHANNELS_MAX], unattr_uj[CHANNELS_MAX];
+	double gpu_pending_uj[CHANNELS_MAX];
+	enum split_method method[CHANNELS_MAX];
+	bool in_coverage[CHANNELS_MAX];
+	bool have_sys;
+	uint64_t sys_busy, sys_total, ratio_busy, ratio_total;
+	double cpu_active_uj; /* cumulative CPU-split active energy over the host coverage */
+	double pending_active_uj;
+	uint64_t busy_at_split;
+	double split_t;
+
+	/* Full scans. */
+	struct attrib_proc *procs; /* sorted by pid */
+	size_t n_procs;
+	bool have_scan;
+	double scan_t, scan_dt, scan_cpu_active_uj, scan_boot_ticks;
+	uint64_t scan_busy;
+	double scan_cost_s;
+	double scan_active_w, scan_idle_w, scan_busy_share, scan_idle_uj;
+	uint64_t scan_total;
+	struct attrib_cgroup *cgroups; /* sorted by path */
+	size_t n_cgroups;
+	struct attrib_user *users;
+	size_t n_users;
+	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted */
+	size_t n_extra;
+	uint64_t forks, forks_listed; /* /proc/stat "processes": now, at the last listing */
+
+	struct attrib_watch *watches[ATTRIB_WATCHES_MAX];
+	int n_watches, next_watch_id;
+};
+
+/* Open the proc root, its stat file and the cgroup root (before privileges are dropped).
+ * Without a proc root attribution is off (error says why) and the daemon runs on. */
+int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, size_t errlen);
+/* Start following the sampler (after sampler_init). */
+int attrib_start(struct attrib *a, struct sampler *s);
+void attrib_stop(struct attrib *a);
+void attrib_free(struct attrib *a);
+void attrib_lock(struct attrib *a);
+void attrib_unlock(struct attrib *a);
+
+/*
+ * Register a watch on a pid tree (cgroup NULL) or a cgroup. The caller is peer_uid; only root
+ * or the owner of the pid (its real uid) or of the cgroup directory may register it: -EPERM.
+ * -ESRCH no such process, -ENOENT no such cgroup, -ENOSPC too many watches, -EINVAL bad path.
+ * On success *id is the new watch's id.
+ */
+int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *label,
+                     uid_t peer_uid, int *id);
+/* -ENOENT no such watch, -EPERM not root nor the watch's owner. */
+int attrib_watch_remove(struct attrib *a, int id, uid_t peer_uid);
+/* With the lock held: the watch with this id, or with this label (newest first), or NULL. */
+struct attrib_watch *attrib_watch_find(struct attrib *a, const char *id_or_label);
+
+/* One step of the model for tests and the in-process fallback: the process tree's clock ticks
+ * of pid (own and reaped children of every descendant), by a full scan of the proc root. */
+int attrib_tree_ticks(int proc_fd, int pid, uint64_t *ticks, uint64_t *starttime);
+
+/*
+ * With the lock held: split the energy the GPU channels gathered since the last scan by their
+ * family's process_shares(): each listed process in procs (sorted by pid) gets E x share added
+ * to delta_uj, so do the watches whose tree holds it; the rest is the channel's unattributed
+ * energy. Called by the full scan; exposed for tests.
+ */
+void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, double t_prev,
+                       double t);
+
+/* With the lock held: cumulative value of a series key at t (0 when the key has no series). */
+double attrib_series_at(struct attrib *a, const char *key, double t);
+
+#endif

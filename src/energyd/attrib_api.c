@@ -1,0 +1,513 @@
+/*
+ * The attribution routes. Registrations (POST/DELETE /watch) need the caller's identity, which
+ * only the unix socket gives (SO_PEERCRED): over TCP they are refused. Every attributed figure
+ * is an estimate and says so ("measured": false) with its method.
+ */
+#define _GNU_SOURCE
+#include "attrib_api.h"
+#include "attrib.h"
+#include "energy.h"
+#include "query.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ATTRIB_API_TOP_MAX 10000
+
+static const char *const policy =
+    "CPU-side channels: active = energy x busy/total CPU time (/proc/stat), idle = the rest; a "
+    "scope gets active x its CPU time / busy CPU time. GPUs: split by per-process utilisation "
+    "when the source reports it, else unattributed. Estimates, not measurements.";
+
+static json_t *jnum(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void reply(struct http_response *res, int status, json_t *o)
+{
+	res->status = status;
+	res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
+	res->content_type = "application/json";
+	json_decref(o);
+}
+
+static void user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *r = NULL;
+	char tmp[1024];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &r) == 0 && r)
+		snprintf(buf, len, "%s", r->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
+}
+
+/* A uid by number or name. */
+static int parse_uid(const char *s, uid_t *uid)
+{
+	uint64_t v;
+	if (energy_parse_u64(s, &v) == 0) {
+		if (v >= UINT32_MAX)
+			return -ERANGE;
+		*uid = (uid_t)v;
+		return 0;
+	}
+	struct passwd pw, *r = NULL;
+	char tmp[1024];
+	if (getpwnam_r(s, &pw, tmp, sizeof(tmp), &r) == 0 && r) {
+		*uid = r->pw_uid;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int parse_pid(const char *s, int *pid)
+{
+	uint64_t v;
+	if (energy_parse_u64(s, &v) < 0 || v == 0 || v > INT32_MAX)
+		return -EINVAL;
+	*pid = (int)v;
+	return 0;
+}
+
+/* ---- watches --------------------------------------------------------------------------------- */
+
+static json_t *watch_json(const struct attrib_watch *w)
+{
+	return json_pack(
+	    "{s:i, s:s, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id", w->id, "label",
+	    w->label, "pid", w->is_cgroup ? json_null() : json_integer(w->pid), "cgroup",
+	    w->is_cgroup ? json_string(w->cgroup) : json_null(), "owner_uid", (json_int_t)w->owner,
+	    "created_at", w->created_at, "alive", w->alive, "ended_at",
+	    w->alive ? json_null() : json_real(w->ended_at), "joules", w->uj / 1e6, "cpu_s",
+	    w->cpu_s, "method", ATTRIB_METHOD, "measured", false);
+}
+
+static void watch_post(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	if (!req->peer_known) {
+		http_error(res, 403, "registrations need the caller's identity",
+		           "register over the unix socket (SO_PEERCRED tells energyd who you are); "
+		           "TCP clients cannot register");
+		return;
+	}
+	json_error_t jerr;
+	json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+	if (!json_is_object(body)) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "the body is not a JSON object%s%s", body ? "" : ": ",
+		         body ? "" : jerr.text);
+		json_decref(body);
+		http_error(res, 400, msg,
+		           "send {\"pid\": N, \"label\": \"...\"} or {\"cgroup\": \"/path\", "
+		           "\"label\": \"...\"}");
+		return;
+	}
+	const char *key;
+	json_t *val;
+	json_object_foreach(body, key, val)
+	{
+		if (strcmp(key, "pid") && strcmp(key, "cgroup") && strcmp(key, "label")) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "unknown key '%.64s'", key);
+			json_decref(body);
+			http_error(res, 400, msg, "keys: pid or cgroup, and label");
+			return;
+		}
+	}
+	json_t *jpid = json_object_get(body, "pid"), *jcg = json_object_get(body, "cgroup");
+	json_t *jlabel = json_object_get(body, "label");
+	const char *err = NULL;
+	if ((jpid != NULL) == (jcg != NULL))
+		err = "give exactly one of pid and cgroup";
+	else if (jpid && (!json_is_integer(jpid) || json_integer_value(jpid) <= 0 ||
+	                  json_integer_value(jpid) > INT32_MAX))
+		err = "pid must be a positive integer";
+	else if (jcg && !json_is_string(jcg))
+		err = "cgroup must be a path string such as \"/user.slice\"";
+	else if (jlabel &&
+	         (!json_is_string(jlabel) || strlen(json_string_value(jlabel)) >= ATTRIB_LABEL_MAX))
+		err = "label must be a string of at most 127 bytes";
+	if (err) {
+		json_decref(body);
+		http_error(res, 400, err, "send {\"pid\": N, \"label\": \"...\"}");
+		return;
+	}
+	int id = 0;
+	int rc = attrib_watch_add(api->attrib, jpid ? (int)json_integer_value(jpid) : 0,
+	                          jcg ? json_string_value(jcg) : NULL,
+	                          jlabel ? json_string_value(jlabel) : "", req->peer_uid, &id);
+	json_decref(body);
+	switch (rc) {
+	case 0:
+		break;
+	case -EPERM:
+		http_error(res, 403,
+		           jpid ? "you do not own this process" : "you do not own this cgroup",
+		           "only root or the owner (by uid) may register it");
+		return;
+	case -ESRCH:
+		http_error(res, 404, "no such process (or its /proc entry cannot be read)",
+		           "give the pid of a running process");
+		return;
+	case -ENOENT:
+		http_error(res, 404, "no such cgroup (or it has no cpu.stat)",
+		           "give a path under the cgroup v2 root, such as \"/user.slice\"");
+		return;
+	case -EOPNOTSUPP:
+		http_error(res, 404, "cgroup v2 is not available to energyd",
+		           "mount cgroup2 or set --cgroup-root");
+		return;
+	case -EINVAL:
+		http_error(res, 400, "bad cgroup path",
+		           "an absolute path under the cgroup root, without '..' or '//'");
+		return;
+	case -ENOSPC:
+		http_error(res, 503, "too many watches",
+		           "at most 256; delete watches that are no longer needed");
+		return;
+	default:
+		http_error(res, 500, strerror(-rc), "");
+		return;
+	}
+	attrib_lock(api->attrib);
+	char idtext[16];
+	snprintf(idtext, sizeof(idtext), "%d", id);
+	struct attrib_watch *w = attrib_watch_find(api->attrib, idtext);
+	json_t *o = w ? watch_json(w) : json_pack("{s:i}", "id", id);
+	attrib_unlock(api->attrib);
+	reply(res, 201, o);
+}
+
+static void watch_route(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	const char *rest = req->path + strlen("/api/v1/watch");
+	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+	if (*rest == '\0') {
+		if (strcmp(req->method, "POST") == 0) {
+			watch_post(api, req, res);
+			return;
+		}
+		if (!get) {
+			http_error(res, 405, "method not allowed",
+			           "GET lists watches, POST adds one");
+			return;
+		}
+		json_t *a = json_array();
+		attrib_lock(api->attrib);
+		for (int i = 0; i < api->attrib->n_watches; i++)
+			json_array_append_new(a, watch_json(api->attrib->watches[i]));
+		attrib_unlock(api->attrib);
+		reply(res, 200, json_pack("{s:o}", "watches", a));
+		return;
+	}
+	int id;
+	if (rest[0] != '/' || parse_pid(rest + 1, &id) < 0) {
+		http_error(res, 404, "no such watch", "watch ids are positive integers");
+		return;
+	}
+	if (get) {
+		attrib_lock(api->attrib);
+		struct attrib_watch *w = attrib_watch_find(api->attrib, rest + 1);
+		json_t *o = w ? watch_json(w) : NULL;
+		attrib_unlock(api->attrib);
+		if (o)
+			reply(res, 200, o);
+		else
+			http_error(res, 404, "no such watch", "GET /api/v1/watch lists them");
+		return;
+	}
+	if (strcmp(req->method, "DELETE") != 0) {
+		http_error(res, 405, "method not allowed", "GET or DELETE /api/v1/watch/ID");
+		return;
+	}
+	if (!req->peer_known) {
+		http_error(res, 403, "deleting a watch needs the caller's identity",
+		           "use the unix socket");
+		return;
+	}
+	int rc = attrib_watch_remove(api->attrib, id, req->peer_uid);
+	if (rc == -EPERM)
+		http_error(res, 403, "not your watch",
+		           "only root or who registered it may delete it");
+	else if (rc < 0)
+		http_error(res, 404, "no such watch", "GET /api/v1/watch lists them");
+	else
+		reply(res, 200, json_pack("{s:i}", "deleted", id));
+}
+
+/* ---- processes ------------------------------------------------------------------------------- */
+
+static int cmp_watts_desc(const void *x, const void *y)
+{
+	const struct attrib_proc *a = *(const struct attrib_proc *const *)x;
+	const struct attrib_proc *b = *(const struct attrib_proc *const *)y;
+	if (a->watts != b->watts)
+		return a->watts < b->watts ? 1 : -1;
+	return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+static void processes_route(struct api *api, const struct http_request *req,
+                            struct http_response *res)
+{
+	char err[256];
+	double top;
+	if (query_positive("top", http_query(req, "top"), 10, ATTRIB_API_TOP_MAX, &top, err,
+	                   sizeof(err)) < 0 ||
+	    top != floor(top)) {
+		http_error(res, 400, top != floor(top) ? "'top' must be a whole number" : err,
+		           "top: 1 to 10000");
+		return;
+	}
+	uid_t uid = 0;
+	const char *user = http_query(req, "user");
+	if (user && parse_uid(user, &uid) < 0) {
+		http_error(res, 400, "'user' is not a uid or a known user name",
+		           "user=UID or user=NAME");
+		return;
+	}
+	struct attrib *a = api->attrib;
+	attrib_lock(a);
+	struct attrib_proc **sorted = calloc(a->n_procs ? a->n_procs : 1, sizeof(*sorted));
+	if (!sorted) {
+		attrib_unlock(a);
+		http_error(res, 503, "out of memory", "");
+		return;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < a->n_procs; i++)
+		if (!user || a->procs[i].uid == uid)
+			sorted[n++] = &a->procs[i];
+	qsort(sorted, n, sizeof(*sorted), cmp_watts_desc);
+	json_t *list = json_array();
+	for (size_t i = 0; i < n && i < (size_t)top; i++) {
+		const struct attrib_proc *p = sorted[i];
+		char name[64];
+		user_name(p->uid, name, sizeof(name));
+		json_array_append_new(
+		    list,
+		    json_pack("{s:i, s:i, s:I, s:s, s:s, s:f, s:f, s:f, s:f}", "pid", p->pid,
+		              "ppid", p->ppid, "uid", (json_int_t)p->uid, "user", name, "command",
+		              p->comm, "watts", p->watts, "cpu_share", p->cpu_share, "cpu_s",
+		              p->cpu_s, "tree_joules", p->tree_uj / 1e6));
+	}
+	json_t *o = json_pack(
+	    "{s:o, s:f, s:f, s:I, s:f, s:o, s:{s:f, s:f, s:f}, s:s, s:b, s:s}", "time",
+	    a->have_scan ? json_real(a->scan_t) : json_null(), "interval_s", a->scan_dt,
+	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)a->n_procs,
+	    "scan_cost_s", a->scan_cost_s, "processes", list, "host", "active_watts",
+	    a->scan_active_w, "idle_watts", a->scan_idle_w, "busy_share", a->scan_busy_share,
+	    "method", ATTRIB_METHOD, "measured", false, "policy", policy);
+	attrib_unlock(a);
+	free(sorted);
+	reply(res, 200, o);
+}
+
+static bool attrib_off(struct api *api, struct http_response *res)
+{
+	if (api->attrib->proc_fd >= 0)
+		return false;
+	http_error(res, 503, api->attrib->error, "start energyd with a readable --proc-root");
+	return true;
+}
+
+bool attrib_api_handle(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	if (strncmp(req->path, "/api/v1/watch", 13) == 0 &&
+	    (req->path[13] == '\0' || req->path[13] == '/')) {
+		if (!attrib_off(api, res))
+			watch_route(api, req, res);
+		return true;
+	}
+	if (strcmp(req->path, "/api/v1/processes") == 0) {
+		if (attrib_off(api, res))
+			return true;
+		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+			http_error(res, 405, "method not allowed", "this endpoint answers GET");
+		else
+			processes_route(api, req, res);
+		return true;
+	}
+	return false;
+}
+
+/* ---- scopes ---------------------------------------------------------------------------------- */
+
+enum scope_kind { SCOPE_PID, SCOPE_KERNEL, SCOPE_CGROUP, SCOPE_USER };
+
+struct scope_ref {
+	enum scope_kind kind;
+	int pid;
+	uid_t uid;
+	const char *arg;
+};
+
+static int scope_parse(const char *scope, struct scope_ref *r, char *err, size_t errlen)
+{
+	const char *colon = strchr(scope, ':');
+	if (!colon || !colon[1]) {
+		snprintf(err, errlen, "scope '%.64s' is not KIND:VALUE", scope);
+		return -EINVAL;
+	}
+	r->arg = colon + 1;
+	size_t klen = (size_t)(colon - scope);
+	if (klen == 3 && strncmp(scope, "pid", 3) == 0) {
+		r->kind = SCOPE_PID;
+		if (parse_pid(r->arg, &r->pid) < 0) {
+			snprintf(err, errlen, "pid scope needs a positive integer");
+			return -EINVAL;
+		}
+	} else if (klen == 6 && strncmp(scope, "kernel", 6) == 0) {
+		r->kind = SCOPE_KERNEL;
+	} else if (klen == 6 && strncmp(scope, "cgroup", 6) == 0) {
+		r->kind = SCOPE_CGROUP;
+		if (r->arg[0] != '/' || strstr(r->arg, "..") ||
+		    strlen(r->arg) >= ATTRIB_CGROUP_MAX) {
+			snprintf(err, errlen, "cgroup scope needs an absolute path without '..'");
+			return -EINVAL;
+		}
+	} else if (klen == 4 && strncmp(scope, "user", 4) == 0) {
+		r->kind = SCOPE_USER;
+		if (parse_uid(r->arg, &r->uid) < 0) {
+			snprintf(err, errlen, "user scope needs a uid or a known user name");
+			return -EINVAL;
+		}
+	} else {
+		snprintf(err, errlen, "unknown scope kind '%.*s'", (int)(klen > 32 ? 32 : klen),
+		         scope);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "
+                                "or user:UID";
+
+int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, double *t1,
+                           struct http_response *res)
+{
+	char err[160];
+	struct scope_ref r;
+	if (scope_parse(scope, &r, err, sizeof(err)) < 0) {
+		http_error(res, 400, err, scope_hint);
+		return -1;
+	}
+	if (attrib_off(api, res))
+		return -1;
+	struct attrib *a = api->attrib;
+	attrib_lock(a);
+	/* Scan-based scopes are known up to the last scan, watches up to their last split,
+	 * the active/idle split up to the newest sample handled. */
+	double first = a->first_t;
+	double last = r.kind == SCOPE_KERNEL ? a->split_t : a->scan_t;
+	bool ready = r.kind == SCOPE_KERNEL ? a->split_t > 0 : a->have_scan && a->scan_dt > 0;
+	attrib_unlock(a);
+	if (!ready || first == 0) {
+		http_error(res, 503, "no attribution yet",
+		           "energyd has just started: attribution needs two scans; try again");
+		return -1;
+	}
+	if (*t1 > last)
+		*t1 = last;
+	if (*t0 < first)
+		*t0 = first;
+	if (*t0 > *t1)
+		*t0 = *t1;
+	return 0;
+}
+
+json_t *attrib_api_scope(struct api *api, const char *scope, double from, double to,
+                         double host_joules, struct http_response *res)
+{
+	char err[160], key[ATTRIB_CGROUP_MAX + 16];
+	struct scope_ref r;
+	if (scope_parse(scope, &r, err, sizeof(err)) < 0) {
+		http_error(res, 400, err, scope_hint);
+		return NULL;
+	}
+	struct attrib *a = api->attrib;
+	struct channel_set *set = api->set;
+	attrib_lock(a);
+	json_t *extra = NULL;
+	bool known = true;
+	double resolution = a->cfg.scan_interval_s;
+	switch (r.kind) {
+	case SCOPE_PID: {
+		snprintf(key, sizeof(key), "pid:%d", r.pid);
+		bool alive = false;
+		for (size_t i = 0; i < a->n_procs && !alive; i++)
+			alive = a->procs[i].pid == r.pid;
+		known = alive || series_get(&a->series, key, false);
+		break;
+	}
+	case SCOPE_KERNEL: {
+		struct attrib_watch *w = attrib_watch_find(a, r.arg);
+		known = w != NULL;
+		if (w) {
+			snprintf(key, sizeof(key), "kernel:%d", w->id);
+			extra = watch_json(w);
+			resolution = (double)api->sampler->interval_ns / 1e9;
+		}
+		break;
+	}
+	case SCOPE_CGROUP:
+		snprintf(key, sizeof(key), "cgroup:%s", r.arg);
+		known = series_get(&a->series, key, false) != NULL;
+		for (size_t i = 0; i < a->n_cgroups && !known; i++)
+			known = strcmp(a->cgroups[i].path, r.arg) == 0;
+		break;
+	case SCOPE_USER:
+		snprintf(key, sizeof(key), "user:%u", (unsigned)r.uid);
+		break;
+	}
+	if (!known) {
+		attrib_unlock(a);
+		json_decref(extra);
+		if (r.kind == SCOPE_CGROUP && a->cgroup_fd < 0)
+			http_error(res, 404, "cgroup v2 is not available to energyd",
+			           "mount cgroup2 or set --cgroup-root");
+		else
+			http_error(res, 404, "nothing known about this scope in the history held",
+			           r.kind == SCOPE_KERNEL
+			               ? "GET /api/v1/watch lists the watches"
+			               : "the process or cgroup must have existed "
+			                 "within the history held");
+		return NULL;
+	}
+	double joules = (attrib_series_at(a, key, to) - attrib_series_at(a, key, from)) / 1e6;
+	json_t *channels = json_object();
+	double active = 0, idle = 0, unattr = 0;
+	for (int c = 0; c < set->n; c++) {
+		const char *id = set->ch[c].id;
+		double v[3];
+		const char *kinds[3] = {"active", "idle", "unattributed"};
+		for (int k = 0; k < 3; k++) {
+			snprintf(key, sizeof(key), "%s:%s", kinds[k], id);
+			v[k] =
+			    (attrib_series_at(a, key, to) - attrib_series_at(a, key, from)) / 1e6;
+		}
+		if (a->in_coverage[c]) {
+			active += v[0];
+			idle += v[1];
+			unattr += v[2];
+		}
+		json_object_set_new(channels, id,
+		                    json_pack("{s:f, s:f, s:f, s:s}", "active_joules", v[0],
+		                              "idle_joules", v[1], "unattributed_joules", v[2],
+		                              "method", split_method_name(a->method[c])));
+	}
+	attrib_unlock(a);
+	json_t *o =
+	    json_pack("{s:s, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope", scope,
+	              "joules", joules, "share", jnum(host_joules > 0 ? joules / host_joules : NAN),
+	              "method", ATTRIB_METHOD, "measured", false, "resolution_s", resolution,
+	              "active_joules", active, "idle_joules", idle, "unattributed_joules", unattr,
+	              "channels", channels, "policy", policy);
+	if (extra)
+		json_object_set_new(o, "watch", extra);
+	return o;
+}

@@ -1,0 +1,51 @@
+/* Internals shared by attrib.c, attrib_watch.c and attrib_scan.c; not an interface. */
+#ifndef ENERGY_ATTRIB_INT_H
+#define ENERGY_ATTRIB_INT_H
+
+#include "attrib.h"
+
+#define ATTRIB_TREE_DEPTH_MAX 256
+#define ATTRIB_CGROUP_DEPTH   16
+
+/* What the thread found for one watch at a tick (I/O done without the lock). */
+struct watch_obs {
+	int id;
+	bool is_cgroup, gone, ok;
+	int pid;
+	uint64_t starttime;
+	char cgroup[ATTRIB_CGROUP_MAX];
+	uint64_t ticks;
+	int *members;
+	size_t n_members;
+};
+
+struct scan_result {
+	struct attrib_proc *procs;
+	size_t n;
+	struct attrib_cgroup *cgroups;
+	size_t n_cgroups;
+	double boot_ticks;
+	double cost_s;
+};
+
+struct attrib_proc *attrib_proc_find(struct attrib_proc *p, size_t n, int pid);
+int attrib_ppid_find(const struct attrib_ppid *p, size_t n, int pid);
+int attrib_cmp_proc(const void *x, const void *y);
+int attrib_cmp_ppid(const void *x, const void *y);
+int attrib_cmp_int(const void *x, const void *y);
+int attrib_cmp_cgroup(const void *x, const void *y);
+/* Record that the counter of key went from v_prev at t_prev to v at t (tag: owner identity). */
+void attrib_series_set(struct attrib *a, const char *key, uint64_t tag, double t_prev,
+                       double v_prev, double t, double v);
+/* Is pid in the tree of root, following parents through lookup()? */
+bool attrib_in_tree(int pid, int root, int (*lookup)(void *, int), void *ctx);
+/* "/a/b" -> "a/b" for openat; "/" -> "". */
+const char *attrib_cgroup_rel(const char *p);
+void attrib_watch_free(struct attrib_watch *w);
+/* Read the trees and cgroups of the watches in obs (no lock held). */
+void attrib_observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs);
+/* Read every process and cgroup (no lock held), then apply the interval (lock held). */
+int attrib_scan_read(struct attrib *a, struct scan_result *r);
+void attrib_scan_apply(struct attrib *a, struct scan_result *r);
+
+#endif

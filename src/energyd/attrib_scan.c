@@ -1,0 +1,349 @@
+/*
+ * Full scans: every process and cgroup, at most every --scan-interval. A process is charged its
+ * own CPU time plus what its reaped children used beyond what they were charged before.
+ */
+#define _GNU_SOURCE
+#include "attrib.h"
+#include "attrib_int.h"
+#include "energy.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the scan rhythm ------------------------------------------------------------------------ */
+
+static void walk_cgroups(int dirfd, const char *path, int depth, struct scan_result *r)
+{
+	if (r->n_cgroups >= ATTRIB_CGROUPS_MAX)
+		return;
+	uint64_t usage;
+	const char *rel = *attrib_cgroup_rel(path) ? attrib_cgroup_rel(path) : "";
+	if (procfs_read_cgroup_usage(dirfd, rel, &usage) == 0) {
+		struct attrib_cgroup *g = &r->cgroups[r->n_cgroups++];
+		snprintf(g->path, sizeof(g->path), "%s", path);
+		g->usage_usec = usage;
+		g->uj = 0;
+	}
+	if (depth >= ATTRIB_CGROUP_DEPTH)
+		return;
+	int fd = openat(dirfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) && r->n_cgroups < ATTRIB_CGROUPS_MAX) {
+		if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+			continue;
+		char child[ATTRIB_CGROUP_MAX];
+		int len = snprintf(child, sizeof(child), "%s%s%s", path,
+		                   strcmp(path, "/") == 0 ? "" : "/", e->d_name);
+		if (len < 0 || (size_t)len >= sizeof(child))
+			continue;
+		walk_cgroups(dirfd, child, depth + 1, r);
+	}
+	closedir(d);
+}
+
+int attrib_scan_read(struct attrib *a, struct scan_result *r)
+{
+	uint64_t t0 = energy_monotonic_ns();
+	memset(r, 0, sizeof(*r));
+	struct timespec bt;
+	clock_gettime(CLOCK_BOOTTIME, &bt);
+	r->boot_ticks = ((double)bt.tv_sec + (double)bt.tv_nsec / 1e9) * a->hz;
+	int *pids;
+	size_t n;
+	int rc = procfs_list_pids(a->proc_fd, &pids, &n);
+	if (rc < 0)
+		return rc;
+	r->procs = calloc(n ? n : 1, sizeof(*r->procs));
+	if (!r->procs) {
+		free(pids);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct procfs_stat st;
+		if (procfs_read_stat(a->proc_fd, pids[i], &st) < 0)
+			continue;
+		struct attrib_proc *p = &r->procs[r->n++];
+		p->pid = st.pid;
+		p->ppid = st.ppid;
+		p->starttime = st.starttime;
+		p->own_ticks = st.utime + st.stime;
+		p->total_ticks = procfs_total_ticks(&st);
+		snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+		/* The owner only for processes not seen before: status is the larger file. */
+		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, st.pid);
+		if (old && old->starttime == st.starttime)
+			p->uid = old->uid;
+		else if (procfs_read_uid(a->proc_fd, st.pid, &p->uid) < 0)
+			p->uid = (uid_t)-1;
+	}
+	free(pids);
+	qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
+	if (a->cgroup_fd >= 0) {
+		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
+		if (r->cgroups) {
+			walk_cgroups(a->cgroup_fd, "/", 0, r);
+			qsort(r->cgroups, r->n_cgroups, sizeof(*r->cgroups), attrib_cmp_cgroup);
+		}
+	}
+	r->cost_s = (double)(energy_monotonic_ns() - t0) / 1e9;
+	return 0;
+}
+
+static struct attrib_user *user_get(struct attrib *a, uid_t uid)
+{
+	for (size_t i = 0; i < a->n_users; i++)
+		if (a->users[i].uid == uid)
+			return &a->users[i];
+	struct attrib_user *nu = realloc(a->users, (a->n_users + 1) * sizeof(*nu));
+	if (!nu)
+		return NULL;
+	a->users = nu;
+	a->users[a->n_users] = (struct attrib_user){.uid = uid, .uj = 0};
+	return &a->users[a->n_users++];
+}
+
+void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, double t_prev,
+                       double t)
+{
+	struct channel_set *set = a->sampler->set;
+	for (int c = 0; c < set->n; c++) {
+		if (a->method[c] != SPLIT_GPU)
+			continue;
+		struct channel *ch = &set->ch[c];
+		struct process_share shares[256];
+		double share[256], out[256];
+		int k = ch->family->process_shares(ch, shares, 256);
+		if (k < 0)
+			k = 0;
+		for (int i = 0; i < k; i++)
+			share[i] = shares[i].share;
+		double e = a->gpu_pending_uj[c];
+		a->gpu_pending_uj[c] = 0;
+		double rest = split_gpu(e, share, k, out);
+		double pa = a->active_uj[c], pu = a->unattr_uj[c];
+		a->active_uj[c] += e - rest;
+		a->unattr_uj[c] += rest;
+		char key[CHANNEL_ID_MAX + 32];
+		snprintf(key, sizeof(key), "active:%s", ch->id);
+		attrib_series_set(a, key, 0, t_prev, pa, t, a->active_uj[c]);
+		snprintf(key, sizeof(key), "unattributed:%s", ch->id);
+		attrib_series_set(a, key, 0, t_prev, pu, t, a->unattr_uj[c]);
+		for (int i = 0; i < k; i++) {
+			struct attrib_proc *p = attrib_proc_find(procs, n, shares[i].pid);
+			if (p && a->in_coverage[c])
+				p->delta_uj += out[i];
+			for (int j = 0; j < a->n_watches && a->in_coverage[c]; j++) {
+				struct attrib_watch *w = a->watches[j];
+				if (w->members && bsearch(&shares[i].pid, w->members, w->n_members,
+				                          sizeof(int), attrib_cmp_int)) {
+					double prev = w->uj;
+					w->uj += out[i];
+					char wk[32];
+					snprintf(wk, sizeof(wk), "kernel:%d", w->id);
+					attrib_series_set(a, wk, 0, w->last_t, prev, t, w->uj);
+					w->last_t = t;
+				}
+			}
+		}
+	}
+}
+
+/* The nearest ancestor of a vanished process that is still there, through ancestors that
+ * vanished too (as of the last scan's parent links), or NULL. */
+static struct attrib_proc *surviving_ancestor(struct attrib *a, struct scan_result *r,
+                                              const struct attrib_proc *old)
+{
+	int ppid = old->ppid;
+	for (int depth = 0; ppid > 0 && depth < ATTRIB_TREE_DEPTH_MAX; depth++) {
+		struct attrib_proc *p = attrib_proc_find(r->procs, r->n, ppid);
+		if (p)
+			return p;
+		const struct attrib_proc *gone = attrib_proc_find(a->procs, a->n_procs, ppid);
+		if (!gone || gone->ppid == ppid)
+			return NULL;
+		ppid = gone->ppid;
+	}
+	return NULL;
+}
+
+/* Attribute the interval since the last scan to processes, users and cgroups; lock held. */
+void attrib_scan_apply(struct attrib *a, struct scan_result *r)
+{
+	double t = a->last_t;
+	bool first = !a->have_scan;
+	double active = a->cpu_active_uj - a->scan_cpu_active_uj;
+	double busy = (double)(a->sys_busy - a->scan_busy);
+	double dt = t - a->scan_t;
+
+	/* Children that vanished since the last scan were reaped by their parent: what they
+	 * had been charged is inside the parent's cutime/cstime now and must not count twice.
+	 * When the parent vanished too, both end up in the nearest ancestor still alive. */
+	for (size_t i = 0; i < a->n_procs; i++) {
+		struct attrib_proc *old = &a->procs[i];
+		struct attrib_proc *now = attrib_proc_find(r->procs, r->n, old->pid);
+		if (now && now->starttime == old->starttime)
+			continue;
+		struct attrib_proc *parent = surviving_ancestor(a, r, old);
+		if (parent) {
+			parent->reaped_ticks += (double)old->total_ticks;
+			parent->vanished_rate += old->delta_ticks;
+			parent->n_vanished++;
+		}
+	}
+	double sum = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct attrib_proc *p = &r->procs[i];
+		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, p->pid);
+		if (old && old->starttime == p->starttime) {
+			double own = (double)p->own_ticks - (double)old->own_ticks;
+			double ch = (double)(p->total_ticks - p->own_ticks) -
+			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks;
+			p->excess_ticks = ch > 0 ? ch : 0;
+			p->delta_ticks = (own > 0 ? own : 0) + p->excess_ticks;
+			p->tree_uj = old->tree_uj;
+		} else if (!first && (double)p->starttime + 1 >= a->scan_boot_ticks) {
+			p->delta_ticks = (double)p->total_ticks; /* born since the last scan */
+		}
+		sum += p->delta_ticks;
+	}
+	/* Per-process times and /proc/stat are counted separately by the kernel: never give
+	 * out more than the active energy. */
+	double den = busy > sum ? busy : sum;
+	if (!first) {
+		for (size_t i = 0; i < r->n; i++) {
+			struct attrib_proc *p = &r->procs[i];
+			double share = split_scope_share(p->delta_ticks, den);
+			p->delta_uj = active * share;
+			p->cpu_share = share;
+			p->cpu_s = p->delta_ticks / a->hz;
+		}
+		attrib_split_gpus(a, r->procs, r->n, a->scan_t, t);
+		for (size_t i = 0; i < r->n; i++) {
+			struct attrib_proc *p = &r->procs[i];
+			p->watts = dt > 0 ? p->delta_uj / 1e6 / dt : 0;
+			if (p->delta_uj <= 0)
+				continue;
+			int pid = p->pid;
+			for (int depth = 0; pid > 0 && depth < ATTRIB_TREE_DEPTH_MAX; depth++) {
+				struct attrib_proc *q = attrib_proc_find(r->procs, r->n, pid);
+				if (!q)
+					break;
+				q->tree_delta_uj += p->delta_uj;
+				if (q->ppid == pid)
+					break;
+				pid = q->ppid;
+			}
+			struct attrib_user *u = user_get(a, p->uid);
+			if (u) {
+				char key[48];
+				snprintf(key, sizeof(key), "user:%u", (unsigned)p->uid);
+				attrib_series_set(a, key, 0, a->scan_t, u->uj, t,
+				                  u->uj + p->delta_uj);
+				u->uj += p->delta_uj;
+			}
+		}
+		/* A process that exited since the last scan: what its parent reaped beyond what
+		 * was charged before is its last stretch of work. Shared among the parent's
+		 * vanished children by their last rate, it completes their own figures (the
+		 * parent's tree has it already). */
+		for (size_t i = 0; i < a->n_procs; i++) {
+			struct attrib_proc *old = &a->procs[i];
+			struct attrib_proc *now = attrib_proc_find(r->procs, r->n, old->pid);
+			struct attrib_proc *parent = surviving_ancestor(a, r, old);
+			if ((now && now->starttime == old->starttime) || !parent ||
+			    parent->excess_ticks <= 0)
+				continue;
+			double w = parent->vanished_rate > 0
+			               ? old->delta_ticks / parent->vanished_rate
+			               : 1.0 / parent->n_vanished;
+			double add = active * split_scope_share(parent->excess_ticks * w, den);
+			if (add <= 0)
+				continue;
+			char key[32];
+			snprintf(key, sizeof(key), "pid:%d", old->pid);
+			struct series *ps = series_get(&a->series, key, false);
+			if (ps && ps->tag == old->starttime)
+				attrib_series_set(a, key, old->starttime, a->scan_t, old->tree_uj,
+				                  t, old->tree_uj + add);
+		}
+		for (size_t i = 0; i < r->n; i++) {
+			struct attrib_proc *p = &r->procs[i];
+			if (p->tree_delta_uj <= 0)
+				continue;
+			char key[32];
+			snprintf(key, sizeof(key), "pid:%d", p->pid);
+			attrib_series_set(a, key, p->starttime, a->scan_t, p->tree_uj, t,
+			                  p->tree_uj + p->tree_delta_uj);
+			p->tree_uj += p->tree_delta_uj;
+		}
+	}
+	for (size_t i = 0; i < r->n_cgroups; i++) {
+		struct attrib_cgroup *g = &r->cgroups[i];
+		struct attrib_cgroup *old =
+		    a->cgroups ? bsearch(g, a->cgroups, a->n_cgroups, sizeof(*g), attrib_cmp_cgroup)
+		               : NULL;
+		double du = old ? (double)g->usage_usec - (double)old->usage_usec
+		                : (first ? 0 : (double)g->usage_usec);
+		g->uj = old ? old->uj : 0;
+		if (first || du <= 0)
+			continue;
+		double add = active * split_scope_share(du / 1e6, busy / a->hz);
+		char key[ATTRIB_CGROUP_MAX + 8];
+		snprintf(key, sizeof(key), "cgroup:%s", g->path);
+		attrib_series_set(a, key, 0, a->scan_t, g->uj, t, g->uj + add);
+		g->uj += add;
+	}
+	/* Power of the interval for /processes: active, idle, and how busy the CPUs were. */
+	double idle_now = 0;
+	for (int c = 0; c < a->sampler->set->n; c++)
+		if (a->in_coverage[c] && a->method[c] == SPLIT_CPU_TIME)
+			idle_now += a->idle_uj[c];
+	double total = (double)(a->sys_total - a->scan_total);
+	a->scan_dt = first ? 0 : dt;
+	a->scan_active_w = !first && dt > 0 ? active / 1e6 / dt : 0;
+	a->scan_idle_w = !first && dt > 0 ? (idle_now - a->scan_idle_uj) / 1e6 / dt : 0;
+	a->scan_busy_share = !first && total > 0 ? busy / total : 0;
+	a->scan_idle_uj = idle_now;
+	a->scan_total = a->sys_total;
+	free(a->procs);
+	a->procs = r->procs;
+	a->n_procs = r->n;
+	free(a->cgroups);
+	a->cgroups = r->cgroups;
+	a->n_cgroups = r->n_cgroups;
+	r->procs = NULL;
+	r->cgroups = NULL;
+	free(a->extra); /* the new table knows everyone the extra list knew */
+	a->extra = NULL;
+	a->n_extra = 0;
+	a->have_scan = true;
+	a->scan_t = t;
+	a->scan_cpu_active_uj = a->cpu_active_uj;
+	a->scan_busy = a->sys_busy;
+	a->scan_boot_ticks = r->boot_ticks;
+	a->scan_cost_s = r->cost_s;
+	/* Forget what is older than the history, and watches that ended long ago. */
+	series_prune(&a->series, t - a->cfg.history_s);
+	for (int j = 0; j < a->n_watches; j++) {
+		struct attrib_watch *w = a->watches[j];
+		if (!w->alive && t - w->ended_at > ATTRIB_WATCH_EXPIRE) {
+			a->watches[j--] = a->watches[--a->n_watches];
+			attrib_watch_free(w);
+		}
+	}
+}

@@ -1,0 +1,148 @@
+"""A fake /proc and cgroup v2 tree whose CPU counters advance at known rates.
+
+``/proc/stat`` (kept open by energyd, so rewritten in place like the powercap counters) counts
+``busy`` and ``idle`` jiffies; each fake process has ``PID/stat`` (utime, cutime, ppid,
+starttime) and ``PID/status`` (Uid); each cgroup has ``cpu.stat`` (usage_usec). A driver thread
+sets every counter to ``rate * (t - t_start)`` (plus what it held before a rate changed) every
+``period_s``, so that over a window the counters advanced by ``rate * window`` to within one
+period. Per-process files are replaced atomically (rename), as energyd opens them afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Proc:
+    pid: int
+    ppid: int
+    uid: int
+    rate: float  # utime jiffies per second
+    comm: str = "busy"
+    utime: float = 0.0
+    cutime: float = 0.0
+    starttime: int = 0
+
+
+class FakeProc:
+    def __init__(self, root, ncpu=40, busy_rate=2000.0, cgroup_root=None, period_s=0.005):
+        self.root = str(root)
+        self.cgroup_root = str(cgroup_root) if cgroup_root else None
+        self.ncpu = ncpu
+        self.busy_rate = busy_rate
+        self.period_s = period_s
+        self.procs: dict[int, Proc] = {}
+        self.cgroups: dict[str, list[float]] = {}  # path -> [rate_usec_per_s, usage]
+        self.busy = 0.0
+        self.idle = 0.0
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+        self._last = time.time()
+        os.makedirs(self.root, exist_ok=True)
+        self._stat_fd = os.open(os.path.join(self.root, "stat"), os.O_RDWR | os.O_CREAT, 0o644)
+        self._write_all()
+
+    @staticmethod
+    def boot_ticks() -> int:
+        return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 100)
+
+    def add(self, pid, ppid, uid, rate, comm="busy", new=False):
+        with self.lock:
+            p = Proc(pid, ppid, uid, rate, comm, starttime=self.boot_ticks() if new else 100)
+            self.procs[pid] = p
+            self._write_proc(p)
+        return p
+
+    def set_rate(self, pid, rate):
+        with self.lock:
+            self.procs[pid].rate = rate
+
+    def reap(self, pid):
+        """The process exits and its parent waits for it: its time moves to the parent's
+        cutime and its directory disappears, in one step."""
+        with self.lock:
+            p = self.procs.pop(pid)
+            parent = self.procs[p.ppid]
+            parent.cutime += p.utime + p.cutime
+            self._write_proc(parent)
+            d = os.path.join(self.root, str(pid))
+            for f in ("stat", "status"):
+                os.unlink(os.path.join(d, f))
+            os.rmdir(d)
+
+    def add_cgroup(self, path, rate_usec_per_s):
+        with self.lock:
+            self.cgroups[path] = [rate_usec_per_s, 0.0]
+            self._write_cgroup(path)
+
+    def _write_proc(self, p: Proc):
+        d = os.path.join(self.root, str(p.pid))
+        os.makedirs(d, exist_ok=True)
+        stat = (f"{p.pid} ({p.comm}) R {p.ppid} {p.pid} {p.pid} 0 -1 4194304 0 0 0 0 "
+                f"{int(p.utime)} 0 {int(p.cutime)} 0 20 0 1 0 {p.starttime} 1000000 100 "
+                "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n")
+        status = f"Name:\t{p.comm}\nState:\tR (running)\nUid:\t{p.uid}\t{p.uid}\t{p.uid}\t{p.uid}\n"
+        for name, text in (("stat", stat), ("status", status)):
+            tmp = os.path.join(d, f".{name}.tmp")
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.replace(tmp, os.path.join(d, name))
+
+    def _write_cgroup(self, path):
+        d = os.path.join(self.cgroup_root, path.lstrip("/"))
+        os.makedirs(d, exist_ok=True)
+        usage = int(self.cgroups[path][1])
+        tmp = os.path.join(d, ".cpu.stat.tmp")
+        with open(tmp, "w") as f:
+            f.write(f"usage_usec {usage}\nuser_usec {usage}\nsystem_usec 0\n")
+        os.replace(tmp, os.path.join(d, "cpu.stat"))
+
+    def _write_stat(self):
+        busy, idle = int(self.busy), int(self.idle)
+        lines = [f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0"]
+        for i in range(self.ncpu):
+            lines.append(f"cpu{i} {busy // self.ncpu} 0 0 {idle // self.ncpu} 0 0 0 0 0 0")
+        text = "\n".join(lines) + "\nintr 0\nctxt 0\nbtime 0\n"
+        os.pwrite(self._stat_fd, text.ljust(8192).encode(), 0)
+
+    def _write_all(self):
+        self._write_stat()
+        for p in self.procs.values():
+            self._write_proc(p)
+        if self.cgroup_root:
+            for path in self.cgroups:
+                self._write_cgroup(path)
+
+    def step(self, dt):
+        with self.lock:
+            self.busy += self.busy_rate * dt
+            self.idle += (self.ncpu * 100 - self.busy_rate) * dt
+            for p in self.procs.values():
+                p.utime += p.rate * dt
+            for c in self.cgroups.values():
+                c[1] += c[0] * dt
+            self._write_all()
+
+    def start(self):
+        self._last = time.time()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            now = time.time()
+            self.step(now - self._last)
+            self._last = now
+            time.sleep(self.period_s)
+
+    def close(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        os.close(self._stat_fd)
