@@ -21,8 +21,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The venv with the package installed exactly as a user gets it (pip install .).
-"$REPO/run.sh" --install-only
+# The venv with the package installed exactly as a user gets it (pip install .), unless the
+# caller just did that (test.sh sets JUPYTER_ENERGY_INSTALLED=1).
+if [ "${JUPYTER_ENERGY_INSTALLED:-}" != 1 ]; then
+  "$REPO/run.sh" --install-only
+fi
 # Notebook 7 is not a dependency of the package; the tests check the extension in it too.
 "$REPO/.venv/bin/python" -m pip install --quiet "notebook>=7.2,<8"
 
