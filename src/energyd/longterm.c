@@ -287,7 +287,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 		                      ms >= 0 ? json_real((double)ms / 1000.0) : json_null());
 	}
 	json_t *host_obj = NULL, *emissions = NULL, *cost = NULL;
-	int emissions_i = -1;
+	int emissions_i = -1, mix_i[CARBON_GROUPS], n_mix = 0;
 	for (int i = 0; i < n_ser; i++) {
 		/* Stored as integers: microjoules, micrograms, billionths of the currency. */
 		json_t *j = json_array();
@@ -295,6 +295,13 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 			json_array_append_new(j, ser[i].have[k]
 			                             ? json_real((double)ser[i].uj[k] / 1e6)
 			                             : json_null());
+		if (strncmp(ser[i].name, RECORD_CARBON_MIX_PREFIX,
+		            strlen(RECORD_CARBON_MIX_PREFIX)) == 0) {
+			json_decref(j);
+			if (n_mix < CARBON_GROUPS)
+				mix_i[n_mix++] = i;
+			continue;
+		}
 		if (strcmp(ser[i].name, RECORD_CARBON_EMISSIONS) == 0) {
 			emissions = j;
 			emissions_i = i;
@@ -344,6 +351,27 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	                "recorded_to", num_or_null(si.recorded_to > 0 ? si.recorded_to : NAN),
 	                "pending_s", si.pending_s, "status", store_status_name(si.status));
 	json_object_set_new(out, "intensity_g_per_kwh", intensity);
+	/* The generation mix per step: each group's share of the energy used while a mix was
+	 * known (null where none was). */
+	json_t *mix = json_object();
+	for (int m = 0; m < n_mix; m++) {
+		json_t *shares = json_array();
+		for (int64_t k = 0; k < points; k++) {
+			int64_t sum = 0;
+			bool have = false;
+			for (int q = 0; q < n_mix; q++) {
+				have |= ser[mix_i[q]].have[k];
+				sum += ser[mix_i[q]].have[k] ? ser[mix_i[q]].uj[k] : 0;
+			}
+			json_array_append_new(
+			    shares, have && sum > 0
+			                ? json_real((double)ser[mix_i[m]].uj[k] / (double)sum)
+			                : json_null());
+		}
+		json_object_set_new(mix, ser[mix_i[m]].name + strlen(RECORD_CARBON_MIX_PREFIX),
+		                    shares);
+	}
+	json_object_set_new(out, "mix", mix);
 	reply(res, out);
 	goto done;
 oom:

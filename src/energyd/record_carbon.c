@@ -1,6 +1,7 @@
 #include "record_carbon.h"
 
 #include <math.h>
+#include <stdio.h>
 
 struct piece {
 	double t0, t1, joules;
@@ -25,10 +26,24 @@ static void derive(void *ctx, double t0, double t1, int64_t host_uj, int64_t *va
 		grams = cost = NAN;
 	values[0] = isfinite(grams) ? llround(grams * 1e6) : STORE_NO_VALUE;
 	values[1] = isfinite(cost) ? llround(cost * 1e9) : STORE_NO_VALUE;
+	/* The mix at the piece's middle: a piece is a fraction of a second, and grid data
+	 * changes every quarter hour at most. Each group's energy is rounded separately. */
+	double intensity, mix[CARBON_GROUPS];
+	bool have_mix = false;
+	if (carbon_intensity_at(c, (t0 + t1) / 2, &intensity, mix, &have_mix) < 0)
+		have_mix = false;
+	for (int g = 0; g < CARBON_GROUPS; g++)
+		values[2 + g] = have_mix ? llround((double)host_uj * mix[g]) : STORE_NO_VALUE;
 }
 
 int record_carbon_attach(struct store *st, struct carbon *c)
 {
-	static const char *const names[] = {RECORD_CARBON_EMISSIONS, RECORD_CARBON_COST};
-	return store_set_derived(st, names, 2, derive, c);
+	static char mix_names[CARBON_GROUPS][64];
+	const char *names[RECORD_CARBON_SERIES] = {RECORD_CARBON_EMISSIONS, RECORD_CARBON_COST};
+	for (int g = 0; g < CARBON_GROUPS; g++) {
+		snprintf(mix_names[g], sizeof(mix_names[g]), "%s%s", RECORD_CARBON_MIX_PREFIX,
+		         carbon_group_name((enum carbon_group)g));
+		names[2 + g] = mix_names[g];
+	}
+	return store_set_derived(st, names, RECORD_CARBON_SERIES, derive, c);
 }

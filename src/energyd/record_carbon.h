@@ -1,9 +1,10 @@
 /*
  * Emissions and cost in the long-term record: two derived series of the store, computed per
  * piece of a second from the host's energy and the intensity and price that held then
- * (carbon_emissions_between), in micrograms CO2eq and billionths of the currency, so that they
- * roll up into the tiers with the energy and add up exactly. A second with no intensity (or no
- * price) known gets no row: a gap, never a zero.
+ * (carbon_emissions_between), in micrograms CO2eq and billionths of the currency, and the
+ * energy by generation group (microjoules) where the provider gives a mix, so that they roll up
+ * into the tiers with the energy and add up exactly. A second with no intensity (price, mix)
+ * known gets no row: a gap, never a zero.
  */
 #ifndef ENERGY_RECORD_CARBON_H
 #define ENERGY_RECORD_CARBON_H
@@ -13,8 +14,13 @@
 
 #define RECORD_CARBON_EMISSIONS "carbon:emissions_ug"
 #define RECORD_CARBON_COST      "carbon:cost_nano"
+/* The host's energy by generation group ("carbon:mix:renewable" ...): energy x the group's
+ * share of the grid's generation when it was used. Divided by the energy of the seconds that
+ * have a mix, it gives each step's mix, weighted by energy like the intensity. */
+#define RECORD_CARBON_MIX_PREFIX "carbon:mix:"
+#define RECORD_CARBON_SERIES     (2 + CARBON_GROUPS)
 
-/* Add the two series to a store that is not started yet. 0 or -errno. */
+/* Add the carbon series to a store that is not started yet. 0 or -errno. */
 int record_carbon_attach(struct store *st, struct carbon *c);
 
 #endif

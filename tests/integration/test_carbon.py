@@ -493,6 +493,18 @@ def test_longterm_records_emissions_and_cost_per_step(tmp_path, start_energyd, p
         assert any(i is not None and abs(i - 100) < 0.5 for i in sec["intensity_g_per_kwh"])
         assert any(i is not None and abs(i - 300) < 0.5 for i in sec["intensity_g_per_kwh"])
         assert "carbon:emissions_ug" not in sec["channels"]  # not an energy channel
+        # The generation mix per step (the fixture's: see test_uk_intensity_and_mix), weighted
+        # by energy; each group's microjoules are rounded per piece (4 x 0.5 uJ at most).
+        mix = sec["mix"]
+        assert set(mix) == {"renewable", "fossil", "nuclear", "storage", "other"}
+        expect_mix = {"renewable": 0.41, "fossil": 0.36, "nuclear": 0.14, "storage": 0.0,
+                      "other": 0.09}
+        used = [k for k, j in enumerate(host["joules"]) if j and j >= 1.0]
+        assert used
+        for k in used:
+            for group, share in expect_mix.items():
+                assert abs(mix[group][k] - share) <= 5 * 2e-6 / host["joules"][k], (group, k)
+        assert all(mix["fossil"][k] is None for k, j in enumerate(host["joules"]) if j is None)
         # The minute tier holds the same grams, to the microgram.
         minute = d.get(f"/api/v1/longterm?from={frm - frm % 60}&to={to + 60 - to % 60}"
                        "&tier=1m")
