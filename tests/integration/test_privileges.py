@@ -64,9 +64,13 @@ def test_unprivileged_start_explains_denied_rapl(tmp_path):
                             stderr=open(log, "w"))
     d = Energyd(proc, sock, log)
     try:
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
+        # The socket file appears at bind(), a moment before listen(): wait for an answer.
+        for _ in range(500):
+            try:
+                if d.request("GET", "/api/v1/info")[0] == 200:
+                    break
+            except OSError:
+                pass
             time.sleep(0.02)
         src = d.get("/api/v1/sources")
         fam = {f["name"]: f for f in src["families"]}
