@@ -22,6 +22,7 @@ class KernelWatch:
     pid: Optional[int]
     watch_id: Optional[str] = None
     error: Optional[str] = None  # why there is no watch (energyd's text)
+    unsupported: bool = False  # energyd has no /watch at all: do not ask again
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -62,8 +63,12 @@ class KernelWatches:
             if watch.watch_id is None:
                 watch.error = "energyd accepted the watch but returned no id"
         except EnergydError as exc:
-            watch.error = exc.error if exc.status != 404 else (
-                "this energyd does not attribute energy to processes yet (POST /api/v1/watch: 404)")
+            if exc.status == 404 and "no such endpoint" in exc.error:
+                watch.unsupported = True
+                watch.error = ("this energyd does not attribute energy to processes yet "
+                               "(POST /api/v1/watch: 404)")
+            else:
+                watch.error = exc.error
             self._log.debug("watch for kernel %s (pid %d) not registered: %s", kernel_id, pid, exc)
         return watch
 
@@ -90,8 +95,7 @@ class KernelWatches:
                     if current is None:
                         self.watches[kid] = KernelWatch(kid, None, error="kernel has no local pid")
                     continue
-                retry = current is not None and current.watch_id is None and (
-                    current.pid is None or (current.error or "").find("404") < 0)
+                retry = current is not None and current.watch_id is None and not current.unsupported
                 if current is None or current.pid != pid or retry:
                     if current is not None:
                         self._unregister(current)

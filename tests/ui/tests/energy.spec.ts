@@ -103,8 +103,11 @@ async function checkPanel(page: Page, kind: Kind): Promise<void> {
   // The long-term chart from energyd's record (since the server started: 1 s steps here).
   await expect(panel.locator('.jp-EnergyPanel-longNote')).toContainText(/Energy per [\d.]+ s step, host total/);
   await expect(panel.locator('.jp-EnergyPanel-longterm canvas')).toBeVisible();
-  // Without attribution in energyd, the kernel part says why instead of showing a zero.
-  await expect(panel.locator('.jp-EnergyPanel-kernel')).toHaveText(/kernel/i);
+  // This kernel's attributed share (energyd attributes by CPU time; refreshed every 5 s).
+  await expect(panel.locator('.jp-EnergyPanel-kernel')).toHaveText(
+    /this kernel \(pid \d+\) used [\d.]+ (m|k)?J, [\d.]+% of the machine’s [\d.]+ (k|M)?J \(estimated by \S+\)/,
+    { timeout: 30_000 }
+  );
   await page.screenshot({ path: `${ART}/${kind}-panel.png` });
 }
 
@@ -116,6 +119,8 @@ async function runCellAndCheckEnergy(page: Page, kind: Kind): Promise<void> {
   await expect(line).toBeVisible({ timeout: 60_000 });
   await expect(line).toHaveText(/⚡ [\d.]+ J in [\d.]+ s · [\d.]+ W mean · machine, measured \(rapl:package-0 \+ rapl:dram-0\)/);
   await expect(line).toContainText(/· ≈ [\d.]+ (m|k)?g CO₂e \(estimated\)/);
+  // The kernel's attributed part of it: a busy loop in the kernel gets a visible share.
+  await expect(line).toContainText(/· kernel [\d.]+ (m|k)?J \(\d+%\), estimated by \S+/);
   const joules = await numberAttr(line, 'data-joules');
   const duration = await numberAttr(line, 'data-duration-s');
   // The loop runs 1.0 s; the kernel's busy→idle interval adds a few ms of message handling.
@@ -171,6 +176,10 @@ async function metadataKept(page: Page, kind: Kind): Promise<void> {
   expect(Math.abs(record.host_joules - HOST_W * record.duration_s)).toBeLessThanOrEqual(
     0.15 * HOST_W * record.duration_s + 1
   );
+  expect(record.kernel_joules).toBeGreaterThan(0);
+  expect(record.kernel_joules).toBeLessThanOrEqual(record.host_joules);
+  expect(record.kernel_share).toBeGreaterThan(0.05);
+  expect(record.kernel_method).toBeTruthy();
   // Its emissions: the joules at energyd's carbon intensity (constant here), within 1 %.
   const carbon = await (await page.request.get(`/api/energy/v1/carbon?series=0&token=${TOKEN}`)).json();
   const expected = (record.host_joules / 3.6e6) * carbon.intensity_g_per_kwh;
@@ -189,11 +198,11 @@ for (const kind of ['lab', 'notebook7'] as Kind[]) {
 }
 
 /**
- * energyd answers that this build of energyd does not give yet (long-term store, kernel
- * attribution) and an estimated host total, injected at the server-extension boundary with
- * route(): the front end must use them when present.
+ * Answers with known figures injected at the server-extension boundary with route(): a long-term
+ * series with a gap, a kernel share of exactly 60 %, and an estimated host total (what a machine
+ * without sensors gives). The front end must show them as given. Then the per-cell setting.
  */
-test('lab: long-term chart, kernel share and the estimated mark when energyd provides them', async ({ page }) => {
+test('lab: injected long-term, kernel-share and estimated figures; per-cell setting off', async ({ page }) => {
   const t0 = Math.floor(Date.now() / 1000) - 3600;
   await page.route('**/api/energy/v1/longterm**', route =>
     route.fulfill({
