@@ -28,6 +28,7 @@ where energyd does not attribute); ``emissions_g`` ``None`` where energyd report
 
 from __future__ import annotations
 
+import atexit
 import functools
 import math
 import os
@@ -39,6 +40,8 @@ from .client import EnergydClient, EnergydError, ensure_energyd, resolve_socket
 
 #: How long to wait for energyd to sample past a segment's end before asking for its energy.
 WAIT_FOR_SAMPLE_S = 2.0
+#: How long to wait for energyd's attribution to cover a segment (it follows process scans).
+WAIT_FOR_ATTRIBUTION_S = 3.0
 
 _embedded = None  # an energyd this process started because none answered
 
@@ -182,7 +185,7 @@ class EnergyMeter:
         """Begin a new trace with a segment named tag."""
         if self._running:
             raise RuntimeError("EnergyMeter.start: already running (stop() first)")
-        self.client  # find energyd before measuring, not inside the first segment
+        _own_watch(self.client)  # find energyd and register before measuring
         self._segments, self._samples = [], []
         self._open(tag)
 
@@ -249,20 +252,69 @@ class EnergyMeter:
             resolution_s=float(e.get("resolution_s") or 0.0))
 
     def _process_joules(self, t0: float, t1: float) -> Optional[float]:
-        """This process tree's attributed energy, where energyd attributes (else None)."""
+        """This process tree's attributed energy, where energyd attributes (else None).
+
+        Attribution runs behind the sampler (it needs two process scans, at most a second
+        apart): until it has covered the whole segment energyd answers 503 or a clamped
+        interval, so ask again for a few seconds before giving up on this sample."""
         if self._scope_supported is False:
             return None
-        try:
-            e = self.client.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}",
-                                             "scope": f"pid:{os.getpid()}"})
-        except EnergydError as exc:
-            if exc.status in (400, 404):
+        watch = _own_watch(self.client)
+        scope = f"kernel:{watch}" if watch else f"pid:{os.getpid()}"
+        deadline = time.monotonic() + WAIT_FOR_ATTRIBUTION_S
+        while True:
+            try:
+                e = self.client.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}",
+                                                 "scope": scope})
+            except EnergydError as exc:
+                if exc.status == 404 and watch:
+                    # energyd restarted and forgot our watch: register again, once.
+                    _watches.pop(str(self.client.socket_path), None)
+                    watch = _own_watch(self.client)
+                    scope = f"kernel:{watch}" if watch else f"pid:{os.getpid()}"
+                    watch = None
+                    continue
+                if exc.status in (400, 404):  # this energyd does not attribute
+                    self._scope_supported = False
+                    return None
+                if exc.status != 503 or time.monotonic() > deadline:
+                    return None  # not (yet) attributed: unknown, not zero
+                time.sleep(0.1)
+                continue
+            scope = e.get("scope") or {}
+            if "joules" not in scope:
                 self._scope_supported = False
                 return None
-            raise
-        scope = e.get("scope") or {}
-        self._scope_supported = "joules" in scope
-        return _num(scope.get("joules")) if "joules" in scope else None
+            self._scope_supported = True
+            if not e.get("clamped") or time.monotonic() > deadline:
+                return None if e.get("clamped") else _num(scope.get("joules"))
+            time.sleep(0.1)
+
+
+_watches: Dict[str, Optional[int]] = {}  # socket -> watch id of this process (or None)
+
+
+def _own_watch(client: EnergydClient) -> Optional[int]:
+    """A watch on this process tree, registered once per energyd: energyd then attributes it at
+    its sample rate (full process scans are only about once a second). None where energyd does
+    not attribute or refuses."""
+    key = str(client.socket_path)
+    if key not in _watches:
+        try:
+            w = client.post("watch", {"pid": os.getpid(),
+                                      "label": f"python {os.getpid()} (jupyter_energy)"})
+            _watches[key] = int(w["id"])
+            atexit.register(_drop_watch, client, _watches[key])
+        except (EnergydError, KeyError, TypeError, ValueError):
+            _watches[key] = None
+    return _watches[key]
+
+
+def _drop_watch(client: EnergydClient, watch: int) -> None:
+    try:
+        client.delete(f"watch/{watch}")
+    except EnergydError:
+        pass
 
 
 def _num(v: Any) -> float:

@@ -245,3 +245,22 @@ def test_starts_an_embedded_energyd_when_none_answers(tmp_path, monkeypatch):
     finally:
         if meter_mod._embedded is not None:
             meter_mod._embedded.stop()
+
+
+def test_samples_carry_this_process_share(machine):
+    """energyd attributes the package and dram energy by CPU time: a segment in which this
+    process keeps one CPU busy gets host x its CPU time / all CPU time of the machine (the busy
+    part of the energy split by busy time), an estimate. Bound: 25 % (the kernel accounts
+    /proc/stat and per-process times separately, and other work shares the machine)."""
+    import os
+
+    with EnergyContext(start_tag="busy") as ctx:
+        c0 = time.process_time()
+        while time.process_time() - c0 < 0.6:
+            pass
+        cpu_s = time.process_time() - c0
+    s = ctx.trace[0]
+    assert s.process_joules is not None
+    expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
+    assert abs(s.process_joules - expected) <= 0.25 * expected, (s.process_joules, expected)
+    assert 0 < s.process_joules <= s.host_joules
