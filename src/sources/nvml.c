@@ -94,7 +94,7 @@ static void shares_probe(struct nvml_priv *p);
 
 static const char *nvml_error(nvmlReturn_t rc)
 {
-	static char buf[32];
+	static _Thread_local char buf[32]; /* read() and process_shares() run on two threads */
 	const char *s = nvml.error_string ? nvml.error_string(rc) : NULL;
 	if (s)
 		return s;
