@@ -76,15 +76,25 @@ static int parse_pid(const char *s, int *pid)
 
 /* ---- watches --------------------------------------------------------------------------------- */
 
-static json_t *watch_json(const struct attrib_watch *w)
+/* The method of attributed figures, with the lock held: CPU time shares, and GPU utilisation
+ * shares when a GPU of the host total is split by them. */
+static const char *method_of(const struct attrib *a, const struct channel_set *set)
 {
-	return json_pack(
-	    "{s:i, s:s, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id", w->id, "label",
-	    w->label, "pid", w->is_cgroup ? json_null() : json_integer(w->pid), "cgroup",
-	    w->is_cgroup ? json_string(w->cgroup) : json_null(), "owner_uid", (json_int_t)w->owner,
-	    "created_at", w->created_at, "alive", w->alive, "ended_at",
-	    w->alive ? json_null() : json_real(w->ended_at), "joules", w->uj / 1e6, "cpu_s",
-	    w->cpu_s, "method", ATTRIB_METHOD, "measured", false);
+	for (int c = 0; c < set->n; c++)
+		if (a->in_coverage[c] && a->method[c] == SPLIT_GPU)
+			return ATTRIB_METHOD "+" ATTRIB_METHOD_GPU;
+	return ATTRIB_METHOD;
+}
+
+static json_t *watch_json(const struct attrib_watch *w, const char *method)
+{
+	return json_pack("{s:i, s:s, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id",
+	                 w->id, "label", w->label, "pid",
+	                 w->is_cgroup ? json_null() : json_integer(w->pid), "cgroup",
+	                 w->is_cgroup ? json_string(w->cgroup) : json_null(), "owner_uid",
+	                 (json_int_t)w->owner, "created_at", w->created_at, "alive", w->alive,
+	                 "ended_at", w->alive ? json_null() : json_real(w->ended_at), "joules",
+	                 w->uj / 1e6, "cpu_s", w->cpu_s, "method", method, "measured", false);
 }
 
 static void watch_post(struct api *api, const struct http_request *req, struct http_response *res)
@@ -178,7 +188,8 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	char idtext[16];
 	snprintf(idtext, sizeof(idtext), "%d", id);
 	struct attrib_watch *w = attrib_watch_find(api->attrib, idtext);
-	json_t *o = w ? watch_json(w) : json_pack("{s:i}", "id", id);
+	json_t *o =
+	    w ? watch_json(w, method_of(api->attrib, api->set)) : json_pack("{s:i}", "id", id);
 	attrib_unlock(api->attrib);
 	reply(res, 201, o);
 }
@@ -200,7 +211,8 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 		json_t *a = json_array();
 		attrib_lock(api->attrib);
 		for (int i = 0; i < api->attrib->n_watches; i++)
-			json_array_append_new(a, watch_json(api->attrib->watches[i]));
+			json_array_append_new(a, watch_json(api->attrib->watches[i],
+			                                    method_of(api->attrib, api->set)));
 		attrib_unlock(api->attrib);
 		reply(res, 200, json_pack("{s:o}", "watches", a));
 		return;
@@ -213,7 +225,7 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 	if (get) {
 		attrib_lock(api->attrib);
 		struct attrib_watch *w = attrib_watch_find(api->attrib, rest + 1);
-		json_t *o = w ? watch_json(w) : NULL;
+		json_t *o = w ? watch_json(w, method_of(api->attrib, api->set)) : NULL;
 		attrib_unlock(api->attrib);
 		if (o)
 			reply(res, 200, o);
@@ -301,7 +313,7 @@ static void processes_route(struct api *api, const struct http_request *req,
 	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)a->n_procs,
 	    "scan_cost_s", a->scan_cost_s, "processes", list, "host", "active_watts",
 	    a->scan_active_w, "idle_watts", a->scan_idle_w, "busy_share", a->scan_busy_share,
-	    "method", ATTRIB_METHOD, "measured", false, "policy", policy);
+	    "method", method_of(a, api->set), "measured", false, "policy", policy);
 	attrib_unlock(a);
 	free(sorted);
 	reply(res, 200, o);
@@ -449,7 +461,7 @@ json_t *attrib_api_scope(struct api *api, const char *scope, double from, double
 		known = w != NULL;
 		if (w) {
 			snprintf(key, sizeof(key), "kernel:%d", w->id);
-			extra = watch_json(w);
+			extra = watch_json(w, method_of(a, set));
 			resolution = (double)api->sampler->interval_ns / 1e9;
 		}
 		break;
@@ -495,18 +507,28 @@ json_t *attrib_api_scope(struct api *api, const char *scope, double from, double
 			idle += v[1];
 			unattr += v[2];
 		}
-		json_object_set_new(channels, id,
-		                    json_pack("{s:f, s:f, s:f, s:s}", "active_joules", v[0],
-		                              "idle_joules", v[1], "unattributed_joules", v[2],
-		                              "method", split_method_name(a->method[c])));
+		json_t *cj = json_pack("{s:f, s:f, s:f, s:s}", "active_joules", v[0], "idle_joules",
+		                       v[1], "unattributed_joules", v[2], "method",
+		                       split_method_name(a->method[c]));
+		/* A GPU says what its split rests on, or why it is not split. */
+		const struct channel *ch = &set->ch[c];
+		if (a->method[c] == SPLIT_GPU && ch->family->shares_source)
+			json_object_set_new(cj, "source", json_string(ch->family->shares_source));
+		else if (ch->kind == CHANNEL_GPU && a->method[c] == SPLIT_NONE)
+			json_object_set_new(cj, "reason",
+			                    json_string(ch->shares_error[0]
+			                                    ? ch->shares_error
+			                                    : "its source does not report "
+			                                      "per-process utilisation"));
+		json_object_set_new(channels, id, cj);
 	}
+	const char *method = method_of(a, set);
 	attrib_unlock(a);
-	json_t *o =
-	    json_pack("{s:s, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope", scope,
-	              "joules", joules, "share", jnum(host_joules > 0 ? joules / host_joules : NAN),
-	              "method", ATTRIB_METHOD, "measured", false, "resolution_s", resolution,
-	              "active_joules", active, "idle_joules", idle, "unattributed_joules", unattr,
-	              "channels", channels, "policy", policy);
+	json_t *o = json_pack(
+	    "{s:s, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope", scope, "joules",
+	    joules, "share", jnum(host_joules > 0 ? joules / host_joules : NAN), "method", method,
+	    "measured", false, "resolution_s", resolution, "active_joules", active, "idle_joules",
+	    idle, "unattributed_joules", unattr, "channels", channels, "policy", policy);
 	if (extra)
 		json_object_set_new(o, "watch", extra);
 	return o;

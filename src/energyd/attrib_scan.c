@@ -128,6 +128,11 @@ void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, do
 		struct process_share shares[256];
 		double share[256], out[256];
 		int k = ch->family->process_shares(ch, shares, 256);
+		/* The library or the GPU cannot tell processes apart: its energy is unattributed
+		 * from now on (the API gives shares_error as the reason). Other failures lose
+		 * this interval's split only. */
+		if (k == -EOPNOTSUPP)
+			a->method[c] = SPLIT_NONE;
 		if (k < 0)
 			k = 0;
 		for (int i = 0; i < k; i++)

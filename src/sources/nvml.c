@@ -9,6 +9,13 @@
  * integrates nvmlDeviceGetPowerUsage (milliwatts) over time instead. Channels are nvml:gpu-N
  * in NVML's index order, of kind "gpu" (a discrete GPU: part of the host total).
  *
+ * Attribution: nvmlDeviceGetProcessUtilization gives, per process that used the GPU, its SM
+ * utilisation (percent) in the driver's recent sample periods; process_shares() reads the samples
+ * newer than the last call's (a timestamp kept per device) and gives each process the mean of its
+ * samples as its share of the GPU's energy. The function is optional (older drivers lack it, some
+ * GPUs answer NOT_SUPPORTED): then the GPU's energy is reported unattributed, and `sources` says
+ * why.
+ *
  * NVML is initialised once (in probe, before energyd drops root: it opens /dev/nvidia*) and shut
  * down when the last channel closes.
  */
@@ -17,6 +24,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +35,20 @@ typedef struct nvmlDevice_st *nvmlDevice_t;
 #define NVML_SUCCESS                       0
 #define NVML_ERROR_NOT_SUPPORTED           3
 #define NVML_ERROR_NO_PERMISSION           4
+#define NVML_ERROR_NOT_FOUND               6
+#define NVML_ERROR_INSUFFICIENT_SIZE       7
 #define NVML_ERROR_DRIVER_NOT_LOADED       9
 #define NVML_ERROR_LIB_RM_VERSION_MISMATCH 18
 #define NVML_DEVICE_NAME_BUFFER_SIZE       96
 #define NVML_DEVICE_UUID_BUFFER_SIZE       96
+
+/* nvml.h's nvmlProcessUtilizationSample_t, in its field order. */
+typedef struct {
+	unsigned int pid;
+	unsigned long long timeStamp; /* CPU timestamp of the sample, microseconds */
+	unsigned int smUtil;          /* SM (3D/compute) utilisation, percent */
+	unsigned int memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
 
 #define NVML_DEFAULT_LIB "libnvidia-ml.so.1"
 
@@ -46,6 +64,8 @@ struct nvml_api {
 	nvmlReturn_t (*energy)(nvmlDevice_t, unsigned long long *);
 	nvmlReturn_t (*power)(nvmlDevice_t, unsigned int *);
 	nvmlReturn_t (*limit)(nvmlDevice_t, unsigned int *);
+	nvmlReturn_t (*process_util)(nvmlDevice_t, nvmlProcessUtilizationSample_t *, unsigned int *,
+	                             unsigned long long);
 	const char *(*error_string)(nvmlReturn_t);
 	char path[512];
 };
@@ -59,11 +79,22 @@ struct nvml_priv {
 	unsigned limit_mw; /* 0: unknown */
 	char name[NVML_DEVICE_NAME_BUFFER_SIZE];
 	char uuid[NVML_DEVICE_UUID_BUFFER_SIZE];
+
+	/* Per-process utilisation. The lock guards what follows: process_shares() runs in the
+	 * attribution thread, describe() in API threads (read() uses none of it). */
+	pthread_mutex_t lock;
+	bool shares_ok;          /* false: the library or the GPU lacks the function */
+	char shares_why[200];    /* why not, for describe() and shares_error */
+	unsigned long long seen; /* newest sample timestamp read (us); 0: none yet */
+	nvmlProcessUtilizationSample_t *samples;
+	unsigned samples_cap;
 };
+
+static void shares_probe(struct nvml_priv *p);
 
 static const char *nvml_error(nvmlReturn_t rc)
 {
-	static char buf[32];
+	static _Thread_local char buf[32]; /* read() and process_shares() run on two threads */
 	const char *s = nvml.error_string ? nvml.error_string(rc) : NULL;
 	if (s)
 		return s;
@@ -112,6 +143,8 @@ static int nvml_probe(const struct source_config *cfg, struct family_report *r)
 	*(void **)&nvml.energy = sym("nvmlDeviceGetTotalEnergyConsumption", NULL); /* optional */
 	*(void **)&nvml.power = sym("nvmlDeviceGetPowerUsage", NULL);
 	*(void **)&nvml.limit = sym("nvmlDeviceGetEnforcedPowerLimit", NULL); /* optional */
+	/* optional: per-process utilisation for attribution */
+	*(void **)&nvml.process_util = sym("nvmlDeviceGetProcessUtilization", NULL);
 	*(void **)&nvml.error_string = sym("nvmlErrorString", NULL);
 	if (!nvml.init || !nvml.shutdown || !nvml.count || !nvml.handle || !nvml.power) {
 		r->status = FAMILY_ERROR;
@@ -147,7 +180,11 @@ static int nvml_probe(const struct source_config *cfg, struct family_report *r)
 		return 0;
 	}
 	r->status = FAMILY_FOUND;
-	snprintf(r->detail, sizeof(r->detail), "%u GPU(s) through %s", count, lib);
+	snprintf(r->detail, sizeof(r->detail), "%u GPU(s) through %s%s", count, lib,
+	         nvml.process_util ? ""
+	                           : "; no nvmlDeviceGetProcessUtilization (an older driver): GPU "
+	                             "energy is reported unattributed; update the driver to "
+	                             "attribute it to processes");
 	return (int)count;
 }
 
@@ -165,6 +202,7 @@ static int nvml_open(const struct source_config *cfg, struct channel_set *set,
 		struct nvml_priv *p = calloc(1, sizeof(*p));
 		if (!p)
 			break;
+		pthread_mutex_init(&p->lock, NULL);
 		p->index = i;
 		nvmlReturn_t rc = nvml.handle(i, &p->dev);
 		if (rc == NVML_SUCCESS) {
@@ -182,12 +220,15 @@ static int nvml_open(const struct source_config *cfg, struct channel_set *set,
 			p->energy_counter = rc == NVML_SUCCESS;
 			if (!p->energy_counter)
 				rc = nvml.power(p->dev, &mw);
+			if (rc == NVML_SUCCESS)
+				shares_probe(p);
 		}
 		struct channel *ch = rc == NVML_SUCCESS ? channel_set_add(set, id) : NULL;
 		if (!ch) {
 			snprintf(r->detail + strlen(r->detail),
 			         sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s", id,
 			         rc == NVML_SUCCESS ? "no room for more channels" : nvml_error(rc));
+			pthread_mutex_destroy(&p->lock);
 			free(p);
 			continue;
 		}
@@ -230,8 +271,134 @@ static int nvml_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
+/* The function's absence, or NOT_SUPPORTED, is for good: record why (lock held or not yet
+ * shared). */
+static void shares_unsupported(struct nvml_priv *p, nvmlReturn_t rc)
+{
+	p->shares_ok = false;
+	if (!nvml.process_util)
+		snprintf(p->shares_why, sizeof(p->shares_why),
+		         "%s does not export nvmlDeviceGetProcessUtilization (an older driver); "
+		         "update the driver to attribute GPU energy to processes",
+		         nvml.path);
+	else
+		snprintf(
+		    p->shares_why, sizeof(p->shares_why),
+		    "nvmlDeviceGetProcessUtilization (GPU %u, %s): %s; this GPU or driver does "
+		    "not report per-process utilisation (Maxwell and newer do)",
+		    p->index, p->name, nvml_error(rc));
+}
+
+/* At open: does this GPU answer nvmlDeviceGetProcessUtilization at all? A size query (no
+ * buffer) reads no samples, so the first real call still sees everything since start. */
+static void shares_probe(struct nvml_priv *p)
+{
+	unsigned n = 0;
+	nvmlReturn_t rc =
+	    nvml.process_util ? nvml.process_util(p->dev, NULL, &n, 0) : NVML_ERROR_NOT_SUPPORTED;
+	if (rc == NVML_ERROR_NOT_SUPPORTED)
+		shares_unsupported(p, rc);
+	else
+		p->shares_ok = true; /* other errors may pass; process_shares() retries */
+}
+
+static int cmp_sample_pid(const void *x, const void *y)
+{
+	const nvmlProcessUtilizationSample_t *a = x, *b = y;
+	return (a->pid > b->pid) - (a->pid < b->pid);
+}
+
+/* Read the samples newer than p->seen into p->samples; their number, or a negative errno with
+ * ch->shares_error filled. Lock held. */
+static int shares_fetch(struct channel *ch, struct nvml_priv *p)
+{
+	unsigned n = 0;
+	nvmlReturn_t rc = nvml.process_util(p->dev, NULL, &n, p->seen);
+	/* The count can grow between the size query and the read (a process starts): leave
+	 * room, and retry a few times if it grew beyond that. */
+	for (int attempt = 0;
+	     attempt < 4 && (rc == NVML_SUCCESS || rc == NVML_ERROR_INSUFFICIENT_SIZE); attempt++) {
+		unsigned want = n + 16;
+		if (want > p->samples_cap) {
+			nvmlProcessUtilizationSample_t *s = realloc(p->samples, want * sizeof(*s));
+			if (!s) {
+				snprintf(ch->shares_error, sizeof(ch->shares_error),
+				         "out of memory for %u utilisation samples", want);
+				return -ENOMEM;
+			}
+			p->samples = s;
+			p->samples_cap = want;
+		}
+		n = p->samples_cap;
+		rc = nvml.process_util(p->dev, p->samples, &n, p->seen);
+		if (rc == NVML_SUCCESS)
+			return n <= p->samples_cap ? (int)n : (int)p->samples_cap;
+	}
+	if (rc == NVML_ERROR_NOT_FOUND)
+		return 0; /* no process used the GPU since the last call */
+	if (rc == NVML_ERROR_NOT_SUPPORTED) {
+		shares_unsupported(p, rc);
+		snprintf(ch->shares_error, sizeof(ch->shares_error), "%s", p->shares_why);
+		return -EOPNOTSUPP;
+	}
+	snprintf(ch->shares_error, sizeof(ch->shares_error),
+	         "nvmlDeviceGetProcessUtilization (GPU %u, %s): %s; this interval's GPU energy is "
+	         "reported unattributed",
+	         p->index, p->name, nvml_error(rc));
+	return -EIO;
+}
+
+/*
+ * Each process's share of the GPU since the last call: the mean SM utilisation of its samples
+ * newer than the last one seen. NVML returns a sample per process that was busy in a driver
+ * sample period, so a process idle for part of the interval may be credited with its busy
+ * periods' mean: the shares are an estimate, and what they leave is reported unattributed.
+ */
+static int nvml_process_shares(struct channel *ch, struct process_share *out, int max)
+{
+	struct nvml_priv *p = ch->priv;
+	pthread_mutex_lock(&p->lock);
+	if (!p->shares_ok) {
+		snprintf(ch->shares_error, sizeof(ch->shares_error), "%s", p->shares_why);
+		pthread_mutex_unlock(&p->lock);
+		return -EOPNOTSUPP;
+	}
+	int n = shares_fetch(ch, p);
+	int k = 0;
+	if (n > 0) {
+		unsigned long long newest = p->seen;
+		for (int i = 0; i < n; i++)
+			if (p->samples[i].timeStamp > newest)
+				newest = p->samples[i].timeStamp;
+		qsort(p->samples, (size_t)n, sizeof(*p->samples), cmp_sample_pid);
+		for (int i = 0; i < n && k < max;) {
+			unsigned pid = p->samples[i].pid;
+			double sum = 0;
+			int m = 0;
+			for (; i < n && p->samples[i].pid == pid; i++) {
+				if (p->samples[i].timeStamp <= p->seen)
+					continue; /* older than asked for: counted last time */
+				sum += p->samples[i].smUtil;
+				m++;
+			}
+			if (m > 0 && pid > 0 && pid <= (unsigned)INT32_MAX)
+				out[k++] = (struct process_share){
+				    .pid = (int)pid,
+				    .share = sum / m / 100.0 > 1 ? 1 : sum / m / 100.0};
+		}
+		p->seen = newest;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n < 0 ? n : k;
+}
+
 static void nvml_close(struct channel *ch)
 {
+	struct nvml_priv *p = ch->priv;
+	if (p) {
+		pthread_mutex_destroy(&p->lock);
+		free(p->samples);
+	}
 	free(ch->priv);
 	ch->priv = NULL;
 	if (nvml.refs > 0 && --nvml.refs == 0) {
@@ -242,16 +409,24 @@ static void nvml_close(struct channel *ch)
 
 static void nvml_describe(const struct channel *ch, char *buf, size_t len)
 {
-	const struct nvml_priv *p = ch->priv;
-	char limit[48] = "";
+	struct nvml_priv *p = ch->priv;
+	char limit[48] = "", shares[240];
 	if (p->limit_mw)
 		snprintf(limit, sizeof(limit), ", enforced power limit %.1f W",
 		         p->limit_mw / 1000.0);
-	snprintf(buf, len, "GPU %u %s%s%s: %s%s", p->index, p->name, p->uuid[0] ? " " : "", p->uuid,
+	pthread_mutex_lock(&p->lock);
+	if (p->shares_ok)
+		snprintf(shares, sizeof(shares),
+		         "; attributed to processes by nvmlDeviceGetProcessUtilization (SM %%)");
+	else
+		snprintf(shares, sizeof(shares), "; not attributed: %s", p->shares_why);
+	pthread_mutex_unlock(&p->lock);
+	snprintf(buf, len, "GPU %u %s%s%s: %s%s%s", p->index, p->name, p->uuid[0] ? " " : "",
+	         p->uuid,
 	         p->energy_counter ? "nvmlDeviceGetTotalEnergyConsumption (energy counter, mJ)"
 	                           : "nvmlDeviceGetPowerUsage (mW) integrated over time; this GPU "
 	                             "has no energy counter (before Volta)",
-	         limit);
+	         limit, shares);
 }
 
 const struct source_family nvml_family = {
@@ -261,4 +436,6 @@ const struct source_family nvml_family = {
     .read = nvml_read,
     .close = nvml_close,
     .describe = nvml_describe,
+    .process_shares = nvml_process_shares,
+    .shares_source = "NVML nvmlDeviceGetProcessUtilization: SM utilisation per process",
 };

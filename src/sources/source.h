@@ -71,6 +71,8 @@ struct channel {
 
 	/* read() explains a failure here; the sampler copies it to error under its lock. */
 	char read_error[CHANNEL_ERROR_MAX];
+	/* process_shares() explains a failure here (attribution thread, under its lock). */
+	char shares_error[CHANNEL_ERROR_MAX];
 
 	/* Sampler state, owned by the sampler thread (see sampler.c). */
 	enum channel_status status;
@@ -144,8 +146,14 @@ struct source_family {
 	 * since the previous call (NVML: SM utilisation per process), for attribution. Fills at
 	 * most max entries; returns their number or a negative errno. Called about once a second
 	 * from the attribution thread, possibly while read() runs in the sampler thread: guard
-	 * what it shares with read() in priv. */
+	 * what it shares with read() in priv. On failure it says why in ch->shares_error and
+	 * returns -EOPNOTSUPP when this channel can never report shares (the library or the
+	 * device lacks the function: attribution then reports all its energy as unattributed
+	 * from now on), or another negative errno for this interval only. */
 	int (*process_shares)(struct channel *ch, struct process_share *out, int max);
+	/* With process_shares: what it reads, for the attribution method ("NVML
+	 * nvmlDeviceGetProcessUtilization: SM utilisation per process"). */
+	const char *shares_source;
 };
 
 /* All families in order of preference (registry.c). */

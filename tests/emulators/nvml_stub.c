@@ -11,7 +11,14 @@
  *   gpuN/power_mw         power usage in milliwatts
  *   gpuN/error            optional: a code every reading call of this GPU returns while it holds
  *                         a non-zero number (fault injection, e.g. 15 = GPU is lost)
+ *   gpuN/process_util     "PID SM%" pairs (whitespace separated): the processes
+ *                         nvmlDeviceGetProcessUtilization reports and their SM utilisation;
+ *                         empty: no process used the GPU (NVML_ERROR_NOT_FOUND); absent:
+ *                         NVML_ERROR_NOT_SUPPORTED, as on GPUs before Maxwell
  *   calls                 the stub appends "init" and "shutdown" lines here
+ *
+ * Built twice: libnvidia-ml.so.1, and libnvidia-ml-old.so.1 (NVML_STUB_OLD_DRIVER) without
+ * nvmlDeviceGetProcessUtilization, as in drivers that predate it.
  *
  * Like the real library, it opens what it needs in nvmlInit (energyd drops root afterwards) and
  * reads the values with pread on every call, so the test can change them at any time.
@@ -22,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int nvmlReturn_t;
@@ -31,6 +39,7 @@ typedef struct nvmlDevice_st *nvmlDevice_t;
 #define NVML_ERROR_UNINITIALIZED     1
 #define NVML_ERROR_INVALID_ARGUMENT  2
 #define NVML_ERROR_NOT_SUPPORTED     3
+#define NVML_ERROR_NOT_FOUND         6
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
 #define NVML_ERROR_UNKNOWN           999
 
@@ -39,7 +48,7 @@ typedef struct nvmlDevice_st *nvmlDevice_t;
 struct nvmlDevice_st {
 	int index;
 	char name[96], uuid[96];
-	int energy_fd, power_fd, error_fd, limit_fd;
+	int energy_fd, power_fd, error_fd, limit_fd, util_fd;
 };
 
 static struct nvmlDevice_st gpus[STUB_GPUS_MAX];
@@ -126,6 +135,7 @@ nvmlReturn_t nvmlInit_v2(void)
 		d->power_fd = open_value(gdir, "power_mw");
 		d->error_fd = open_value(gdir, "error");
 		d->limit_fd = open_value(gdir, "limit_mw");
+		d->util_fd = open_value(gdir, "process_util");
 	}
 	return NVML_SUCCESS;
 }
@@ -144,7 +154,7 @@ nvmlReturn_t nvmlShutdown(void)
 	log_call("shutdown\n");
 	for (unsigned i = 0; i < n_gpus; i++) {
 		int *fds[] = {&gpus[i].energy_fd, &gpus[i].power_fd, &gpus[i].error_fd,
-		              &gpus[i].limit_fd};
+		              &gpus[i].limit_fd, &gpus[i].util_fd};
 		for (size_t k = 0; k < sizeof(fds) / sizeof(fds[0]); k++)
 			if (*fds[k] >= 0)
 				close(*fds[k]), *fds[k] = -1;
@@ -238,6 +248,71 @@ nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned int *
 	*limit = (unsigned int)v;
 	return NVML_SUCCESS;
 }
+
+#ifndef NVML_STUB_OLD_DRIVER
+typedef struct {
+	unsigned int pid;
+	unsigned long long timeStamp;
+	unsigned int smUtil, memUtil, encUtil, decUtil;
+} nvmlProcessUtilizationSample_t;
+
+#define STUB_PROCS_MAX 64
+
+/*
+ * nvmlDeviceGetProcessUtilization as documented: one sample per process busy on the GPU, taken
+ * "now" (CPU time in microseconds), returned only when newer than lastSeenTimeStamp
+ * (NVML_ERROR_NOT_FOUND otherwise, or when no process is busy); with samples NULL or too few
+ * entries: NVML_ERROR_INSUFFICIENT_SIZE and *count set to the number needed.
+ */
+nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
+                                             nvmlProcessUtilizationSample_t *samples,
+                                             unsigned int *count,
+                                             unsigned long long lastSeenTimeStamp)
+{
+	if (!inits)
+		return NVML_ERROR_UNINITIALIZED;
+	if (!device || !count)
+		return NVML_ERROR_INVALID_ARGUMENT;
+	if (device->util_fd < 0)
+		return NVML_ERROR_NOT_SUPPORTED;
+	nvmlReturn_t rc = injected(device);
+	if (rc != NVML_SUCCESS)
+		return rc;
+	char buf[1024];
+	ssize_t len = pread(device->util_fd, buf, sizeof(buf) - 1, 0);
+	if (len < 0)
+		return NVML_ERROR_UNKNOWN;
+	buf[len] = '\0';
+	unsigned pids[STUB_PROCS_MAX], sm[STUB_PROCS_MAX], n = 0;
+	char *s = buf, *end;
+	while (n < STUB_PROCS_MAX) {
+		unsigned long pid = strtoul(s, &end, 10);
+		if (end == s)
+			break;
+		s = end;
+		unsigned long util = strtoul(s, &end, 10);
+		if (end == s)
+			return NVML_ERROR_UNKNOWN; /* a pid without its utilisation */
+		s = end;
+		pids[n] = (unsigned)pid, sm[n] = (unsigned)util, n++;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	unsigned long long now =
+	    (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u;
+	if (n == 0 || now <= lastSeenTimeStamp)
+		return NVML_ERROR_NOT_FOUND;
+	if (!samples || *count < n) {
+		*count = n;
+		return NVML_ERROR_INSUFFICIENT_SIZE;
+	}
+	for (unsigned i = 0; i < n; i++)
+		samples[i] = (nvmlProcessUtilizationSample_t){
+		    .pid = pids[i], .timeStamp = now, .smUtil = sm[i], .memUtil = sm[i] / 2};
+	*count = n;
+	return NVML_SUCCESS;
+}
+#endif
 
 const char *nvmlErrorString(nvmlReturn_t result)
 {

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import Energyd, UnixHTTPConnection
-from emulators import powercap
+from conftest import BUILD, Energyd, UnixHTTPConnection
+from emulators import nvml, powercap
 from emulators.procfs import FakeProc
 
 PKG_W = 40.0
@@ -405,6 +405,133 @@ def test_registration_over_tcp_is_refused(tmp_path, start_energyd):
     r = c.getresponse()
     assert r.status == 403 and "identity" in json.loads(r.read())["error"]
     assert d.get("/api/v1/watch")["watches"] == []
+
+
+# ---- GPUs: split by per-process SM utilisation from NVML ----------------------------------
+
+GPU_W = 100.0
+# The GPU integrates nvmlDeviceGetPowerUsage: over a window of scans, P x duration within 40 ms
+# of P (each end's sample time lies a few ms from its read; 20 ms per end on this shared
+# machine, as in test_nvml.py).
+GPU_RATE_BOUND_S = 0.04
+# The window's ends travel as JSON decimals (microseconds); the attribution series has points at
+# the scans and the history at every sample, so each side interpolates a sub-microsecond
+# difference at 100 W its own way: far below 1 mJ.
+GPU_SUM_BOUND_J = 1e-3
+
+
+def gpu_machine(tmp_path, start_energyd, util, old_driver=False):
+    """One GPU at a constant 100 W (no energy counter: power integration), no RAPL (the CPU
+    model covers the CPUs); util: {pid: SM %} for nvmlDeviceGetProcessUtilization, None for
+    NOT_SUPPORTED; old_driver: a libnvidia-ml without the function."""
+    fake = nvml.FakeNvml(tmp_path / "nvml", [
+        {"name": "NVIDIA A100-SXM4-40GB", "energy_mj": None, "power_mw": int(GPU_W * 1000),
+         "process_util": util}])
+    d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2", "--nvml-lib",
+                      str(nvml.stub_library(BUILD, old_driver)), env=fake.env)
+    return d, fake
+
+
+def sleepers(n):
+    """Children that use no CPU time: their figures are their GPU shares alone."""
+    return [subprocess.Popen(["sleep", "60"]) for _ in range(n)]
+
+
+def test_gpu_energy_split_by_nvml_process_utilisation(tmp_path, start_energyd):
+    """Two children at 60 % and 20 % SM utilisation on a 100 W GPU: their GPU energies are in the
+    ratio 3:1, the remaining 20 % is reported unattributed, and attributed + unattributed is the
+    GPU's energy; the parent's pid scope holds both children's GPU parts."""
+    kids = sleepers(2)
+    try:
+        d, fake = gpu_machine(tmp_path, start_energyd, {kids[0].pid: 60, kids[1].pid: 20})
+        src = d.get("/api/v1/sources")
+        gpu = {c["id"]: c for c in src["channels"]}["nvml:gpu-0"]
+        assert "attributed to processes by nvmlDeviceGetProcessUtilization" \
+            in gpu["description"]
+        time.sleep(1.0)
+        t0 = next_scan_time(d, 0)
+        time.sleep(1.2)
+        answers = [scan_window(d, t0, f"pid:{p.pid}") for p in kids]
+        # The same window for the parent (this test process) and the two children.
+        t1 = answers[0]["to"]
+        parent = energy_when_ready(d, t0, t1, f"pid:{os.getpid()}")
+        assert [a["to"] for a in answers] == [t1, t1] and parent["to"] == t1
+        e_gpu = answers[0]["channels"]["nvml:gpu-0"]["joules"]
+        assert abs(e_gpu - GPU_W * (t1 - t0)) <= GPU_W * GPU_RATE_BOUND_S, (e_gpu, t1 - t0)
+        j = [a["scope"]["joules"] for a in answers]
+        # Sleeping children use no CPU time: their figures are E x their share (the window's
+        # ends as JSON decimals: GPU_SUM_BOUND_J), and their ratio is 3 to floating-point
+        # rounding (both from the same scans and the same GPU energy).
+        assert abs(j[0] - 0.6 * e_gpu) <= GPU_SUM_BOUND_J, (j, e_gpu)
+        assert abs(j[1] - 0.2 * e_gpu) <= GPU_SUM_BOUND_J, (j, e_gpu)
+        assert abs(j[0] / j[1] - 3.0) <= 1e-9, j
+        for a in answers:
+            s = a["scope"]
+            assert s["method"] == "cpu-time-share+gpu-process-utilisation"
+            assert s["measured"] is False
+            g = s["channels"]["nvml:gpu-0"]
+            assert g["method"] == "gpu-process-utilisation"
+            assert "nvmlDeviceGetProcessUtilization" in g["source"]
+            assert g["idle_joules"] == 0
+            # 80 % attributed, the other 20 % reported on its own; together the GPU's energy.
+            assert abs(g["active_joules"] - 0.8 * e_gpu) <= GPU_SUM_BOUND_J
+            assert abs(g["unattributed_joules"] - 0.2 * e_gpu) <= GPU_SUM_BOUND_J
+            assert abs(g["active_joules"] + g["unattributed_joules"] - e_gpu) \
+                <= GPU_SUM_BOUND_J
+        # The parent's tree holds both children's GPU parts, plus at most its own CPU part
+        # (this process runs; the CPU model's active energy bounds it).
+        p = parent["scope"]
+        cpu_active = p["channels"]["model:cpu"]["active_joules"]
+        assert 0.8 * e_gpu - GPU_SUM_BOUND_J <= p["joules"] <= 0.8 * e_gpu + cpu_active + \
+            GPU_SUM_BOUND_J, (p["joules"], e_gpu, cpu_active)
+        # The processes list shows the GPU power of the busier child, 60 W, over the last scan
+        # interval: energy integrated on the monotonic clock over a wall-clock interval of
+        # 0.2 s whose ends each lie up to 20 ms from their reads on this shared machine: 25 %.
+        procs = {x["pid"]: x for x in d.get("/api/v1/processes?top=1000")["processes"]}
+        assert abs(procs[kids[0].pid]["watts"] - 0.6 * GPU_W) <= 0.6 * GPU_W * 0.25, procs
+        fake.close()
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
+
+
+@pytest.mark.parametrize("case", ["old-driver", "not-supported"])
+def test_gpu_without_process_utilisation_is_unattributed(tmp_path, start_energyd, case):
+    """A driver without nvmlDeviceGetProcessUtilization, or a GPU that answers NOT_SUPPORTED:
+    the GPU's energy is all unattributed, and sources and the scope answer say why."""
+    kids = sleepers(1)
+    try:
+        d, fake = gpu_machine(tmp_path, start_energyd,
+                              {kids[0].pid: 60} if case == "old-driver" else None,
+                              old_driver=case == "old-driver")
+        src = d.get("/api/v1/sources")
+        gpu = {c["id"]: c for c in src["channels"]}["nvml:gpu-0"]
+        fam = {f["name"]: f for f in src["families"]}["nvml"]
+        if case == "old-driver":
+            why = "does not export nvmlDeviceGetProcessUtilization"
+            assert "no nvmlDeviceGetProcessUtilization" in fam["detail"]
+        else:
+            why = "nvmlDeviceGetProcessUtilization (GPU 0, NVIDIA A100-SXM4-40GB): Not Supported"
+        assert "not attributed: " in gpu["description"] and why in gpu["description"]
+        time.sleep(1.0)
+        t0 = next_scan_time(d, 0)
+        time.sleep(1.2)
+        a = scan_window(d, t0, f"pid:{kids[0].pid}")
+        e_gpu = a["channels"]["nvml:gpu-0"]["joules"]
+        assert abs(e_gpu - GPU_W * (a["to"] - t0)) <= GPU_W * GPU_RATE_BOUND_S
+        s = a["scope"]
+        g = s["channels"]["nvml:gpu-0"]
+        assert g["method"] == "unattributed" and why in g["reason"], g
+        assert g["active_joules"] == 0 and g["idle_joules"] == 0
+        assert abs(g["unattributed_joules"] - e_gpu) <= GPU_SUM_BOUND_J
+        assert s["method"] == "cpu-time-share"
+        assert s["joules"] == 0  # no CPU time, and no GPU share
+        fake.close()
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
 
 
 # ---- dram policy and several channels -----------------------------------------------------

@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "attrib.h"
 
@@ -78,10 +80,61 @@ static void test_gpu_shares_reach_processes_and_watches(void **state)
 	series_store_free(&a.series);
 }
 
+/* A source that cannot tell processes apart (NVML without nvmlDeviceGetProcessUtilization):
+ * -EOPNOTSUPP with a reason. */
+static int unsupported_shares(struct channel *ch, struct process_share *out, int max)
+{
+	(void)out, (void)max;
+	fake_calls++;
+	snprintf(ch->shares_error, sizeof(ch->shares_error), "no per-process utilisation here");
+	return -EOPNOTSUPP;
+}
+
+static const struct source_family old_gpu = {.name = "oldgpu",
+                                             .process_shares = unsupported_shares};
+
+/* The pending 40 J become unattributed, and so does all later energy, sample by sample: the
+ * channel's method turns to "unattributed" and the source is not asked again. */
+static void test_unsupported_gpu_becomes_unattributed(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	static struct sampler s;
+	static struct attrib a;
+	memset(&set, 0, sizeof(set));
+	memset(&s, 0, sizeof(s));
+	memset(&a, 0, sizeof(a));
+	set.n = 1;
+	strcpy(set.ch[0].id, "nvml:gpu-0");
+	set.ch[0].kind = CHANNEL_GPU;
+	set.ch[0].family = &old_gpu;
+	s.set = &set;
+	a.sampler = &s;
+	series_store_init(&a.series);
+	a.method[0] = split_method_of(&set.ch[0], true);
+	a.in_coverage[0] = true;
+	a.gpu_pending_uj[0] = 40e6;
+	struct attrib_proc proc = {.pid = 10};
+	fake_calls = 0;
+
+	attrib_split_gpus(&a, &proc, 1, 1.0, 2.0);
+	assert_int_equal(fake_calls, 1);
+	assert_int_equal(a.method[0], SPLIT_NONE);
+	assert_string_equal(set.ch[0].shares_error, "no per-process utilisation here");
+	assert_true(proc.delta_uj == 0);
+	assert_true(a.active_uj[0] == 0);
+	assert_true(a.unattr_uj[0] == 40e6);
+	assert_true(a.gpu_pending_uj[0] == 0);
+	attrib_split_gpus(&a, &proc, 1, 2.0, 3.0); /* not a GPU split any more */
+	assert_int_equal(fake_calls, 1);
+	series_store_free(&a.series);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_gpu_shares_reach_processes_and_watches),
+	    cmocka_unit_test(test_unsupported_gpu_becomes_unattributed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
