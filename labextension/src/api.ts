@@ -86,7 +86,10 @@ export interface ILongterm {
   t: number[];
   step_s: number;
   channels: { [id: string]: { joules: (number | null)[] } };
-  host: { joules: (number | null)[] };
+  host: { joules: (number | null)[]; emissions_g?: (number | null)[] };
+  /** Generation group → share per step (energyd with a mix provider only). */
+  mix?: { [group: string]: (number | null)[] };
+  intensity_g_per_kwh?: (number | null)[];
 }
 
 export interface IStatus {

@@ -4,6 +4,7 @@
 import uPlot from 'uplot';
 
 import { timeTick } from './format';
+import { IMixBand, MIX_COLORS } from './mix';
 
 const PALETTE = ['--jp-brand-color1', '--jp-warn-color1', '--jp-success-color1',
   '--jp-error-color1', '--jp-accent-color1', '--jp-brand-color3', '--jp-warn-color3'];
@@ -47,7 +48,8 @@ export function makeChart(
   series: ISeriesSpec[],
   data: uPlot.AlignedData,
   shade?: () => [number, number][],
-  stepped = false
+  stepped = false,
+  bands?: IMixBand[]
 ): uPlot {
   const opts: uPlot.Options = {
     width,
@@ -70,6 +72,25 @@ export function makeChart(
     hooks: {
       drawClear: [
         (u: uPlot) => {
+          if (bands && bands.length) {
+            const ctx = u.ctx;
+            ctx.save();
+            ctx.globalAlpha = 0.28;
+            const { left, top, width, height } = u.bbox;
+            for (const b of bands) {
+              const x0 = Math.max(left, u.valToPos(b.from, 'x', true));
+              const x1 = Math.min(left + width, u.valToPos(b.to, 'x', true));
+              if (x1 <= x0) {
+                continue;
+              }
+              for (const p of b.parts) {
+                ctx.fillStyle = MIX_COLORS[p.group];
+                const yBottom = top + height * (1 - p.start);
+                ctx.fillRect(x0, yBottom - height * p.share, x1 - x0, height * p.share);
+              }
+            }
+            ctx.restore();
+          }
           if (!shade) {
             return;
           }

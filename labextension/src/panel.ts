@@ -31,6 +31,7 @@ import {
   joulesTo,
   qualityLabel
 } from './format';
+import { MIX_COLORS, MIX_GROUPS, mixBands } from './mix';
 import { EnergyModel } from './model';
 
 const LIVE_SECONDS = 100;
@@ -121,7 +122,7 @@ export class EnergyPanel extends Widget {
       this._longtermAt = 0;
       void this._refreshLongterm();
     });
-    n.append(ranges, this._longNote, this._long);
+    n.append(ranges, this._longNote, this._long, this._mixLegend);
 
     n.append(el('h3', '', 'Channels'), this._channels);
     n.append(el('h3', '', 'Benchmark'), this._bench);
@@ -356,6 +357,7 @@ export class EnergyPanel extends Widget {
         `(${qualityLabel(m.now?.host.measured)}).`;
       this._longChart?.destroy();
       this._long.replaceChildren();
+      const bands = mixBands(lt.t, lt.step_s, lt.mix);
       this._longChart = makeChart(
         this._long,
         this._chartWidth(),
@@ -363,12 +365,24 @@ export class EnergyPanel extends Widget {
         [{ label: `host energy per step (${unit})`, width: 2 }],
         data,
         undefined,
-        true
+        true,
+        bands
       );
+      this._mixLegend.replaceChildren();
+      if (bands.length) {
+        const groups = MIX_GROUPS.filter(g => bands.some(b => b.parts.some(p => p.group === g)));
+        this._mixLegend.append(el('span', '', 'Background: the grid’s generation mix — '));
+        for (const g of groups) {
+          const sw = el('span', 'jp-EnergyPanel-mixSwatch');
+          sw.style.background = MIX_COLORS[g];
+          this._mixLegend.append(sw, el('span', '', ` ${g} `));
+        }
+      }
     } catch (error) {
       this._longChart?.destroy();
       this._longChart = null;
       this._long.replaceChildren();
+      this._mixLegend.replaceChildren();
       const noEndpoint =
         error instanceof EnergyApiError &&
         error.status === 404 &&
@@ -439,6 +453,7 @@ export class EnergyPanel extends Widget {
   private _kernel = el('p', 'jp-EnergyPanel-kernel');
   private _longNote = el('div', 'jp-EnergyPanel-note jp-EnergyPanel-longNote');
   private _long = el('div', 'jp-EnergyPanel-longterm');
+  private _mixLegend = el('div', 'jp-EnergyPanel-note jp-EnergyPanel-mixLegend');
   private _channels = el('div', 'jp-EnergyPanel-channels');
   private _bench = el('div', 'jp-EnergyPanel-benchmark');
   private _liveChart: uPlot | null = null;

@@ -211,7 +211,12 @@ test('lab: injected long-term, kernel-share and estimated figures; per-cell sett
         t: Array.from({ length: 60 }, (_, i) => t0 + 60 * i),
         step_s: 60,
         channels: { 'rapl:package-0': { joules: Array(60).fill(1200) } },
-        host: { joules: Array.from({ length: 60 }, (_, i) => (i === 30 ? null : 1500)) }
+        host: { joules: Array.from({ length: 60 }, (_, i) => (i === 30 ? null : 1500)) },
+        mix: {
+          renewable: Array.from({ length: 60 }, (_, i) => (i === 30 ? null : 0.45)),
+          fossil: Array.from({ length: 60 }, (_, i) => (i === 30 ? null : 0.35)),
+          nuclear: Array.from({ length: 60 }, (_, i) => (i === 30 ? null : 0.2))
+        }
       })
     })
   );
@@ -245,6 +250,9 @@ test('lab: injected long-term, kernel-share and estimated figures; per-cell sett
   await expect(panel.locator('.jp-EnergyPanel-kernel')).toContainText('estimated by cpu-time share');
   await expect(panel.locator('.jp-EnergyPanel-longNote')).toContainText('per 1 min 00 s step');
   await expect(panel.locator('.jp-EnergyPanel-longterm canvas')).toBeVisible();
+  // The generation mix behind it, with its legend (only the groups present).
+  await expect(panel.locator('.jp-EnergyPanel-mixLegend')).toHaveText(/generation mix.*renewable.*nuclear.*fossil/);
+  await expect(panel.locator('.jp-EnergyPanel-mixLegend')).not.toContainText('storage');
   await panel.locator('.jp-EnergyPanel-longterm').scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${ART}/lab-longterm-kernel-share.png` });
 
