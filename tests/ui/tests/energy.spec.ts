@@ -274,4 +274,22 @@ test('lab: injected long-term, kernel-share and estimated figures; per-cell sett
   await expect(page.locator('#jp-energy-topbar')).toHaveAttribute('data-state', /measured|estimated/);
   await page.waitForTimeout(1500);
   await expect(page.locator('.jp-EnergyCellLine')).toHaveCount(0);
+
+  // Theming: in JupyterLab Dark the panel and the top bar follow the theme's colours.
+  const theme = await page.request.put(
+    `/lab/api/settings/@jupyterlab/apputils-extension:themes?token=${TOKEN}`,
+    { data: { raw: JSON.stringify({ theme: 'JupyterLab Dark' }) } }
+  );
+  expect(theme.status()).toBe(204);
+  await openNotebook(page, 'lab');
+  await page.locator('#jp-energy-topbar').click();
+  const luminance = (selector: string): Promise<number> =>
+    page.locator(selector).evaluate(e => {
+      const m = getComputedStyle(e).backgroundColor.match(/\d+(\.\d+)?/g)!.map(Number);
+      return (0.2126 * m[0] + 0.7152 * m[1] + 0.0722 * m[2]) / 255;
+    });
+  await expect.poll(() => luminance('#jp-energy-panel')).toBeLessThan(0.3);
+  expect(await luminance('#jp-energy-topbar')).toBeLessThan(0.3);
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: `${ART}/lab-dark-panel.png` });
 });
