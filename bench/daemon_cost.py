@@ -63,18 +63,28 @@ def proc_mem_kib(pid):
     return out
 
 
-def run(interval, duration, tmp):
+# What runs besides the sampler: the long-term store (a batch every 2 s), the attribution thread
+# (a full /proc scan every second) and the carbon module (static table: nothing to fetch).
+CONFIGS = [
+    ("default (store, attribution, carbon)", []),
+    ("sampler alone (--store off, no process scans)", ["--store", "off", "--scan-interval",
+                                                        "86400"]),
+]
+
+
+def run(interval, duration, tmp, extra=()):
     zones = []
     for p in range(2):
         zones.append(Zone(f"intel-rapl:{p}", f"package-{p}", 30.0, children=[
             Zone(f"intel-rapl:{p}:0", "core", 20.0), Zone(f"intel-rapl:{p}:1", "uncore", 2.0),
             Zone(f"intel-rapl:{p}:2", "dram", 5.0)]))
-    sysfs = Path(tmp) / f"sys-{interval}"
+    sysfs = Path(tmp) / f"sys-{interval}-{len(extra)}"
     fake = FakePowercap(str(sysfs), zones, period_s=0.005).start()
-    sock = f"{tmp}/bench-{interval}.sock"
+    sock = f"{tmp}/bench-{interval}-{len(extra)}.sock"
     proc = subprocess.Popen([str(BUILD / "energyd"), "--sysfs-root", str(sysfs), "--listen",
                              f"unix:{sock}", "--interval", str(interval), "--state-dir",
-                             f"{tmp}/state"], stderr=subprocess.DEVNULL)
+                             f"{tmp}/state-{interval}-{len(extra)}", *extra],
+                            stderr=subprocess.DEVNULL)
     try:
         while not os.path.exists(sock):
             time.sleep(0.01)
@@ -103,14 +113,19 @@ def main():
     subprocess.run(["ninja", "-C", str(BUILD)], check=True, stdout=subprocess.DEVNULL)
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
           f"{duration:.0f} s per interval")
-    print("| interval | channels | samples | CPU time per sample | CPU load | RSS | peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| energyd | interval | channels | samples | CPU time per sample | CPU load | RSS | "
+          "peak RSS |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
-        for interval in (0.1, 0.01):
-            r = run(interval, duration, tmp)
-            print(f"| {r['interval_s']} s | {r['channels']} | {r['samples']} | "
-                  f"{r['cpu_us_per_sample']:.1f} µs | {r['cpu_percent']:.2f} % | "
-                  f"{r['rss_kib'] / 1024:.1f} MiB | {r['hwm_kib'] / 1024:.1f} MiB |")
+        # Started as root, energyd drops to nobody: its state directory (the long-term store)
+        # must stay writable for it, as /var/lib/energyd is in a real installation.
+        os.chmod(tmp, 0o777)
+        for name, extra in CONFIGS:
+            for interval in (0.1, 0.01):
+                r = run(interval, duration, tmp, extra)
+                print(f"| {name} | {r['interval_s']} s | {r['channels']} | {r['samples']} | "
+                      f"{r['cpu_us_per_sample']:.1f} µs | {r['cpu_percent']:.2f} % | "
+                      f"{r['rss_kib'] / 1024:.1f} MiB | {r['hwm_kib'] / 1024:.1f} MiB |")
 
 
 if __name__ == "__main__":
