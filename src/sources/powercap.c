@@ -36,21 +36,6 @@ struct powercap_priv {
 	char path[600];
 };
 
-static int read_small_file(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
 static int zone_compare(const void *a, const void *b)
 {
 	const struct powercap_zone *za = a, *zb = b;
@@ -91,7 +76,7 @@ static int powercap_scan(const char *sysfs_root, struct powercap_zone *zones, in
 		snprintf(z->dir, sizeof(z->dir), "%s/%s", base, de->d_name);
 		char path[600];
 		snprintf(path, sizeof(path), "%s/name", z->dir);
-		if (read_small_file(path, z->name, sizeof(z->name)) < 0)
+		if (source_read_text(path, z->name, sizeof(z->name)) < 0)
 			continue;
 		n++;
 	}
