@@ -263,17 +263,26 @@ static void route_history(struct api *api, const struct http_request *req,
 	                     s->coverage.measured, "interval_s", (double)s->interval_ns / 1e9));
 }
 
-static void route_energy(struct api *api, const struct http_request *req, struct http_response *res)
+int api_query_interval(const struct http_request *req, struct http_response *res, double *t0,
+                       double *t1)
 {
 	char err[256];
-	double t0, t1, now = energy_wall_time();
-	if (query_interval(http_query(req, "from"), http_query(req, "to"), now, NAN, now, &t0, &t1,
+	double now = energy_wall_time();
+	if (query_interval(http_query(req, "from"), http_query(req, "to"), now, NAN, now, t0, t1,
 	                   err, sizeof(err)) < 0) {
 		http_error(res, 400, err,
 		           "give from=T0 and optionally to=T1 as Unix seconds or ISO 8601, "
 		           "with from <= to");
-		return;
+		return -EINVAL;
 	}
+	return 0;
+}
+
+static void route_energy(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	double t0, t1;
+	if (api_query_interval(req, res, &t0, &t1) < 0)
+		return;
 	/* A scope narrows the interval to what has been attributed, so that the channels' and
 	 * the scope's figures cover the same interval. */
 	const char *scope = http_query(req, "scope");

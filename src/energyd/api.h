@@ -36,6 +36,10 @@ struct api {
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);
 
+/* from= and to= of a request (to defaults to now): 0, or -EINVAL with a 400 answer set. */
+int api_query_interval(const struct http_request *req, struct http_response *res, double *t0,
+                       double *t1);
+
 /* The `now` object (also one event of the stream); takes the sampler lock. */
 json_t *api_now(struct api *api);
 

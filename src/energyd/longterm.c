@@ -117,13 +117,8 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	}
 	char err[256];
 	double t0, t1, step = 0, now = energy_wall_time();
-	if (query_interval(http_query(req, "from"), http_query(req, "to"), now, NAN, now, &t0, &t1,
-	                   err, sizeof(err)) < 0) {
-		http_error(res, 400, err,
-		           "give from=T0 and optionally to=T1 as Unix seconds or ISO 8601, "
-		           "with from <= to");
+	if (api_query_interval(req, res, &t0, &t1) < 0)
 		return;
-	}
 	const char *step_text = http_query(req, "step");
 	if (step_text && (query_positive("step", step_text, 0, 1e9, &step, err, sizeof(err)) < 0 ||
 	                  step != floor(step))) {
