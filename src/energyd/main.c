@@ -10,6 +10,7 @@
 #include "energy.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
 #include "privileges.h"
 #include "sampler.h"
 #include "source.h"
@@ -316,10 +317,15 @@ int main(int argc, char **argv)
 	         sampler.coverage.measured ? "measured" : "estimated");
 	for (int i = 0; i < opt.n_listen; i++)
 		log_info("listening on %s", opt.listen[i]);
+	/* Type=notify: ready once the first sample is taken and the sockets answer. */
+	rc = notify_send("READY=1\nSTATUS=sampling");
+	if (rc < 0)
+		log_warn("cannot notify the service manager at $NOTIFY_SOCKET: %s", strerror(-rc));
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_send("STOPPING=1");
 	sampler_stop(&sampler);
 	attrib_stop(&attrib);
 	store_stop(&store); /* writes the last samples */
