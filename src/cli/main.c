@@ -10,7 +10,8 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: energy [--socket PATH] COMMAND [ARGS]\n\n"
+	    "Usage: energy [--socket PATH] COMMAND [ARGS]\n"
+	    "       energy --help | --version\n\n"
 	    "Commands:\n"
 	    "  status            channels with power and energy, the host total and its coverage\n"
 	    "  sources           every sensor family probed: found, or why not and what to do\n"
