@@ -7,9 +7,19 @@
 #
 #   ./run.sh                      set up (idempotent) and start JupyterLab
 #   ./run.sh --install-only       set up only
+#   sudo ./run.sh --system        install energyd as a system service instead (docs/service.md)
 #   ./run.sh --port 9999 ...      extra arguments go to `jupyter lab`
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# --- system service (issue 12) -----------------------------------------------------------------
+# sudo ./run.sh --system [--start]: energyd as a system service for measured figures (the Debian
+# package, built and installed by scripts/install-service.sh); JupyterLab is not started.
+if [ "${1:-}" = "--system" ]; then
+  shift
+  exec scripts/install-service.sh "$@"
+fi
+# --- end system service ------------------------------------------------------------------------
 
 INSTALL_ONLY=0
 if [ "${1:-}" = "--install-only" ]; then

@@ -56,6 +56,11 @@ python -m pytest -q -p no:cacheprovider tests/integration --junitxml="$out/integ
 	-o junit_family=xunit1 "$@" || true
 [ -f "$out/integration.xml" ] || fail_step "integration tests"
 
+# --- package (issue 12): the .deb built, installed, run as its unit runs it, purged (as root) ----
+python -m pytest -q -p no:cacheprovider tests/package --junitxml="$out/package.xml" \
+	-o junit_family=xunit1 || true
+[ -f "$out/package.xml" ] || fail_step "package tests"
+
 # --- jupyter (issue 6) -------------------------------------------------------------------------
 # The package as a user installs it (run.sh: pip install . builds the front end and energyd),
 # then the handler tests (pytest-jupyter, energyd from $ENERGY_BUILD_DIR on emulated RAPL), the
