@@ -100,3 +100,17 @@ def test_embedded_energyd_dies_with_a_killed_server(tmp_path, fake_sys):
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail(f"energyd {pid} outlived the killed server")
+
+
+def test_ensure_energyd_prefers_the_system_energyd(monkeypatch, tmp_path, energyd):
+    # A system energyd (the service, /run/energyd/energyd.sock; here the test's daemon in its
+    # place) is used even with auto_start on: no embedded daemon is started. The energyd path
+    # given does not exist, so any attempt to start one would fail the call.
+    monkeypatch.delenv("ENERGYD_SOCKET", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "no-user-energyd"))
+    monkeypatch.setattr(client, "SYSTEM_SOCKET", energyd.sock)
+    state = tmp_path / "embedded-state"
+    assert client.ensure_energyd(None, auto_start=True, energyd_path=str(tmp_path / "missing"),
+                                 state_dir=state) is None
+    assert client.resolve_socket(None, state) == energyd.sock
+    assert not state.exists()
