@@ -151,7 +151,12 @@ int main(int argc, char **argv)
 			log_warn("--user %s ignored: not started as root", opt.user);
 	}
 
-	/* Everything that needs root happens now: sensors, sockets, directories. */
+	/* Everything that needs root happens now: sensors, sockets, directories, and the
+	 * service manager's notification socket. */
+	int nrc = notify_open();
+	if (nrc < 0)
+		log_warn("cannot connect to the service manager at $NOTIFY_SOCKET: %s",
+		         strerror(-nrc));
 	static struct channel_set set;
 	const char *mcp_devices[CONFIG_MCP_MAX];
 	for (int i = 0; i < opt.n_mcp; i++)
@@ -320,12 +325,13 @@ int main(int argc, char **argv)
 	/* Type=notify: ready once the first sample is taken and the sockets answer. */
 	rc = notify_send("READY=1\nSTATUS=sampling");
 	if (rc < 0)
-		log_warn("cannot notify the service manager at $NOTIFY_SOCKET: %s", strerror(-rc));
+		log_warn("cannot notify the service manager: %s", strerror(-rc));
 
 	int sig = 0;
 	sigwait(&sigs, &sig);
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_send("STOPPING=1");
+	notify_close();
 	sampler_stop(&sampler);
 	attrib_stop(&attrib);
 	store_stop(&store); /* writes the last samples */

@@ -3,7 +3,8 @@
  * $NOTIFY_SOCKET, either a file system path or, when it starts with '@', a name in the abstract
  * namespace (the '@' stands for the leading NUL byte). The message is newline-separated
  * KEY=VALUE pairs in one datagram. Libsystemd would do the same in a few hundred lines more;
- * energyd needs no credentials or descriptors passed, so this is all of it.
+ * energyd needs no credentials or descriptors passed, so this is all of it. The socket is
+ * connected once, as root, so that sending after the drop needs nothing but the descriptor.
  */
 #define _GNU_SOURCE
 #include "notify.h"
@@ -16,7 +17,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int notify_send(const char *state)
+static int notify_fd = -1;
+
+int notify_open(void)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	if (!path || !*path)
@@ -34,9 +37,27 @@ int notify_send(const char *state)
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
-	                   (struct sockaddr *)&sa, salen);
-	int rc = n < 0 ? -errno : 1;
-	close(fd);
-	return rc;
+	if (connect(fd, (struct sockaddr *)&sa, salen) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	notify_fd = fd;
+	return 1;
+}
+
+int notify_send(const char *state)
+{
+	if (notify_fd < 0)
+		return 0;
+	if (send(notify_fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return -errno;
+	return 1;
+}
+
+void notify_close(void)
+{
+	if (notify_fd >= 0)
+		close(notify_fd);
+	notify_fd = -1;
 }
