@@ -10,7 +10,6 @@ ENERGY_DEBS=DIR uses .debs built before instead of building them."""
 from __future__ import annotations
 
 import glob
-import http.client
 import json
 import os
 import pwd
@@ -22,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -96,8 +96,10 @@ def pkg(debs):
         if any(installed(p) for p in PACKAGES):
             run("dpkg", "--purge", *PACKAGES)
         if not had_account and account_exists():
-            run("userdel", "energyd")
+            r = run("userdel", "energyd")
             run("groupdel", "energyd")
+            if r.returncode != 0:  # e.g. another energyd on this machine dropped to it
+                warnings.warn(f"could not remove the energyd account: {r.stderr.strip()}")
 
 
 def test_lintian_has_no_errors(debs):
