@@ -43,8 +43,9 @@ def test_ready_and_stopping(tmp_path, kind):
     if os.geteuid() == 0:
         cmd += ["--user", "nobody"]
     log = open(tmp_path / "log", "w")
-    proc = subprocess.Popen(cmd, env={**os.environ, "NOTIFY_SOCKET": env_name}, stderr=log)
+    proc = None
     try:
+        proc = subprocess.Popen(cmd, env={**os.environ, "NOTIFY_SOCKET": env_name}, stderr=log)
         ready = notify.recv(4096).decode()
         assert ready.split("\n")[0] == "READY=1", ready
         # By then the socket answers (the first sample was taken before it was opened).
@@ -53,7 +54,7 @@ def test_ready_and_stopping(tmp_path, kind):
         assert notify.recv(4096).decode() == "STOPPING=1"
         assert proc.wait(15) == 0
     finally:
-        if proc.poll() is None:
+        if proc and proc.poll() is None:
             proc.kill()
             proc.wait()
         notify.close()

@@ -275,13 +275,13 @@ def test_energyd_started_as_the_unit_does(pkg, tmp_path):
             rc = proc.wait()
         fake.close()
         log.close()
+        for f in os.listdir(runtime):
+            os.unlink(os.path.join(runtime, f))  # the socket; systemd removes RuntimeDirectory
+        os.rmdir(runtime)
     stopping = notify.recv(4096).decode()
     notify.close()
     assert "STOPPING=1" in stopping.split("\n"), stopping
     assert rc == 0, (tmp_path / "energyd.log").read_text()
-    for f in os.listdir(runtime):
-        os.unlink(os.path.join(runtime, f))  # the socket; systemd removes RuntimeDirectory
-    os.rmdir(runtime)
 
 
 def test_purge_leaves_nothing_but_the_account(pkg):
