@@ -345,6 +345,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_re
 	return ret;
 }
 
+static void pending_remove(struct http_listener *l, int fd);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -354,6 +356,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct http_server *srv = l->srv;
 	struct http_conn *hc = *con_cls;
 	if (!hc) {
+		/* The headers are all in: the header deadline no longer applies. */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci)
+			pending_remove(l, ci->connect_fd);
 		hc = calloc(1, sizeof(*hc));
 		if (!hc)
 			return MHD_NO;
@@ -527,6 +534,67 @@ static void conn_release(struct http_server *srv, uid_t key)
 	pthread_mutex_unlock(&srv->lock);
 }
 
+/*
+ * Connections whose request headers have not all arrived, with the time by which they must:
+ * idle timeouts alone let a client that sends one byte every few seconds hold a connection
+ * for ever. The accept thread closes (shutdown) those past their deadline.
+ */
+static void pending_add(struct http_listener *l, int fd, double deadline)
+{
+	pthread_mutex_lock(&l->srv->lock);
+	int i = 0;
+	while (i < l->n_pending && l->pending[i].fd != fd)
+		i++; /* an entry left by a closed connection whose number was reused */
+	if (i == l->n_pending && l->n_pending < HTTP_PENDING_MAX)
+		l->n_pending++;
+	if (i < l->n_pending)
+		l->pending[i] = (struct http_pending){fd, deadline};
+	pthread_mutex_unlock(&l->srv->lock);
+}
+
+static void pending_remove(struct http_listener *l, int fd)
+{
+	pthread_mutex_lock(&l->srv->lock);
+	for (int i = 0; i < l->n_pending; i++)
+		if (l->pending[i].fd == fd)
+			l->pending[i--] = l->pending[--l->n_pending];
+	pthread_mutex_unlock(&l->srv->lock);
+}
+
+static double monotonic_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Shut down the connections past their header deadline; libmicrohttpd then closes them. */
+static void pending_expire(struct http_listener *l)
+{
+	double now = monotonic_s();
+	int expired = 0;
+	pthread_mutex_lock(&l->srv->lock);
+	for (int i = 0; i < l->n_pending; i++) {
+		if (l->pending[i].deadline > now)
+			continue;
+		shutdown(l->pending[i].fd, SHUT_RDWR);
+		l->pending[i--] = l->pending[--l->n_pending];
+		expired++;
+	}
+	pthread_mutex_unlock(&l->srv->lock);
+	unsigned suppressed;
+	if (expired && log_limit_pass(&l->srv->refusal_log, &suppressed))
+		log_warn("http: closed %d connection(s) on %s that sent no complete request within "
+		         "%.3g s (%u similar events in the last %d s not logged)",
+		         expired, l->address, l->srv->limits.timeout_s, suppressed,
+		         HTTP_LOG_INTERVAL_S);
+}
+
+struct conn_context {
+	uid_t key;
+	int fd;
+};
+
 /* MHD tells when a connection it was handed starts and ends: the count follows. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
@@ -535,16 +603,17 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-		uid_t *key = malloc(sizeof(*key));
-		if (key && ci)
-			*key = peer_key(ci->connect_fd);
-		else if (key)
-			*key = HTTP_KEY_TCP;
-		*socket_context = key;
+		struct conn_context *cc = malloc(sizeof(*cc));
+		if (cc) {
+			cc->fd = ci ? ci->connect_fd : -1;
+			cc->key = ci ? peer_key(ci->connect_fd) : HTTP_KEY_TCP;
+		}
+		*socket_context = cc;
 	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-		uid_t *key = *socket_context;
-		conn_release(l->srv, *key);
-		free(key);
+		struct conn_context *cc = *socket_context;
+		pending_remove(l, cc->fd);
+		conn_release(l->srv, cc->key);
+		free(cc);
 		*socket_context = NULL;
 	}
 }
@@ -585,13 +654,14 @@ static void *accept_thread(void *arg)
 	struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
 	                      {.fd = l->wake[0], .events = POLLIN}};
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		int n = poll(p, 2, l->n_pending ? 250 : -1);
+		if (n < 0 && errno != EINTR)
 			break;
-		}
 		if (p[1].revents)
 			break;
+		pending_expire(l);
+		if (n <= 0 || !p[0].revents)
+			continue;
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
@@ -606,8 +676,11 @@ static void *accept_thread(void *arg)
 			refuse(l->srv, fd, key);
 			continue;
 		}
-		if (MHD_add_connection(l->daemon, fd, (struct sockaddr *)&ss, len) != MHD_YES)
+		pending_add(l, fd, monotonic_s() + l->srv->limits.timeout_s);
+		if (MHD_add_connection(l->daemon, fd, (struct sockaddr *)&ss, len) != MHD_YES) {
+			pending_remove(l, fd);
 			conn_release(l->srv, key); /* libmicrohttpd closed it */
+		}
 	}
 	return NULL;
 }

@@ -19,7 +19,8 @@
 /* Limits that hold against one local user (docs/security.md); energyd's options set them. */
 struct http_limits {
 	int conns_per_user; /* open connections per peer uid (all TCP peers share one count) */
-	double timeout_s;   /* a connection idle this long (no byte either way) is closed */
+	double timeout_s;   /* a connection idle this long (no byte either way), or without its
+	                       complete request headers this long after it was accepted, is closed */
 };
 #define HTTP_DEFAULT_CONNS_PER_USER 16
 #define HTTP_DEFAULT_TIMEOUT_S      5.0
@@ -54,6 +55,13 @@ struct http_response {
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *res);
 
+#define HTTP_PENDING_MAX 264 /* connections waiting for their headers, per listener */
+
+struct http_pending {
+	int fd;
+	double deadline; /* CLOCK_MONOTONIC seconds */
+};
+
 struct http_listener {
 	char address[512];
 	int fd;
@@ -66,6 +74,8 @@ struct http_listener {
 	pthread_t accept_thread;
 	int wake[2];
 	bool accepting;
+	struct http_pending pending[HTTP_PENDING_MAX]; /* under srv->lock */
+	int n_pending;
 };
 
 struct http_log_limit {
