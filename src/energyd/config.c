@@ -213,7 +213,8 @@ static const struct opt opts[] = {
     {"connections-per-user", OPT_COUNT, OFF(conns_per_user), "N",
      "open API connections per local user; TCP clients share one count (default 16)"},
     {"request-timeout", OPT_SECONDS, OFF(request_timeout_s), "SECONDS",
-     "close a connection that sends or reads nothing for this long (default 5)"},
+     "close a connection without complete request headers this long after it was "
+     "accepted, or idle this long (default 5)"},
     {"watches-per-user", OPT_COUNT, OFF(watches_per_user), "N",
      "watches one user may hold, ended ones included (default 32; root: no quota)"},
     {"heavy-queries", OPT_COUNT, OFF(heavy_queries), "N",
