@@ -438,21 +438,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-/* One line per interval for complaints that a peer can repeat at will. */
-static bool log_limit_pass(struct http_log_limit *ll, unsigned *suppressed)
+/* One line per interval for complaints that a peer can repeat at will; note says how many
+ * were left out since the last line ("" when none). */
+static bool log_limit_pass(struct http_log_limit *ll, char *note, size_t len)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&ll->lock);
 	bool pass = ll->last_s == 0 || now.tv_sec - ll->last_s >= HTTP_LOG_INTERVAL_S;
+	unsigned suppressed = ll->suppressed;
 	if (pass) {
-		*suppressed = ll->suppressed;
 		ll->suppressed = 0;
 		ll->last_s = now.tv_sec;
 	} else {
 		ll->suppressed++;
 	}
 	pthread_mutex_unlock(&ll->lock);
+	if (pass && suppressed)
+		snprintf(note, len, " (%u more like it since the last line not logged)",
+		         suppressed);
+	else if (pass)
+		note[0] = '\0';
 	return pass;
 }
 
@@ -465,11 +471,9 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	/* Connections handed over by accept_thread may be unix sockets: no TCP options there. */
 	if (strstr(line, "TCP_NODELAY"))
 		return;
-	unsigned suppressed;
-	if (!log_limit_pass(&srv->mhd_log, &suppressed))
-		return;
-	log_warn("http: %s (%u similar messages in the last %d s not logged)", line, suppressed,
-	         HTTP_LOG_INTERVAL_S);
+	char note[96];
+	if (log_limit_pass(&srv->mhd_log, note, sizeof(note)))
+		log_warn("http: %s%s", line, note);
 }
 
 /* ---- connection limits ------------------------------------------------------------------ */
@@ -582,12 +586,11 @@ static void pending_expire(struct http_listener *l)
 		expired++;
 	}
 	pthread_mutex_unlock(&l->srv->lock);
-	unsigned suppressed;
-	if (expired && log_limit_pass(&l->srv->refusal_log, &suppressed))
+	char note[96];
+	if (expired && log_limit_pass(&l->srv->deadline_log, note, sizeof(note)))
 		log_warn("http: closed %d connection(s) on %s that sent no complete request within "
-		         "%.3g s (%u similar events in the last %d s not logged)",
-		         expired, l->address, l->srv->limits.timeout_s, suppressed,
-		         HTTP_LOG_INTERVAL_S);
+		         "%.3g s%s",
+		         expired, l->address, l->srv->limits.timeout_s, note);
 }
 
 struct conn_context {
@@ -634,16 +637,14 @@ static void refuse(struct http_server *srv, int fd, uid_t key)
 		/* nothing more to do: the peer is gone or not reading */
 	}
 	close(fd);
-	unsigned suppressed;
-	if (log_limit_pass(&srv->refusal_log, &suppressed)) {
+	char note[96];
+	if (log_limit_pass(&srv->refusal_log, note, sizeof(note))) {
 		if (key == HTTP_KEY_TCP)
-			log_warn("http: TCP clients reached the connection limit; refusing "
-			         "(%u more refusals in the last %d s not logged)",
-			         suppressed, HTTP_LOG_INTERVAL_S);
+			log_warn("http: TCP clients reached the connection limit; refusing%s",
+			         note);
 		else
-			log_warn("http: uid %u reached the connection limit; refusing (%u more "
-			         "refusals in the last %d s not logged)",
-			         (unsigned)key, suppressed, HTTP_LOG_INTERVAL_S);
+			log_warn("http: uid %u reached the connection limit; refusing%s",
+			         (unsigned)key, note);
 	}
 }
 
@@ -694,6 +695,7 @@ int http_start(struct http_server *srv, http_handler_fn handler, void *ctx,
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->mhd_log.lock, NULL);
 	pthread_mutex_init(&srv->refusal_log.lock, NULL);
+	pthread_mutex_init(&srv->deadline_log.lock, NULL);
 	srv->started = true;
 	unsigned timeout_s = (unsigned)ceil(limits->timeout_s);
 	for (int i = 0; i < srv->n; i++) {

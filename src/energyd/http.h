@@ -97,7 +97,7 @@ struct http_server {
 		int n;
 	} peers[HTTP_PEERS_MAX];
 	int total, root_conns;
-	struct http_log_limit mhd_log, refusal_log;
+	struct http_log_limit mhd_log, refusal_log, deadline_log;
 };
 
 /* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666

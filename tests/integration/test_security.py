@@ -243,7 +243,7 @@ def test_slow_connections_of_one_user_leave_others_served(tmp_path, start_energy
         for _ in range(5):
             t0 = time.time()
             assert request(str(sock), "GET", "/api/v1/info")[0] == 200
-            assert time.time() - t0 < 2
+            assert time.time() - t0 < 5  # answered, not queued behind the slow ones
             other = run_as(accounts["energytest2"],
                            CLIENT + "print(json.dumps(call(sys.argv[1], 'GET', '/api/v1/info')))",
                            sock)
@@ -253,6 +253,20 @@ def test_slow_connections_of_one_user_leave_others_served(tmp_path, start_energy
         slow.wait(30)
     # 48 refusals in a burst: one log line.
     assert d.log().count("reached the connection limit") == 1, d.log()
+
+
+def test_malformed_requests_are_logged_once_per_interval(tmp_path, start_energyd):
+    d = start_energyd(None)
+    for i in range(30):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.socket)
+        s.sendall(b"GARBAGE LINE\r\n\r\n" if i % 2 else
+                  b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+        s.settimeout(10)
+        assert s.recv(100).startswith(b"HTTP/1.1 400 ")
+        s.close()
+    assert d.get("/api/v1/info")["pid"] == d.pid
+    assert d.log().count("energyd: warning: http:") == 1, d.log()
 
 
 def test_idle_connection_is_closed_after_the_timeout(tmp_path, start_energyd):
