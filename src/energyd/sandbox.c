@@ -222,6 +222,32 @@ int sandbox_drop_bounding_set(char *err, size_t errlen)
 	return 0;
 }
 
+#ifndef SANDBOX_SANITIZER
+/*
+ * prctl: thread names (glibc's pthread_setname_np, libmicrohttpd) and questions that change
+ * nothing, which libraries ask when they are loaded late (libcap, loaded with the systemd NSS
+ * module by the first getpwnam of a name not in /etc/passwd, reads the bounding set).
+ */
+static int allow_prctl_reads(scmp_filter_ctx ctx, char *err, size_t errlen)
+{
+	static const int options[] = {PR_SET_NAME,     PR_GET_NAME,       PR_CAPBSET_READ,
+	                              PR_GET_DUMPABLE, PR_GET_SECUREBITS, PR_GET_NO_NEW_PRIVS,
+	                              PR_GET_KEEPCAPS, PR_GET_PDEATHSIG,  PR_GET_TIMERSLACK};
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		                     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)options[i])) < 0)
+			goto fail;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 2,
+	                     SCMP_A0(SCMP_CMP_EQ, PR_CAP_AMBIENT),
+	                     SCMP_A1(SCMP_CMP_EQ, PR_CAP_AMBIENT_IS_SET)) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "seccomp: cannot allow prctl");
+	return -1;
+}
+#endif
+
 static int add_rules(scmp_filter_ctx ctx, const char *const *list, size_t n, char *err,
                      size_t errlen)
 {
@@ -270,14 +296,8 @@ int sandbox_apply(char *err, size_t errlen)
 		               sizeof(allowed_sanitizer) / sizeof(allowed_sanitizer[0]), err,
 		               errlen);
 #else
-	/* Thread names only (glibc's pthread_setname_np): nothing else prctl can do. */
-	if (rc == 0 && (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-	                                 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME)) < 0 ||
-	                seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-	                                 SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME)) < 0)) {
-		snprintf(err, errlen, "seccomp: cannot allow prctl");
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = allow_prctl_reads(ctx, err, errlen);
 #endif
 	if (rc == 0) {
 		seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
