@@ -122,10 +122,9 @@ static const char *drop_user(const struct energyd_options *o)
 }
 
 /* Root keeps nothing after the drop: no capability in the bounding set, no way to gain
- * privileges through exec, a syscall filter, and files readable by energyd's group at most. */
+ * privileges through exec, and a syscall filter. */
 static int harden_after_drop(const struct energyd_options *o, char *err, size_t errlen)
 {
-	umask(027);
 	if (!o->sandbox) {
 		log_warn("--sandbox off: no seccomp filter");
 		return 0;
@@ -273,6 +272,9 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	/* The sockets' directories are made: from now on files are for energyd's group at most
+	 * (the record: 0640). */
+	umask(027);
 
 	if (is_root && opt.sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0) {
 		log_err("%s", err);
