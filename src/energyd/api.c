@@ -207,6 +207,15 @@ static void route_sources(struct api *api, struct http_response *res)
 	                     api->sampler->coverage.measured));
 }
 
+/* max_points is a count: a fraction (1e-30) would make the step overflow size_t. */
+static bool points_valid(double points, char *err, size_t errlen)
+{
+	if (points >= 1 && points == floor(points))
+		return true;
+	snprintf(err, errlen, "'max_points' = %.17g is not a whole number of at least 1", points);
+	return false;
+}
+
 static void route_history(struct api *api, const struct http_request *req,
                           struct http_response *res)
 {
@@ -215,7 +224,8 @@ static void route_history(struct api *api, const struct http_request *req,
 	if (query_positive("seconds", http_query(req, "seconds"), 60, api->history_s, &seconds, err,
 	                   sizeof(err)) < 0 ||
 	    query_positive("max_points", http_query(req, "max_points"), API_HISTORY_POINTS,
-	                   API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0) {
+	                   API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0 ||
+	    !points_valid(points, err, sizeof(err))) {
 		http_error(res, 400, err,
 		           "seconds: 0 < N <= the history held (see info.history_s); "
 		           "max_points: 1..100000");
@@ -329,7 +339,7 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		json_object_set(o, "carbon", json_object_get(carbon, "carbon"));
 	json_decref(carbon);
 	if (scope) {
-		json_t *so = attrib_api_scope(api, scope, from, to, host, res);
+		json_t *so = attrib_api_scope(api, req, scope, from, to, host, res);
 		if (!so) {
 			json_decref(o);
 			return;
@@ -500,6 +510,28 @@ static void route_metrics(struct api *api, struct http_response *res)
 	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/*
+ * The answers that cost most (history with many points, longterm over many steps) are built by
+ * at most heavy_max requests at once; beyond that 503 with Retry-After, so that many clients
+ * asking at once cannot multiply the daemon's memory.
+ */
+static bool heavy_enter(struct api *api, struct http_response *res)
+{
+	int max = api->heavy_max > 0 ? api->heavy_max : 2;
+	if (atomic_fetch_add(&api->heavy_running, 1) < max)
+		return true;
+	atomic_fetch_sub(&api->heavy_running, 1);
+	http_error(res, 503, "busy: too many history or longterm queries at once",
+	           "retry after the delay in Retry-After (heavy_queries limits them)");
+	res->retry_after_s = 1;
+	return false;
+}
+
+static void heavy_leave(struct api *api)
+{
+	atomic_fetch_sub(&api->heavy_running, 1);
+}
+
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res)
 {
 	struct api *api = ctx;
@@ -536,7 +568,10 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		reply_json(res, 200, api_now(api));
 		break;
 	case 4:
-		route_history(api, req, res);
+		if (heavy_enter(api, res)) {
+			route_history(api, req, res);
+			heavy_leave(api);
+		}
 		break;
 	case 5:
 		route_energy(api, req, res);
@@ -548,7 +583,10 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		route_metrics(api, res);
 		break;
 	case 8:
-		longterm_route(api, req, res);
+		if (heavy_enter(api, res)) {
+			longterm_route(api, req, res);
+			heavy_leave(api);
+		}
 		break;
 	case 9:
 		route_carbon(api, req, res);

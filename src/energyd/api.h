@@ -9,6 +9,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #define API_FAMILIES_MAX 32
@@ -32,6 +33,8 @@ struct api {
 	int n_listen;
 	struct store *store;   /* the long-term record */
 	struct carbon *carbon; /* intensity, emissions and cost (carbon.h) */
+	int heavy_max;         /* history and longterm answers built at once (docs/security.md) */
+	atomic_int heavy_running;
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);

@@ -41,6 +41,8 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 {
 	memset(a, 0, sizeof(*a));
 	a->cfg = *cfg;
+	if (a->cfg.watches_per_user <= 0)
+		a->cfg.watches_per_user = ATTRIB_DEFAULT_WATCHES_PER_USER;
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
 	series_store_init(&a->series);

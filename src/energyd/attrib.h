@@ -24,14 +24,16 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define ATTRIB_WATCHES_MAX  256
-#define ATTRIB_LABEL_MAX    128
-#define ATTRIB_CGROUP_MAX   512 /* path length */
-#define ATTRIB_CGROUPS_MAX  4096
-#define ATTRIB_SPAN_MAX     512 /* samples handled per wake-up */
-#define ATTRIB_METHOD       "cpu-time-share"
-#define ATTRIB_METHOD_GPU   "gpu-process-utilisation"
-#define ATTRIB_WATCH_EXPIRE 3600.0 /* ended watches are forgotten after this (s) */
+#define ATTRIB_WATCHES_MAX              256
+#define ATTRIB_LABEL_MAX                128
+#define ATTRIB_CGROUP_MAX               512 /* path length */
+#define ATTRIB_CGROUPS_MAX              4096
+#define ATTRIB_SPAN_MAX                 512 /* samples handled per wake-up */
+#define ATTRIB_METHOD                   "cpu-time-share"
+#define ATTRIB_METHOD_GPU               "gpu-process-utilisation"
+#define ATTRIB_WATCH_EXPIRE             300.0 /* ended watches are forgotten after this (s) */
+#define ATTRIB_ROOT_RESERVE             32    /* watch slots that only root may take */
+#define ATTRIB_DEFAULT_WATCHES_PER_USER 32
 
 struct attrib_config {
 	const char *proc_root;
@@ -39,6 +41,7 @@ struct attrib_config {
 	double scan_interval_s;
 	bool dram_by_cpu;
 	double history_s;
+	int watches_per_user; /* quota of each user but root (docs/security.md) */
 };
 
 /* One process as of the last full scan. */
@@ -157,15 +160,18 @@ void attrib_unlock(struct attrib *a);
 /*
  * Register a watch on a pid tree (cgroup NULL) or a cgroup. The caller is peer_uid; only root
  * or the owner of the pid (its real uid) or of the cgroup directory may register it: -EPERM.
- * -ESRCH no such process, -ENOENT no such cgroup, -ENOSPC too many watches, -EINVAL bad path.
+ * -ESRCH no such process, -ENOENT no such cgroup, -EDQUOT the caller holds its quota of
+ * watches, -ENOSPC too many watches, -EINVAL bad path.
  * On success *id is the new watch's id.
  */
 int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *label,
                      uid_t peer_uid, int *id);
 /* -ENOENT no such watch, -EPERM not root nor the watch's owner. */
 int attrib_watch_remove(struct attrib *a, int id, uid_t peer_uid);
-/* With the lock held: the watch with this id, or with this label (newest first), or NULL. */
-struct attrib_watch *attrib_watch_find(struct attrib *a, const char *id_or_label);
+/* With the lock held: the watch with this id, or with this label: the caller's newest one, else
+ * anyone's newest (a label is not a claim: other users may use the same one). NULL if none. */
+struct attrib_watch *attrib_watch_find(struct attrib *a, const char *id_or_label, bool caller_known,
+                                       uid_t caller);
 
 /* One step of the model for tests and the in-process fallback: the process tree's clock ticks
  * of pid (own and reaped children of every descendant), by a full scan of the proc root. */

@@ -8,6 +8,7 @@
 #include "attrib.h"
 #include "energy.h"
 #include "query.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -88,10 +89,10 @@ static const char *method_of(const struct attrib *a, const struct channel_set *s
 
 static json_t *watch_json(const struct attrib_watch *w, const char *method)
 {
-	return json_pack("{s:i, s:s, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id",
-	                 w->id, "label", w->label, "pid",
+	return json_pack("{s:i, s:o, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id",
+	                 w->id, "label", text_json(w->label), "pid",
 	                 w->is_cgroup ? json_null() : json_integer(w->pid), "cgroup",
-	                 w->is_cgroup ? json_string(w->cgroup) : json_null(), "owner_uid",
+	                 w->is_cgroup ? text_json(w->cgroup) : json_null(), "owner_uid",
 	                 (json_int_t)w->owner, "created_at", w->created_at, "alive", w->alive,
 	                 "ended_at", w->alive ? json_null() : json_real(w->ended_at), "joules",
 	                 w->uj / 1e6, "cpu_s", w->cpu_s, "method", method, "measured", false);
@@ -176,9 +177,19 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 		http_error(res, 400, "bad cgroup path",
 		           "an absolute path under the cgroup root, without '..' or '//'");
 		return;
+	case -EDQUOT: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "you hold your quota of %d watches",
+		         api->attrib->cfg.watches_per_user);
+		http_error(
+		    res, 429, msg,
+		    "delete watches you no longer need (DELETE /api/v1/watch/ID); ended ones "
+		    "make room by themselves");
+		return;
+	}
 	case -ENOSPC:
 		http_error(res, 503, "too many watches",
-		           "at most 256; delete watches that are no longer needed");
+		           "the table is full; delete watches that are no longer needed");
 		return;
 	default:
 		http_error(res, 500, strerror(-rc), "");
@@ -187,7 +198,7 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	attrib_lock(api->attrib);
 	char idtext[16];
 	snprintf(idtext, sizeof(idtext), "%d", id);
-	struct attrib_watch *w = attrib_watch_find(api->attrib, idtext);
+	struct attrib_watch *w = attrib_watch_find(api->attrib, idtext, false, 0);
 	json_t *o =
 	    w ? watch_json(w, method_of(api->attrib, api->set)) : json_pack("{s:i}", "id", id);
 	attrib_unlock(api->attrib);
@@ -224,7 +235,7 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 	}
 	if (get) {
 		attrib_lock(api->attrib);
-		struct attrib_watch *w = attrib_watch_find(api->attrib, rest + 1);
+		struct attrib_watch *w = attrib_watch_find(api->attrib, rest + 1, false, 0);
 		json_t *o = w ? watch_json(w, method_of(api->attrib, api->set)) : NULL;
 		attrib_unlock(api->attrib);
 		if (o)
@@ -302,10 +313,10 @@ static void processes_route(struct api *api, const struct http_request *req,
 		user_name(p->uid, name, sizeof(name));
 		json_array_append_new(
 		    list,
-		    json_pack("{s:i, s:i, s:I, s:s, s:s, s:f, s:f, s:f, s:f}", "pid", p->pid,
+		    json_pack("{s:i, s:i, s:I, s:s, s:o, s:f, s:f, s:f, s:f}", "pid", p->pid,
 		              "ppid", p->ppid, "uid", (json_int_t)p->uid, "user", name, "command",
-		              p->comm, "watts", p->watts, "cpu_share", p->cpu_share, "cpu_s",
-		              p->cpu_s, "tree_joules", p->tree_uj / 1e6));
+		              text_json(p->comm), "watts", p->watts, "cpu_share", p->cpu_share,
+		              "cpu_s", p->cpu_s, "tree_joules", p->tree_uj / 1e6));
 	}
 	json_t *o = json_pack(
 	    "{s:o, s:f, s:f, s:I, s:f, s:o, s:{s:f, s:f, s:f}, s:s, s:b, s:s}", "time",
@@ -432,8 +443,8 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
 	return 0;
 }
 
-json_t *attrib_api_scope(struct api *api, const char *scope, double from, double to,
-                         double host_joules, struct http_response *res)
+json_t *attrib_api_scope(struct api *api, const struct http_request *req, const char *scope,
+                         double from, double to, double host_joules, struct http_response *res)
 {
 	char err[160], key[ATTRIB_CGROUP_MAX + 16];
 	struct scope_ref r;
@@ -457,7 +468,8 @@ json_t *attrib_api_scope(struct api *api, const char *scope, double from, double
 		break;
 	}
 	case SCOPE_KERNEL: {
-		struct attrib_watch *w = attrib_watch_find(a, r.arg);
+		struct attrib_watch *w =
+		    attrib_watch_find(a, r.arg, req->peer_known, req->peer_uid);
 		known = w != NULL;
 		if (w) {
 			snprintf(key, sizeof(key), "kernel:%d", w->id);
@@ -524,11 +536,12 @@ json_t *attrib_api_scope(struct api *api, const char *scope, double from, double
 	}
 	const char *method = method_of(a, set);
 	attrib_unlock(a);
-	json_t *o = json_pack(
-	    "{s:s, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope", scope, "joules",
-	    joules, "share", jnum(host_joules > 0 ? joules / host_joules : NAN), "method", method,
-	    "measured", false, "resolution_s", resolution, "active_joules", active, "idle_joules",
-	    idle, "unattributed_joules", unattr, "channels", channels, "policy", policy);
+	json_t *o = json_pack("{s:o, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope",
+	                      text_json(scope), "joules", joules, "share",
+	                      jnum(host_joules > 0 ? joules / host_joules : NAN), "method", method,
+	                      "measured", false, "resolution_s", resolution, "active_joules",
+	                      active, "idle_joules", idle, "unattributed_joules", unattr,
+	                      "channels", channels, "policy", policy);
 	if (extra)
 		json_object_set_new(o, "watch", extra);
 	return o;

@@ -16,8 +16,9 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
                            struct http_response *res);
 
 /* The `scope` object of an energy answer over [from, to]; host_joules is the host total over the
- * same interval. NULL with the error answer set in res. */
-json_t *attrib_api_scope(struct api *api, const char *scope, double from, double to,
-                         double host_joules, struct http_response *res);
+ * same interval. A kernel label resolves among the caller's own watches first. NULL with the error
+ * answer set in res. */
+json_t *attrib_api_scope(struct api *api, const struct http_request *req, const char *scope,
+                         double from, double to, double host_joules, struct http_response *res);
 
 #endif

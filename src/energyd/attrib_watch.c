@@ -104,6 +104,48 @@ const char *attrib_cgroup_rel(const char *p)
 	return p[0] == '/' ? p + 1 : p;
 }
 
+/* The watches uid holds, alive or ended, and the oldest of its ended ones (-1 if none). */
+static int count_owned(const struct attrib *a, uid_t uid, int *oldest_ended)
+{
+	int n = 0;
+	*oldest_ended = -1;
+	for (int i = 0; i < a->n_watches; i++) {
+		const struct attrib_watch *w = a->watches[i];
+		if (w->owner != uid)
+			continue;
+		n++;
+		if (!w->alive &&
+		    (*oldest_ended < 0 || w->ended_at < a->watches[*oldest_ended]->ended_at))
+			*oldest_ended = i;
+	}
+	return n;
+}
+
+/*
+ * Room for one more watch of uid, with the lock held. Each user other than root holds at most
+ * watches_per_user, and all of them together leave ATTRIB_ROOT_RESERVE slots to root, so that
+ * nobody can starve root or another user. A user at the quota gives up its oldest ended watch
+ * first. -EDQUOT over the quota, -ENOSPC when the table is full.
+ */
+static int make_room(struct attrib *a, uid_t uid)
+{
+	int oldest_ended, owned = count_owned(a, uid, &oldest_ended);
+	int others = 0;
+	for (int i = 0; i < a->n_watches; i++)
+		others += a->watches[i]->owner != 0;
+	bool over = uid != 0 && (owned >= a->cfg.watches_per_user ||
+	                         others >= ATTRIB_WATCHES_MAX - ATTRIB_ROOT_RESERVE);
+	if ((over || a->n_watches >= ATTRIB_WATCHES_MAX) && oldest_ended >= 0) {
+		struct attrib_watch *old = a->watches[oldest_ended];
+		a->watches[oldest_ended] = a->watches[--a->n_watches];
+		attrib_watch_free(old);
+		return 0;
+	}
+	if (over)
+		return owned >= a->cfg.watches_per_user ? -EDQUOT : -ENOSPC;
+	return a->n_watches >= ATTRIB_WATCHES_MAX ? -ENOSPC : 0;
+}
+
 int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *label,
                      uid_t peer_uid, int *id)
 {
@@ -161,10 +203,11 @@ int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *
 		w->pid = pid;
 	}
 	attrib_lock(a);
-	if (a->n_watches >= ATTRIB_WATCHES_MAX) {
+	int rc = make_room(a, peer_uid);
+	if (rc < 0) {
 		attrib_unlock(a);
 		free(w);
-		return -ENOSPC;
+		return rc;
 	}
 	w->id = a->next_watch_id++;
 	w->created_at = a->last_t > 0 ? a->last_t : energy_wall_time();
@@ -201,19 +244,24 @@ int attrib_watch_remove(struct attrib *a, int id, uid_t peer_uid)
 	return -ENOENT;
 }
 
-struct attrib_watch *attrib_watch_find(struct attrib *a, const char *key)
+struct attrib_watch *attrib_watch_find(struct attrib *a, const char *key, bool caller_known,
+                                       uid_t caller)
 {
 	char *end;
 	long id = strtol(key, &end, 10);
-	struct attrib_watch *best = NULL;
+	struct attrib_watch *own = NULL, *any = NULL;
 	for (int i = 0; i < a->n_watches; i++) {
 		struct attrib_watch *w = a->watches[i];
 		if (*key && !*end && w->id == id)
 			return w;
-		if (strcmp(w->label, key) == 0 && (!best || w->id > best->id))
-			best = w;
+		if (strcmp(w->label, key) != 0)
+			continue;
+		if (caller_known && w->owner == caller && (!own || w->id > own->id))
+			own = w;
+		if (!any || w->id > any->id)
+			any = w;
 	}
-	return best;
+	return own ? own : any;
 }
 
 static int attrib_tick_lookup(void *ctx, int pid)

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "carbon.h"
+#include "text.h"
 #include "energy.h"
 #include "log.h"
 
@@ -449,7 +450,7 @@ static json_t *brief_locked(struct carbon *c, double now)
 	                 "intensity_g_per_kwh", cur ? json_real(cur->g_per_kwh) : json_null(),
 	                 "updated_at", jnum(c->data_time), "fetched_at", jnum(c->fetched_at),
 	                 "age_s", c->live ? jnum(age) : json_null(), "status", c->status, "error",
-	                 c->error[0] ? json_string(c->error) : json_null(), "estimated", true);
+	                 c->error[0] ? text_json(c->error) : json_null(), "estimated", true);
 }
 
 json_t *carbon_json_brief(struct carbon *c, double now)
@@ -466,8 +467,8 @@ json_t *carbon_json(struct carbon *c, double now, bool with_series)
 	json_t *o = brief_locked(c, now);
 	const struct carbon_step *cur = c->n_steps ? &c->steps[c->n_steps - 1] : NULL;
 	json_object_set_new(o, "mix", cur ? mix_json(cur) : json_null());
-	json_object_set_new(o, "source", json_string(c->source));
-	json_object_set_new(o, "note", c->note[0] ? json_string(c->note) : json_null());
+	json_object_set_new(o, "source", text_json(c->source));
+	json_object_set_new(o, "note", c->note[0] ? text_json(c->note) : json_null());
 	json_object_set_new(o, "refresh_s", c->live ? json_real(refresh_s(c)) : json_null());
 	json_object_set_new(o, "attempted_at", jnum(c->attempted_at));
 	if (with_series) {

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "carbon.h"
+#include "log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -132,17 +133,57 @@ int carbon_http_get(const char *url, const char *header, double timeout_s, char 
 	return 0;
 }
 
-/* A short, printable excerpt of a body for error messages. */
-static void excerpt(const char *body, char *out, size_t cap)
+/* Replace every occurrence of secret (when it is long enough to be one) in buf by "***". */
+static void redact(char *buf, const char *secret, size_t secret_len)
 {
+	if (secret_len < 4)
+		return;
+	for (char *p = buf; (p = memmem(p, strlen(p), secret, secret_len));) {
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + secret_len, strlen(p + secret_len) + 1);
+		p += 3;
+	}
+}
+
+/*
+ * A short, printable excerpt of a provider's error body for the log, never for an answer: a
+ * provider (or a proxy in between) may echo the request, and the request carries the token.
+ * The query values of the URL and the value of the extra header (the token) are cut out before
+ * the excerpt is shortened, then anything after a '?' (a URL's query) is cut too.
+ */
+static void excerpt(const char *body, const char *url, const char *header, char *out, size_t cap)
+{
+	char buf[4096];
 	size_t n = 0;
-	for (const char *p = body; *p && n + 4 < cap && n < 120; p++)
-		out[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : ' ';
-	out[n] = '\0';
+	for (const char *p = body; *p && n + 1 < sizeof(buf); p++)
+		buf[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : ' ';
+	buf[n] = '\0';
+	const char *q = strchr(url, '?');
+	while (q && *q) {
+		const char *v = strchr(q, '=');
+		if (!v)
+			break;
+		v++;
+		size_t len = strcspn(v, "&#");
+		redact(buf, v, len);
+		q = v + len;
+	}
+	const char *colon = header ? strchr(header, ':') : NULL;
+	if (colon) {
+		colon += strspn(colon + 1, " ") + 1;
+		redact(buf, colon, strlen(colon));
+	}
+	for (char *p = buf; (p = strchr(p, '?'));) {
+		size_t len = strcspn(p + 1, " \"'<>");
+		memmove(p + 1, p + 1 + len, strlen(p + 1 + len) + 1);
+		p++;
+	}
+	snprintf(out, cap, "%.120s", buf);
 }
 
 /* GET and check the status. ENTSO-E answers errors as 200 or 4xx with an acknowledgement
- * document, which its parser explains better than the status: those are handed over. */
+ * document, which its parser explains better than the status: those are handed over. Other
+ * error bodies go to the log only (sanitized), never into the error that answers show. */
 static int get(const struct carbon_config *c, const char *what, const char *url, const char *header,
                bool keep_error_body, char **body, size_t *len, char *err, size_t errlen)
 {
@@ -159,9 +200,10 @@ static int get(const struct carbon_config *c, const char *what, const char *url,
 	    strstr(*body, "Acknowledgement_MarketDocument"))
 		return 0;
 	char ex[128];
-	excerpt(*body, ex, sizeof(ex));
-	snprintf(err, errlen, "%s: HTTP %ld%s%s%s", what, status, ex[0] ? " (" : "", ex,
-	         ex[0] ? ")" : "");
+	excerpt(*body, url, header, ex, sizeof(ex));
+	log_warn("carbon: %s: HTTP %ld%s%s", what, status, ex[0] ? ": " : "", ex);
+	snprintf(err, errlen, "%s: HTTP %ld (the provider's answer is in energyd's log)", what,
+	         status);
 	if (status == 401 || status == 403)
 		snprintf(err + strlen(err), errlen - strlen(err),
 		         "; check the token in token_file");

@@ -283,7 +283,12 @@ static int series_value_at(const struct entsoe_series *s, double t, double *mw)
 		const struct entsoe_period *per = &s->periods[k];
 		if (!(t >= per->start && t < period_end(per)))
 			continue;
-		int pos = (int)floor((t - per->start) / per->resolution_s) + 1, best = 0;
+		/* Positions run from 1 to 100000 (entsoe_end): a Period that claims to end in
+		 * year 9999 must not turn into an int out of range. */
+		double slot = floor((t - per->start) / per->resolution_s) + 1;
+		if (!(slot >= 1 && slot <= 100000))
+			continue;
+		int pos = (int)slot, best = 0;
 		for (int i = 0; i < per->n_points; i++) {
 			int ppos = per->points[i].position;
 			if (ppos == pos || (s->curve_a03 && ppos < pos && ppos > best)) {

@@ -143,7 +143,9 @@ enum opt_type {
 	OPT_NAME,
 	OPT_FLAG,
 	OPT_RETENTION,
-	OPT_DEVICE
+	OPT_DEVICE,
+	OPT_COUNT,
+	OPT_SWITCH
 };
 
 struct opt {
@@ -170,7 +172,8 @@ static const struct opt opts[] = {
      "state directory (default /var/lib/energyd as root, else ~/.local/state/energyd)"},
     {"config", OPT_PATH, OFF(config_path), "FILE", "read options from this INI file"},
     {"user", OPT_NAME, OFF(user), "NAME",
-     "account to drop to when started as root (default nobody)"},
+     "account to drop to when started as root (default energyd when that account exists, "
+     "else nobody)"},
     {"sysfs-root", OPT_PATH, OFF(sysfs_root), "DIR", "where sysfs is (default /sys)"},
     {"proc-root", OPT_PATH, OFF(proc_root), "DIR", "where procfs is (default /proc)"},
     {"dev-root", OPT_PATH, OFF(dev_root), "DIR", "where device nodes are (default /dev)"},
@@ -207,6 +210,18 @@ static const struct opt opts[] = {
      "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
     {"attribute-dram", OPT_NAME, OFF(attribute_dram), "cpu-time|none",
      "attribution: split dram energy by CPU time (default) or leave it unattributed"},
+    {"connections-per-user", OPT_COUNT, OFF(conns_per_user), "N",
+     "open API connections per local user; TCP clients share one count (default 16)"},
+    {"request-timeout", OPT_SECONDS, OFF(request_timeout_s), "SECONDS",
+     "close a connection without complete request headers this long after it was "
+     "accepted, or idle this long (default 5)"},
+    {"watches-per-user", OPT_COUNT, OFF(watches_per_user), "N",
+     "watches one user may hold, ended ones included (default 32; root: no quota)"},
+    {"heavy-queries", OPT_COUNT, OFF(heavy_queries), "N",
+     "history and longterm queries answered at once; more get 503 (default 2)"},
+    {"sandbox", OPT_SWITCH, OFF(sandbox), "on|off",
+     "after the privilege drop: no_new_privs, no capabilities and a seccomp filter "
+     "(default on)"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -231,6 +246,11 @@ void options_defaults(struct energyd_options *o)
 	carbon_config_defaults(&o->carbon);
 	o->scan_interval_s = 1.0;
 	strcpy(o->attribute_dram, "cpu-time");
+	o->conns_per_user = 16;
+	o->request_timeout_s = 5.0;
+	o->watches_per_user = 32;
+	o->heavy_queries = 2;
+	o->sandbox = true;
 }
 
 /* "forever", or a duration: seconds with an optional s, m, h or d suffix, at least an hour. */
@@ -328,6 +348,23 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 			return -1;
 		}
 		strcpy(o->mcp[o->n_mcp++], value);
+		return 0;
+	case OPT_COUNT: {
+		uint64_t v;
+		if (energy_parse_u64(value, &v) < 0 || v < 1 || v > 4096) {
+			snprintf(err, errlen, "%s: '%s' is not a whole number from 1 to 4096",
+			         opt->name, value);
+			return -1;
+		}
+		*(int *)field = (int)v;
+		return 0;
+	}
+	case OPT_SWITCH:
+		if (strcmp(value, "on") && strcmp(value, "off")) {
+			snprintf(err, errlen, "%s: expected on or off", opt->name);
+			return -1;
+		}
+		*(bool *)field = strcmp(value, "on") == 0;
 		return 0;
 	case OPT_FLAG:
 		if (*value && strcmp(value, "true") && strcmp(value, "1")) {
@@ -457,10 +494,12 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 
 void options_usage(FILE *out)
 {
-	fprintf(out, "Usage: energyd [OPTIONS]\n\n"
-	             "Samples the machine's energy sensors and serves the readings over HTTP.\n"
-	             "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it.\n"
-	             "Every option can also be set in the --config file, section [energyd].\n\n");
+	fprintf(
+	    out,
+	    "Usage: energyd [OPTIONS]\n\n"
+	    "Samples the machine's energy sensors and serves the readings over HTTP.\n"
+	    "Runs in the foreground, logs to stderr; SIGTERM or SIGINT stop it; SIGHUP does not.\n"
+	    "Every option can also be set in the --config file, section [energyd].\n\n");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char left[64];
 		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",

@@ -43,6 +43,11 @@ struct energyd_options {
 	double scan_interval_s;            /* attribution: full process scans at most this often */
 	char cgroup_root[CONFIG_PATH_MAX]; /* "" = <sysfs-root>/fs/cgroup (or its unified/) */
 	char attribute_dram[64];           /* "cpu-time" or "none" */
+	int conns_per_user;                /* docs/security.md: limits against one local user */
+	double request_timeout_s;
+	int watches_per_user;
+	int heavy_queries;
+	bool sandbox; /* no_new_privs, no capabilities, seccomp after the drop */
 	bool help, version;
 };
 

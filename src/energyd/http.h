@@ -6,6 +6,7 @@
 #ifndef ENERGY_HTTP_H
 #define ENERGY_HTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -13,6 +14,16 @@
 #define HTTP_MAX_HEADER_BYTES (16 * 1024) /* above this: 431 */
 #define HTTP_MAX_BODY_BYTES   (64 * 1024) /* above this: 413 */
 #define HTTP_LISTENERS_MAX    8
+#define HTTP_PEERS_MAX        64 /* distinct peers (uids, and TCP) counted at once */
+
+/* Limits that hold against one local user (docs/security.md); energyd's options set them. */
+struct http_limits {
+	int conns_per_user; /* open connections per peer uid (all TCP peers share one count) */
+	double timeout_s;   /* a connection idle this long (no byte either way), or without its
+	                       complete request headers this long after it was accepted, is closed */
+};
+#define HTTP_DEFAULT_CONNS_PER_USER 16
+#define HTTP_DEFAULT_TIMEOUT_S      5.0
 
 struct http_request {
 	const char *method;
@@ -37,18 +48,40 @@ struct http_response {
 	int status;
 	char *body; /* malloc'd; freed by http.c */
 	const char *content_type;
+	int retry_after_s;         /* > 0: a Retry-After header */
 	struct http_stream stream; /* used when stream.read is set */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *res);
 
+#define HTTP_PENDING_MAX 264 /* connections waiting for their headers, per listener */
+
+struct http_pending {
+	int fd;
+	double deadline; /* CLOCK_MONOTONIC seconds */
+};
+
 struct http_listener {
 	char address[512];
 	int fd;
 	bool is_unix;
 	char unix_path[108];
+	char hosts[4][64]; /* TCP: the Host values served */
+	int n_hosts;
 	void *daemon; /* struct MHD_Daemon * */
+	struct http_server *srv;
+	pthread_t accept_thread;
+	int wake[2];
+	bool accepting;
+	struct http_pending pending[HTTP_PENDING_MAX]; /* under srv->lock */
+	int n_pending;
+};
+
+struct http_log_limit {
+	pthread_mutex_t lock;
+	long last_s;
+	unsigned suppressed;
 };
 
 struct http_server {
@@ -56,16 +89,26 @@ struct http_server {
 	int n;
 	http_handler_fn handler;
 	void *ctx;
+	struct http_limits limits;
+	bool started;
+	pthread_mutex_t lock; /* the connection counts */
+	struct {
+		uid_t uid;
+		int n;
+	} peers[HTTP_PEERS_MAX];
+	int total, root_conns;
+	struct http_log_limit mhd_log, refusal_log, deadline_log;
 };
 
-/* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666:
- * the API is read-only but for registrations, which check the peer's uid. TCP addresses must be
- * loopback. 0, or -1 with err filled. */
+/* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666
+ * (set by the umask at bind): the API is read-only but for registrations, which check the peer's
+ * uid; their directory must be writable by root (or energyd's own account) only. TCP addresses
+ * must be loopback. 0, or -1 with err filled. */
 int http_listen(struct http_server *srv, const char *const *addresses, int n, char *err,
                 size_t errlen);
-/* Start serving on every listener. */
-int http_start(struct http_server *srv, http_handler_fn handler, void *ctx, char *err,
-               size_t errlen);
+/* Start serving on every listener, within limits. */
+int http_start(struct http_server *srv, http_handler_fn handler, void *ctx,
+               const struct http_limits *limits, char *err, size_t errlen);
 void http_stop(struct http_server *srv);
 
 /* A query parameter of the request, or NULL. */

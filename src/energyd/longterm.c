@@ -161,7 +161,9 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	if (points > LONGTERM_POINTS_MAX) {
 		snprintf(err, sizeof(err), "%lld steps of %lld s: more than %d in one answer",
 		         (long long)points, (long long)step_i, LONGTERM_POINTS_MAX);
-		http_error(res, 400, err, "give a larger step or a shorter range");
+		http_error(res, 400, err,
+		           "use a coarser step (e.g. 3600 or 86400), a shorter range, or leave "
+		           "step out: energyd then picks one that fits");
 		return;
 	}
 

@@ -7,8 +7,9 @@
 
 #include <jansson.h>
 
-/* At most this many steps in one answer. */
-#define LONGTERM_POINTS_MAX 100000
+/* At most this many steps in one answer (six hours of seconds, 15 days of minutes, about 2.5
+ * years of hours): the answer is built in memory, so its size is bounded (docs/security.md). */
+#define LONGTERM_POINTS_MAX 21600
 
 void longterm_route(struct api *api, const struct http_request *req, struct http_response *res);
 

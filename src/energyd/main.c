@@ -13,6 +13,7 @@
 #include "notify.h"
 #include "privileges.h"
 #include "sampler.h"
+#include "sandbox.h"
 #include "source.h"
 #include "record_carbon.h"
 #include "store.h"
@@ -26,6 +27,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define ENERGYD_ACCOUNT "energyd" /* the dedicated system account, when installed */
 
 /* mkdir -p; created directories are chowned to owner when owner != -1. Returns 0 or -errno. */
 static int make_dirs(const char *path, mode_t mode, uid_t owner, gid_t group, bool *created)
@@ -106,12 +109,51 @@ static void default_cgroup_root(const struct energyd_options *o, char *buf, size
 	buf[0] = '\0';
 }
 
+/* The account to drop to: --user, else the dedicated system account, else nobody (shared with
+ * other daemons, so a warning). */
+static const char *drop_user(const struct energyd_options *o)
+{
+	if (o->user[0])
+		return o->user;
+	if (getpwnam(ENERGYD_ACCOUNT))
+		return ENERGYD_ACCOUNT;
+	log_warn("no '" ENERGYD_ACCOUNT "' system account: dropping to nobody, which other daemons "
+	         "may share; create the account (docs/security.md) or set --user");
+	return "nobody";
+}
+
+/* Root keeps nothing after the drop: no capability in the bounding set, no way to gain
+ * privileges through exec, and a syscall filter. */
+static int harden_after_drop(const struct energyd_options *o, char *err, size_t errlen)
+{
+	if (!o->sandbox) {
+		log_warn("--sandbox off: no seccomp filter");
+		return 0;
+	}
+	return sandbox_apply(err, errlen);
+}
+
+/* Until SIGTERM or SIGINT; SIGHUP (a closed terminal, a reload by habit) only logs. */
+static int wait_for_stop(const sigset_t *sigs)
+{
+	for (;;) {
+		int sig = 0;
+		if (sigwait(sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		log_info("SIGHUP: energyd does not reload its configuration; restart it to apply "
+		         "changes. Still running.");
+	}
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it; main sigwaits */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -138,7 +180,7 @@ int main(int argc, char **argv)
 	gid_t run_gid = getgid();
 	char run_user[64] = "";
 	if (is_root) {
-		const char *user = opt.user[0] ? opt.user : "nobody";
+		const char *user = drop_user(&opt);
 		if (privileges_lookup(user, &run_uid, &run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
 			return 1;
@@ -200,6 +242,7 @@ int main(int argc, char **argv)
 	    .scan_interval_s = opt.scan_interval_s,
 	    .dram_by_cpu = strcmp(opt.attribute_dram, "none") != 0,
 	    .history_s = opt.history_s,
+	    .watches_per_user = opt.watches_per_user,
 	};
 	if (attrib_open(&attrib, &acfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -219,10 +262,10 @@ int main(int argc, char **argv)
 			char dir[CONFIG_PATH_MAX];
 			snprintf(dir, sizeof(dir), "%s", path);
 			bool created;
-			/* A socket directory we create belongs to the account we run as, so that
-			 * the socket can be removed at exit. */
-			rc = make_dirs(dirname(dir), 0755, is_root ? run_uid : (uid_t)-1, run_gid,
-			               &created);
+			/* A socket directory stays root's: the account energyd drops to must not
+			 * be able to replace the socket (http.c refuses a directory others can
+			 * write). The socket is left at exit and removed at the next start. */
+			rc = make_dirs(dirname(dir), 0755, (uid_t)-1, (gid_t)-1, &created);
 			if (rc < 0) {
 				log_err("cannot create the directory of %s: %s", path,
 				        strerror(-rc));
@@ -235,7 +278,14 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	/* The sockets' directories are made: from now on files are for energyd's group at most
+	 * (the record: 0640). */
+	umask(027);
 
+	if (is_root && opt.sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	if (is_root) {
 		if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
@@ -251,6 +301,10 @@ int main(int argc, char **argv)
 		         "running as %s (uid %u): reads what this account may read", run_user,
 		         (unsigned)run_uid);
 	}
+	if (harden_after_drop(&opt, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
 
 	static struct sampler sampler;
 	if (sampler_init(&sampler, &set, opt.interval_s, opt.history_s) < 0) {
@@ -265,6 +319,7 @@ int main(int argc, char **argv)
 	snprintf(api.user, sizeof(api.user), "%s", run_user);
 	snprintf(api.state_dir, sizeof(api.state_dir), "%s", opt.state_dir);
 	api.min_interval_s = opt.min_interval_s;
+	api.heavy_max = opt.heavy_queries;
 	api.history_s = opt.history_s;
 	for (int i = 0; i < opt.n_listen; i++)
 		api.listen[api.n_listen++] = opt.listen[i];
@@ -309,7 +364,9 @@ int main(int argc, char **argv)
 		log_err("cannot start the attribution thread");
 		return 1;
 	}
-	if (http_start(&http, api_handle, &api, err, sizeof(err)) < 0) {
+	struct http_limits limits = {.conns_per_user = opt.conns_per_user,
+	                             .timeout_s = opt.request_timeout_s};
+	if (http_start(&http, api_handle, &api, &limits, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
@@ -327,8 +384,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		log_warn("cannot notify the service manager: %s", strerror(-rc));
 
-	int sig = 0;
-	sigwait(&sigs, &sig);
+	int sig = wait_for_stop(&sigs);
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_send("STOPPING=1");
 	notify_close();

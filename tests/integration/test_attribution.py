@@ -372,7 +372,7 @@ print(json.dumps(out))
 def test_registering_another_users_pid_is_403(tmp_path, start_energyd):
     nobody = pwd.getpwnam("nobody")
     run = tempfile.mkdtemp(prefix="energyd-attrib-")
-    os.chmod(run, 0o777)  # the unprivileged client must reach the socket
+    os.chmod(run, 0o755)  # the unprivileged client must reach the socket (not replace it)
     sock = f"{run}/e.sock"
     d = start_energyd(None, "--listen", f"unix:{sock}")
     # Root registers its own process (allowed: root may register anything).

@@ -54,7 +54,9 @@ def test_unprivileged_start_explains_denied_rapl(tmp_path):
     nobody = pwd.getpwnam("nobody")
     # Everything the unprivileged daemon must reach lives in a world-readable directory.
     run = tempfile.mkdtemp(prefix="energyd-test-")
-    os.chmod(run, 0o777)
+    # Its own directory: energyd refuses a socket directory that other accounts can write.
+    os.chmod(run, 0o755)
+    os.chown(run, nobody.pw_uid, nobody.pw_gid)
     fake = powercap.server(f"{run}/sys", mode=0o400)
     sock = f"{run}/e.sock"
     log = tmp_path / "log"
