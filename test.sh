@@ -56,6 +56,11 @@ python -m pytest -q -p no:cacheprovider tests/integration --junitxml="$out/integ
 	-o junit_family=xunit1 "$@" || true
 [ -f "$out/integration.xml" ] || fail_step "integration tests"
 
+# --- fleet: three energyd nodes scraped by a real Prometheus, InfluxDB output, deploy/ files ---
+python -m pytest -q -p no:cacheprovider tests/fleet --junitxml="$out/fleet.xml" \
+	-o junit_family=xunit1 || true
+[ -f "$out/fleet.xml" ] || fail_step "fleet tests"
+
 # --- jupyter (issue 6) -------------------------------------------------------------------------
 # The package as a user installs it (run.sh: pip install . builds the front end and energyd),
 # then the handler tests (pytest-jupyter, energyd from $ENERGY_BUILD_DIR on emulated RAPL), the

@@ -238,6 +238,14 @@ static void put_carbon(FILE *f, struct api *api)
 		fprintf(f, "\"} %.9g\n", v[k]);
 	}
 	json_decref(b);
+	const char *currency = carbon_currency(api->carbon);
+	if (currency && isfinite(cost)) {
+		head(f, "energy_host_cost_total", "counter",
+		     "Estimated cost of the host total since energyd started, in the currency.");
+		fputs("energy_host_cost_total{currency=\"", f);
+		metrics_put_label(f, currency);
+		fprintf(f, "\"} %.9g\n", cost);
+	}
 }
 
 void api_metrics_route(struct api *api, struct http_response *res)
