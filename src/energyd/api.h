@@ -32,6 +32,7 @@ struct api {
 	int n_listen;
 	struct store *store;   /* the long-term record */
 	struct carbon *carbon; /* intensity, emissions and cost (carbon.h) */
+	struct influx *influx; /* InfluxDB output, or NULL (influx.h) */
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);

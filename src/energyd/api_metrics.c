@@ -10,6 +10,7 @@
 #include "api.h"
 #include "attrib.h"
 #include "energy.h"
+#include "influx.h"
 #include "metrics.h"
 
 #include <math.h>
@@ -91,6 +92,29 @@ static void put_store(FILE *f, struct api *api)
 	head(f, "energy_store_batches_total", "counter",
 	     "Batches written to the record since energyd started.");
 	fprintf(f, "energy_store_batches_total %llu\n", si.batches);
+}
+
+static void put_influx(FILE *f, struct api *api)
+{
+	if (!api->influx)
+		return;
+	struct influx_stats st;
+	influx_get_stats(api->influx, &st);
+	static const char *const help[4][3] = {
+	    {"energy_influxdb_batches_written_total", "counter",
+	     "Batches written to InfluxDB since energyd started."},
+	    {"energy_influxdb_batches_dropped_total", "counter",
+	     "Batches dropped since energyd started: the oldest when the queue was full, or "
+	     "refused by the server as bad data."},
+	    {"energy_influxdb_write_failures_total", "counter",
+	     "Failed writes to InfluxDB (retried with backoff)."},
+	    {"energy_influxdb_batches_pending", "gauge", "Batches waiting to be written."}};
+	double v[4] = {(double)st.batches_written, (double)st.batches_dropped,
+	               (double)st.write_failures, (double)st.batches_pending};
+	for (int k = 0; k < 4; k++) {
+		head(f, help[k][0], help[k][1], help[k][2]);
+		fprintf(f, "%s %.0f\n", help[k][0], v[k]);
+	}
 }
 
 static void user_name(uid_t uid, char *buf, size_t len)
@@ -292,6 +316,7 @@ void api_metrics_route(struct api *api, struct http_response *res)
 	put_health(f, api);
 	sampler_unlock(s);
 	put_store(f, api);
+	put_influx(f, api);
 	put_attribution(f, api);
 	if (fclose(f) != 0) {
 		free(buf);

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0 when it is not one:
- * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t avail)
+size_t metrics_utf8_len(const unsigned char *s, size_t avail)
 {
 	unsigned c = s[0];
 	size_t n;
@@ -44,7 +42,7 @@ void metrics_put_label(FILE *f, const char *s)
 	size_t len = strnlen(s, METRICS_LABEL_MAX);
 	size_t i = 0;
 	while (i < len) {
-		size_t n = utf8_len(p + i, len - i);
+		size_t n = metrics_utf8_len(p + i, len - i);
 		if (n == 0) {
 			fputs("\xEF\xBF\xBD", f); /* U+FFFD */
 			i++;

@@ -19,6 +19,10 @@
 #define METRICS_POD_UID_MAX   40
 #define METRICS_CONTAINER_MAX 72
 
+/* Length of the valid UTF-8 sequence at s (at most avail bytes), or 0 when it is not one:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
+size_t metrics_utf8_len(const unsigned char *s, size_t avail);
+
 /*
  * Write s as a label value of the text format: backslash, double quote and newline escaped,
  * every byte that is not part of valid UTF-8 replaced by U+FFFD, at most METRICS_LABEL_MAX
