@@ -9,13 +9,13 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "attrib.h"
+#include "attrib_api.h"
 #include "energy.h"
 #include "influx.h"
 #include "metrics.h"
 
 #include <math.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -117,16 +117,6 @@ static void put_influx(FILE *f, struct api *api)
 	}
 }
 
-static void user_name(uid_t uid, char *buf, size_t len)
-{
-	struct passwd pw, *r = NULL;
-	char tmp[1024];
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &r) == 0 && r)
-		snprintf(buf, len, "%s", r->pw_name);
-	else
-		snprintf(buf, len, "%u", (unsigned)uid);
-}
-
 /* The bounded cgroup series keep state between scrapes (metrics.h); one energyd, one state. */
 static pthread_mutex_t cgroups_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct metrics_cgroups cgroups;
@@ -198,7 +188,7 @@ static void put_attribution(FILE *f, struct api *api)
 			continue;
 		}
 		char name[64];
-		user_name(a->users[i].uid, name, sizeof(name));
+		attrib_user_name(a->users[i].uid, name, sizeof(name));
 		fprintf(f, "energy_user_joules_total{uid=\"%u\",user=\"",
 		        (unsigned)a->users[i].uid);
 		metrics_put_label(f, name);

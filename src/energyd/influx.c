@@ -7,6 +7,7 @@
 #include "influx.h"
 #include "api.h"
 #include "attrib.h"
+#include "attrib_api.h"
 #include "energy.h"
 #include "log.h"
 #include "metrics.h"
@@ -15,7 +16,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,13 +143,8 @@ static char *build_batch(struct influx *ix)
 		attrib_lock(a);
 		for (size_t i = 0; a->have_scan && i < a->n_users && i < METRICS_USERS_MAX; i++) {
 			char uid[16], name[64];
-			struct passwd pw, *r = NULL;
-			char tmp[1024];
 			snprintf(uid, sizeof(uid), "%u", (unsigned)a->users[i].uid);
-			if (getpwuid_r(a->users[i].uid, &pw, tmp, sizeof(tmp), &r) == 0 && r)
-				snprintf(name, sizeof(name), "%s", r->pw_name);
-			else
-				snprintf(name, sizeof(name), "%s", uid);
+			attrib_user_name(a->users[i].uid, name, sizeof(name));
 			fputs("energy_user", f);
 			put_tag(f, "host", api->hostname);
 			put_tag(f, "uid", uid);

@@ -63,6 +63,19 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.unix_path)
 
 
+def unix_request(sock: str, method: str, path: str, body: str | None = None):
+    """(status, JSON or text) of one request to energyd's unix socket."""
+    conn = UnixHTTPConnection(sock)
+    try:
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        data = r.read()
+        ctype = r.getheader("Content-Type", "")
+        return r.status, (json.loads(data) if "json" in ctype else data.decode())
+    finally:
+        conn.close()
+
+
 class Truth:
     """Samples a fake powercap's energy (the zones of the host total) every 20 ms with the wall
     clock: what the emulator wrote, to compare Prometheus's figures with."""
@@ -127,15 +140,7 @@ class Node:
     def request(self, method: str, path: str, body: str | None = None):
         if self.proc.poll() is not None:
             raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.log()}")
-        conn = UnixHTTPConnection(self.sock)
-        try:
-            conn.request(method, path, body=body)
-            r = conn.getresponse()
-            data = r.read()
-            ctype = r.getheader("Content-Type", "")
-            return r.status, (json.loads(data) if "json" in ctype else data.decode())
-        finally:
-            conn.close()
+        return unix_request(self.sock, method, path, body)
 
     def get(self, path: str):
         status, body = self.request("GET", path)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import ENERGYD, UnixHTTPConnection, free_port, wait_until
+from fleet import ENERGYD, free_port, unix_request, wait_until
 from emulators import powercap
 
 
@@ -119,15 +119,9 @@ class Daemon:
     def get(self, path):
         if self.proc.poll() is not None:
             raise RuntimeError(f"energyd exited: {self.log()}")
-        c = UnixHTTPConnection(self.sock)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            data = r.read()
-            assert r.status == 200, (path, r.status, data)
-            return json.loads(data) if "json" in r.getheader("Content-Type") else data.decode()
-        finally:
-            c.close()
+        status, body = unix_request(self.sock, "GET", path)
+        assert status == 200, (path, status, body)
+        return body
 
     def metric(self, name):
         m = re.search(rf"^{name} (\S+)$", self.get("/metrics"), re.M)

@@ -186,3 +186,25 @@ def test_odd_cgroup_name_is_valid_utf8(scoped_machine, tmp_path):
         raise AssertionError(d.request("GET", "/metrics")[1])
     text.encode("utf-8")  # it decoded as UTF-8 already; this states the point
     assert "energy_cgroup_joules_total{cgroup=\"/odd\ufffd\\\"name\",measured=\"false\"}" in text
+
+
+def test_a_scrape_reads_no_sensor(tmp_path, start_energyd):
+    """Between two samples, scrapes answer the same energy although the emulated counter moves
+    on: /metrics serves samples already taken, never a fresh read."""
+    pkg = package(tmp_path / "sys").start()
+    try:
+        d = start_energyd(tmp_path / "sys", interval="1.0")
+
+        def same_tick_pair():
+            t0 = d.get("/api/v1/now")["tick"]
+            a = one(scrape(d)[1], "energy_joules_total", channel="rapl:package-0")
+            time.sleep(0.2)  # the emulator adds 40 W x 0.2 s meanwhile
+            b = one(scrape(d)[1], "energy_joules_total", channel="rapl:package-0")
+            return d.get("/api/v1/now")["tick"] == t0 and (a, b)
+        a, b = wait_until(same_tick_pair, timeout=20)
+        assert a == b
+        # and once a tick has passed, the counter has moved
+        d.wait_ticks(1)
+        assert one(scrape(d)[1], "energy_joules_total", channel="rapl:package-0") > a
+    finally:
+        pkg.close()
