@@ -76,6 +76,8 @@ static void put_store(FILE *f, struct api *api)
 		return;
 	struct store_info si;
 	store_get_info(api->store, &si);
+	if (si.status == STORE_OFF)
+		return; /* no record by configuration: nothing to watch */
 	head(f, "energy_store_up", "gauge",
 	     "1 while the long-term record is written (status ok or starting), else 0.");
 	fprintf(f, "energy_store_up{status=\"%s\"} %d\n", store_status_name(si.status),
