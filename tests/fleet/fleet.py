@@ -63,6 +63,20 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.unix_path)
 
 
+def terminate(proc: subprocess.Popen, timeout: float) -> bool:
+    """SIGTERM, then SIGKILL after timeout; False when it took the kill."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
 def unix_request(sock: str, method: str, path: str, body: str | None = None):
     """(status, JSON or text) of one request to energyd's unix socket."""
     conn = UnixHTTPConnection(sock)
@@ -152,15 +166,7 @@ class Node:
 
     def stop(self) -> str:
         """Stop energyd and the emulator; returns problems found in its log ("" if none)."""
-        problems = ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                problems += f"{self.name} did not stop on SIGTERM\n"
+        problems = "" if terminate(self.proc, 15) else f"{self.name} did not stop on SIGTERM\n"
         if self.proc.returncode not in (0, None):
             problems += f"{self.name} exited {self.proc.returncode}\n"
         log = self.log()
@@ -215,13 +221,7 @@ class Prometheus:
         return self.api("query", query=expr, time=f"{t:.3f}")["result"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 30)
 
 
 class LocalUser:

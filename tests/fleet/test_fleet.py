@@ -162,18 +162,34 @@ def test_fleet_total_is_the_sum_of_the_nodes(fleet):
     assert watts == pytest.approx(truth_w, rel=0.02)
 
 
+def raw_samples(prom, expr: str, t: float) -> dict[float, float]:
+    """The samples Prometheus stored for one series over a range selector: {time: value}."""
+    r = prom.query(expr, t)
+    assert len(r) == 1, (expr, r)
+    return {float(ts): float(v) for ts, v in r[0]["values"]}
+
+
 def test_user_split_matches_the_api(fleet):
-    """Each user's energy on node 0 over a window, from PromQL and from energyd's
-    /api/v1/energy?scope=user:UID over the same window: within 5 %."""
+    """Each user's energy on node 0 over a window, from the samples Prometheus stored and from
+    energyd's /api/v1/energy?scope=user:UID over the same interval: within 5 %. The interval
+    is the one the stored counters cover: from the full scan behind the window's first scrape
+    to the one behind its last (energy_attribution_scan_time_seconds, in the same scrapes)."""
     prom, T = fleet["prom"], fleet["T"]
     n0 = fleet["nodes"][0]
+    w = f"{USER_WINDOW_S:.0f}s"
+    scans = raw_samples(prom, f'energy_attribution_scan_time_seconds{{instance="{n0.instance}"}}'
+                              f'[{w}]', T)
     got = {}
     for u in fleet["users"]:
         uid = u.pw.pw_uid
-        prom_j = value(prom.query(
-            f'sum(increase(energy_user_joules_total{{instance="{n0.instance}",uid="{uid}"}}'
-            f'[{USER_WINDOW_S:.0f}s]))', T))
-        api = n0.get(f"/api/v1/energy?from={T - USER_WINDOW_S}&to={T}&scope=user:{uid}")
+        counter = raw_samples(
+            prom, f'energy_user_joules_total{{instance="{n0.instance}",uid="{uid}"}}[{w}]', T)
+        stamps = sorted(set(counter) & set(scans))
+        assert len(stamps) >= USER_WINDOW_S / 2, stamps  # scraped every second
+        s0, s1 = scans[stamps[0]], scans[stamps[-1]]
+        assert s1 - s0 >= USER_WINDOW_S / 2
+        prom_j = counter[stamps[-1]] - counter[stamps[0]]
+        api = n0.get(f"/api/v1/energy?from={s0}&to={s1}&scope=user:{uid}")
         assert api["clamped"] is False, api
         api_j = api["scope"]["joules"]
         assert api_j > 0, api

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import ENERGYD, free_port, unix_request, wait_until
+from fleet import ENERGYD, free_port, terminate, unix_request, wait_until
 from emulators import powercap
 
 
@@ -82,13 +81,7 @@ bind-address = "127.0.0.1:{rpc}"
         return res.get("series", [])
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 20)
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +125,10 @@ class Daemon:
         return self.log_path.read_text()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
+        stopped = terminate(self.proc, 30)
         self.fake.close()
         log = self.log()
-        assert self.proc.returncode == 0, log
+        assert stopped and self.proc.returncode == 0, log
         assert "AddressSanitizer" not in log and "runtime error:" not in log, log
         return log
 
