@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define METRICS_WATTS_WINDOW_S 1.0 /* energy_watts: mean power over the last second */
 
@@ -151,6 +152,30 @@ static void put_cgroups(FILE *f, struct attrib *a)
 	pthread_mutex_unlock(&cgroups_lock);
 }
 
+static void put_users(FILE *f, const struct attrib_user *users, size_t n)
+{
+	head(f, "energy_user_joules_total", "counter",
+	     "Estimated energy of a user's processes (CPU-time share of the active energy) since "
+	     "energyd started; at most 256 users, the rest in user=\"other\".");
+	double other = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i >= METRICS_USERS_MAX) {
+			other += users[i].uj;
+			continue;
+		}
+		char name[64];
+		attrib_user_name(users[i].uid, name, sizeof(name));
+		fprintf(f, "energy_user_joules_total{uid=\"%u\",user=\"", (unsigned)users[i].uid);
+		metrics_put_label(f, name);
+		fprintf(f, "\",measured=\"false\"} %.6f\n", users[i].uj / 1e6);
+	}
+	if (n > METRICS_USERS_MAX)
+		fprintf(f,
+		        "energy_user_joules_total{uid=\"other\",user=\"other\",measured=\"false\"} "
+		        "%.6f\n",
+		        other / 1e6);
+}
+
 /* Energy per user, per watch, per leaf cgroup, and the host's active / idle split. */
 static void put_attribution(FILE *f, struct api *api)
 {
@@ -180,27 +205,11 @@ static void put_attribution(FILE *f, struct api *api)
 	     "When the last full process scan ended (Unix seconds): the per-user and per-cgroup "
 	     "counters hold the energy up to it.");
 	fprintf(f, "energy_attribution_scan_time_seconds %.6f\n", a->have_scan ? a->scan_t : 0.0);
-	head(f, "energy_user_joules_total", "counter",
-	     "Estimated energy of a user's processes (CPU-time share of the active energy) since "
-	     "energyd started; at most 256 users, the rest in user=\"other\".");
-	double other = 0;
-	for (size_t i = 0; i < a->n_users; i++) {
-		if (i >= METRICS_USERS_MAX) {
-			other += a->users[i].uj;
-			continue;
-		}
-		char name[64];
-		attrib_user_name(a->users[i].uid, name, sizeof(name));
-		fprintf(f, "energy_user_joules_total{uid=\"%u\",user=\"",
-		        (unsigned)a->users[i].uid);
-		metrics_put_label(f, name);
-		fprintf(f, "\",measured=\"false\"} %.6f\n", a->users[i].uj / 1e6);
-	}
-	if (a->n_users > METRICS_USERS_MAX)
-		fprintf(f,
-		        "energy_user_joules_total{uid=\"other\",user=\"other\",measured=\"false\"} "
-		        "%.6f\n",
-		        other / 1e6);
+	/* Users: copied now, named after the lock is released (a name lookup may be slow). */
+	size_t n_users = a->n_users;
+	struct attrib_user *users = malloc((n_users ? n_users : 1) * sizeof(*users));
+	if (users && n_users)
+		memcpy(users, a->users, n_users * sizeof(*users));
 	head(f, "energy_watch_joules_total", "counter",
 	     "Estimated energy of a watched process tree or cgroup (a Jupyter kernel, energy run) "
 	     "since it was registered; at most 256 watches.");
@@ -213,6 +222,9 @@ static void put_attribution(FILE *f, struct api *api)
 	if (a->have_scan)
 		put_cgroups(f, a);
 	attrib_unlock(a);
+	if (users)
+		put_users(f, users, n_users);
+	free(users);
 }
 
 /* {channel="…",kind="…",measured="…"} of channel c. */

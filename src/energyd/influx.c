@@ -138,21 +138,30 @@ static char *build_batch(struct influx *ix)
 		ix->have_prev = true;
 	}
 	sampler_unlock(s);
+	/* Users: copied under the attribution's lock, named after it (a lookup may be slow). */
 	struct attrib *a = api->attrib;
+	struct attrib_user users[METRICS_USERS_MAX];
+	size_t n_users = 0;
+	double scan_t = 0;
 	if (any && a && a->proc_fd >= 0) {
 		attrib_lock(a);
-		for (size_t i = 0; a->have_scan && i < a->n_users && i < METRICS_USERS_MAX; i++) {
-			char uid[16], name[64];
-			snprintf(uid, sizeof(uid), "%u", (unsigned)a->users[i].uid);
-			attrib_user_name(a->users[i].uid, name, sizeof(name));
-			fputs("energy_user", f);
-			put_tag(f, "host", api->hostname);
-			put_tag(f, "uid", uid);
-			put_tag(f, "user", name);
-			fprintf(f, ",measured=false joules_total=%.6f %lld\n", a->users[i].uj / 1e6,
-			        ms(a->scan_t));
-		}
+		n_users = a->have_scan ? a->n_users : 0;
+		n_users = n_users < METRICS_USERS_MAX ? n_users : METRICS_USERS_MAX;
+		if (n_users)
+			memcpy(users, a->users, n_users * sizeof(users[0]));
+		scan_t = a->scan_t;
 		attrib_unlock(a);
+	}
+	for (size_t i = 0; i < n_users; i++) {
+		char uid[16], name[64];
+		snprintf(uid, sizeof(uid), "%u", (unsigned)users[i].uid);
+		attrib_user_name(users[i].uid, name, sizeof(name));
+		fputs("energy_user", f);
+		put_tag(f, "host", api->hostname);
+		put_tag(f, "uid", uid);
+		put_tag(f, "user", name);
+		fprintf(f, ",measured=false joules_total=%.6f %lld\n", users[i].uj / 1e6,
+		        ms(scan_t));
 	}
 	if (fclose(f) != 0 || !any) {
 		free(buf);
