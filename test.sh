@@ -61,6 +61,11 @@ python -m pytest -q -p no:cacheprovider tests/package --junitxml="$out/package.x
 	-o junit_family=xunit1 || true
 [ -f "$out/package.xml" ] || fail_step "package tests"
 
+# --- fleet: three energyd nodes scraped by a real Prometheus, InfluxDB output, deploy/ files ---
+python -m pytest -q -p no:cacheprovider tests/fleet --junitxml="$out/fleet.xml" \
+	-o junit_family=xunit1 || true
+[ -f "$out/fleet.xml" ] || fail_step "fleet tests"
+
 # --- jupyter (issue 6) -------------------------------------------------------------------------
 # The package as a user installs it (run.sh: pip install . builds the front end and energyd),
 # then the handler tests (pytest-jupyter, energyd from $ENERGY_BUILD_DIR on emulated RAPL), the

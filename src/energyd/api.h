@@ -35,9 +35,13 @@ struct api {
 	struct carbon *carbon; /* intensity, emissions and cost (carbon.h) */
 	int heavy_max;         /* history and longterm answers built at once (docs/security.md) */
 	atomic_int heavy_running;
+	struct influx *influx; /* InfluxDB output, or NULL (influx.h) */
 };
 
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);
+
+/* GET /metrics (api_metrics.c). */
+void api_metrics_route(struct api *api, struct http_response *res);
 
 /* from= and to= of a request (to defaults to now): 0, or -EINVAL with a 400 answer set. */
 int api_query_interval(const struct http_request *req, struct http_response *res, double *t0,

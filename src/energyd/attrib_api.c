@@ -37,7 +37,7 @@ static void reply(struct http_response *res, int status, json_t *o)
 	json_decref(o);
 }
 
-static void user_name(uid_t uid, char *buf, size_t len)
+void attrib_user_name(uid_t uid, char *buf, size_t len)
 {
 	struct passwd pw, *r = NULL;
 	char tmp[1024];
@@ -310,7 +310,7 @@ static void processes_route(struct api *api, const struct http_request *req,
 	for (size_t i = 0; i < n && i < (size_t)top; i++) {
 		const struct attrib_proc *p = sorted[i];
 		char name[64];
-		user_name(p->uid, name, sizeof(name));
+		attrib_user_name(p->uid, name, sizeof(name));
 		json_array_append_new(
 		    list,
 		    json_pack("{s:i, s:i, s:I, s:s, s:o, s:f, s:f, s:f, s:f}", "pid", p->pid,

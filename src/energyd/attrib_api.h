@@ -21,4 +21,7 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
 json_t *attrib_api_scope(struct api *api, const struct http_request *req, const char *scope,
                          double from, double to, double host_joules, struct http_response *res);
 
+/* The account name of uid (getpwuid_r), or the number when it has none. */
+void attrib_user_name(uid_t uid, char *buf, size_t len);
+
 #endif

@@ -222,6 +222,20 @@ static const struct opt opts[] = {
     {"sandbox", OPT_SWITCH, OFF(sandbox), "on|off",
      "after the privilege drop: no_new_privs, no capabilities and a seccomp filter "
      "(default on)"},
+    /* Section [influxdb] of the file: key KEY there is the option influxdb-KEY. */
+    {"influxdb-url", OPT_PATH, OFF(influxdb.url), "URL",
+     "write to InfluxDB at this URL (e.g. http://127.0.0.1:8086; default: no output)"},
+    {"influxdb-database", OPT_NAME, OFF(influxdb.database), "NAME",
+     "InfluxDB 1.x: the database (/write?db=)"},
+    {"influxdb-bucket", OPT_NAME, OFF(influxdb.bucket), "NAME",
+     "InfluxDB 2.x: the bucket (/api/v2/write, with influxdb-org)"},
+    {"influxdb-org", OPT_NAME, OFF(influxdb.org), "NAME", "InfluxDB 2.x: the organisation"},
+    {"influxdb-token-file", OPT_PATH, OFF(influxdb.token_file), "FILE",
+     "file whose first line is the token (Authorization: Token), read before the drop"},
+    {"influxdb-interval-s", OPT_SECONDS, OFF(influxdb.interval_s), "SECONDS",
+     "one batch of points this often (default 10)"},
+    {"influxdb-memory-s", OPT_SECONDS, OFF(influxdb.memory_s), "SECONDS",
+     "data held while InfluxDB is away; then the oldest batch is dropped (default 3600)"},
     {"help", OPT_FLAG, OFF(help), NULL, "show this help"},
     {"version", OPT_FLAG, OFF(version), NULL, "show the version"},
 };
@@ -244,6 +258,7 @@ void options_defaults(struct energyd_options *o)
 	o->store_keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
 	o->store_keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
 	carbon_config_defaults(&o->carbon);
+	influx_config_defaults(&o->influxdb);
 	o->scan_interval_s = 1.0;
 	strcpy(o->attribute_dram, "cpu-time");
 	o->conns_per_user = 16;
@@ -383,8 +398,22 @@ static int config_entry(void *ctx, const char *section, const char *key, const c
 	struct energyd_options *o = ctx;
 	if (strcmp(section, "carbon") == 0)
 		return carbon_config_set(&o->carbon, key, value, err, errlen);
+	char prefixed[96];
+	if (strcmp(section, "influxdb") == 0) {
+		snprintf(prefixed, sizeof(prefixed), "influxdb-%s", key);
+		const struct opt *opt = opt_find(prefixed);
+		if (!opt) {
+			snprintf(err, errlen,
+			         "unknown key '%s' in [influxdb] (url, database, bucket, org, "
+			         "token_file, interval_s, memory_s)",
+			         key);
+			return -1;
+		}
+		return opt_set(o, opt, value, err, errlen);
+	}
 	if (strcmp(section, "energyd") != 0) {
-		snprintf(err, errlen, "unknown section [%s] (options go in [energyd] or [carbon])",
+		snprintf(err, errlen,
+		         "unknown section [%s] (options go in [energyd], [carbon] or [influxdb])",
 		         section);
 		return -1;
 	}
@@ -481,6 +510,8 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		         o->attribute_dram);
 		return -1;
 	}
+	if (influx_config_check(&o->influxdb, err, errlen) < 0)
+		return -1;
 	if (o->scan_interval_s < o->interval_s)
 		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
 	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&

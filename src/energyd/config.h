@@ -7,6 +7,7 @@
 #define ENERGY_CONFIG_H
 
 #include "carbon.h"
+#include "influx.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ struct energyd_options {
 	char msr_vendor[64];               /* "intel", "amd" or "" (from cpuinfo) */
 	char host_meter[64];               /* channel id that feeds the whole machine, or "" */
 	struct carbon_config carbon;       /* section [carbon] (docs/carbon.md) */
+	struct influx_config influxdb;     /* section [influxdb]: the options influxdb-KEY */
 	double scan_interval_s;            /* attribution: full process scans at most this often */
 	char cgroup_root[CONFIG_PATH_MAX]; /* "" = <sysfs-root>/fs/cgroup (or its unified/) */
 	char attribute_dram[64];           /* "cpu-time" or "none" */

@@ -231,6 +231,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
+	/* The same for InfluxDB's token; the output thread starts after the drop. */
+	if (influx_open(&opt.influxdb, &api.influx, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+
 	/* Attribution reads /proc and the cgroup tree through descriptors opened now, so that
 	 * fake trees under root-only directories keep working after the drop. */
 	static struct attrib attrib;
@@ -364,6 +370,10 @@ int main(int argc, char **argv)
 		log_err("cannot start the attribution thread");
 		return 1;
 	}
+	if (influx_start(api.influx, &api) < 0) {
+		log_err("cannot start the InfluxDB thread");
+		return 1;
+	}
 	struct http_limits limits = {.conns_per_user = opt.conns_per_user,
 	                             .timeout_s = opt.request_timeout_s};
 	if (http_start(&http, api_handle, &api, &limits, err, sizeof(err)) < 0) {
@@ -392,6 +402,7 @@ int main(int argc, char **argv)
 	attrib_stop(&attrib);
 	store_stop(&store); /* writes the last samples */
 	http_stop(&http);
+	influx_close(api.influx); /* writes the last batch */
 	attrib_free(&attrib);
 	store_free(&store);
 	carbon_close(api.carbon);

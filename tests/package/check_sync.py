@@ -68,11 +68,16 @@ def main():
 
     conf = conf_keys(ROOT / "deploy" / "energyd.conf")
     not_keys = {"config", "help", "version"}
-    d_keys = {k.replace("-", "_") for k in d_help - not_keys}
+    # [influxdb] KEY in the file is the flag --influxdb-KEY (docs/energyd.md#influxdb).
+    influx = {k for k in d_help if k.startswith("influxdb-")}
+    d_keys = {k.replace("-", "_") for k in d_help - not_keys - influx}
+    same("[influxdb] keys", "energyd --help", {k[len("influxdb-"):].replace("-", "_") for k in influx},
+         "deploy/energyd.conf", conf.get("influxdb", set()))
     same("[energyd] keys", "energyd --help", d_keys, "deploy/energyd.conf",
          conf.get("energyd", set()))
     docs = doc_table_keys(ROOT / "docs" / "energyd.md", r"^\| `--([a-z0-9-]+)")
-    same("[energyd] keys", "docs/energyd.md", {k.replace("-", "_") for k in docs - not_keys},
+    same("[energyd] keys", "docs/energyd.md",
+         {k.replace("-", "_") for k in docs - not_keys if not k.startswith("influxdb-")},
          "deploy/energyd.conf", conf.get("energyd", set()))
     # The key table has three columns (key, default, meaning); the provider table has four.
     carbon = doc_table_keys(ROOT / "docs" / "carbon.md", r"^\| `([a-z_]+)` \|[^|]+\|[^|]+\|$")
@@ -80,7 +85,8 @@ def main():
          conf.get("carbon", set()))
     page = (ROOT / "man" / "energyd.conf.5").read_text()
     same("energyd.conf(5) keys", "deploy/energyd.conf",
-         conf.get("energyd", set()) | conf.get("carbon", set()), "man/energyd.conf.5",
+         conf.get("energyd", set()) | conf.get("carbon", set()) | conf.get("influxdb", set()),
+         "man/energyd.conf.5",
          set(re.findall(r"^\.It Ic ([a-z0-9_]+) No =", page, re.M)))
 
     # The example parses: energyd reads --config before it looks at --help.

@@ -159,6 +159,67 @@ static void test_sensor_options(void **state)
 	assert_non_null(strstr(err, "at most 8"));
 }
 
+/* [influxdb] keys are the options influxdb-KEY: one table for flags, file and --help. */
+static int parse_file(const char *text, struct energyd_options *o, char *err, size_t errlen)
+{
+	char path[] = "/tmp/energyd-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	options_defaults(o);
+	char *argv[] = {"energyd", "--config", path, NULL};
+	int rc = options_parse(o, 3, argv, false, err, errlen);
+	remove(path);
+	return rc;
+}
+
+static void test_influxdb_section(void **state)
+{
+	(void)state;
+	struct energyd_options o;
+	char err[1024];
+	assert_int_equal(parse_file("[influxdb]\nurl = http://127.0.0.1:8086\ndatabase = energy\n"
+	                            "interval_s = 5\ntoken-file = /etc/energyd/influx.token\n",
+	                            &o, err, sizeof(err)),
+	                 0);
+	assert_string_equal(o.influxdb.url, "http://127.0.0.1:8086");
+	assert_string_equal(o.influxdb.database, "energy");
+	assert_string_equal(o.influxdb.token_file, "/etc/energyd/influx.token");
+	assert_true(o.influxdb.interval_s == 5 && o.influxdb.memory_s == 3600);
+	assert_int_equal(parse_file("[influxdb]\nurl = https://db:8086\nbucket = b\norg = o\n", &o,
+	                            err, sizeof(err)),
+	                 0);
+	assert_string_equal(o.influxdb.bucket, "b");
+	/* off by default */
+	assert_int_equal(parse_file("[energyd]\n", &o, err, sizeof(err)), 0);
+	assert_string_equal(o.influxdb.url, "");
+	const char *bad[][2] = {
+	    {"[influxdb]\nurl = http://x\nbogus = 1\n", "unknown key 'bogus' in [influxdb]"},
+	    {"[influxdb]\nurl = http://x\n", "give database (InfluxDB 1.x) or bucket and org"},
+	    {"[influxdb]\nurl = http://x\ndatabase = d\nbucket = b\norg = o\n", "not both"},
+	    {"[influxdb]\nurl = http://x\nbucket = b\n", "bucket and org"},
+	    {"[influxdb]\ndatabase = d\n", "url is missing"},
+	    {"[influxdb]\nurl = ftp://x\ndatabase = d\n", "expected http://"},
+	    {"[influxdb]\nurl = http://x\ndatabase = d\ninterval_s = 0\n", "not a positive"},
+	    {"[influxdb]\nurl = http://x\ndatabase = d\ninterval_s = 60\nmemory_s = 10\n",
+	     "below interval_s"},
+	    {"[infux]\nurl = http://x\n", "unknown section [infux]"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_file(bad[i][0], &o, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("'%s' gave '%s', expected '%s'", bad[i][0], err, bad[i][1]);
+	}
+	/* the same keys as flags */
+	options_defaults(&o);
+	char *argv[] = {"energyd", "--influxdb-url", "http://h:1", "--influxdb-database", "d",
+	                NULL};
+	assert_int_equal(options_parse(&o, 5, argv, false, err, sizeof(err)), 0);
+	assert_string_equal(o.influxdb.url, "http://h:1");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -167,6 +228,7 @@ int main(void)
 	    cmocka_unit_test(test_errors_name_the_line),
 	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_config_file),
+	    cmocka_unit_test(test_influxdb_section),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
