@@ -118,7 +118,7 @@ def test_status_shows_the_record_total(tmp_path, start_energyd):
 
     store = tempfile.mkdtemp(prefix="energyd-cli-store-")
     os.chmod(store, 0o777)  # energyd drops root to nobody
-    fake = powercap.wrapping(tmp_path / "sys", max_uj=999_999_999)
+    fake = powercap.wrapping(tmp_path / "sys", unit_nj=953)  # 4 kJ: no wrap
     try:
         d = start_energyd(tmp_path / "sys", "--store", f"{store}/energy.db")
         d.wait_ticks(2)

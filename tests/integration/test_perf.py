@@ -98,10 +98,11 @@ def test_perf_counts_times_scale_through_the_shim(tmp_path, start_energyd):
 def test_perf_and_powercap_agree_over_the_same_window(tmp_path, start_energyd):
     """One emulated package, read through perf by one energyd and through powercap by another,
     the hardware counter advancing between frozen reads. The kernel converts a powercap count
-    with its integer unit in picojoules (61035 pJ for 2^-14 J, rapl_check_unit_core) and perf
+    with its integer unit in nanojoules (61035 nJ for 2^-14 J, rapl_check_unit_core) and perf
     with the exact 2^-32 J scale, so the two agree within 3 ppm (the unit's rounding, 2.6 ppm)
     plus 2 uJ of flooring; a wrong scale or unit in either path is off by far more."""
-    pc = powercap.FakePowercap(tmp_path / "sys", [powercap.Zone("intel-rapl:0", "package-0")])
+    pc = powercap.FakePowercap(tmp_path / "sys", [
+        powercap.Zone("intel-rapl:0", "package-0", unit_nj=powercap.UNIT_2_14_NJ)])
     fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf", topology=[(0, 0)],
                              events=("energy-pkg",))
     d_perf = start_energyd(tmp_path / "sys", env=fake.shim_env(BUILD, ENERGYD))
@@ -114,8 +115,7 @@ def test_perf_and_powercap_agree_over_the_same_window(tmp_path, start_energyd):
     for hw in (35 << 14, 123_457, 9 << 14):
         raw_total += hw
         fake.advance(0, "energy-pkg", hw, 14)
-        # powercap's energy_uj is floor(raw * 61035 / 1000) (rapl_unit_xlate).
-        pc.advance("package-0", raw_total * 61035 // 1000 - pc.zone("package-0").total_uj)
+        pc.advance_counts("package-0", hw)  # energy_uj = floor(raw * 61035 / 1000)
         j_perf = d_perf.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
         j_powercap = d_powercap.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
         assert abs(j_perf - raw_total / 2**14) <= 1e-6

@@ -109,19 +109,21 @@ def test_laptop_psys_is_the_host_total(tmp_path, start_energyd):
 
 
 def test_counter_wraps_many_times(tmp_path, start_energyd):
-    # 10 W on a counter that wraps every 2 J: a wrap every 0.2 s, about 12 in 2.5 s.
-    fake = powercap.wrapping(tmp_path / "sys", watts=10.0, max_uj=1_999_999)
+    # 10 W on a counter of 2^32 units of 1 nJ: a wrap every 0.43 s, about 5 in 2.5 s.
+    fake = powercap.wrapping(tmp_path / "sys", watts=10.0, unit_nj=1)
     d = start_energyd(tmp_path / "sys")
     now = run_frozen_profile(fake, d, 2.5)
-    total = fake.zone("package-0").total_uj
-    assert total >= 2 * 2_000_000  # at least two wraps happened
-    assert uj(now["channels"]["rapl:package-0"]["joules"]) == total
+    z = fake.zone("package-0")
+    assert z.wraps >= 2
+    # Within 1 uJ: the kernel floors each reading to a microjoule and a wrap (2^32 nJ) is not
+    # a whole number of them. Counting a wrap as max + 1 uJ is 0.7 uJ short per wrap.
+    assert abs(uj(now["channels"]["rapl:package-0"]["joules"]) - z.total_uj) <= 1
     assert d.get("/api/v1/sources")["channels"][0]["status"] == "ok"
     fake.close()
 
 
 def test_exact_steps_across_wraps(tmp_path, start_energyd):
-    fake = powercap.wrapping(tmp_path / "sys", max_uj=999_999)
+    fake = powercap.wrapping(tmp_path / "sys")  # starts 300 mJ before the wrap
     d = start_energyd(tmp_path / "sys")
     d.wait_ticks(2)
     added = 0
@@ -129,12 +131,47 @@ def test_exact_steps_across_wraps(tmp_path, start_energyd):
         fake.advance("package-0", step)
         added += step
         now = d.wait_ticks(2)
-        assert uj(now["channels"]["rapl:package-0"]["joules"]) == added
+        assert fake.zone("package-0").total_uj == added
+        # Within 1 uJ once wrapped: a wrap of 2^32 nJ is not a whole number of microjoules.
+        assert abs(uj(now["channels"]["rapl:package-0"]["joules"]) - added) <= 1
+    assert fake.zone("package-0").wraps == 1
+    fake.close()
+
+
+def test_a_wrap_is_worth_2_32_units_as_the_kernel_defines_it(tmp_path, start_energyd):
+    """The kernel shows energy_uj = raw * unit / 1000 and max_energy_range_uj as that of
+    0xFFFFFFFF (intel_rapl_common.c): a wrap of the 32-bit register adds max + one unit, 61 uJ
+    for a package (2^-14 J) and 15.3 uJ for a Haswell-EP DRAM domain. energyd must count the
+    wraps to within 1 uJ of what the counters added; max + 1 uJ per wrap is 60 uJ (and 14 uJ)
+    short."""
+    fake = powercap.FakePowercap(tmp_path / "sys", [
+        powercap.Zone("intel-rapl:0", "package-0", unit_nj=powercap.UNIT_2_14_NJ,
+                      start_uj=powercap.max_energy_range_uj(powercap.UNIT_2_14_NJ) - 200,
+                      children=[powercap.Zone(
+                          "intel-rapl:0:0", "dram", unit_nj=powercap.UNIT_DRAM_HSW_NJ,
+                          start_uj=powercap.max_energy_range_uj(powercap.UNIT_DRAM_HSW_NJ) - 50)])])
+    assert fake.zone("package-0").max_uj == 262143328850
+    assert fake.zone("dram").max_uj == 65712999613
+    d = start_energyd(tmp_path / "sys")
+    chans = {c["id"]: c for c in d.get("/api/v1/sources")["channels"]}
+    assert "2^32 units of 61035 nJ" in chans["rapl:package-0"]["description"]
+    assert "2^32 units of 15300 nJ" in chans["rapl:dram-0"]["description"]
+    d.wait_ticks(2)
+    # Each counter starts a few units before the wrap; the first step crosses it.
+    for counts in (10, 1, 12345):
+        for key in ("package-0", "dram"):
+            fake.advance_counts(key, counts)
+        now = d.wait_ticks(2)
+        for cid, key in (("rapl:package-0", "package-0"), ("rapl:dram-0", "dram")):
+            z = fake.zone(key)
+            assert z.wraps == 1, key
+            assert abs(uj(now["channels"][cid]["joules"]) - z.total_uj) <= 1, (cid, z.total_uj)
+    assert all(c["status"] == "ok" for c in d.get("/api/v1/sources")["channels"])
     fake.close()
 
 
 def test_garbage_reads_skip_and_recover(tmp_path, start_energyd):
-    fake = powercap.wrapping(tmp_path / "sys", max_uj=999_999)
+    fake = powercap.wrapping(tmp_path / "sys")
     d = start_energyd(tmp_path / "sys")
     d.wait_ticks(2)
     fake.advance("package-0", 400_000)
@@ -142,17 +179,17 @@ def test_garbage_reads_skip_and_recover(tmp_path, start_energyd):
     for garbage in (b"not a number\n", b"", b"-5\n", b"99999999999\n"):  # last: above range
         fake.write_raw("package-0", garbage)
         now = d.wait_ticks(2)
-        assert uj(now["channels"]["rapl:package-0"]["joules"]) == 400_000
+        # 400 mJ crossed the wrap: within 1 uJ (see test_exact_steps_across_wraps).
+        assert abs(uj(now["channels"]["rapl:package-0"]["joules"]) - 400_000) <= 1
         ch = d.get("/api/v1/sources")["channels"][0]
         assert ch["status"] == "degraded" and ch["error"], garbage
     # Back to a valid value: counted from the last good reading, no jump, no zero.
-    z = fake.zone("package-0")
-    fake.write_raw("package-0", b"%d\n" % ((z.start_uj + 450_000) % (z.max_uj + 1)))
+    fake.write_raw("package-0", b"%d\n" % fake.reading_after("package-0", 50_000))
     deadline = time.time() + 10  # backoff may delay the retry a little
     while time.time() < deadline:
         now = d.wait_ticks(1)
         if d.get("/api/v1/sources")["channels"][0]["status"] == "ok":
             break
-    assert uj(now["channels"]["rapl:package-0"]["joules"]) == 450_000
+    assert abs(uj(now["channels"]["rapl:package-0"]["joules"]) - 450_000) <= 1
     assert d.get("/api/v1/sources")["channels"][0]["error"] is None
     fake.close()
