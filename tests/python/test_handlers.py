@@ -19,26 +19,10 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_energy.client import EnergydClient, EnergydError
 
-from energyd_testing import (DRAM_W, HOST_W, PACKAGE_W, Energyd, FakePowercap, Zone,
-                             energyd_args, energyd_binary)
+from energyd_testing import DRAM_W, HOST_W, PACKAGE_W, Energyd, energyd_args, energyd_binary
+from tests.emulators.powercap import history_vs_written
 
-SKEW_S = 0.005  # per end of an interval: counter read vs sample stamp
-
-
-@pytest.fixture
-def emulated(tmp_path):
-    """The emulated machine (overrides conftest's fake_sys so the tests can read its log)."""
-    fake = FakePowercap(str(tmp_path / "sys"), [
-        Zone("intel-rapl:0", "package-0", PACKAGE_W,
-             children=[Zone("intel-rapl:0:0", "dram", DRAM_W)])], period_s=0.005)
-    fake.start()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def fake_sys(emulated):
-    return emulated.root
+from emulated_energy import SKEW_S
 
 
 def close_to(joules, expected, watts=HOST_W, rel=0.01):
@@ -52,24 +36,16 @@ async def sample_times(jp_fetch, seconds=60):
 
 async def assert_history_matches(jp_fetch, emulated):
     """The last second of history against what the emulator wrote over the same spans."""
-    # Power over the last second of history: each point's watts times its interval is the
-    # energy of that interval, so their sum is what the emulator wrote over the same span.
     hist = await get(jp_fetch, "history", seconds=1)
     t, w = hist["t"], hist["host"]["watts"]
     assert len(t) == len(w) > 5
-    spans = [(t[k - 1], t[k], w[k]) for k in range(1, len(t)) if w[k] is not None]
-    assert len(spans) >= len(t) - 3, hist  # at most a couple of gaps
-    measured = sum(x * (b - a) for a, b, x in spans)
-    written = sum(emulated.host_between(a, b) for a, b, _ in spans)
-    # Inner sample times cancel out; each run of contiguous points has two ends.
-    runs = 1 + sum(1 for p, q in zip(spans, spans[1:]) if p[1] != q[0])
+    assert sum(x is None for x in w) <= 3, hist  # at most a couple of gaps
+    measured, written, runs, (last, expected_w, span_s) = history_vs_written(emulated, t, w)
     assert abs(measured - written) <= 0.01 * written + 2 * runs * HOST_W * SKEW_S, \
         (measured, written, runs)
     # And the last point alone, over its own interval: 5 ms of skew per end is 10 % of a 50 ms
     # interval each, hence a bound near 20 % here (the sum above is the tight check).
-    a, b, last = spans[-1]
-    expected_w = emulated.host_between(a, b) / (b - a)
-    assert abs(last - expected_w) <= 0.01 * expected_w + 2 * HOST_W * SKEW_S / (b - a), \
+    assert abs(last - expected_w) <= 0.01 * expected_w + 2 * HOST_W * SKEW_S / span_s, \
         (last, expected_w)
 
 
