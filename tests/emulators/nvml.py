@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from emulators.valuelog import ValueLog
+
 WIDTH = 24
 UTIL_WIDTH = 32767  # the stub reads the samples with one pread of up to 32767 bytes
 NVML_ERROR_GPU_IS_LOST = 15
@@ -43,6 +45,7 @@ class FakeNvml:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.log = ValueLog()  # "gpuN/key" -> values written, with their times
         self.patterns: dict[int, dict[int, list[int]]] = {}
         self.samples: dict[int, list[tuple[int, int, int]]] = {}  # gpu -> (us, pid, sm)
         for i, g in enumerate(gpus):
@@ -66,6 +69,7 @@ class FakeNvml:
         if name not in self._fds:
             self._fds[name] = os.open(self.dir / name, os.O_RDWR | os.O_CREAT, 0o644)
         os.pwrite(self._fds[name], f"{value}\n".ljust(WIDTH).encode(), 0)
+        self.log.record(name, value)
 
     def set_process_util(self, gpu: int, sm_percent: dict[int, int]) -> None:
         """The processes busy on the GPU and their SM utilisation, one sample each stamped at
