@@ -189,6 +189,17 @@ class FakePowercap:
         va, vb = self.total_at(key, a), self.total_at(key, b)
         return va + (vb - va) * (t - a) / (b - a)
 
+    def energy_range(self, keys, first_start: float, last_start: float, duration: float,
+                     n: int = 21) -> tuple[float, float]:
+        """(lo, hi) joules the zones got over [t, t + duration] for starts t from first_start
+        to last_start: for an interval whose length is known but whose start is only known to
+        lie in that range (a command run by `energy run`, which reports durations only)."""
+        if last_start < first_start:
+            raise ValueError(f"no start in [{first_start}, {last_start}]")
+        starts = [first_start + (last_start - first_start) * k / (n - 1) for k in range(n)]
+        e = [sum(self.energy_between(k, t, t + duration) for k in keys) for t in starts]
+        return min(e), max(e)
+
     def host_between(self, t0: float, t1: float, samples=None, keys=None) -> float:
         """energy_between summed over zones (default: the top-level zones but intel-rapl-mmio
         and psys, plus dram: what energyd's host total counts without psys)."""
