@@ -25,7 +25,8 @@
  * (dram_domain_energy_unit = 15300 pJ) for Haswell-X, Broadwell-X, Skylake-X, Ice Lake-X/-D and
  * Xeon Phi KNL/KNM; the perf PMU (arch/x86/events/rapl.c, RAPL_UNIT_QUIRK_INTEL_HSW) uses
  * 2^-16 J for the same models. Sapphire Rapids and later read the DRAM unit from the register
- * again. We apply the exact 2^-16 J, as perf does, to the same model list.
+ * again. We apply the exact 2^-16 J, as perf does, to the same model list. The powercap and perf
+ * families need nothing of the kind: the kernel applies the quirk in energy_uj and in the count.
  */
 #define _GNU_SOURCE
 #include "source.h"
