@@ -153,11 +153,12 @@ def test_run_csv_one_row_per_run(machine, tmp_path):
     for row, (created, removed), cpu in zip(rows, held, command_cpu_s(r.stderr)):
         dur = float(row["duration_s"])
         assert row["exit_code"] == "0"
-        # The command's own share (estimated, by CPU time): host x its CPU time / all CPU
-        # time. The command counts its CPU time just before it exits (plus a 10 ms tick for
-        # what follows); 15 % for /proc/stat and per-process times being sampled separately.
-        bound = float(row["host_joules"]) * (cpu + 0.01) / (dur * os.cpu_count())
-        assert 0 <= float(row["command_joules"]) <= 1.15 * bound, (row, cpu, bound)
+        # The command's own share (estimated, by CPU time) is a part of the host total; it also
+        # holds the fork before exec and the interpreter's exit, which the command cannot count
+        # itself, so its own CPU figure only shows it is small. The share against CPU time is
+        # checked in test_attribution_cli.test_run_reports_the_commands_own_share.
+        assert cpu < 0.3
+        assert 0 <= float(row["command_joules"]) <= float(row["host_joules"])
         assert float(row["host_joules"]) == pytest.approx(float(row["rapl:package-0_joules"]))
         lo, hi = written_range(fake, created, removed, dur)
         assert near_written(float(row["host_joules"]), lo, hi, IDLE_W + LOAD_W), (row, lo, hi)
