@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -16,6 +17,7 @@ from energyd_testing import DRAM_W, PACKAGE_W, Energyd
 from jupyter_energy import EnergyTrace
 
 HOST_W = PACKAGE_W + DRAM_W
+SLEEP_LATE_S = 1.0  # how late a sleep may end on a machine loaded by stress-ng
 
 
 @pytest.fixture
@@ -31,10 +33,12 @@ def test_cell_magic_energy(shell, capsys, energyd, emulated, monkeypatch):
     traces = []
     describe = magics_mod.describe_cell
     monkeypatch.setattr(magics_mod, "describe_cell", lambda t: traces.append(t) or describe(t))
-    # The cell keeps this process's CPU busy for 0.4 s, so its share is a number.
+    # The cell keeps this process's CPU busy for 0.4 s, so its share is a number. The CPU time
+    # this process (all its threads, the emulator's too) used is taken around the whole cell.
+    c0 = time.process_time()
     shell.run_cell("%%energy\nimport time\nc0 = time.process_time()\n"
-                   "while time.process_time() - c0 < 0.4:\n    pass\n"
-                   "cpu_s = time.process_time() - c0\nanswer = 42\n")
+                   "while time.process_time() - c0 < 0.4:\n    pass\nanswer = 42\n")
+    cpu_s = time.process_time() - c0
     out = capsys.readouterr().out
     assert shell.user_ns["answer"] == 42  # the cell ran in the user's namespace
     m = re.search(r"⚡ ([\d.]+) s, host ([\d.]+) (m?J) \(measured: rapl:package-0 \+ "
@@ -52,7 +56,6 @@ def test_cell_magic_energy(shell, capsys, energyd, emulated, monkeypatch):
     # The kernel's share: this process's CPU time over all CPU time, of the host's energy.
     # Bound 25 %, as in test_meter.test_samples_carry_this_process_share (the kernel accounts
     # /proc/stat and per-process times separately, and other work shares the machine).
-    cpu_s = shell.user_ns["cpu_s"]
     expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
     assert abs(s.process_joules - expected) <= 0.25 * expected, (s.process_joules, expected)
     assert int(m.group(7)) == round(100 * s.process_joules / s.host_joules)
@@ -72,7 +75,8 @@ def test_line_magic_bench(shell, capsys, energyd, emulated):
     assert [s.tag for s in trace] == ["run 1", "run 2", "run 3"]
     assert out.startswith("3 runs after 1 warm-up run(s): mean ± sd")
     m = re.search(r"time\s+([\d.]+) s ± ([\d.]+) s", out)
-    assert m and 0.2 <= float(m.group(1)) < 0.3
+    # A sleep never ends early; on a loaded machine it may end late (stress-test.sh).
+    assert m and 0.2 <= float(m.group(1)) < 0.2 + SLEEP_LATE_S
     for s in trace:
         # 0.2 s runs: 5 ms per end at 25 W is 5 % of each (1 % + 0.25 J of 5 J in all).
         assert near(s.host_joules, emulated, HOST, s.timestamp, s.timestamp + s.duration,

@@ -28,6 +28,7 @@ from jupyter_energy import (CSVHandler, EnergyContext, EnergyMeter, JSONLinesHan
 
 BASE_W = 20.0
 DRAM_W = 5.0
+SLEEP_LATE_S = 1.0  # how late a sleep may end on a machine loaded by stress-ng
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_decorator(machine):
     assert len(df) == 1 and df["tag"][0] == "work"
     assert "rapl:dram-0" not in df.columns  # only the channel asked for
     dur = df["duration_s"][0]
-    assert 0.3 <= dur < 0.45
+    assert 0.3 <= dur < 0.3 + SLEEP_LATE_S  # never early; late on a loaded machine
     seg = SimpleNamespace(timestamp=df["timestamp"][0], duration=dur)
     assert near(df["rapl:package-0"][0], machine, [PKG], seg, BASE_W)
     assert near(df["host_joules"][0], machine, HOST, seg, BASE_W + DRAM_W)
@@ -82,7 +83,7 @@ def test_context_manager_with_three_tags(machine):
     trace = ctx.trace
     assert [s.tag for s in trace] == ["load", "train", "save"]
     for s, slept in zip(trace, (0.2, 0.4, 0.1)):
-        assert slept <= s.duration < slept + 0.1
+        assert slept <= s.duration < slept + SLEEP_LATE_S
         assert near(s.energy["rapl:package-0"], machine, [PKG], s, BASE_W)
         assert near(s.energy["rapl:dram-0"], machine, [DRAM], s, DRAM_W)
         assert near(s.host_joules, machine, HOST, s, BASE_W + DRAM_W)
@@ -283,11 +284,13 @@ def test_samples_carry_this_process_share(machine):
     /proc/stat and per-process times separately, and other work shares the machine)."""
     import os
 
+    # This process's CPU time (all its threads, the emulator's driver too) around the segment.
+    c_before = time.process_time()
     with EnergyContext(start_tag="busy") as ctx:
         c0 = time.process_time()
         while time.process_time() - c0 < 0.6:
             pass
-        cpu_s = time.process_time() - c0
+    cpu_s = time.process_time() - c_before
     s = ctx.trace[0]
     assert s.process_joules is not None
     expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
