@@ -284,13 +284,14 @@ def test_samples_carry_this_process_share(machine):
     /proc/stat and per-process times separately, and other work shares the machine)."""
     import os
 
-    # This process's CPU time (all its threads, the emulator's driver too) around the segment.
-    c_before = time.process_time()
+    # The CPU time of this process's tree (all its threads, the emulator's driver too, and the
+    # energyd the fixture started: the pid scope holds it) around the segment.
+    c_before = emulated_energy.tree_cpu_s(os.getpid())
     with EnergyContext(start_tag="busy") as ctx:
         c0 = time.process_time()
         while time.process_time() - c0 < 0.6:
             pass
-    cpu_s = time.process_time() - c_before
+    cpu_s = emulated_energy.tree_cpu_s(os.getpid()) - c_before
     s = ctx.trace[0]
     assert s.process_joules is not None
     expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
