@@ -18,6 +18,15 @@
  *
  * A register that reads 0 is taken as absent: an unimplemented domain (PP1 on servers, DRAM on
  * clients) never counts, and on real hardware a missing one fails with EIO.
+ *
+ * The DRAM domain of Intel servers from Haswell-EP on, and of Xeon Phi, counts in a fixed unit of
+ * 2^-16 J (15.3 uJ) whatever the unit register says (Intel's Xeon E5 v3 datasheet, vol. 2). Linux
+ * applies this per CPU model: rapl_defaults_hsw_server in drivers/powercap/intel_rapl_common.c
+ * (dram_domain_energy_unit = 15300 pJ) for Haswell-X, Broadwell-X, Skylake-X, Ice Lake-X/-D and
+ * Xeon Phi KNL/KNM; the perf PMU (arch/x86/events/rapl.c, RAPL_UNIT_QUIRK_INTEL_HSW) uses
+ * 2^-16 J for the same models. Sapphire Rapids and later read the DRAM unit from the register
+ * again. We apply the exact 2^-16 J, as perf does, to the same model list. The powercap and perf
+ * families need nothing of the kind: the kernel applies the quirk in energy_uj and in the count.
  */
 #define _GNU_SOURCE
 #include "source.h"
@@ -47,12 +56,53 @@ struct msr_priv {
 	uint32_t *last; /* last raw 32-bit value per fd */
 	uint64_t units; /* total counts since open, wrap corrected */
 	unsigned esu;   /* one count is 2^-esu J */
+	bool esu_fixed; /* the CPU model's fixed DRAM unit, not the unit register's */
 	uint32_t reg;
 	char path[600]; /* the first device file, for messages */
 };
 
 static const char *msr_hint = "load the msr driver ('modprobe msr') and run energyd as root "
                               "(reading MSRs needs CAP_SYS_RAWIO)";
+
+/* Intel family 6 models whose DRAM domain counts in 2^-16 J (see the comment at the top). */
+static const int msr_dram_fixed_unit_models[] = {
+    0x3F, /* Haswell-X */
+    0x4F, /* Broadwell-X */
+    0x55, /* Skylake-X (also Cascade Lake, Cooper Lake) */
+    0x6A, /* Ice Lake-X */
+    0x6C, /* Ice Lake-D */
+    0x57, /* Xeon Phi Knights Landing */
+    0x85, /* Xeon Phi Knights Mill */
+};
+
+#define MSR_DRAM_FIXED_ESU 16
+
+/* True when <proc>/cpuinfo names an Intel family 6 model with the fixed DRAM unit. */
+static bool msr_dram_unit_fixed(const struct source_config *cfg)
+{
+	char path[560], line[256];
+	snprintf(path, sizeof(path), "%s/cpuinfo", cfg->proc_root);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	int family = -1, model = -1;
+	while (fgets(line, sizeof(line), f) && (family < 0 || model < 0)) {
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		if (strncmp(line, "cpu family", 10) == 0)
+			family = atoi(colon + 1);
+		else if (strncmp(line, "model", 5) == 0 && (line[5] == '\t' || line[5] == ' '))
+			model = atoi(colon + 1);
+	}
+	fclose(f);
+	if (family != 6)
+		return false;
+	for (size_t i = 0; i < sizeof(msr_dram_fixed_unit_models) / sizeof(int); i++)
+		if (model == msr_dram_fixed_unit_models[i])
+			return true;
+	return false;
+}
 
 /* "intel", "amd" or NULL from cpuinfo's vendor_id. */
 static const char *msr_vendor(const struct source_config *cfg, char *why, size_t len)
@@ -185,7 +235,8 @@ static void msr_priv_free(struct msr_priv *p)
 
 /* Open one channel reading reg on the given CPUs; NULL (with *why) when absent. */
 static struct msr_priv *msr_open_domain(const struct source_config *cfg, const int *cpu_list, int n,
-                                        uint32_t unit_reg, uint32_t reg, char *why, size_t len)
+                                        uint32_t unit_reg, uint32_t reg, int fixed_esu, char *why,
+                                        size_t len)
 {
 	struct msr_priv *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -210,7 +261,9 @@ static struct msr_priv *msr_open_domain(const struct source_config *cfg, const i
 		if (rc == 0 && i == 0) {
 			uint64_t unit;
 			rc = msr_pread(fd, unit_reg, &unit);
-			p->esu = (unsigned)((unit >> 8) & 0x1f);
+			p->esu =
+			    fixed_esu > 0 ? (unsigned)fixed_esu : (unsigned)((unit >> 8) & 0x1f);
+			p->esu_fixed = fixed_esu > 0;
 		}
 		if (rc < 0) {
 			snprintf(why, len, "%s at 0x%X: %s", path, reg, strerror(-rc));
@@ -240,6 +293,7 @@ static int msr_open(const struct source_config *cfg, struct channel_set *set,
 	size_t n_domains = amd ? sizeof(amd_domains) / sizeof(amd_domains[0])
 	                       : sizeof(intel_domains) / sizeof(intel_domains[0]);
 	uint32_t unit_reg = amd ? MSR_AMD_UNIT : MSR_INTEL_UNIT;
+	bool dram_fixed = !amd && msr_dram_unit_fixed(cfg);
 
 	struct source_cpu *cpus = calloc(MSR_CPUS_MAX, sizeof(*cpus));
 	int *list = calloc(MSR_CPUS_MAX, sizeof(int));
@@ -281,8 +335,10 @@ static int msr_open(const struct source_config *cfg, struct channel_set *set,
 					list[nl++] = cpus[j].cpu;
 			}
 			why[0] = '\0';
-			struct msr_priv *p =
-			    msr_open_domain(cfg, list, nl, unit_reg, dom->reg, why, sizeof(why));
+			int fixed_esu =
+			    dram_fixed && dom->reg == MSR_INTEL_DRAM ? MSR_DRAM_FIXED_ESU : 0;
+			struct msr_priv *p = msr_open_domain(cfg, list, nl, unit_reg, dom->reg,
+			                                     fixed_esu, why, sizeof(why));
 			struct channel *ch = p ? channel_set_add(set, id) : NULL;
 			if (!ch) {
 				msr_priv_free(p);
@@ -347,9 +403,9 @@ static void msr_describe(const struct channel *ch, char *buf, size_t len)
 		snprintf(buf, len, "?");
 		return;
 	}
-	snprintf(buf, len, "MSR 0x%X of %s%s (unit %.3f uJ, 32-bit counter)", p->reg, p->path,
-	         p->n_fds > 1 ? " and the package's other cores" : "",
-	         1e6 / (double)(1u << p->esu));
+	snprintf(buf, len, "MSR 0x%X of %s%s (unit %.3f uJ%s, 32-bit counter)", p->reg, p->path,
+	         p->n_fds > 1 ? " and the package's other cores" : "", 1e6 / (double)(1u << p->esu),
+	         p->esu_fixed ? " fixed for this CPU model's DRAM" : "");
 }
 
 const struct source_family msr_rapl_family = {

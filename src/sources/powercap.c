@@ -6,9 +6,22 @@
  *   <sysfs>/class/powercap/intel-rapl:N:M/        name = core | uncore | dram
  *   <sysfs>/class/powercap/intel-rapl-mmio:N/     the package again, through MMIO: skipped
  *
- * Each zone has energy_uj (a counter that wraps after max_energy_range_uj). We open energy_uj once
+ * Each zone has energy_uj (a counter that wraps) and max_energy_range_uj. We open energy_uj once
  * and pread it every tick: no path lookups in the hot loop, and reads keep working after energyd
  * drops root. Since Linux 5.10 energy_uj is readable by root only (CVE-2020-8694, "Platypus").
+ *
+ * What a wrap is worth, from the kernel's definition (drivers/powercap/intel_rapl_common.c):
+ * energy_uj is the 32-bit status register times the domain's unit, energy_uj = raw * u / 1000
+ * with u = 10^9 / 2^ESU (the unit in nJ, e.g. 61035 for 2^-14 J; 15300 for the fixed DRAM unit
+ * of Haswell-EP and later servers), and max_energy_range_uj is the same conversion of 0xFFFFFFFF.
+ * The counter wraps after 2^32 units, which is max_energy_range_uj plus one unit (61 uJ), not
+ * plus one microjoule. We recover u from max_energy_range_uj (the u with
+ * floor((2^32 - 1) * u / 1000) = max) and count a wrap as 2^32 * u nJ. A range that no such u
+ * gives is taken as a counter that shows 0..max microjoules, and a wrap as max + 1 uJ.
+ *
+ * The wraps are undone here (the channel is a 64-bit counter to the sampler): the total is the
+ * reading plus the wraps seen converted at once, floor(wraps * 2^32 * u / 1000), so no
+ * fraction of a microjoule is lost per wrap.
  */
 #define _GNU_SOURCE
 #include "source.h"
@@ -34,7 +47,24 @@ struct powercap_zone {
 struct powercap_priv {
 	int fd;
 	char path[600];
+	uint64_t max_uj;           /* max_energy_range_uj */
+	unsigned __int128 wrap_nj; /* what one wrap adds, in nJ */
+	uint64_t unit_nj;          /* the RAPL unit recovered from the range, 0 if none */
+	uint64_t last_uj;          /* last reading */
+	uint64_t wraps;            /* wraps seen since open */
+	bool have_last;
 };
+
+/* The RAPL unit u (nJ) with floor((2^32 - 1) * u / 1000) == max_uj, or 0 when there is none. */
+static uint64_t powercap_rapl_unit(uint64_t max_uj)
+{
+	const unsigned __int128 all_ones = 0xFFFFFFFFu;
+	uint64_t u0 = (uint64_t)((unsigned __int128)max_uj * 1000u / all_ones);
+	for (uint64_t u = u0; u <= u0 + 1; u++)
+		if (u > 0 && all_ones * u / 1000u == max_uj)
+			return u;
+	return 0;
+}
 
 static int zone_compare(const void *a, const void *b)
 {
@@ -242,11 +272,15 @@ static int powercap_open(const struct source_config *cfg, struct channel_set *se
 		}
 		priv->fd = fd;
 		snprintf(priv->path, sizeof(priv->path), "%s", path);
+		priv->max_uj = max_uj;
+		priv->unit_nj = powercap_rapl_unit(max_uj);
+		priv->wrap_nj = priv->unit_nj ? ((unsigned __int128)1 << 32) * priv->unit_nj
+		                              : ((unsigned __int128)max_uj + 1) * 1000u;
 		ch->priv = priv;
 		ch->kind = kind;
 		ch->package = package;
 		ch->reading = READING_ENERGY_UJ;
-		ch->max_uj = max_uj;
+		ch->max_uj = 0; /* wraps are undone in powercap_read */
 		switch (kind) {
 		case CHANNEL_PACKAGE:
 			snprintf(ch->label, sizeof(ch->label), "CPU package %d (RAPL)", package);
@@ -275,11 +309,25 @@ static int powercap_open(const struct source_config *cfg, struct channel_set *se
 static int powercap_read(struct channel *ch, uint64_t *value)
 {
 	struct powercap_priv *priv = ch->priv;
-	int rc = energy_pread_u64(priv->fd, value);
-	if (rc < 0)
+	uint64_t now;
+	int rc = energy_pread_u64(priv->fd, &now);
+	if (rc < 0) {
 		snprintf(ch->read_error, sizeof(ch->read_error), "reading %s: %s", priv->path,
 		         rc == -EINVAL ? "not a number" : strerror(-rc));
-	return rc;
+		return rc;
+	}
+	if (now > priv->max_uj) {
+		snprintf(ch->read_error, sizeof(ch->read_error),
+		         "counter value %llu above max_energy_range_uj %llu: ignored",
+		         (unsigned long long)now, (unsigned long long)priv->max_uj);
+		return -ERANGE;
+	}
+	if (priv->have_last && now < priv->last_uj)
+		priv->wraps++; /* polled often enough that at most one wrap happens in between */
+	priv->have_last = true;
+	priv->last_uj = now;
+	*value = now + (uint64_t)(priv->wraps * priv->wrap_nj / 1000u);
+	return 0;
 }
 
 static void powercap_close(struct channel *ch)
@@ -295,8 +343,16 @@ static void powercap_close(struct channel *ch)
 static void powercap_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct powercap_priv *priv = ch->priv;
-	snprintf(buf, len, "%s (wraps after %.3f J)", priv ? priv->path : "?",
-	         (double)ch->max_uj / 1e6);
+	if (!priv) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (priv->unit_nj)
+		snprintf(buf, len, "%s (wraps after 2^32 units of %llu nJ, %.3f J)", priv->path,
+		         (unsigned long long)priv->unit_nj, (double)priv->wrap_nj / 1e9);
+	else
+		snprintf(buf, len, "%s (wraps after %.3f J)", priv->path,
+		         (double)priv->wrap_nj / 1e9);
 }
 
 const struct source_family powercap_family = {

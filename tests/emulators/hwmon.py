@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from emulators.valuelog import ValueLog
+
 WIDTH = 24
 
 
@@ -17,6 +19,7 @@ class FakeHwmon:
         self.root = str(sysfs_root)
         self.count = 0
         self._fds: dict[str, int] = {}
+        self.log = ValueLog()  # "hwmonK/file" -> values written, with their times
         os.makedirs(os.path.join(self.root, "class/hwmon"), exist_ok=True)
 
     def add(self, name: str, attrs: dict[str, int | str]) -> str:
@@ -41,6 +44,7 @@ class FakeHwmon:
 
     def set(self, hw: str, fname: str, value: int) -> None:
         os.pwrite(self._fds[f"{hw}/{fname}"], f"{value}\n".ljust(WIDTH).encode(), 0)
+        self.log.record(f"{hw}/{fname}", value)
 
     def close(self) -> None:
         for fd in self._fds.values():

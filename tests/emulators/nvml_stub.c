@@ -11,10 +11,13 @@
  *   gpuN/power_mw         power usage in milliwatts
  *   gpuN/error            optional: a code every reading call of this GPU returns while it holds
  *                         a non-zero number (fault injection, e.g. 15 = GPU is lost)
- *   gpuN/process_util     "PID SM%" pairs (whitespace separated): the processes
- *                         nvmlDeviceGetProcessUtilization reports and their SM utilisation;
- *                         empty: no process used the GPU (NVML_ERROR_NOT_FOUND); absent:
- *                         NVML_ERROR_NOT_SUPPORTED, as on GPUs before Maxwell
+ *   gpuN/process_util     the driver's utilisation samples, "TIMESTAMP PID SM%" triples
+ *                         (whitespace separated; TIMESTAMP in microseconds of CLOCK_REALTIME,
+ *                         the CPU timestamp NVML stamps samples with, 0 for a sample taken at
+ *                         the call): what nvmlDeviceGetProcessUtilization reports, newer than
+ *                         lastSeenTimeStamp; empty: no process used the GPU
+ *                         (NVML_ERROR_NOT_FOUND); absent: NVML_ERROR_NOT_SUPPORTED, as on GPUs
+ *                         before Maxwell
  *   calls                 the stub appends "init" and "shutdown" lines here
  *
  * Built twice: libnvidia-ml.so.1, and libnvidia-ml-old.so.1 (NVML_STUB_OLD_DRIVER) without
@@ -256,13 +259,15 @@ typedef struct {
 	unsigned int smUtil, memUtil, encUtil, decUtil;
 } nvmlProcessUtilizationSample_t;
 
-#define STUB_PROCS_MAX 64
+#define STUB_SAMPLES_MAX 512
 
 /*
- * nvmlDeviceGetProcessUtilization as documented: one sample per process busy on the GPU, taken
- * "now" (CPU time in microseconds), returned only when newer than lastSeenTimeStamp
- * (NVML_ERROR_NOT_FOUND otherwise, or when no process is busy); with samples NULL or too few
- * entries: NVML_ERROR_INSUFFICIENT_SIZE and *count set to the number needed.
+ * nvmlDeviceGetProcessUtilization as nvml.h documents it: the driver's samples of the processes
+ * that used the GPU, each with the CPU timestamp (microseconds) at which it was taken, and only
+ * those newer than lastSeenTimeStamp ("Pass 0 to read all samples"; NVML_ERROR_NOT_FOUND when
+ * there are none); several samples of one process when several sample periods passed since
+ * lastSeenTimeStamp. With samples NULL or too few entries: NVML_ERROR_INSUFFICIENT_SIZE and
+ * *count set to the number needed.
  */
 nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
                                              nvmlProcessUtilizationSample_t *samples,
@@ -278,37 +283,45 @@ nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
 	nvmlReturn_t rc = injected(device);
 	if (rc != NVML_SUCCESS)
 		return rc;
-	char buf[1024];
+	char buf[32768];
 	ssize_t len = pread(device->util_fd, buf, sizeof(buf) - 1, 0);
 	if (len < 0)
 		return NVML_ERROR_UNKNOWN;
 	buf[len] = '\0';
-	unsigned pids[STUB_PROCS_MAX], sm[STUB_PROCS_MAX], n = 0;
-	char *s = buf, *end;
-	while (n < STUB_PROCS_MAX) {
-		unsigned long pid = strtoul(s, &end, 10);
-		if (end == s)
-			break;
-		s = end;
-		unsigned long util = strtoul(s, &end, 10);
-		if (end == s)
-			return NVML_ERROR_UNKNOWN; /* a pid without its utilisation */
-		s = end;
-		pids[n] = (unsigned)pid, sm[n] = (unsigned)util, n++;
-	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	unsigned long long now =
 	    (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000u;
-	if (n == 0 || now <= lastSeenTimeStamp)
+	nvmlProcessUtilizationSample_t found[STUB_SAMPLES_MAX];
+	unsigned n = 0;
+	char *s = buf, *end;
+	while (n < STUB_SAMPLES_MAX) {
+		unsigned long long v[3];
+		int k = 0;
+		for (; k < 3; k++, s = end) {
+			v[k] = strtoull(s, &end, 10);
+			if (end == s)
+				break;
+		}
+		if (k == 0)
+			break;
+		if (k < 3)
+			return NVML_ERROR_UNKNOWN; /* a sample cut short */
+		unsigned long long stamp = v[0] ? v[0] : now;
+		if (stamp > lastSeenTimeStamp)
+			found[n++] =
+			    (nvmlProcessUtilizationSample_t){.pid = (unsigned)v[1],
+			                                     .timeStamp = stamp,
+			                                     .smUtil = (unsigned)v[2],
+			                                     .memUtil = (unsigned)v[2] / 2};
+	}
+	if (n == 0)
 		return NVML_ERROR_NOT_FOUND;
 	if (!samples || *count < n) {
 		*count = n;
 		return NVML_ERROR_INSUFFICIENT_SIZE;
 	}
-	for (unsigned i = 0; i < n; i++)
-		samples[i] = (nvmlProcessUtilizationSample_t){
-		    .pid = pids[i], .timeStamp = now, .smUtil = sm[i], .memUtil = sm[i] / 2};
+	memcpy(samples, found, n * sizeof(*samples));
 	*count = n;
 	return NVML_SUCCESS;
 }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from emulators.valuelog import ValueLog
+
 WIDTH = 24
 
 
@@ -29,6 +31,7 @@ class FakeBattery:
         with open(os.path.join(self.dir, "type"), "w") as f:
             f.write("Battery\n")
         self._fds: dict[str, int] = {}
+        self.log = ValueLog()  # file -> values written, with their times
         self.set("status", status)
         for fname, value in (("power_now", power_uw), ("current_now", current_ua),
                              ("voltage_now", voltage_uv)):
@@ -40,6 +43,7 @@ class FakeBattery:
             self._fds[fname] = os.open(os.path.join(self.dir, fname),
                                        os.O_RDWR | os.O_CREAT, 0o444)
         os.pwrite(self._fds[fname], f"{value}\n".ljust(WIDTH).encode(), 0)
+        self.log.record(fname, value)
 
     def close(self) -> None:
         for fd in self._fds.values():

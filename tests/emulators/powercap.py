@@ -3,17 +3,34 @@
 Laid out as the kernel does it: zone directories under
 ``devices/virtual/powercap/intel-rapl/`` (sub-zones nested in their parent), and symlinks to
 every zone in ``class/powercap/``. Each zone has ``name``, ``energy_uj``,
-``max_energy_range_uj`` and ``enabled``. ``energy_uj`` advances at the zone's constant power and
-wraps to 0 after ``max_energy_range_uj`` as the hardware counter does.
+``max_energy_range_uj`` and ``enabled``.
+
+The counters follow drivers/powercap/intel_rapl_common.c: behind each zone is the 32-bit RAPL
+status register, counting units of ``unit_nj`` nanojoules (the kernel's 10^9 / 2^ESU: 61035 for
+2^-14 J, 15300 for the fixed DRAM unit of Haswell-EP servers), and the kernel shows
+``energy_uj = raw * unit_nj // 1000`` and ``max_energy_range_uj = 0xFFFFFFFF * unit_nj // 1000``.
+The register wraps after 2^32 units, one unit more than ``max_energy_range_uj``. The default
+unit is 953 nJ (ESU 20), below a microjoule so that every microjoule step is reachable and exact
+tests can add any number of microjoules; the wrap tests use the real 61035.
+
+``total_uj`` is the energy the counter shows as added since creation (the difference of the
+unwrapped readings, floor(R * unit_nj / 1000)); a reader that undoes the wraps as the kernel
+defines them reports it within 1 uJ (each side of a wrap is floored to the microjoule).
 
 Two ways to drive it:
 
-* ``start()`` runs a thread that every ``period_s`` adds ``watts * elapsed`` to each counter
-  (``counter = (start_uj + total_uj) mod (max + 1)``). Energy over an interval is then
+* ``start()`` runs a thread that every ``period_s`` adds ``watts * elapsed`` to each counter.
+  Energy over an interval is then
   ``watts * (t1 - t0)`` within ``watts * period_s`` at each end (plus scheduling delay).
   ``watts`` may change while it runs (directly, or from ``on_step``).
-* ``advance(zone, delta_uj)`` adds an exact amount (wrapping as needed) for tests that check the
-  daemon's arithmetic to the microjoule.
+* ``advance(zone, delta_uj)`` moves the reading by an exact amount (wrapping as needed) for tests
+  that check the daemon's arithmetic to the microjoule; ``advance_counts`` adds hardware units.
+
+Every value written is logged with the time it became visible (``time.time()`` just after the
+write, the clock energyd stamps its samples with): ``total_at(zone, t)`` is what the counter
+showed at t, and ``energy_between(zone, t0, t1)`` the energy it added over [t0, t1]. Tests compare
+energyd with these, not with the nominal power: on a loaded machine the driver thread runs late
+and the counters then show less (and later more) than watts x time.
 
 Values are written in place (``pwrite`` at offset 0) because the daemon keeps the file open;
 a reader may catch a write halfway, which the daemon must treat as a bad read. The text is
@@ -23,14 +40,23 @@ longer one.
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 WIDTH = 24
-# The range of a real package counter (Skylake client, 2^32 units of 61 uJ): 262143328850 uJ.
-DEFAULT_MAX_UJ = 262143328850
+LOG_MAX = 200_000  # logged writes per zone kept (over 6 min at the driver's 2 ms)
+COUNTER = 2**32  # the RAPL status register is 32 bits wide
+UNIT_2_14_NJ = 61035  # the kernel's unit for 2^-14 J (Intel client and server packages)
+UNIT_DRAM_HSW_NJ = 15300  # the kernel's fixed DRAM unit of Haswell-EP and later servers
+DEFAULT_UNIT_NJ = 953  # 2^-20 J: finer than a microjoule (see the module doc)
+
+
+def max_energy_range_uj(unit_nj: int) -> int:
+    """What the kernel shows in max_energy_range_uj for a unit (rapl_unit_xlate of 0xFFFFFFFF)."""
+    return (COUNTER - 1) * unit_nj // 1000
 
 
 @dataclass
@@ -38,13 +64,40 @@ class Zone:
     dirname: str  # "intel-rapl:0", "intel-rapl:0:1", "intel-rapl-mmio:0"
     name: str  # contents of the name file: "package-0", "core", "dram", "psys"
     watts: float = 0.0
-    max_uj: int = DEFAULT_MAX_UJ
-    start_uj: int = 0
+    unit_nj: int = DEFAULT_UNIT_NJ
+    start_uj: int = 0  # the first reading (rounded up to a whole unit)
     mode: int = 0o444  # 0o400 as on Linux >= 5.10
     path: str = ""
     fd: int = -1
-    total_uj: int = 0  # energy added by advance() or the driver since creation
+    raw: int = 0  # the register's units since creation, unwrapped (start included)
+    raw0: int = 0
     children: list["Zone"] = field(default_factory=list)
+
+    @property
+    def max_uj(self) -> int:
+        return max_energy_range_uj(self.unit_nj)
+
+    def uj(self, raw: int) -> int:
+        """The unwrapped reading for an unwrapped raw count."""
+        return raw * self.unit_nj // 1000
+
+    @property
+    def reading(self) -> int:
+        return (self.raw % COUNTER) * self.unit_nj // 1000
+
+    @property
+    def total_uj(self) -> int:
+        """Energy the counter shows as added since creation (unwrapped readings)."""
+        return self.uj(self.raw) - self.uj(self.raw0)
+
+    @property
+    def wraps(self) -> int:
+        return self.raw // COUNTER - self.raw0 // COUNTER
+
+    def raw_for_total(self, total_uj: int) -> int:
+        """The smallest unwrapped raw count whose reading shows total_uj added (exactly, when
+        a unit is at most a microjoule)."""
+        return -(-(self.uj(self.raw0) + total_uj) * 1000 // self.unit_nj)
 
 
 class FakePowercap:
@@ -57,6 +110,8 @@ class FakePowercap:
         self._lock = threading.Lock()
         self._t_start = 0.0
         self._on_step = None
+        self._log_t: dict[str, list[float]] = {}
+        self._log_uj: dict[str, list[int]] = {}
         base = os.path.join(self.root, "devices/virtual/powercap/intel-rapl")
         cls = os.path.join(self.root, "class/powercap")
         os.makedirs(base, exist_ok=True)
@@ -73,7 +128,8 @@ class FakePowercap:
                 f.write(text + "\n")
         energy = os.path.join(z.path, "energy_uj")
         z.fd = os.open(energy, os.O_RDWR | os.O_CREAT, 0o644)
-        self._write(z, z.start_uj)
+        z.raw = z.raw0 = -(-z.start_uj * 1000 // z.unit_nj) % COUNTER
+        self._write(z)
         os.chmod(energy, z.mode)
         link = os.path.join(cls, z.dirname)
         if not os.path.lexists(link):
@@ -92,22 +148,90 @@ class FakePowercap:
             raise KeyError(key)
         return named[0]
 
-    @staticmethod
-    def _write(z: Zone, value: int) -> None:
-        text = (f"{value}\n").ljust(WIDTH).encode()
+    def _write(self, z: Zone) -> None:
+        text = (f"{z.reading}\n").ljust(WIDTH).encode()
         os.pwrite(z.fd, text, 0)
+        ts, us = self._log_t.setdefault(z.dirname, []), self._log_uj.setdefault(z.dirname, [])
+        ts.append(time.time())
+        us.append(z.total_uj)
+        if len(ts) > LOG_MAX:
+            del ts[:LOG_MAX // 2], us[:LOG_MAX // 2]
+
+    def total_at(self, key: str, t: float) -> int:
+        """The energy (uJ since creation) the zone's counter showed at wall-clock time t: the
+        last value written at or before t."""
+        z = self.zone(key)
+        with self._lock:
+            ts, us = self._log_t[z.dirname], self._log_uj[z.dirname]
+            i = bisect.bisect_right(ts, t)
+            if i == 0:
+                raise ValueError(f"{key}: no value logged at or before {t} (log from {ts[0]})")
+            return us[i - 1]
+
+    def energy_between(self, key: str, t0: float, t1: float, samples=None) -> float:
+        """Joules the zone's counter added between wall-clock times t0 and t1.
+
+        With samples (a reader's sample times, ascending), the counter is taken at those times
+        and interpolated linearly in between, as energyd answers an interval whose ends fall
+        between its samples; then the only difference left is each sample's skew between
+        reading the counter and stamping the sample."""
+        return (self._at(key, t1, samples) - self._at(key, t0, samples)) / 1e6
+
+    def _at(self, key: str, t: float, samples) -> float:
+        if not samples:
+            return float(self.total_at(key, t))
+        k = bisect.bisect_right(samples, t)
+        if k == 0 or (k == len(samples) and t > samples[-1]):
+            raise ValueError(f"{t} outside the samples [{samples[0]}, {samples[-1]}]")
+        if samples[k - 1] == t or k == len(samples):
+            return float(self.total_at(key, samples[k - 1]))
+        a, b = samples[k - 1], samples[k]
+        va, vb = self.total_at(key, a), self.total_at(key, b)
+        return va + (vb - va) * (t - a) / (b - a)
+
+    def energy_range(self, keys, first_start: float, last_start: float, duration: float,
+                     n: int = 21) -> tuple[float, float]:
+        """(lo, hi) joules the zones got over [t, t + duration] for starts t from first_start
+        to last_start: for an interval whose length is known but whose start is only known to
+        lie in that range (a command run by `energy run`, which reports durations only)."""
+        if last_start < first_start:
+            raise ValueError(f"no start in [{first_start}, {last_start}]")
+        starts = [first_start + (last_start - first_start) * k / (n - 1) for k in range(n)]
+        e = [sum(self.energy_between(k, t, t + duration) for k in keys) for t in starts]
+        return min(e), max(e)
+
+    def host_between(self, t0: float, t1: float, samples=None, keys=None) -> float:
+        """energy_between summed over zones (default: the top-level zones but intel-rapl-mmio
+        and psys, plus dram: what energyd's host total counts without psys)."""
+        keys = keys or [z.dirname for z in self.zones.values()
+                        if not z.dirname.startswith("intel-rapl-mmio")
+                        and (z.name.startswith("package") or z.name == "dram")]
+        return sum(self.energy_between(k, t0, t1, samples) for k in keys)
 
     def read_uj(self, key: str) -> int:
         z = self.zone(key)
         return int(os.pread(z.fd, WIDTH, 0).decode().strip())
 
     def advance(self, key: str, delta_uj: int) -> None:
-        """Add delta_uj to a zone's counter, wrapping after max_uj as the hardware does."""
+        """Move a zone's reading on by delta_uj (exact when a unit is at most 1 uJ), wrapping
+        as the hardware does."""
         z = self.zone(key)
         with self._lock:
-            value = (self.read_uj(key) + delta_uj) % (z.max_uj + 1)
-            z.total_uj += delta_uj
-            self._write(z, value)
+            z.raw = max(z.raw, z.raw_for_total(z.total_uj + delta_uj))
+            self._write(z)
+
+    def advance_counts(self, key: str, counts: int) -> None:
+        """Add hardware units to a zone's register."""
+        z = self.zone(key)
+        with self._lock:
+            z.raw += counts
+            self._write(z)
+
+    def reading_after(self, key: str, delta_uj: int) -> int:
+        """What energy_uj would show delta_uj after the current reading (for write_raw)."""
+        z = self.zone(key)
+        raw = z.raw_for_total(z.total_uj + delta_uj)
+        return (raw % COUNTER) * z.unit_nj // 1000
 
     def write_raw(self, key: str, text: bytes) -> None:
         """Put arbitrary bytes in energy_uj (garbage injection)."""
@@ -137,8 +261,8 @@ class FakePowercap:
             with self._lock:
                 for name, z in self.zones.items():
                     acc[name] += z.watts * (t - t_prev) * 1e6
-                    z.total_uj = int(acc[name])
-                    self._write(z, (z.start_uj + z.total_uj) % (z.max_uj + 1))
+                    z.raw = max(z.raw, z.raw_for_total(int(acc[name])))
+                    self._write(z)
             t_prev = t
             time.sleep(self.period_s)
 
@@ -162,6 +286,24 @@ class FakePowercap:
         self.close()
 
 
+def history_vs_written(fake: "FakePowercap", t: list, watts: list, keys=None):
+    """A history series (t[], watts[]) against what the emulator wrote over the same spans.
+
+    Each point's watts times its interval (t[k-1], t[k]] is the energy of that interval, so
+    their sum must be the emulator's energy over the same spans; inner sample times cancel, so
+    only the two ends of each run of contiguous points carry timing error. Returns
+    (measured_joules, written_joules, runs, last) where last is (watts, written watts,
+    interval seconds) of the newest point."""
+    spans = [(t[k - 1], t[k], watts[k]) for k in range(1, len(t)) if watts[k] is not None]
+    if not spans:
+        raise AssertionError(f"no watts in the history: {watts}")
+    measured = sum(w * (b - a) for a, b, w in spans)
+    written = sum(fake.host_between(a, b, keys=keys) for a, b, _ in spans)
+    runs = 1 + sum(1 for p, q in zip(spans, spans[1:]) if p[1] != q[0])
+    a, b, w = spans[-1]
+    return measured, written, runs, (w, fake.host_between(a, b, keys=keys) / (b - a), b - a)
+
+
 # -- machines -----------------------------------------------------------------------------------
 
 
@@ -171,8 +313,8 @@ def server(root: str, pkg_watts=(40.0, 30.0), dram_watts=(6.0, 4.0), mode=0o444)
     for p, (pw, dw) in enumerate(zip(pkg_watts, dram_watts)):
         zones.append(Zone(f"intel-rapl:{p}", f"package-{p}", pw, mode=mode,
                           start_uj=123456789 * (p + 1),
-                          children=[Zone(f"intel-rapl:{p}:0", "dram", dw, max_uj=65712999613,
-                                         mode=mode, start_uj=1000 * (p + 7))]))
+                          children=[Zone(f"intel-rapl:{p}:0", "dram", dw, mode=mode,
+                                         start_uj=1000 * (p + 7))]))
     return FakePowercap(root, zones)
 
 
@@ -188,18 +330,27 @@ def laptop(root: str, package=12.0, core=7.0, uncore=1.5, psys=20.0) -> FakePowe
     ])
 
 
-def wrapping(root: str, watts=10.0, max_uj=1_999_999) -> FakePowercap:
-    """One package whose counter wraps every max_uj/watts microseconds (0.2 s by default)."""
-    return FakePowercap(root, [Zone("intel-rapl:0", "package-0", watts, max_uj=max_uj,
-                                    start_uj=max_uj - 300_000)])
+def wrapping(root: str, watts=10.0, unit_nj=1) -> FakePowercap:
+    """One package whose counter wraps after 2^32 units of unit_nj nJ: every 0.43 s at 10 W
+    with the smallest unit the kernel can express (1 nJ, ESU 29); it starts 0.3 J before the
+    wrap."""
+    return FakePowercap(root, [Zone("intel-rapl:0", "package-0", watts, unit_nj=unit_nj,
+                                    start_uj=max_energy_range_uj(unit_nj) - 300_000)])
 
 
-def write_proc_stat(proc_root: str, busy: int, idle: int, ncpu: int = 4) -> None:
-    """A fake /proc/stat with the given busy and idle jiffies (split over user and idle)."""
+def write_proc_stat(proc_root: str, busy: int = 0, idle: int = 0, ncpu: int = 4,
+                    columns: dict | None = None) -> None:
+    """A fake /proc/stat: busy jiffies in user and idle jiffies in idle, plus any other
+    columns (procfs.STAT_COLUMNS: nice, system, iowait, irq, softirq, steal, guest...)."""
+    from emulators.procfs import stat_line
+
+    cols = dict(columns or {})
+    cols["user"] = cols.get("user", 0) + busy
+    cols["idle"] = cols.get("idle", 0) + idle
     os.makedirs(proc_root, exist_ok=True)
-    lines = [f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0"]
+    lines = [stat_line("cpu ", cols)]
     for i in range(ncpu):
-        lines.append(f"cpu{i} {busy // ncpu} 0 0 {idle // ncpu} 0 0 0 0 0 0")
+        lines.append(stat_line(f"cpu{i}", {c: v // ncpu for c, v in cols.items()}))
     text = "\n".join(lines) + "\nintr 0\nctxt 0\nbtime 0\n"
     path = os.path.join(proc_root, "stat")
     # In place, like the energy counters: the daemon keeps the file open.

@@ -1,8 +1,12 @@
 """A fake /proc and cgroup v2 tree whose CPU counters advance at known rates.
 
-``/proc/stat`` (kept open by energyd, so rewritten in place like the powercap counters) counts
-``busy`` and ``idle`` jiffies; each fake process has ``PID/stat`` (utime, cutime, ppid,
-starttime) and ``PID/status`` (Uid); each cgroup has ``cpu.stat`` (usage_usec). A driver thread
+``/proc/stat`` (kept open by energyd, so rewritten in place like the powercap counters) has every
+CPU-time column the kernel prints (fs/proc/stat.c: user nice system idle iowait irq softirq
+steal guest guest_nice, in USER_HZ jiffies, guest time also counted in user): ``busy_rate``
+jiffies/s are split over the busy columns by ``busy_columns`` (fractions; default all user),
+``iowait_rate`` jiffies/s go to iowait and the rest of ``ncpu * 100`` to idle. Each fake process
+has ``PID/stat`` (utime, stime, cutime, cstime, ppid, starttime, as in fs/proc/array.c) and
+``PID/status`` (Uid); each cgroup has ``cpu.stat`` (usage_usec). A driver thread
 sets every counter to ``rate * (t - t_start)`` (plus what it held before a rate changed) every
 ``period_s``, so that over a window the counters advanced by ``rate * window`` to within one
 period. Per-process files are replaced atomically (rename), as energyd opens them afresh.
@@ -26,11 +30,29 @@ class Proc:
     utime: float = 0.0
     cutime: float = 0.0
     starttime: int = 0
+    srate: float = 0.0  # stime (system time) jiffies per second
+    stime: float = 0.0
+    cstime: float = 0.0
+
+
+STAT_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest",
+                "guest_nice")
+
+
+def stat_line(name: str, cols: dict) -> str:
+    return name + " " + " ".join(str(int(cols.get(c, 0))) for c in STAT_COLUMNS)
 
 
 class FakeProc:
-    def __init__(self, root, ncpu=40, busy_rate=2000.0, cgroup_root=None, period_s=0.005):
+    def __init__(self, root, ncpu=40, busy_rate=2000.0, cgroup_root=None, period_s=0.005,
+                 busy_columns=None, iowait_rate=0.0):
         self.root = str(root)
+        self.busy_columns = busy_columns or {"user": 1.0}
+        assert abs(sum(self.busy_columns.values()) - 1.0) < 1e-9
+        assert set(self.busy_columns) <= {"user", "nice", "system", "irq", "softirq", "steal",
+                                          "guest", "guest_nice"}
+        self.iowait_rate = iowait_rate
+        self.cols = {c: 0.0 for c in STAT_COLUMNS}
         self.cgroup_root = str(cgroup_root) if cgroup_root else None
         self.ncpu = ncpu
         self.busy_rate = busy_rate
@@ -51,9 +73,10 @@ class FakeProc:
     def boot_ticks() -> int:
         return int(time.clock_gettime(time.CLOCK_BOOTTIME) * 100)
 
-    def add(self, pid, ppid, uid, rate, comm="busy", new=False):
+    def add(self, pid, ppid, uid, rate, comm="busy", new=False, srate=0.0):
         with self.lock:
-            p = Proc(pid, ppid, uid, rate, comm, starttime=self.boot_ticks() if new else 100)
+            p = Proc(pid, ppid, uid, rate, comm, starttime=self.boot_ticks() if new else 100,
+                     srate=srate)
             self.procs[pid] = p
             self._write_proc(p)
         return p
@@ -69,6 +92,7 @@ class FakeProc:
             p = self.procs.pop(pid)
             parent = self.procs[p.ppid]
             parent.cutime += p.utime + p.cutime
+            parent.cstime += p.stime + p.cstime
             self._write_proc(parent)
             d = os.path.join(self.root, str(pid))
             for f in ("stat", "status"):
@@ -84,7 +108,8 @@ class FakeProc:
         d = os.path.join(self.root, str(p.pid))
         os.makedirs(d, exist_ok=True)
         stat = (f"{p.pid} ({p.comm}) R {p.ppid} {p.pid} {p.pid} 0 -1 4194304 0 0 0 0 "
-                f"{int(p.utime)} 0 {int(p.cutime)} 0 20 0 1 0 {p.starttime} 1000000 100 "
+                f"{int(p.utime)} {int(p.stime)} {int(p.cutime)} {int(p.cstime)} 20 0 1 0 "
+                f"{p.starttime} 1000000 100 "
                 "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n")
         status = f"Name:\t{p.comm}\nState:\tR (running)\nUid:\t{p.uid}\t{p.uid}\t{p.uid}\t{p.uid}\n"
         for name, text in (("stat", stat), ("status", status)):
@@ -103,10 +128,9 @@ class FakeProc:
         os.replace(tmp, os.path.join(d, "cpu.stat"))
 
     def _write_stat(self):
-        busy, idle = int(self.busy), int(self.idle)
-        lines = [f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0"]
+        lines = [stat_line("cpu ", self.cols)]
         for i in range(self.ncpu):
-            lines.append(f"cpu{i} {busy // self.ncpu} 0 0 {idle // self.ncpu} 0 0 0 0 0 0")
+            lines.append(stat_line(f"cpu{i}", {c: v / self.ncpu for c, v in self.cols.items()}))
         text = "\n".join(lines) + "\nintr 0\nctxt 0\nbtime 0\n"
         os.pwrite(self._stat_fd, text.ljust(8192).encode(), 0)
 
@@ -122,8 +146,15 @@ class FakeProc:
         with self.lock:
             self.busy += self.busy_rate * dt
             self.idle += (self.ncpu * 100 - self.busy_rate) * dt
+            for c, share in self.busy_columns.items():
+                self.cols[c] += self.busy_rate * share * dt
+                if c in ("guest", "guest_nice"):  # the kernel counts guest time in user too
+                    self.cols["user" if c == "guest" else "nice"] += self.busy_rate * share * dt
+            self.cols["iowait"] += self.iowait_rate * dt
+            self.cols["idle"] += (self.ncpu * 100 - self.busy_rate - self.iowait_rate) * dt
             for p in self.procs.values():
                 p.utime += p.rate * dt
+                p.stime += p.srate * dt
             for c in self.cgroups.values():
                 c[1] += c[0] * dt
             self._write_all()

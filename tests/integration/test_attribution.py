@@ -166,6 +166,42 @@ def test_fake_tree_scopes(fake_machine):
     assert [p["pid"] for p in only] == [200]
 
 
+def test_every_busy_column_and_system_time_count(tmp_path, start_energyd):
+    """docs/attribution.md and docs/model.md: busy CPU time is user + nice + system + irq +
+    softirq + steal, iowait is idle, and a process's CPU time is utime + stime. 40 CPUs (4000
+    jiffies/s): 2000 busy spread over every busy column (guest inside user), 1000 iowait, 1000
+    idle; pid 100 runs 500 user + 500 system jiffies/s of the 2000 busy. So active = half the
+    package energy (iowait counted as busy would make it 3/4, user alone 1/5), and pid 100 has
+    half of it (without its system time, a quarter). REL as above."""
+    pkg = package(tmp_path / "sys").start()
+    proc = FakeProc(tmp_path / "proc", iowait_rate=1000.0,
+                    busy_columns={"user": 0.1, "guest": 0.1, "nice": 0.1, "system": 0.3,
+                                  "irq": 0.1, "softirq": 0.1, "steal": 0.2})
+    proc.add(1, 0, 0, 0.0, "init")
+    proc.add(100, 1, 1000, 500.0, "sys-heavy", srate=500.0)
+    proc.add(200, 1, 1000, 250.0, "other")
+    proc.start()
+    try:
+        d = start_energyd(tmp_path / "sys", "--scan-interval", "0.2",
+                          proc_root=tmp_path / "proc")
+        time.sleep(1.0)
+        t0 = next_scan_time(d, 0)
+        time.sleep(1.5)
+        t1 = scan_time(d)
+        e = energy_when_ready(d, t0, t1, "pid:100")
+        s = e["scope"]
+        energy = e["channels"]["rapl:package-0"]["joules"]
+        assert near(s["active_joules"], 0.5 * energy), (s, energy)
+        assert near(s["joules"], 0.5 * s["active_joules"]), s
+        assert near(energy_when_ready(d, t0, t1, "pid:200")["scope"]["joules"],
+                    0.125 * s["active_joules"])
+        top = d.get("/api/v1/processes?top=1")
+        assert near(top["host"]["busy_share"], 0.5, 0.05)
+    finally:
+        proc.close()
+        pkg.close()
+
+
 def _has_uid(uid):
     try:
         pwd.getpwuid(uid)
@@ -489,6 +525,43 @@ def test_gpu_energy_split_by_nvml_process_utilisation(tmp_path, start_energyd):
         # 0.2 s whose ends each lie up to 20 ms from their reads on this shared machine: 25 %.
         procs = {x["pid"]: x for x in d.get("/api/v1/processes?top=1000")["processes"]}
         assert abs(procs[kids[0].pid]["watts"] - 0.6 * GPU_W) <= 0.6 * GPU_W * 0.25, procs
+        fake.close()
+    finally:
+        for k in kids:
+            k.kill()
+            k.wait()
+
+
+def test_gpu_shares_average_the_samples_newer_than_last_seen(tmp_path, start_energyd):
+    """The emulated driver samples each process every 25 ms, A alternating 80/40 % (mean 60) and
+    B 10/30 % (mean 20), and nvmlDeviceGetProcessUtilization returns the samples newer than
+    lastSeenTimeStamp, several per process per 0.2 s scan. energyd's share is each process's
+    mean over the new samples: A 0.6 and B 0.2 of the GPU energy, within 5 % (a scan with an odd
+    number of samples is 3.7 % off, and those average out over six scans); one sample alone
+    would be 33 % off. Then A drops to a steady 30 %: from the next scan on A has 0.3. A caller
+    that ignored lastSeen would average in the older samples still in the driver's buffer
+    (2.5 s of them) and stay well above."""
+    kids = sleepers(2)
+    a, b = kids[0].pid, kids[1].pid
+    try:
+        d, fake = gpu_machine(tmp_path, start_energyd, {})
+        fake.start_sampling(0, {a: [80, 40], b: [10, 30]})
+        time.sleep(1.0)
+        t0 = next_scan_time(d, 0)
+        time.sleep(1.2)
+        ja, jb = (scan_window(d, t0, f"pid:{p}") for p in (a, b))
+        assert ja["to"] == jb["to"]
+        e_gpu = ja["channels"]["nvml:gpu-0"]["joules"]
+        assert e_gpu > 0.5 * GPU_W * (ja["to"] - t0)
+        assert near(ja["scope"]["joules"], 0.6 * e_gpu), (ja["scope"], e_gpu)
+        assert near(jb["scope"]["joules"], 0.2 * e_gpu), (jb["scope"], e_gpu)
+
+        changed = fake.set_pattern(0, {a: [30], b: [10, 30]})
+        t2 = next_scan_time(d, changed + 0.05)
+        time.sleep(1.2)
+        ja = scan_window(d, t2, f"pid:{a}")
+        e_gpu = ja["channels"]["nvml:gpu-0"]["joules"]
+        assert near(ja["scope"]["joules"], 0.3 * e_gpu), (ja["scope"], e_gpu)
         fake.close()
     finally:
         for k in kids:

@@ -6,6 +6,11 @@ must report the difference to the microjoule. Power sensors are integrated over 
 constant power P the energy over a window [t0, t1] is P * (t1 - t0) up to how far each end's
 sample time lies from the moment its value was read: energyd stamps a tick after reading all
 channels, a few ms at most even on this shared machine; we allow RATE_BOUND_S = 20 ms per end.
+
+With a power step inside the window (power_step_window) the expected energy is the trapezoid
+over energyd's sample times of the values the emulator wrote (its log), within 0.5 % (sample
+stamps versus monotonic read times): a rectangle rule is off by half the step times a sample
+interval, many times that.
 """
 
 import time
@@ -14,6 +19,26 @@ from emulators.hwmon import FakeHwmon
 from emulators.power_supply import FakeBattery
 
 RATE_BOUND_S = 0.04  # two ends x 20 ms
+STEP_REL = 0.005
+
+
+def power_step_window(d, step, ticks=2):
+    """Step the power right after a sample (so no sample reads it halfway), let energyd take
+    `ticks` more samples; returns the sample times from the one before the step on."""
+    t0 = d.wait_ticks(1)["time"]
+    step()
+    t1 = d.wait_ticks(ticks)["time"]
+    ts = [t for t in d.get("/api/v1/history?seconds=10")["t"] if t0 <= t <= t1]
+    assert ts[0] == t0 and len(ts) >= ticks + 1, ts
+    return ts
+
+
+def assert_trapezoid(d, cid, log, key, ts, scale):
+    """energyd's energy over the samples ts against the trapezoid of what was written."""
+    e = d.get(f"/api/v1/energy?from={ts[0]:.6f}&to={ts[-1]:.6f}")["channels"][cid]["joules"]
+    trap, rect = log.trapezoid(key, ts, scale), log.rectangle(key, ts, scale)
+    assert abs(trap - rect) > 4 * STEP_REL * trap  # the step makes the rules differ
+    assert abs(e - trap) <= STEP_REL * trap, (cid, e, trap, rect)
 
 
 def uj(joules):
@@ -56,6 +81,12 @@ def test_hwmon_power_and_energy(tmp_path, start_energyd):
     time.sleep(1.2)
     e = window_joules(d, 1.0)
     assert abs(e["channels"]["hwmon:amdgpu-0"]["joules"] - 45.0) <= 45.0 * RATE_BOUND_S
+    # A step from 45 W to 120 W and back inside the window: trapezoid, not rectangles.
+    gpu = "hwmon0"
+    ts = power_step_window(d, lambda: hw.set(gpu, "power1_average", 120_000_000))
+    assert_trapezoid(d, "hwmon:amdgpu-0", hw.log, f"{gpu}/power1_average", ts, 1e-6)
+    ts = power_step_window(d, lambda: hw.set(gpu, "power1_average", 45_000_000))
+    assert_trapezoid(d, "hwmon:amdgpu-0", hw.log, f"{gpu}/power1_average", ts, 1e-6)
     hw.close()
 
 
@@ -94,6 +125,15 @@ def test_battery_discharging_and_charging(tmp_path, start_energyd):
     time.sleep(1.3)
     e = window_joules(d, 1.0)
     assert abs(e["channels"]["battery:BAT0"]["joules"] - 9.0) <= 9.0 * RATE_BOUND_S
+    # Steps inside a window: 9 W to 30 W on power_now, 17.1 W to 5.7 W on current x voltage.
+    bat1.set("status", "Discharging")
+    d.wait_ticks(2)
+    ts = power_step_window(d, lambda: (bat0.set("power_now", 30_000_000),
+                                       bat1.set("current_now", -500_000)))
+    assert_trapezoid(d, "battery:BAT0", bat0.log, "power_now", ts, 1e-6)
+    assert_trapezoid(d, "battery:BAT1", bat1.log, "current_now", ts, -11.4e-6)
+    bat0.set("power_now", 9_000_000)
+    d.wait_ticks(2)
     # A garbage reading degrades the channel, keeps its counter, and it recovers.
     held = d.wait_ticks(1)["channels"]["battery:BAT0"]["joules"]
     bat0.set("power_now", "n/a")

@@ -54,3 +54,31 @@ def test_model_defaults_scale_with_cpus(tmp_path, start_energyd):
     now = d.get("/api/v1/now")
     assert abs(now["channels"]["model:cpu"]["watts"] - 8 * 0.74) <= 8 * 0.74 * REL
     assert "Cloud Carbon Footprint" in d.get("/api/v1/sources")["families"][-1]["detail"]
+
+
+def test_model_counts_every_busy_column(tmp_path, start_energyd):
+    """docs/model.md: busy = user + nice + system + irq + softirq + steal, idle = idle +
+    iowait, guest already inside user. Each 10 ms the emulated /proc/stat gains 100 jiffies:
+    user 10 (of which guest 4), nice 5, system 10, irq 5, softirq 5, steal 5 (busy 40) and
+    idle 40, iowait 20 (idle 60): utilisation 40 %, 10 + 40 x 0.4 = 26 W. Counting iowait as
+    busy gives 34 W, counting guest again 27.6 W, user alone 14 W, leaving out steal 24 W."""
+    proc = tmp_path / "proc"
+    cols = {c: 0 for c in ("nice", "system", "iowait", "irq", "softirq", "steal", "guest")}
+    busy = idle = 0
+    write_proc_stat(proc, busy, idle, columns=cols)
+    d = start_energyd(None, "--model-idle-watts", "10", "--model-max-watts", "50",
+                      proc_root=proc)
+    end = time.time() + 2.0
+    while time.time() < end:
+        busy += 10  # user, guest included
+        idle += 40
+        for c, n in (("nice", 5), ("system", 10), ("irq", 5), ("softirq", 5), ("steal", 5),
+                     ("iowait", 20), ("guest", 4)):
+            cols[c] += n
+        write_proc_stat(proc, busy, idle, columns=cols)
+        time.sleep(0.01)
+    now = d.get("/api/v1/now")
+    assert abs(now["channels"]["model:cpu"]["watts"] - 26.0) <= 26.0 * REL, now
+    t1 = now["time"]
+    e = d.get(f"/api/v1/energy?from={t1 - 1.0}&to={t1}")
+    assert abs(e["host"]["joules"] - 26.0) <= 26.0 * REL

@@ -56,12 +56,62 @@ def test_intel_two_packages_with_wrap(tmp_path, start_energyd):
                                 "rapl:dram-0": (0, "dram"), "rapl:psys": (0, "psys"),
                                 "rapl:package-1": (2, "package"),
                                 "rapl:dram-1": (2, "dram")}.items():
-            assert uj(now["channels"][cid]["joules"]) == fake.expected_uj(fake.total(cpu, dom)), cid
+            assert uj(now["channels"][cid]["joules"]) == \
+                fake.expected_uj(fake.total(cpu, dom), dom), cid
     # The first step wrapped package 0 (0xFFFFF000 + 0x2000 > 2^32) and energyd kept counting
     # up. Steps stay below the 20 kW plausibility bound (at most ~1 kJ per 0.1 s tick).
     assert fake.read(0, fake.regs["package"]) < 0xFFFF_F000
     assert uj(now["host"]["joules"]) == fake.expected_uj(fake.total(0, "psys"))
     assert all(c["status"] == "ok" for c in d.get("/api/v1/sources")["channels"])
+    fake.close()
+
+
+def test_haswell_ep_dram_counts_its_fixed_unit(tmp_path, start_energyd):
+    """On a Haswell-EP server the DRAM counter counts 2^-16 J while the unit register says
+    2^-14 J (kernel: rapl_defaults_hsw_server). The emulated hardware adds a known energy to
+    each domain in its own unit; energyd must report that energy for rapl:dram-N within 0.1 %
+    (a single unit for every domain reads DRAM 4x too high), and exactly to the microjoule."""
+    fake = msr.FakeMsr(tmp_path / "dev", tmp_path / "sys", tmp_path / "proc", "intel",
+                       [(0, 0), (0, 1), (1, 0), (1, 1)], model=msr.HASWELL_X)
+    assert fake.domain_esu("dram") == 16 and fake.domain_esu("package") == 14
+    for cpu in (0, 2):
+        fake.set_counter(cpu, "package", 1000 + cpu)
+        fake.set_counter(cpu, "dram", 7 + cpu)
+    d = run(start_energyd, tmp_path)
+    src = d.get("/api/v1/sources")
+    assert [c["id"] for c in src["channels"]] == ["rapl:package-0", "rapl:dram-0",
+                                                 "rapl:package-1", "rapl:dram-1"]
+    d.wait_ticks(2)
+    # 40 J and 30 J on the packages, 6 J and 4.5 J on the dram domains, in each domain's unit.
+    joules = {(0, "package"): 40.0, (0, "dram"): 6.0, (2, "package"): 30.0, (2, "dram"): 4.5}
+    for (cpu, dom), j in joules.items():
+        fake.advance(cpu, dom, int(j * 2 ** fake.domain_esu(dom)))
+    now = d.wait_ticks(2)
+    for cid, (cpu, dom) in {"rapl:package-0": (0, "package"), "rapl:dram-0": (0, "dram"),
+                            "rapl:package-1": (2, "package"), "rapl:dram-1": (2, "dram")}.items():
+        got = now["channels"][cid]["joules"]
+        emulated = fake.joules(cpu, dom)
+        assert emulated == joules[(cpu, dom)]
+        assert abs(got - emulated) <= 0.001 * emulated, (cid, got, emulated)
+        assert uj(got) == fake.expected_uj(fake.total(cpu, dom), dom), cid
+    dram = {c["id"]: c for c in d.get("/api/v1/sources")["channels"]}["rapl:dram-0"]
+    assert "unit 15.259 uJ fixed for this CPU model" in dram["description"], dram
+    fake.close()
+
+
+def test_client_model_dram_uses_the_unit_register(tmp_path, start_energyd):
+    """The fixed DRAM unit is a quirk of the server models only: on another family 6 model the
+    DRAM counter counts in the unit register's unit like every other domain."""
+    fake = msr.FakeMsr(tmp_path / "dev", tmp_path / "sys", tmp_path / "proc", "intel",
+                       [(0, 0)], model=msr.SKYLAKE_L)
+    fake.set_counter(0, "package", 1)
+    fake.set_counter(0, "dram", 1)
+    d = run(start_energyd, tmp_path)
+    d.wait_ticks(2)
+    fake.advance(0, "dram", 3 * 2 ** 14)  # 3 J at the register's 2^-14 J
+    now = d.wait_ticks(2)
+    assert fake.joules(0, "dram") == 3.0
+    assert abs(now["channels"]["rapl:dram-0"]["joules"] - 3.0) <= 0.003
     fake.close()
 
 

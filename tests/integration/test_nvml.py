@@ -12,6 +12,7 @@ import time
 
 from conftest import BUILD
 from emulators import nvml, powercap
+from test_hwmon_battery import assert_trapezoid, power_step_window
 
 RATE_BOUND_S = 0.04
 
@@ -71,6 +72,10 @@ def test_two_gpus_counter_and_power(tmp_path, start_energyd):
     t1 = d.get("/api/v1/now")["time"]
     e = d.get(f"/api/v1/energy?from={t1 - 1.0:.6f}&to={t1:.6f}")
     assert abs(e["channels"]["nvml:gpu-1"]["joules"] - 75.5) <= 75.5 * RATE_BOUND_S
+    # A step from 75.5 W to 250 W inside a window: the trapezoid over energyd's samples of
+    # what the stub reported (test_hwmon_battery.power_step_window), not rectangles.
+    ts = power_step_window(d, lambda: fake.set(1, "power_mw", 250_000))
+    assert_trapezoid(d, "nvml:gpu-1", fake.log, "gpu1/power_mw", ts, 1e-3)
     assert d.stop() == 0
     assert fake.calls() == ["init", "shutdown"]  # shut down once, on exit
     fake.close()

@@ -1,10 +1,12 @@
 """energyd's perf power PMU family.
 
-The power PMU cannot be emulated in a fake sysfs tree: perf_event_open goes to the kernel, which
-only knows its real PMUs. So: (1) a fake tree whose power PMU the kernel refuses shows the
-fallback to powercap, with the reason; (2) on a machine whose kernel exposes the RAPL PMU and
-lets the test open it, the real energyd reads it and powercap skips the domains perf took;
-elsewhere that test is skipped with the reason.
+perf_event_open goes to the kernel, which only knows its real PMUs, so energyd runs under
+tests/emulators/perf_shim.c, which plays the kernel's RAPL PMU (arch/x86/events/rapl.c) for the
+fake PMU that tests/emulators/perf.py describes in sysfs. Checked: the counts times the PMU's
+scale to the microjoule, and the same hardware counts read through powercap by a second energyd
+over the same window. Without the shim the kernel refuses the fake PMU: energyd falls back to
+powercap with the reason. On a machine whose kernel exposes the RAPL PMU, a last test reads the
+real one (skipped elsewhere, with the reason).
 """
 
 import os
@@ -12,7 +14,8 @@ import time
 
 import pytest
 
-from emulators import powercap
+from conftest import BUILD, ENERGYD
+from emulators import perf, powercap
 
 POWER_PMU = "/sys/bus/event_source/devices/power"
 
@@ -47,6 +50,78 @@ def test_refused_pmu_falls_back_to_powercap(tmp_path, start_energyd):
     assert ids == ["rapl:package-0", "rapl:dram-0", "rapl:package-1", "rapl:dram-1"]
     assert {c["family"] for c in src["channels"]} == {"powercap"}
     fake.close()
+
+
+def uj(joules):
+    return round(joules * 1e6)
+
+
+def test_perf_counts_times_scale_through_the_shim(tmp_path, start_energyd):
+    """Two packages with pkg and ram events: energyd's joules are the counts accumulated since
+    it opened the events times 2^-32 J, to the microjoule (energyd converts the whole count:
+    floor, plus at most 1 uJ of long double rounding), and powercap, also present, adds
+    nothing perf already reads."""
+    pc = powercap.server(tmp_path / "sys")
+    fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf",
+                             topology=[(0, 0), (0, 1), (1, 0), (1, 1)])
+    d = start_energyd(tmp_path / "sys", env=fake.shim_env(BUILD, ENERGYD))
+    src = d.get("/api/v1/sources")
+    fam = {f["name"]: f for f in src["families"]}
+    assert fam["perf"]["status"] == "found", fam["perf"]
+    assert f"type {perf.FAKE_TYPE}" in fam["perf"]["detail"]
+    chans = {c["id"]: c for c in src["channels"]}
+    assert list(chans) == ["rapl:package-0", "rapl:package-1", "rapl:dram-0", "rapl:dram-1"]
+    assert {c["family"] for c in chans.values()} == {"perf"}
+    assert "power/energy-pkg on cpu 2" in chans["rapl:package-1"]["description"]
+    d.wait_ticks(2)
+    # Hardware counts in each MSR's unit: 2^-14 J for packages, 2^-16 J for Haswell-EP DRAM.
+    steps = [{(0, "energy-pkg", 14): 40 << 14, (1, "energy-pkg", 14): 12345,
+              (0, "energy-ram", 16): 6 << 16, (1, "energy-ram", 16): 1},
+             {(0, "energy-pkg", 14): 1, (1, "energy-pkg", 14): 5_000_000,
+              (0, "energy-ram", 16): 777, (1, "energy-ram", 16): 3 << 16}]
+    ids = {"rapl:package-0": (0, "energy-pkg"), "rapl:package-1": (1, "energy-pkg"),
+           "rapl:dram-0": (0, "energy-ram"), "rapl:dram-1": (1, "energy-ram")}
+    for step in steps:
+        for (pkg, ev, esu), hw in step.items():
+            fake.advance(pkg, ev, hw, esu)
+        now = d.wait_ticks(2)
+        for cid, (pkg, ev) in ids.items():
+            got = uj(now["channels"][cid]["joules"])
+            assert abs(got - fake.expected_uj(pkg, ev)) <= 1, (cid, got, fake.expected_uj(pkg, ev))
+    assert fake.joules(0, "energy-pkg") == 40 + 2**-14
+    assert uj(now["host"]["joules"]) == pytest.approx(
+        sum(fake.expected_uj(p, e) for p, e in ids.values()), abs=4)
+    fake.close()
+    pc.close()
+
+
+def test_perf_and_powercap_agree_over_the_same_window(tmp_path, start_energyd):
+    """One emulated package, read through perf by one energyd and through powercap by another,
+    the hardware counter advancing between frozen reads. The kernel converts a powercap count
+    with its integer unit in nanojoules (61035 nJ for 2^-14 J, rapl_check_unit_core) and perf
+    with the exact 2^-32 J scale, so the two agree within 3 ppm (the unit's rounding, 2.6 ppm)
+    plus 2 uJ of flooring; a wrong scale or unit in either path is off by far more."""
+    pc = powercap.FakePowercap(tmp_path / "sys", [
+        powercap.Zone("intel-rapl:0", "package-0", unit_nj=powercap.UNIT_2_14_NJ)])
+    fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf", topology=[(0, 0)],
+                             events=("energy-pkg",))
+    d_perf = start_energyd(tmp_path / "sys", env=fake.shim_env(BUILD, ENERGYD))
+    d_powercap = start_energyd(tmp_path / "sys")
+    assert d_perf.get("/api/v1/sources")["channels"][0]["family"] == "perf"
+    assert d_powercap.get("/api/v1/sources")["channels"][0]["family"] == "powercap"
+    d_perf.wait_ticks(2)
+    d_powercap.wait_ticks(2)
+    raw_total = 0
+    for hw in (35 << 14, 123_457, 9 << 14):
+        raw_total += hw
+        fake.advance(0, "energy-pkg", hw, 14)
+        pc.advance_counts("package-0", hw)  # energy_uj = floor(raw * 61035 / 1000)
+        j_perf = d_perf.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
+        j_powercap = d_powercap.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
+        assert abs(j_perf - raw_total / 2**14) <= 1e-6
+        assert abs(j_perf - j_powercap) <= 3e-6 * j_perf + 2e-6, (j_perf, j_powercap)
+    fake.close()
+    pc.close()
 
 
 def test_real_power_pmu_preferred_over_powercap(tmp_path, start_energyd):

@@ -212,13 +212,19 @@ def test_disk_full_mid_run_keeps_serving_and_catches_up(tmp_path, start_energyd,
         src = d.get("/api/v1/sources")
         assert src["store"]["status"] == "degraded" and "full" in src["store"]["error"]
         # Sampling and serving from memory go on.
-        j0 = d.get("/api/v1/now")["host"]["joules"]
+        n0 = d.get("/api/v1/now")
         time.sleep(1.5)
         n = d.get("/api/v1/now")
-        assert n["host"]["joules"] - j0 >= 80 * 1.0
+        # What the driver wrote between the two samples, within 1 % and 5 ms per end at 80 W.
+        wrote = fake.host_between(n0["time"], n["time"])
+        assert wrote > 0.3 * 80 * 1.5
+        assert abs(n["host"]["joules"] - n0["host"]["joules"] - wrote) <= 0.01 * wrote + 0.8
         assert n["host"]["joules_total"] is not None
         hist = d.get("/api/v1/history?seconds=2")
-        assert len(hist["t"]) >= 19 and hist["host"]["watts"][-1] == pytest.approx(80, rel=0.2)
+        assert len(hist["t"]) >= 19
+        measured, wrote, runs, _ = powercap.history_vs_written(fake, hist["t"],
+                                                               hist["host"]["watts"])
+        assert abs(measured - wrote) <= 0.01 * wrote + runs * 0.8, (measured, wrote, runs)
         assert d.get("/api/v1/info")["store"]["pending_s"] >= 1.0
         os.unlink(mnt / "filler")
         wait_for(lambda: d.get("/api/v1/info")["store"]["status"] == "ok", 20, "store ok")
@@ -372,9 +378,15 @@ def test_longterm_week_tiers_add_up(tmp_path, start_energyd, store_dir):
     for k in range(6):
         hour = sum(uj(x) for x in sec[3600 * k:3600 * (k + 1)])
         assert hour == uj(hourly["host"]["joules"][-6 + k])
-    # Coarser steps than the tier: days from hours.
-    daily = longterm(d, start, end, step=86400, tier="1h")
-    assert sum(uj(x) for x in daily["host"]["joules"] if x is not None) == written["host"]
+    # Coarser steps than the tier: days from hours. Days are aligned to 00:00 UTC and a range
+    # is widened to whole steps, so the days asked for end at the last midnight before `end`:
+    # the day that holds `end` would also hold the live run's own record since then.
+    end_day = end // 86400 * 86400
+    daily = longterm(d, start, end_day, step=86400, tier="1h")
+    assert daily["to"] == end_day
+    assert sum(uj(x) for x in daily["host"]["joules"] if x is not None) == \
+        sum(uj(x) for t, x in zip(hourly["t"], hourly["host"]["joules"])
+            if x is not None and t < end_day)
 
 
 def test_export_round_trips_with_energy(tmp_path, start_energyd, store_dir):

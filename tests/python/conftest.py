@@ -17,14 +17,19 @@ def _clean_energyd_env(monkeypatch):
 
 
 @pytest.fixture
-def fake_sys(tmp_path):
-    root = tmp_path / "sys"
-    fake = FakePowercap(str(root), [Zone("intel-rapl:0", "package-0", PACKAGE_W,
-                                         children=[Zone("intel-rapl:0:0", "dram", DRAM_W)])],
-                        period_s=0.005)
+def emulated(tmp_path):
+    """The emulated machine; tests compare with its log of what it wrote (energy_between)."""
+    fake = FakePowercap(str(tmp_path / "sys"), [
+        Zone("intel-rapl:0", "package-0", PACKAGE_W,
+             children=[Zone("intel-rapl:0:0", "dram", DRAM_W)])], period_s=0.005)
     fake.start()
-    yield str(root)
+    yield fake
     fake.close()
+
+
+@pytest.fixture
+def fake_sys(emulated):
+    return emulated.root
 
 
 @pytest.fixture
