@@ -26,9 +26,26 @@ struct http_conn {
 	bool too_large;
 };
 
+/* An error text may quote a request parameter, which need not be UTF-8 (jansson refuses it):
+ * such bytes become '?' rather than turning a 400 into a 500. */
+static const char *ascii_only(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = (unsigned char)src[i] < 0x80 ? src[i] : '?';
+	dst[i] = '\0';
+	return dst;
+}
+
 void http_error(struct http_response *res, int status, const char *error, const char *hint)
 {
-	json_t *o = json_pack("{s:s, s:s}", "error", error, "hint", hint ? hint : "");
+	hint = hint ? hint : "";
+	json_t *o = json_pack("{s:s, s:s}", "error", error, "hint", hint);
+	if (!o) {
+		char e[512], h[512];
+		o = json_pack("{s:s, s:s}", "error", ascii_only(e, sizeof(e), error), "hint",
+		              ascii_only(h, sizeof(h), hint));
+	}
 	free(res->body);
 	res->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
