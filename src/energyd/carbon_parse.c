@@ -41,8 +41,9 @@ struct entsoe_series {
 	int n_periods, cap_periods;
 };
 
-#define ENTSOE_DEPTH 16
-#define ENTSOE_TEXT  512
+#define ENTSOE_DEPTH        16
+#define ENTSOE_TEXT         512
+#define ENTSOE_POSITION_MAX 100000 /* largest Point position accepted */
 
 struct entsoe_parse {
 	XML_Parser xp;
@@ -219,7 +220,8 @@ static void XMLCALL entsoe_end(void *ud, const XML_Char *name)
 			}
 		} else if (strcmp(n, "position") == 0 && strcmp(parent, "Point") == 0) {
 			uint64_t pos;
-			if (energy_parse_u64(text, &pos) < 0 || pos < 1 || pos > 100000) {
+			if (energy_parse_u64(text, &pos) < 0 || pos < 1 ||
+			    pos > ENTSOE_POSITION_MAX) {
 				entsoe_fail(p, "bad Point position '%s'", text);
 				return;
 			}
@@ -283,7 +285,11 @@ static int series_value_at(const struct entsoe_series *s, double t, double *mw)
 		const struct entsoe_period *per = &s->periods[k];
 		if (!(t >= per->start && t < period_end(per)))
 			continue;
-		int pos = (int)floor((t - per->start) / per->resolution_s) + 1, best = 0;
+		/* A Period may end centuries later (year 9999): past the last possible position
+		 * the slot number no longer matters, and it must not overflow an int. */
+		double slot = floor((t - per->start) / per->resolution_s) + 1;
+		int pos = slot > ENTSOE_POSITION_MAX ? ENTSOE_POSITION_MAX + 1 : (int)slot,
+		    best = 0;
 		for (int i = 0; i < per->n_points; i++) {
 			int ppos = per->points[i].position;
 			if (ppos == pos || (s->curve_a03 && ppos < pos && ppos > best)) {

@@ -123,6 +123,32 @@ static void test_entsoe_errors(void **state)
 	free(bad);
 }
 
+/* A Period ending in year 9999 with PT1M slots: the instant before its end is 4.2e9 slots in,
+ * past what an int holds (the position arithmetic overflowed: undefined behaviour, and on x86 a
+ * negative slot that matched nothing, so the document gave "zero generation"). An A03 curve
+ * repeats its last point until the end. Kept for fuzzing as corpus/carbon_entsoe/crash-year-9999.
+ */
+static void test_entsoe_far_end(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "<GL_MarketDocument "
+	    "xmlns=\"urn:iec62325.351:tc57wg16:451-6:generationloaddocument:3:0\">"
+	    "<TimeSeries><inBiddingZone_Domain.mRID codingScheme=\"A01\">10Y1001A1001A82H"
+	    "</inBiddingZone_Domain.mRID><curveType>A03</curveType>"
+	    "<MktPSRType><psrType>B19</psrType></MktPSRType>"
+	    "<Period><timeInterval><start>2026-11-21T22:00Z</start><end>9999-12-31T23:00Z</end>"
+	    "</timeInterval><resolution>PT1M</resolution>"
+	    "<Point><position>1</position><quantity>100</quantity></Point>"
+	    "</Period></TimeSeries></GL_MarketDocument>";
+	struct carbon_reading r;
+	char err[512];
+	assert_int_equal(carbon_parse_entsoe(doc, strlen(doc), &r, err, sizeof(err)), 0);
+	NEAR(r.intensity_g_per_kwh, 11);        /* wind (B19) only */
+	NEAR(r.data_time, 253402297200.0 - 60); /* 9999-12-31T23:00Z, one slot before */
+	NEAR(r.mix[CARBON_RENEWABLE], 1);
+}
+
 static void test_uk(void **state)
 {
 	(void)state;
@@ -326,6 +352,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_entsoe),
 	    cmocka_unit_test(test_entsoe_errors),
+	    cmocka_unit_test(test_entsoe_far_end),
 	    cmocka_unit_test(test_uk),
 	    cmocka_unit_test(test_rte),
 	    cmocka_unit_test(test_electricitymaps),
