@@ -207,6 +207,15 @@ static void route_sources(struct api *api, struct http_response *res)
 	                     api->sampler->coverage.measured));
 }
 
+/* max_points is a count: a fraction (1e-30) would make the step overflow size_t. */
+static bool points_valid(double points, char *err, size_t errlen)
+{
+	if (points >= 1 && points == floor(points))
+		return true;
+	snprintf(err, errlen, "'max_points' = %.17g is not a whole number of at least 1", points);
+	return false;
+}
+
 static void route_history(struct api *api, const struct http_request *req,
                           struct http_response *res)
 {
@@ -215,7 +224,8 @@ static void route_history(struct api *api, const struct http_request *req,
 	if (query_positive("seconds", http_query(req, "seconds"), 60, api->history_s, &seconds, err,
 	                   sizeof(err)) < 0 ||
 	    query_positive("max_points", http_query(req, "max_points"), API_HISTORY_POINTS,
-	                   API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0) {
+	                   API_HISTORY_POINTS_MAX, &points, err, sizeof(err)) < 0 ||
+	    !points_valid(points, err, sizeof(err))) {
 		http_error(res, 400, err,
 		           "seconds: 0 < N <= the history held (see info.history_s); "
 		           "max_points: 1..100000");
