@@ -3,12 +3,13 @@
  * energyd's unix socket (request line, headers, body), served by the real http.c on
  * libmicrohttpd and the real routes of api.c, attrib_api.c and longterm.c, in this process.
  *
- * energyd's state is set up once: a fake sysfs with one RAPL package zone and a fake /proc, a
- * few samples taken by hand (no sampler thread, so that an input gives the same answer when it
- * is replayed; the sampler is marked stopped so that /api/v1/stream ends after its headers), a
- * long-term record in a temporary SQLite file holding those samples, and the static carbon
- * provider with a price. Each input is sent on a new connection; the write side is then shut
- * down and the answer read to the end.
+ * energyd's state is set up once: a fake sysfs with one RAPL package zone and a cgroup, a fake
+ * /proc with one process of the caller's uid, a few samples taken by hand with the attribution
+ * thread scanning after each (then no thread but libmicrohttpd's, so that an input gives the
+ * same answer when it is replayed; the sampler is marked stopped so that /api/v1/stream ends
+ * after its headers), a long-term record in a temporary SQLite file holding
+ * those samples, and the static carbon provider with a price. Each input is sent on a new
+ * connection; the write side is then shut down and the answer read to the end.
  *
  * Checked besides the sanitizers: every connection ends with an answer or a close within
  * FUZZ_HTTP_ANSWER_S, an answer is HTTP, and no request is answered 500 (bad input gets a 4xx).
@@ -111,7 +112,7 @@ static void take_sample(void)
 	int n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)g.energy_uj);
 	if (pwrite(g.energy_fd, text, (size_t)n, 0) != n)
 		die("energy_uj");
-	struct timespec ts = {0, 2000000};
+	struct timespec ts = {0, 20000000}; /* lets the attribution thread catch up */
 	nanosleep(&ts, NULL);
 	sampler_tick(&g.sampler);
 }
@@ -134,6 +135,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	put_file("sys/class/powercap/intel-rapl:0/energy_uj", "0\n");
 	make_dir("proc");
 	put_file("proc/stat", "cpu  100 0 50 1000 0 0 0 0 0 0\ncpu0 100 0 50 1000 0 0 0 0 0 0\n");
+	/* One process of ours and one cgroup, so that watches can be added (and the table fill). */
+	char text[512];
+	make_dir("proc/1");
+	put_file("proc/1/stat", "1 (kernel) R 0 1 1 0 -1 4194304 0 0 0 0 500 0 0 0 20 0 1 0 100 "
+	                        "1000000 100 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 "
+	                        "0 0 0\n");
+	unsigned uid = (unsigned)getuid();
+	snprintf(text, sizeof(text), "Name:\tkernel\nState:\tR (running)\nUid:\t%u\t%u\t%u\t%u\n",
+	         uid, uid, uid, uid);
+	put_file("proc/1/status", text);
+	make_dir("sys/fs");
+	make_dir("sys/fs/cgroup");
+	put_file("sys/fs/cgroup/cgroup.controllers", "cpu memory\n");
+	make_dir("sys/fs/cgroup/user.slice");
+	put_file("sys/fs/cgroup/user.slice/cpu.stat", "usage_usec 5000\nuser_usec 5000\n");
 	make_dir("dev");
 	char path[256], sys[128], proc[128], dev[128];
 	snprintf(path, sizeof(path), "%s/sys/class/powercap/intel-rapl:0/energy_uj", g.dir);
@@ -162,9 +178,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_http setup: carbon: %s\n", err);
 		exit(1);
 	}
+	char cgroup[160];
+	snprintf(cgroup, sizeof(cgroup), "%s/sys/fs/cgroup", g.dir);
 	struct attrib_config acfg = {.proc_root = proc,
-	                             .cgroup_root = "",
-	                             .scan_interval_s = 1,
+	                             .cgroup_root = cgroup,
+	                             .scan_interval_s = 0.01, /* a scan per sample */
 	                             .dram_by_cpu = true,
 	                             .history_s = 900};
 	if (attrib_open(&g.attrib, &acfg, err, sizeof(err)) < 0) {
@@ -173,6 +191,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	if (sampler_init(&g.sampler, &g.set, 0.1, 900) < 0)
 		die("sampler_init");
+	/* Attribution runs while the samples are taken (its scans need consecutive samples), then
+	 * stops with the sampler: its state stays as it was. */
+	if (attrib_start(&g.attrib, &g.sampler) < 0)
+		die("attrib_start");
 	for (int i = 0; i < 8; i++)
 		take_sample();
 	struct store_options sopt;
@@ -188,6 +210,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(1);
 	}
 	atomic_store(&g.sampler.stop, true); /* /api/v1/stream: no further tick will come */
+	attrib_stop(&g.attrib);
 
 	g.api.sampler = &g.sampler;
 	g.api.attrib = &g.attrib;
@@ -263,6 +286,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len = read_answer(fd, answer, sizeof(answer) - 1);
 	close(fd);
 	answer[len] = '\0';
+	if (getenv("FUZZ_HTTP_SHOW")) /* when replaying an input: what energyd answered */
+		fprintf(stderr, "%s\n", answer);
 	if (len == 0)
 		return 0; /* closed without an answer: a request MHD could not parse */
 	if (strncmp(answer, "HTTP/1.", 7) != 0) {

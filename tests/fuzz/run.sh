@@ -77,6 +77,10 @@ from xml.sax.saxutils import escape, quoteattr
 START = re.compile(r"^==\d+==ERROR|runtime error:|^ERROR: libFuzzer|deadly signal|"
                    r"^fuzz_\w+: |^SUMMARY: |^run\.sh: |==\d+== ERROR: libFuzzer")
 
+def clean(text):
+    """XML 1.0 allows no control characters but tab and newline (a report may quote input)."""
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]", "?", text)
+
 def excerpt(path, n=40):
     try:
         lines = open(path, errors="replace").read().splitlines()
@@ -84,8 +88,8 @@ def excerpt(path, n=40):
         return f"(no log: {e})"
     for i, line in enumerate(lines):
         if START.search(line):
-            return "\n".join(lines[i:i + n])
-    return "\n".join(lines[-n:])
+            return clean("\n".join(lines[i:i + n]))
+    return clean("\n".join(lines[-n:]))
 
 cases, failures = [], 0
 for row in open(sys.argv[1]):
@@ -100,11 +104,13 @@ for row in open(sys.argv[1]):
             kind = "out of memory"
         where = f"; reproduce: {repro}" if repro else ""
         msg = f"{kind}{where} (log: {log})"
-        body = f"<failure message={quoteattr(msg)}>{escape(excerpt(log))}</failure>"
+        body = f"<failure message={quoteattr(clean(msg))}>{escape(excerpt(log))}</failure>"
     else:
         stats = [l for l in open(log, errors="replace") if l.startswith(("stat::number_of_executed_units", "Done "))]
         body = f"<system-out>{escape(''.join(stats))}</system-out>"
-    failures += bool(body.startswith("<failure"))
+    if body.startswith("<failure"):
+        failures += 1
+        print(f"FAILED: fuzz::{target}: {msg}")
     cases.append(f'<testcase classname="fuzz" name={quoteattr(target)} time="{elapsed or 0}">{body}</testcase>')
 if not cases:
     failures = 1

@@ -22,6 +22,17 @@ from tests.emulators import carbon_providers as cp  # noqa: E402
 from tests.emulators import mcp39f511n as mcp  # noqa: E402
 
 START = datetime(2026, 11, 21, 22, 0, tzinfo=timezone.utc)
+
+
+class _FixedNow(datetime):
+    """The emulators stamp answers with the time: fixed here, so that seeds do not change."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 11, 22, 0, 5, tzinfo=timezone.utc)
+
+
+cp.datetime = _FixedNow
 # The series of tests/integration/test_carbon.py: PT15M and PT60M, an A03 curve with left-out
 # positions, a consumption series.
 ENTSOE_SERIES = [
@@ -152,7 +163,10 @@ REQUESTS = {
     "history": http("GET", "/api/v1/history?seconds=60&max_points=100"),
     "energy": http("GET", "/api/v1/energy?from=0"),
     "energy-iso": http("GET", "/api/v1/energy?from=2026-11-21T22:00Z&to=2026-11-21T23:00:00Z"),
-    "energy-scope": http("GET", "/api/v1/energy?from=1700000000&scope=process:1"),
+    "energy-scope-pid": http("GET", "/api/v1/energy?from=1700000000&scope=pid:1"),
+    "energy-scope-kernel": http("GET", "/api/v1/energy?from=0&scope=kernel:kernel-1"),
+    "energy-scope-cgroup": http("GET", "/api/v1/energy?from=0&scope=cgroup:/user.slice"),
+    "energy-scope-user": http("GET", "/api/v1/energy?from=0&to=1790000000&scope=user:0"),
     "longterm": http("GET", "/api/v1/longterm?from=0&step=60&tier=1m"),
     "carbon": http("GET", "/api/v1/carbon?from=0&series=1"),
     "stream": http("GET", "/api/v1/stream"),
