@@ -4,6 +4,7 @@
  * mix whose shares are within [0, 1] and add up to 1.
  */
 #include "carbon.h"
+#include "fuzz.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -16,15 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (carbon_parse_entsoe((const char *)data, size, &r, err, sizeof(err)) < 0)
 		return 0;
 	if (!(isfinite(r.intensity_g_per_kwh) && r.intensity_g_per_kwh >= 0) ||
-	    !isfinite(r.data_time))
+	    !isfinite(r.data_time) || !r.have_mix)
 		abort();
-	double sum = 0;
-	for (int g = 0; g < CARBON_GROUPS; g++) {
-		if (!(r.mix[g] >= 0 && r.mix[g] <= 1))
-			abort();
-		sum += r.mix[g];
-	}
-	if (fabs(sum - 1) > 1e-9)
-		abort();
+	fuzz_check_mix(&r);
 	return 0;
 }

@@ -6,34 +6,16 @@
  * shares are finite, within [0, 1] and add up to 1.
  */
 #include "carbon.h"
+#include "fuzz.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void check_mix(const struct carbon_reading *r)
-{
-	if (!r->have_mix)
-		return;
-	double sum = 0;
-	for (int g = 0; g < CARBON_GROUPS; g++) {
-		if (!(r->mix[g] >= 0 && r->mix[g] <= 1))
-			abort();
-		sum += r->mix[g];
-	}
-	if (fabs(sum - 1) > 1e-9)
-		abort();
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* The fetcher hands the parsers a NUL-terminated body. */
-	char *body = malloc(size + 1);
-	if (!body)
-		return 0;
-	memcpy(body, data, size);
-	body[size] = '\0';
+	char *body = fuzz_cstring(data, size); /* as the fetcher hands it over */
 	static const struct {
 		int (*parse)(const char *, struct carbon_reading *, char *, size_t);
 		int gives_intensity;
@@ -51,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (parsers[i].gives_intensity &&
 		    !(isfinite(r.intensity_g_per_kwh) && r.intensity_g_per_kwh >= 0))
 			abort();
-		check_mix(&r);
+		fuzz_check_mix(&r);
 	}
 	free(body);
 	return 0;

@@ -5,6 +5,7 @@
  * be ordered, an accepted number must be within (0, max].
  */
 #include "energy.h"
+#include "fuzz.h"
 #include "query.h"
 
 #include <math.h>
@@ -16,11 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *text = malloc(size + 1);
-	if (!text)
-		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
+	char *text = fuzz_cstring(data, size);
 	const char *field[3] = {NULL, NULL, NULL};
 	char *p = text;
 	for (int i = 0; i < 3 && p; i++) {
