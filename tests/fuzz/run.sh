@@ -32,6 +32,14 @@ if [ ! -f "$build/build.ninja" ]; then
 		-Db_lundef=false >"$setup_log" 2>&1 || setup_ok=0
 fi
 
+# All targets in one ninja run (in parallel); on failure each is built alone below, so that
+# the report names the targets that do not build.
+built_all=0
+if [ "$setup_ok" = 1 ] &&
+	ninja -C "$build" "${targets[@]/#/tests/fuzz/fuzz_}" >"$report_dir/build.log" 2>&1; then
+	built_all=1
+fi
+
 # libFuzzer's own limits; the sanitizers stop at the first report.
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -45,7 +53,12 @@ for t in "${targets[@]}"; do
 		printf '%s\tbuild\t%s\t\t0\n' "$t" "$log" >>"$results"
 		continue
 	fi
-	if ! ninja -C "$build" "tests/fuzz/fuzz_$t" >"$log" 2>&1 || [ ! -x "$exe" ]; then
+	if [ "$built_all" != 1 ] && ! ninja -C "$build" "tests/fuzz/fuzz_$t" >"$log" 2>&1; then
+		printf '%s\tbuild\t%s\t\t0\n' "$t" "$log" >>"$results"
+		continue
+	fi
+	if [ ! -x "$exe" ]; then
+		echo "run.sh: $exe was not built" >>"$log"
 		printf '%s\tbuild\t%s\t\t0\n' "$t" "$log" >>"$results"
 		continue
 	fi
@@ -96,7 +109,7 @@ for row in open(sys.argv[1]):
     target, rc, log, repro, elapsed = row.rstrip("\n").split("\t")
     body = ""
     if rc == "build":
-        msg = "could not be built (clang, libFuzzer and the sanitizer runtimes are needed)"
+        msg = f"could not be built (needs clang, libFuzzer and the sanitizer runtimes; log: {log})"
         body = f"<failure message={quoteattr(msg)}>{escape(excerpt(log))}</failure>"
     elif rc != "0":
         kind = {"77": "crash or sanitizer report", "78": "timeout"}.get(rc, f"exit status {rc}")
