@@ -44,7 +44,7 @@
 #define FUZZ_HTTP_ANSWER_MAX (4 << 20)
 
 static struct {
-	char dir[64];
+	char dir[80];
 	char sock[128];
 	int energy_fd;
 	uint64_t energy_uj;
@@ -121,7 +121,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(g.dir, sizeof(g.dir), "/tmp/fuzz-http-XXXXXX");
+	/* Under $TMPDIR when set (run.sh gives one it removes: a crash skips the atexit). */
+	const char *tmp = getenv("TMPDIR");
+	snprintf(g.dir, sizeof(g.dir), "%s/fuzz-http-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(g.dir))
 		die("mkdtemp");
 	atexit(cleanup);

@@ -40,6 +40,11 @@ if [ "$setup_ok" = 1 ] &&
 	built_all=1
 fi
 
+# Harnesses' temporary files (fuzz_http's fake sysfs and socket): removed even after a crash.
+tmp=$(mktemp -d /tmp/energy-fuzz.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+export TMPDIR=$tmp
+
 # libFuzzer's own limits; the sanitizers stop at the first report.
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -69,7 +74,7 @@ for t in "${targets[@]}"; do
 	[ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
 	start=$(date +%s)
 	# The outer timeout is a backstop for a hang that libFuzzer's own -timeout cannot see.
-	timeout -k 10 $((seconds + 120)) "$exe" -max_total_time="$seconds" -timeout=10 \
+	timeout -k 10 $((seconds + 120)) "$exe" -max_total_time="$seconds" -timeout=30 \
 		-rss_limit_mb=2048 -malloc_limit_mb=1024 -error_exitcode=77 -timeout_exitcode=78 \
 		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" "$work" "$seeds" \
 		>"$log" 2>&1
