@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FUZZ_HTTP_ANSWER_S   10
+#define FUZZ_HTTP_ANSWER_S   20
 #define FUZZ_HTTP_ANSWER_MAX (4 << 20)
 
 static struct {
