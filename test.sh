@@ -51,6 +51,10 @@ if [ -f "$build/build.ninja" ]; then
 	cp "$build/meson-logs/testlog.junit.xml" "$out/unit.xml" 2>/dev/null || fail_step "unit tests"
 fi
 
+# --- fuzzing: each libFuzzer target for a bounded time (clang, ASan+UBSan; tests/fuzz/run.sh) ---
+tests/fuzz/run.sh "$out/fuzz.xml" 20 >"$out/fuzz.log" 2>&1 || tail -20 "$out/fuzz.log"
+[ -f "$out/fuzz.xml" ] || fail_step "fuzzing"
+
 # --- integration tests: the real energyd on emulated hardware ----------------------------------
 python -m pytest -q -p no:cacheprovider tests/integration --junitxml="$out/integration.xml" \
 	-o junit_family=xunit1 "$@" || true

@@ -41,8 +41,9 @@ struct entsoe_series {
 	int n_periods, cap_periods;
 };
 
-#define ENTSOE_DEPTH 16
-#define ENTSOE_TEXT  512
+#define ENTSOE_DEPTH        16
+#define ENTSOE_TEXT         512
+#define ENTSOE_POSITION_MAX 100000 /* largest Point position accepted */
 
 struct entsoe_parse {
 	XML_Parser xp;
@@ -219,7 +220,8 @@ static void XMLCALL entsoe_end(void *ud, const XML_Char *name)
 			}
 		} else if (strcmp(n, "position") == 0 && strcmp(parent, "Point") == 0) {
 			uint64_t pos;
-			if (energy_parse_u64(text, &pos) < 0 || pos < 1 || pos > 100000) {
+			if (energy_parse_u64(text, &pos) < 0 || pos < 1 ||
+			    pos > ENTSOE_POSITION_MAX) {
 				entsoe_fail(p, "bad Point position '%s'", text);
 				return;
 			}
@@ -283,12 +285,11 @@ static int series_value_at(const struct entsoe_series *s, double t, double *mw)
 		const struct entsoe_period *per = &s->periods[k];
 		if (!(t >= per->start && t < period_end(per)))
 			continue;
-		/* Positions run from 1 to 100000 (entsoe_end): a Period that claims to end in
-		 * year 9999 must not turn into an int out of range. */
+		/* A Period may end centuries later (year 9999): past the last possible position
+		 * the slot number no longer matters, and it must not overflow an int. */
 		double slot = floor((t - per->start) / per->resolution_s) + 1;
-		if (!(slot >= 1 && slot <= 100000))
-			continue;
-		int pos = (int)slot, best = 0;
+		int pos = slot > ENTSOE_POSITION_MAX ? ENTSOE_POSITION_MAX + 1 : (int)slot,
+		    best = 0;
 		for (int i = 0; i < per->n_points; i++) {
 			int ppos = per->points[i].position;
 			if (ppos == pos || (s->curve_a03 && ppos < pos && ppos > best)) {
@@ -397,6 +398,11 @@ int carbon_parse_entsoe(const char *body, size_t len, struct carbon_reading *out
 		weighted += mw * factor;
 		groups[g] += mw;
 	}
+	if (!isfinite(total) || !isfinite(weighted)) {
+		snprintf(err, errlen, "ENTSO-E answer: quantities too large to add up (MW)");
+		rc = -ERANGE;
+		goto out;
+	}
 	if (total <= 0) {
 		snprintf(err, errlen, "ENTSO-E answer: zero generation at the latest instant");
 		rc = -ENODATA;
@@ -439,14 +445,18 @@ static int json_time(json_t *v, double *t)
 	return 0;
 }
 
-static void normalise_mix(struct carbon_reading *out, const double *groups)
+/* Shares from the groups' totals; -ERANGE (and no mix) when the figures are too large to add
+ * up, which would make every share NaN. */
+static int normalise_mix(struct carbon_reading *out, const double *groups)
 {
 	double total = 0;
 	for (int g = 0; g < CARBON_GROUPS; g++)
 		total += groups[g];
-	out->have_mix = total > 0;
+	bool ok = isfinite(total);
+	out->have_mix = ok && total > 0;
 	for (int g = 0; g < CARBON_GROUPS; g++)
-		out->mix[g] = total > 0 ? groups[g] / total : 0;
+		out->mix[g] = out->have_mix ? groups[g] / total : 0;
+	return ok ? 0 : -ERANGE;
 }
 
 int carbon_parse_uk_intensity(const char *body, struct carbon_reading *out, char *err,
@@ -527,10 +537,12 @@ int carbon_parse_uk_generation(const char *body, struct carbon_reading *out, cha
 		groups[g] += json_number_value(perc);
 	}
 	/* Percentages are rounded and may not add up to 100 exactly. */
-	normalise_mix(out, groups);
-	rc = out->have_mix ? 0 : -EINVAL;
-	if (rc < 0)
+	if (normalise_mix(out, groups) < 0)
+		snprintf(err, errlen,
+		         "carbonintensity.org.uk /generation: shares too large to add up");
+	else if (!out->have_mix)
 		snprintf(err, errlen, "carbonintensity.org.uk /generation: every share is 0");
+	rc = out->have_mix ? 0 : -EINVAL;
 out:
 	json_decref(root);
 	return rc;
@@ -581,8 +593,10 @@ int carbon_parse_rte(const char *body, struct carbon_reading *out, char *err, si
 	                           field(rec, "bioenergies") +
 	                           fmax(field(rec, "hydraulique") - step, 0);
 	groups[CARBON_STORAGE] = step + field(rec, "destockage_batterie");
-	normalise_mix(out, groups);
-	if (!out->have_mix)
+	if (normalise_mix(out, groups) < 0)
+		snprintf(out->note, sizeof(out->note),
+		         "mix unavailable: production figures too large to add up");
+	else if (!out->have_mix)
 		snprintf(out->note, sizeof(out->note),
 		         "mix unavailable: no production figures in "
 		         "the record");
@@ -670,10 +684,12 @@ int carbon_parse_em_breakdown(const char *body, struct carbon_reading *out, char
 		if (json_number_value(v) > 0)
 			groups[g] += json_number_value(v);
 	}
-	normalise_mix(out, groups);
-	rc = out->have_mix ? 0 : -ENODATA;
-	if (rc < 0)
+	if (normalise_mix(out, groups) < 0)
+		snprintf(err, errlen,
+		         "Electricity Maps power-breakdown: figures too large to add up");
+	else if (!out->have_mix)
 		snprintf(err, errlen, "Electricity Maps power-breakdown: every source is 0");
+	rc = out->have_mix ? 0 : -ENODATA;
 out:
 	json_decref(root);
 	return rc;

@@ -123,6 +123,67 @@ static void test_entsoe_errors(void **state)
 	free(bad);
 }
 
+/* A Period ending in year 9999 with PT1M slots: the instant before its end is 4.2e9 slots in,
+ * past what an int holds (the position arithmetic overflowed: undefined behaviour, and on x86 a
+ * negative slot that matched nothing, so the document gave "zero generation"). An A03 curve
+ * repeats its last point until the end. Kept for fuzzing as corpus/carbon_entsoe/crash-year-9999.
+ */
+static void test_entsoe_far_end(void **state)
+{
+	(void)state;
+	static const char doc[] =
+	    "<GL_MarketDocument "
+	    "xmlns=\"urn:iec62325.351:tc57wg16:451-6:generationloaddocument:3:0\">"
+	    "<TimeSeries><inBiddingZone_Domain.mRID codingScheme=\"A01\">10Y1001A1001A82H"
+	    "</inBiddingZone_Domain.mRID><curveType>A03</curveType>"
+	    "<MktPSRType><psrType>B19</psrType></MktPSRType>"
+	    "<Period><timeInterval><start>2026-11-21T22:00Z</start><end>9999-12-31T23:00Z</end>"
+	    "</timeInterval><resolution>PT1M</resolution>"
+	    "<Point><position>1</position><quantity>100</quantity></Point>"
+	    "</Period></TimeSeries></GL_MarketDocument>";
+	struct carbon_reading r;
+	char err[512];
+	assert_int_equal(carbon_parse_entsoe(doc, strlen(doc), &r, err, sizeof(err)), 0);
+	NEAR(r.intensity_g_per_kwh, 11);        /* wind (B19) only */
+	NEAR(r.data_time, 253402297200.0 - 60); /* 9999-12-31T23:00Z, one slot before */
+	NEAR(r.mix[CARBON_RENEWABLE], 1);
+}
+
+/* Figures each within range whose sum is not (1e308 + 1e308): every share, and ENTSO-E's
+ * intensity, came out NaN from an "accepted" answer. Now an error naming the cause. */
+static void test_figures_too_large(void **state)
+{
+	(void)state;
+	struct carbon_reading r;
+	char err[512];
+	const char *em = "{\"powerConsumptionBreakdown\": {\"coal\": 1e308, \"gas\": 1e308}}";
+	assert_true(carbon_parse_em_breakdown(em, &r, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "too large to add up"));
+	const char *uk = "{\"data\": {\"generationmix\": [{\"fuel\": \"gas\", \"perc\": 1e308}, "
+	                 "{\"fuel\": \"coal\", \"perc\": 1e308}]}}";
+	assert_true(carbon_parse_uk_generation(uk, &r, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "too large to add up"));
+	const char *rte =
+	    "{\"results\": [{\"taux_co2\": 20, \"nucleaire\": 1e308, \"gaz\": 1e308}]}";
+	assert_int_equal(carbon_parse_rte(rte, &r, err, sizeof(err)), 0);
+	NEAR(r.intensity_g_per_kwh, 20);
+	assert_false(r.have_mix);
+	assert_non_null(strstr(r.note, "too large to add up"));
+	static const char entsoe[] =
+	    "<GL_MarketDocument>"
+	    "<TimeSeries><inBiddingZone_Domain.mRID>Z</inBiddingZone_Domain.mRID>"
+	    "<MktPSRType><psrType>B02</psrType></MktPSRType><Period><timeInterval>"
+	    "<start>2026-11-21T22:00Z</start></timeInterval><resolution>PT60M</resolution>"
+	    "<Point><position>1</position><quantity>1e308</quantity></Point></Period></TimeSeries>"
+	    "<TimeSeries><inBiddingZone_Domain.mRID>Z</inBiddingZone_Domain.mRID>"
+	    "<MktPSRType><psrType>B04</psrType></MktPSRType><Period><timeInterval>"
+	    "<start>2026-11-21T22:00Z</start></timeInterval><resolution>PT60M</resolution>"
+	    "<Point><position>1</position><quantity>1e308</quantity></Point></Period></TimeSeries>"
+	    "</GL_MarketDocument>";
+	assert_true(carbon_parse_entsoe(entsoe, strlen(entsoe), &r, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "too large to add up"));
+}
+
 static void test_uk(void **state)
 {
 	(void)state;
@@ -326,6 +387,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_entsoe),
 	    cmocka_unit_test(test_entsoe_errors),
+	    cmocka_unit_test(test_entsoe_far_end),
+	    cmocka_unit_test(test_figures_too_large),
 	    cmocka_unit_test(test_uk),
 	    cmocka_unit_test(test_rte),
 	    cmocka_unit_test(test_electricitymaps),
