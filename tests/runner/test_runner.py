@@ -26,6 +26,8 @@ SANITIZER_ENV = {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1",
                  "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
 
 # `report FILE [N]`: what a suite's command leaves, a JUnit report with N passing cases (1).
+# A passing suite, run next to a faulty one so that "nothing passed" is not what fails the run.
+APP = 'run_suite app "$out/app.xml" report "$out/app.xml"\n'
 REPORT_FN = """report() {
 	python3 -c 'import sys; n = int(sys.argv[2]); open(sys.argv[1], "w").write(
 		"<testsuite>" + "<testcase name=\\"a%d\\"/>" * n % tuple(range(n)) + "</testsuite>")' "$1" "${2:-1}"
@@ -111,9 +113,8 @@ def assert_fails(result, *named: str):
 
 
 def test_a_clean_run_passes(tmp_path, faults_build):
-    rc, (passed, failed), out = ci_run(
-        tmp_path, f'run_suite app "$out/app.xml" report "$out/app.xml"\n'
-                  f'run_suite unit "$out/unit.xml" meson_unit {faults_build} "$out/unit.xml" ok')
+    unit = f'run_suite unit "$out/unit.xml" meson_unit {faults_build} "$out/unit.xml" ok'
+    rc, (passed, failed), out = ci_run(tmp_path, APP + unit)
     assert (rc, failed) == (0, 0), out
     # app's case, ok's passing TAP line, the sanitizer-logs step's "no report" case.
     assert passed == 3, out
@@ -125,7 +126,7 @@ def test_a_clean_run_passes(tmp_path, faults_build):
     ("leak", "LeakSanitizer"),
     ("hang", "timed out"),
     ("ubsan", "runtime error"),
-    ("segv", ""),
+    ("segv", "SEGV"),
 ])
 def test_a_failing_unit_binary_is_named(tmp_path, faults_build, binary, why):
     result = ci_run(tmp_path, f'run_suite unit "$out/unit.xml" meson_unit {faults_build} '
@@ -158,14 +159,12 @@ def test_a_testlog_older_than_the_run_is_refused(tmp_path, faults_build):
 
 def test_an_empty_report_fails_its_suite(tmp_path):
     """What Playwright writes when its web server never came up: a suite without cases."""
-    assert_fails(ci_run(tmp_path, f'run_suite app "$out/app.xml" report "$out/app.xml"\n'
-                                  'run_suite jupyter-ui "$out/ui.xml" report "$out/ui.xml" 0'),
+    assert_fails(ci_run(tmp_path, APP + 'run_suite jupyter-ui "$out/ui.xml" report "$out/ui.xml" 0'),
                  "jupyter-ui: report", "has no test case")
 
 
 def test_a_missing_report_fails_its_suite(tmp_path):
-    assert_fails(ci_run(tmp_path, f'run_suite app "$out/app.xml" report "$out/app.xml"\n'
-                                  'run_suite quiet "$out/quiet.xml" true'),
+    assert_fails(ci_run(tmp_path, APP + 'run_suite quiet "$out/quiet.xml" true'),
                  "quiet: no report")
 
 
@@ -174,16 +173,14 @@ def test_a_stale_report_is_not_counted(tmp_path):
     old = tmp_path / "old.xml"
     old.write_text('<testsuite><testcase name="from-last-week"/></testsuite>')
     os.utime(old, (1, 1))
-    assert_fails(ci_run(tmp_path, f'run_suite app "$out/app.xml" report "$out/app.xml"\n'
-                                  f'run_suite copied "$out/copied.xml" cp -p {old} "$out/copied.xml"'),
+    copied = f'run_suite copied "$out/copied.xml" cp -p {old} "$out/copied.xml"'
+    assert_fails(ci_run(tmp_path, APP + copied),
                  "copied: stale report")
 
 
 def test_a_report_left_from_before_is_deleted_first(tmp_path):
     """A suite that writes nothing this time cannot pass on the report of its last run."""
-    suites = (f'run_suite app "$out/app.xml" report "$out/app.xml"\n'
-              f'report "$out/left.xml"\n'
-              'run_suite left "$out/left.xml" true')
+    suites = APP + 'report "$out/left.xml"\nrun_suite left "$out/left.xml" true'
     assert_fails(ci_run(tmp_path, suites), "left: no report")
 
 
