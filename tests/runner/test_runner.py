@@ -255,3 +255,12 @@ def test_an_energyd_that_did_not_end_cleanly_fails_its_test(tmp_path, fault, why
     assert_fails(result, "test_planted::test_energyd_planted", "integration: command exited")
     report = (tmp_path / "repo/out/i.xml").read_text()
     assert "did not end cleanly" in report and why in report, report
+
+
+def test_a_runner_killed_before_its_closing_line_fails(tmp_path):
+    """.ci/run believes only the last line: a suite's output that looks like it does not count."""
+    assert_fails(ci_run(tmp_path, 'echo "12 passed, 0 failed" >&2\nkill -9 $$'))
+    # Killed right after printing such a line.
+    result = ci_run(tmp_path, APP + 'echo "12 passed, 0 failed"\nkill -9 $$')
+    assert result[:2] == (137, (12, 1)), result[2]
+    assert "exited 137 but reported no failure" in result[2]
