@@ -32,14 +32,13 @@ export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 # --- the suites: one line each, `run_suite NAME REPORT COMMAND...` (scripts/suites.sh) --------
-# COMMAND must write the JUnit XML REPORT with at least one test case and exit 0 only when all
-# passed. Add a new suite (fuzz targets, a package test, ...) as one more line here.
+# COMMAND must write the JUnit XML REPORT (its path is also in $SUITE_REPORT) with at least one
+# test case, and exit 0 only when all passed. A new suite (fuzz targets, a package test, ...) is
+# one more line here; pytest_suite and meson_unit are ready-made COMMANDs.
 run_suite format "$out/format.xml" python3 scripts/check_format.py "$out/format.xml"
-run_suite unit "$out/unit.xml" meson_unit "$build" "$out/unit.xml"
-run_suite runner "$out/runner.xml" python -m pytest -q -p no:cacheprovider tests/runner \
-	--junitxml="$out/runner.xml" -o junit_family=xunit1
-run_suite integration "$out/integration.xml" python -m pytest -q -p no:cacheprovider tests/integration \
-	--junitxml="$out/integration.xml" -o junit_family=xunit1 "$@"
+run_suite unit "$out/unit.xml" meson_unit "$build"
+run_suite runner "$out/runner.xml" pytest_suite tests/runner
+run_suite integration "$out/integration.xml" pytest_suite tests/integration "$@"
 
 # --- jupyter (issue 6) -------------------------------------------------------------------------
 # The package as a user installs it (run.sh: pip install . builds the front end and energyd),
@@ -57,8 +56,7 @@ jupyter_unit() {
 		npm test -- --reporter=default --reporter=junit --outputFile="$out/jupyter-unit.xml")
 }
 if jupyter_install; then
-	run_suite jupyter-python "$out/jupyter-python.xml" python -m pytest -q -p no:cacheprovider tests/python \
-		--junitxml="$out/jupyter-python.xml" -o junit_family=xunit1
+	run_suite jupyter-python "$out/jupyter-python.xml" pytest_suite tests/python
 	run_suite jupyter-unit "$out/jupyter-unit.xml" jupyter_unit
 	run_suite jupyter-ui "$out/jupyter-ui.xml" env JUPYTER_ENERGY_INSTALLED=1 tests/ui/run.sh "$out/jupyter-ui.xml"
 else

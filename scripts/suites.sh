@@ -7,10 +7,11 @@
 #     into tests/out/sanitizer/NAME/, and any file there fails the run (suites_end).
 #
 #   suites_begin OUT_DIR              a fresh output directory for this run
-#   run_suite NAME REPORT COMMAND...  run one suite; COMMAND writes the JUnit XML REPORT
+#   run_suite NAME REPORT COMMAND...  run one suite; COMMAND writes the JUnit XML REPORT (also
+#                                     in $SUITE_REPORT) and exits 0 only when all passed
 #   fail_step WHAT                    a step without a report (a build) failed
-#   meson_unit BUILD_DIR REPORT [TEST...]
-#                                     a COMMAND for run_suite: `meson test`, one case per binary
+#   pytest_suite ARGS...              a COMMAND for run_suite: pytest with its JUnit report
+#   meson_unit BUILD_DIR [TEST...]    a COMMAND for run_suite: `meson test`, one case per binary
 #   suites_end                        check the sanitizer logs, print the closing line, return
 #                                     non-zero when anything failed
 # shellcheck shell=bash
@@ -41,7 +42,7 @@ run_suite() {
 	started=$(date +%s.%N)
 	echo "=== $name"
 	(
-		export ENERGY_SANITIZER_LOG_DIR=$sanitizer
+		export SUITE_REPORT=$report ENERGY_SANITIZER_LOG_DIR=$sanitizer
 		export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$sanitizer/asan"
 		export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$sanitizer/ubsan"
 		"$@"
@@ -54,9 +55,13 @@ run_suite() {
 	return 0
 }
 
+pytest_suite() {
+	python -m pytest -q -p no:cacheprovider --junitxml="$SUITE_REPORT" -o junit_family=xunit1 "$@"
+}
+
 meson_unit() {
-	local build=$1 report=$2 started rc=0
-	shift 2
+	local build=$1 started rc=0
+	shift
 	# Each binary's sanitizer report stays in its own output, where meson records it per test
 	# (run_suite appended log_path: drop it).
 	ASAN_OPTIONS=${ASAN_OPTIONS%%log_path=*} UBSAN_OPTIONS=${UBSAN_OPTIONS%%log_path=*}
@@ -64,7 +69,7 @@ meson_unit() {
 	rm -f "$build/meson-logs/testlog.json" "$build/meson-logs/testlog.junit.xml"
 	started=$(date +%s.%N)
 	meson test -C "$build" --print-errorlogs "$@" || rc=$?
-	python3 "$suites_summary" meson "$build/meson-logs/testlog.json" "$report" --since "$started" || rc=1
+	python3 "$suites_summary" meson "$build/meson-logs/testlog.json" "$SUITE_REPORT" --since "$started" || rc=1
 	return "$rc"
 }
 

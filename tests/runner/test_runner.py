@@ -95,6 +95,8 @@ def ci_run(tmp_path: Path, suites: str, env: dict | None = None):
     full_env = {k: v for k, v in os.environ.items()
                 if k not in ("ENERGY_SANITIZER_LOG_DIR", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
     full_env.update(SANITIZER_ENV)
+    # pytest_suite runs `python -m pytest`: this one.
+    full_env["PATH"] = f"{Path(sys.executable).parent}:{full_env['PATH']}"
     full_env.update(env or {})
     r = subprocess.run([str(repo / ".ci" / "run")], capture_output=True, text=True, env=full_env,
                        timeout=300)
@@ -113,7 +115,7 @@ def assert_fails(result, *named: str):
 
 
 def test_a_clean_run_passes(tmp_path, faults_build):
-    unit = f'run_suite unit "$out/unit.xml" meson_unit {faults_build} "$out/unit.xml" ok'
+    unit = f'run_suite unit "$out/unit.xml" meson_unit {faults_build} ok'
     rc, (passed, failed), out = ci_run(tmp_path, APP + unit)
     assert (rc, failed) == (0, 0), out
     # app's case, ok's passing TAP line, the sanitizer-logs step's "no report" case.
@@ -129,8 +131,7 @@ def test_a_clean_run_passes(tmp_path, faults_build):
     ("segv", "SEGV"),
 ])
 def test_a_failing_unit_binary_is_named(tmp_path, faults_build, binary, why):
-    result = ci_run(tmp_path, f'run_suite unit "$out/unit.xml" meson_unit {faults_build} '
-                              f'"$out/unit.xml" ok {binary}')
+    result = ci_run(tmp_path, f'run_suite unit "$out/unit.xml" meson_unit {faults_build} ok {binary}')
     assert_fails(result, f"unit: unit::{binary}", "unit: command exited")
     assert result[1][0] >= 1  # ok's TAP line still counts
     report = (tmp_path / "repo/out/unit.xml").read_text()
@@ -142,7 +143,7 @@ def test_unit_results_of_an_earlier_build_are_not_reused(tmp_path, faults_build)
     old = tmp_path / "old-build"
     (old / "meson-logs").mkdir(parents=True)
     shutil.copy2(faults_build / "meson-logs" / "testlog.json", old / "meson-logs")
-    assert_fails(ci_run(tmp_path, f'run_suite unit "$out/unit.xml" meson_unit {old} "$out/unit.xml"'),
+    assert_fails(ci_run(tmp_path, f'run_suite unit "$out/unit.xml" meson_unit {old}'),
                  "unit: no report", "unit: command exited")
 
 
@@ -249,8 +250,7 @@ def test_an_energyd_that_did_not_end_cleanly_fails_its_test(tmp_path, fault, why
     planted.mkdir()
     (planted / "test_planted.py").write_text(PLANTED_ENERGYD.format(
         integration=str(ROOT / "tests" / "integration"), fault=fault))
-    suites = (f'run_suite integration "$out/i.xml" {sys.executable} -m pytest -q -p no:cacheprovider '
-              f'{planted} --junitxml="$out/i.xml" -o junit_family=xunit1')
+    suites = f'run_suite integration "$out/i.xml" pytest_suite {planted}'
     result = ci_run(tmp_path, suites, {"ENERGY_BUILD_DIR": str(build)})
     assert_fails(result, "test_planted::test_energyd_planted", "integration: command exited")
     report = (tmp_path / "repo/out/i.xml").read_text()
