@@ -31,6 +31,10 @@ SANITIZER_REPORT = re.compile(r"ERROR: \w*Sanitizer|runtime error:|SUMMARY: \w*S
 TAP_LINE = re.compile(r"^(not ok|ok)\b\s*\d*\s*(?:-\s*)?([^#]*?)\s*(?:#\s*(SKIP|TODO)\b\s*(.*))?$",
                       re.IGNORECASE)
 MESON_PASSING = {"OK", "EXPECTEDFAIL", "SKIP"}
+# File times come from the kernel's coarse clock, a few ms behind `date`: a report written right
+# after its suite started may look a little older. A stale one (a copy from an earlier run or
+# build directory) is older by far more.
+MTIME_SLACK_S = 1.0
 
 
 def case_xml(classname: str, name: str, failure: str | None = None,
@@ -87,7 +91,7 @@ def meson_verdict(test: dict) -> str | None:
 def meson_to_junit(testlog: str, out: str, since: float | None) -> int:
     """One case per binary (named after it), plus the TAP lines it printed."""
     try:
-        if since is not None and os.stat(testlog).st_mtime < since:
+        if since is not None and os.stat(testlog).st_mtime < since - MTIME_SLACK_S:
             print(f"{testlog}: written before this run (stale), not used", file=sys.stderr)
             return 1
         with open(testlog) as f:
@@ -145,7 +149,7 @@ class Tally:
         except OSError:
             self.fail(f"{suite}: no report ({path})")
             return
-        if mtime < started:
+        if mtime < started - MTIME_SLACK_S:
             self.fail(f"{suite}: stale report {path} (written before this run), not counted")
             return
         try:

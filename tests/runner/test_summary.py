@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = ROOT / "scripts" / "junit_summary.py"
 
@@ -64,16 +66,19 @@ def test_every_report_needs_a_case_of_its_own(tmp_path):
     assert any(line.startswith("FAILED: junk: unreadable report") for line in out)
 
 
-def test_a_report_older_than_its_suite_is_stale(tmp_path):
+@pytest.mark.parametrize("age_s,stale", [(10 ** 9, True), (2.5, True), (0.01, False)])
+def test_a_report_older_than_its_suite_is_stale(tmp_path, age_s, stale):
+    """Older than the suite's start by more than the file clock's lag (1 s) is stale."""
     report = tmp_path / "old.xml"
     report.write_text('<testsuite><testcase name="a"/></testsuite>')
-    os.utime(report, (1, 1))
-    (tmp_path / "suites.tsv").write_text(f"old\t{report}\t0\t{time.time()}\n")
+    started = time.time()
+    os.utime(report, (started - age_s, started - age_s))
+    (tmp_path / "suites.tsv").write_text(f"old\t{report}\t0\t{started}\n")
     r = subprocess.run([sys.executable, str(SUMMARY), "summary", str(tmp_path)],
                        capture_output=True, text=True)
-    assert r.returncode == 1
-    assert r.stdout.splitlines()[-1] == "0 passed, 1 failed"
-    assert "stale report" in r.stdout
+    assert r.returncode == (1 if stale else 0)
+    assert r.stdout.splitlines()[-1] == ("0 passed, 1 failed" if stale else "1 passed, 0 failed")
+    assert ("stale report" in r.stdout) == stale
 
 
 def test_nothing_ran_is_a_failure(tmp_path):
