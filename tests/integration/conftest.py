@@ -17,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from runner.energyd_check import assert_clean  # noqa: E402
+
 BUILD = Path(os.environ.get("ENERGY_BUILD_DIR", ROOT / "build"))
 ENERGYD = BUILD / "energyd"
 ENERGY = BUILD / "energy"
@@ -126,9 +128,7 @@ def start_energyd(tmp_path):
         return d
 
     yield start
-    for d in started:
-        rc = d.stop()
-        # A daemon that crashed (or failed a sanitizer check) fails the test that ran it.
-        assert rc in (0, None) or d.proc.returncode == 0, f"energyd exited {rc}:\n{d.log()}"
-        assert "ERROR: AddressSanitizer" not in d.log(), d.log()
-        assert "runtime error:" not in d.log(), d.log()
+    # A daemon that crashed (or failed a sanitizer check) fails the test that ran it.
+    codes = [d.stop() for d in started]
+    for d, rc in zip(started, codes):
+        assert_clean("energyd", rc, d.log_path, pid=d.pid)

@@ -25,6 +25,7 @@ if str(REPO) not in sys.path:
 from tests.emulators.powercap import FakePowercap, Zone  # noqa: E402,F401
 
 import jupyter_energy  # noqa: E402
+from tests.runner.energyd_check import assert_clean  # noqa: E402
 from jupyter_energy.client import EnergydClient  # noqa: E402
 
 PACKAGE_W = 20.0
@@ -73,7 +74,9 @@ class Energyd:
         raise RuntimeError(f"energyd did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
+        """Stop it; a crash, an exit status other than 0 or a sanitizer report fails the test."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
         shutil.rmtree(self.store, ignore_errors=True)
+        assert_clean("energyd", self.proc.returncode, self.log, pid=self.proc.pid)

@@ -33,11 +33,25 @@ cd "$HERE"
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 rm -rf artifacts
 mkdir -p artifacts
+rm -f "$OUT"  # never count a report of an earlier run
 WORKDIR=$(mktemp -d /tmp/jupyter-energy-ui.XXXXXX)
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 status=0
 JE_UI_JUNIT="$OUT" JE_UI_PYTHON="$REPO/.venv/bin/python" JE_UI_WORKDIR="$WORKDIR/run" \
   JE_UI_PORT="$PORT" npx playwright test || status=$?
+# The embedded energyd that the extension started: no sanitizer report in its log, and every
+# start of it stopped on SIGTERM (a crash that the extension restarted would hide otherwise).
+# Its guard process may still be stopping it when Playwright returns: give it 10 s.
+CHECK="$REPO/tests/runner/energyd_check.py"
+EMBEDDED_LOG=$(dirname "$OUT")/jupyter-ui-energyd.log
+for _ in $(seq 50); do
+  python3 "$CHECK" "$WORKDIR/run/state/energyd.log" 2>/dev/null && break
+  sleep 0.2
+done
+cp "$WORKDIR/run/state/energyd.log" "$EMBEDDED_LOG" 2>/dev/null || rm -f "$EMBEDDED_LOG"
+python3 "$CHECK" "$EMBEDDED_LOG" || status=1
+# A web server that never came up leaves a report without a single test case.
+grep -q "<testcase" "$OUT" 2>/dev/null || { echo "tests/ui: no test case in $OUT"; status=1; }
 rm -rf "$WORKDIR"
 echo "tests/ui: screenshots in $HERE/artifacts, JUnit report in $OUT"
 exit $status

@@ -1,0 +1,107 @@
+"""junit_summary.py on literal inputs: the closing line, the exit status, what counts."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = ROOT / "scripts" / "junit_summary.py"
+
+
+def summarize(tmp_path, suites, steps=""):
+    """suites: {name: (report XML or None for no report, exit status)}, all started just now."""
+    started = time.time() - 1
+    lines = []
+    for name, (xml, rc) in suites.items():
+        report = tmp_path / f"{name}.xml"
+        if xml is not None:
+            report.write_text(xml)
+        lines.append(f"{name}\t{report}\t{rc}\t{started}\n")
+    (tmp_path / "suites.tsv").write_text("".join(lines))
+    (tmp_path / "steps-failed.txt").write_text(steps)
+    r = subprocess.run([sys.executable, str(SUMMARY), "summary", str(tmp_path)],
+                       capture_output=True, text=True)
+    return r.returncode, r.stdout.splitlines()
+
+
+def test_all_passing(tmp_path):
+    rc, out = summarize(tmp_path, {"a": ('<testsuite><testcase name="a"/><testcase name="b"/>'
+                                         '<testcase name="c"><skipped message="no perf here"/>'
+                                         '</testcase></testsuite>', 0)})
+    assert rc == 0
+    assert out[-1] == "2 passed, 0 failed, 1 skipped"
+    assert "skipped: c: no perf here" in out
+
+
+def test_a_failure_fails_the_run(tmp_path):
+    rc, out = summarize(tmp_path, {"a": ('<testsuite><testcase name="a"/><testcase name="b">'
+                                         '<failure message="x"/></testcase></testsuite>', 1)})
+    assert rc == 1
+    assert out[-1] == "1 passed, 2 failed"
+    assert "FAILED: a: b" in out and "FAILED: a: command exited 1" in out
+
+
+def test_a_step_without_report_fails_the_run(tmp_path):
+    rc, out = summarize(tmp_path, {"a": ('<testsuite><testcase name="a"/></testsuite>', 0)},
+                        steps="C build\n")
+    assert rc == 1
+    assert out[-1] == "1 passed, 1 failed"
+    assert "FAILED: step failed: C build" in out
+
+
+def test_every_report_needs_a_case_of_its_own(tmp_path):
+    """Counted per report: the passes of one suite do not cover another that never ran."""
+    rc, out = summarize(tmp_path, {"a": ('<testsuite><testcase name="a"/></testsuite>', 0),
+                                   "ui": ('<testsuites tests="0"></testsuites>', 0),
+                                   "gone": (None, 0),
+                                   "junk": ("<testsuite><testcase", 0)})
+    assert rc == 1
+    assert out[-1] == "1 passed, 3 failed"
+    assert any(line.startswith("FAILED: ui: report") and "no test case" in line for line in out)
+    assert any(line.startswith("FAILED: gone: no report") for line in out)
+    assert any(line.startswith("FAILED: junk: unreadable report") for line in out)
+
+
+@pytest.mark.parametrize("age_s,stale", [(10 ** 9, True), (2.5, True), (0.01, False)])
+def test_a_report_older_than_its_suite_is_stale(tmp_path, age_s, stale):
+    """Older than the suite's start by more than the file clock's lag (1 s) is stale."""
+    report = tmp_path / "old.xml"
+    report.write_text('<testsuite><testcase name="a"/></testsuite>')
+    started = time.time()
+    os.utime(report, (started - age_s, started - age_s))
+    (tmp_path / "suites.tsv").write_text(f"old\t{report}\t0\t{started}\n")
+    r = subprocess.run([sys.executable, str(SUMMARY), "summary", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == (1 if stale else 0)
+    assert r.stdout.splitlines()[-1] == ("0 passed, 1 failed" if stale else "1 passed, 0 failed")
+    assert ("stale report" in r.stdout) == stale
+
+
+def test_nothing_ran_is_a_failure(tmp_path):
+    rc, out = summarize(tmp_path, {})
+    assert rc == 1 and out[-1] == "0 passed, 1 failed"
+
+
+def test_meson_binary_that_died_is_named(tmp_path):
+    """A binary that printed one passing TAP line and then crashed: both appear."""
+    log = tmp_path / "testlog.json"
+    log.write_text('{"name": "test_counter", "result": "ERROR", "returncode": 1, '
+                   '"stdout": "1..2\\nok 1 - wrap\\n", "stderr": "==1==ERROR: AddressSanitizer: '
+                   'heap-buffer-overflow"}\n'
+                   '{"name": "test_host", "result": "OK", "returncode": 0, "stdout": "1..1\\nok 1 - '
+                   'total\\n", "stderr": "==2==ERROR: LeakSanitizer: detected memory leaks"}\n'
+                   '{"name": "test_slow", "result": "TIMEOUT", "returncode": -15, "stdout": ""}\n'
+                   '{"name": "test_fine", "result": "OK", "returncode": 0, "stdout": "1..1\\nok 1 - a\\n"}\n')
+    r = subprocess.run([sys.executable, str(SUMMARY), "meson", str(log), str(tmp_path / "unit.xml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rc, out = summarize(tmp_path, {"unit": ((tmp_path / "unit.xml").read_text(), 0)})
+    assert rc == 1
+    # wrap, total (TAP lines), a (test_fine); the three binaries fail by name.
+    assert out[-1] == "3 passed, 3 failed"
+    for name in ("unit::test_counter", "unit::test_host", "unit::test_slow"):
+        assert f"FAILED: unit: {name}" in out
