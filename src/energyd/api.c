@@ -57,14 +57,6 @@ static json_t *coverage_ids(const struct api *api)
 	return a;
 }
 
-/* Samples spanning the last `window_s` before the newest one: how many steps back. */
-static size_t window_steps(const struct sampler *s, double window_s)
-{
-	double steps = window_s / ((double)s->interval_ns / 1e9);
-	size_t n = (size_t)(steps + 0.5);
-	return n < 1 ? 1 : n;
-}
-
 /*
  * Grams CO2eq and cost next to the host's joules (docs/carbon.md). With t0 = NAN: since energyd
  * started, from the carbon module's ledger, for the sample (t1, host_j); else between t0 and t1,
@@ -122,12 +114,11 @@ static json_t *now_locked(struct api *api)
 	struct sampler *s = api->sampler;
 	const struct history *h = &s->history;
 	size_t last = h->count ? h->count - 1 : 0;
-	size_t step = window_steps(s, API_NOW_WINDOW_S);
 	json_t *channels = json_object();
 	for (int c = 0; c < api->set->n; c++) {
 		const struct channel *ch = &api->set->ch[c];
 		double w = NAN;
-		history_watts(h, c, last, step, &w);
+		history_watts_window(h, c, last, API_NOW_WINDOW_S, &w, NULL);
 		json_object_set_new(
 		    channels, ch->id,
 		    json_pack("{s:o, s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
@@ -136,7 +127,7 @@ static json_t *now_locked(struct api *api)
 		              ch->measured, "status", channel_status_name(ch->status)));
 	}
 	double hw = NAN;
-	history_watts(h, HISTORY_HOST, last, step, &hw);
+	history_watts_window(h, HISTORY_HOST, last, API_NOW_WINDOW_S, &hw, NULL);
 	json_t *now = json_pack(
 	    "{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
 	    jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host", "watts",
@@ -245,15 +236,17 @@ static void route_history(struct api *api, const struct http_request *req,
 		size_t count = (n + step - 1) / step;
 		for (size_t k = 0; k < count; k++) {
 			size_t i = last - (count - 1 - k) * step;
-			double w;
+			double w, min_s = (double)step * (double)s->interval_ns / 1e9;
 			json_array_append_new(t, json_real(history_time(h, i)));
 			for (int c = 0; c < api->set->n; c++)
 				json_array_append_new(
-				    series[c], history_watts(h, c, i, step, &w) == 0 ? json_real(w)
-				                                                     : json_null());
-			json_array_append_new(host, history_watts(h, HISTORY_HOST, i, step, &w) == 0
-			                                ? json_real(w)
-			                                : json_null());
+				    series[c], history_watts_window(h, c, i, min_s, &w, NULL) == 0
+				                   ? json_real(w)
+				                   : json_null());
+			json_array_append_new(
+			    host, history_watts_window(h, HISTORY_HOST, i, min_s, &w, NULL) == 0
+			              ? json_real(w)
+			              : json_null());
 		}
 	}
 	sampler_unlock(s);
@@ -434,7 +427,6 @@ static void route_metrics(struct api *api, struct http_response *res)
 		http_error(res, 503, "out of memory", "");
 		return;
 	}
-	size_t step = window_steps(s, API_NOW_WINDOW_S);
 	fprintf(f, "# HELP energy_joules_total Energy since energyd started, per channel.\n"
 	           "# TYPE energy_joules_total counter\n");
 	sampler_lock(s);
@@ -451,7 +443,7 @@ static void route_metrics(struct api *api, struct http_response *res)
 	for (int c = 0; c < api->set->n; c++) {
 		const struct channel *ch = &api->set->ch[c];
 		double w;
-		if (history_watts(h, c, last, step, &w) == 0)
+		if (history_watts_window(h, c, last, API_NOW_WINDOW_S, &w, NULL) == 0)
 			fprintf(f,
 			        "energy_watts{channel=\"%s\",kind=\"%s\",measured=\"%s\"} %.6f\n",
 			        ch->id, channel_kind_name(ch->kind),
@@ -463,7 +455,7 @@ static void route_metrics(struct api *api, struct http_response *res)
 	        "energyd started.\n# TYPE energy_host_joules_total counter\n"
 	        "energy_host_joules_total{measured=\"%s\"} %.6f\n",
 	        s->coverage.measured ? "true" : "false", (double)s->host_uj / 1e6);
-	if (history_watts(h, HISTORY_HOST, last, step, &hw) == 0)
+	if (history_watts_window(h, HISTORY_HOST, last, API_NOW_WINDOW_S, &hw, NULL) == 0)
 		fprintf(f,
 		        "# HELP energy_host_watts Power of the whole machine (host total).\n"
 		        "# TYPE energy_host_watts gauge\nenergy_host_watts{measured=\"%s\"} %.6f\n",

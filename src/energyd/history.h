@@ -14,8 +14,12 @@
 #define HISTORY_INVALID UINT64_MAX
 #define HISTORY_HOST    (-1) /* series index of the host total */
 
+#define HISTORY_HOST_PARTS_MAX 64
+
 struct history {
 	int n_channels;
+	int host_parts[HISTORY_HOST_PARTS_MAX]; /* channels the host total adds up (for watts) */
+	int n_host_parts;
 	size_t capacity;
 	size_t head;  /* next slot to write */
 	size_t count; /* samples held */
@@ -54,5 +58,36 @@ int history_energy_between(const struct history *h, double t0, double t1, double
  * one before it). Returns -ENODATA when sample i or every earlier candidate is invalid.
  */
 int history_watts(const struct history *h, int series, size_t i, size_t step, double *watts);
+
+/* The channels whose sum is the host series: its watts are then the sum of theirs, each over
+ * its own sensor's window (history_watts_window). */
+void history_set_host_parts(struct history *h, const int *channels, int n);
+
+/*
+ * The power shown for sample i (`now`, `history`, `stream`, `/metrics`): the mean power over a
+ * window that ends at the series' latest counter update at or before i and spans at least
+ * min_s seconds and at least the sensor's update period, from one counter update to another.
+ *
+ * The update period is measured: the median time between the counter's last changes as
+ * sampled (a RAPL counter that moves every millisecond changes at every sample, so its period
+ * is the sample interval; a sensor that refreshes every 50 ms changes every few samples at a
+ * 10 ms interval). A late sample therefore never divides a stretch of energy by a short
+ * interval, and a counter that did not move during an interval in which it usually moves is
+ * "no update yet": the window stops at its last update, and the interval joins the next one
+ * when the counter catches up. A counter still for longer than HISTORY_HOLD_PERIODS update
+ * periods (and at least HISTORY_HOLD_MIN_S) really stands still: the window then runs to i.
+ * Energy figures are unaffected: they come from the counters, not from these watts.
+ *
+ * Returns 0 or -ENODATA (sample i invalid, or no earlier valid sample). win, when not NULL,
+ * receives the window's bounds and the update period used.
+ */
+#define HISTORY_HOLD_PERIODS 4
+#define HISTORY_HOLD_MIN_S   0.5
+struct history_window {
+	double from, to;        /* the window's sample times */
+	double update_period_s; /* the sensor's measured update period */
+};
+int history_watts_window(const struct history *h, int series, size_t i, double min_s, double *watts,
+                         struct history_window *win);
 
 #endif
