@@ -94,6 +94,15 @@ int api_carbon_between(void *ctx, double t0, double t1, double *joules)
 	return rc;
 }
 
+int api_carbon_sampler_between(void *ctx, double t0, double t1, double *joules)
+{
+	struct sampler *s = ctx;
+	sampler_lock(s);
+	int rc = api_carbon_between(&s->history, t0, t1, joules);
+	sampler_unlock(s);
+	return rc;
+}
+
 int api_carbon_latest(void *ctx, double *t, double *joules)
 {
 	struct sampler *s = ctx;

@@ -170,6 +170,8 @@ def served_joules(sim, ch, t0, t1, rule="trapezoid"):
     readings joined linearly (trapezoid, what energyd's integration must give) or held until
     the next reading (rectangle, the rule energyd must not use)."""
     pts = [(t, w[ch - 1]) for t, *w in sim.served]
+    # energyd stamps a sample just after its read: hold the readings out to both window ends.
+    pts = [(min(t0, pts[0][0]) - 1, pts[0][1])] + pts + [(max(t1, pts[-1][0]) + 1, pts[-1][1])]
     total = 0.0
     for (ta, pa), (tb, pb) in zip(pts, pts[1:]):
         lo, hi = max(ta, t0), min(tb, t1)
