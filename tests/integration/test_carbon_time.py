@@ -15,32 +15,7 @@ import pytest
 
 from conftest import ENERGY
 from emulators import powercap
-from emulators.carbon_providers import Providers
-
-J_PER_KWH = 3.6e6
-
-
-@pytest.fixture
-def providers():
-    p = Providers()
-    yield p
-    p.close()
-
-
-def write_config(tmp_path, carbon: dict):
-    path = tmp_path / "energyd.conf"
-    path.write_text("[carbon]\n" + "".join(f"{k} = {v}\n" for k, v in carbon.items()))
-    return path
-
-
-def wait_carbon(d, pred, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        c = d.get("/api/v1/carbon")
-        if pred(c):
-            return c
-        time.sleep(0.1)
-    raise AssertionError(f"carbon never matched: {c}")
+from test_carbon import J_PER_KWH, providers, wait_carbon, write_config  # noqa: F401 (fixture)
 
 
 def rte(taux_co2, when):
