@@ -27,9 +27,15 @@
 
 /*
  * Registers (little-endian), from the register map of the datasheet (Microchip DS20005473,
- * "MCP39F511N Dual-Channel, Single-Phase Power-Monitoring IC with Calculation", section 6,
- * Table 6-1), which the public reader code for this meter (the jkairys and klebol MCP39F511N
- * libraries, the Green Metrics Tool's reader) agrees with for the addresses used here:
+ * "MCP39F511N Dual-Channel, Single-Phase Power-Monitoring IC with Calculation": the register
+ * list of section 6 and the System Status and Range register descriptions). The datasheet's
+ * own text was not at hand when this was written; the addresses and encodings below are those
+ * of the public reader code that cites its sections: the jkairys MCP39F511N library (register
+ * list with section numbers, Range 1/2 at 0x00AE/0x00BE read as V/I/P bytes, System Status sign
+ * bits 4-7 with the datasheet's quadrant wording "1 = Q1, Q4 (positive)"). The klebol library's
+ * map is the single-channel MCP39F511's (active power at 0x0012), and another reader puts the
+ * sign bits at 0-3 with 1 = negative; we follow the quadrant wording, which is the datasheet's.
+ * Check against the datasheet when a physical meter is at hand:
  *
  * - System Status (0x0002, b16): bit 4 SIGN_PA_CH1 and bit 6 SIGN_PA_CH2 give the sign of each
  *   channel's active power, 1 = positive (import, quadrants I and IV), 0 = negative (export,
