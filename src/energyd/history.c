@@ -325,9 +325,10 @@ static int series_watts_window(const struct history *h, int series, size_t i, do
 		if (w.t[end] - w.t[k] >= need && scan_boundary(&w, k, period, hold))
 			start = k;
 	/* Failing that, the oldest sample looked at: when the scan stopped at its limit, or at
-	 * the first sample if the counter moved right after it (one that sat still after energyd
-	 * started may have been stalled: "no update yet" then). */
-	if (start < 0 && (w.idx[0] > 0 || w.update[1]))
+	 * the first sample if the counter moved at its usual cadence after it (one that sat still
+	 * after energyd started may have been stalled: "no update yet" then). */
+	if (start < 0 && (w.idx[0] > 0 ||
+	                  (w.next[0] >= 0 && w.t[w.next[0]] - w.t[0] <= WINDOW_REGULAR * period)))
 		start = 0;
 	if (start < 0 || !(w.t[end] > w.t[start]))
 		return -ENODATA;
