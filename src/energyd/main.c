@@ -270,8 +270,6 @@ int main(int argc, char **argv)
 		log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
 		return 1;
 	}
-	if (state_dir_enter(&opt) < 0)
-		return 1;
 	const char *addrs[CONFIG_LISTEN_MAX];
 	for (int i = 0; i < opt.n_listen; i++) {
 		addrs[i] = opt.listen[i];
@@ -297,6 +295,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Last before the drop: relative paths given on the command line (sockets, devices)
+	 * have been used from where energyd started. */
+	if (state_dir_enter(&opt) < 0)
+		return 1;
 	if (is_root) {
 		if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
