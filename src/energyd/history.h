@@ -65,21 +65,25 @@ void history_set_host_parts(struct history *h, const int *channels, int n);
 
 /*
  * The power shown for sample i (`now`, `history`, `stream`, `/metrics`): the mean power over a
- * window that ends at the series' latest counter update at or before i and spans at least
- * min_s seconds and at least the sensor's update period, from one counter update to another.
+ * window between two counter updates that covers sample i (or, live, ends at the last update
+ * before it) and spans at least min_s seconds (10 % less for tick jitter) and at least the
+ * sensor's update period.
  *
  * The update period is measured: the median time between the counter's last changes as
  * sampled (a RAPL counter that moves every millisecond changes at every sample, so its period
  * is the sample interval; a sensor that refreshes every 50 ms changes every few samples at a
  * 10 ms interval). A late sample therefore never divides a stretch of energy by a short
- * interval, and a counter that did not move during an interval in which it usually moves is
- * "no update yet": the window stops at its last update, and the interval joins the next one
- * when the counter catches up. A counter still for longer than HISTORY_HOLD_PERIODS update
- * periods (and at least HISTORY_HOLD_MIN_S) really stands still: the window then runs to i.
- * Energy figures are unaffected: they come from the counters, not from these watts.
+ * interval. A counter that did not move during an interval in which it usually moves is "no
+ * update yet": when samples after i show the catch-up, i's interval joins it (the window ends
+ * at the catch-up); live, the window ends at the last regular update. An update followed by
+ * such a pause does not bound a window (it may be partial: a counter written just before its
+ * driver stalled). A pause longer than HISTORY_HOLD_PERIODS update periods (and at least
+ * HISTORY_HOLD_MIN_S) is a counter that really stands still: its samples bound windows, which
+ * read 0 W. Energy figures are unaffected: they come from the counters, not from these watts.
  *
- * Returns 0 or -ENODATA (sample i invalid, or no earlier valid sample). win, when not NULL,
- * receives the window's bounds and the update period used.
+ * Returns 0 or -ENODATA (sample i invalid, too few samples, or a counter that has not updated
+ * at its usual cadence since the history began). win, when not NULL, receives the window's
+ * bounds and the update period used.
  */
 #define HISTORY_HOLD_PERIODS 4
 #define HISTORY_HOLD_MIN_S   0.5
