@@ -211,28 +211,43 @@ struct window_scan {
 	int n, at;
 };
 
-static void scan_samples(const struct history *h, int series, size_t i, double back_s,
+static void scan_samples(const struct history *h, int series, size_t i, double min_s,
                          struct window_scan *w)
 {
-	double t_i = history_time(h, i);
-	int nb = 0;
+	/* Back: far enough for the update period (2 x WINDOW_GAPS changes) and for a window of
+	 * min_s past a pause up to the hold, at most min_s + WINDOW_SCAN_S. Ahead: up to the
+	 * third change (the next updates and whether they come at the usual cadence), at most
+	 * WINDOW_FWD_S. This bounds the work per sample whatever the sample rate. */
+	double t_i = history_time(h, i), enough_s = 2 * min_s + HISTORY_HOLD_MIN_S;
+	int nb = 0, changes = 0;
 	size_t back[WINDOW_SCAN_MAX];
+	uint64_t newer = HISTORY_INVALID;
 	for (size_t j = i + 1; j-- > 0 && nb < WINDOW_SCAN_MAX;) {
-		if (history_value(h, j, series) == HISTORY_INVALID)
+		uint64_t v = history_value(h, j, series);
+		if (v == HISTORY_INVALID)
 			continue;
-		if (t_i - history_time(h, j) > back_s)
+		double age = t_i - history_time(h, j);
+		if (age > min_s + WINDOW_SCAN_S ||
+		    (changes >= 2 * WINDOW_GAPS + 2 && age > enough_s))
 			break;
+		changes += newer != HISTORY_INVALID && v != newer;
+		newer = v;
 		back[nb++] = j;
 	}
 	w->n = 0;
 	for (int k = nb; k-- > 0;)
 		w->idx[w->n++] = back[k];
 	w->at = w->n - 1;
-	for (size_t j = i + 1; j < h->count && w->n < WINDOW_N; j++) {
-		if (history_value(h, j, series) == HISTORY_INVALID)
+	uint64_t older = history_value(h, i, series);
+	changes = 0;
+	for (size_t j = i + 1; j < h->count && w->n < WINDOW_N && changes < 3; j++) {
+		uint64_t v = history_value(h, j, series);
+		if (v == HISTORY_INVALID)
 			continue;
 		if (history_time(h, j) - t_i > WINDOW_FWD_S)
 			break;
+		changes += v != older;
+		older = v;
 		w->idx[w->n++] = j;
 	}
 	for (int k = 0; k < w->n; k++) {
@@ -298,7 +313,7 @@ static int series_watts_window(const struct history *h, int series, size_t i, do
 	if (i >= h->count || history_value(h, i, series) == HISTORY_INVALID)
 		return -ENODATA;
 	static _Thread_local struct window_scan w;
-	scan_samples(h, series, i, min_s + WINDOW_SCAN_S, &w);
+	scan_samples(h, series, i, min_s, &w);
 	if (w.n < 2)
 		return -ENODATA;
 	double period = scan_period(&w);
