@@ -271,8 +271,13 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
     if os.path.exists(sock) and not _answers(sock):
         os.unlink(sock)  # stale socket of a daemon that died
     args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}"]
-    if state_dir or os.geteuid() != 0:
+    if os.geteuid() != 0:
         args += ["--state-dir", str(state)]
+    elif state_dir:
+        # Started as root, energyd drops to an unprivileged account and refuses to start when
+        # that account cannot open its record: let energyd create the record's directory (it
+        # gives it to that account), inside ours.
+        args += ["--state-dir", str(state / "record")]
     # else: started as root, energyd drops to an unprivileged user that cannot reach root's
     # home, so it keeps its record in its own default (/var/lib/energyd), which it prepares for
     # that user; the log stays under the Jupyter data directory.

@@ -38,9 +38,12 @@ def describe_cell(trace: EnergyTrace) -> str:
     if s.process_joules is None:
         line += "; kernel share: not available (this energyd does not attribute energy)"
     else:
-        share = s.process_joules / s.host_joules if s.host_joules else math.nan
+        whole = s.host_joules_with_idle if s.idle_removed else s.host_joules
+        share = s.process_joules / whole if whole else math.nan
         line += (f"; kernel share {_fmt_j(s.process_joules)}"
-                 + (f" ({share * 100:.0f} %)" if math.isfinite(share) else "")
+                 + (f" ({share * 100:.0f} % of the host's energy"
+                    + (" with idle" if s.idle_removed else "") + ")"
+                    if math.isfinite(share) else "")
                  + " (estimated from CPU time)")
     if s.emissions_g is not None:
         line += f"; {s.emissions_g:.3f} gCO2eq"

@@ -23,7 +23,9 @@ for this process (embedded mode, estimated where nothing can be measured).
 Units: joules, seconds, watts, grams CO2eq. ``EnergySample.energy`` maps channel ids
 (``rapl:package-0`` …) to joules; ``host_joules`` is the whole machine without double counting;
 ``process_joules`` the share attributed to this process and its children (an estimate; ``None``
-where energyd does not attribute); ``emissions_g`` ``None`` where energyd reports none.
+where energyd does not attribute); ``emissions_g`` ``None`` where energyd reports none. After
+``remove_idle``, ``host_joules`` is above idle and ``host_joules_with_idle`` the whole host's
+energy that ``process_joules`` is a share of.
 """
 
 from __future__ import annotations
@@ -72,13 +74,37 @@ class EnergySample:
     host_measured: bool = False
     host_coverage: List[str] = field(default_factory=list)
     resolution_s: float = 0.0
+    #: After remove_idle: ``host_joules`` and ``energy`` are above the idle baseline, and this is
+    #: the whole host's energy as measured, idle included: the figure ``process_joules`` is a
+    #: share of. None while no baseline was removed.
+    host_joules_with_idle: Optional[float] = None
+
+    @property
+    def idle_removed(self) -> bool:
+        return self.host_joules_with_idle is not None
+
+    @property
+    def host_joules_above_idle(self) -> Optional[float]:
+        """The host's energy minus idle power x duration (after remove_idle), else None."""
+        return self.host_joules if self.idle_removed else None
+
+    @property
+    def process_share_exceeds_host(self) -> bool:
+        """True when the attributed share is larger than the host figure shown next to it: it is
+        a share of the host's energy idle included, and the idle baseline was removed from the
+        host figure (see docs/python.md, "Idle removal")."""
+        return (self.process_joules is not None and math.isfinite(self.host_joules)
+                and self.process_joules > self.host_joules)
 
     def as_dict(self) -> Dict[str, Any]:
         return {"timestamp": self.timestamp, "tag": self.tag, "duration_s": self.duration,
                 "energy": dict(self.energy), "host_joules": self.host_joules,
                 "process_joules": self.process_joules, "emissions_g": self.emissions_g,
                 "measured": dict(self.measured), "host_measured": self.host_measured,
-                "host_coverage": list(self.host_coverage), "resolution_s": self.resolution_s}
+                "host_coverage": list(self.host_coverage), "resolution_s": self.resolution_s,
+                "idle_removed": self.idle_removed,
+                "host_joules_above_idle": self.host_joules_above_idle,
+                "host_joules_with_idle": self.host_joules_with_idle}
 
 
 @dataclass
@@ -124,12 +150,19 @@ class EnergyTrace:
 
     def remove_idle(self, idle: Union[IdleBaseline, Dict[str, float], Sequence[Dict[str, float]]]
                     ) -> "EnergyTrace":
-        """Subtract idle power × duration from every sample; returns self.
+        """Subtract idle power × duration from the host and channel figures; returns self.
 
         ``idle`` is what :func:`measure_idle` returns, a dict of channel -> idle watts (``"host"``
         for the host total), or a list of such dicts, one per sample. It is *power* (W), turned
         into energy with each sample's own duration: subtracting an idle energy measured over a
         different duration is the unit error this method avoids.
+
+        ``process_joules`` is left as it is: it is this process's share of the host's energy
+        *with* idle (energyd splits the measured energy by CPU time), not of the energy above
+        idle, so subtracting a baseline from it would mean nothing. Each sample then says which
+        figure is which: ``host_joules`` (= ``host_joules_above_idle``) is above idle,
+        ``host_joules_with_idle`` is what ``process_joules`` is a share of, and the share may
+        be larger than the host figure above idle (``process_share_exceeds_host``).
         """
         if isinstance(idle, IdleBaseline):
             per_sample = [dict(idle.watts, host=idle.host_watts)] * len(self._samples)
@@ -141,13 +174,13 @@ class EnergyTrace:
                 raise ValueError(f"remove_idle: {len(per_sample)} idle values for "
                                  f"{len(self._samples)} samples")
         for s, watts in zip(self._samples, per_sample):
+            if s.host_joules_with_idle is None:
+                s.host_joules_with_idle = s.host_joules
             for ch in s.energy:
                 if ch in watts:
                     s.energy[ch] -= watts[ch] * s.duration
             if "host" in watts:
                 s.host_joules -= watts["host"] * s.duration
-            if s.process_joules is not None and "process" in watts:
-                s.process_joules -= watts["process"] * s.duration
         return self
 
 

@@ -55,17 +55,29 @@ class PrintHandler:
         for s in trace:
             what = "measured" if s.host_measured else "estimated"
             cov = " + ".join(s.host_coverage) or "nothing"
-            parts = [f"{s.tag}: {s.duration:.3f} s, host {_fmt_j(s.host_joules)} "
+            above = " above idle" if s.idle_removed else ""
+            parts = [f"{s.tag}: {s.duration:.3f} s, host{above} {_fmt_j(s.host_joules)} "
                      f"({what}: {cov})"]
             if s.duration > 0 and math.isfinite(s.host_joules):
                 parts.append(f"mean {s.host_joules / s.duration:.2f} W")
             if s.process_joules is not None:
-                parts.append(f"this process {_fmt_j(s.process_joules)} (estimated)")
+                parts.append(f"this process {_fmt_j(s.process_joules)} (estimated"
+                             + _share_note(s) + ")")
             if s.emissions_g is not None:
                 parts.append(f"{s.emissions_g:.3f} gCO2eq")
             for ch, j in s.energy.items():
                 parts.append(f"{ch} {_fmt_j(j)}" + ("" if s.measured.get(ch) else " (estimated)"))
             print(", ".join(parts), file=out)
+
+
+def _share_note(s) -> str:
+    """Why a process share may exceed the host figure printed before it."""
+    if not s.idle_removed:
+        return ""
+    note = f", a share of the host's {_fmt_j(s.host_joules_with_idle)} with idle"
+    if s.process_share_exceeds_host:
+        note += ": more than the host's energy above idle, which has the baseline removed"
+    return note
 
 
 def _row(s) -> dict:

@@ -456,8 +456,9 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 	json_t *summary_own = json_null();
 	if (isfinite(stats_of(v, n).mean))
 		summary_own = json_pack(
-		    "{s:o, s:s, s:b}", "joules", stats_json(stats_of(v, n)), "method",
-		    json_string_value(json_object_get(runs[0].own, "method")), "measured", false);
+		    "{s:o, s:s, s:b, s:s}", "joules", stats_json(stats_of(v, n)), "method",
+		    json_string_value(json_object_get(runs[0].own, "method")), "measured", false,
+		    "share_of", "host.joules (the host total, idle included)");
 	series(runs, n, -2, idle, false, v);
 	json_t *summary = json_pack("{s:i, s:o, s:o, s:o, s:o}", "runs", n, "duration_s",
 	                            stats_json(stats_of(v, n)), "channels", summary_ch, "host",
@@ -501,7 +502,7 @@ static void report_csv(FILE *f, const struct measurement *runs, int n,
 	for (int c = 0; c < first->n_channels; c++)
 		fprintf(f, ",%s_joules%s%s%s", first->channels[c].id, idle ? "," : "",
 		        idle ? first->channels[c].id : "", idle ? "_active_joules" : "");
-	fprintf(f, ",command_joules\n");
+	fprintf(f, ",command_joules,host_emissions_g\n");
 	for (int i = 0; i < n; i++) {
 		double a;
 		fprintf(f, "%d,%.6f,%d,%.6f", i + 1, runs[i].duration_s, runs[i].exit_code,
@@ -517,11 +518,11 @@ static void report_csv(FILE *f, const struct measurement *runs, int n,
 				fprintf(f, ",%.6f", a);
 			}
 		}
+		/* Empty where unknown: no attribution, no carbon intensity (an estimate). */
 		series(&runs[i], 1, -5, idle, false, &a);
-		if (isfinite(a))
-			fprintf(f, ",%.6f\n", a);
-		else
-			fprintf(f, ",\n");
+		fprintf(f, isfinite(a) ? ",%.6f" : ",", a);
+		series(&runs[i], 1, -3, idle, false, &a);
+		fprintf(f, isfinite(a) ? ",%.6f\n" : ",\n", a);
 	}
 }
 
@@ -609,9 +610,21 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 		double share = 0;
 		for (int i = 0; i < n; i++)
 			share += json_number_value(json_object_get(runs[i].own, "share")) / n;
-		snprintf(what, sizeof(what), "estimated (%s, %.1f %% of the host total)",
-		         json_string_value(json_object_get(runs[0].own, "method")), 100 * share);
+		snprintf(what, sizeof(what), "estimated (%s, %.1f %% of the host total%s)",
+		         json_string_value(json_object_get(runs[0].own, "method")), 100 * share,
+		         idle ? ", idle included" : "");
 		text_stats_line(f, "command's share", v, n, "J", what);
+		/* A share of the whole host's energy may exceed the host's energy above idle: say
+		 * so rather than print a part larger than its whole. */
+		double own_mean = stats_of(v, n).mean;
+		series(runs, n, -1, idle, true, v);
+		if (idle && own_mean > stats_of(v, n).mean)
+			fprintf(
+			    f,
+			    "%-18s the command's share is of the host total with idle, which is "
+			    "larger than the host's energy above idle: compare it with \"host "
+			    "total\", not with \"active\"\n",
+			    "");
 	}
 	double total = 0;
 	for (int i = 0; i < n; i++)

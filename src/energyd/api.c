@@ -57,14 +57,6 @@ static json_t *coverage_ids(const struct api *api)
 	return a;
 }
 
-/* Samples spanning the last `window_s` before the newest one: how many steps back. */
-static size_t window_steps(const struct sampler *s, double window_s)
-{
-	double steps = window_s / ((double)s->interval_ns / 1e9);
-	size_t n = (size_t)(steps + 0.5);
-	return n < 1 ? 1 : n;
-}
-
 /*
  * Grams CO2eq and cost next to the host's joules (docs/carbon.md). With t0 = NAN: since energyd
  * started, from the carbon module's ledger, for the sample (t1, host_j); else between t0 and t1,
@@ -102,6 +94,15 @@ int api_carbon_between(void *ctx, double t0, double t1, double *joules)
 	return rc;
 }
 
+int api_carbon_sampler_between(void *ctx, double t0, double t1, double *joules)
+{
+	struct sampler *s = ctx;
+	sampler_lock(s);
+	int rc = api_carbon_between(&s->history, t0, t1, joules);
+	sampler_unlock(s);
+	return rc;
+}
+
 int api_carbon_latest(void *ctx, double *t, double *joules)
 {
 	struct sampler *s = ctx;
@@ -122,12 +123,11 @@ static json_t *now_locked(struct api *api)
 	struct sampler *s = api->sampler;
 	const struct history *h = &s->history;
 	size_t last = h->count ? h->count - 1 : 0;
-	size_t step = window_steps(s, API_NOW_WINDOW_S);
 	json_t *channels = json_object();
 	for (int c = 0; c < api->set->n; c++) {
 		const struct channel *ch = &api->set->ch[c];
 		double w = NAN;
-		history_watts(h, c, last, step, &w);
+		history_watts_window(h, c, last, API_NOW_WINDOW_S, &w, NULL);
 		json_object_set_new(
 		    channels, ch->id,
 		    json_pack("{s:o, s:o, s:o, s:b, s:s}", "watts", jnum(w), "joules",
@@ -136,7 +136,7 @@ static json_t *now_locked(struct api *api)
 		              ch->measured, "status", channel_status_name(ch->status)));
 	}
 	double hw = NAN;
-	history_watts(h, HISTORY_HOST, last, step, &hw);
+	history_watts_window(h, HISTORY_HOST, last, API_NOW_WINDOW_S, &hw, NULL);
 	json_t *now = json_pack(
 	    "{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:b}, s:I}", "time",
 	    jnum(h->count ? history_time(h, last) : NAN), "channels", channels, "host", "watts",
@@ -255,15 +255,17 @@ static void route_history(struct api *api, const struct http_request *req,
 		size_t count = (n + step - 1) / step;
 		for (size_t k = 0; k < count; k++) {
 			size_t i = last - (count - 1 - k) * step;
-			double w;
+			double w, min_s = (double)step * (double)s->interval_ns / 1e9;
 			json_array_append_new(t, json_real(history_time(h, i)));
 			for (int c = 0; c < api->set->n; c++)
 				json_array_append_new(
-				    series[c], history_watts(h, c, i, step, &w) == 0 ? json_real(w)
-				                                                     : json_null());
-			json_array_append_new(host, history_watts(h, HISTORY_HOST, i, step, &w) == 0
-			                                ? json_real(w)
-			                                : json_null());
+				    series[c], history_watts_window(h, c, i, min_s, &w, NULL) == 0
+				                   ? json_real(w)
+				                   : json_null());
+			json_array_append_new(
+			    host, history_watts_window(h, HISTORY_HOST, i, min_s, &w, NULL) == 0
+			              ? json_real(w)
+			              : json_null());
 		}
 	}
 	sampler_unlock(s);

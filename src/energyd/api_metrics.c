@@ -20,15 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS_WATTS_WINDOW_S 1.0 /* energy_watts: mean power over the last second */
-
-/* Samples spanning the last `window_s` before the newest one: how many steps back. */
-static size_t window_steps(const struct sampler *s, double window_s)
-{
-	double steps = window_s / ((double)s->interval_ns / 1e9);
-	size_t n = (size_t)(steps + 0.5);
-	return n < 1 ? 1 : n;
-}
+/* energy_watts: mean power over at least the last second (history_watts_window) */
+#define METRICS_WATTS_WINDOW_S 1.0
 
 static void head(FILE *f, const char *name, const char *type, const char *help)
 {
@@ -286,7 +279,6 @@ void api_metrics_route(struct api *api, struct http_response *res)
 		http_error(res, 503, "out of memory", "");
 		return;
 	}
-	size_t step = window_steps(s, METRICS_WATTS_WINDOW_S);
 	sampler_lock(s);
 	const struct history *h = &s->history;
 	size_t last = h->count ? h->count - 1 : 0;
@@ -299,7 +291,7 @@ void api_metrics_route(struct api *api, struct http_response *res)
 	head(f, "energy_watts", "gauge", "Mean power over the last second, per channel.");
 	for (int c = 0; c < api->set->n; c++) {
 		double w;
-		if (history_watts(h, c, last, step, &w) < 0)
+		if (history_watts_window(h, c, last, METRICS_WATTS_WINDOW_S, &w, NULL) < 0)
 			continue;
 		fputs("energy_watts", f);
 		put_channel_labels(f, &api->set->ch[c]);
@@ -311,7 +303,7 @@ void api_metrics_route(struct api *api, struct http_response *res)
 	fprintf(f, "energy_host_joules_total{measured=\"%s\"} %.6f\n", measured,
 	        (double)s->host_uj / 1e6);
 	double hw;
-	if (history_watts(h, HISTORY_HOST, last, step, &hw) == 0) {
+	if (history_watts_window(h, HISTORY_HOST, last, METRICS_WATTS_WINDOW_S, &hw, NULL) == 0) {
 		head(f, "energy_host_watts", "gauge", "Power of the whole machine (host total).");
 		fprintf(f, "energy_host_watts{measured=\"%s\"} %.6f\n", measured, hw);
 	}

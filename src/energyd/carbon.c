@@ -2,9 +2,10 @@
  * The carbon module: the provider's current value, the time series of every value energyd
  * obtained, and the ledger of grams and cost since energyd started.
  *
- * The series is a list of steps (t, g/kWh, mix): a step begins at the time of the newest sample
- * when energyd learned a new value and holds until the next step. The first value also covers
- * the time before it (nothing better is known for it). Steps are only added when the value
+ * The series is a list of steps (t, g/kWh, mix): a step begins at the provider's data time when
+ * it gives one that energyd can still account for (see install), else at the time of the newest
+ * sample when energyd learned the new value, and holds until the next step. The first value also
+ * covers the time before it (nothing better is known for it). Steps are only added when the value
  * changes, so a provider answering the same figure every refresh costs no memory.
  *
  * The ledger books the host's energy at every step boundary and price change (and at least
@@ -210,17 +211,33 @@ static bool latest(struct carbon *c, double *t, double *j)
 
 static void install(struct carbon *c, const struct carbon_reading *r)
 {
-	double t = NAN, j = 0;
+	double t = NAN, j = 0, since_j = NAN;
 	bool have = latest(c, &t, &j); /* outside our lock: it takes the sampler's */
+	/* A provider that says when its value holds from (ENTSO-E's period position, the UK's
+	 * `from`, Electricity Maps' `datetime`, RTE's `date_heure`) gets its step there rather
+	 * than when energyd learned it, if that time lies in the history (the energy since then
+	 * is known) and after the previous value's own time (a revision of the same period keeps
+	 * the step where it was learned). */
+	double d = r->data_time;
+	bool at_data_time = have && isfinite(d) && d < t && c->energy.between &&
+	                    c->energy.between(c->energy.ctx, d, t, &since_j) == 0 && since_j >= 0;
 	pthread_mutex_lock(&c->lock);
 	if (have)
 		book(c, t, j);
+	double step_t = have ? t : energy_wall_time();
 	if (c->n_steps == 0) {
 		/* The first value also covers the energy used before it arrived. */
 		c->grams += c->unpriced_j * r->intensity_g_per_kwh / J_PER_KWH;
 		c->unpriced_j = 0;
+	} else if (at_data_time && d > c->steps[c->n_steps - 1].t &&
+	           (!isfinite(c->data_time) || d > c->data_time)) {
+		/* The energy since d was booked at the old intensity: book it at the new one. */
+		c->grams += since_j *
+		            (r->intensity_g_per_kwh - c->steps[c->n_steps - 1].g_per_kwh) /
+		            J_PER_KWH;
+		step_t = d;
 	}
-	add_step(c, have ? t : energy_wall_time(), r->intensity_g_per_kwh, r->have_mix, r->mix);
+	add_step(c, step_t, r->intensity_g_per_kwh, r->have_mix, r->mix);
 	bool recovered = c->failures > 0;
 	c->status = "ok";
 	c->error[0] = '\0';

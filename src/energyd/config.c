@@ -181,8 +181,9 @@ static const struct opt opts[] = {
      "CPU model: the whole machine's CPU power at idle (default 0.74 W per CPU)"},
     {"model-max-watts", OPT_WATTS, OFF(model_max_watts), "W",
      "CPU model: the CPU power at full load (default 3.5 W per CPU)"},
-    {"store", OPT_PATH, OFF(store_path), "FILE|off",
-     "the long-term record (SQLite; default STATE-DIR/energy.db; off: none)"},
+    {"store", OPT_PATH, OFF(store_path), "FILE|off|try[:FILE]",
+     "the long-term record (SQLite; default STATE-DIR/energy.db; off: none; try or try:FILE: "
+     "start even when it cannot be opened)"},
     {"store-batch", OPT_SECONDS, OFF(store_batch_s), "SECONDS",
      "write to the record this often (default 2; a crash loses at most this much)"},
     {"store-memory", OPT_SECONDS, OFF(store_memory_s), "SECONDS",

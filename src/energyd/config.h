@@ -32,7 +32,8 @@ struct energyd_options {
 	char user[64];
 	double model_idle_watts; /* 0: default per CPU */
 	double model_max_watts;
-	char store_path[CONFIG_PATH_MAX]; /* "" = <state_dir>/energy.db, "off" = no store */
+	char store_path[CONFIG_PATH_MAX]; /* "" or "try" = <state_dir>/energy.db, "off" = no store,
+	                                   "try:FILE": FILE; try: may start degraded */
 	double store_batch_s, store_memory_s, store_retry_s;
 	double store_keep_s[3];                    /* 1 s, 1 min, 1 h rows; 0 = for ever */
 	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */

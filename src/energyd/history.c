@@ -2,10 +2,24 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 /* How far a query looks for a valid sample around a failed read. */
 #define HISTORY_SEARCH_MAX 1000
+
+/* history_watts_window: how far it looks back (samples, seconds beyond the window asked for)
+ * and ahead, and how many gaps between updates give the update period. */
+#define WINDOW_GAPS     8
+#define WINDOW_SCAN_MAX 512
+#define WINDOW_SCAN_S   4.0
+#define WINDOW_FWD_MAX  64
+#define WINDOW_FWD_S    2.0
+/* A gap between updates up to this many periods is the usual cadence. */
+#define WINDOW_REGULAR 1.5
+/* A window up to this much shorter than asked still counts: sample intervals jitter by a few
+ * percent around the nominal one, and one interval is meant when the nominal one is asked. */
+#define WINDOW_SLACK 0.9
 
 int history_init(struct history *h, int n_channels, size_t capacity)
 {
@@ -168,4 +182,198 @@ int history_watts(const struct history *h, int series, size_t i, size_t step, do
 			break;
 	}
 	return -ENODATA;
+}
+
+void history_set_host_parts(struct history *h, const int *channels, int n)
+{
+	h->n_host_parts = 0;
+	for (int k = 0; k < n && k < HISTORY_HOST_PARTS_MAX; k++)
+		if (channels[k] >= 0 && channels[k] < h->n_channels)
+			h->host_parts[h->n_host_parts++] = channels[k];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The valid samples around the one asked for, oldest first: index, time, counter, whether
+ * the counter moved since the sample before (an update), and the updates before and after each
+ * position (-1: none). n: their count, at: the position of the sample asked for. */
+#define WINDOW_N (WINDOW_SCAN_MAX + WINDOW_FWD_MAX)
+struct window_scan {
+	size_t idx[WINDOW_N];
+	double t[WINDOW_N];
+	uint64_t v[WINDOW_N];
+	bool update[WINDOW_N];
+	int prev[WINDOW_N], next[WINDOW_N];
+	int n, at;
+};
+
+static void scan_samples(const struct history *h, int series, size_t i, double min_s,
+                         struct window_scan *w)
+{
+	/* Back: far enough for the update period (2 x WINDOW_GAPS changes) and for a window of
+	 * min_s past a pause up to the hold, at most min_s + WINDOW_SCAN_S. Ahead: up to the
+	 * third change (the next updates and whether they come at the usual cadence), at most
+	 * WINDOW_FWD_S. This bounds the work per sample whatever the sample rate. */
+	double t_i = history_time(h, i), enough_s = 2 * min_s + HISTORY_HOLD_MIN_S;
+	int nb = 0, changes = 0;
+	size_t back[WINDOW_SCAN_MAX];
+	uint64_t newer = HISTORY_INVALID;
+	for (size_t j = i + 1; j-- > 0 && nb < WINDOW_SCAN_MAX;) {
+		uint64_t v = history_value(h, j, series);
+		if (v == HISTORY_INVALID)
+			continue;
+		double age = t_i - history_time(h, j);
+		if (age > min_s + WINDOW_SCAN_S ||
+		    (changes >= 2 * WINDOW_GAPS + 2 && age > enough_s))
+			break;
+		changes += newer != HISTORY_INVALID && v != newer;
+		newer = v;
+		back[nb++] = j;
+	}
+	w->n = 0;
+	for (int k = nb; k-- > 0;)
+		w->idx[w->n++] = back[k];
+	w->at = w->n - 1;
+	uint64_t older = history_value(h, i, series);
+	changes = 0;
+	for (size_t j = i + 1; j < h->count && w->n < WINDOW_N && changes < 3; j++) {
+		uint64_t v = history_value(h, j, series);
+		if (v == HISTORY_INVALID)
+			continue;
+		if (history_time(h, j) - t_i > WINDOW_FWD_S)
+			break;
+		changes += v != older;
+		older = v;
+		w->idx[w->n++] = j;
+	}
+	for (int k = 0; k < w->n; k++) {
+		w->t[k] = history_time(h, w->idx[k]);
+		w->v[k] = history_value(h, w->idx[k], series);
+		w->update[k] = k > 0 && w->v[k] != w->v[k - 1];
+	}
+	for (int k = 0, last = -1; k < w->n; k++) {
+		w->prev[k] = last;
+		if (w->update[k])
+			last = k;
+	}
+	for (int k = w->n, last = -1; k-- > 0;) {
+		w->next[k] = last;
+		if (w->update[k])
+			last = k;
+	}
+}
+
+/* The sensor's update period: the median gap between its newest updates up to position at
+ * (all of them when fewer than two), else the typical sample spacing. */
+static double scan_period(const struct window_scan *w)
+{
+	double gaps[WINDOW_GAPS];
+	int n = 0;
+	for (int pass = 0; pass < 2 && n == 0; pass++) {
+		int last = -1;
+		for (int k = pass ? w->n - 1 : w->at; k >= 0 && n < WINDOW_GAPS; k--) {
+			if (!w->update[k])
+				continue;
+			if (last >= 0)
+				gaps[n++] = w->t[last] - w->t[k];
+			last = k;
+		}
+	}
+	if (n == 0)
+		return w->n > 1 ? (w->t[w->n - 1] - w->t[0]) / (w->n - 1) : 0;
+	qsort(gaps, (size_t)n, sizeof(gaps[0]), cmp_double);
+	return n % 2 ? gaps[n / 2] : (gaps[n / 2 - 1] + gaps[n / 2]) / 2;
+}
+
+/*
+ * Whether position k bounds a window: an update followed by the next one at the usual cadence
+ * (an update followed by a pause may be partial: a counter written just before it stalled),
+ * or a sample inside a pause longer than the hold (the counter really stands still). The
+ * newest update counts while the time since it is still usual.
+ */
+static bool scan_boundary(const struct window_scan *w, int k, double period, double hold)
+{
+	int prev = w->prev[k], next = w->next[k];
+	double after = (next >= 0 ? w->t[next] : w->t[w->n - 1]) - w->t[k];
+	if (w->update[k])
+		return after <= WINDOW_REGULAR * period || after > hold;
+	/* Not an update: a boundary inside a standstill only (a pause between updates, or since
+	 * the last one so far, longer than the hold). */
+	double from = prev >= 0 ? w->t[prev] : w->t[0];
+	return w->t[k] > from && after + (w->t[k] - from) > hold;
+}
+
+static int series_watts_window(const struct history *h, int series, size_t i, double min_s,
+                               double *watts, struct history_window *win)
+{
+	if (i >= h->count || history_value(h, i, series) == HISTORY_INVALID)
+		return -ENODATA;
+	static _Thread_local struct window_scan w;
+	scan_samples(h, series, i, min_s, &w);
+	if (w.n < 2)
+		return -ENODATA;
+	double period = scan_period(&w);
+	double hold = HISTORY_HOLD_PERIODS * period;
+	if (hold < HISTORY_HOLD_MIN_S)
+		hold = HISTORY_HOLD_MIN_S;
+	/* The window ends at sample i when it bounds one; else at the next boundary (the interval
+	 * joins the next one), or, with none yet, at the last one (no update yet). */
+	int end = -1;
+	if (scan_boundary(&w, w.at, period, hold))
+		end = w.at;
+	for (int k = w.at + 1; k < w.n && end < 0; k++)
+		if (scan_boundary(&w, k, period, hold))
+			end = k;
+	for (int k = w.at - 1; k > 0 && end < 0; k--)
+		if (scan_boundary(&w, k, period, hold))
+			end = k;
+	if (end <= 0)
+		return -ENODATA;
+	/* It starts at the newest boundary at least max(period, min_s) before its end. */
+	double need = WINDOW_SLACK * (period > min_s ? period : min_s);
+	int start = -1;
+	for (int k = end - 1; k >= 0 && start < 0; k--)
+		if (w.t[end] - w.t[k] >= need && scan_boundary(&w, k, period, hold))
+			start = k;
+	/* Failing that, the oldest sample looked at: when the scan stopped at its limit, or at
+	 * the first sample if the counter moved at its usual cadence after it (one that sat still
+	 * after energyd started may have been stalled: "no update yet" then). */
+	if (start < 0 && (w.idx[0] > 0 ||
+	                  (w.next[0] >= 0 && w.t[w.next[0]] - w.t[0] <= WINDOW_REGULAR * period)))
+		start = 0;
+	if (start < 0 || !(w.t[end] > w.t[start]))
+		return -ENODATA;
+	*watts = (double)(w.v[end] - w.v[start]) / 1e6 / (w.t[end] - w.t[start]);
+	if (win)
+		*win = (struct history_window){w.t[start], w.t[end], period};
+	return 0;
+}
+
+int history_watts_window(const struct history *h, int series, size_t i, double min_s, double *watts,
+                         struct history_window *win)
+{
+	if (series != HISTORY_HOST || h->n_host_parts == 0)
+		return series_watts_window(h, series, i, min_s, watts, win);
+	/* The host total: the sum of its parts, each over its own sensor's window. */
+	double sum = 0;
+	struct history_window w = {INFINITY, -INFINITY, 0}, part;
+	for (int k = 0; k < h->n_host_parts; k++) {
+		double pw;
+		int rc = series_watts_window(h, h->host_parts[k], i, min_s, &pw, &part);
+		if (rc < 0)
+			return rc;
+		sum += pw;
+		w.from = part.from < w.from ? part.from : w.from;
+		w.to = part.to > w.to ? part.to : w.to;
+		w.update_period_s = part.update_period_s > w.update_period_s ? part.update_period_s
+		                                                             : w.update_period_s;
+	}
+	*watts = sum;
+	if (win)
+		*win = w;
+	return 0;
 }

@@ -14,8 +14,12 @@
 #define HISTORY_INVALID UINT64_MAX
 #define HISTORY_HOST    (-1) /* series index of the host total */
 
+#define HISTORY_HOST_PARTS_MAX 64
+
 struct history {
 	int n_channels;
+	int host_parts[HISTORY_HOST_PARTS_MAX]; /* channels the host total adds up (for watts) */
+	int n_host_parts;
 	size_t capacity;
 	size_t head;  /* next slot to write */
 	size_t count; /* samples held */
@@ -54,5 +58,40 @@ int history_energy_between(const struct history *h, double t0, double t1, double
  * one before it). Returns -ENODATA when sample i or every earlier candidate is invalid.
  */
 int history_watts(const struct history *h, int series, size_t i, size_t step, double *watts);
+
+/* The channels whose sum is the host series: its watts are then the sum of theirs, each over
+ * its own sensor's window (history_watts_window). */
+void history_set_host_parts(struct history *h, const int *channels, int n);
+
+/*
+ * The power shown for sample i (`now`, `history`, `stream`, `/metrics`): the mean power over a
+ * window between two counter updates that covers sample i (or, live, ends at the last update
+ * before it) and spans at least min_s seconds (10 % less for tick jitter) and at least the
+ * sensor's update period.
+ *
+ * The update period is measured: the median time between the counter's last changes as
+ * sampled (a RAPL counter that moves every millisecond changes at every sample, so its period
+ * is the sample interval; a sensor that refreshes every 50 ms changes every few samples at a
+ * 10 ms interval). A late sample therefore never divides a stretch of energy by a short
+ * interval. A counter that did not move during an interval in which it usually moves is "no
+ * update yet": when samples after i show the catch-up, i's interval joins it (the window ends
+ * at the catch-up); live, the window ends at the last regular update. An update followed by
+ * such a pause does not bound a window (it may be partial: a counter written just before its
+ * driver stalled). A pause longer than HISTORY_HOLD_PERIODS update periods (and at least
+ * HISTORY_HOLD_MIN_S) is a counter that really stands still: its samples bound windows, which
+ * read 0 W. Energy figures are unaffected: they come from the counters, not from these watts.
+ *
+ * Returns 0 or -ENODATA (sample i invalid, too few samples, or a counter that has not updated
+ * at its usual cadence since the history began). win, when not NULL, receives the window's
+ * bounds and the update period used.
+ */
+#define HISTORY_HOLD_PERIODS 4
+#define HISTORY_HOLD_MIN_S   0.5
+struct history_window {
+	double from, to;        /* the window's sample times */
+	double update_period_s; /* the sensor's measured update period */
+};
+int history_watts_window(const struct history *h, int series, size_t i, double min_s, double *watts,
+                         struct history_window *win);
 
 #endif

@@ -13,6 +13,7 @@
 #include "energy.h"
 #include "query.h"
 #include "record_carbon.h"
+#include "store_db.h"
 
 #include <errno.h>
 #include <math.h>
@@ -71,8 +72,12 @@ void longterm_info(struct api *api, json_t *info)
 {
 	if (!api->store)
 		return;
+	/* The record opens relative to the state directory (energyd works inside it). */
 	const char *path = api->store->opt.path;
-	json_object_set_new(info, "store_path", path[0] ? json_string(path) : json_null());
+	char full[2 * STORE_PATH_MAX];
+	snprintf(full, sizeof(full), "%s%s%s", path[0] == '/' ? "" : api->state_dir,
+	         path[0] == '/' ? "" : "/", path);
+	json_object_set_new(info, "store_path", path[0] ? json_string(full) : json_null());
 	json_object_set_new(info, "store", store_json(api, true));
 }
 
@@ -174,6 +179,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 		return;
 	}
 	sqlite3 *db = NULL;
+	store_db_vfs_init();
 	if (sqlite3_open_v2(st->opt.path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		db_error(res, db, st->opt.path);

@@ -147,6 +147,71 @@ static int wait_for_stop(const sigset_t *sigs)
 	}
 }
 
+/*
+ * Work inside the state directory from now on, so that the record opens by a path relative to
+ * it ("energy.db" and its -wal/-shm): after the privilege drop the account then needs rights
+ * on the state directory only, not on every parent (a state directory under /root or a 0700
+ * mktemp directory works as long as the account owns the directory itself). A relative --store
+ * FILE is made absolute first: it was meant relative to where energyd started.
+ */
+static int state_dir_enter(struct energyd_options *o)
+{
+	if (o->store_path[0] && o->store_path[0] != '/' && strcmp(o->store_path, "off") != 0 &&
+	    strcmp(o->store_path, "try") != 0) {
+		bool try_ = strncmp(o->store_path, "try:", 4) == 0;
+		const char *rel = o->store_path + (try_ ? 4 : 0);
+		char cwd[CONFIG_PATH_MAX], abs[2 * CONFIG_PATH_MAX + 8];
+		if (rel[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			snprintf(abs, sizeof(abs), "%s%s/%s", try_ ? "try:" : "", cwd, rel);
+			snprintf(o->store_path, sizeof(o->store_path), "%s", abs);
+		}
+	}
+	if (chdir(o->state_dir) < 0) {
+		int e = errno;
+		log_err("cannot enter the state directory %s: %s", o->state_dir, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/*
+ * The record's path from --store: "" or "try" the state directory's energy.db (relative: see
+ * state_dir_enter), "off" none, "try:FILE" or FILE that file. *may_degrade is true for the
+ * "try" forms: energyd then starts even when the record cannot be opened (it keeps the data in
+ * memory and retries, as it does when the record fails later).
+ */
+static void store_path_choose(const char *opt_path, char *path, size_t len, bool *may_degrade)
+{
+	*may_degrade = strcmp(opt_path, "try") == 0 || strncmp(opt_path, "try:", 4) == 0;
+	if (!opt_path[0] || strcmp(opt_path, "try") == 0)
+		snprintf(path, len, "energy.db");
+	else if (strcmp(opt_path, "off") != 0)
+		snprintf(path, len, "%s", opt_path + (strncmp(opt_path, "try:", 4) == 0 ? 4 : 0));
+}
+
+/*
+ * Open the record now, as the account energyd runs as: a record that cannot open at start is a
+ * configuration error (it would lose every restart's continuity), unless --store try said to
+ * carry on. Returns false when energyd must not start.
+ */
+static bool store_open_at_start(struct store *store, const char *state_dir, bool may_degrade)
+{
+	if (store_flush(store, energy_wall_time()) == 0 || may_degrade)
+		return true;
+	struct store_info si;
+	store_get_info(store, &si);
+	if (si.status == STORE_OFF)
+		return true;
+	log_err("cannot open the long-term record %s%s%s: %s. energyd does not start without its "
+	        "record: fix the cause (the state directory %s must be writable by the account "
+	        "energyd runs as: chown it to that user, or choose another with --state-dir), or "
+	        "start anyway with --store try (the record is retried; data waits in memory) or "
+	        "--store off",
+	        store->opt.path[0] == '/' ? "" : state_dir, store->opt.path[0] == '/' ? "" : "/",
+	        store->opt.path, si.error[0] ? si.error : "unknown error", state_dir);
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	sigset_t sigs;
@@ -292,6 +357,10 @@ int main(int argc, char **argv)
 		log_err("%s", err);
 		return 1;
 	}
+	/* Last before the drop: relative paths given on the command line (sockets, devices)
+	 * have been used from where energyd started. */
+	if (state_dir_enter(&opt) < 0)
+		return 1;
 	if (is_root) {
 		if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
@@ -333,10 +402,8 @@ int main(int argc, char **argv)
 	static struct store store;
 	struct store_options sopt;
 	store_options_defaults(&sopt);
-	if (!opt.store_path[0])
-		snprintf(sopt.path, sizeof(sopt.path), "%s/energy.db", opt.state_dir);
-	else if (strcmp(opt.store_path, "off") != 0)
-		snprintf(sopt.path, sizeof(sopt.path), "%s", opt.store_path);
+	bool store_may_degrade;
+	store_path_choose(opt.store_path, sopt.path, sizeof(sopt.path), &store_may_degrade);
 	sopt.batch_s = opt.store_batch_s;
 	sopt.memory_s = opt.store_memory_s;
 	sopt.retry_s = opt.store_retry_s;
@@ -348,6 +415,8 @@ int main(int argc, char **argv)
 	if (api.carbon && record_carbon_attach(&store, api.carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
 	api.store = &store;
+	if (!store_open_at_start(&store, opt.state_dir, store_may_degrade))
+		return 1;
 
 	sampler_tick(&sampler); /* a first sample before anyone can ask */
 	if (store_start(&store, &sampler) < 0) {
@@ -359,7 +428,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* After the privilege drop: the carbon thread parses what providers answer. */
-	struct carbon_energy host_energy = {api_carbon_latest, api_carbon_between, &sampler};
+	struct carbon_energy host_energy = {api_carbon_latest, api_carbon_sampler_between,
+	                                    &sampler};
 	if (carbon_start(api.carbon, &host_energy) < 0) {
 		log_err("cannot start the carbon thread");
 		return 1;

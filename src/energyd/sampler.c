@@ -27,6 +27,7 @@ int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, 
 	int rc = history_init(&s->history, set->n, capacity);
 	if (rc < 0)
 		return rc;
+	history_set_host_parts(&s->history, s->coverage.idx, s->coverage.n);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->tick_lock, NULL);
 	pthread_condattr_t attr;

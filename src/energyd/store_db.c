@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,47 @@ static double meta_double(struct store_db *d, const char *key)
 	return isfinite(v) ? v : 0;
 }
 
+/*
+ * SQLite makes every database path absolute (getcwd + name, symlinks resolved) before it opens
+ * the file and its -wal/-shm. energyd works inside its state directory and names the record
+ * relative to it, so that an account that owns the state directory can open it whatever the
+ * directory's parents allow (a state directory under a 0700 root-only parent): an absolute path
+ * would need search rights on every parent. This VFS is the default unix one except that a
+ * relative name stays relative (every file SQLite derives from it then is relative to the
+ * working directory too); absolute names go through the unix VFS's own resolution.
+ */
+static sqlite3_vfs relative_vfs;
+static sqlite3_vfs *unix_vfs;
+static pthread_once_t relative_vfs_once = PTHREAD_ONCE_INIT;
+
+static int relative_full_pathname(sqlite3_vfs *vfs, const char *name, int n_out, char *out)
+{
+	(void)vfs;
+	if (name[0] == '/')
+		return unix_vfs->xFullPathname(unix_vfs, name, n_out, out);
+	if ((int)strlen(name) >= n_out)
+		return SQLITE_CANTOPEN;
+	sqlite3_snprintf(n_out, out, "%s", name);
+	return SQLITE_OK;
+}
+
+static void relative_vfs_register(void)
+{
+	unix_vfs = sqlite3_vfs_find(NULL);
+	if (!unix_vfs)
+		return;
+	relative_vfs = *unix_vfs;
+	relative_vfs.pNext = NULL;
+	relative_vfs.zName = "energyd-relative";
+	relative_vfs.xFullPathname = relative_full_pathname;
+	sqlite3_vfs_register(&relative_vfs, 1); /* the default: the API's readers use it too */
+}
+
+void store_db_vfs_init(void)
+{
+	pthread_once(&relative_vfs_once, relative_vfs_register);
+}
+
 int store_db_open(struct store_db *d, const char *path, const char *const *names,
                   const bool *measured, int n, const char *coverage, char *err, size_t errlen)
 {
@@ -162,6 +204,7 @@ int store_db_open(struct store_db *d, const char *path, const char *const *names
 		         STORE_SERIES_MAX);
 		return -EINVAL;
 	}
+	store_db_vfs_init();
 	int rc = sqlite3_open_v2(
 	    path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

@@ -63,6 +63,10 @@ struct store_db {
 	double record_began_at;
 };
 
+/* Make relative database paths open relative to the working directory, never through an
+ * absolute path (see store_db.c); store_db_open does it, readers opening the record on their
+ * own call it first. Idempotent and thread-safe. */
+void store_db_vfs_init(void);
 /*
  * Open (creating if needed) the database at path for writing the series names[n] (the host
  * series is the one named STORE_HOST_SERIES; measured[] says which series are measurements),

@@ -4,16 +4,28 @@
  * mcp:<dev>:1 and mcp:<dev>:2, of kind "wall": it measures everything plugged into it. When a
  * channel feeds this machine, --host-meter names it and it becomes the host total.
  *
- * I/O is non-blocking with a deadline: one transaction reads the active power of both channels
- * (8 bytes at 0x0016), which the two channels share within a tick. Any garbage before a reply is
- * skipped (mcp_reply_scan), stale input is drained before each command, and a device that
- * disappears (EIO or hang-up on unplug) is closed and reopened on a later read. A failed
- * transaction fails the read: the sampler keeps the counter, marks the channel degraded with our
- * error text and retries with backoff.
+ * I/O is non-blocking with a deadline: one transaction reads System Status and the active power
+ * of both channels (28 bytes from 0x0002 to 0x001D), which the two channels share within a tick.
+ * Any garbage before a reply is skipped (mcp_reply_scan), stale input is drained before each
+ * command, and a device that disappears (EIO or hang-up on unplug) is closed and reopened on a
+ * later read. A failed transaction fails the read: the sampler keeps the counter, marks the channel
+ * degraded with our error text and retries with backoff.
  *
  * The meter reports power only; the sampler integrates it (trapezoid over monotonic time). The
  * device's import energy accumulators are not used: they count only once accumulation is
  * enabled by a register write, and energyd never writes to the meter.
+ *
+ * Scaling (DS20005473, see mcp_proto.h): each channel has its own Range register (0x00AE for
+ * socket 1, 0x00BE for socket 2), read at open and after every reconnect (a replugged meter may
+ * have been recalibrated). One count is 10 mW x 2^(power range - 19). A range that cannot be
+ * read or lies outside 12..26 gives the factory 10 mW, and `sources` says so.
+ *
+ * Sign: the active power register is a magnitude; System Status bit 4 (socket 1) / bit 6
+ * (socket 2) is 1 for import (the socket's load draws power) and 0 for export (power flows back
+ * into the mains through the socket: a generator, or a meter wired the wrong way round). Our
+ * counters are import energy: what the load consumed, never decreasing. An export reading
+ * counts as 0 W for the counter and is counted in the channel's description, so a reversed
+ * meter shows up as "N export readings" rather than as silent zeros or negative joules.
  */
 #define _GNU_SOURCE
 #include "source.h"
@@ -26,6 +38,7 @@
 #include <libgen.h>
 #include <math.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,12 +56,16 @@ struct mcp_device {
 	char name[48]; /* basename, for channel ids */
 	int fd;
 	int refs;
-	uint64_t uw_per_count;
-	char range_note[128];
+	/* Per socket: nanowatts per count in use, and the power range byte read (-1: unreadable).
+	 * Written on the sampler thread at (re)connect, read by describe() on the API thread. */
+	_Atomic uint64_t nw_per_count[2];
+	atomic_int power_range[2];
+	atomic_uint export_reads[2]; /* readings whose sign bit said export (counted as 0 W) */
 	/* The last transaction, shared by the two channels within a tick. */
 	unsigned seq;
 	int rc;
 	uint32_t power[2];
+	uint16_t status;
 	char error[CHANNEL_ERROR_MAX];
 };
 
@@ -192,35 +209,44 @@ gone:
 }
 
 /*
- * Watts per count from the Range register, the factory 10 mW when it cannot be read. The note
- * for `sources` is written only at open (the API thread reads it; reconnects happen on the
- * sampler thread).
+ * Each socket's power range from its Range register; the factory scaling when it cannot be read
+ * or is implausible (describe() tells which).
  */
-static void mcp_read_range(struct mcp_device *d, bool note)
+static void mcp_read_ranges(struct mcp_device *d)
 {
-	uint8_t data[4];
-	char text[sizeof(d->range_note)];
-	d->uw_per_count = 10000;
-	unsigned decimals = 0;
-	if (mcp_transact(d, MCP_REG_RANGE, 4, data) < 0) {
-		snprintf(text, sizeof(text),
-		         "range register unreadable: factory 10 mW per count assumed");
-	} else if ((decimals = (mcp_le32(data) >> 16) & 0xff) > 6) {
-		snprintf(text, sizeof(text),
-		         "range register power field %u implausible: factory 10 mW assumed",
-		         decimals);
-	} else {
-		d->uw_per_count = 1;
-		for (unsigned i = decimals; i < 6; i++)
-			d->uw_per_count *= 10;
-		snprintf(text, sizeof(text), "%g W per count (range register)",
-		         (double)d->uw_per_count / 1e6);
+	static const uint16_t reg[2] = {MCP_REG_RANGE_1, MCP_REG_RANGE_2};
+	for (int k = 0; k < 2 && d->fd >= 0; k++) {
+		uint8_t data[4];
+		int range = -1;
+		if (mcp_transact(d, reg[k], 4, data) == 0)
+			range = data[MCP_RANGE_POWER_BYTE];
+		uint64_t nw = range >= 0 ? mcp_nw_per_count((unsigned)range) : 0;
+		atomic_store(&d->power_range[k], range);
+		atomic_store(&d->nw_per_count[k], nw ? nw : mcp_nw_per_count(MCP_FACTORY_RANGE_P));
 	}
-	if (note)
-		memcpy(d->range_note, text, sizeof(text));
 }
 
-static int mcp_connect(struct mcp_device *d, bool initial)
+/* The scaling sentence for `sources`. */
+static void mcp_range_text(const struct mcp_device *d, int k, char *buf, size_t len)
+{
+	int range = atomic_load(&d->power_range[k]);
+	double w = (double)atomic_load(&d->nw_per_count[k]) / 1e9;
+	if (range < 0)
+		snprintf(buf, len,
+		         "range register 0x%04X unreadable: factory scaling %g W per count assumed",
+		         k ? MCP_REG_RANGE_2 : MCP_REG_RANGE_1, w);
+	else if (!mcp_nw_per_count((unsigned)range))
+		snprintf(buf, len,
+		         "power range %d in register 0x%04X is outside the plausible %d..%d: "
+		         "factory scaling %g W per count assumed",
+		         range, k ? MCP_REG_RANGE_2 : MCP_REG_RANGE_1, MCP_RANGE_P_MIN,
+		         MCP_RANGE_P_MAX, w);
+	else
+		snprintf(buf, len, "power range %d: %g W per count (range register 0x%04X)", range,
+		         w, k ? MCP_REG_RANGE_2 : MCP_REG_RANGE_1);
+}
+
+static int mcp_connect(struct mcp_device *d)
 {
 	int fd = mcp_open_tty(d->path);
 	if (fd < 0) {
@@ -232,8 +258,8 @@ static int mcp_connect(struct mcp_device *d, bool initial)
 		return fd;
 	}
 	d->fd = fd;
-	mcp_read_range(d, initial);
-	return 0;
+	mcp_read_ranges(d);
+	return d->fd >= 0 ? 0 : -ENODEV;
 }
 
 /* ---- discovery ---------------------------------------------------------------------------- */
@@ -311,13 +337,25 @@ static int mcp_open(const struct source_config *cfg, struct channel_set *set,
 		char tmp[512];
 		snprintf(tmp, sizeof(tmp), "%s", paths[i]);
 		snprintf(d->name, sizeof(d->name), "%s", basename(tmp));
-		int rc = mcp_connect(d, true);
+		for (int k = 0; k < 2; k++) {
+			atomic_init(&d->power_range[k], -1);
+			atomic_init(&d->nw_per_count[k], mcp_nw_per_count(MCP_FACTORY_RANGE_P));
+			atomic_init(&d->export_reads[k], 0);
+		}
+		int rc = mcp_connect(d);
+		char note[2][160] = {"", ""};
+		for (int k = 0; k < 2 && rc == 0; k++)
+			mcp_range_text(d, k, note[k], sizeof(note[k]));
 		if (rc == 0)
 			opened++;
 		denied += rc == -EACCES || rc == -EPERM;
 		size_t used = strlen(r->detail);
-		snprintf(r->detail + used, sizeof(r->detail) - used, "; %s: %s", d->path,
-		         rc == 0 ? d->range_note : d->error);
+		if (rc == 0)
+			snprintf(r->detail + used, sizeof(r->detail) - used,
+			         "; %s: socket 1 %s; socket 2 %s", d->path, note[0], note[1]);
+		else
+			snprintf(r->detail + used, sizeof(r->detail) - used, "; %s: %s", d->path,
+			         d->error);
 		/* A meter named with --mcp gets its channels even while it is unplugged: they stay
 		 * degraded until it answers. */
 		for (int k = 0; k < 2; k++) {
@@ -355,14 +393,15 @@ static int mcp_read(struct channel *ch, uint64_t *value)
 	struct mcp_device *d = p->dev;
 	if (p->seen_seq == d->seq) {
 		/* This channel has used the last transaction: make a new one. */
-		uint8_t data[8];
+		uint8_t data[MCP_BLOCK_LEN];
 		d->error[0] = '\0';
-		d->rc = d->fd >= 0 ? 0 : mcp_connect(d, false);
+		d->rc = d->fd >= 0 ? 0 : mcp_connect(d);
 		if (d->rc == 0)
-			d->rc = mcp_transact(d, MCP_REG_ACTIVE_POWER_1, 8, data);
+			d->rc = mcp_transact(d, MCP_BLOCK_ADDR, MCP_BLOCK_LEN, data);
 		if (d->rc == 0) {
-			d->power[0] = mcp_le32(data);
-			d->power[1] = mcp_le32(data + 4);
+			d->status = mcp_le16(data);
+			d->power[0] = mcp_le32(data + (MCP_REG_ACTIVE_POWER_1 - MCP_BLOCK_ADDR));
+			d->power[1] = mcp_le32(data + (MCP_REG_ACTIVE_POWER_2 - MCP_BLOCK_ADDR));
 		}
 		d->seq++;
 	}
@@ -371,7 +410,14 @@ static int mcp_read(struct channel *ch, uint64_t *value)
 		snprintf(ch->read_error, sizeof(ch->read_error), "%s", d->error);
 		return d->rc;
 	}
-	*value = (uint64_t)d->power[p->index] * d->uw_per_count;
+	static const uint16_t sign_bit[2] = {MCP_STATUS_SIGN_PA_CH1, MCP_STATUS_SIGN_PA_CH2};
+	if (!(d->status & sign_bit[p->index])) {
+		/* Export: our counter counts consumed energy only (see the top of this file). */
+		atomic_fetch_add(&d->export_reads[p->index], 1);
+		*value = 0;
+		return 0;
+	}
+	*value = (uint64_t)d->power[p->index] * atomic_load(&d->nw_per_count[p->index]) / 1000u;
 	return 0;
 }
 
@@ -391,9 +437,15 @@ static void mcp_close(struct channel *ch)
 static void mcp_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct mcp_priv *p = ch->priv;
-	snprintf(buf, len, "active power %d at 0x%04X of %s, %s, integrated over time%s",
+	char range[192], exports[96] = "";
+	mcp_range_text(p->dev, p->index, range, sizeof(range));
+	unsigned ex = atomic_load(&p->dev->export_reads[p->index]);
+	if (ex)
+		snprintf(exports, sizeof(exports),
+		         "; %u export reading(s) (power flowing back) counted as 0 W", ex);
+	snprintf(buf, len, "active power %d at 0x%04X of %s, %s, integrated over time%s%s",
 	         p->index + 1, p->index ? MCP_REG_ACTIVE_POWER_2 : MCP_REG_ACTIVE_POWER_1,
-	         p->dev->path, p->dev->range_note[0] ? p->dev->range_note : "10 mW per count",
+	         p->dev->path, range, exports,
 	         ch->host_meter ? "; declared the host meter (--host-meter)" : "");
 }
 

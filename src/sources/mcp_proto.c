@@ -78,3 +78,14 @@ void mcp_reply_scan(const uint8_t *buf, size_t len, uint8_t n, struct mcp_scan *
 		return;
 	}
 }
+
+uint64_t mcp_nw_per_count(unsigned power_range)
+{
+	if (power_range < MCP_RANGE_P_MIN || power_range > MCP_RANGE_P_MAX)
+		return 0;
+	/* 10 mW = 1e7 nW at 19; at 12 (the smallest we accept) 1e7 / 2^7 = 78125 nW, exact. */
+	uint64_t nw = 10000000ull;
+	if (power_range >= MCP_FACTORY_RANGE_P)
+		return nw << (power_range - MCP_FACTORY_RANGE_P);
+	return nw >> (MCP_FACTORY_RANGE_P - power_range);
+}

@@ -25,17 +25,52 @@
 #define MCP_DATA_MAX  32 /* largest register block we read or write */
 #define MCP_FRAME_MAX (MCP_DATA_MAX + 8)
 
-/* Registers (little-endian). */
-#define MCP_REG_ACTIVE_POWER_1 0x0016 /* u32, both channels read as one 8-byte block */
+/*
+ * Registers (little-endian), from the register map of the datasheet (Microchip DS20005473,
+ * "MCP39F511N Dual-Channel, Single-Phase Power-Monitoring IC with Calculation": the register
+ * list of section 6 and the System Status and Range register descriptions). The datasheet's
+ * own text was not at hand when this was written; the addresses and encodings below are those
+ * of the public reader code that cites its sections: the jkairys MCP39F511N library (register
+ * list with section numbers, Range 1/2 at 0x00AE/0x00BE read as V/I/P bytes, System Status sign
+ * bits 4-7 with the datasheet's quadrant wording "1 = Q1, Q4 (positive)"). The klebol library's
+ * map is the single-channel MCP39F511's (active power at 0x0012), and another reader puts the
+ * sign bits at 0-3 with 1 = negative; we follow the quadrant wording, which is the datasheet's.
+ * Check against the datasheet when a physical meter is at hand:
+ *
+ * - System Status (0x0002, b16): bit 4 SIGN_PA_CH1 and bit 6 SIGN_PA_CH2 give the sign of each
+ *   channel's active power, 1 = positive (import, quadrants I and IV), 0 = negative (export,
+ *   quadrants II and III). The active power registers hold the magnitude only ("Signed Active
+ *   and Reactive Power Outputs" means magnitude + these sign bits).
+ * - Active Power 1 / 2 (0x0016 / 0x001A, u32): magnitude in counts of the power range below.
+ * - Range 1 / Range 2 (0x00AE / 0x00BE, 4 bytes each): byte 0 the voltage range, byte 1 the
+ *   current range, byte 2 the power range, byte 3 reserved. Each is a number of right shifts of
+ *   the internal accumulation before it reaches the output register, so one active-power count
+ *   is 10 mW x 2^(power range - 19): the factory calibration (18 / 12 / 19) gives 10 mW. The
+ *   0x009C word our reader used before is the divisor digits register, not a range.
+ */
+#define MCP_REG_SYSTEM_STATUS  0x0002
+#define MCP_STATUS_SIGN_PA_CH1 0x0010
+#define MCP_STATUS_SIGN_PA_CH2 0x0040
+#define MCP_REG_ACTIVE_POWER_1 0x0016
 #define MCP_REG_ACTIVE_POWER_2 0x001A
-/* u32; bits 23:16: decimal places of the power outputs. This address and encoding follow our
- * reading of the register map and have not been checked on a physical meter: when the field is
- * implausible (> 6) or the read fails, energyd falls back to the factory 10 mW per count and
- * says so in the channel's description. */
-#define MCP_REG_RANGE 0x009C
+/* One read from System Status to the end of Active Power 2: status, V, f, PF1/2, I1/2, P1/2. */
+#define MCP_BLOCK_ADDR       MCP_REG_SYSTEM_STATUS
+#define MCP_BLOCK_LEN        (MCP_REG_ACTIVE_POWER_2 + 4 - MCP_REG_SYSTEM_STATUS)
+#define MCP_REG_RANGE_1      0x00AE
+#define MCP_REG_RANGE_2      0x00BE
+#define MCP_RANGE_POWER_BYTE 2
+#define MCP_FACTORY_RANGE_V  18
+#define MCP_FACTORY_RANGE_I  12
+#define MCP_FACTORY_RANGE_P  19
+/* Power ranges we believe: 12 (0.078 mW per count) to 26 (1.28 W per count). The factory 19
+ * sits in the middle; a value outside is a bad read or a misconfigured meter, and the channel
+ * then reports at the factory scaling with a note in `sources`. */
+#define MCP_RANGE_P_MIN 12
+#define MCP_RANGE_P_MAX 26
 
-/* Watts per count of the active power registers at the factory range: 10 mW. */
-#define MCP_FACTORY_POWER_DECIMALS 2
+/* Nanowatts per active-power count for a power range (10 mW at 19); 0 outside the plausible
+ * range. */
+uint64_t mcp_nw_per_count(unsigned power_range);
 
 uint8_t mcp_checksum(const uint8_t *bytes, size_t n);
 /* Build a read of n bytes at addr into out (MCP_FRAME_MAX bytes); returns the frame length. */
@@ -59,6 +94,11 @@ struct mcp_scan {
  * bytes are noted; the caller decides whether more bytes may still bring a valid reply.
  */
 void mcp_reply_scan(const uint8_t *buf, size_t len, uint8_t n, struct mcp_scan *out);
+
+static inline uint16_t mcp_le16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] | b[1] << 8);
+}
 
 static inline uint32_t mcp_le32(const uint8_t *b)
 {

@@ -28,12 +28,14 @@ import os
 import select
 import struct
 import threading
+import time
 import tty
 
 ACK, NAK, CSFAIL = 0x06, 0x15, 0x51
-REG_POWER_1, REG_POWER_2, REG_RANGE = 0x0016, 0x001A, 0x009C
-# Range register: power output with 2 decimals (10 mW per count), as calibrated at the factory.
-FACTORY_RANGE = 0x00020000 | 0x00000A00 | 0x00000001
+REG_STATUS, REG_POWER_1, REG_POWER_2 = 0x0002, 0x0016, 0x001A
+REG_RANGE = (0x00AE, 0x00BE)
+SIGN_PA = (1 << 4, 1 << 6)  # System Status: 1 = import
+FACTORY_RANGE = (18, 12, 19)  # voltage, current, power
 NOISE = bytes([0x00, 0xFF, 0x06, 0x02, 0x13, 0x37, 0x06, 0xEE, 0x42, 0x99, 0x06])
 
 
@@ -45,7 +47,11 @@ class McpSimulator:
     def __init__(self, link: str, watts=(0.0, 0.0)):
         self.link = str(link)
         self.registers = bytearray(0x100)
-        self.set_range(FACTORY_RANGE)
+        self.served: list[tuple[float, float, float]] = []
+        for ch in (1, 2):
+            self.set_range(ch, *FACTORY_RANGE)
+        self.set_sign(1, True)
+        self.set_sign(2, True)
         self.set_watts(*watts)
         self.fault: str | None = None
         self.requests = 0
@@ -58,14 +64,41 @@ class McpSimulator:
 
     # -- registers ----------------------------------------------------------------------------
 
-    def set_watts(self, w1: float, w2: float) -> None:
-        with_counts = [round(w * 100) for w in (w1, w2)]  # 10 mW per count
-        self.registers[REG_POWER_1:REG_POWER_1 + 4] = struct.pack("<I", with_counts[0])
-        self.registers[REG_POWER_2:REG_POWER_2 + 4] = struct.pack("<I", with_counts[1])
-        self.watts = (with_counts[0] / 100, with_counts[1] / 100)
+    def watts_per_count(self, ch: int) -> float:
+        return 0.01 * 2.0 ** (self.registers[REG_RANGE[ch - 1] + 2] - 19)
 
-    def set_range(self, value: int) -> None:
-        self.registers[REG_RANGE:REG_RANGE + 4] = struct.pack("<I", value)
+    def set_watts(self, w1: float, w2: float) -> None:
+        """Active power of each channel in watts, rounded to the channel's count; negative
+        means export (sign bit cleared, magnitude in the register)."""
+        counts = [round(abs(w) / self.watts_per_count(ch)) for ch, w in ((1, w1), (2, w2))]
+        self.set_counts(*counts)
+        self.set_sign(1, w1 >= 0)
+        self.set_sign(2, w2 >= 0)
+
+    def set_counts(self, c1: int, c2: int) -> None:
+        """The raw active power registers, whatever the ranges say they mean."""
+        self.registers[REG_POWER_1:REG_POWER_1 + 4] = struct.pack("<I", c1)
+        self.registers[REG_POWER_2:REG_POWER_2 + 4] = struct.pack("<I", c2)
+
+    def set_sign(self, ch: int, import_: bool) -> None:
+        status = struct.unpack_from("<H", self.registers, REG_STATUS)[0]
+        status = status | SIGN_PA[ch - 1] if import_ else status & ~SIGN_PA[ch - 1]
+        struct.pack_into("<H", self.registers, REG_STATUS, status)
+
+    def set_range(self, ch: int, volts: int = 18, amps: int = 12, power: int = 19) -> None:
+        """Channel ch's Range register (a count of right shifts per quantity)."""
+        at = REG_RANGE[ch - 1]
+        self.registers[at:at + 4] = bytes([volts, amps, power, 0])
+
+    @property
+    def watts(self) -> tuple[float, float]:
+        """What the registers mean now, in watts (export negative)."""
+        status = struct.unpack_from("<H", self.registers, REG_STATUS)[0]
+        out = []
+        for ch, reg in ((1, REG_POWER_1), (2, REG_POWER_2)):
+            w = struct.unpack_from("<I", self.registers, reg)[0] * self.watts_per_count(ch)
+            out.append(w if status & SIGN_PA[ch - 1] else -w)
+        return out[0], out[1]
 
     # -- the pty ------------------------------------------------------------------------------
 
@@ -174,6 +207,8 @@ class McpSimulator:
                 if pointer + n > len(self.registers):
                     return bytes([NAK])
                 data = bytes(self.registers[pointer:pointer + n])
+                if pointer <= REG_POWER_1 and pointer + n >= REG_POWER_2 + 4:
+                    self.served.append((time.time(), *self.watts))
                 head = bytes([ACK, n + 3]) + data
                 out = head + bytes([checksum(head)])
                 i += 2

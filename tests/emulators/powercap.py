@@ -112,6 +112,9 @@ class FakePowercap:
         self._on_step = None
         self._log_t: dict[str, list[float]] = {}
         self._log_uj: dict[str, list[int]] = {}
+        self._freeze: tuple[float, float] | None = None
+        self.truth: list[tuple[float, dict[str, float]]] = []
+        self.writes: list[float] = []
         base = os.path.join(self.root, "devices/virtual/powercap/intel-rapl")
         cls = os.path.join(self.root, "class/powercap")
         os.makedirs(base, exist_ok=True)
@@ -249,20 +252,45 @@ class FakePowercap:
         self._thread.start()
         return self
 
+    def freeze(self, every_s: float, for_s: float) -> "FakePowercap":
+        """A driver that stalls: for for_s out of every every_s seconds (from start()) the
+        counters are not written, then they catch up at once (the energy is counted, late).
+        While set, ``truth`` logs (time, {zone: energy in uJ since creation}) at every step:
+        the energy as it was used, whether or not it was written yet; ``writes`` the times the
+        counters were written (a gap outside the stalls is the driver running late)."""
+        self._freeze = (every_s, for_s)
+        return self
+
+    def _keep_time(self) -> None:
+        # With stalls programmed, the test tells them from the driver running late: ask for a
+        # real-time slot for this thread (it sleeps between steps) where allowed (root).
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except (OSError, AttributeError):
+            pass
+
     def _run(self) -> None:
         # Integrate each zone's power since the last step, so that watts may change while the
         # driver runs (set zone.watts, or pass on_step to start()).
         acc = {name: float(z.total_uj) for name, z in self.zones.items()}
         t_prev = self._t_start
+        if self._freeze:
+            self._keep_time()
         while not self._stop.is_set():
             t = time.time()
             if self._on_step:
                 self._on_step(self, t)
+            frozen = self._freeze and (t - self._t_start) % self._freeze[0] < self._freeze[1]
             with self._lock:
                 for name, z in self.zones.items():
                     acc[name] += z.watts * (t - t_prev) * 1e6
                     z.raw = max(z.raw, z.raw_for_total(int(acc[name])))
-                    self._write(z)
+                    if not frozen:
+                        self._write(z)
+            if self._freeze:
+                self.truth.append((t, dict(acc)))
+                if not frozen:
+                    self.writes.append(t)
             t_prev = t
             time.sleep(self.period_s)
 

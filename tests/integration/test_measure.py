@@ -147,7 +147,8 @@ def test_run_csv_one_row_per_run(machine, tmp_path):
     assert [row["run"] for row in rows] == ["1", "2", "3"]
     assert list(rows[0]) == ["run", "duration_s", "exit_code", "host_joules",
                              "host_active_joules", "rapl:package-0_joules",
-                             "rapl:package-0_active_joules", "command_joules"]
+                             "rapl:package-0_active_joules", "command_joules",
+                             "host_emissions_g"]
     held = marker_times(r.stderr)
     assert len(held) == 3
     for row, (created, removed), cpu in zip(rows, held, command_cpu_s(r.stderr)):

@@ -244,7 +244,8 @@ def test_corrupt_database_then_replaced(tmp_path, start_energyd, store_dir):
     db.write_bytes(b"this is not an SQLite database\n" * 512)
     os.chmod(db, 0o666)  # writable by energyd's user (nobody when the tests run as root)
     try:
-        d = start_energyd(tmp_path / "sys", "--store", str(db), "--store-batch", "0.5",
+        # A record that cannot open stops energyd at start unless --store try says carry on.
+        d = start_energyd(tmp_path / "sys", "--store", f"try:{db}", "--store-batch", "0.5",
                           "--store-retry", "0.5")
         started = d.get("/api/v1/info")["started_at"]
         info = d.get("/api/v1/info")
@@ -283,7 +284,7 @@ def test_read_only_database_until_made_writable(tmp_path, start_energyd, store_d
         assert d1.stop() == 0
         assert uj(n1["host"]["joules_total"]) == 1_000_000
         os.chmod(db, 0o444)
-        d = start_energyd(tmp_path / "sys", "--store", db, "--store-batch", "0.5",
+        d = start_energyd(tmp_path / "sys", "--store", f"try:{db}", "--store-batch", "0.5",
                           "--store-retry", "0.5", user="nobody")
         started = d.get("/api/v1/info")["started_at"]
         info = d.get("/api/v1/info")

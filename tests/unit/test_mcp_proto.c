@@ -8,6 +8,21 @@
 #include <string.h>
 #include "mcp_proto.h"
 
+/* One count is 10 mW x 2^(range - 19) (DS20005473 Range register); implausible ranges: 0. */
+static void test_power_range_scaling(void **state)
+{
+	(void)state;
+	assert_int_equal(mcp_nw_per_count(19), 10000000);   /* factory: 10 mW */
+	assert_int_equal(mcp_nw_per_count(17), 2500000);    /* 2.5 mW */
+	assert_int_equal(mcp_nw_per_count(20), 20000000);   /* 20 mW */
+	assert_int_equal(mcp_nw_per_count(12), 78125);      /* smallest accepted */
+	assert_int_equal(mcp_nw_per_count(26), 1280000000); /* largest accepted */
+	assert_int_equal(mcp_nw_per_count(11), 0);
+	assert_int_equal(mcp_nw_per_count(27), 0);
+	assert_int_equal(mcp_nw_per_count(0), 0);
+	assert_int_equal(mcp_nw_per_count(255), 0);
+}
+
 static void test_read_frame(void **state)
 {
 	(void)state;
@@ -84,6 +99,7 @@ static void test_nak_csfail_and_write_ack(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_power_range_scaling),
 	    cmocka_unit_test(test_read_frame),
 	    cmocka_unit_test(test_write_frame),
 	    cmocka_unit_test(test_reply_found_behind_garbage),
