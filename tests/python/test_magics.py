@@ -37,6 +37,8 @@ def test_cell_magic_energy(shell, capsys):
     assert abs(float(m.group(4)) - HOST_W) <= HOST_W * BOUND_S / dur
     # The kernel's share: energyd attributes (a number, estimated) or says it does not.
     assert ("estimated from CPU time" in out) or ("not available" in out)
+    # Emissions in the notation of the UI and the CLI (energyd's default static provider).
+    assert re.search(r"; [\d.]+ (µ|m)?g CO₂e \(estimated\)", out), out
 
 
 def test_cell_magic_reports_even_when_the_cell_fails(shell, capsys):
@@ -56,8 +58,14 @@ def test_line_magic_bench(shell, capsys):
     assert m and 0.2 <= float(m.group(1)) < 0.3
     for s in trace:
         assert abs(s.host_joules - HOST_W * s.duration) <= HOST_W * BOUND_S
-    assert re.search(r"host\s+[\d.]+ m?J ± [\d.]+ m?J \(measured", out)
-    assert re.search(r"rapl:package-0 [\d.]+ m?J ± ", out)
+    # Mean and sd share one unit ("3.233 J ± 0.619 J", never "3.233 J ± 619.131 mJ").
+    m = re.search(r"host\s+[\d.]+ (m?J) ± [\d.]+ (m?J)\s+\(measured", out)
+    assert m and m.group(1) == m.group(2), out
+    m = re.search(r"rapl:package-0\s+[\d.]+ (m?J) ± [\d.]+ (m?J)", out)
+    assert m and m.group(1) == m.group(2), out
+    # Aligned columns: every figure line has its "±" in the same column.
+    columns = {line.index("±") for line in out.splitlines()[1:] if "±" in line}
+    assert len(columns) == 1, out
 
 
 def test_cell_magic_bench(shell, capsys):
