@@ -109,6 +109,22 @@ function el<K extends keyof HTMLElementTagNameMap>(
   return e;
 }
 
+/** A <select> of [value, label] options calling `onChange` with the chosen value. */
+function select(
+  className: string,
+  options: [string, string][],
+  onChange: (value: string) => void
+): HTMLSelectElement {
+  const s = el('select', className);
+  for (const [value, label] of options) {
+    const o = el('option', '', label);
+    o.value = value;
+    s.append(o);
+  }
+  s.addEventListener('change', () => onChange(s.value));
+  return s;
+}
+
 export class EnergyPanel extends Widget {
   constructor(
     private readonly model: EnergyModel,
@@ -146,35 +162,23 @@ export class EnergyPanel extends Widget {
     n.append(el('h3', '', 'This notebook'), this._notebook);
 
     n.append(el('h3', '', 'Processes'));
-    const scope = el('select', 'jp-EnergyPanel-procScope');
-    for (const [value, label] of [
+    const scope = select('jp-EnergyPanel-procScope', [
       ['mine', 'my processes'],
       ['all', 'all users']
-    ]) {
-      const o = el('option', '', label);
-      o.value = value;
-      scope.append(o);
-    }
-    scope.addEventListener('change', () => {
-      this._procScope = scope.value as 'mine' | 'all';
+    ], value => {
+      this._procScope = value as 'mine' | 'all';
       this._procAt = 0;
       void this._refreshProcesses();
     });
     n.append(scope, this._procNote, this._procs);
 
     n.append(el('h3', '', 'Energy over time'));
-    const ranges = el('select', 'jp-EnergyPanel-range');
-    for (const [value, label] of [
+    const ranges = select('jp-EnergyPanel-range', [
       ['server', 'since server start'],
       ['day', 'last 24 hours'],
       ['week', 'last 7 days']
-    ]) {
-      const o = el('option', '', label);
-      o.value = value;
-      ranges.append(o);
-    }
-    ranges.addEventListener('change', () => {
-      this._range = ranges.value as Range;
+    ], value => {
+      this._range = value as Range;
       this._longtermAt = 0;
       void this._refreshLongterm();
     });

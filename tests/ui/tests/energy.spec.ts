@@ -10,6 +10,7 @@
  */
 import { expect, Locator, Page, test } from '@playwright/test';
 
+import { openNotebookAt } from '../helpers';
 import { TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
@@ -29,14 +30,7 @@ async function numberAttr(l: Locator, name: string): Promise<number> {
 }
 
 async function openNotebook(page: Page, kind: Kind): Promise<void> {
-  await page.goto(notebookUrl(kind));
-  await expect(page.locator('.jp-Notebook .jp-Cell').first()).toBeVisible({ timeout: 60_000 });
-  // The kernel must be up before we execute: its status goes idle, unknown (while the page
-  // reconnects), then idle for good.
-  const indicator = page.locator('.jp-Notebook-ExecutionIndicator').first();
-  await expect(indicator).toHaveAttribute('data-status', 'idle', { timeout: 60_000 });
-  await page.waitForTimeout(2000);
-  await expect(indicator).toHaveAttribute('data-status', 'idle', { timeout: 60_000 });
+  await openNotebookAt(page, notebookUrl(kind));
 }
 
 async function checkTopBar(page: Page, kind: Kind): Promise<void> {
