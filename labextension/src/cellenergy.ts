@@ -194,8 +194,10 @@ export class CellEnergyTracker {
       this._lines.set(cell, line);
     }
     const layout = cell.layout as PanelLayout;
-    const anchor =
-      (cell as Cell & { outputWrapper?: Widget | null }).outputWrapper ?? cell.inputArea?.parent ?? null;
+    // A code cell's output area sits in its output wrapper (with the collapser); other cells
+    // have the input wrapper only.
+    const outputs = (cell as Cell & { outputArea?: Widget | null }).outputArea;
+    const anchor = outputs?.parent ?? cell.inputArea?.parent ?? null;
     const widgets = Array.from(layout.widgets);
     const at = anchor ? widgets.indexOf(anchor) : -1;
     const want = at >= 0 ? at + 1 : widgets.length;
