@@ -59,7 +59,7 @@ async function checkPanel(page: Page, kind: Kind): Promise<void> {
   const panel = page.locator('#jp-energy-panel');
   await expect(panel).toBeVisible();
   await expect(panel.locator('.jp-EnergyPanel-sentence')).toHaveText(
-    /Your computer used [\d.]+ (k|M)?J since you started the Jupyter server .*— (enough to|about \d+% of what it takes to) .+\./
+    /Your computer used [\d.]+ (k|M)?J since you started the Jupyter server .*— (enough to|about (\d+% of|[\d.]+ times) what it takes to) .+\./
   );
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('Measured');
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('rapl:package-0');
