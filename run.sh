@@ -62,8 +62,10 @@ if [ -f "$built" ]; then
 else
   step "front end: npm install and build in labextension/ (a few minutes the first time)"
   .venv/bin/python -m pip install --quiet "jupyterlab>=4.2,<5"
-  (cd labextension && npm install --no-audit --no-fund --loglevel=error >/dev/null &&
-    PATH="$PWD/../.venv/bin:$PATH" npm run --silent build:prod >/dev/null)
+  log=.venv/front-end-build.log
+  (cd labextension && npm install --no-audit --no-fund --loglevel=error &&
+    PATH="$PWD/../.venv/bin:$PATH" npm run --silent build:prod) >"$log" 2>&1 ||
+    { tail -n 30 "$log" >&2; echo "run.sh: front-end build failed (log: $log)" >&2; exit 1; }
 fi
 # energyd + energy (meson, in build-pip/) and the package; the `notebook` extra is Notebook 7,
 # the other front end the extension works in.

@@ -227,6 +227,33 @@ test('energyd not answering: a clear state, one request per backoff step, recove
   await expect(panel.locator('.jp-EnergyPanel-body')).toBeVisible();
 });
 
+test('hidden tab: no requests for live figures until it is shown again', async ({ page }) => {
+  const name = 'hidden.ipynb';
+  await writeNotebook(page, name, [BUSY]);
+  await openLab(page, name);
+  await expect(page.locator('#jp-energy-topbar')).toHaveAttribute('data-state', 'measured', { timeout: 30_000 });
+  const nows: number[] = [];
+  page.on('request', r => {
+    if (r.url().includes('/api/energy/v1/now')) {
+      nows.push(Date.now());
+    }
+  });
+  const setHidden = (hidden: boolean): Promise<void> =>
+    page.evaluate(h => {
+      Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, hidden);
+  await page.waitForTimeout(3000);
+  expect(nows.length).toBeGreaterThanOrEqual(2); // visible: about one a second
+  await setHidden(true);
+  await page.waitForTimeout(1500); // Lumino lingers one tick before standing by
+  const hiddenFrom = nows.length;
+  await page.waitForTimeout(6000);
+  expect(nows.length - hiddenFrom).toBe(0);
+  await setHidden(false);
+  await expect.poll(() => nows.length, { timeout: 5_000 }).toBeGreaterThan(hiddenFrom);
+});
+
 test('live chart: a 20× spike does not flatten the rest; ticks never overlap at 320 and 1366 px', async ({ page }) => {
   const name = 'chart.ipynb';
   await writeNotebook(page, name, [BUSY]);
