@@ -10,7 +10,7 @@
  */
 import { expect, Locator, Page, test } from '@playwright/test';
 
-import { openNotebookAt } from '../helpers';
+import { openNotebookAt, saveNotebook } from '../helpers';
 import { TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
@@ -148,18 +148,9 @@ async function benchmark(page: Page, kind: Kind): Promise<void> {
 async function metadataKept(page: Page, kind: Kind): Promise<void> {
   // Saved with the notebook: the first cell's energy record is in the file.
   const name = kind === 'lab' ? 'lab.ipynb' : 'nb7.ipynb';
-  await page.locator('.jp-Notebook').first().click({ position: { x: 5, y: 5 } });
-  await page.keyboard.press('Control+s');
+  const read = await saveNotebook(page, name);
   await expect
-    .poll(async () => {
-      // A read that races the save gets a 400 (empty file); the poll asks again.
-      const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
-      if (!r.ok()) {
-        return null;
-      }
-      const nb = await r.json();
-      return nb.content?.cells?.[0]?.metadata?.energy?.host_joules ?? null;
-    }, { timeout: 15_000 })
+    .poll(async () => (await read())?.cells?.[0]?.metadata?.energy?.host_joules ?? null, { timeout: 15_000 })
     .toBeGreaterThan(0);
   const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
   expect(r.ok()).toBe(true);

@@ -6,7 +6,7 @@
  */
 import { expect, Page, test } from '@playwright/test';
 
-import { openNotebookAt } from '../helpers';
+import { openNotebookAt, saveNotebook } from '../helpers';
 import { TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
@@ -67,17 +67,11 @@ async function runCell(page: Page, index: number): Promise<void> {
 }
 
 async function save(page: Page, name: string, cells: number): Promise<void> {
-  await page.locator('.jp-Notebook').first().click({ position: { x: 5, y: 5 } });
-  await page.keyboard.press('Control+s');
+  const read = await saveNotebook(page, name);
   await expect
-    .poll(async () => {
-      const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
-      if (!r.ok()) {
-        return -1;
-      }
-      const nb = await r.json();
-      return (nb.content?.cells ?? []).filter((c: any) => c.metadata?.energy).length;
-    }, { timeout: 15_000 })
+    .poll(async () => ((await read())?.cells ?? []).filter((c: any) => c.metadata?.energy).length, {
+      timeout: 15_000
+    })
     .toBe(cells);
 }
 
