@@ -30,6 +30,9 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
+# One line per step, so that a set-up of a few minutes never looks stuck.
+step() { echo "run.sh: $*"; }
+
 # Debian packages: the C build (meson, ninja, libmicrohttpd, jansson, cmocka, sqlite) and Python.
 APT=(build-essential meson ninja-build pkg-config libmicrohttpd-dev libjansson-dev libcmocka-dev
      libsqlite3-dev python3 python3-venv python3-dev)
@@ -44,12 +47,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "run.sh: please install: ${missing[*]}" >&2
     exit 1
   fi
-  echo "run.sh: installing ${missing[*]}"
+  step "apt: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PY=${PYTHON:-python3}
+step "venv: .venv (pip, then the package and Notebook 7)"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
@@ -61,8 +65,23 @@ if [ -f "$built" ] && [ -n "$(find labextension/src labextension/style labextens
 	labextension/package.json -newer "$built" -print -quit)" ]; then
   rm -rf python/jupyter_energy/labextension
 fi
-# Builds labextension/ (npm) unless already built, and energyd + energy (meson, in build-pip/).
-.venv/bin/python -m pip install --quiet .
+# The front end as a step of its own (npm install + build:prod in labextension/, with
+# JupyterLab's builder from the venv); pip's build hook then finds it built and skips it.
+if [ -f "$built" ]; then
+  step "front end: already built (python/jupyter_energy/labextension)"
+else
+  step "front end: npm install and build in labextension/ (a few minutes the first time)"
+  .venv/bin/python -m pip install --quiet "jupyterlab>=4.2,<5"
+  log=.venv/front-end-build.log
+  (cd labextension && npm install --no-audit --no-fund --loglevel=error &&
+    PATH="$PWD/../.venv/bin:$PATH" npm run --silent build:prod) >"$log" 2>&1 ||
+    { tail -n 30 "$log" >&2; echo "run.sh: front-end build failed (log: $log)" >&2; exit 1; }
+fi
+# energyd + energy (meson, in build-pip/) and the package; the `notebook` extra is Notebook 7,
+# the other front end the extension works in.
+step "C build and install: energyd and energy (meson + ninja in build-pip/), pip install .[notebook]"
+.venv/bin/python -m pip install --quiet ".[notebook]"
+step "done: .venv/bin/jupyter lab and .venv/bin/jupyter notebook have the extension"
 
 if [ "$INSTALL_ONLY" = 1 ]; then
   exit 0

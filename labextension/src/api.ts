@@ -87,6 +87,8 @@ export interface ILongterm {
   step_s: number;
   channels: { [id: string]: { joules: (number | null)[] } };
   host: { joules: (number | null)[]; emissions_g?: (number | null)[] };
+  /** What the store holds: since when it records. */
+  record?: { began_at: number | null; recorded_to: number | null; status?: string };
   /** Generation group → share per step (energyd with a mix provider only). */
   mix?: { [group: string]: (number | null)[] };
   intensity_g_per_kwh?: (number | null)[];
@@ -97,6 +99,30 @@ export interface IStatus {
   embedded: boolean;
   server_started_at: number;
   startup_error: string | null;
+  /** The Jupyter server's user id (the "my processes" view). */
+  uid?: number;
+}
+
+export interface IProcess {
+  pid: number;
+  ppid: number;
+  uid: number;
+  user: string;
+  command: string;
+  watts: number | null;
+  cpu_share: number | null;
+  cpu_s: number | null;
+  tree_joules: number | null;
+}
+
+export interface IProcesses {
+  time: number;
+  interval_s: number;
+  scan_interval_s: number;
+  method: string;
+  measured: boolean;
+  processes: IProcess[];
+  host?: { active_watts: number | null; idle_watts: number | null; busy_share: number | null };
 }
 
 export interface IKernelEnergy {

@@ -73,7 +73,16 @@ function settleMs(intervalS: number | null): number {
 }
 
 export class CellEnergyTracker {
-  constructor(private readonly model: EnergyModel) {}
+  constructor(private readonly model: EnergyModel) {
+    // The unit switch and the setting reach every line already drawn.
+    model.changed.connect(() => {
+      const key = `${model.settings.unit}|${model.settings.cellEnergy}`;
+      if (key !== this._settingsKey) {
+        this._settingsKey = key;
+        this._panels.forEach(p => this.renderAll(p));
+      }
+    });
+  }
 
   /** Emitted after each measured execution (the benchmark waits on it). */
   get measured(): ISignal<this, IMeasured> {
@@ -88,6 +97,8 @@ export class CellEnergyTracker {
   }
 
   track(panel: NotebookPanel): void {
+    this._panels.add(panel);
+    panel.disposed.connect(() => this._panels.delete(panel));
     const connect = (): void => {
       const kernel = panel.sessionContext.session?.kernel ?? null;
       if (kernel && !this._kernels.has(kernel)) {
@@ -116,28 +127,27 @@ export class CellEnergyTracker {
 
   render(cell: Cell, energy: ICellEnergy): void {
     if (!this.model.settings.cellEnergy) {
+      this._lines.get(cell)?.dispose();
       return;
     }
     this._latest.set(cell, energy);
-    if (!this._ready.has(cell)) {
-      // JupyterLab 4 builds a cell's input and output lazily; add the line once they exist
-      // so that it lands below them.
-      this._ready.add(cell);
-      void cell.ready.then(() => {
-        const latest = this._latest.get(cell);
-        if (latest && !cell.isDisposed) {
-          this.render(cell, latest);
-        }
-      });
+    if (!this._built.has(cell)) {
+      // JupyterLab 4 builds a cell's header, input, output and footer lazily (cell.ready); a
+      // widget added before that would land above the input, i.e. under the previous cell.
+      // Every render before then only updates the record; the line is placed once built.
+      if (!this._waiting.has(cell)) {
+        this._waiting.add(cell);
+        void cell.ready.then(() => {
+          this._built.add(cell);
+          const latest = this._latest.get(cell);
+          if (latest && !cell.isDisposed) {
+            this.render(cell, latest);
+          }
+        });
+      }
       return;
     }
-    let line = this._lines.get(cell);
-    if (!line || line.isDisposed) {
-      line = new Widget();
-      line.addClass('jp-EnergyCellLine');
-      (cell.layout as PanelLayout).addWidget(line);
-      this._lines.set(cell, line);
-    }
+    const line = this._placeLine(cell);
     const unit = this.model.settings.unit;
     const quality = qualityLabel(energy.measured);
     const covers = energy.coverage.join(' + ') || 'host';
@@ -166,9 +176,38 @@ export class CellEnergyTracker {
       'Energy of this cell’s execution, from the kernel’s busy to idle messages. ' +
       `Machine figure: ${quality}, covering ${covers}. ` +
       (energy.kernel_note ? `Kernel: ${energy.kernel_note}` : '');
+    line.node.dataset.cellId = cell.model.id;
+    line.node.dataset.unit = unit;
     line.node.dataset.joules = String(energy.host_joules ?? '');
     line.node.dataset.durationS = String(energy.duration_s);
     line.node.dataset.measured = String(energy.measured);
+  }
+
+  /** The cell's energy line, placed right after its output area (after the input for cells
+   * without outputs), i.e. above the cell's footer: inside its own cell whatever order the
+   * cell's parts were built in, and visible when the outputs are collapsed. */
+  private _placeLine(cell: Cell): Widget {
+    let line = this._lines.get(cell);
+    if (!line || line.isDisposed) {
+      line = new Widget();
+      line.addClass('jp-EnergyCellLine');
+      this._lines.set(cell, line);
+    }
+    const layout = cell.layout as PanelLayout;
+    // A code cell's output area sits in its output wrapper (with the collapser); other cells
+    // have the input wrapper only.
+    const outputs = (cell as Cell & { outputArea?: Widget | null }).outputArea;
+    const anchor = outputs?.parent ?? cell.inputArea?.parent ?? null;
+    const widgets = Array.from(layout.widgets);
+    const at = anchor ? widgets.indexOf(anchor) : -1;
+    const want = at >= 0 ? at + 1 : widgets.length;
+    const current = widgets.indexOf(line);
+    if (current < 0) {
+      layout.insertWidget(want, line);
+    } else if (current !== want && current !== want - 1) {
+      layout.insertWidget(want > current ? want - 1 : want, line);
+    }
+    return line;
   }
 
   private _onMessage(
@@ -287,10 +326,13 @@ export class CellEnergyTracker {
   }
 
   private _pending = new Map<string, IPending>();
+  private _panels = new Set<NotebookPanel>();
+  private _settingsKey = '';
   private _busy: IBusyInterval[] = [];
   private _kernels = new Set<Kernel.IKernelConnection>();
   private _lines = new WeakMap<Cell, Widget>();
-  private _ready = new WeakSet<Cell>();
+  private _waiting = new WeakSet<Cell>();
+  private _built = new WeakSet<Cell>();
   private _latest = new WeakMap<Cell, ICellEnergy>();
   private _measured = new Signal<this, IMeasured>(this);
 }

@@ -128,14 +128,19 @@ export function chooseComparison(
   return { comparison: best, ratio, phrase: comparisonPhrase(best, ratio) };
 }
 
-/** "enough to X", "enough to X 3 times", "about 40% of what it takes to X". */
+/** "enough to X", "enough to X twice", "enough to X 3 times", "about 2.5 times what it takes
+ * to X", "about 40% of what it takes to X": a count only where it is a whole number, so that
+ * no sentence ends in "… by 1 °C 1.5 times". */
 export function comparisonPhrase(c: IComparison, ratio: number): string {
   if (ratio < 0.95) {
     return `about ${Math.round(ratio * 100)}% of what it takes to ${c.action}`;
   }
-  if (ratio < 1.5) {
+  if (ratio < 1.1) {
     return `enough to ${c.action}`;
   }
-  const times = ratio < 10 ? ratio.toFixed(1).replace(/\.0$/, '') : String(Math.round(ratio));
-  return `enough to ${c.action} ${times} times`;
+  const whole = Math.round(ratio);
+  if (ratio >= 10 || Math.abs(ratio - whole) < 0.1) {
+    return whole === 2 ? `enough to ${c.action} twice` : `enough to ${c.action} ${whole} times`;
+  }
+  return `about ${ratio.toFixed(1)} times what it takes to ${c.action}`;
 }

@@ -181,13 +181,36 @@ export function formatEmissions(grams: number | null | undefined): string {
   return `${withPrefix(grams, 'g')} CO₂e`;
 }
 
-/** Money: two decimals from 0.01, two significant digits below ("0.0031 EUR"). */
-export function formatCost(cost: number | null | undefined, currency: string | null | undefined): string {
+/** Money in the currency's own notation (Intl.NumberFormat, the browser's language): two
+ * decimals from 0.01 ("€0.12"), two significant digits below ("€0.0031", "€0.000067"), and
+ * "< €0.000001" for less, rather than an exponent. An unknown currency code is printed after
+ * the number. */
+export function formatCost(
+  cost: number | null | undefined,
+  currency: string | null | undefined,
+  locale?: string
+): string {
   if (cost === null || cost === undefined || !Number.isFinite(cost)) {
     return '–';
   }
-  const v = Math.abs(cost) >= 0.01 || cost === 0 ? cost.toFixed(2) : String(Number(cost.toPrecision(2)));
-  return currency ? `${v} ${currency}` : v;
+  const tiny = 1e-6;
+  const a = Math.abs(cost);
+  const options: Intl.NumberFormatOptions =
+    a >= 0.01 || a === 0
+      ? { minimumFractionDigits: 2, maximumFractionDigits: 2 }
+      : { maximumSignificantDigits: 2 };
+  const value = a > 0 && a < tiny ? tiny : cost;
+  const prefix = a > 0 && a < tiny ? '< ' : '';
+  if (currency) {
+    try {
+      const f = new Intl.NumberFormat(locale, { style: 'currency', currency, ...options });
+      return prefix + f.format(value);
+    } catch {
+      // not an ISO 4217 code: the number, then the code as energyd gave it
+    }
+  }
+  const n = new Intl.NumberFormat(locale, options).format(value);
+  return prefix + (currency ? `${n} ${currency}` : n);
 }
 
 /** Time ticks on one line, as precise as the visible span needs (the narrow side bar has no

@@ -11,7 +11,7 @@ import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { benchmarkActiveCell } from './benchmark';
+import { BenchmarkCancelled, benchmarkActiveCell } from './benchmark';
 import { CellEnergyTracker } from './cellenergy';
 import { isEnergyUnit } from './format';
 import { DEFAULT_SETTINGS, EnergyModel, IEnergySettings } from './model';
@@ -84,16 +84,28 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         app.shell.activateById(panel.id);
+        let cancel = false;
         try {
           const result = await benchmarkActiveCell(
             nb,
             cells,
             model.settings.benchmarkRuns,
-            text => panel.showBenchmarkProgress(text)
+            text =>
+              panel.showBenchmarkProgress(text, () => {
+                cancel = true;
+                panel.showBenchmarkProgress('cancelling');
+                // Stop the run in progress too (a long cell would otherwise finish first).
+                void nb.sessionContext.session?.kernel?.interrupt();
+              }),
+            () => cancel
           );
           panel.showBenchmark(result);
         } catch (error) {
-          panel.showBenchmarkError(`Benchmark failed: ${(error as Error).message}`);
+          panel.showBenchmarkError(
+            error instanceof BenchmarkCancelled
+              ? 'Benchmark cancelled.'
+              : `Benchmark failed: ${(error as Error).message}`
+          );
         }
       }
     });

@@ -1,7 +1,9 @@
 /**
- * EnergyModel: polls the server extension at the refresh interval and keeps what the top bar and
+ * EnergyModel: polls the server extension at the refresh interval (a Lumino Poll: backoff
+ * while energyd is down, standby while the tab is hidden) and keeps what the top bar and
  * the panel show. One instance per page; widgets listen to `changed`.
  */
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
@@ -43,9 +45,17 @@ export function meanPower(a: IEnergy | null, b: IEnergy | null): number | null {
   return dt > 0.2 && dj >= 0 ? dj / dt : null;
 }
 
+/** The live figures' poll: the refresh interval while energyd answers; after a failure the
+ * interval grows (factor 2, randomised by Lumino between the interval and twice the last one)
+ * up to BACKOFF_MAX_MS, so a stopped energyd sees at most one request per step and the panel
+ * still recovers within about 4 s of its return. Standby while the tab is hidden. */
+export const BACKOFF_MAX_MS = 4000;
+
 export class EnergyModel {
   settings: IEnergySettings = { ...DEFAULT_SETTINGS };
   status: IStatus | null = null;
+  /** The last status seen, kept while energyd is down (was it the embedded one?). */
+  lastStatus: IStatus | null = null;
   sources: ISources | null = null;
   now: INow | null = null;
   /** Host energy since the Jupyter server started. */
@@ -72,18 +82,36 @@ export class EnergyModel {
     return c ? c.measured : false;
   }
 
+  /** Whether energyd did not answer at all (as opposed to an error it returned). */
+  get energydDown(): boolean {
+    return this.error !== null && (this.error.status === 503 || this.error.status === 0);
+  }
+
   start(): void {
-    if (this._timer === null) {
-      void this.poll();
+    if (this._poll === null) {
+      this._poll = new Poll({
+        name: 'jupyter-energy:now',
+        factory: () => this.tick(),
+        frequency: {
+          interval: Math.max(200, this.settings.refreshIntervalMs),
+          backoff: 2,
+          max: BACKOFF_MAX_MS
+        },
+        standby: 'when-hidden'
+      });
+      // The constructor raises `max` to Lumino's default of 30 s; the setter keeps ours, so a
+      // returning energyd is seen within BACKOFF_MAX_MS.
+      this._poll.frequency = {
+        interval: Math.max(200, this.settings.refreshIntervalMs),
+        backoff: 2,
+        max: BACKOFF_MAX_MS
+      };
     }
   }
 
   dispose(): void {
-    if (this._timer !== null) {
-      clearTimeout(this._timer);
-    }
-    this._timer = null;
-    this._disposed = true;
+    this._poll?.dispose();
+    this._poll = null;
   }
 
   setUnit(unit: EnergyUnit): void {
@@ -93,16 +121,23 @@ export class EnergyModel {
 
   updateSettings(settings: Partial<IEnergySettings>): void {
     this.settings = { ...this.settings, ...settings };
+    if (this._poll) {
+      this._poll.frequency = {
+        ...this._poll.frequency,
+        interval: Math.max(200, this.settings.refreshIntervalMs)
+      };
+    }
     this._changed.emit();
   }
 
-  async poll(): Promise<void> {
-    if (this._disposed) {
-      return;
-    }
+  /** One poll tick. `now` goes first: while energyd is down that one request fails and
+   * nothing else is asked. Rejects on failure so that the poll backs off. */
+  async tick(): Promise<void> {
     try {
+      this.now = await requestAPI<INow>('now');
       if (!this.status) {
         this.status = await requestAPI<IStatus>('status');
+        this.lastStatus = this.status;
       }
       if (this.intervalS === null) {
         const info = await requestAPI<{ interval_s?: number }>('info');
@@ -111,7 +146,6 @@ export class EnergyModel {
       if (!this.sources || this._polls % 30 === 0) {
         this.sources = await requestAPI<ISources>('sources');
       }
-      this.now = await requestAPI<INow>('now');
       const previous = this.sinceServer;
       this.sinceServer = await requestAPI<IEnergy>('energy', {
         from: this.status.server_started_at.toFixed(6),
@@ -124,19 +158,19 @@ export class EnergyModel {
         error instanceof EnergyApiError
           ? error
           : new EnergyApiError(0, String(error));
-      this.sources = null; // ask again once energyd is back
+      // Ask again once energyd is back: it may be another daemon (embedded or the service).
+      this.sources = null;
       this.intervalS = null;
+      this.status = null;
+      this._polls++;
+      this._changed.emit();
+      throw error;
     }
     this._polls++;
     this._changed.emit();
-    this._timer = window.setTimeout(
-      () => void this.poll(),
-      Math.max(200, this.settings.refreshIntervalMs)
-    );
   }
 
   private _changed = new Signal<this, void>(this);
-  private _timer: number | null = null;
+  private _poll: Poll | null = null;
   private _polls = 0;
-  private _disposed = false;
 }

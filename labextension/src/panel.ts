@@ -14,10 +14,11 @@ import {
   IHistory,
   IKernelEnergy,
   ILongterm,
+  IProcesses,
   requestAPI
 } from './api';
 import { IBenchmarkResult } from './benchmark';
-import { CellEnergyTracker } from './cellenergy';
+import { CellEnergyTracker, ICellEnergy } from './cellenergy';
 import { makeChart } from './charts';
 import { chooseComparison } from './comparisons';
 import {
@@ -29,7 +30,8 @@ import {
   formatEnergy,
   formatPower,
   joulesTo,
-  qualityLabel
+  qualityLabel,
+  timeTick
 } from './format';
 import { MIX_COLORS, MIX_GROUPS, mixBands } from './mix';
 import { EnergyModel } from './model';
@@ -62,6 +64,38 @@ function carbonText(since: IEnergy): string {
   return text + '.';
 }
 
+/** Every cell's energy record as CSV (one row per cell, the metadata's own fields). */
+export function cellsCsv(rows: { index: number; count: number | null; energy: ICellEnergy }[]): string {
+  const cols: (keyof ICellEnergy)[] = [
+    'from', 'to', 'duration_s', 'host_joules', 'host_watts', 'measured', 'kernel_joules',
+    'kernel_share', 'kernel_method', 'emissions_g', 'cost', 'currency'
+  ];
+  const quote = (v: unknown): string => {
+    const t = v === null || v === undefined ? '' : String(v);
+    return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+  };
+  const lines = [['cell', 'execution_count', ...cols, 'coverage'].join(',')];
+  for (const r of rows) {
+    lines.push(
+      [r.index + 1, r.count, ...cols.map(c => r.energy[c]), r.energy.coverage.join(' + ')]
+        .map(quote)
+        .join(',')
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+function downloadCsv(name: string, rows: { index: number; count: number | null; energy: ICellEnergy }[]): void {
+  const blob = new Blob([cellsCsv(rows)], { type: 'text/csv' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `${name.replace(/\.ipynb$/, '')}-energy.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  URL.revokeObjectURL(a.href);
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   className: string,
@@ -73,6 +107,22 @@ function el<K extends keyof HTMLElementTagNameMap>(
     e.textContent = text;
   }
   return e;
+}
+
+/** A <select> of [value, label] options calling `onChange` with the chosen value. */
+function select(
+  className: string,
+  options: [string, string][],
+  onChange: (value: string) => void
+): HTMLSelectElement {
+  const s = el('select', className);
+  for (const [value, label] of options) {
+    const o = el('option', '', label);
+    o.value = value;
+    s.append(o);
+  }
+  s.addEventListener('change', () => onChange(s.value));
+  return s;
 }
 
 export class EnergyPanel extends Widget {
@@ -88,8 +138,12 @@ export class EnergyPanel extends Widget {
     this.title.caption = 'Jupyter Energy';
     this.title.closable = true;
 
-    const n = this.node;
-    n.append(el('h2', 'jp-EnergyPanel-title', 'Energy'));
+    this.node.append(el('h2', 'jp-EnergyPanel-title', 'Energy'), this._benchTop, this._down);
+    this._down.hidden = true;
+    this._benchTop.hidden = true;
+    // Everything below needs energyd; hidden while it does not answer.
+    const n = this._body;
+    this.node.append(n);
     n.append(this._sentence, this._quality, this._carbon);
 
     const units = el('div', 'jp-EnergyPanel-unit');
@@ -103,22 +157,28 @@ export class EnergyPanel extends Widget {
     n.append(units);
 
     n.append(el('h3', '', `Power, last ${LIVE_SECONDS} s`));
-    n.append(this._liveNote, this._live);
+    n.append(this._liveNote, this._live, this._liveSpike);
     n.append(el('h3', '', 'This notebook’s kernel'), this._kernel);
+    n.append(el('h3', '', 'This notebook'), this._notebook);
+
+    n.append(el('h3', '', 'Processes'));
+    const scope = select('jp-EnergyPanel-procScope', [
+      ['mine', 'my processes'],
+      ['all', 'all users']
+    ], value => {
+      this._procScope = value as 'mine' | 'all';
+      this._procAt = 0;
+      void this._refreshProcesses();
+    });
+    n.append(scope, this._procNote, this._procs);
 
     n.append(el('h3', '', 'Energy over time'));
-    const ranges = el('select', 'jp-EnergyPanel-range');
-    for (const [value, label] of [
+    const ranges = select('jp-EnergyPanel-range', [
       ['server', 'since server start'],
       ['day', 'last 24 hours'],
       ['week', 'last 7 days']
-    ]) {
-      const o = el('option', '', label);
-      o.value = value;
-      ranges.append(o);
-    }
-    ranges.addEventListener('change', () => {
-      this._range = ranges.value as Range;
+    ], value => {
+      this._range = value as Range;
       this._longtermAt = 0;
       void this._refreshLongterm();
     });
@@ -132,15 +192,32 @@ export class EnergyPanel extends Widget {
     model.changed.connect(this._onModel, this);
   }
 
-  showBenchmarkProgress(text: string): void {
+  /** Benchmark progress at the top of the panel (where the eye is) with a Cancel button;
+   * `text` null hides it. */
+  showBenchmarkProgress(text: string | null, cancel?: () => void): void {
+    this._benchTop.hidden = text === null;
+    if (text === null) {
+      this._benchTop.replaceChildren();
+      return;
+    }
+    const line = el('span', 'jp-EnergyPanel-benchProgress', `Benchmark: ${text}…`);
+    const parts: HTMLElement[] = [line];
+    if (cancel) {
+      const b = el('button', 'jp-EnergyPanel-benchCancel', 'Cancel');
+      b.addEventListener('click', cancel);
+      parts.push(b);
+    }
+    this._benchTop.replaceChildren(...parts);
     this._bench.replaceChildren(el('div', 'jp-EnergyPanel-benchProgress', `Benchmark: ${text}…`));
   }
 
   showBenchmarkError(text: string): void {
+    this.showBenchmarkProgress(null);
     this._bench.replaceChildren(el('div', 'jp-EnergyPanel-error', text));
   }
 
   showBenchmark(r: IBenchmarkResult): void {
+    this.showBenchmarkProgress(null);
     this._lastBench = r;
     this._renderBenchmark();
   }
@@ -151,8 +228,8 @@ export class EnergyPanel extends Widget {
 
   protected onResize(): void {
     const w = this._chartWidth();
-    this._liveChart?.setSize({ width: w, height: 180 });
-    this._longChart?.setSize({ width: w, height: 180 });
+    this._liveChart?.setSize({ width: w, height: 160 });
+    this._longChart?.setSize({ width: w, height: 160 });
   }
 
   private _chartWidth(): number {
@@ -167,6 +244,10 @@ export class EnergyPanel extends Widget {
     if (!this.isVisible) {
       return;
     }
+    this._renderDown();
+    if (this.model.error && this.model.energydDown) {
+      return;
+    }
     this._renderSummary();
     this._renderChannels();
     if (this._lastBench && this._benchUnit !== this.model.settings.unit) {
@@ -176,7 +257,138 @@ export class EnergyPanel extends Widget {
       void this._refreshLive();
       void this._refreshKernel();
       void this._refreshLongterm();
+      void this._refreshProcesses();
     }
+    this._renderNotebook();
+  }
+
+  /** The current notebook's executed cells as their energy records say (cell metadata): the
+   * cells that used the most, and every record as CSV. Each figure is energyd's, as stored;
+   * the notebook's total over all its executions needs an energyd query over many intervals,
+   * which the API does not offer yet, so none is shown. */
+  private _renderNotebook(): void {
+    const nb = this.notebooks?.currentWidget ?? null;
+    const unit = this.model.settings.unit;
+    const rows = (nb?.content.widgets ?? [])
+      .map((cell, index) => ({
+        index,
+        count: (cell.model.sharedModel as { execution_count?: number | null }).execution_count ?? null,
+        energy: cell.model.getMetadata('energy') as ICellEnergy | undefined
+      }))
+      .filter((r): r is { index: number; count: number | null; energy: ICellEnergy } =>
+        !!r.energy && r.energy.version === 1);
+    const key = `${nb?.id}|${unit}|${rows.map(r => `${r.index}:${r.energy.to}`).join(',')}`;
+    if (key === this._notebookKey) {
+      return;
+    }
+    this._notebookKey = key;
+    if (!nb || !rows.length) {
+      this._notebook.replaceChildren(
+        el('div', 'jp-EnergyPanel-note', nb ? 'No cell of this notebook has an energy record yet.' : 'No notebook is open.')
+      );
+      return;
+    }
+    const top = [...rows]
+      .sort((a, b) => (b.energy.host_joules ?? -1) - (a.energy.host_joules ?? -1))
+      .slice(0, 5);
+    const table = el('table', 'jp-EnergyPanel-table jp-EnergyPanel-topCells');
+    const head = el('tr', '');
+    for (const h of ['cell', 'energy', 'time', 'kernel', 'CO₂e']) {
+      head.append(el('th', '', h));
+    }
+    table.append(head);
+    for (const r of top) {
+      const e = r.energy;
+      const tr = el('tr', '');
+      tr.dataset.cellIndex = String(r.index);
+      tr.append(
+        el('td', '', r.count !== null ? `[${r.count}]` : `#${r.index + 1}`),
+        el('td', '', `${formatEnergy(e.host_joules, unit)} ${e.measured ? '' : '(est.)'}`.trim()),
+        el('td', '', formatDuration(e.duration_s)),
+        el('td', '', e.kernel_joules !== null ? formatEnergy(e.kernel_joules, unit) : '–'),
+        el('td', '', e.emissions_g !== null && e.emissions_g !== undefined ? formatEmissions(e.emissions_g) : '–')
+      );
+      table.append(tr);
+    }
+    const csv = el('button', 'jp-EnergyPanel-csv', 'Download CSV');
+    csv.addEventListener('click', () => downloadCsv(nb.title.label || 'notebook', rows));
+    this._notebook.replaceChildren(
+      el('div', 'jp-EnergyPanel-note',
+        `${rows.length} cell(s) with an energy record (their last execution); the ${top.length} that used the most:`),
+      table,
+      csv
+    );
+  }
+
+  /** Top processes by attributed power (energyd's /processes), the user's own or all. */
+  private async _refreshProcesses(): Promise<void> {
+    if (Date.now() - this._procAt < 3000 || this._procBusy) {
+      return;
+    }
+    this._procAt = Date.now();
+    this._procBusy = true;
+    try {
+      const uid = this.model.status?.uid;
+      const mine = this._procScope === 'mine' && uid !== undefined;
+      const p = await requestAPI<IProcesses>('processes', { top: 8, user: mine ? uid : undefined });
+      this._procNote.textContent =
+        `Power attributed to each process over the last ${formatDuration(p.scan_interval_s)} ` +
+        `(estimated by ${p.method}).`;
+      const table = el('table', 'jp-EnergyPanel-table jp-EnergyPanel-procTable');
+      const head = el('tr', '');
+      for (const h of ['process', 'user', 'power', 'CPU']) {
+        head.append(el('th', '', h));
+      }
+      table.append(head);
+      for (const proc of p.processes) {
+        const tr = el('tr', '');
+        const name = el('td', 'jp-EnergyPanel-procCommand', proc.command);
+        name.title = `pid ${proc.pid}`;
+        tr.append(
+          name,
+          el('td', '', proc.user),
+          el('td', '', formatPower(proc.watts)),
+          el('td', '', proc.cpu_share === null ? '–' : `${Math.round(proc.cpu_share * 100)}%`)
+        );
+        tr.dataset.pid = String(proc.pid);
+        tr.dataset.uid = String(proc.uid);
+        table.append(tr);
+      }
+      if (!p.processes.length) {
+        this._procs.replaceChildren(el('div', 'jp-EnergyPanel-note', 'No busy process yet.'));
+      } else {
+        this._procs.replaceChildren(table);
+      }
+    } catch (error) {
+      this._procs.replaceChildren();
+      this._procNote.textContent = `Processes not available: ${(error as Error).message}`;
+    } finally {
+      this._procBusy = false;
+    }
+  }
+
+  /** energyd does not answer: say so and what to do, instead of empty headings. */
+  private _renderDown(): void {
+    const m = this.model;
+    const down = m.error !== null && m.energydDown;
+    this._down.hidden = !down;
+    this._body.hidden = down;
+    this.node.dataset.energyd = down ? 'down' : 'up';
+    if (!down) {
+      return;
+    }
+    const what = m.lastStatus?.embedded
+      ? 'The energyd this Jupyter server started has stopped. The server starts it again by ' +
+        'itself (at most every 10 s); the figures come back here when it answers.'
+      : 'Start the system service (measured figures, shared by every user): ' +
+        '`sudo ./run.sh --system` in the Jupyter Energy repository (see docs/service.md). ' +
+        'Or let this Jupyter server start its own energyd: restart the server with ' +
+        'c.EnergyExtensionApp.auto_start = True (the default).';
+    this._down.replaceChildren(
+      el('h3', 'jp-EnergyPanel-downTitle', 'energyd is not running'),
+      el('p', '', what),
+      el('p', 'jp-EnergyPanel-note', `Details: ${m.error?.message ?? ''} Retrying with backoff.`)
+    );
   }
 
   private _renderSummary(): void {
@@ -208,7 +420,11 @@ export class EnergyPanel extends Widget {
     this._quality.textContent =
       `${measured ? 'Measured' : 'Estimated'}: the host total covers ${covers || 'nothing yet'}. ` +
       `Power now ${formatPower(m.meanWatts)}.` +
-      (measured ? '' : ' No energy sensor is readable here, so a CPU-utilisation model estimates it.');
+      (measured
+        ? ''
+        : ' No energy sensor is readable here, so a CPU-utilisation model estimates it. ' +
+          'Installing the system service gives measured figures: `sudo ./run.sh --system` in the ' +
+          'Jupyter Energy repository (see docs/service.md).');
     this._quality.dataset.measured = String(measured);
     this._carbon.textContent = carbonText(since);
   }
@@ -260,22 +476,37 @@ export class EnergyPanel extends Widget {
       ];
       const measured = this.model.now?.host.measured ?? false;
       this._liveNote.textContent =
-        `Watts, ${qualityLabel(measured)}; host total (thick) and each channel. ` +
-        'Shaded: this notebook’s kernel was busy.';
+        `Watts, ${qualityLabel(measured)}: host total (thick) and each channel. ` +
+        'Shaded, with a bar along the top: this notebook’s kernel was busy.';
       if (!this._liveChart || this._liveKey !== key) {
         this._liveChart?.destroy();
         this._live.replaceChildren();
         const series = [
           { label: 'host total', width: 2.5 },
-          ...ids.map(id => ({ label: id, width: 1.2 }))
+          ...ids.map(id => ({ label: this.model.channelLabel(id), width: 1.4 }))
         ];
-        this._liveChart = makeChart(this._live, this._chartWidth(), 'W', series, data, () =>
-          this._busyShade()
-        );
+        this._liveChart = makeChart(this._live, this._chartWidth(), 'W', series, data, {
+          shade: () => this._busyShade()
+        });
         this._liveKey = key;
       } else {
         this._liveChart.setData(data);
       }
+      // Samples above the robust axis are cut at its top: say so, with the highest one.
+      const top = this._liveChart.scales.y.max ?? Infinity;
+      let peak: [number, number] | null = null;
+      for (let s = 1; s < data.length; s++) {
+        (data[s] as (number | null)[]).forEach((v, i) => {
+          if (v !== null && v > top && (!peak || v > peak[1])) {
+            peak = [h.t[i], v];
+          }
+        });
+      }
+      const p = peak as [number, number] | null;
+      this._liveSpike.textContent = p
+        ? `A sample of ${formatPower(p[1])} at ${timeTick(p[0], 0)} is above the scale ` +
+          '(the axis follows the 99th percentile; hover for each value).'
+        : '';
     } catch (error) {
       this._liveNote.textContent = `Live chart unavailable: ${String((error as Error).message)}`;
     } finally {
@@ -351,22 +582,34 @@ export class EnergyPanel extends Widget {
       });
       const unit = m.settings.unit;
       const conv = (v: number | null): number | null => (v === null ? null : joulesTo(v, unit));
-      const data: uPlot.AlignedData = [lt.t, lt.host.joules.map(conv)];
+      // Steps before the record began hold nothing: leave them out, so that a fresh record
+      // is a few wide bars rather than one point at the end of an empty week.
+      const began = lt.record?.began_at ?? null;
+      const keep = lt.t.map(t => began === null || t + lt.step_s > began);
+      const pick = <T,>(a: T[]): T[] => a.filter((_, i) => keep[i]);
+      const t = pick(lt.t);
+      const data: uPlot.AlignedData = [t, pick(lt.host.joules).map(conv)];
+      const since =
+        began !== null
+          ? ` Recording since ${new Date(began * 1000).toLocaleString()}` +
+            (t.length < 3 ? ': only a few steps so far.' : '.')
+          : '';
       this._longNote.textContent =
         `Energy per ${formatDuration(lt.step_s)} step, host total, in ${unit} ` +
-        `(${qualityLabel(m.now?.host.measured)}).`;
+        `(${qualityLabel(m.now?.host.measured)}).` + since;
       this._longChart?.destroy();
       this._long.replaceChildren();
-      const bands = mixBands(lt.t, lt.step_s, lt.mix);
+      const mix = lt.mix
+        ? Object.fromEntries(Object.entries(lt.mix).map(([g, v]) => [g, pick(v)]))
+        : undefined;
+      const bands = mixBands(t, lt.step_s, mix);
       this._longChart = makeChart(
         this._long,
         this._chartWidth(),
         unit,
-        [{ label: `host energy per step (${unit})`, width: 2 }],
+        [{ label: `host energy per step`, width: 1 }],
         data,
-        undefined,
-        true,
-        bands
+        { bars: true, bands }
       );
       this._mixLegend.replaceChildren();
       if (bands.length) {
@@ -377,6 +620,12 @@ export class EnergyPanel extends Widget {
           sw.style.background = MIX_COLORS[g];
           this._mixLegend.append(sw, el('span', '', ` ${g} `));
         }
+      } else {
+        const provider = m.sinceServer?.carbon?.provider;
+        this._mixLegend.textContent =
+          `No generation mix${provider ? ` with the ${provider} carbon provider` : ''}: ` +
+          'energyd gets one from a live provider (uk, rte, or entsoe / electricitymaps with a ' +
+          'token); set [carbon] provider in energyd’s configuration (see docs/carbon.md).';
       }
     } catch (error) {
       this._longChart?.destroy();
@@ -411,7 +660,7 @@ export class EnergyPanel extends Widget {
     const box = el('div', 'jp-EnergyPanel-benchResult');
     box.append(
       el('div', 'jp-EnergyPanel-benchHead',
-        `Cell [${r.cellIndex + 1}], ${r.runs.length} runs after one warm-up (mean ± sd):`),
+        `Cell [${r.executionCount ?? ' '}], ${r.runs.length} runs after one warm-up (mean ± sd):`),
       el('div', 'jp-EnergyPanel-benchTime', `time ${formatDurationMeanSd(r.time.mean, r.time.sd)}`),
       el('div', 'jp-EnergyPanel-benchEnergy',
         `machine energy ${ms(r.host, fmtE)} (${qualityLabel(r.measured)}, ${r.coverage.join(' + ')})`)
@@ -445,6 +694,17 @@ export class EnergyPanel extends Widget {
     this._bench.replaceChildren(box);
   }
 
+  private _body = el('div', 'jp-EnergyPanel-body');
+  private _notebook = el('div', 'jp-EnergyPanel-notebook');
+  private _down = el('div', 'jp-EnergyPanel-down');
+  private _benchTop = el('div', 'jp-EnergyPanel-benchTop');
+  private _liveSpike = el('div', 'jp-EnergyPanel-note jp-EnergyPanel-liveSpike');
+  private _procNote = el('div', 'jp-EnergyPanel-note jp-EnergyPanel-procNote');
+  private _procs = el('div', 'jp-EnergyPanel-processes');
+  private _procScope: 'mine' | 'all' = 'mine';
+  private _notebookKey = '';
+  private _procAt = 0;
+  private _procBusy = false;
   private _sentence = el('p', 'jp-EnergyPanel-sentence');
   private _quality = el('p', 'jp-EnergyPanel-quality');
   private _carbon = el('p', 'jp-EnergyPanel-carbon');

@@ -2,6 +2,8 @@ import { describe, expect, it, vi } from 'vitest';
 
 // benchmark.ts imports JupyterLab's notebook package for its runner; summarize() is pure.
 vi.mock('@jupyterlab/notebook', () => ({ NotebookActions: {} }));
+// ...and Lumino's widgets for the progress line it puts under the cell.
+vi.mock('@lumino/widgets', () => ({ Widget: class {}, PanelLayout: class {} }));
 
 import { summarize } from '../src/benchmark';
 import { ICellEnergy } from '../src/cellenergy';

@@ -47,7 +47,10 @@ describe('chooseComparison', () => {
     const kettle = COMPARISONS.find(c => c.emoji === '🫖')!;
     expect(comparisonPhrase(kettle, 1)).toBe('enough to boil 1 litre of water');
     expect(comparisonPhrase(kettle, 3)).toBe('enough to boil 1 litre of water 3 times');
-    expect(comparisonPhrase(kettle, 2.46)).toBe('enough to boil 1 litre of water 2.5 times');
+    expect(comparisonPhrase(kettle, 2.46)).toBe('about 2.5 times what it takes to boil 1 litre of water');
+    expect(comparisonPhrase(kettle, 2.04)).toBe('enough to boil 1 litre of water twice');
+    expect(comparisonPhrase(kettle, 1.05)).toBe('enough to boil 1 litre of water');
+    expect(comparisonPhrase(kettle, 14.4)).toBe('enough to boil 1 litre of water 14 times');
     expect(comparisonPhrase(kettle, 0.4)).toBe('about 40% of what it takes to boil 1 litre of water');
   });
 });

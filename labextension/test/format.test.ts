@@ -127,9 +127,14 @@ describe('emissions and cost', () => {
     expect(formatEmissions(null)).toBe('– g CO₂e');
   });
   it('shows small costs with two significant digits', () => {
-    expect(formatCost(1.234, 'EUR')).toBe('1.23 EUR');
-    expect(formatCost(0.0031, 'EUR')).toBe('0.0031 EUR');
-    expect(formatCost(0, null)).toBe('0.00');
+    expect(formatCost(1.234, 'EUR', 'en-GB')).toBe('€1.23');
+    expect(formatCost(1234.5, 'EUR', 'de-DE')).toBe('1.234,50\u00a0€');
+    expect(formatCost(0.0031, 'EUR', 'en-GB')).toBe('€0.0031');
+    // The figure the issue found printed as "6.7e-8 EUR".
+    expect(formatCost(6.7e-8, 'EUR', 'en-GB')).toBe('< €0.000001');
+    expect(formatCost(6.7e-5, 'USD', 'en-US')).toBe('$0.000067');
+    expect(formatCost(0.5, 'XYZW', 'en-GB')).toBe('0.50 XYZW'); // not a currency code
+    expect(formatCost(0, null, 'en-GB')).toBe('0.00');
     expect(formatCost(null, 'EUR')).toBe('–');
   });
 });

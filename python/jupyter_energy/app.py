@@ -137,7 +137,12 @@ class EnergyExtensionApp(ExtensionApp):
             "embedded": bool(self.embedded and self.embedded.running),
             "embedded_log": str(self.embedded.log_path) if self.embedded else None,
             "server_started_at": self.started_at,
+            "uid": os.getuid(),  # the front end's "my processes" (energyd's ?user=UID)
             "startup_error": self.startup_error,
+            # energyd's (pid, started_at) at the last watch sync, and how often it changed.
+            "energyd_pid": (self.watches.energyd_identity or (None, None))[0],
+            "energyd_started_at": (self.watches.energyd_identity or (None, None))[1],
+            "energyd_restarts": self.watches.energyd_restarts,
             "kernels": {kid: w.to_json() for kid, w in self.watches.watches.items()},
         }
 

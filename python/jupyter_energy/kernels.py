@@ -5,6 +5,11 @@ Jupyter server runs, so that energyd can attribute energy to the kernel's proces
 removes it (``DELETE /api/v1/watch/ID``) when the kernel stops.  energyd versions without
 attribution answer 404; the kernel is then remembered as "not attributable" with energyd's text,
 and the front end shows the machine's figures only.
+
+energyd keeps its watches in memory: when it restarts (a system service restarted, an embedded
+daemon that crashed and was started again), every watch is gone.  Each sync therefore asks
+``/api/v1/info`` first and compares energyd's ``pid`` and ``started_at`` with the last answer; a
+different daemon means every kernel is registered again at once.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class KernelWatches:
         self._log = log
         self._lock = threading.Lock()
         self.watches: Dict[str, KernelWatch] = {}
+        # (pid, started_at) of the energyd the watches were registered with.
+        self.energyd_identity: Optional[tuple] = None
+        self.energyd_restarts = 0  # how often a new energyd was seen (status, tests)
 
     def _register(self, kernel_id: str, pid: int) -> KernelWatch:
         watch = KernelWatch(kernel_id, pid)
@@ -85,6 +93,8 @@ class KernelWatches:
         (restarts), retry kernels whose registration failed for a reason other than 404."""
         live = set(self._km.list_kernel_ids())
         with self._lock:
+            if not self._check_energyd():
+                return
             for kid in list(self.watches):
                 if kid not in live:
                     self._unregister(self.watches.pop(kid))
@@ -100,6 +110,27 @@ class KernelWatches:
                     if current is not None:
                         self._unregister(current)
                     self.watches[kid] = self._register(kid, pid)
+
+    def _check_energyd(self) -> bool:
+        """Whether energyd answers; forgets every watch id when it is not the daemon they were
+        registered with."""
+        try:
+            info = self._client().get("info")
+        except EnergydError as exc:
+            # Down: nothing to register with.  The ids are kept until a daemon answers, which
+            # then tells whether it is the same one (a short network hiccup) or a new one.
+            self._log.debug("energyd not reachable for the watch sync: %s", exc)
+            return False
+        identity = (info.get("pid"), info.get("started_at"))
+        if self.energyd_identity is not None and identity != self.energyd_identity:
+            self._log.info("jupyter_energy: energyd restarted (pid %s); registering %d kernel(s) "
+                           "again", identity[0], len(self.watches))
+            self.energyd_restarts += 1
+            # The new daemon never knew these watches: drop them without a DELETE, so that
+            # the loop below registers every kernel afresh.
+            self.watches.clear()
+        self.energyd_identity = identity
+        return True
 
     def get(self, kernel_id: str) -> Optional[KernelWatch]:
         with self._lock:

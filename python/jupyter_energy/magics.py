@@ -19,7 +19,7 @@ from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .meter import EnergyMeter, EnergyTrace
-from .output import _fmt_j
+from .output import _fmt_g, _fmt_j
 
 
 def _mean_sd(values: List[float]):
@@ -46,7 +46,7 @@ def describe_cell(trace: EnergyTrace) -> str:
                     if math.isfinite(share) else "")
                  + " (estimated from CPU time)")
     if s.emissions_g is not None:
-        line += f"; {s.emissions_g:.3f} gCO2eq"
+        line += f"; {_fmt_g(s.emissions_g)} (estimated)"
     return line
 
 
@@ -56,17 +56,24 @@ def describe_bench(trace: EnergyTrace, warmup: int) -> str:
     t_m, t_sd = _mean_sd([s.duration for s in samples])
     h_m, h_sd = _mean_sd([s.host_joules for s in samples])
     what = "measured" if samples[0].host_measured else "estimated"
+    # One column of labels as wide as the longest channel id, mean and sd in one unit.
+    width = max([len("kernel")] + [len(ch) for ch in samples[0].energy])
+
+    def row(label: str, m: float, sd: float, fmt, note: str = "") -> str:
+        return f"  {label:<{width}}  {fmt(m, m):>12} ± {fmt(sd, m):<12}{note}"
+
+    seconds = lambda v, ref: f"{v:.4f} s"  # noqa: E731
     lines = [f"{n} runs after {warmup} warm-up run(s): mean ± sd",
-             f"  time       {t_m:.4f} s ± {t_sd:.4f} s",
-             f"  host       {_fmt_j(h_m)} ± {_fmt_j(h_sd)} ({what}: "
-             f"{' + '.join(samples[0].host_coverage) or 'nothing'})"]
+             row("time", t_m, t_sd, seconds).rstrip(),
+             row("host", h_m, h_sd, _fmt_j,
+                 f" ({what}: {' + '.join(samples[0].host_coverage) or 'nothing'})")]
     for ch in samples[0].energy:
         m, sd = _mean_sd([s.energy[ch] for s in samples])
         est = "" if samples[0].measured.get(ch) else " (estimated)"
-        lines.append(f"  {ch:<10} {_fmt_j(m)} ± {_fmt_j(sd)}{est}")
+        lines.append(row(ch, m, sd, _fmt_j, est).rstrip())
     if all(s.process_joules is not None for s in samples):
         m, sd = _mean_sd([s.process_joules for s in samples])
-        lines.append(f"  kernel     {_fmt_j(m)} ± {_fmt_j(sd)} (estimated from CPU time)")
+        lines.append(row("kernel", m, sd, _fmt_j, " (estimated from CPU time)"))
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ CSV columns (also the DataFrame's):
 ``host_joules``    the whole machine (no double counting; see ``host_coverage``)
 ``host_measured``  true when every channel of the host total is measured, false for estimates
 ``process_joules`` energy attributed to the measuring process tree (estimated); empty if none
-``emissions_g``    grams CO2eq of the host energy; empty if energyd reports none
+``emissions_g``    grams CO₂e of the host energy; empty if energyd reports none
 ``<channel>``      joules of that channel, e.g. ``rapl:package-0``
 =================  ==========================================================================
 """
@@ -31,17 +31,27 @@ FIXED_COLUMNS = ["timestamp", "tag", "duration_s", "host_joules", "host_measured
                  "process_joules", "emissions_g"]
 
 
-def _fmt_j(j: Optional[float]) -> str:
-    if j is None or not math.isfinite(j):
+def _si(value: Optional[float], unit: str, reference: Optional[float] = None) -> str:
+    """``value`` with the SI prefix chosen for ``reference`` (default: the value itself), so
+    that "3.233 J ± 0.619 J" keeps one prefix for a mean and its deviation."""
+    if value is None or not math.isfinite(value):
         return "n/a"
-    a = abs(j)
-    if a >= 1e6:
-        return f"{j / 1e6:.3f} MJ"
-    if a >= 1e3:
-        return f"{j / 1e3:.3f} kJ"
-    if a >= 1 or a == 0:
-        return f"{j:.3f} J"
-    return f"{j * 1e3:.3f} mJ"
+    ref = abs(value if reference is None or not math.isfinite(reference) else reference)
+    for scale, prefix in ((1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ")):
+        if ref >= scale * 0.9995 or scale == 1e-6:
+            break
+    if ref == 0:
+        scale, prefix = 1.0, ""
+    return f"{value / scale:.3f} {prefix}{unit}"
+
+
+def _fmt_j(j: Optional[float], reference: Optional[float] = None) -> str:
+    return _si(j, "J", reference)
+
+
+def _fmt_g(grams: Optional[float]) -> str:
+    """Grams CO₂e in the notation of the UI and the CLI: "1.234 mg CO₂e"."""
+    return f"{_si(grams, 'g')} CO₂e"
 
 
 class PrintHandler:
@@ -64,7 +74,7 @@ class PrintHandler:
                 parts.append(f"this process {_fmt_j(s.process_joules)} (estimated"
                              + _share_note(s) + ")")
             if s.emissions_g is not None:
-                parts.append(f"{s.emissions_g:.3f} gCO2eq")
+                parts.append(f"{_fmt_g(s.emissions_g)} (estimated)")
             for ch, j in s.energy.items():
                 parts.append(f"{ch} {_fmt_j(j)}" + ("" if s.measured.get(ch) else " (estimated)"))
             print(", ".join(parts), file=out)

@@ -18,7 +18,7 @@ json_t *cli_get(struct cli *cli, const char *path, bool quiet);
 /* "12.3 kJ", "450 mJ" … */
 void cli_format_joules(double j, char *buf, size_t len);
 void cli_format_watts(double w, char *buf, size_t len);
-/* "1.234 g", "12.345 mg" … of CO2eq. */
+/* "1.234 g", "12.345 mg" … of CO₂e (printed as "1.234 g CO₂e"). */
 void cli_format_grams(double g, char *buf, size_t len);
 /* Emissions and cost next to joules (host.emissions_g, host.cost, host.currency and the carbon
  * summary of /now or /energy), one line each, to out; "since" says over what. */

@@ -82,7 +82,7 @@ void cli_print_carbon(FILE *out, json_t *answer, const char *since)
 	}
 	if (json_is_number(grams)) {
 		cli_format_grams(json_number_value(grams), g, sizeof(g));
-		fprintf(out, "Emissions: %s CO2eq %s (%s)\n", g, since, what);
+		fprintf(out, "Emissions: %s CO₂e %s (%s)\n", g, since, what);
 	} else {
 		fprintf(out, "Emissions: unknown (%s)\n", what);
 	}

@@ -647,7 +647,7 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 		         last->carbon_intensity_g_per_kwh);
 	if (isfinite(g.mean)) {
 		cli_format_grams(g.mean, gs, sizeof(gs));
-		fprintf(f, "%-18s %14s CO2eq %s, estimated (%s)\n", "host emissions", gs,
+		fprintf(f, "%-18s %14s CO₂e %s, estimated (%s)\n", "host emissions", gs,
 		        n > 1 ? "per run (mean)" : "during the command", origin);
 	} else {
 		fprintf(f, "%-18s %14s (%s)\n", "host emissions", "unknown", origin);

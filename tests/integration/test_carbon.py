@@ -389,7 +389,7 @@ def test_cli_status_and_run_show_grams_and_cost(tmp_path, start_energyd):
     st = subprocess.run([str(ENERGY), "--socket", d.socket, "status"], capture_output=True,
                         text=True, timeout=20)
     assert st.returncode == 0, st.stderr
-    assert "Emissions:" in st.stdout and "CO2eq since energyd started" in st.stdout
+    assert "Emissions:" in st.stdout and "CO₂e since energyd started" in st.stdout
     assert "constant: now 400.0 g/kWh" in st.stdout and "EUR since energyd started" in st.stdout
 
     r = subprocess.run([str(ENERGY), "--socket", d.socket, "run", "--json", "--", "sleep",
@@ -406,7 +406,7 @@ def test_cli_status_and_run_show_grams_and_cost(tmp_path, start_energyd):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     text = r.stdout + r.stderr
-    assert "host emissions" in text and "CO2eq during the command" in text
+    assert "host emissions" in text and "CO₂e during the command" in text
     assert "constant, 400.0 g/kWh now" in text and "host cost" in text and "EUR" in text
     # Without energyd: unknown, not zero.
     r = subprocess.run([str(ENERGY), "run", "--in-process", "--json", "--sysfs-root",

@@ -264,3 +264,57 @@ class TestNoEnergyd:
         assert "nothing.sock" in body["error"]
         status = await get(jp_fetch, "status")
         assert status["embedded"] is False and status["startup_error"]
+
+
+async def test_watches_come_back_after_energyd_restarts(jp_fetch, jp_serverapp, energyd, fake_sys,
+                                                        tmp_path):
+    """energyd killed while a kernel runs, then a new energyd on the same socket: the extension
+    sees the new daemon (pid, started_at) at its next sync and registers the kernel again, so the
+    kernel's share is back within 5 s."""
+    resp = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    kernel_id = json.loads(resp.body)["id"]
+    app = jp_serverapp.web_app.settings["jupyter_energy"]
+    second = None
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status = await get(jp_fetch, "status")
+            if (status["kernels"].get(kernel_id) or {}).get("watch_id") is not None:
+                break
+            await asyncio.sleep(0.2)
+        pid = status["kernels"][kernel_id]["pid"]
+        assert status["energyd_pid"] == energyd.proc.pid
+        os.kill(energyd.proc.pid, signal.SIGKILL)
+        energyd.proc.wait(10)
+        code, body = await get_error(jp_fetch, "kernels", kernel_id, "energy")
+        assert code == 503, body
+        await asyncio.sleep(1.0)  # syncs while it is down change nothing and raise nothing
+        os.unlink(energyd.sock)
+        second = Energyd(energyd.sock, tmp_path / "energyd-state-2", fake_sys)
+        restarted = time.monotonic()
+        # The new daemon starts with no watches at all.
+        assert EnergydClient(energyd.sock).get("watch")["watches"] == []
+        mine = []
+        while time.monotonic() - restarted < 5 and not mine:
+            await asyncio.sleep(0.2)
+            mine = [w for w in EnergydClient(energyd.sock).get("watch")["watches"]
+                    if w["label"] == f"kernel:{kernel_id}"]
+        assert mine and mine[0]["pid"] == pid, "kernel not registered again within 5 s"
+        status = await get(jp_fetch, "status")
+        assert status["energyd_pid"] == second.proc.pid and status["energyd_restarts"] == 1
+        assert str(status["kernels"][kernel_id]["watch_id"]) == str(mine[0]["id"])
+        # And the kernel's share is attributed again by the new daemon.
+        deadline = time.monotonic() + 10
+        while True:
+            await asyncio.sleep(0.5)
+            t1 = time.time() - 0.1
+            answer = await get(jp_fetch, "kernels", kernel_id, "energy",
+                               **{"from": f"{t1 - 0.4:.6f}", "to": f"{t1:.6f}"})
+            if answer["kernel"] is not None or time.monotonic() > deadline:
+                break
+        assert answer["kernel"] is not None, answer
+        assert 0 <= answer["kernel"]["joules"] <= answer["host"]["joules"]
+    finally:
+        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+        if second is not None:
+            second.stop()

@@ -59,6 +59,8 @@ def test_cell_magic_energy(shell, capsys, energyd, emulated, monkeypatch):
     expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
     assert abs(s.process_joules - expected) <= 0.25 * expected, (s.process_joules, expected)
     assert int(m.group(7)) == round(100 * s.process_joules / s.host_joules)
+    # Emissions in the notation of the UI and the CLI (energyd's default static provider).
+    assert re.search(r"; [\d.]+ (µ|m)?g CO₂e \(estimated\)", out), out
 
 
 def test_cell_magic_reports_even_when_the_cell_fails(shell, capsys):
@@ -81,8 +83,14 @@ def test_line_magic_bench(shell, capsys, energyd, emulated):
         # 0.2 s runs: 5 ms per end at 25 W is 5 % of each (1 % + 0.25 J of 5 J in all).
         assert near(s.host_joules, emulated, HOST, s.timestamp, s.timestamp + s.duration,
                     HOST_W, energyd.sock), s
-    assert re.search(r"host\s+[\d.]+ m?J ± [\d.]+ m?J \(measured", out)
-    assert re.search(r"rapl:package-0 [\d.]+ m?J ± ", out)
+    # Mean and sd share one unit ("3.233 J ± 0.619 J", never "3.233 J ± 619.131 mJ").
+    m = re.search(r"host\s+[\d.]+ (m?J) ± [\d.]+ (m?J)\s+\(measured", out)
+    assert m and m.group(1) == m.group(2), out
+    m = re.search(r"rapl:package-0\s+[\d.]+ (m?J) ± [\d.]+ (m?J)", out)
+    assert m and m.group(1) == m.group(2), out
+    # Aligned columns: every figure line has its "±" in the same column.
+    columns = {line.index("±") for line in out.splitlines()[1:] if "±" in line}
+    assert len(columns) == 1, out
 
 
 def test_cell_magic_bench(shell, capsys):
