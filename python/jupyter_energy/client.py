@@ -273,14 +273,13 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
     args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}"]
     if os.geteuid() != 0:
         args += ["--state-dir", str(state)]
-    elif state_dir:
+    else:
         # Started as root, energyd drops to an unprivileged account and refuses to start when
         # that account cannot open its record: let energyd create the record's directory (it
-        # gives it to that account), inside ours.
+        # gives it to that account), inside ours. It opens the record from inside that
+        # directory, so the account needs no access to the parents (root's home); the system
+        # service's /var/lib/energyd stays the service's.
         args += ["--state-dir", str(state / "record")]
-    # else: started as root, energyd drops to an unprivileged user that cannot reach root's
-    # home, so it keeps its record in its own default (/var/lib/energyd), which it prepares for
-    # that user; the log stays under the Jupyter data directory.
     args += list(extra_args)
     log_path = state / "energyd.log"
     env = dict(os.environ)
