@@ -84,5 +84,9 @@ else
 fi
 # --- end jupyter -------------------------------------------------------------------------------
 
+# --- jupyterhub (issue 16): a real hub, proxy, two local users, energyd on emulated RAPL (root) ---
+tests/hub/run.sh "$out/hub.xml" >"$out/hub.log" 2>&1 || tail -40 "$out/hub.log"
+[ -f "$out/hub.xml" ] || fail_step "jupyterhub tests"
+
 echo
 python3 scripts/junit_summary.py "$steps_failed" "$out"/*.xml
