@@ -128,7 +128,6 @@ c.Authenticator.allowed_users = {set(users)!r}
 c.Authenticator.admin_users = {{{admin!r}}}
 c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
 c.Spawner.cmd = [{str(venv / 'bin' / 'jupyterhub-singleuser')!r}]
-c.Spawner.default_url = "/lab"
 c.Spawner.environment = {env!r}
 c.Spawner.args = ["--EnergyExtensionApp.auto_start=False", "--EnergyExtensionApp.watch_sync_s=0.5"]
 c.Spawner.start_timeout = 120

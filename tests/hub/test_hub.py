@@ -207,10 +207,15 @@ def test_admin_lists_every_user_with_energy_in_the_ratio_of_their_cpu_work(hub_r
         assert rows[name]["measured"] is False and rows[name]["joules"] > 0, rows[name]
     ratio = rows[b]["joules"] / rows[a]["joules"]
     cpu = hub_run["user_cpu_s"]
+    print(f"joules a={rows[a]['joules']:.2f} b={rows[b]['joules']:.2f} ratio={ratio:.3f}; "
+          f"CPU s of the users {cpu}, of the kernels' work {hub_run['kernel_cpu_s']}")
     assert ratio == pytest.approx(cpu[1] / cpu[0], rel=0.15), (ratio, cpu)
     # And the kernels' own CPU work was in the planned 2:1 ratio (the bulk of each user's time).
     assert hub_run["kernel_cpu_s"][1] / hub_run["kernel_cpu_s"][0] == pytest.approx(2.0, rel=0.1)
-    assert cpu[1] / cpu[0] == pytest.approx(2.0, rel=0.3), cpu
+    # The users' extra CPU time (b − a, read from /proc) is the kernels' extra work: the rest of
+    # each user's time (their server, the kernel's idle loop) is alike for both.
+    kernel = hub_run["kernel_cpu_s"]
+    assert cpu[1] - cpu[0] == pytest.approx(kernel[1] - kernel[0], abs=0.5), (cpu, kernel)
     # The share of each is its joules over the same interval's measured machine total.
     machine = data["machine"]["joules"]
     assert machine > 0 and data["machine"]["measured"] is True
@@ -235,6 +240,32 @@ def test_a_user_who_is_not_admin_sees_only_their_row(hub_run):
     assert [row["user"] for row in data["rows"]] == [a.name]
     r = service(hub, a.token, "api/usage.csv", **span(hub_run))
     assert [row["user"] for row in csv.DictReader(io.StringIO(r.text))] == [a.name]
+
+
+def test_login_in_a_browser_session_reaches_the_page_through_oauth(hub_run):
+    """The path a browser takes: the hub's login form, then the service's OAuth redirects."""
+    import re
+    from conftest import PASSWORD
+    hub, name = hub_run["hub"], hub_run["users"][0]
+    browser = requests.Session()
+    form = browser.get(f"{hub.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+    r = browser.post(f"{hub.url}/hub/login", timeout=60, allow_redirects=False, data={
+        "username": name, "password": PASSWORD, **({"_xsrf": xsrf.group(1)} if xsrf else {})})
+    assert r.status_code == 302, r.status_code  # logged in, sent on to the user's server
+    page = browser.get(f"{hub.url}/services/energy/", timeout=60)
+    assert page.status_code == 200 and f"Signed in as <b>{name}</b>" in page.text, page.text[:500]
+    data = browser.get(f"{hub.url}/services/energy/api/usage", params=span(hub_run),
+                       timeout=60).json()
+    assert [row["user"] for row in data["rows"]] == [name] and data["admin"] is False
+    # A wrong password does not get in.
+    intruder = requests.Session()
+    form = intruder.get(f"{hub.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+    intruder.post(f"{hub.url}/hub/login", timeout=60, data={
+        "username": name, "password": "wrong", **({"_xsrf": xsrf.group(1)} if xsrf else {})})
+    r = intruder.get(f"{hub.url}/services/energy/api/usage", timeout=60, allow_redirects=False)
+    assert r.status_code in (302, 403), r.status_code
 
 
 def test_the_service_needs_a_hub_login(hub_run):
