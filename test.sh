@@ -85,7 +85,7 @@ fi
 # --- end jupyter -------------------------------------------------------------------------------
 
 # --- jupyterhub (issue 16): a real hub, proxy, two local users, energyd on emulated RAPL (root) ---
-tests/hub/run.sh "$out/hub.xml" >"$out/hub.log" 2>&1 || tail -40 "$out/hub.log"
+HUB_TEST_OUT=$out tests/hub/run.sh "$out/hub.xml" >"$out/hub.log" 2>&1 || tail -40 "$out/hub.log"
 [ -f "$out/hub.xml" ] || fail_step "jupyterhub tests"
 
 echo

@@ -228,8 +228,11 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        # The page's own requests are cookie-authenticated: the hub wants its xsrf token on them.
+        xsrf = self.xsrf_token
+        xsrf = xsrf.decode() if isinstance(xsrf, bytes) else xsrf
         self.finish(PAGE.replace("{{user}}", web.escape.xhtml_escape(
-            self.get_current_user()["name"])))
+            self.get_current_user()["name"])).replace("{{xsrf}}", json.dumps(xsrf)))
 
 
 class EnergyService:
@@ -295,6 +298,7 @@ th{cursor:pointer;background:#f3f3f3}td:first-child,th:first-child{text-align:le
 <th data-k="cost">Cost (est.)</th></tr></thead><tbody></tbody></table>
 <p class="note" id="note"></p>
 <script>
+const XSRF = {{xsrf}};
 let rows = [], key = "joules", desc = true;
 const fmt = (v, d) => v === null || v === undefined ? "n/a" : Number(v).toFixed(d);
 function draw() {
@@ -315,10 +319,13 @@ function draw() {
   }
 }
 async function load() {
-  const to = Date.now() / 1000, from = to - Number(document.getElementById("period").value);
+  // A period in the page's address (?from=T0&to=T1, Unix seconds) wins over the menu.
+  const given = new URLSearchParams(location.search);
+  const to = Number(given.get("to")) || Date.now() / 1000;
+  const from = Number(given.get("from")) || to - Number(document.getElementById("period").value);
   const q = `from=${from.toFixed(3)}&to=${to.toFixed(3)}`;
-  document.getElementById("csv").href = "api/usage.csv?" + q;
-  const resp = await fetch("api/usage?" + q);
+  document.getElementById("csv").href = `api/usage.csv?${q}&_xsrf=${encodeURIComponent(XSRF)}`;
+  const resp = await fetch("api/usage?" + q, {headers: {"X-XSRFToken": XSRF}});
   const d = await resp.json();
   if (!resp.ok) { document.getElementById("note").textContent = d.error; return; }
   rows = d.rows;
@@ -332,7 +339,8 @@ async function load() {
 document.querySelectorAll("th").forEach(th => th.onclick = () => {
   desc = key === th.dataset.k ? !desc : true; key = th.dataset.k; draw(); });
 document.getElementById("reload").onclick = load;
-document.getElementById("period").onchange = load;
+document.getElementById("period").onchange = () => {
+  history.replaceState(null, "", location.pathname); load(); };
 load();
 </script></body></html>
 """

@@ -126,6 +126,7 @@ c.JupyterHub.authenticator_class = "jupyterhub.auth.DummyAuthenticator"
 c.DummyAuthenticator.password = {PASSWORD!r}
 c.Authenticator.allowed_users = {set(users)!r}
 c.Authenticator.admin_users = {{{admin!r}}}
+c.JupyterHub.redirect_to_server = False
 c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
 c.Spawner.cmd = [{str(venv / 'bin' / 'jupyterhub-singleuser')!r}]
 c.Spawner.environment = {env!r}

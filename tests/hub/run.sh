@@ -3,7 +3,8 @@
 # emulated RAPL. Usage: tests/hub/run.sh [JUNIT.xml] [pytest args...]
 # Its environment is a virtualenv under /tmp (the single-user servers run as the test users, who
 # must be able to read it), made from requirements.txt once and reused while that file is
-# unchanged; configurable-http-proxy is installed from npm here, in tests/hub/node_modules.
+# unchanged; configurable-http-proxy and playwright-core (which drives Debian's chromium) are
+# installed from npm here, in tests/hub/node_modules.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 junit=${1:-$here/../out/hub.xml}
@@ -18,7 +19,7 @@ if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$stamp" ]; then
 	echo "$stamp" >"$venv/.requirements"
 fi
 chmod -R a+rX "$venv"
-if [ ! -x "$here/node_modules/.bin/configurable-http-proxy" ]; then
+if [ ! -x "$here/node_modules/.bin/configurable-http-proxy" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
 	(cd "$here" && npm install --no-audit --no-fund --loglevel=error)
 fi
 exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$here" --junitxml="$junit" \

@@ -17,7 +17,9 @@ import json
 import os
 import pwd
 import time
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -272,3 +274,33 @@ def test_the_service_needs_a_hub_login(hub_run):
     r = requests.get(f"{hub_run['hub'].url}/services/energy/api/usage", timeout=30,
                      allow_redirects=False)
     assert r.status_code in (302, 403), r.status_code
+
+
+def browse(hub_run, user: str, shot: Path) -> dict:
+    from conftest import HERE, PASSWORD
+    r = subprocess.run(["node", str(HERE / "browser.js"), hub_run["hub"].url, user, PASSWORD,
+                        str(shot), f"from={hub_run['t0']:.3f}&to={hub_run['t1']:.3f}"],
+                       capture_output=True, text=True, timeout=150)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_the_page_in_chromium_admin_and_user(hub_run, tmp_path):
+    """The page as a person sees it (Playwright, headless Chromium, the hub's login form): the
+    admin's table (over the test's interval, given in the page's address) has both users,
+    largest energy first, and re-sorts on a click; a user who is
+    not admin sees one row, their own."""
+    out = Path(os.environ.get("HUB_TEST_OUT", tmp_path))
+    a, b = hub_run["users"]
+    seen = browse(hub_run, "root", out / "hub-energy-admin.png")
+    users = [r["user"] for r in seen["rows"]]
+    assert a in users and b in users, seen
+    assert users.index(b) < users.index(a), users  # b burned more: sorted by energy, largest first
+    after = [r["user"] for r in seen["rows_after_click"]]
+    assert after.index(a) < after.index(b), after
+    assert "measured" in seen["machine"] and "all users" in seen["machine"]
+    row_b = next(r for r in seen["rows"] if r["user"] == b)
+    assert float(row_b["cells"][1]) > 0 and row_b["cells"][2].endswith("%")
+    seen = browse(hub_run, a, out / "hub-energy-user.png")
+    assert [r["user"] for r in seen["rows"]] == [a], seen
+    assert "your row only" in seen["machine"]
