@@ -1,12 +1,14 @@
 """A real JupyterHub on this machine, for tests/hub (run as root).
 
-Everything lives under one temporary directory (mode 755, so that the test users can read the
-environment): a virtualenv with JupyterHub, jupyter_server and ipykernel from PyPI and a copy of
-this repository's ``jupyter_energy`` package (the single-user servers run as the test users and
-cannot be assumed to read the repository's own .venv); energyd's socket and store; the hub's
-database and cookie secret.  energyd runs as root (then drops privileges, as the system daemon
-does) on an emulated powercap tree and listens on a temporary socket passed to the hub, its
-service and the single-user servers as ENERGYD_SOCKET; the system socket is never touched.
+The test runs in tests/hub/run.sh's virtualenv (JupyterHub, jupyter_server, ipykernel from PyPI,
+under /tmp and readable by every user: the single-user servers run as the test users and cannot
+be assumed to read the repository's own .venv). Everything else lives under one temporary
+directory (mode 755): a copy of this checkout's ``jupyter_energy`` package (on PYTHONPATH) and
+the config enabling its server extension (on JUPYTER_CONFIG_PATH), energyd's socket and store,
+the hub's database and cookie secret.  energyd runs as root (then drops privileges, as the
+system daemon does) on an emulated powercap tree and listens on a temporary socket passed to the
+hub, its service and the single-user servers as ENERGYD_SOCKET; the system socket is never
+touched.
 configurable-http-proxy comes from npm, installed in tests/hub/node_modules (package.json here).
 
 Two local users are created (``useradd``) and removed at the end with every process they ran.
