@@ -163,6 +163,20 @@ def test_servers_use_the_system_energyd_not_an_embedded_one(hub_run):
         assert status["others_visible"] is False
 
 
+def test_kernels_are_watched_under_their_users_uid(hub_run):
+    for s, uid in zip(hub_run["servers"], hub_run["uids"]):
+        kernels = s.get("api/kernels").json()
+        assert len(kernels) == 2  # the warm-up and the work
+        status = wait_until("both kernels watched", lambda: (
+            lambda st: st if sum(1 for k in st["kernels"].values() if k["watch_id"]) == 2 else None
+        )(s.energy("status").json()), 30)
+        watches = {str(w["id"]): w for w in hub_run["energyd"].get("watch")["watches"]}
+        for k in kernels:
+            watch = watches.get(status["kernels"][k["id"]]["watch_id"])
+            assert watch is not None, (status, list(watches))
+            assert watch["owner_uid"] == uid and watch["label"] == f"kernel:{k['id']}"
+
+
 def test_each_user_sees_their_own_share_not_the_others(hub_run):
     (a, b), (ua, ub) = hub_run["servers"], hub_run["uids"]
     you = {}
