@@ -71,4 +71,7 @@ else
 fi
 # --- end jupyter -------------------------------------------------------------------------------
 
+# a real JupyterHub, proxy and two local users, energyd on emulated RAPL (as root)
+run_suite hub "$out/hub.xml" env HUB_TEST_OUT="$out" tests/hub/run.sh "$out/hub.xml"
+
 suites_end

@@ -7,6 +7,7 @@ Configuration (``jupyter_server_config.py`` or the command line), all optional::
     c.EnergyExtensionApp.energyd_path = ""        # default: the packaged binary, then PATH
     c.EnergyExtensionApp.interval_s = 0.1         # sample interval of an embedded energyd
     c.EnergyExtensionApp.energyd_args = []        # extra arguments for an embedded energyd
+    c.EnergyExtensionApp.others_visible = False   # non-root servers: other users' processes
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ class EnergyExtensionApp(ExtensionApp):
                              "jupyter_data_dir()/energy.")
     watch_sync_s = Float(2.0, config=True,
                          help="How often kernels are matched with energyd watches, seconds.")
+    others_visible = Bool(
+        False, config=True,
+        help="Whether a Jupyter server that does not run as root shows other users' processes "
+             "and scopes: False (the default, for shared machines and JupyterHub) filters "
+             "/api/energy/v1/processes to the server user's own processes and refuses scopes "
+             "of other users; True forwards the machine-wide ranking as energyd gives it. A "
+             "server running as root always sees everything.")
 
     embedded: Optional[EmbeddedEnergyd] = None
     started_at: float = 0.0
@@ -131,18 +139,28 @@ class EnergyExtensionApp(ExtensionApp):
         except Exception as exc:  # a failed sync must never stop the periodic callback
             self.log.debug("jupyter_energy: watch sync failed: %s", exc)
 
+    @property
+    def uid(self) -> int:
+        """The user this Jupyter server runs as: the owner of its kernels and of "you"."""
+        return os.getuid()
+
+    @property
+    def sees_others(self) -> bool:
+        return self.uid == 0 or self.others_visible
+
     def status(self) -> Dict[str, Any]:
         return {
             "socket_path": self._socket,
             "embedded": bool(self.embedded and self.embedded.running),
             "embedded_log": str(self.embedded.log_path) if self.embedded else None,
             "server_started_at": self.started_at,
-            "uid": os.getuid(),  # the front end's "my processes" (energyd's ?user=UID)
+            "uid": self.uid,  # the front end's "my processes" (energyd's ?user=UID)
             "startup_error": self.startup_error,
             # energyd's (pid, started_at) at the last watch sync, and how often it changed.
             "energyd_pid": (self.watches.energyd_identity or (None, None))[0],
             "energyd_started_at": (self.watches.energyd_identity or (None, None))[1],
             "energyd_restarts": self.watches.energyd_restarts,
+            "others_visible": self.sees_others,
             "kernels": {kid: w.to_json() for kid, w in self.watches.watches.items()},
         }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -16,6 +16,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from .client import EnergydError
+from .users import foreign_scope, user_energy
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
 FORWARDED = ("info", "sources", "now", "history", "energy", "longterm", "carbon", "processes")
@@ -46,12 +47,42 @@ class EnergyHandler(APIHandler):
     def query(self) -> Dict[str, str]:
         return {k: self.get_argument(k) for k in self.request.arguments}
 
+    def interval(self, default_s: float) -> Optional[Tuple[float, float]]:
+        """``from`` and ``to`` (Unix seconds; defaults: now and ``to`` − default_s), or None
+        after answering 400."""
+        params = self.query()
+        try:
+            t1 = float(params.get("to", time.time()))
+            t0 = float(params.get("from", t1 - default_s))
+        except ValueError:
+            self.write_json({"error": "from and to must be Unix seconds",
+                             "hint": "e.g. ?from=1700000000.5&to=1700000002.25"}, 400)
+            return None
+        return t0, t1
+
 
 class ForwardHandler(EnergyHandler):
+    """energyd's read-only endpoints.  On a server that does not run as root (a single-user
+    server of a hub, a user's JupyterLab on a shared machine), unless the administrator set
+    ``others_visible``: ``processes`` lists only the server user's processes, and a ``scope`` of
+    another user (their uid, pid, kernel watch, or any cgroup) is refused with 403."""
+
     @web.authenticated
     async def get(self, endpoint: str) -> None:
+        params = self.query()
+        if not self.energy.sees_others:
+            if endpoint == "processes":
+                params["user"] = str(self.energy.uid)
+            scope = params.get("scope")
+            if scope:
+                why = await self.call(foreign_scope, self.energy.client(), scope,
+                                      self.energy.uid)
+                if why:
+                    self.write_json({"error": why, "hint": "set c.EnergyExtensionApp."
+                                     "others_visible = True to show every user's figures"}, 403)
+                    return
         try:
-            data = await self.call(self.energy.client().get, endpoint, **self.query())
+            data = await self.call(self.energy.client().get, endpoint, **params)
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
@@ -67,6 +98,25 @@ class StatusHandler(EnergyHandler):
         self.write_json(self.energy.status())
 
 
+class YouHandler(EnergyHandler):
+    """The server user's share ("you": ``user:UID``, every process of the uid this server runs
+    as) beside the machine's total over the same interval; default interval: since this server
+    started."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        span = self.interval(time.time() - self.energy.started_at)
+        if span is None:
+            return
+        try:
+            data = await self.call(user_energy, self.energy.client(), self.energy.uid, *span)
+        except EnergydError as exc:
+            self.write_energyd_error(exc)
+            return
+        data["you"] = data.pop("user")
+        self.write_json(data)
+
+
 class KernelEnergyHandler(EnergyHandler):
     @web.authenticated
     async def get(self, kernel_id: str) -> None:
@@ -75,15 +125,10 @@ class KernelEnergyHandler(EnergyHandler):
             self.write_json({"error": f"no kernel {kernel_id} on this Jupyter server",
                              "hint": "list kernels with GET /api/kernels"}, 404)
             return
-        params = self.query()
-        now = time.time()
-        try:
-            t1 = float(params.get("to", now))
-            t0 = float(params.get("from", t1 - 10.0))
-        except ValueError:
-            self.write_json({"error": "from and to must be Unix seconds",
-                             "hint": "e.g. ?from=1700000000.5&to=1700000002.25"}, 400)
+        span = self.interval(10.0)
+        if span is None:
             return
+        t0, t1 = span
         try:
             data = await self.call(self.energy.kernel_energy, kernel_id, t0, t1)
         except EnergydError as exc:
@@ -96,6 +141,7 @@ def setup_handlers(web_app: Any, base_url: str) -> list:
     prefix = url_path_join(base_url, "api", "energy", "v1")
     return [
         (url_path_join(prefix, "status"), StatusHandler),
+        (url_path_join(prefix, "you"), YouHandler),
         (url_path_join(prefix, r"kernels/([^/]+)/energy"), KernelEnergyHandler),
         (url_path_join(prefix, "(" + "|".join(FORWARDED) + ")"), ForwardHandler),
     ]

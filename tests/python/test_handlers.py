@@ -318,3 +318,61 @@ async def test_watches_come_back_after_energyd_restarts(jp_fetch, jp_serverapp, 
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
         if second is not None:
             second.stop()
+
+
+async def wait_for_attribution(jp_fetch, path, **params):
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            return await get(jp_fetch, *path, **params)
+        except HTTPClientError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+async def test_you_is_the_server_users_share_of_the_machine_total(jp_fetch, energyd):
+    await asyncio.sleep(2.5)  # attribution needs two full scans
+    t1 = time.time() - 1.5
+    t0 = t1 - 1.0
+    you = await wait_for_attribution(jp_fetch, ["you"], **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+    span = you["to"] - you["from"]
+    assert span > 0.5, you
+    assert you["machine"]["measured"] is True
+    assert close_to(you["machine"]["joules"], HOST_W * span), you
+    mine = you["you"]
+    assert mine["scope"] == f"user:{os.getuid()}"
+    assert mine["measured"] is False and "estimate" in mine["label"]
+    assert "measured total" in mine["label"]
+    # The user's joules are the share of the same interval's measured total.
+    assert 0.0 <= mine["share"] <= 1.0
+    assert mine["joules"] == pytest.approx(mine["share"] * you["machine"]["joules"], rel=1e-3,
+                                           abs=1e-6)
+
+
+@pytest.fixture
+def as_other_user(monkeypatch):
+    """The extension as a single-user server of uid 65534 (nobody) sees it: not root."""
+    from jupyter_energy.app import EnergyExtensionApp
+    monkeypatch.setattr(EnergyExtensionApp, "uid", property(lambda self: 65534))
+
+
+async def test_processes_are_the_callers_own_for_non_root(jp_fetch, energyd, as_other_user):
+    answer = await wait_for_attribution(jp_fetch, ["processes"], top="1000")
+    # Root's processes exist (this test, energyd before its drop, init) but are filtered out.
+    assert all(p["uid"] == 65534 for p in answer["processes"]), answer["processes"][:3]
+    assert (await get(jp_fetch, "status"))["others_visible"] is False
+    code, body = await get_error(jp_fetch, "energy", scope="user:0",
+                                 **{"from": f"{time.time() - 5:.3f}"})
+    assert code == 403 and "another user" in body["error"]
+    code, body = await get_error(jp_fetch, "energy", scope=f"pid:{os.getpid()}",
+                                 **{"from": f"{time.time() - 5:.3f}"})
+    assert code == 403 and "not a running process of yours" in body["error"]
+    code, _ = await get_error(jp_fetch, "energy", scope="cgroup:/", **{"from": "1"})
+    assert code == 403
+
+
+async def test_root_server_sees_every_process(jp_fetch, energyd):
+    answer = await wait_for_attribution(jp_fetch, ["processes"], top="1000")
+    assert any(p["uid"] == 0 for p in answer["processes"])
+    assert (await get(jp_fetch, "status"))["others_visible"] is True
