@@ -42,7 +42,7 @@ def test_cell_magic_energy(shell, capsys, energyd, emulated, monkeypatch):
     out = capsys.readouterr().out
     assert shell.user_ns["answer"] == 42  # the cell ran in the user's namespace
     m = re.search(r"⚡ ([\d.]+) s, host ([\d.]+) (m?J) \(measured: rapl:package-0 \+ "
-                  r"rapl:dram-0\), mean ([\d.]+) W; kernel share ([\d.]+) (m?J) \((\d+) %\) "
+                  r"rapl:dram-0\), mean ([\d.]+) W; kernel share ([\d.]+) (m?J) \((\d+) % of the host's energy\) "
                   r"\(estimated from CPU time\)", out)
     assert m, out
     s = traces[0][0]
