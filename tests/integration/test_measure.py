@@ -68,13 +68,22 @@ def energy_cli(*args, socket):
                           timeout=120)
 
 
+# energyd gives the energy between two times by interpolating its counters linearly between the
+# samples around each time (every 0.1 s here): exact where the power is constant between them,
+# off by up to a quarter of LOAD_W x the sample gap where the load starts or stops inside that
+# gap. So the command stays idle for QUIET_S after it starts and before it exits, and the load's
+# edges never fall in the gaps around the run's ends.
+QUIET_S = 0.25
+
+
 def work_cmd(marker, seconds=0.4):
-    # Hold the marker for `seconds`; print (to stderr) the wall-clock times the marker was
-    # created and removed.
+    # Hold the marker for `seconds`, QUIET_S after the start and before the end; print (to
+    # stderr) the wall-clock times the marker was created and removed.
     return ["python3", "-c",
-            "import os,sys,time;m=sys.argv[1];open(m,'w').close();t=time.time();"
-            f"time.sleep({seconds});os.unlink(m);c=os.times();"
-            "print(t,time.time(),c.user+c.system,file=sys.stderr)", marker]
+            f"import os,sys,time;m=sys.argv[1];time.sleep({QUIET_S});open(m,'w').close();"
+            f"t=time.time();time.sleep({seconds});os.unlink(m);r=time.time();"
+            f"time.sleep({QUIET_S});c=os.times();"
+            "print(t,r,c.user+c.system,file=sys.stderr)", marker]
 
 
 def marker_times(stderr):
