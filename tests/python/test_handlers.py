@@ -289,8 +289,7 @@ async def test_watches_come_back_after_energyd_restarts(jp_fetch, jp_serverapp, 
             await asyncio.sleep(0.2)
         pid = status["kernels"][kernel_id]["pid"]
         assert status["energyd_pid"] == energyd.proc.pid
-        os.kill(energyd.proc.pid, signal.SIGKILL)
-        energyd.proc.wait(10)
+        energyd.kill()
         code, body = await get_error(jp_fetch, "kernels", kernel_id, "energy")
         assert code == 503, body
         await asyncio.sleep(1.0)  # syncs while it is down change nothing and raise nothing
