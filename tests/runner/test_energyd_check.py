@@ -62,3 +62,20 @@ def test_the_log_of_a_daemon_we_did_not_start(tmp_path, text, ok):
         log.write_text(text)
     r = subprocess.run([sys.executable, str(CHECK), str(log)], capture_output=True, text=True)
     assert (r.returncode == 0) == ok, r.stderr
+
+
+def test_a_kill_on_purpose_is_counted_only_as_often_as_said(tmp_path):
+    """Two starts, one clean stop: clean only when a test said it killed one on purpose."""
+    log = tmp_path / "energyd.log"
+    log.write_text(START + START + STOP)
+    killed = tmp_path / "killed-on-purpose"
+
+    def check():
+        return subprocess.run([sys.executable, str(CHECK), "--killed-on-purpose", str(killed),
+                               str(log)], capture_output=True, text=True).returncode
+
+    assert check() == 1  # no file: the second start ended unseen
+    killed.write_text("4242\n")
+    assert check() == 0
+    killed.write_text("4242\n4343\n")
+    assert check() == 1  # said twice, happened once

@@ -47,12 +47,14 @@ JE_UI_JUNIT="$OUT" JE_UI_PYTHON="$REPO/.venv/bin/python" JE_UI_WORKDIR="$WORKDIR
 # Its guard process may still be stopping it when Playwright returns: give it 10 s.
 CHECK="$REPO/tests/runner/energyd_check.py"
 EMBEDDED_LOG=$(dirname "$OUT")/jupyter-ui-energyd.log
+# A test that kills energyd on purpose writes its pid to killed-on-purpose.
+KILLED="$WORKDIR/run/killed-on-purpose"
 for _ in $(seq 50); do
-  python3 "$CHECK" "$WORKDIR/run/state/energyd.log" 2>/dev/null && break
+  python3 "$CHECK" --killed-on-purpose "$KILLED" "$WORKDIR/run/state/energyd.log" 2>/dev/null && break
   sleep 0.2
 done
 cp "$WORKDIR/run/state/energyd.log" "$EMBEDDED_LOG" 2>/dev/null || rm -f "$EMBEDDED_LOG"
-python3 "$CHECK" "$EMBEDDED_LOG" || status=1
+python3 "$CHECK" --killed-on-purpose "$KILLED" "$EMBEDDED_LOG" || status=1
 # A web server that never came up leaves a report without a single test case.
 grep -q "<testcase" "$OUT" 2>/dev/null || { echo "tests/ui: no test case in $OUT"; status=1; }
 rm -rf "$WORKDIR"

@@ -4,6 +4,7 @@
  * the benchmark's progress and cancel, the settings page, and the panel at 1366×800 in both
  * themes. Same server as energy.spec.ts (embedded energyd on emulated RAPL, host total 25 W).
  */
+import { appendFileSync } from 'fs';
 import { expect, Page, test } from '@playwright/test';
 
 import { openNotebookAt, saveNotebook } from '../helpers';
@@ -152,6 +153,9 @@ test('energyd killed while a kernel runs: the panel recovers and the kernel shar
   const before = await api(page, '/api/energy/v1/info');
   process.kill(before.pid, 'SIGKILL');
   const killed = Date.now();
+  // tests/ui/run.sh checks that every start of the embedded energyd ended cleanly: this one was
+  // killed on purpose.
+  appendFileSync(`${process.env.JE_UI_WORKDIR ?? '/tmp/jupyter-energy-ui'}/killed-on-purpose`, `${before.pid}\n`);
   // The embedded energyd is started again by the next request once its guard has seen it die
   // (until then energyd's requests are 503s); the kernel's watch follows at the next sync.
   const answer = async (path: string): Promise<any> => {
