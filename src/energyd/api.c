@@ -62,6 +62,12 @@ static json_t *coverage_ids(const struct api *api)
  * started, from the carbon module's ledger, for the sample (t1, host_j); else between t0 and t1,
  * cut where the intensity or the price changed. With the sampler's lock held.
  */
+/* carbon_emissions_between's pieces: from the sampler's history, whose lock is held. */
+static int history_piece(void *history, double t0, double t1, double *joules)
+{
+	return history_host_joules_between(history, t0, t1, joules);
+}
+
 static void add_carbon(struct api *api, json_t *o, double t1, double host_j, double t0)
 {
 	json_t *host = json_object_get(o, "host");
@@ -70,7 +76,7 @@ static void add_carbon(struct api *api, json_t *o, double t1, double host_j, dou
 	if (api->carbon) {
 		if (isnan(t0))
 			carbon_totals(api->carbon, t1, host_j, &grams, &cost);
-		else if (carbon_emissions_between(api->carbon, t0, t1, api_carbon_between,
+		else if (carbon_emissions_between(api->carbon, t0, t1, history_piece,
 		                                  &api->sampler->history, &grams, &cost) < 0)
 			grams = cost = NAN;
 		currency = carbon_currency(api->carbon);
@@ -80,41 +86,6 @@ static void add_carbon(struct api *api, json_t *o, double t1, double host_j, dou
 	json_object_set_new(host, "emissions_g", jnum(grams));
 	json_object_set_new(host, "cost", jnum(cost));
 	json_object_set_new(host, "currency", currency ? json_string(currency) : json_null());
-}
-
-int api_carbon_between(void *ctx, double t0, double t1, double *joules)
-{
-	const struct history *h = ctx;
-	double a, b, res;
-	int rc = history_value_at(h, HISTORY_HOST, t0, &a, &res);
-	if (rc == 0)
-		rc = history_value_at(h, HISTORY_HOST, t1, &b, &res);
-	if (rc == 0)
-		*joules = (b - a) / 1e6;
-	return rc;
-}
-
-int api_carbon_sampler_between(void *ctx, double t0, double t1, double *joules)
-{
-	struct sampler *s = ctx;
-	sampler_lock(s);
-	int rc = api_carbon_between(&s->history, t0, t1, joules);
-	sampler_unlock(s);
-	return rc;
-}
-
-int api_carbon_latest(void *ctx, double *t, double *joules)
-{
-	struct sampler *s = ctx;
-	sampler_lock(s);
-	const struct history *h = &s->history;
-	int rc = h->count ? 0 : -ENODATA;
-	if (rc == 0) {
-		*t = history_time(h, h->count - 1);
-		*joules = (double)s->host_uj / 1e6;
-	}
-	sampler_unlock(s);
-	return rc;
 }
 
 /* With the lock held. */

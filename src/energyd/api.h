@@ -50,10 +50,5 @@ int api_query_interval(const struct http_request *req, struct http_response *res
 /* The `now` object (also one event of the stream); takes the sampler lock. */
 json_t *api_now(struct api *api);
 
-/* The host's energy for the carbon module (struct carbon_energy): ctx is the sampler. */
-int api_carbon_latest(void *ctx, double *t, double *joules);
-int api_carbon_between(void *ctx, double t0, double t1, double *joules);
-/* The same with the sampler as ctx, taking its lock (for the carbon thread). */
-int api_carbon_sampler_between(void *ctx, double t0, double t1, double *joules);
 
 #endif

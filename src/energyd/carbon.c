@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "carbon.h"
+#include "sampler.h"
 #include "text.h"
 #include "energy.h"
 #include "log.h"
@@ -51,7 +52,7 @@ struct carbon {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool thread_running, stop;
-	struct carbon_energy energy;
+	struct sampler *sampler; /* the host's energy (sampler_host_*); NULL in unit tests */
 
 	struct carbon_step *steps;
 	size_t n_steps;
@@ -206,7 +207,7 @@ static void book(struct carbon *c, double t, double joules)
 
 static bool latest(struct carbon *c, double *t, double *j)
 {
-	return c->energy.latest && c->energy.latest(c->energy.ctx, t, j) == 0;
+	return c->sampler && sampler_host_latest(c->sampler, t, j) == 0;
 }
 
 static void install(struct carbon *c, const struct carbon_reading *r)
@@ -219,8 +220,9 @@ static void install(struct carbon *c, const struct carbon_reading *r)
 	 * is known) and after the previous value's own time (a revision of the same period keeps
 	 * the step where it was learned). */
 	double d = r->data_time;
-	bool at_data_time = have && isfinite(d) && d < t && c->energy.between &&
-	                    c->energy.between(c->energy.ctx, d, t, &since_j) == 0 && since_j >= 0;
+	bool at_data_time = have && isfinite(d) && d < t &&
+	                    sampler_host_joules_between(c->sampler, d, t, &since_j) == 0 &&
+	                    since_j >= 0;
 	pthread_mutex_lock(&c->lock);
 	if (have)
 		book(c, t, j);
@@ -312,9 +314,9 @@ static void *carbon_thread(void *arg)
 	return NULL;
 }
 
-int carbon_start(struct carbon *c, const struct carbon_energy *energy)
+int carbon_start(struct carbon *c, struct sampler *host_energy)
 {
-	c->energy = *energy;
+	c->sampler = host_energy;
 	if (pthread_create(&c->thread, NULL, carbon_thread, c) != 0)
 		return -EAGAIN;
 	c->thread_running = true;

@@ -141,23 +141,13 @@ int carbon_fetch(const struct carbon_config *c, const char *token, double now,
 
 /* ---- the module (carbon.c) ---------------------------------------------------------------- */
 
-/*
- * Where the host's energy comes from. latest(): the time of the newest sample and the host's
- * cumulative joules there. between(): host joules between t0 and t1 (interpolated; the caller
- * of carbon_emissions_between holds whatever lock this needs). Both return 0 or -errno.
- */
-struct carbon_energy {
-	int (*latest)(void *ctx, double *t, double *joules);
-	int (*between)(void *ctx, double t0, double t1, double *joules);
-	void *ctx;
-};
-
 struct carbon;
+struct sampler;
 
 /* Validate the config, read the token file (before privileges are dropped). 0 or -1 + err. */
 int carbon_open(const struct carbon_config *cfg, struct carbon **out, char *err, size_t errlen);
 /* Start the fetch thread (after privileges are dropped: it parses network input). */
-int carbon_start(struct carbon *c, const struct carbon_energy *energy);
+int carbon_start(struct carbon *c, struct sampler *host_energy);
 void carbon_close(struct carbon *c);
 
 /*

@@ -161,27 +161,15 @@ int history_energy_between(const struct history *h, double t0, double t1, double
 	return 0;
 }
 
-int history_watts(const struct history *h, int series, size_t i, size_t step, double *watts)
+int history_host_joules_between(const struct history *h, double t0, double t1, double *joules)
 {
-	if (i >= h->count || i == 0 || step == 0)
-		return -ENODATA;
-	uint64_t v = history_value(h, i, series);
-	if (v == HISTORY_INVALID)
-		return -ENODATA;
-	size_t j = i >= step ? i - step : 0;
-	for (size_t k = 0; k < HISTORY_SEARCH_MAX; k++, j--) {
-		uint64_t u = history_value(h, j, series);
-		if (u != HISTORY_INVALID) {
-			double dt = history_time(h, i) - history_time(h, j);
-			if (dt <= 0)
-				return -ENODATA;
-			*watts = (double)(v - u) / 1e6 / dt;
-			return 0;
-		}
-		if (j == 0)
-			break;
-	}
-	return -ENODATA;
+	double a, b, res;
+	int rc = history_value_at(h, HISTORY_HOST, t0, &a, &res);
+	if (rc == 0)
+		rc = history_value_at(h, HISTORY_HOST, t1, &b, &res);
+	if (rc == 0)
+		*joules = (b - a) / 1e6;
+	return rc;
 }
 
 void history_set_host_parts(struct history *h, const int *channels, int n)

@@ -54,10 +54,10 @@ int history_energy_between(const struct history *h, double t0, double t1, double
                            double *host_joules, double *from, double *to, double *resolution_s);
 
 /*
- * Mean power of a series between sample i and the sample `step` earlier (or the nearest valid
- * one before it). Returns -ENODATA when sample i or every earlier candidate is invalid.
+ * The host's joules between t0 and t1, each end interpolated between the samples around it
+ * (history_value_at): 0, or its error when an end lies outside the samples or in a gap.
  */
-int history_watts(const struct history *h, int series, size_t i, size_t step, double *watts);
+int history_host_joules_between(const struct history *h, double t0, double t1, double *joules);
 
 /* The channels whose sum is the host series: its watts are then the sum of theirs, each over
  * its own sensor's window (history_watts_window). */

@@ -428,9 +428,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* After the privilege drop: the carbon thread parses what providers answer. */
-	struct carbon_energy host_energy = {api_carbon_latest, api_carbon_sampler_between,
-	                                    &sampler};
-	if (carbon_start(api.carbon, &host_energy) < 0) {
+	if (carbon_start(api.carbon, &sampler) < 0) {
 		log_err("cannot start the carbon thread");
 		return 1;
 	}

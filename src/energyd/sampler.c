@@ -2,6 +2,7 @@
 #include "sampler.h"
 #include "energy.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,24 @@
 /* Failed channels are retried after interval * 2^failures, at most this often. */
 #define SAMPLER_BACKOFF_MAX_NS (30ull * 1000000000ull)
 #define SAMPLER_BACKOFF_AFTER  3 /* consecutive failures before backing off */
+
+/* Both mutexes check their owner: unlocking one this thread does not hold is a bug that
+ * stops the program here (assert) instead of undefined behaviour later. */
+static void mutex_init_checked(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(m, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+static void mutex_unlock_checked(pthread_mutex_t *m)
+{
+	int rc = pthread_mutex_unlock(m);
+	assert(rc == 0 && "unlocking a mutex this thread does not hold");
+	(void)rc;
+}
 
 double sampler_time_of(const struct sampler *s, uint64_t mono_ns)
 {
@@ -28,8 +47,8 @@ int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, 
 	if (rc < 0)
 		return rc;
 	history_set_host_parts(&s->history, s->coverage.idx, s->coverage.n);
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->tick_lock, NULL);
+	mutex_init_checked(&s->lock);
+	mutex_init_checked(&s->tick_lock);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -183,7 +202,7 @@ void sampler_tick(struct sampler *s)
 	s->ticks++;
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);
-	pthread_mutex_unlock(&s->tick_lock);
+	mutex_unlock_checked(&s->tick_lock);
 }
 
 static void *sampler_thread(void *arg)
@@ -226,7 +245,6 @@ void sampler_stop(struct sampler *s)
 	sampler_lock(s);
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);
-	pthread_mutex_unlock(&s->tick_lock);
 }
 
 void sampler_lock(struct sampler *s)
@@ -236,7 +254,28 @@ void sampler_lock(struct sampler *s)
 
 void sampler_unlock(struct sampler *s)
 {
-	pthread_mutex_unlock(&s->lock);
+	mutex_unlock_checked(&s->lock);
+}
+
+int sampler_host_latest(struct sampler *s, double *t, double *joules)
+{
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	int rc = h->count ? 0 : -ENODATA;
+	if (rc == 0) {
+		*t = history_time(h, h->count - 1);
+		*joules = (double)s->host_uj / 1e6;
+	}
+	sampler_unlock(s);
+	return rc;
+}
+
+int sampler_host_joules_between(struct sampler *s, double t0, double t1, double *joules)
+{
+	sampler_lock(s);
+	int rc = history_host_joules_between(&s->history, t0, t1, joules);
+	sampler_unlock(s);
+	return rc;
 }
 
 uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen)

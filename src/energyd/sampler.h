@@ -51,6 +51,11 @@ void sampler_unlock(struct sampler *s);
 /* Wait (with the lock held) until the tick count passes seen or the sampler stops; returns the
  * tick count, or 0 when stopping. */
 uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen);
+/* The host's cumulative joules at the newest sample and that sample's time: 0 or -ENODATA
+ * before the first tick. Takes the lock. */
+int sampler_host_latest(struct sampler *s, double *t, double *joules);
+/* history_host_joules_between() on the sampler's history, taking the lock. */
+int sampler_host_joules_between(struct sampler *s, double t0, double t1, double *joules);
 /* The clock the history uses: started_at + monotonic time elapsed. */
 double sampler_time_of(const struct sampler *s, uint64_t mono_ns);
 

@@ -71,13 +71,14 @@ static void test_invalid_samples_are_skipped(void **state)
 	v = INV, history_append(&h, 1.0, &v, INV);
 	v = INV, history_append(&h, 2.0, &v, INV);
 	v = 3000000, history_append(&h, 3.0, &v, 3000000);
-	double uj, res, w;
+	double uj, res, j;
 	/* Between the valid samples at 0 and 3 s. */
 	assert_int_equal(history_value_at(&h, 0, 1.5, &uj, &res), 0);
 	assert_true(uj == 1500000 && res == 3.0);
-	assert_int_equal(history_watts(&h, 0, 3, 1, &w), 0);
-	assert_true(w == 1.0);
-	assert_int_equal(history_watts(&h, 0, 2, 1, &w), -ENODATA);
+	/* The host series holds the same values: joules across the gap are interpolated. */
+	assert_int_equal(history_host_joules_between(&h, 1.5, 3.0, &j), 0);
+	assert_true(j == 1.5);
+	assert_int_equal(history_host_joules_between(&h, 0.0, 3.5, &j), -ERANGE);
 	history_free(&h);
 }
 
@@ -93,9 +94,10 @@ static void test_ring_wraps(void **state)
 	assert_int_equal(h.count, 4);
 	assert_true(history_time(&h, 0) == 6.0);
 	assert_true(history_value(&h, 3, 0) == 900);
-	double w;
-	assert_int_equal(history_watts(&h, 0, 3, 2, &w), 0);
-	assert_true(fabs(w - 100e-6) < 1e-15);
+	double j;
+	assert_int_equal(history_host_joules_between(&h, 7.0, 9.0, &j), 0);
+	assert_true(fabs(j - 200e-6) < 1e-15);
+	assert_int_equal(history_host_joules_between(&h, 5.0, 9.0, &j), -ERANGE); /* overwritten */
 	history_free(&h);
 }
 

@@ -126,6 +126,45 @@ static void test_power_gap_not_integrated(void **state)
 	assert_int_equal(c.energy_uj, 20000000);
 }
 
+/* A counter that grows by 1 J per read. */
+static int fake_read(struct channel *ch, uint64_t *value)
+{
+	(void)ch;
+	static uint64_t uj;
+	*value = uj += 1000000;
+	return 0;
+}
+
+static const struct source_family fake_family = {.name = "fake", .read = fake_read};
+
+/* Stopping the thread leaves both mutexes as they were: the sampler's mutexes check their owner
+ * (PTHREAD_MUTEX_ERRORCHECK) and an unlock of one not held aborts, as sampler_stop once did
+ * with the tick lock it never took. After the stop, ticks and the lock still work. */
+static void test_start_stop_keeps_locks_balanced(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	memset(&set, 0, sizeof(set));
+	struct channel *ch = channel_set_add(&set, "fake");
+	ch->kind = CHANNEL_PACKAGE;
+	ch->measured = true;
+	ch->reading = READING_ENERGY_UJ;
+	ch->family = &fake_family;
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
+	assert_int_equal(sampler_start(&s), 0);
+	sampler_lock(&s);
+	uint64_t seen = s.ticks;
+	assert_true(sampler_wait_tick(&s, seen) > seen);
+	sampler_unlock(&s);
+	sampler_stop(&s);
+	sampler_stop(&s); /* twice: a no-op */
+	uint64_t ticks = s.ticks;
+	sampler_tick(&s); /* takes and releases the tick lock: it must be free */
+	assert_int_equal(s.ticks, ticks + 1);
+	sampler_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +174,7 @@ int main(void)
 	    cmocka_unit_test(test_implausible_jump_resyncs),
 	    cmocka_unit_test(test_power_trapezoid),
 	    cmocka_unit_test(test_power_gap_not_integrated),
+	    cmocka_unit_test(test_start_stop_keeps_locks_balanced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
