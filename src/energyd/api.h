@@ -50,5 +50,4 @@ int api_query_interval(const struct http_request *req, struct http_response *res
 /* The `now` object (also one event of the stream); takes the sampler lock. */
 json_t *api_now(struct api *api);
 
-
 #endif
