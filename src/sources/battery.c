@@ -12,6 +12,7 @@
  * current with a sign (negative while discharging): the magnitude is used.
  */
 #define _GNU_SOURCE
+#include "energy_util.h"
 #include "source.h"
 
 #include <dirent.h>
@@ -164,12 +165,9 @@ static int battery_open(const struct source_config *cfg, struct channel_set *set
 static int read_abs(int fd, uint64_t *out)
 {
 	char buf[64];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -EIO;
-	buf[n] = '\0';
+	int rc = energy_pread_text(fd, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
 	char *end;
 	errno = 0;
 	long long v = strtoll(buf, &end, 10);
@@ -185,13 +183,12 @@ static int battery_read(struct channel *ch, uint64_t *value)
 {
 	struct battery_priv *p = ch->priv;
 	char status[32];
-	ssize_t n = pread(p->status_fd, status, sizeof(status) - 1, 0);
-	if (n <= 0) {
+	int n = energy_pread_text(p->status_fd, status, sizeof(status));
+	if (n < 0) {
 		snprintf(ch->read_error, sizeof(ch->read_error), "reading %s/status: %s", p->dir,
-		         n < 0 ? strerror(errno) : "empty");
-		return n < 0 ? -errno : -EIO;
+		         n == -EIO ? "empty" : strerror(-n));
+		return n;
 	}
-	status[n] = '\0';
 	status[strcspn(status, "\n")] = '\0';
 	if (strcmp(status, "Discharging") != 0) {
 		*value = 0; /* charging, full or on AC: nothing drawn from the battery */

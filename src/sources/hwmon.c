@@ -18,7 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "source.h"
-#include "energy.h"
+#include "energy_util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -30,7 +30,7 @@
 #define _GNU_SOURCE
 #include "source.h"
 #include "mcp_proto.h"
-#include "energy.h"
+#include "energy_util.h"
 
 #include <dirent.h>
 #include <errno.h>

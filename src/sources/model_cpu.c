@@ -15,7 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "source.h"
-#include "energy.h"
+#include "energy_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,10 +65,9 @@ int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int 
 static int model_read_stat(int fd, uint64_t *busy, uint64_t *total, int *ncpu)
 {
 	char buf[16384];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = '\0';
+	int rc = energy_pread_text(fd, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
 	return model_cpu_parse_stat(buf, busy, total, ncpu);
 }
 

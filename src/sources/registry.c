@@ -4,6 +4,7 @@
  * first one to open a channel id owns it and later ones skip that id, so nothing is counted twice.
  */
 #define _GNU_SOURCE
+#include "energy_util.h"
 #include "source.h"
 
 #include <errno.h>
@@ -186,15 +187,9 @@ const char *family_status_name(enum family_status status)
 
 int source_read_text(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	buf[n] = '\0';
+	int rc = energy_read_text_at(AT_FDCWD, path, buf, len, true);
+	if (rc < 0)
+		return rc;
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
 }

@@ -43,6 +43,7 @@ FILES = [
     "/usr/share/man/man1/energy.1.gz", "/usr/share/man/man5/energyd.conf.5.gz",
     f"/usr/lib/{MULTIARCH}/libenergy.so.0", f"/usr/lib/{MULTIARCH}/libenergy.so",
     f"/usr/lib/{MULTIARCH}/pkgconfig/libenergy.pc", "/usr/include/energy.h",
+    "/usr/include/energy_util.h",
 ]
 # What the package may create outside its own file list, all gone after the purge.
 LEFTOVERS = ["/var/lib/energyd", "/run/energyd", "/etc/energyd",

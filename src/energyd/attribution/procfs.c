@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "procfs.h"
+#include "energy_util.h"
 #include "source.h"
 
 #include <ctype.h>
@@ -46,21 +47,11 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	return 0;
 }
 
-/* Read a small file under dirfd into buf (NUL-terminated). */
+/* Read a small file under dirfd into buf (NUL-terminated): 0 or -errno (-EIO when empty). */
 static int read_small(int dirfd, const char *path, char *buf, size_t len)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, len - 1);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	if (n == 0)
-		return -EIO;
-	buf[n] = '\0';
-	return 0;
+	int rc = energy_read_text_at(dirfd, path, buf, len, false);
+	return rc < 0 ? rc : 0;
 }
 
 int procfs_read_stat(int dirfd, int pid, struct procfs_stat *out)
@@ -163,10 +154,9 @@ int procfs_read_cgroup_usage(int dirfd, const char *path, uint64_t *usage_usec)
 int procfs_read_system(int fd, uint64_t *busy, uint64_t *total, uint64_t *forks)
 {
 	char buf[65536];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = '\0';
+	int rc = energy_pread_text(fd, buf, sizeof(buf));
+	if (rc < 0)
+		return rc;
 	const char *p = strstr(buf, "\nprocesses ");
 	*forks = p ? strtoull(p + 11, NULL, 10) : 0;
 	return model_cpu_parse_stat(buf, busy, total, NULL);

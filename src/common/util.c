@@ -1,9 +1,11 @@
-/* Helpers shared by energyd, the CLI and clients: counter arithmetic, strict parsing, clocks. */
+/* Helpers shared by energyd, the CLI and clients (energy_util.h): counter arithmetic, strict
+ * parsing, clocks, small files. */
 #define _GNU_SOURCE
-#include "energy.h"
+#include "energy_util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,16 +164,39 @@ int energy_parse_time(const char *s, double *out)
 	return energy_parse_double(s, out);
 }
 
+/* The bytes read (0 for an empty file), NUL-terminated, or -errno. */
+static int pread_text(int fd, char *buf, size_t len)
+{
+	if (len == 0)
+		return -EINVAL;
+	ssize_t n = pread(fd, buf, len - 1, 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+int energy_pread_text(int fd, char *buf, size_t len)
+{
+	int n = pread_text(fd, buf, len);
+	return n == 0 ? -EIO : n;
+}
+
+int energy_read_text_at(int dirfd, const char *path, char *buf, size_t len, bool allow_empty)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int n = pread_text(fd, buf, len);
+	close(fd);
+	return n == 0 && !allow_empty ? -EIO : n;
+}
+
 int energy_pread_u64(int fd, uint64_t *out)
 {
 	char buf[64];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n < 0)
-		return -errno;
-	if (n == 0)
-		return -EIO;
-	buf[n] = '\0';
-	return energy_parse_u64(buf, out);
+	int rc = energy_pread_text(fd, buf, sizeof(buf));
+	return rc < 0 ? rc : energy_parse_u64(buf, out);
 }
 
 uint64_t energy_monotonic_ns(void)

@@ -1,6 +1,6 @@
 #define _GNU_SOURCE
 #include "sampler.h"
-#include "energy.h"
+#include "energy_util.h"
 
 #include <assert.h>
 #include <errno.h>
