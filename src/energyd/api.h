@@ -1,53 +1,91 @@
-/* The HTTP API v1 routes (DESIGN.md §5): JSON built from the sampler's state. */
+/*
+ * The HTTP API v1 (DESIGN.md §5, docs/api.md): a route table (api_routes.c) and one file per
+ * group of routes: api_info.c (info, sources), api_live.c (now, history, energy, stream),
+ * api_record.c (longterm), api_attrib.c (processes, watch, energy?scope=), api_carbon.c
+ * (carbon), api_metrics.c (/metrics); the helpers they share are in api_json.c. A route parses
+ * and checks its parameters, asks the module that owns the data, and turns the answer into JSON.
+ * Bad input gets 400 with {"error", "hint"}.
+ */
 #ifndef ENERGY_API_H
 #define ENERGY_API_H
 
-#include "carbon.h"
+#include "daemon.h"
 #include "http.h"
-#include "sampler.h"
-#include "source.h"
-#include "store.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
-#include <sys/types.h>
+#include <stdbool.h>
 
-#define API_FAMILIES_MAX 32
-
-struct attrib;
-
+/* The API's own state: the daemon's parts it answers from, and the heavy-query gate. */
 struct api {
-	struct sampler *sampler;
-	struct attrib *attrib;
-	struct channel_set *set;
-	struct family_report families[API_FAMILIES_MAX];
-	int n_families;
-	char hostname[256];
-	uid_t uid;
-	char user[64];
-	char privileges[256]; /* what happened to root, for info */
-	char state_dir[512];
-	double min_interval_s;
-	double history_s;
-	const char *listen[8];
-	int n_listen;
-	struct store *store;   /* the long-term record */
-	struct carbon *carbon; /* intensity, emissions and cost (carbon.h) */
-	int heavy_max;         /* history and longterm answers built at once (docs/security.md) */
-	atomic_int heavy_running;
-	struct influx *influx; /* InfluxDB output, or NULL (influx.h) */
+	struct daemon *d;
+	int heavy_max; /* history and longterm answers built at once (docs/security.md) */
+	atomic_int heavy_running; /* how many are being built now */
 };
 
+/* The http_handler of energyd: dispatch on the route table. ctx is a struct api. */
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res);
 
-/* GET /metrics (api_metrics.c). */
-void api_metrics_route(struct api *api, struct http_response *res);
+/* ---- shared helpers (api_json.c) -------------------------------------------------------- */
 
+/* A JSON number, or null for NaN and infinities (jansson refuses non-finite reals). */
+json_t *api_jnum(double v);
+/* Set res to status with o as its compact JSON body (16 significant digits); takes o. */
+void api_reply(struct http_response *res, int status, json_t *o);
+/* The ids of the channels whose sum is the host total. */
+json_t *api_coverage_ids(const struct daemon *d);
 /* from= and to= of a request (to defaults to now): 0, or -EINVAL with a 400 answer set. */
 int api_query_interval(const struct http_request *req, struct http_response *res, double *t0,
                        double *t1);
 
-/* The `now` object (also one event of the stream); takes the sampler lock. */
-json_t *api_now(struct api *api);
+/* ---- routes: a route answers GET (and HEAD) unless the table says otherwise -------------- */
+
+void api_info_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_sources_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_now_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_history_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_energy_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_stream_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_carbon_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_metrics_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_longterm_route(struct api *api, const struct http_request *req, struct http_response *res);
+/* /api/v1/processes (GET) and /api/v1/watch[/ID] (GET, POST, DELETE: checks the method). */
+void api_processes_route(struct api *api, const struct http_request *req,
+                         struct http_response *res);
+void api_watch_route(struct api *api, const struct http_request *req, struct http_response *res);
+/* 503 with the reason while attribution is off (no readable --proc-root): true then. */
+bool api_attrib_off(struct api *api, struct http_response *res);
+
+/* The `carbon` object of now and energy answers: provider, zone, intensity, age, status. */
+struct carbon;
+json_t *api_carbon_brief(struct carbon *c, double now);
+
+/* The `now` object (also one event of the stream); with the sampler's lock held. */
+json_t *api_now_locked(struct daemon *d);
+
+/* ---- the long-term record's part of other answers (api_record.c) ------------------------- */
+
+/* At most this many steps in one longterm answer (six hours of seconds, 15 days of minutes,
+ * about 2.5 years of hours): the answer is built in memory, so its size is bounded. */
+#define API_LONGTERM_POINTS_MAX 21600
+
+/* Sets "store_path" and "store" (status, error, tiers, what is pending or was dropped) in info. */
+void api_record_info(struct daemon *d, json_t *info);
+/* {status, error, path, pending_s, dropped_s} for `sources`. */
+json_t *api_record_status(struct daemon *d);
+/* Joules of series i since the record began, or null while that is unknown. */
+json_t *api_record_total_joules(struct daemon *d, int series, uint64_t run_uj);
+
+/* ---- the attribution's part of energy answers (api_attrib.c) ----------------------------- */
+
+/* Check the syntax of scope and clamp [t0, t1] to the attributed samples. -1 with the error
+ * answer set in res. */
+int api_scope_clamp(struct daemon *d, const char *scope, double *t0, double *t1,
+                    struct http_response *res);
+/* The `scope` object of an energy answer over [from, to]; host_joules is the host total over the
+ * same interval. A kernel label resolves among the caller's own watches first. NULL with the error
+ * answer set in res. */
+json_t *api_scope(struct daemon *d, const struct http_request *req, const char *scope, double from,
+                  double to, double host_joules, struct http_response *res);
 
 #endif

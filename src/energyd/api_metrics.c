@@ -9,10 +9,11 @@
 #define _GNU_SOURCE
 #include "api.h"
 #include "attrib.h"
-#include "attrib_api.h"
+#include "carbon.h"
 #include "energy.h"
 #include "influx.h"
 #include "metrics.h"
+#include "store.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -36,7 +37,7 @@ static const char *tf(bool b)
 /* energy_info, the sample interval, the channels' status and the record's health. */
 static void put_health(FILE *f, struct api *api)
 {
-	struct sampler *s = api->sampler;
+	struct sampler *s = api->d->sampler;
 	head(f, "energy_info", "gauge",
 	     "energyd's version and the host total's rule and coverage (always 1).");
 	fputs("energy_info{version=\"", f);
@@ -47,7 +48,7 @@ static void put_health(FILE *f, struct api *api)
 	for (int k = 0; k < s->coverage.n; k++) {
 		if (k)
 			fputc(',', f);
-		metrics_put_label(f, api->set->ch[s->coverage.idx[k]].id);
+		metrics_put_label(f, api->d->set->ch[s->coverage.idx[k]].id);
 	}
 	fprintf(f, "\",measured=\"%s\"} 1\n", tf(s->coverage.measured));
 	head(f, "energy_start_time_seconds", "gauge",
@@ -57,19 +58,19 @@ static void put_health(FILE *f, struct api *api)
 	fprintf(f, "energy_sample_interval_seconds %.6f\n", (double)s->interval_ns / 1e9);
 	head(f, "energy_channel_up", "gauge",
 	     "1 while the channel's reads succeed, 0 while they fail (status degraded).");
-	for (int c = 0; c < api->set->n; c++) {
+	for (int c = 0; c < api->d->set->n; c++) {
 		fputs("energy_channel_up{channel=\"", f);
-		metrics_put_label(f, api->set->ch[c].id);
-		fprintf(f, "\"} %d\n", api->set->ch[c].status == CHANNEL_OK);
+		metrics_put_label(f, api->d->set->ch[c].id);
+		fprintf(f, "\"} %d\n", api->d->set->ch[c].status == CHANNEL_OK);
 	}
 }
 
 static void put_store(FILE *f, struct api *api)
 {
-	if (!api->store)
+	if (!api->d->store)
 		return;
 	struct store_info si;
-	store_get_info(api->store, &si);
+	store_get_info(api->d->store, &si);
 	if (si.status == STORE_OFF)
 		return; /* no record by configuration: nothing to watch */
 	head(f, "energy_store_up", "gauge",
@@ -92,10 +93,10 @@ static void put_store(FILE *f, struct api *api)
 
 static void put_influx(FILE *f, struct api *api)
 {
-	if (!api->influx)
+	if (!api->d->influx)
 		return;
 	struct influx_stats st;
-	influx_get_stats(api->influx, &st);
+	influx_get_stats(api->d->influx, &st);
 	static const char *const help[4][3] = {
 	    {"energy_influxdb_batches_written_total", "counter",
 	     "Batches written to InfluxDB since energyd started."},
@@ -172,12 +173,12 @@ static void put_users(FILE *f, const struct attrib_user *users, size_t n)
 /* Energy per user, per watch, per leaf cgroup, and the host's active / idle split. */
 static void put_attribution(FILE *f, struct api *api)
 {
-	struct attrib *a = api->attrib;
+	struct attrib *a = api->d->attrib;
 	if (!a || a->proc_fd < 0)
 		return;
 	attrib_lock(a);
 	double part[3] = {0, 0, 0};
-	for (int c = 0; c < api->set->n; c++)
+	for (int c = 0; c < api->d->set->n; c++)
 		if (a->in_coverage[c]) {
 			part[0] += a->active_uj[c];
 			part[1] += a->idle_uj[c];
@@ -233,20 +234,20 @@ static void put_channel_labels(FILE *f, const struct channel *ch)
  * labelled with their origin. With the sampler's lock held. */
 static void put_carbon(FILE *f, struct api *api)
 {
-	struct sampler *s = api->sampler;
+	struct sampler *s = api->d->sampler;
 	const struct history *h = &s->history;
 	double grams, cost, g_per_kwh;
-	carbon_totals(api->carbon, history_time(h, h->count - 1), (double)s->host_uj / 1e6, &grams,
-	              &cost);
-	json_t *b = carbon_json_brief(api->carbon, energy_wall_time());
-	const char *prov = json_string_value(json_object_get(b, "provider"));
-	const char *zone = json_string_value(json_object_get(b, "zone"));
+	carbon_totals(api->d->carbon, history_time(h, h->count - 1), (double)s->host_uj / 1e6,
+	              &grams, &cost);
+	struct carbon_view view;
+	carbon_view(api->d->carbon, energy_wall_time(), &view, NULL, 0);
+	const char *prov = view.provider, *zone = view.zone;
 	static const char *const names[2][2] = {
 	    {"energy_host_emissions_grams_total",
 	     "Estimated grams CO2eq of the host total since energyd started."},
 	    {"energy_carbon_intensity_g_per_kwh", "Carbon intensity in force."}};
 	double v[2] = {grams, NAN};
-	if (carbon_intensity_at(api->carbon, INFINITY, &g_per_kwh, NULL, NULL) == 0)
+	if (carbon_intensity_at(api->d->carbon, INFINITY, &g_per_kwh, NULL, NULL) == 0)
 		v[1] = g_per_kwh;
 	for (int k = 0; k < 2; k++) {
 		if (!isfinite(v[k]))
@@ -258,8 +259,7 @@ static void put_carbon(FILE *f, struct api *api)
 		metrics_put_label(f, zone ? zone : "");
 		fprintf(f, "\"} %.9g\n", v[k]);
 	}
-	json_decref(b);
-	const char *currency = carbon_currency(api->carbon);
+	const char *currency = carbon_currency(api->d->carbon);
 	if (currency && isfinite(cost)) {
 		head(f, "energy_host_cost_total", "counter",
 		     "Estimated cost of the host total since energyd started, in the currency.");
@@ -269,9 +269,10 @@ static void put_carbon(FILE *f, struct api *api)
 	}
 }
 
-void api_metrics_route(struct api *api, struct http_response *res)
+void api_metrics_route(struct api *api, const struct http_request *req, struct http_response *res)
 {
-	struct sampler *s = api->sampler;
+	(void)req;
+	struct sampler *s = api->d->sampler;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -283,18 +284,18 @@ void api_metrics_route(struct api *api, struct http_response *res)
 	const struct history *h = &s->history;
 	size_t last = h->count ? h->count - 1 : 0;
 	head(f, "energy_joules_total", "counter", "Energy since energyd started, per channel.");
-	for (int c = 0; c < api->set->n; c++) {
+	for (int c = 0; c < api->d->set->n; c++) {
 		fputs("energy_joules_total", f);
-		put_channel_labels(f, &api->set->ch[c]);
-		fprintf(f, " %.6f\n", (double)api->set->ch[c].energy_uj / 1e6);
+		put_channel_labels(f, &api->d->set->ch[c]);
+		fprintf(f, " %.6f\n", (double)api->d->set->ch[c].energy_uj / 1e6);
 	}
 	head(f, "energy_watts", "gauge", "Mean power over the last second, per channel.");
-	for (int c = 0; c < api->set->n; c++) {
+	for (int c = 0; c < api->d->set->n; c++) {
 		double w;
 		if (history_watts_window(h, c, last, METRICS_WATTS_WINDOW_S, &w, NULL) < 0)
 			continue;
 		fputs("energy_watts", f);
-		put_channel_labels(f, &api->set->ch[c]);
+		put_channel_labels(f, &api->d->set->ch[c]);
 		fprintf(f, " %.6f\n", w);
 	}
 	const char *measured = tf(s->coverage.measured);
@@ -307,7 +308,7 @@ void api_metrics_route(struct api *api, struct http_response *res)
 		head(f, "energy_host_watts", "gauge", "Power of the whole machine (host total).");
 		fprintf(f, "energy_host_watts{measured=\"%s\"} %.6f\n", measured, hw);
 	}
-	if (api->carbon && h->count)
+	if (api->d->carbon && h->count)
 		put_carbon(f, api);
 	put_health(f, api);
 	sampler_unlock(s);

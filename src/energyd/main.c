@@ -280,24 +280,25 @@ int main(int argc, char **argv)
 	    .msr_vendor = opt.msr_vendor[0] ? opt.msr_vendor : NULL,
 	    .host_meter = opt.host_meter[0] ? opt.host_meter : NULL,
 	};
-	static struct api api;
-	api.n_families = sources_open_all(&scfg, &set, api.families, API_FAMILIES_MAX);
-	for (int i = 0; i < api.n_families; i++)
-		log_info("source %s: %s%s%s", api.families[i].name,
-		         family_status_name(api.families[i].status),
-		         api.families[i].detail[0] ? ": " : "", api.families[i].detail);
+	static struct daemon dctx;
+	static struct api api = {.d = &dctx};
+	dctx.n_families = sources_open_all(&scfg, &set, dctx.families, DAEMON_FAMILIES_MAX);
+	for (int i = 0; i < dctx.n_families; i++)
+		log_info("source %s: %s%s%s", dctx.families[i].name,
+		         family_status_name(dctx.families[i].status),
+		         dctx.families[i].detail[0] ? ": " : "", dctx.families[i].detail);
 	if (opt.host_meter[0] && !channel_set_has(&set, opt.host_meter))
 		log_warn("--host-meter %s: no such channel; the host total uses the next rule",
 		         opt.host_meter);
 
 	/* The carbon provider's token file may be readable by root only: read it now. */
-	if (carbon_open(&opt.carbon, &api.carbon, err, sizeof(err)) < 0) {
+	if (carbon_open(&opt.carbon, &dctx.carbon, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 2;
 	}
 
 	/* The same for InfluxDB's token; the output thread starts after the drop. */
-	if (influx_open(&opt.influxdb, &api.influx, err, sizeof(err)) < 0) {
+	if (influx_open(&opt.influxdb, &dctx.influx, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 2;
 	}
@@ -366,13 +367,13 @@ int main(int argc, char **argv)
 			log_err("%s", err);
 			return 1;
 		}
-		snprintf(api.privileges, sizeof(api.privileges),
+		snprintf(dctx.privileges, sizeof(dctx.privileges),
 		         "started as root, opened the sensors, then dropped to %s (uid %u)",
 		         run_user, (unsigned)run_uid);
 		log_info("dropped privileges to %s (uid %u, gid %u)", run_user, (unsigned)run_uid,
 		         (unsigned)run_gid);
 	} else {
-		snprintf(api.privileges, sizeof(api.privileges),
+		snprintf(dctx.privileges, sizeof(dctx.privileges),
 		         "running as %s (uid %u): reads what this account may read", run_user,
 		         (unsigned)run_uid);
 	}
@@ -386,18 +387,18 @@ int main(int argc, char **argv)
 		log_err("out of memory for %.0f s of history", opt.history_s);
 		return 1;
 	}
-	api.sampler = &sampler;
-	api.attrib = &attrib;
-	api.set = &set;
-	gethostname(api.hostname, sizeof(api.hostname) - 1);
-	api.uid = getuid();
-	snprintf(api.user, sizeof(api.user), "%s", run_user);
-	snprintf(api.state_dir, sizeof(api.state_dir), "%s", opt.state_dir);
-	api.min_interval_s = opt.min_interval_s;
+	dctx.sampler = &sampler;
+	dctx.attrib = &attrib;
+	dctx.set = &set;
+	gethostname(dctx.hostname, sizeof(dctx.hostname) - 1);
+	dctx.uid = getuid();
+	snprintf(dctx.user, sizeof(dctx.user), "%s", run_user);
+	snprintf(dctx.state_dir, sizeof(dctx.state_dir), "%s", opt.state_dir);
+	dctx.min_interval_s = opt.min_interval_s;
 	api.heavy_max = opt.heavy_queries;
-	api.history_s = opt.history_s;
+	dctx.history_s = opt.history_s;
 	for (int i = 0; i < opt.n_listen; i++)
-		api.listen[api.n_listen++] = opt.listen[i];
+		dctx.listen[dctx.n_listen++] = opt.listen[i];
 
 	static struct store store;
 	struct store_options sopt;
@@ -412,9 +413,9 @@ int main(int argc, char **argv)
 		log_err("cannot set up the long-term store");
 		return 1;
 	}
-	if (api.carbon && record_carbon_attach(&store, api.carbon) < 0)
+	if (dctx.carbon && record_carbon_attach(&store, dctx.carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
-	api.store = &store;
+	dctx.store = &store;
 	if (!store_open_at_start(&store, opt.state_dir, store_may_degrade))
 		return 1;
 
@@ -428,7 +429,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* After the privilege drop: the carbon thread parses what providers answer. */
-	if (carbon_start(api.carbon, &sampler) < 0) {
+	if (carbon_start(dctx.carbon, &sampler) < 0) {
 		log_err("cannot start the carbon thread");
 		return 1;
 	}
@@ -438,7 +439,7 @@ int main(int argc, char **argv)
 		log_err("cannot start the attribution thread");
 		return 1;
 	}
-	if (influx_start(api.influx, &api) < 0) {
+	if (influx_start(dctx.influx, &dctx) < 0) {
 		log_err("cannot start the InfluxDB thread");
 		return 1;
 	}
@@ -470,10 +471,10 @@ int main(int argc, char **argv)
 	attrib_stop(&attrib);
 	store_stop(&store); /* writes the last samples */
 	http_stop(&http);
-	influx_close(api.influx); /* writes the last batch */
+	influx_close(dctx.influx); /* writes the last batch */
 	attrib_free(&attrib);
 	store_free(&store);
-	carbon_close(api.carbon);
+	carbon_close(dctx.carbon);
 	sampler_free(&sampler);
 	sources_close_all(&set);
 	return 0;

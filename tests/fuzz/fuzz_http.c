@@ -1,7 +1,7 @@
 /*
  * The HTTP API as a local user reaches it: the input is the raw bytes sent on a connection to
  * energyd's unix socket (request line, headers, body), served by the real http.c on
- * libmicrohttpd and the real routes of api.c, attrib_api.c and longterm.c, in this process.
+ * libmicrohttpd and the real routes of api_routes.c and the api_*.c files, in this process.
  *
  * energyd's state is set up once: a fake sysfs with one RAPL package zone and a cgroup, a fake
  * /proc with one process of the caller's uid, a few samples taken by hand with the attribution
@@ -52,6 +52,7 @@ static struct {
 	struct sampler sampler;
 	struct attrib attrib;
 	struct store store;
+	struct daemon daemon;
 	struct api api;
 	struct http_server http;
 } g;
@@ -166,7 +167,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	                             .proc_root = proc,
 	                             .dev_root = dev,
 	                             .nvml_lib = "/nonexistent/libnvidia-ml.so.1"};
-	g.api.n_families = sources_open_all(&scfg, &g.set, g.api.families, API_FAMILIES_MAX);
+	g.daemon.n_families =
+	    sources_open_all(&scfg, &g.set, g.daemon.families, DAEMON_FAMILIES_MAX);
 	if (g.set.n < 1) {
 		fprintf(stderr, "fuzz_http setup: the fake RAPL zone was not opened\n");
 		exit(1);
@@ -176,7 +178,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	carbon_config_defaults(&cc);
 	if (carbon_config_set(&cc, "price_per_kwh", "0.25", err, sizeof(err)) < 0 ||
 	    carbon_config_set(&cc, "currency", "EUR", err, sizeof(err)) < 0 ||
-	    carbon_open(&cc, &g.api.carbon, err, sizeof(err)) < 0) {
+	    carbon_open(&cc, &g.daemon.carbon, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_http setup: carbon: %s\n", err);
 		exit(1);
 	}
@@ -214,20 +216,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	atomic_store(&g.sampler.stop, true); /* /api/v1/stream: no further tick will come */
 	attrib_stop(&g.attrib);
 
-	g.api.sampler = &g.sampler;
-	g.api.attrib = &g.attrib;
-	g.api.set = &g.set;
-	g.api.store = &g.store;
-	snprintf(g.api.hostname, sizeof(g.api.hostname), "fuzz");
-	g.api.uid = getuid();
-	snprintf(g.api.user, sizeof(g.api.user), "fuzz");
-	snprintf(g.api.privileges, sizeof(g.api.privileges), "running unprivileged");
-	snprintf(g.api.state_dir, sizeof(g.api.state_dir), "%s", g.dir);
-	g.api.min_interval_s = 0.01;
-	g.api.history_s = 900;
+	g.api.d = &g.daemon;
+	g.daemon.sampler = &g.sampler;
+	g.daemon.attrib = &g.attrib;
+	g.daemon.set = &g.set;
+	g.daemon.store = &g.store;
+	snprintf(g.daemon.hostname, sizeof(g.daemon.hostname), "fuzz");
+	g.daemon.uid = getuid();
+	snprintf(g.daemon.user, sizeof(g.daemon.user), "fuzz");
+	snprintf(g.daemon.privileges, sizeof(g.daemon.privileges), "running unprivileged");
+	snprintf(g.daemon.state_dir, sizeof(g.daemon.state_dir), "%s", g.dir);
+	g.daemon.min_interval_s = 0.01;
+	g.daemon.history_s = 900;
 	snprintf(g.sock, sizeof(g.sock), "unix:%s/sock", g.dir);
 	const char *addr = g.sock;
-	g.api.listen[g.api.n_listen++] = addr;
+	g.daemon.listen[g.daemon.n_listen++] = addr;
 	struct http_limits limits = {.conns_per_user = HTTP_DEFAULT_CONNS_PER_USER,
 	                             .timeout_s = HTTP_DEFAULT_TIMEOUT_S};
 	if (http_listen(&g.http, &addr, 1, err, sizeof(err)) < 0 ||

@@ -18,6 +18,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -411,4 +412,14 @@ void attrib_free(struct attrib *a)
 		close(a->cgroup_fd);
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_destroy(&a->lock);
+}
+
+void attrib_user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *r = NULL;
+	char tmp[1024];
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &r) == 0 && r)
+		snprintf(buf, len, "%s", r->pw_name);
+	else
+		snprintf(buf, len, "%u", (unsigned)uid);
 }

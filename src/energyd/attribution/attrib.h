@@ -189,4 +189,7 @@ void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, do
 /* With the lock held: cumulative value of a series key at t (0 when the key has no series). */
 double attrib_series_at(struct attrib *a, const char *key, double t);
 
+/* The account name of uid (getpwuid_r), or the number when it has none. */
+void attrib_user_name(uid_t uid, char *buf, size_t len);
+
 #endif

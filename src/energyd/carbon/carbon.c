@@ -33,14 +33,6 @@
 
 #define CARBON_BOOK_EVERY_S 60.0
 #define CARBON_RETRY_MAX_S  60.0
-#define CARBON_SERIES_JSON  500 /* steps shown by GET /api/v1/carbon */
-
-struct carbon_step {
-	double t; /* -INFINITY for the first value */
-	double g_per_kwh;
-	bool have_mix;
-	double mix[CARBON_GROUPS];
-};
 
 struct carbon {
 	struct carbon_config cfg;
@@ -439,83 +431,39 @@ const char *carbon_currency(struct carbon *c)
 	return (c->cfg.have_price || c->cfg.n_schedule) ? c->cfg.currency : NULL;
 }
 
-static json_t *jnum(double v)
+static const char *zone_of(const struct carbon_config *cfg)
 {
-	return isfinite(v) ? json_real(v) : json_null();
+	if (cfg->zone[0])
+		return cfg->zone;
+	return cfg->provider == CARBON_UK ? "GB" : cfg->provider == CARBON_RTE ? "FR" : "";
 }
 
-static json_t *mix_json(const struct carbon_step *s)
+void carbon_view(struct carbon *c, double now, struct carbon_view *v, struct carbon_step *series,
+                 size_t max_series)
 {
-	if (!s->have_mix)
-		return json_null();
-	json_t *o = json_object();
-	for (int g = 0; g < CARBON_GROUPS; g++)
-		json_object_set_new(o, carbon_group_name((enum carbon_group)g),
-		                    json_real(s->mix[g]));
-	return o;
-}
-
-/* Lock held. */
-static json_t *brief_locked(struct carbon *c, double now)
-{
-	const struct carbon_step *cur = c->n_steps ? &c->steps[c->n_steps - 1] : NULL;
-	double age = isfinite(c->data_time) ? now - c->data_time : now - c->fetched_at;
-	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:o, s:b}", "provider",
-	                 carbon_provider_name(c->cfg.provider), "zone",
-	                 c->cfg.zone[0] ? c->cfg.zone
-	                                : (c->cfg.provider == CARBON_UK    ? "GB"
-	                                   : c->cfg.provider == CARBON_RTE ? "FR"
-	                                                                   : ""),
-	                 "intensity_g_per_kwh", cur ? json_real(cur->g_per_kwh) : json_null(),
-	                 "updated_at", jnum(c->data_time), "fetched_at", jnum(c->fetched_at),
-	                 "age_s", c->live ? jnum(age) : json_null(), "status", c->status, "error",
-	                 c->error[0] ? text_json(c->error) : json_null(), "estimated", true);
-}
-
-json_t *carbon_json_brief(struct carbon *c, double now)
-{
+	memset(v, 0, sizeof(*v));
+	v->provider = carbon_provider_name(c->cfg.provider);
+	v->zone = zone_of(&c->cfg);
+	v->cfg = &c->cfg;
 	pthread_mutex_lock(&c->lock);
-	json_t *o = brief_locked(c, now);
+	v->have_current = c->n_steps > 0;
+	if (v->have_current)
+		v->current = c->steps[c->n_steps - 1];
+	v->data_time = c->data_time;
+	v->fetched_at = c->fetched_at;
+	v->attempted_at = c->attempted_at;
+	v->age_s = isfinite(c->data_time) ? now - c->data_time : now - c->fetched_at;
+	v->live = c->live;
+	v->refresh_s = refresh_s(c);
+	v->status = c->status;
+	memcpy(v->error, c->error, sizeof(v->error));
+	memcpy(v->note, c->note, sizeof(v->note));
+	snprintf(v->source, sizeof(v->source), "%s", c->source);
+	v->n_steps = c->n_steps;
+	size_t from = c->n_steps > max_series ? c->n_steps - max_series : 0;
+	for (size_t i = from; series && i < c->n_steps; i++)
+		series[v->n_series++] = c->steps[i];
 	pthread_mutex_unlock(&c->lock);
-	return o;
-}
-
-json_t *carbon_json(struct carbon *c, double now, bool with_series)
-{
-	pthread_mutex_lock(&c->lock);
-	json_t *o = brief_locked(c, now);
-	const struct carbon_step *cur = c->n_steps ? &c->steps[c->n_steps - 1] : NULL;
-	json_object_set_new(o, "mix", cur ? mix_json(cur) : json_null());
-	json_object_set_new(o, "source", text_json(c->source));
-	json_object_set_new(o, "note", c->note[0] ? text_json(c->note) : json_null());
-	json_object_set_new(o, "refresh_s", c->live ? json_real(refresh_s(c)) : json_null());
-	json_object_set_new(o, "attempted_at", jnum(c->attempted_at));
-	if (with_series) {
-		json_t *series = json_array();
-		size_t from = c->n_steps > CARBON_SERIES_JSON ? c->n_steps - CARBON_SERIES_JSON : 0;
-		for (size_t i = from; i < c->n_steps; i++)
-			json_array_append_new(
-			    series, json_pack("{s:o, s:f, s:o}", "t", jnum(c->steps[i].t),
-			                      "intensity_g_per_kwh", c->steps[i].g_per_kwh, "mix",
-			                      mix_json(&c->steps[i])));
-		json_object_set_new(o, "series", series);
-		json_object_set_new(o, "series_steps", json_integer((json_int_t)c->n_steps));
-	}
-	pthread_mutex_unlock(&c->lock);
-	json_t *price = json_null();
-	if (c->cfg.n_schedule) {
-		price = json_array();
-		for (int i = 0; i < c->cfg.n_schedule; i++) {
-			char hm[8];
-			snprintf(hm, sizeof(hm), "%02d:%02d", c->cfg.schedule[i].minute / 60,
-			         c->cfg.schedule[i].minute % 60);
-			json_array_append_new(price, json_pack("{s:s, s:f}", "from", hm, "price",
-			                                       c->cfg.schedule[i].price));
-		}
-	}
-	json_object_set_new(o, "price_per_kwh", jnum(carbon_price_at(&c->cfg, now, NULL)));
-	json_object_set_new(o, "price_schedule", price);
-	json_object_set_new(o, "currency",
-	                    carbon_currency(c) ? json_string(c->cfg.currency) : json_null());
-	return o;
+	v->price_now = carbon_price_at(&c->cfg, now, NULL);
+	v->currency = carbon_currency(c);
 }

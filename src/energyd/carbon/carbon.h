@@ -168,11 +168,42 @@ int carbon_emissions_between(struct carbon *c, double t0, double t1,
 /* Grams and cost since energyd started, given the newest sample (t, host joules there). */
 void carbon_totals(struct carbon *c, double t, double host_joules, double *grams, double *cost);
 
-/* JSON fragments for the API (jansson objects, caller owns). */
-struct json_t;
-struct json_t *carbon_json(struct carbon *c, double now, bool with_series);
-/* Small summary for `now` and `energy`: provider, zone, intensity, age, status. */
-struct json_t *carbon_json_brief(struct carbon *c, double now);
 const char *carbon_currency(struct carbon *c); /* NULL without a price */
+
+/* One intensity held from t on (the steps the module keeps, oldest first). */
+struct carbon_step {
+	double t; /* -INFINITY for the first value */
+	double g_per_kwh;
+	bool have_mix;             /* the provider gave the generation mix */
+	double mix[CARBON_GROUPS]; /* share of each carbon_group, 0 to 1 */
+};
+
+/* At most this many of the newest steps in GET /api/v1/carbon?series=1. */
+#define CARBON_SERIES_JSON 500
+
+/* What the API shows of the module at one time: a copy taken under the module's lock. */
+struct carbon_view {
+	const char *provider, *zone;  /* the zone configured, or the provider's only zone */
+	bool have_current;            /* an intensity is known */
+	struct carbon_step current;   /* the newest step */
+	double data_time;             /* when the provider says the value holds from (NAN) */
+	double fetched_at;            /* when energyd received it */
+	double attempted_at;          /* the last request to the provider */
+	double age_s;                 /* now - data_time (or fetched_at when the time is unknown) */
+	bool live;                    /* a provider is asked, not the static table */
+	double refresh_s;             /* how often the provider is asked */
+	const char *status;           /* "pending", "ok", "error" */
+	char error[CARBON_ERROR_MAX]; /* the last failure, or "" */
+	char note[CARBON_ERROR_MAX];  /* a non-fatal remark, or "" */
+	char source[512];             /* where the figure comes from */
+	size_t n_steps;               /* steps held */
+	size_t n_series;              /* of those, copied into the caller's series buffer */
+	double price_now;             /* price per kWh now, NAN without one */
+	const char *currency;         /* NULL without a price */
+	const struct carbon_config *cfg; /* the price schedule (read-only after carbon_open) */
+};
+/* Fill v at time now; with series, also the newest steps (at most max_series) into it. */
+void carbon_view(struct carbon *c, double now, struct carbon_view *v, struct carbon_step *series,
+                 size_t max_series);
 
 #endif

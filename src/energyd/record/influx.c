@@ -5,9 +5,8 @@
  */
 #define _GNU_SOURCE
 #include "influx.h"
-#include "api.h"
+#include "daemon.h"
 #include "attrib.h"
-#include "attrib_api.h"
 #include "energy.h"
 #include "log.h"
 #include "metrics.h"
@@ -31,7 +30,7 @@ struct influx {
 	struct influx_config cfg;
 	char token[INFLUX_TOKEN_MAX];
 	char write_url[INFLUX_URL_MAX * 2];
-	struct api *api;
+	struct daemon *d; /* what is written: the sampler's counters, attribution */
 	CURL *curl;
 	pthread_t thread;
 	bool running;
@@ -105,8 +104,8 @@ static void put_fields(FILE *f, struct influx *ix, uint64_t uj, uint64_t prev_uj
 /* The batch of this interval, or NULL when there is no sample yet. */
 static char *build_batch(struct influx *ix)
 {
-	struct api *api = ix->api;
-	struct sampler *s = api->sampler;
+	struct daemon *d = ix->d;
+	struct sampler *s = d->sampler;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -119,14 +118,14 @@ static char *build_batch(struct influx *ix)
 	if (h->count && !(ix->have_prev && t <= ix->prev_t)) { /* nothing new: no batch */
 		any = true;
 		fputs("energy_host", f);
-		put_tag(f, "host", api->hostname);
+		put_tag(f, "host", d->hostname);
 		put_tag(f, "measured", s->coverage.measured ? "true" : "false");
 		put_tag(f, "rule", s->coverage.rule);
 		put_fields(f, ix, s->host_uj, ix->prev_host_uj, t);
-		for (int c = 0; c < api->set->n; c++) {
-			const struct channel *ch = &api->set->ch[c];
+		for (int c = 0; c < d->set->n; c++) {
+			const struct channel *ch = &d->set->ch[c];
 			fputs("energy_channel", f);
-			put_tag(f, "host", api->hostname);
+			put_tag(f, "host", d->hostname);
 			put_tag(f, "channel", ch->id);
 			put_tag(f, "kind", channel_kind_name(ch->kind));
 			put_tag(f, "measured", ch->measured ? "true" : "false");
@@ -139,7 +138,7 @@ static char *build_batch(struct influx *ix)
 	}
 	sampler_unlock(s);
 	/* Users: copied under the attribution's lock, named after it (a lookup may be slow). */
-	struct attrib *a = api->attrib;
+	struct attrib *a = d->attrib;
 	struct attrib_user users[METRICS_USERS_MAX];
 	size_t n_users = 0;
 	double scan_t = 0;
@@ -157,7 +156,7 @@ static char *build_batch(struct influx *ix)
 		snprintf(uid, sizeof(uid), "%u", (unsigned)users[i].uid);
 		attrib_user_name(users[i].uid, name, sizeof(name));
 		fputs("energy_user", f);
-		put_tag(f, "host", api->hostname);
+		put_tag(f, "host", d->hostname);
 		put_tag(f, "uid", uid);
 		put_tag(f, "user", name);
 		fprintf(f, ",measured=false joules_total=%.6f %lld\n", users[i].uj / 1e6,
@@ -442,11 +441,11 @@ int influx_open(const struct influx_config *cfg, struct influx **out, char *err,
 	return 0;
 }
 
-int influx_start(struct influx *ix, struct api *api)
+int influx_start(struct influx *ix, struct daemon *d)
 {
 	if (!ix)
 		return 0;
-	ix->api = api;
+	ix->d = d;
 	if (pthread_create(&ix->thread, NULL, influx_thread, ix) != 0)
 		return -1;
 	ix->running = true;

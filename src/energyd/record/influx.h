@@ -35,7 +35,7 @@ void influx_config_defaults(struct influx_config *c);
 /* Checks between keys: a url needs database, or bucket and org; 0 or -1 with err. */
 int influx_config_check(const struct influx_config *c, char *err, size_t errlen);
 
-struct api;
+struct daemon;
 struct influx;
 
 /* Counters for /metrics, taken under the module's lock. */
@@ -50,7 +50,7 @@ struct influx_stats {
  * 0, or -1 with err filled. */
 int influx_open(const struct influx_config *cfg, struct influx **out, char *err, size_t errlen);
 /* Start the thread on the daemon's state (after the sampler and attribution exist). */
-int influx_start(struct influx *ix, struct api *api);
+int influx_start(struct influx *ix, struct daemon *d);
 /* Stop the thread (one last attempt to write what is queued, bounded by the timeout), free. */
 void influx_close(struct influx *ix);
 void influx_get_stats(struct influx *ix, struct influx_stats *out);

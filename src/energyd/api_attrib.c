@@ -4,7 +4,7 @@
  * is an estimate and says so ("measured": false) with its method.
  */
 #define _GNU_SOURCE
-#include "attrib_api.h"
+#include "api.h"
 #include "attrib.h"
 #include "energy.h"
 #include "query.h"
@@ -23,29 +23,6 @@ static const char *const policy =
     "CPU-side channels: active = energy x busy/total CPU time (/proc/stat), idle = the rest; a "
     "scope gets active x its CPU time / busy CPU time. GPUs: split by per-process utilisation "
     "when the source reports it, else unattributed. Estimates, not measurements.";
-
-static json_t *jnum(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-static void reply(struct http_response *res, int status, json_t *o)
-{
-	res->status = status;
-	res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
-	res->content_type = "application/json";
-	json_decref(o);
-}
-
-void attrib_user_name(uid_t uid, char *buf, size_t len)
-{
-	struct passwd pw, *r = NULL;
-	char tmp[1024];
-	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &r) == 0 && r)
-		snprintf(buf, len, "%s", r->pw_name);
-	else
-		snprintf(buf, len, "%u", (unsigned)uid);
-}
 
 /* A uid by number or name. */
 static int parse_uid(const char *s, uid_t *uid)
@@ -149,7 +126,7 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 		return;
 	}
 	int id = 0;
-	int rc = attrib_watch_add(api->attrib, jpid ? (int)json_integer_value(jpid) : 0,
+	int rc = attrib_watch_add(api->d->attrib, jpid ? (int)json_integer_value(jpid) : 0,
 	                          jcg ? json_string_value(jcg) : NULL,
 	                          jlabel ? json_string_value(jlabel) : "", req->peer_uid, &id);
 	json_decref(body);
@@ -180,7 +157,7 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	case -EDQUOT: {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "you hold your quota of %d watches",
-		         api->attrib->cfg.watches_per_user);
+		         api->d->attrib->cfg.watches_per_user);
 		http_error(
 		    res, 429, msg,
 		    "delete watches you no longer need (DELETE /api/v1/watch/ID); ended ones "
@@ -195,17 +172,17 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 		http_error(res, 500, strerror(-rc), "");
 		return;
 	}
-	attrib_lock(api->attrib);
+	attrib_lock(api->d->attrib);
 	char idtext[16];
 	snprintf(idtext, sizeof(idtext), "%d", id);
-	struct attrib_watch *w = attrib_watch_find(api->attrib, idtext, false, 0);
-	json_t *o =
-	    w ? watch_json(w, method_of(api->attrib, api->set)) : json_pack("{s:i}", "id", id);
-	attrib_unlock(api->attrib);
-	reply(res, 201, o);
+	struct attrib_watch *w = attrib_watch_find(api->d->attrib, idtext, false, 0);
+	json_t *o = w ? watch_json(w, method_of(api->d->attrib, api->d->set))
+	              : json_pack("{s:i}", "id", id);
+	attrib_unlock(api->d->attrib);
+	api_reply(res, 201, o);
 }
 
-static void watch_route(struct api *api, const struct http_request *req, struct http_response *res)
+void api_watch_route(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	const char *rest = req->path + strlen("/api/v1/watch");
 	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -220,12 +197,13 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 			return;
 		}
 		json_t *a = json_array();
-		attrib_lock(api->attrib);
-		for (int i = 0; i < api->attrib->n_watches; i++)
-			json_array_append_new(a, watch_json(api->attrib->watches[i],
-			                                    method_of(api->attrib, api->set)));
-		attrib_unlock(api->attrib);
-		reply(res, 200, json_pack("{s:o}", "watches", a));
+		attrib_lock(api->d->attrib);
+		for (int i = 0; i < api->d->attrib->n_watches; i++)
+			json_array_append_new(a,
+			                      watch_json(api->d->attrib->watches[i],
+			                                 method_of(api->d->attrib, api->d->set)));
+		attrib_unlock(api->d->attrib);
+		api_reply(res, 200, json_pack("{s:o}", "watches", a));
 		return;
 	}
 	int id;
@@ -234,12 +212,12 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 		return;
 	}
 	if (get) {
-		attrib_lock(api->attrib);
-		struct attrib_watch *w = attrib_watch_find(api->attrib, rest + 1, false, 0);
-		json_t *o = w ? watch_json(w, method_of(api->attrib, api->set)) : NULL;
-		attrib_unlock(api->attrib);
+		attrib_lock(api->d->attrib);
+		struct attrib_watch *w = attrib_watch_find(api->d->attrib, rest + 1, false, 0);
+		json_t *o = w ? watch_json(w, method_of(api->d->attrib, api->d->set)) : NULL;
+		attrib_unlock(api->d->attrib);
 		if (o)
-			reply(res, 200, o);
+			api_reply(res, 200, o);
 		else
 			http_error(res, 404, "no such watch", "GET /api/v1/watch lists them");
 		return;
@@ -253,14 +231,14 @@ static void watch_route(struct api *api, const struct http_request *req, struct 
 		           "use the unix socket");
 		return;
 	}
-	int rc = attrib_watch_remove(api->attrib, id, req->peer_uid);
+	int rc = attrib_watch_remove(api->d->attrib, id, req->peer_uid);
 	if (rc == -EPERM)
 		http_error(res, 403, "not your watch",
 		           "only root or who registered it may delete it");
 	else if (rc < 0)
 		http_error(res, 404, "no such watch", "GET /api/v1/watch lists them");
 	else
-		reply(res, 200, json_pack("{s:i}", "deleted", id));
+		api_reply(res, 200, json_pack("{s:i}", "deleted", id));
 }
 
 /* ---- processes ------------------------------------------------------------------------------- */
@@ -274,8 +252,7 @@ static int cmp_watts_desc(const void *x, const void *y)
 	return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
-static void processes_route(struct api *api, const struct http_request *req,
-                            struct http_response *res)
+void api_processes_route(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	char err[256];
 	double top;
@@ -293,7 +270,7 @@ static void processes_route(struct api *api, const struct http_request *req,
 		           "user=UID or user=NAME");
 		return;
 	}
-	struct attrib *a = api->attrib;
+	struct attrib *a = api->d->attrib;
 	attrib_lock(a);
 	struct attrib_proc **sorted = calloc(a->n_procs ? a->n_procs : 1, sizeof(*sorted));
 	if (!sorted) {
@@ -324,38 +301,23 @@ static void processes_route(struct api *api, const struct http_request *req,
 	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)a->n_procs,
 	    "scan_cost_s", a->scan_cost_s, "processes", list, "host", "active_watts",
 	    a->scan_active_w, "idle_watts", a->scan_idle_w, "busy_share", a->scan_busy_share,
-	    "method", method_of(a, api->set), "measured", false, "policy", policy);
+	    "method", method_of(a, api->d->set), "measured", false, "policy", policy);
 	attrib_unlock(a);
 	free(sorted);
-	reply(res, 200, o);
+	api_reply(res, 200, o);
 }
 
-static bool attrib_off(struct api *api, struct http_response *res)
+static bool attrib_off(const struct daemon *d, struct http_response *res)
 {
-	if (api->attrib->proc_fd >= 0)
+	if (d->attrib->proc_fd >= 0)
 		return false;
-	http_error(res, 503, api->attrib->error, "start energyd with a readable --proc-root");
+	http_error(res, 503, d->attrib->error, "start energyd with a readable --proc-root");
 	return true;
 }
 
-bool attrib_api_handle(struct api *api, const struct http_request *req, struct http_response *res)
+bool api_attrib_off(struct api *api, struct http_response *res)
 {
-	if (strncmp(req->path, "/api/v1/watch", 13) == 0 &&
-	    (req->path[13] == '\0' || req->path[13] == '/')) {
-		if (!attrib_off(api, res))
-			watch_route(api, req, res);
-		return true;
-	}
-	if (strcmp(req->path, "/api/v1/processes") == 0) {
-		if (attrib_off(api, res))
-			return true;
-		if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-			http_error(res, 405, "method not allowed", "this endpoint answers GET");
-		else
-			processes_route(api, req, res);
-		return true;
-	}
-	return false;
+	return attrib_off(api->d, res);
 }
 
 /* ---- scopes ---------------------------------------------------------------------------------- */
@@ -410,8 +372,8 @@ static int scope_parse(const char *scope, struct scope_ref *r, char *err, size_t
 static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "
                                 "or user:UID";
 
-int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, double *t1,
-                           struct http_response *res)
+int api_scope_clamp(struct daemon *d, const char *scope, double *t0, double *t1,
+                    struct http_response *res)
 {
 	char err[160];
 	struct scope_ref r;
@@ -419,9 +381,9 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
 		http_error(res, 400, err, scope_hint);
 		return -1;
 	}
-	if (attrib_off(api, res))
+	if (attrib_off(d, res))
 		return -1;
-	struct attrib *a = api->attrib;
+	struct attrib *a = d->attrib;
 	attrib_lock(a);
 	/* Scan-based scopes are known up to the last scan, watches up to their last split,
 	 * the active/idle split up to the newest sample handled. */
@@ -443,8 +405,8 @@ int attrib_api_scope_clamp(struct api *api, const char *scope, double *t0, doubl
 	return 0;
 }
 
-json_t *attrib_api_scope(struct api *api, const struct http_request *req, const char *scope,
-                         double from, double to, double host_joules, struct http_response *res)
+json_t *api_scope(struct daemon *d, const struct http_request *req, const char *scope, double from,
+                  double to, double host_joules, struct http_response *res)
 {
 	char err[160], key[ATTRIB_CGROUP_MAX + 16];
 	struct scope_ref r;
@@ -452,8 +414,8 @@ json_t *attrib_api_scope(struct api *api, const struct http_request *req, const 
 		http_error(res, 400, err, scope_hint);
 		return NULL;
 	}
-	struct attrib *a = api->attrib;
-	struct channel_set *set = api->set;
+	struct attrib *a = d->attrib;
+	struct channel_set *set = d->set;
 	attrib_lock(a);
 	json_t *extra = NULL;
 	bool known = true;
@@ -474,7 +436,7 @@ json_t *attrib_api_scope(struct api *api, const struct http_request *req, const 
 		if (w) {
 			snprintf(key, sizeof(key), "kernel:%d", w->id);
 			extra = watch_json(w, method_of(a, set));
-			resolution = (double)api->sampler->interval_ns / 1e9;
+			resolution = (double)d->sampler->interval_ns / 1e9;
 		}
 		break;
 	}
@@ -538,10 +500,10 @@ json_t *attrib_api_scope(struct api *api, const struct http_request *req, const 
 	attrib_unlock(a);
 	json_t *o = json_pack("{s:o, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope",
 	                      text_json(scope), "joules", joules, "share",
-	                      jnum(host_joules > 0 ? joules / host_joules : NAN), "method", method,
-	                      "measured", false, "resolution_s", resolution, "active_joules",
-	                      active, "idle_joules", idle, "unattributed_joules", unattr,
-	                      "channels", channels, "policy", policy);
+	                      api_jnum(host_joules > 0 ? joules / host_joules : NAN), "method",
+	                      method, "measured", false, "resolution_s", resolution,
+	                      "active_joules", active, "idle_joules", idle, "unattributed_joules",
+	                      unattr, "channels", channels, "policy", policy);
 	if (extra)
 		json_object_set_new(o, "watch", extra);
 	return o;

@@ -9,7 +9,9 @@
  * writes, and a broken database fails this request, not the daemon.
  */
 #define _GNU_SOURCE
-#include "longterm.h"
+#include "api.h"
+#include "store.h"
+#include "carbon.h"
 #include "energy.h"
 #include "query.h"
 #include "record_carbon.h"
@@ -23,22 +25,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static json_t *num_or_null(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
-json_t *longterm_total_joules(struct api *api, int series, uint64_t run_uj)
+json_t *api_record_total_joules(struct daemon *d, int series, uint64_t run_uj)
 {
 	uint64_t total;
-	if (!api->store || !store_total_uj(api->store, series, run_uj, &total))
+	if (!d->store || !store_total_uj(d->store, series, run_uj, &total))
 		return json_null();
 	return json_real((double)total / 1e6);
 }
 
-static json_t *store_json(struct api *api, bool full)
+static json_t *store_json(struct daemon *d, bool full)
 {
-	struct store *st = api->store;
+	struct store *st = d->store;
 	struct store_info si;
 	store_get_info(st, &si);
 	json_t *o = json_pack("{s:s, s:o, s:o, s:f, s:f}", "status", store_status_name(si.status),
@@ -68,30 +65,22 @@ static json_t *store_json(struct api *api, bool full)
 	return o;
 }
 
-void longterm_info(struct api *api, json_t *info)
+void api_record_info(struct daemon *d, json_t *info)
 {
-	if (!api->store)
+	if (!d->store)
 		return;
 	/* The record opens relative to the state directory (energyd works inside it). */
-	const char *path = api->store->opt.path;
+	const char *path = d->store->opt.path;
 	char full[2 * STORE_PATH_MAX];
-	snprintf(full, sizeof(full), "%s%s%s", path[0] == '/' ? "" : api->state_dir,
+	snprintf(full, sizeof(full), "%s%s%s", path[0] == '/' ? "" : d->state_dir,
 	         path[0] == '/' ? "" : "/", path);
 	json_object_set_new(info, "store_path", path[0] ? json_string(full) : json_null());
-	json_object_set_new(info, "store", store_json(api, true));
+	json_object_set_new(info, "store", store_json(d, true));
 }
 
-json_t *longterm_store_status(struct api *api)
+json_t *api_record_status(struct daemon *d)
 {
-	return api->store ? store_json(api, false) : json_null();
-}
-
-static void reply(struct http_response *res, json_t *o)
-{
-	res->status = 200;
-	res->body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(16));
-	res->content_type = "application/json";
-	json_decref(o);
+	return d->store ? store_json(d, false) : json_null();
 }
 
 struct series_info {
@@ -112,9 +101,9 @@ static void db_error(struct http_response *res, sqlite3 *db, const char *path)
 	http_error(res, 503, msg, "see info.store for the store's status");
 }
 
-void longterm_route(struct api *api, const struct http_request *req, struct http_response *res)
+void api_longterm_route(struct api *api, const struct http_request *req, struct http_response *res)
 {
-	struct store *st = api->store;
+	struct store *st = api->d->store;
 	if (!st || !st->opt.path[0]) {
 		http_error(res, 404, "the long-term store is off",
 		           "start energyd without --store off to keep a record");
@@ -154,7 +143,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	if (step == 0) {
 		/* The tier's own step, or a multiple of it when that would be too many points. */
 		double n = ceil((t1 - t0) / (double)tier_step) + 1;
-		int64_t mult = (int64_t)ceil(n / LONGTERM_POINTS_MAX);
+		int64_t mult = (int64_t)ceil(n / API_LONGTERM_POINTS_MAX);
 		step = (double)(tier_step * (mult < 1 ? 1 : mult));
 	}
 	int64_t step_i = (int64_t)step;
@@ -163,9 +152,9 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	if (end <= start)
 		end = start + step_i;
 	int64_t points = (end - start) / step_i;
-	if (points > LONGTERM_POINTS_MAX) {
+	if (points > API_LONGTERM_POINTS_MAX) {
 		snprintf(err, sizeof(err), "%lld steps of %lld s: more than %d in one answer",
-		         (long long)points, (long long)step_i, LONGTERM_POINTS_MAX);
+		         (long long)points, (long long)step_i, API_LONGTERM_POINTS_MAX);
 		http_error(res, 400, err,
 		           "use a coarser step (e.g. 3600 or 86400), a shorter range, or leave "
 		           "step out: energyd then picks one that fits");
@@ -339,7 +328,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	}
 	json_object_set_new(host_obj, "emissions_g", emissions ? emissions : json_null());
 	json_object_set_new(host_obj, "cost", cost ? cost : json_null());
-	const char *currency = api->carbon ? carbon_currency(api->carbon) : NULL;
+	const char *currency = api->d->carbon ? carbon_currency(api->d->carbon) : NULL;
 	json_object_set_new(host_obj, "currency", currency ? json_string(currency) : json_null());
 	json_object_set_new(host_obj, "coverage", coverages);
 	json_object_set_new(host_obj, "coverage_mixed", json_boolean(mixed));
@@ -351,7 +340,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 	                store_tier_step_s[tier], "t", t, "covered_s", covered, "channels", channels,
 	                "host", host_obj, "record", "began_at",
 	                si.record_began_at > 0 ? json_real(si.record_began_at) : json_null(),
-	                "recorded_to", num_or_null(si.recorded_to > 0 ? si.recorded_to : NAN),
+	                "recorded_to", api_jnum(si.recorded_to > 0 ? si.recorded_to : NAN),
 	                "pending_s", si.pending_s, "status", store_status_name(si.status));
 	json_object_set_new(out, "intensity_g_per_kwh", intensity);
 	/* The generation mix per step: each group's share of the energy used while a mix was
@@ -375,7 +364,7 @@ void longterm_route(struct api *api, const struct http_request *req, struct http
 		                    shares);
 	}
 	json_object_set_new(out, "mix", mix);
-	reply(res, out);
+	api_reply(res, 200, out);
 	goto done;
 oom:
 	http_error(res, 503, "out of memory", "ask for fewer steps");
