@@ -184,17 +184,17 @@ static const struct opt opts[] = {
     {"store", OPT_PATH, OFF(store_path), "FILE|off|try[:FILE]",
      "the long-term record (SQLite; default STATE-DIR/energy.db; off: none; try or try:FILE: "
      "start even when it cannot be opened)"},
-    {"store-batch", OPT_SECONDS, OFF(store_batch_s), "SECONDS",
+    {"store-batch", OPT_SECONDS, OFF(store.batch_s), "SECONDS",
      "write to the record this often (default 2; a crash loses at most this much)"},
-    {"store-memory", OPT_SECONDS, OFF(store_memory_s), "SECONDS",
+    {"store-memory", OPT_SECONDS, OFF(store.memory_s), "SECONDS",
      "data held in memory while the record cannot be written (default 86400)"},
-    {"store-retry", OPT_SECONDS, OFF(store_retry_s), "SECONDS",
+    {"store-retry", OPT_SECONDS, OFF(store.retry_s), "SECONDS",
      "retry a failing record this often (default 5)"},
-    {"store-keep-1s", OPT_RETENTION, OFF(store_keep_s[0]), "DURATION",
+    {"store-keep-1s", OPT_RETENTION, OFF(store.keep_s[0]), "DURATION",
      "keep per-second rows this long (default 1d; s, m, h, d suffixes; forever)"},
-    {"store-keep-1m", OPT_RETENTION, OFF(store_keep_s[1]), "DURATION",
+    {"store-keep-1m", OPT_RETENTION, OFF(store.keep_s[1]), "DURATION",
      "keep per-minute rows this long (default 31d)"},
-    {"store-keep-1h", OPT_RETENTION, OFF(store_keep_s[2]), "DURATION",
+    {"store-keep-1h", OPT_RETENTION, OFF(store.keep_s[2]), "DURATION",
      "keep per-hour rows this long (default forever)"},
     {"mcp", OPT_DEVICE, OFF(mcp), "DEVICE",
      "MCP39F511N wall meter on this serial device (e.g. /dev/ttyACM0); repeatable. Default: "
@@ -252,12 +252,7 @@ void options_defaults(struct energyd_options *o)
 	o->interval_s = 0.1;
 	o->min_interval_s = 0.01;
 	o->history_s = 900;
-	o->store_batch_s = STORE_DEFAULT_BATCH_S;
-	o->store_memory_s = STORE_DEFAULT_MEMORY_S;
-	o->store_retry_s = STORE_DEFAULT_RETRY_S;
-	o->store_keep_s[0] = STORE_DEFAULT_KEEP_1S_S;
-	o->store_keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
-	o->store_keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
+	store_options_defaults(&o->store);
 	carbon_config_defaults(&o->carbon);
 	influx_config_defaults(&o->influxdb);
 	o->scan_interval_s = 1.0;
@@ -501,9 +496,9 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		snprintf(err, errlen, "--msr-vendor '%s': expected intel or amd", o->msr_vendor);
 		return -1;
 	}
-	if (o->store_batch_s < 0.1 || o->store_batch_s > 300) {
+	if (o->store.batch_s < 0.1 || o->store.batch_s > 300) {
 		snprintf(err, errlen, "--store-batch %.4g: give 0.1 to 300 seconds",
-		         o->store_batch_s);
+		         o->store.batch_s);
 		return -1;
 	}
 	if (strcmp(o->attribute_dram, "cpu-time") != 0 && strcmp(o->attribute_dram, "none") != 0) {

@@ -8,6 +8,7 @@
 
 #include "carbon.h"
 #include "influx.h"
+#include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,8 +35,9 @@ struct energyd_options {
 	double model_max_watts;
 	char store_path[CONFIG_PATH_MAX]; /* "" or "try" = <state_dir>/energy.db, "off" = no store,
 	                                   "try:FILE": FILE; try: may start degraded */
-	double store_batch_s, store_memory_s, store_retry_s;
-	double store_keep_s[3];                    /* 1 s, 1 min, 1 h rows; 0 = for ever */
+	/* batch, memory, retry and retention (store.h; 0 = for ever); main() sets store.path from
+	 * store_path. */
+	struct store_options store;
 	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
 	int n_mcp;
 	char nvml_lib[CONFIG_PATH_MAX];

@@ -401,14 +401,9 @@ int main(int argc, char **argv)
 		dctx.listen[dctx.n_listen++] = opt.listen[i];
 
 	static struct store store;
-	struct store_options sopt;
-	store_options_defaults(&sopt);
+	struct store_options sopt = opt.store;
 	bool store_may_degrade;
 	store_path_choose(opt.store_path, sopt.path, sizeof(sopt.path), &store_may_degrade);
-	sopt.batch_s = opt.store_batch_s;
-	sopt.memory_s = opt.store_memory_s;
-	sopt.retry_s = opt.store_retry_s;
-	memcpy(sopt.keep_s, opt.store_keep_s, sizeof(sopt.keep_s));
 	if (store_init_sampler(&store, &sopt, &sampler) < 0) {
 		log_err("cannot set up the long-term store");
 		return 1;

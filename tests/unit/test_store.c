@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "store.h"
+#include "store_query.h"
 
 static const char *names[] = {"rapl:package-0", STORE_HOST_SERIES};
 static const bool measured[] = {true, true};
@@ -211,6 +212,55 @@ static void test_tier_pick(void **state)
 	assert_non_null(strstr(err, "keeps rows"));
 }
 
+/* Three hours at 1 W from 22:13:20.5 UTC read back in hour steps from the minute tier: each
+ * step is the sum of its rows, a step before the record is a gap, a missing record is -ENOENT. */
+static void test_query_steps(void **state)
+{
+	(void)state;
+	char path[256], err[STORE_ERROR_MAX];
+	temp_db(path, sizeof(path));
+	struct store st;
+	struct history h;
+	init(&st, path);
+	assert_int_equal(history_init(&h, 1, 2 * 3600 + 4), 0);
+	for (int k = 0; k <= 6 * 3600; k++) {
+		append(&h, 1700000000.5 + k * 0.5, (uint64_t)k * 500000u);
+		if (k % 7200 == 0) {
+			store_collect(&st, &h);
+			assert_int_equal(store_flush(&st, 1700000000.0), 0);
+		}
+	}
+	store_free(&st);
+	history_free(&h);
+	struct store_steps q;
+	const int64_t start = 1699995600, hour = 3600; /* 21:00 UTC */
+	assert_int_equal(
+	    store_query_steps(path, 1, start, start + 5 * hour, hour, &q, err, sizeof(err)), 0);
+	assert_int_equal(q.points, 5);
+	assert_int_equal(q.n_series, 2);
+	assert_true(q.host >= 0);
+	assert_string_equal(q.series[q.host].name, STORE_HOST_SERIES);
+	const struct store_step_series *host = &q.series[q.host];
+	assert_false(host->have[0]); /* 21:00: before the record began */
+	const int64_t expect_uj[] = {0, 2799500000, 3600000000, 3600000000, 800500000};
+	int64_t total = 0;
+	for (int k = 1; k < 5; k++) {
+		assert_true(host->have[k]);
+		assert_int_equal(host->sum[k], expect_uj[k]);
+		total += host->sum[k];
+	}
+	assert_int_equal(total, 10800000000ll);
+	assert_int_equal(host->covered_ms[1], 2799500);
+	assert_int_equal(q.n_coverages, 1);
+	assert_string_equal(q.coverages[0], "rapl:package-0");
+	assert_false(q.coverage_mixed);
+	store_steps_free(&q);
+	remove_db(path);
+	assert_int_equal(
+	    store_query_steps(path, 1, start, start + hour, hour, &q, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "does not exist yet"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +268,7 @@ int main(void)
 	    cmocka_unit_test(test_tiers_and_totals),
 	    cmocka_unit_test(test_unwritable_keeps_memory_bounded),
 	    cmocka_unit_test(test_tier_pick),
+	    cmocka_unit_test(test_query_steps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

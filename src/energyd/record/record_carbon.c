@@ -47,3 +47,15 @@ int record_carbon_attach(struct store *st, struct carbon *c)
 	}
 	return store_set_derived(st, names, RECORD_CARBON_SERIES, derive, c);
 }
+
+double record_carbon_intensity(bool have, int64_t emissions_ug, int64_t host_uj)
+{
+	if (!have || host_uj <= 0)
+		return NAN;
+	return (double)emissions_ug / ((double)host_uj / 3.6e6);
+}
+
+double record_carbon_mix_share(int64_t group_uj, int64_t groups_uj, bool any_group)
+{
+	return any_group && groups_uj > 0 ? (double)group_uj / (double)groups_uj : NAN;
+}

@@ -20,6 +20,16 @@
 #define RECORD_CARBON_MIX_PREFIX "carbon:mix:"
 #define RECORD_CARBON_SERIES     (2 + CARBON_GROUPS)
 
+/*
+ * What a step of the record implies (GET /api/v1/longterm): the intensity is the step's
+ * emissions (ug) over its host energy (uJ) in g CO2eq/kWh, the energy-weighted mean of the
+ * intensity that held at each moment; NAN when either sum is missing or the energy is 0.
+ */
+double record_carbon_intensity(bool have, int64_t emissions_ug, int64_t host_uj);
+/* A generation group's share of a step: its energy over the energy of all groups (those with
+ * a row); NAN when no group has one or their sum is 0. */
+double record_carbon_mix_share(int64_t group_uj, int64_t groups_uj, bool any_group);
+
 /* Add the carbon series to a store that is not started yet. 0 or -errno. */
 int record_carbon_attach(struct store *st, struct carbon *c);
 

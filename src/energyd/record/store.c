@@ -17,17 +17,6 @@
 /* Old rows are pruned this often. */
 #define STORE_PRUNE_EVERY_S 60.0
 
-void store_options_defaults(struct store_options *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->batch_s = STORE_DEFAULT_BATCH_S;
-	o->memory_s = STORE_DEFAULT_MEMORY_S;
-	o->retry_s = STORE_DEFAULT_RETRY_S;
-	o->keep_s[0] = STORE_DEFAULT_KEEP_1S_S;
-	o->keep_s[1] = STORE_DEFAULT_KEEP_1M_S;
-	o->keep_s[2] = STORE_DEFAULT_KEEP_1H_S;
-}
-
 const char *store_status_name(enum store_status s)
 {
 	switch (s) {

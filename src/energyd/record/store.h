@@ -50,8 +50,15 @@ struct store_options {
 };
 
 /* Defaults: batch 2 s, memory 1 day, retry 5 s, keep 1 s rows 1 day, 1 min rows 31 days,
- * 1 h rows for ever. */
-void store_options_defaults(struct store_options *o);
+ * 1 h rows for ever. The one place they are set: energyd's configuration starts from them. */
+static inline void store_options_defaults(struct store_options *o)
+{
+	*o = (struct store_options){
+	    .batch_s = STORE_DEFAULT_BATCH_S,
+	    .memory_s = STORE_DEFAULT_MEMORY_S,
+	    .retry_s = STORE_DEFAULT_RETRY_S,
+	    .keep_s = {STORE_DEFAULT_KEEP_1S_S, STORE_DEFAULT_KEEP_1M_S, STORE_DEFAULT_KEEP_1H_S}};
+}
 
 enum store_status {
 	STORE_OFF,      /* disabled by configuration */
