@@ -676,9 +676,10 @@ static int parse_seconds(const char *s, double max, double *out)
 	return energy_parse_double(s, out) < 0 || *out < 0 || *out > max ? -1 : 0;
 }
 
-int cli_run(struct cli *cli, int argc, char **argv)
+/* The options before the command into o (o->argv: the command). 0, or the exit code. */
+static int run_parse(int argc, char **argv, struct run_options *o)
 {
-	struct run_options o = {
+	*o = (struct run_options){
 	    .repetitions = 1, .interval_s = 0.1, .sysfs_root = "/sys", .proc_root = "/proc"};
 	int i = 1;
 	for (; i < argc; i++) {
@@ -688,52 +689,52 @@ int cli_run(struct cli *cli, int argc, char **argv)
 			i++;
 			break;
 		} else if (strcmp(a, "--json") == 0) {
-			o.json = true;
+			o->json = true;
 		} else if (strcmp(a, "--csv") == 0) {
-			o.csv = true;
+			o->csv = true;
 		} else if (strcmp(a, "--in-process") == 0) {
-			o.in_process = true;
+			o->in_process = true;
 		} else if ((strcmp(a, "-r") == 0 || strcmp(a, "--repetitions") == 0) && has_arg) {
-			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o.repetitions) < 0 ||
-			    o.repetitions < 1) {
+			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o->repetitions) < 0 ||
+			    o->repetitions < 1) {
 				fprintf(stderr, "energy run: -r: 1 to %d runs\n",
 				        RUN_MAX_REPETITIONS);
 				return 2;
 			}
 		} else if (strcmp(a, "--warmup") == 0 && has_arg) {
-			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o.warmup) < 0) {
+			if (parse_count(argv[++i], RUN_MAX_REPETITIONS, &o->warmup) < 0) {
 				fprintf(stderr, "energy run: --warmup: 0 to %d runs\n",
 				        RUN_MAX_REPETITIONS);
 				return 2;
 			}
 		} else if (strcmp(a, "--idle") == 0 && has_arg) {
-			if (parse_seconds(argv[++i], 3600, &o.idle_s) < 0 || o.idle_s <= 0) {
+			if (parse_seconds(argv[++i], 3600, &o->idle_s) < 0 || o->idle_s <= 0) {
 				fprintf(stderr,
 				        "energy run: --idle: more than 0, at most 3600 s\n");
 				return 2;
 			}
 		} else if (strcmp(a, "--delay-before") == 0 && has_arg) {
-			if (parse_seconds(argv[++i], 3600, &o.delay_before_s) < 0) {
+			if (parse_seconds(argv[++i], 3600, &o->delay_before_s) < 0) {
 				fprintf(stderr, "energy run: --delay-before: 0 to 3600 s\n");
 				return 2;
 			}
 		} else if (strcmp(a, "--delay-after") == 0 && has_arg) {
-			if (parse_seconds(argv[++i], 3600, &o.delay_after_s) < 0) {
+			if (parse_seconds(argv[++i], 3600, &o->delay_after_s) < 0) {
 				fprintf(stderr, "energy run: --delay-after: 0 to 3600 s\n");
 				return 2;
 			}
 		} else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_arg) {
-			o.output = argv[++i];
+			o->output = argv[++i];
 		} else if (strcmp(a, "--interval") == 0 && has_arg) {
-			if (energy_parse_double(argv[++i], &o.interval_s) < 0 ||
-			    o.interval_s < 0.01 || o.interval_s > 60) {
+			if (energy_parse_double(argv[++i], &o->interval_s) < 0 ||
+			    o->interval_s < 0.01 || o->interval_s > 60) {
 				fprintf(stderr, "energy run: --interval: 0.01 to 60 seconds\n");
 				return 2;
 			}
 		} else if (strcmp(a, "--sysfs-root") == 0 && has_arg) {
-			o.sysfs_root = argv[++i];
+			o->sysfs_root = argv[++i];
 		} else if (strcmp(a, "--proc-root") == 0 && has_arg) {
-			o.proc_root = argv[++i];
+			o->proc_root = argv[++i];
 		} else if (a[0] == '-') {
 			fprintf(stderr, "energy run: unknown option '%s'\n", a);
 			return run_usage();
@@ -743,11 +744,20 @@ int cli_run(struct cli *cli, int argc, char **argv)
 	}
 	if (i >= argc)
 		return run_usage();
-	if (o.json && o.csv) {
+	if (o->json && o->csv) {
 		fprintf(stderr, "energy run: choose one of --json and --csv\n");
 		return 2;
 	}
-	o.argv = argv + i;
+	o->argv = argv + i;
+	return 0;
+}
+
+int cli_run(struct cli *cli, int argc, char **argv)
+{
+	struct run_options o;
+	int prc = run_parse(argc, argv, &o);
+	if (prc)
+		return prc;
 
 	FILE *out = NULL;
 	if (o.output) {

@@ -212,123 +212,130 @@ static bool store_open_at_start(struct store *store, const char *state_dir, bool
 	return false;
 }
 
-int main(int argc, char **argv)
-{
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it; main sigwaits */
-	signal(SIGPIPE, SIG_IGN);
-
-	bool is_root = geteuid() == 0;
+/* Everything main() opens, in the order it opens it (static: the sensors' set and the
+ * history are large). */
+struct energyd {
 	struct energyd_options opt;
-	char err[1024];
-	options_defaults(&opt);
-	if (options_parse(&opt, argc, argv, is_root, err, sizeof(err)) < 0) {
-		fprintf(stderr, "energyd: %s\n", err);
-		return 2;
-	}
-	if (opt.help) {
-		options_usage(stdout);
-		return 0;
-	}
-	if (opt.version) {
-		printf("energyd %s\n", ENERGY_VERSION);
-		return 0;
-	}
-	default_state_dir(&opt, is_root);
-	default_listen(&opt, is_root);
+	bool is_root;
+	uid_t run_uid; /* the account energyd runs as after the drop */
+	gid_t run_gid;
+	char run_user[64];
+	struct channel_set set;
+	struct daemon d;
+	struct api api;
+	struct attrib attrib;
+	struct http_server http;
+	struct sampler sampler;
+	struct store store;
+};
 
-	uid_t run_uid = getuid();
-	gid_t run_gid = getgid();
-	char run_user[64] = "";
-	if (is_root) {
-		const char *user = drop_user(&opt);
-		if (privileges_lookup(user, &run_uid, &run_gid, err, sizeof(err)) < 0) {
+/* Who energyd will run as: the --user account when started as root, else the caller. An exit
+ * code, or 0 to go on. */
+static int choose_identity(struct energyd *e)
+{
+	char err[1024];
+	e->run_uid = getuid();
+	e->run_gid = getgid();
+	if (e->is_root) {
+		const char *user = drop_user(&e->opt);
+		if (privileges_lookup(user, &e->run_uid, &e->run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
 			return 1;
 		}
-		snprintf(run_user, sizeof(run_user), "%s", user);
+		snprintf(e->run_user, sizeof(e->run_user), "%s", user);
 	} else {
-		struct passwd *pw = getpwuid(run_uid);
-		snprintf(run_user, sizeof(run_user), "%s", pw ? pw->pw_name : "?");
-		if (opt.user[0] && strcmp(opt.user, run_user) != 0)
-			log_warn("--user %s ignored: not started as root", opt.user);
+		struct passwd *pw = getpwuid(e->run_uid);
+		snprintf(e->run_user, sizeof(e->run_user), "%s", pw ? pw->pw_name : "?");
+		if (e->opt.user[0] && strcmp(e->opt.user, e->run_user) != 0)
+			log_warn("--user %s ignored: not started as root", e->opt.user);
 	}
+	return 0;
+}
 
-	/* Everything that needs root happens now: sensors, sockets, directories, and the
-	 * service manager's notification socket. */
+/* The sensors, with what each family found in the log. */
+static void open_sensors(struct energyd *e)
+{
+	const struct energyd_options *opt = &e->opt;
+	const char *mcp_devices[CONFIG_MCP_MAX];
+	for (int i = 0; i < opt->n_mcp; i++)
+		mcp_devices[i] = opt->mcp[i];
+	struct source_config scfg = {
+	    .sysfs_root = opt->sysfs_root,
+	    .proc_root = opt->proc_root,
+	    .dev_root = opt->dev_root,
+	    .model_idle_watts = opt->model_idle_watts,
+	    .model_max_watts = opt->model_max_watts,
+	    .mcp_devices = mcp_devices,
+	    .n_mcp = opt->n_mcp,
+	    .nvml_lib = opt->nvml_lib[0] ? opt->nvml_lib : NULL,
+	    .msr_vendor = opt->msr_vendor[0] ? opt->msr_vendor : NULL,
+	    .host_meter = opt->host_meter[0] ? opt->host_meter : NULL,
+	};
+	struct daemon *d = &e->d;
+	d->n_families = sources_open_all(&scfg, &e->set, d->families, DAEMON_FAMILIES_MAX);
+	for (int i = 0; i < d->n_families; i++)
+		log_info("source %s: %s%s%s", d->families[i].name,
+		         family_status_name(d->families[i].status),
+		         d->families[i].detail[0] ? ": " : "", d->families[i].detail);
+	if (opt->host_meter[0] && !channel_set_has(&e->set, opt->host_meter))
+		log_warn("--host-meter %s: no such channel; the host total uses the next rule",
+		         opt->host_meter);
+}
+
+/* Everything that needs root, before the drop: sensors, token files, /proc and the cgroup
+ * tree, the service manager's notification socket. An exit code, or 0 to go on. */
+static int open_as_root(struct energyd *e)
+{
+	struct energyd_options *opt = &e->opt;
+	char err[1024];
 	int nrc = notify_open();
 	if (nrc < 0)
 		log_warn("cannot connect to the service manager at $NOTIFY_SOCKET: %s",
 		         strerror(-nrc));
-	static struct channel_set set;
-	const char *mcp_devices[CONFIG_MCP_MAX];
-	for (int i = 0; i < opt.n_mcp; i++)
-		mcp_devices[i] = opt.mcp[i];
-	struct source_config scfg = {
-	    .sysfs_root = opt.sysfs_root,
-	    .proc_root = opt.proc_root,
-	    .dev_root = opt.dev_root,
-	    .model_idle_watts = opt.model_idle_watts,
-	    .model_max_watts = opt.model_max_watts,
-	    .mcp_devices = mcp_devices,
-	    .n_mcp = opt.n_mcp,
-	    .nvml_lib = opt.nvml_lib[0] ? opt.nvml_lib : NULL,
-	    .msr_vendor = opt.msr_vendor[0] ? opt.msr_vendor : NULL,
-	    .host_meter = opt.host_meter[0] ? opt.host_meter : NULL,
-	};
-	static struct daemon dctx;
-	static struct api api = {.d = &dctx};
-	dctx.n_families = sources_open_all(&scfg, &set, dctx.families, DAEMON_FAMILIES_MAX);
-	for (int i = 0; i < dctx.n_families; i++)
-		log_info("source %s: %s%s%s", dctx.families[i].name,
-		         family_status_name(dctx.families[i].status),
-		         dctx.families[i].detail[0] ? ": " : "", dctx.families[i].detail);
-	if (opt.host_meter[0] && !channel_set_has(&set, opt.host_meter))
-		log_warn("--host-meter %s: no such channel; the host total uses the next rule",
-		         opt.host_meter);
-
+	open_sensors(e);
 	/* The carbon provider's token file may be readable by root only: read it now. */
-	if (carbon_open(&opt.carbon, &dctx.carbon, err, sizeof(err)) < 0) {
+	if (carbon_open(&opt->carbon, &e->d.carbon, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 2;
 	}
-
 	/* The same for InfluxDB's token; the output thread starts after the drop. */
-	if (influx_open(&opt.influxdb, &dctx.influx, err, sizeof(err)) < 0) {
+	if (influx_open(&opt->influxdb, &e->d.influx, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 2;
 	}
-
 	/* Attribution reads /proc and the cgroup tree through descriptors opened now, so that
 	 * fake trees under root-only directories keep working after the drop. */
-	static struct attrib attrib;
 	char cgroup_root[CONFIG_PATH_MAX + 32];
-	default_cgroup_root(&opt, cgroup_root, sizeof(cgroup_root));
+	default_cgroup_root(opt, cgroup_root, sizeof(cgroup_root));
 	struct attrib_config acfg = {
-	    .proc_root = opt.proc_root,
+	    .proc_root = opt->proc_root,
 	    .cgroup_root = cgroup_root,
-	    .scan_interval_s = opt.scan_interval_s,
-	    .dram_by_cpu = strcmp(opt.attribute_dram, "none") != 0,
-	    .history_s = opt.history_s,
-	    .watches_per_user = opt.watches_per_user,
+	    .scan_interval_s = opt->scan_interval_s,
+	    .dram_by_cpu = strcmp(opt->attribute_dram, "none") != 0,
+	    .history_s = opt->history_s,
+	    .watches_per_user = opt->watches_per_user,
 	};
-	if (attrib_open(&attrib, &acfg, err, sizeof(err)) < 0) {
+	if (attrib_open(&e->attrib, &acfg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
+	return 0;
+}
 
-	int rc = make_dirs(opt.state_dir, 0755, is_root ? run_uid : (uid_t)-1, run_gid, NULL);
+/* The state directory, the sockets' directories and the sockets. An exit code, or 0. */
+static int open_sockets(struct energyd *e)
+{
+	const struct energyd_options *opt = &e->opt;
+	char err[1024];
+	int rc =
+	    make_dirs(opt->state_dir, 0755, e->is_root ? e->run_uid : (uid_t)-1, e->run_gid, NULL);
 	if (rc < 0) {
-		log_err("cannot create state directory %s: %s", opt.state_dir, strerror(-rc));
+		log_err("cannot create state directory %s: %s", opt->state_dir, strerror(-rc));
 		return 1;
 	}
 	const char *addrs[CONFIG_LISTEN_MAX];
-	for (int i = 0; i < opt.n_listen; i++) {
-		addrs[i] = opt.listen[i];
+	for (int i = 0; i < opt->n_listen; i++) {
+		addrs[i] = opt->listen[i];
 		const char *path = strncmp(addrs[i], "unix:", 5) == 0 ? addrs[i] + 5 : NULL;
 		if (path) {
 			char dir[CONFIG_PATH_MAX];
@@ -345,132 +352,203 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	static struct http_server http;
-	if (http_listen(&http, addrs, opt.n_listen, err, sizeof(err)) < 0) {
+	if (http_listen(&e->http, addrs, opt->n_listen, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
 	/* The sockets' directories are made: from now on files are for energyd's group at most
 	 * (the record: 0640). */
 	umask(027);
+	return 0;
+}
 
-	if (is_root && opt.sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0) {
+/* Drop root (and, with the sandbox, the capability bounding set and most system calls). */
+static int drop_root(struct energyd *e)
+{
+	char err[1024];
+	struct energyd_options *opt = &e->opt;
+	if (e->is_root && opt->sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
 	/* Last before the drop: relative paths given on the command line (sockets, devices)
 	 * have been used from where energyd started. */
-	if (state_dir_enter(&opt) < 0)
+	if (state_dir_enter(opt) < 0)
 		return 1;
-	if (is_root) {
-		if (privileges_drop(run_uid, run_gid, err, sizeof(err)) < 0) {
+	if (e->is_root) {
+		if (privileges_drop(e->run_uid, e->run_gid, err, sizeof(err)) < 0) {
 			log_err("%s", err);
 			return 1;
 		}
-		snprintf(dctx.privileges, sizeof(dctx.privileges),
+		snprintf(e->d.privileges, sizeof(e->d.privileges),
 		         "started as root, opened the sensors, then dropped to %s (uid %u)",
-		         run_user, (unsigned)run_uid);
-		log_info("dropped privileges to %s (uid %u, gid %u)", run_user, (unsigned)run_uid,
-		         (unsigned)run_gid);
+		         e->run_user, (unsigned)e->run_uid);
+		log_info("dropped privileges to %s (uid %u, gid %u)", e->run_user,
+		         (unsigned)e->run_uid, (unsigned)e->run_gid);
 	} else {
-		snprintf(dctx.privileges, sizeof(dctx.privileges),
-		         "running as %s (uid %u): reads what this account may read", run_user,
-		         (unsigned)run_uid);
+		snprintf(e->d.privileges, sizeof(e->d.privileges),
+		         "running as %s (uid %u): reads what this account may read", e->run_user,
+		         (unsigned)e->run_uid);
 	}
-	if (harden_after_drop(&opt, err, sizeof(err)) < 0) {
+	if (harden_after_drop(opt, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
+	return 0;
+}
 
-	static struct sampler sampler;
-	if (sampler_init(&sampler, &set, opt.interval_s, opt.history_s) < 0) {
-		log_err("out of memory for %.0f s of history", opt.history_s);
+/* The sampler and the record, and the daemon's parts for the routes. */
+static int set_up_sampling(struct energyd *e)
+{
+	const struct energyd_options *opt = &e->opt;
+	struct daemon *d = &e->d;
+	if (sampler_init(&e->sampler, &e->set, opt->interval_s, opt->history_s) < 0) {
+		log_err("out of memory for %.0f s of history", opt->history_s);
 		return 1;
 	}
-	dctx.sampler = &sampler;
-	dctx.attrib = &attrib;
-	dctx.set = &set;
-	gethostname(dctx.hostname, sizeof(dctx.hostname) - 1);
-	dctx.uid = getuid();
-	snprintf(dctx.user, sizeof(dctx.user), "%s", run_user);
-	snprintf(dctx.state_dir, sizeof(dctx.state_dir), "%s", opt.state_dir);
-	dctx.min_interval_s = opt.min_interval_s;
-	api.heavy_max = opt.heavy_queries;
-	dctx.history_s = opt.history_s;
-	for (int i = 0; i < opt.n_listen; i++)
-		dctx.listen[dctx.n_listen++] = opt.listen[i];
+	d->sampler = &e->sampler;
+	d->attrib = &e->attrib;
+	d->set = &e->set;
+	gethostname(d->hostname, sizeof(d->hostname) - 1);
+	d->uid = getuid();
+	snprintf(d->user, sizeof(d->user), "%s", e->run_user);
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s", opt->state_dir);
+	d->min_interval_s = opt->min_interval_s;
+	d->history_s = opt->history_s;
+	for (int i = 0; i < opt->n_listen; i++)
+		d->listen[d->n_listen++] = opt->listen[i];
+	e->api.d = d;
+	e->api.heavy_max = opt->heavy_queries;
 
-	static struct store store;
-	struct store_options sopt = opt.store;
+	struct store_options sopt = opt->store;
 	bool store_may_degrade;
-	store_path_choose(opt.store_path, sopt.path, sizeof(sopt.path), &store_may_degrade);
-	if (store_init_sampler(&store, &sopt, &sampler) < 0) {
+	store_path_choose(opt->store_path, sopt.path, sizeof(sopt.path), &store_may_degrade);
+	if (store_init_sampler(&e->store, &sopt, &e->sampler) < 0) {
 		log_err("cannot set up the long-term store");
 		return 1;
 	}
-	if (dctx.carbon && record_carbon_attach(&store, dctx.carbon) < 0)
+	if (d->carbon && record_carbon_attach(&e->store, d->carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
-	dctx.store = &store;
-	if (!store_open_at_start(&store, opt.state_dir, store_may_degrade))
-		return 1;
+	d->store = &e->store;
+	return store_open_at_start(&e->store, opt->state_dir, store_may_degrade) ? 0 : 1;
+}
 
-	sampler_tick(&sampler); /* a first sample before anyone can ask */
-	if (store_start(&store, &sampler) < 0) {
+/* A first sample, then the threads, then the sockets answer. */
+static int start_threads(struct energyd *e)
+{
+	char err[1024];
+	sampler_tick(&e->sampler); /* a first sample before anyone can ask */
+	if (store_start(&e->store, &e->sampler) < 0) {
 		log_err("cannot start the store thread");
 		return 1;
 	}
-	if (sampler_start(&sampler) < 0) {
+	if (sampler_start(&e->sampler) < 0) {
 		log_err("cannot start the sampler thread");
 		return 1;
 	}
 	/* After the privilege drop: the carbon thread parses what providers answer. */
-	if (carbon_start(dctx.carbon, &sampler) < 0) {
+	if (carbon_start(e->d.carbon, &e->sampler) < 0) {
 		log_err("cannot start the carbon thread");
 		return 1;
 	}
-	log_info("carbon: provider %s%s%s", carbon_provider_name(opt.carbon.provider),
-	         opt.carbon.zone[0] ? ", zone " : "", opt.carbon.zone);
-	if (attrib_start(&attrib, &sampler) < 0) {
+	log_info("carbon: provider %s%s%s", carbon_provider_name(e->opt.carbon.provider),
+	         e->opt.carbon.zone[0] ? ", zone " : "", e->opt.carbon.zone);
+	if (attrib_start(&e->attrib, &e->sampler) < 0) {
 		log_err("cannot start the attribution thread");
 		return 1;
 	}
-	if (influx_start(dctx.influx, &dctx) < 0) {
+	if (influx_start(e->d.influx, &e->d) < 0) {
 		log_err("cannot start the InfluxDB thread");
 		return 1;
 	}
-	struct http_limits limits = {.conns_per_user = opt.conns_per_user,
-	                             .timeout_s = opt.request_timeout_s};
-	if (http_start(&http, api_handle, &api, &limits, err, sizeof(err)) < 0) {
+	struct http_limits limits = {.conns_per_user = e->opt.conns_per_user,
+	                             .timeout_s = e->opt.request_timeout_s};
+	if (http_start(&e->http, api_handle, &e->api, &limits, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return 1;
 	}
+	return 0;
+}
+
+static void log_ready(struct energyd *e)
+{
+	const struct sampler *s = &e->sampler;
 	char cov[512] = "";
-	for (int k = 0; k < sampler.coverage.n; k++)
+	for (int k = 0; k < s->coverage.n; k++)
 		snprintf(cov + strlen(cov), sizeof(cov) - strlen(cov), "%s%s", k ? " + " : "",
-		         set.ch[sampler.coverage.idx[k]].id);
-	log_info("sampling %d channel(s) every %.3f s; host total = %s (%s, %s)", set.n,
-	         opt.interval_s, cov[0] ? cov : "nothing", sampler.coverage.rule,
-	         sampler.coverage.measured ? "measured" : "estimated");
-	for (int i = 0; i < opt.n_listen; i++)
-		log_info("listening on %s", opt.listen[i]);
+		         e->set.ch[s->coverage.idx[k]].id);
+	log_info("sampling %d channel(s) every %.3f s; host total = %s (%s, %s)", e->set.n,
+	         e->opt.interval_s, cov[0] ? cov : "nothing", s->coverage.rule,
+	         s->coverage.measured ? "measured" : "estimated");
+	for (int i = 0; i < e->opt.n_listen; i++)
+		log_info("listening on %s", e->opt.listen[i]);
 	/* Type=notify: ready once the first sample is taken and the sockets answer. */
-	rc = notify_send("READY=1\nSTATUS=sampling");
+	int rc = notify_send("READY=1\nSTATUS=sampling");
 	if (rc < 0)
 		log_warn("cannot notify the service manager: %s", strerror(-rc));
+}
 
-	int sig = wait_for_stop(&sigs);
-	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+static void stop_all(struct energyd *e)
+{
 	notify_send("STOPPING=1");
 	notify_close();
-	sampler_stop(&sampler);
-	attrib_stop(&attrib);
-	store_stop(&store); /* writes the last samples */
-	http_stop(&http);
-	influx_close(dctx.influx); /* writes the last batch */
-	attrib_free(&attrib);
-	store_free(&store);
-	carbon_close(dctx.carbon);
-	sampler_free(&sampler);
-	sources_close_all(&set);
+	sampler_stop(&e->sampler);
+	attrib_stop(&e->attrib);
+	store_stop(&e->store); /* writes the last samples */
+	http_stop(&e->http);
+	influx_close(e->d.influx); /* writes the last batch */
+	attrib_free(&e->attrib);
+	store_free(&e->store);
+	carbon_close(e->d.carbon);
+	sampler_free(&e->sampler);
+	sources_close_all(&e->set);
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* threads inherit it; main sigwaits */
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct energyd e;
+	e.is_root = geteuid() == 0;
+	char err[1024];
+	options_defaults(&e.opt);
+	if (options_parse(&e.opt, argc, argv, e.is_root, err, sizeof(err)) < 0) {
+		fprintf(stderr, "energyd: %s\n", err);
+		return 2;
+	}
+	if (e.opt.help) {
+		options_usage(stdout);
+		return 0;
+	}
+	if (e.opt.version) {
+		printf("energyd %s\n", ENERGY_VERSION);
+		return 0;
+	}
+	default_state_dir(&e.opt, e.is_root);
+	default_listen(&e.opt, e.is_root);
+	int rc = choose_identity(&e);
+	/* Everything that needs root happens first; then the drop; then the threads. */
+	if (!rc)
+		rc = open_as_root(&e);
+	if (!rc)
+		rc = open_sockets(&e);
+	if (!rc)
+		rc = drop_root(&e);
+	if (!rc)
+		rc = set_up_sampling(&e);
+	if (!rc)
+		rc = start_threads(&e);
+	if (rc)
+		return rc;
+	log_ready(&e);
+	int sig = wait_for_stop(&sigs);
+	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	stop_all(&e);
 	return 0;
 }

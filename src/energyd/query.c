@@ -23,27 +23,29 @@ int query_time(const char *name, const char *value, double now, double *out, cha
 	return 0;
 }
 
+/* A time parameter, or its default (NAN: the parameter is required). */
+static int time_or_default(const char *name, const char *text, double now, double default_t,
+                           double *out, char *err, size_t errlen)
+{
+	int rc = query_time(name, text, now, out, err, errlen);
+	if (rc != -ENOENT)
+		return rc;
+	if (isnan(default_t)) {
+		snprintf(err, errlen, "'%s' is required", name);
+		return -EINVAL;
+	}
+	*out = default_t;
+	return 0;
+}
+
 int query_interval(const char *from, const char *to, double now, double default_from,
                    double default_to, double *t0, double *t1, char *err, size_t errlen)
 {
-	int rc = query_time("from", from, now, t0, err, errlen);
-	if (rc == -ENOENT && !isnan(default_from)) {
-		*t0 = default_from;
-	} else if (rc == -ENOENT) {
-		snprintf(err, errlen, "'from' is required");
-		return -EINVAL;
-	} else if (rc < 0) {
+	int rc = time_or_default("from", from, now, default_from, t0, err, errlen);
+	if (rc == 0)
+		rc = time_or_default("to", to, now, default_to, t1, err, errlen);
+	if (rc < 0)
 		return rc;
-	}
-	rc = query_time("to", to, now, t1, err, errlen);
-	if (rc == -ENOENT && !isnan(default_to)) {
-		*t1 = default_to;
-	} else if (rc == -ENOENT) {
-		snprintf(err, errlen, "'to' is required");
-		return -EINVAL;
-	} else if (rc < 0) {
-		return rc;
-	}
 	if (*t0 > *t1) {
 		snprintf(err, errlen, "'from' (%.6f) is after 'to' (%.6f)", *t0, *t1);
 		return -EINVAL;

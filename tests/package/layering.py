@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""The layers of src/ (docs/architecture.md): no file includes a header of a layer above it.
+"""The layers of src/ (docs/architecture.md): no file includes a header of a layer above it,
+and no C function is longer than FUNCTION_LINES_MAX lines unless the comment above it says
+why (a line with "longer than 120 lines:").
 
 usage: layering.py SRC_DIR
 
@@ -24,11 +26,39 @@ ALLOWED = {
     # built on) and talks to energyd through libenergy.
     "cli": {"common", "sources", "core", "lib", "cli"},
 }
+FUNCTION_LINES_MAX = 120
+WHY_LONG = "longer than 120 lines:"
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def layer_of(src: pathlib.Path, path: pathlib.Path) -> str:
     return path.relative_to(src).parts[0]
+
+
+def long_functions(path: pathlib.Path) -> list[str]:
+    """Functions (a "{" and a "}" alone at the start of a line, clang-format's style) longer than
+    FUNCTION_LINES_MAX lines from signature to closing brace, without the comment that says why."""
+    lines = path.read_text().split("\n")
+    found = []
+    i = 0
+    while i < len(lines):
+        if lines[i] != "{":
+            i += 1
+            continue
+        start = i - 1  # the signature may span lines: back to the line after a blank/comment
+        while start > 0 and lines[start - 1].strip() and not lines[start - 1].startswith(
+                ("}", "#", "/*", " *", "//")) and not lines[start - 1].rstrip().endswith(";"):
+            start -= 1
+        end = i
+        while end < len(lines) and lines[end] != "}":
+            end += 1
+        n = end - start + 1
+        above = "\n".join(lines[max(0, start - 12):start])
+        if n > FUNCTION_LINES_MAX and WHY_LONG not in above:
+            found.append(f"{path}:{start + 1}: {lines[start].strip()[:60]}... is {n} lines "
+                         f"(at most {FUNCTION_LINES_MAX}, or a comment '{WHY_LONG} ...')")
+        i = end + 1
+    return found
 
 
 def main() -> int:
@@ -52,6 +82,8 @@ def main() -> int:
             if theirs not in ALLOWED.get(mine, set()):
                 problems.append(f"src/{f.relative_to(src)}: includes {name} "
                                 f"(src/{target.relative_to(src)}), a layer above {mine}")
+    for f in sorted(src.rglob("*.c")):
+        problems += long_functions(f)
     for p in problems:
         print(p)
     print(f"layering: {len(problems)} problem(s)")

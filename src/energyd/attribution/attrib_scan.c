@@ -187,17 +187,21 @@ static struct attrib_proc *surviving_ancestor(struct attrib *a, struct scan_resu
 }
 
 /* Attribute the interval since the last scan to processes, users and cgroups; lock held. */
-void attrib_scan_apply(struct attrib *a, struct scan_result *r)
-{
-	double t = a->last_t;
-	bool first = !a->have_scan;
-	double active = a->cpu_active_uj - a->scan_cpu_active_uj;
-	double busy = (double)(a->sys_busy - a->scan_busy);
-	double dt = t - a->scan_t;
+/* What one scan's apply step shares between its phases. */
+struct apply {
+	double t;      /* the scan's time (the sampler's clock) */
+	double dt;     /* seconds since the previous scan */
+	double active; /* active CPU-side energy since the previous scan, uJ */
+	double busy;   /* busy CPU ticks since then (/proc/stat) */
+	double den;    /* what a tick count is divided by: max(busy, ticks counted per process) */
+	bool first;    /* no previous scan: nothing to charge yet */
+};
 
-	/* Children that vanished since the last scan were reaped by their parent: what they
-	 * had been charged is inside the parent's cutime/cstime now and must not count twice.
-	 * When the parent vanished too, both end up in the nearest ancestor still alive. */
+/* Children that vanished since the last scan were reaped by their parent: what they had been
+ * charged is inside the parent's cutime/cstime now and must not count twice. When the parent
+ * vanished too, both end up in the nearest ancestor still alive. */
+static void note_reaped(struct attrib *a, struct scan_result *r)
+{
 	for (size_t i = 0; i < a->n_procs; i++) {
 		struct attrib_proc *old = &a->procs[i];
 		struct attrib_proc *now = attrib_proc_find(r->procs, r->n, old->pid);
@@ -210,6 +214,11 @@ void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 			parent->n_vanished++;
 		}
 	}
+}
+
+/* Each process's CPU ticks since the last scan; returns their sum. */
+static double count_ticks(struct attrib *a, struct scan_result *r, bool first)
+{
 	double sum = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
@@ -226,105 +235,126 @@ void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 		}
 		sum += p->delta_ticks;
 	}
-	/* Per-process times and /proc/stat are counted separately by the kernel: never give
-	 * out more than the active energy. */
-	double den = busy > sum ? busy : sum;
-	if (!first) {
-		for (size_t i = 0; i < r->n; i++) {
-			struct attrib_proc *p = &r->procs[i];
-			double share = split_scope_share(p->delta_ticks, den);
-			p->delta_uj = active * share;
-			p->cpu_share = share;
-			p->cpu_s = p->delta_ticks / a->hz;
+	return sum;
+}
+
+/* Each process's energy of the interval, added to its ancestors' trees and to its user. */
+static void charge_processes(struct attrib *a, struct scan_result *r, const struct apply *x)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct attrib_proc *p = &r->procs[i];
+		double share = split_scope_share(p->delta_ticks, x->den);
+		p->delta_uj = x->active * share;
+		p->cpu_share = share;
+		p->cpu_s = p->delta_ticks / a->hz;
+	}
+	attrib_split_gpus(a, r->procs, r->n, a->scan_t, x->t);
+	for (size_t i = 0; i < r->n; i++) {
+		struct attrib_proc *p = &r->procs[i];
+		p->watts = x->dt > 0 ? p->delta_uj / 1e6 / x->dt : 0;
+		if (p->delta_uj <= 0)
+			continue;
+		int pid = p->pid;
+		for (int depth = 0; pid > 0 && depth < ATTRIB_TREE_DEPTH_MAX; depth++) {
+			struct attrib_proc *q = attrib_proc_find(r->procs, r->n, pid);
+			if (!q)
+				break;
+			q->tree_delta_uj += p->delta_uj;
+			if (q->ppid == pid)
+				break;
+			pid = q->ppid;
 		}
-		attrib_split_gpus(a, r->procs, r->n, a->scan_t, t);
-		for (size_t i = 0; i < r->n; i++) {
-			struct attrib_proc *p = &r->procs[i];
-			p->watts = dt > 0 ? p->delta_uj / 1e6 / dt : 0;
-			if (p->delta_uj <= 0)
-				continue;
-			int pid = p->pid;
-			for (int depth = 0; pid > 0 && depth < ATTRIB_TREE_DEPTH_MAX; depth++) {
-				struct attrib_proc *q = attrib_proc_find(r->procs, r->n, pid);
-				if (!q)
-					break;
-				q->tree_delta_uj += p->delta_uj;
-				if (q->ppid == pid)
-					break;
-				pid = q->ppid;
-			}
-			struct attrib_user *u = user_get(a, p->uid);
-			if (u) {
-				char key[48];
-				snprintf(key, sizeof(key), "user:%u", (unsigned)p->uid);
-				attrib_series_set(a, key, 0, a->scan_t, u->uj, t,
-				                  u->uj + p->delta_uj);
-				u->uj += p->delta_uj;
-			}
-		}
-		/* A process that exited since the last scan: what its parent reaped beyond what
-		 * was charged before is its last stretch of work. Shared among the parent's
-		 * vanished children by their last rate, it completes their own figures (the
-		 * parent's tree has it already). */
-		for (size_t i = 0; i < a->n_procs; i++) {
-			struct attrib_proc *old = &a->procs[i];
-			struct attrib_proc *now = attrib_proc_find(r->procs, r->n, old->pid);
-			struct attrib_proc *parent = surviving_ancestor(a, r, old);
-			if ((now && now->starttime == old->starttime) || !parent ||
-			    parent->excess_ticks <= 0)
-				continue;
-			double w = parent->vanished_rate > 0
-			               ? old->delta_ticks / parent->vanished_rate
-			               : 1.0 / parent->n_vanished;
-			double add = active * split_scope_share(parent->excess_ticks * w, den);
-			if (add <= 0)
-				continue;
-			char key[32];
-			snprintf(key, sizeof(key), "pid:%d", old->pid);
-			struct series *ps = series_get(&a->series, key, false);
-			if (ps && ps->tag == old->starttime)
-				attrib_series_set(a, key, old->starttime, a->scan_t, old->tree_uj,
-				                  t, old->tree_uj + add);
-		}
-		for (size_t i = 0; i < r->n; i++) {
-			struct attrib_proc *p = &r->procs[i];
-			if (p->tree_delta_uj <= 0)
-				continue;
-			char key[32];
-			snprintf(key, sizeof(key), "pid:%d", p->pid);
-			attrib_series_set(a, key, p->starttime, a->scan_t, p->tree_uj, t,
-			                  p->tree_uj + p->tree_delta_uj);
-			p->tree_uj += p->tree_delta_uj;
+		struct attrib_user *u = user_get(a, p->uid);
+		if (u) {
+			char key[48];
+			snprintf(key, sizeof(key), "user:%u", (unsigned)p->uid);
+			attrib_series_set(a, key, 0, a->scan_t, u->uj, x->t, u->uj + p->delta_uj);
+			u->uj += p->delta_uj;
 		}
 	}
+}
+
+/* A process that exited since the last scan: what its parent reaped beyond what was charged
+ * before is its last stretch of work. Shared among the parent's vanished children by their last
+ * rate, it completes their own figures (the parent's tree has it already). */
+static void charge_vanished(struct attrib *a, struct scan_result *r, const struct apply *x)
+{
+	for (size_t i = 0; i < a->n_procs; i++) {
+		struct attrib_proc *old = &a->procs[i];
+		struct attrib_proc *now = attrib_proc_find(r->procs, r->n, old->pid);
+		struct attrib_proc *parent = surviving_ancestor(a, r, old);
+		if ((now && now->starttime == old->starttime) || !parent ||
+		    parent->excess_ticks <= 0)
+			continue;
+		double w = parent->vanished_rate > 0 ? old->delta_ticks / parent->vanished_rate
+		                                     : 1.0 / parent->n_vanished;
+		double add = x->active * split_scope_share(parent->excess_ticks * w, x->den);
+		if (add <= 0)
+			continue;
+		char key[32];
+		snprintf(key, sizeof(key), "pid:%d", old->pid);
+		struct series *ps = series_get(&a->series, key, false);
+		if (ps && ps->tag == old->starttime)
+			attrib_series_set(a, key, old->starttime, a->scan_t, old->tree_uj, x->t,
+			                  old->tree_uj + add);
+	}
+}
+
+/* The trees' energy of the interval into their series. */
+static void charge_trees(struct attrib *a, struct scan_result *r, const struct apply *x)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct attrib_proc *p = &r->procs[i];
+		if (p->tree_delta_uj <= 0)
+			continue;
+		char key[32];
+		snprintf(key, sizeof(key), "pid:%d", p->pid);
+		attrib_series_set(a, key, p->starttime, a->scan_t, p->tree_uj, x->t,
+		                  p->tree_uj + p->tree_delta_uj);
+		p->tree_uj += p->tree_delta_uj;
+	}
+}
+
+/* Each cgroup's share of the active energy, by its CPU usage (cpu.stat). */
+static void charge_cgroups(struct attrib *a, struct scan_result *r, const struct apply *x)
+{
 	for (size_t i = 0; i < r->n_cgroups; i++) {
 		struct attrib_cgroup *g = &r->cgroups[i];
 		struct attrib_cgroup *old =
 		    a->cgroups ? bsearch(g, a->cgroups, a->n_cgroups, sizeof(*g), attrib_cmp_cgroup)
 		               : NULL;
 		double du = old ? (double)g->usage_usec - (double)old->usage_usec
-		                : (first ? 0 : (double)g->usage_usec);
+		                : (x->first ? 0 : (double)g->usage_usec);
 		g->uj = old ? old->uj : 0;
-		if (first || du <= 0)
+		if (x->first || du <= 0)
 			continue;
-		double add = active * split_scope_share(du / 1e6, busy / a->hz);
+		double add = x->active * split_scope_share(du / 1e6, x->busy / a->hz);
 		char key[ATTRIB_CGROUP_MAX + 8];
 		snprintf(key, sizeof(key), "cgroup:%s", g->path);
-		attrib_series_set(a, key, 0, a->scan_t, g->uj, t, g->uj + add);
+		attrib_series_set(a, key, 0, a->scan_t, g->uj, x->t, g->uj + add);
 		g->uj += add;
 	}
-	/* Power of the interval for /processes: active, idle, and how busy the CPUs were. */
+}
+
+/* Power of the interval for /processes: active, idle, and how busy the CPUs were. */
+static void note_interval_power(struct attrib *a, const struct apply *x)
+{
 	double idle_now = 0;
 	for (int c = 0; c < a->sampler->set->n; c++)
 		if (a->in_coverage[c] && a->method[c] == SPLIT_CPU_TIME)
 			idle_now += a->idle_uj[c];
 	double total = (double)(a->sys_total - a->scan_total);
-	a->scan_dt = first ? 0 : dt;
-	a->scan_active_w = !first && dt > 0 ? active / 1e6 / dt : 0;
-	a->scan_idle_w = !first && dt > 0 ? (idle_now - a->scan_idle_uj) / 1e6 / dt : 0;
-	a->scan_busy_share = !first && total > 0 ? busy / total : 0;
+	a->scan_dt = x->first ? 0 : x->dt;
+	a->scan_active_w = !x->first && x->dt > 0 ? x->active / 1e6 / x->dt : 0;
+	a->scan_idle_w = !x->first && x->dt > 0 ? (idle_now - a->scan_idle_uj) / 1e6 / x->dt : 0;
+	a->scan_busy_share = !x->first && total > 0 ? x->busy / total : 0;
 	a->scan_idle_uj = idle_now;
 	a->scan_total = a->sys_total;
+}
+
+/* The scan becomes the state the next one is compared with. */
+static void adopt_scan(struct attrib *a, struct scan_result *r, const struct apply *x)
+{
 	free(a->procs);
 	a->procs = r->procs;
 	a->n_procs = r->n;
@@ -337,18 +367,45 @@ void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 	a->extra = NULL;
 	a->n_extra = 0;
 	a->have_scan = true;
-	a->scan_t = t;
+	a->scan_t = x->t;
 	a->scan_cpu_active_uj = a->cpu_active_uj;
 	a->scan_busy = a->sys_busy;
 	a->scan_boot_ticks = r->boot_ticks;
 	a->scan_cost_s = r->cost_s;
+}
+
+static void forget_old(struct attrib *a, const struct apply *x)
+{
 	/* Forget what is older than the history, and watches that ended long ago. */
-	series_prune(&a->series, t - a->cfg.history_s);
+	series_prune(&a->series, x->t - a->cfg.history_s);
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
-		if (!w->alive && t - w->ended_at > ATTRIB_WATCH_EXPIRE) {
+		if (!w->alive && x->t - w->ended_at > ATTRIB_WATCH_EXPIRE) {
 			a->watches[j--] = a->watches[--a->n_watches];
 			attrib_watch_free(w);
 		}
 	}
+}
+
+void attrib_scan_apply(struct attrib *a, struct scan_result *r)
+{
+	struct apply x = {.t = a->last_t,
+	                  .first = !a->have_scan,
+	                  .active = a->cpu_active_uj - a->scan_cpu_active_uj,
+	                  .busy = (double)(a->sys_busy - a->scan_busy)};
+	x.dt = x.t - a->scan_t;
+	note_reaped(a, r);
+	double sum = count_ticks(a, r, x.first);
+	/* Per-process times and /proc/stat are counted separately by the kernel: never give
+	 * out more than the active energy. */
+	x.den = x.busy > sum ? x.busy : sum;
+	if (!x.first) {
+		charge_processes(a, r, &x);
+		charge_vanished(a, r, &x);
+		charge_trees(a, r, &x);
+	}
+	charge_cgroups(a, r, &x);
+	note_interval_power(a, &x);
+	adopt_scan(a, r, &x);
+	forget_old(a, &x);
 }

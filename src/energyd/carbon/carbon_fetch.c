@@ -261,6 +261,24 @@ static int fetch_entsoe(const struct carbon_config *c, const char *token, double
 	return rc;
 }
 
+/* The generation mix is a second request: when it fails, the intensity still stands and the
+ * reading's note says why there is no mix. */
+static void
+fetch_mix(const struct carbon_config *c, const char *what, const char *url, const char *header,
+          int (*parse)(const char *body, struct carbon_reading *out, char *err, size_t errlen),
+          struct carbon_reading *out)
+{
+	char msg[CARBON_ERROR_MAX], *body;
+	size_t len;
+	if (get(c, what, url, header, false, &body, &len, msg, sizeof(msg)) == 0) {
+		int rc = parse(body, out, msg, sizeof(msg));
+		free(body);
+		if (rc == 0)
+			return;
+	}
+	snprintf(out->note, sizeof(out->note), "mix unavailable: %s", msg);
+}
+
 static int fetch_uk(const struct carbon_config *c, struct carbon_reading *out, char *err,
                     size_t errlen)
 {
@@ -275,17 +293,9 @@ static int fetch_uk(const struct carbon_config *c, struct carbon_reading *out, c
 	free(body);
 	if (rc < 0)
 		return rc;
-	/* The mix is a second request; without it the intensity still stands. */
-	char msg[CARBON_ERROR_MAX];
 	snprintf(url, sizeof(url), "%s/generation", base(c));
-	if (get(c, "carbonintensity.org.uk /generation", url, NULL, false, &body, &len, msg,
-	        sizeof(msg)) == 0) {
-		if (carbon_parse_uk_generation(body, out, msg, sizeof(msg)) < 0)
-			snprintf(out->note, sizeof(out->note), "mix unavailable: %s", msg);
-		free(body);
-	} else {
-		snprintf(out->note, sizeof(out->note), "mix unavailable: %s", msg);
-	}
+	fetch_mix(c, "carbonintensity.org.uk /generation", url, NULL, carbon_parse_uk_generation,
+	          out);
 	return 0;
 }
 
@@ -326,16 +336,9 @@ static int fetch_em(const struct carbon_config *c, const char *token, struct car
 		free(body);
 	}
 	if (rc == 0) {
-		char msg[CARBON_ERROR_MAX];
 		snprintf(url, sizeof(url), "%s/power-breakdown/latest?zone=%s", base(c), zone);
-		if (get(c, "Electricity Maps power-breakdown", url, header, false, &body, &len, msg,
-		        sizeof(msg)) == 0) {
-			if (carbon_parse_em_breakdown(body, out, msg, sizeof(msg)) < 0)
-				snprintf(out->note, sizeof(out->note), "mix unavailable: %s", msg);
-			free(body);
-		} else {
-			snprintf(out->note, sizeof(out->note), "mix unavailable: %s", msg);
-		}
+		fetch_mix(c, "Electricity Maps power-breakdown", url, header,
+		          carbon_parse_em_breakdown, out);
 	}
 	curl_free(zone);
 	return rc;

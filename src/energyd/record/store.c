@@ -212,6 +212,17 @@ static void take_until(struct store *st, const struct history *h, double b)
 	st->written_to = b;
 }
 
+/* How much sampled data waits for the record, for info (under the store's lock). */
+static void publish_pending(struct store *st)
+{
+	double pending = 0;
+	for (size_t e = 0; e < st->q_len; e++)
+		pending += st->q_ms[e] / 1000.0;
+	pthread_mutex_lock(&st->lock);
+	st->info.pending_s = pending;
+	pthread_mutex_unlock(&st->lock);
+}
+
 void store_collect(struct store *st, const struct history *h)
 {
 	if (h->count == 0 || st->info.status == STORE_OFF)
@@ -246,12 +257,7 @@ void store_collect(struct store *st, const struct history *h)
 		take_until(st, h, b);
 	if (newest > st->written_to)
 		take_until(st, h, newest);
-	double pending = 0;
-	for (size_t e = 0; e < st->q_len; e++)
-		pending += st->q_ms[e] / 1000.0;
-	pthread_mutex_lock(&st->lock);
-	st->info.pending_s = pending;
-	pthread_mutex_unlock(&st->lock);
+	publish_pending(st);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */
@@ -359,12 +365,7 @@ int store_flush(struct store *st, double now)
 		if (recovered)
 			log_info("store: %s is writable again; caught up", st->opt.path);
 	}
-	double pending = 0;
-	for (size_t e = 0; e < st->q_len; e++)
-		pending += st->q_ms[e] / 1000.0;
-	pthread_mutex_lock(&st->lock);
-	st->info.pending_s = pending;
-	pthread_mutex_unlock(&st->lock);
+	publish_pending(st);
 	if (now >= st->next_prune_at) {
 		st->next_prune_at = now + STORE_PRUNE_EVERY_S;
 		if (store_db_prune(&st->db, now, st->opt.keep_s, err, sizeof(err)) < 0)
