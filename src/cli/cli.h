@@ -35,6 +35,9 @@ int share_watch(struct cli *cli, int pid);
 json_t *share_fetch(struct cli *cli, int watch_id, double t0, double t1);
 void share_unwatch(struct cli *cli, int watch_id);
 int share_read_cpu(const char *proc_root, uint64_t *busy, uint64_t *total);
-json_t *share_in_process(double host_joules, double own_cpu_s, uint64_t total_ticks);
+/* The command's share estimated in-process, with energyd's attribution arithmetic (split.h):
+ * host_joules over the run, the command's CPU seconds, the machine's busy and total jiffies. */
+json_t *share_in_process(double host_joules, double own_cpu_s, uint64_t busy_ticks,
+                         uint64_t total_ticks);
 
 #endif

@@ -10,8 +10,8 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
-#include "sampler.h"
-#include "source.h"
+#include "snapshot.h"
+#include "split.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,8 +42,8 @@ struct backend {
 	struct cli *cli;
 	struct channel_set *set;
 	struct sampler sampler;
-	uint64_t start_uj[CHANNELS_MAX], start_host_uj;
-	double t0;
+	struct snapshot start; /* in-process: the counters at the start of the interval */
+	double t0;             /* the interval's start (wall clock) */
 };
 
 /* One measured interval: a run of the command or the idle baseline. */
@@ -189,14 +189,8 @@ static void backend_close(struct backend *b)
 
 static void backend_begin(struct backend *b)
 {
-	if (!b->client) {
-		sampler_tick(&b->sampler); /* the counters right now */
-		sampler_lock(&b->sampler);
-		for (int i = 0; i < b->set->n; i++)
-			b->start_uj[i] = b->set->ch[i].energy_uj;
-		b->start_host_uj = b->sampler.host_uj;
-		sampler_unlock(&b->sampler);
-	}
+	if (!b->client)
+		snapshot_take(&b->sampler, &b->start); /* the counters right now */
 	b->t0 = energy_wall_time();
 }
 
@@ -209,25 +203,24 @@ static int backend_end(struct backend *b, double duration_s, struct energy_snaps
 			        strerror(-rc));
 		return rc;
 	}
-	sampler_tick(&b->sampler);
+	/* In-process: the sampling engine's interval between two snapshots, in libenergy's
+	 * shape. */
+	struct snapshot end;
+	static struct snapshot_interval iv;
+	snapshot_take(&b->sampler, &end);
+	snapshot_interval(&b->sampler, &b->start, &end, duration_s, &iv);
 	memset(out, 0, sizeof(*out));
-	sampler_lock(&b->sampler);
-	for (int i = 0; i < b->set->n && i < ENERGY_CHANNELS_MAX; i++) {
+	for (int i = 0; i < iv.n && i < ENERGY_CHANNELS_MAX; i++) {
 		struct energy_channel_reading *r = &out->channels[out->n_channels++];
-		snprintf(r->id, sizeof(r->id), "%s", b->set->ch[i].id);
-		r->joules = (double)(b->set->ch[i].energy_uj - b->start_uj[i]) / 1e6;
-		r->watts = duration_s > 0 ? r->joules / duration_s : NAN;
-		r->measured = b->set->ch[i].measured;
+		snprintf(r->id, sizeof(r->id), "%s", iv.ch[i].id);
+		r->joules = iv.ch[i].joules;
+		r->watts = iv.ch[i].watts;
+		r->measured = iv.ch[i].measured;
 	}
-	out->host_joules = (double)(b->sampler.host_uj - b->start_host_uj) / 1e6;
-	sampler_unlock(&b->sampler);
-	out->host_watts = duration_s > 0 ? out->host_joules / duration_s : NAN;
-	out->host_measured = b->sampler.coverage.measured;
-	for (int k = 0; k < b->sampler.coverage.n; k++) {
-		size_t len = strlen(out->host_coverage);
-		snprintf(out->host_coverage + len, sizeof(out->host_coverage) - len, "%s%s",
-		         k ? " + " : "", b->set->ch[b->sampler.coverage.idx[k]].id);
-	}
+	out->host_joules = iv.host_joules;
+	out->host_watts = iv.host_watts;
+	out->host_measured = iv.host_measured;
+	snprintf(out->host_coverage, sizeof(out->host_coverage), "%s", iv.coverage);
 	out->from = b->t0;
 	out->time = b->t0 + duration_s;
 	/* No provider in-process: emissions and cost are unknown, not zero. */
@@ -306,7 +299,7 @@ static int measure(struct backend *b, const struct run_options *o, char **argv, 
 	           total1 > total0 && isfinite(cpu0);
 	if (rc == 0 && have_cpu)
 		m->own = share_in_process(m->energy.host_joules, children_cpu_s() - cpu0,
-		                          total1 - total0);
+		                          busy1 - busy0, total1 - total0);
 	return rc;
 }
 

@@ -7,8 +7,11 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "source.h"
+#include "split.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,24 +83,25 @@ int share_read_cpu(const char *proc_root, uint64_t *busy, uint64_t *total)
 {
 	char path[600], buf[16384];
 	snprintf(path, sizeof(path), "%s/stat", proc_root);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return model_cpu_parse_stat(buf, busy, total, NULL);
+	int rc = energy_read_text_at(AT_FDCWD, path, buf, sizeof(buf), false);
+	return rc < 0 ? rc : model_cpu_parse_stat(buf, busy, total, NULL);
 }
 
-json_t *share_in_process(double host_joules, double own_cpu_s, uint64_t total_ticks)
+json_t *share_in_process(double host_joules, double own_cpu_s, uint64_t busy_ticks,
+                         uint64_t total_ticks)
 {
-	/* active = E x busy/total and own = active x own/busy, so own = E x own/total. */
+	/* energyd's attribution (split.h): the host's energy splits into active and idle by the
+	 * machine's busy share of CPU time, and the command gets the active part times its share
+	 * of the busy CPU time. */
 	long hz = sysconf(_SC_CLK_TCK);
-	double total_s = (double)total_ticks / (double)(hz > 0 ? hz : 100);
-	double share = total_s > 0 ? own_cpu_s / total_s : 0;
-	if (share > 1)
-		share = 1;
-	return json_pack("{s:s, s:f, s:f, s:s, s:b, s:f}", "scope", "command", "joules",
-	                 host_joules * share, "share", share, "method", "cpu-time-share",
-	                 "measured", false, "cpu_s", own_cpu_s);
+	double busy_s = (double)busy_ticks / (double)(hz > 0 ? hz : 100);
+	uint64_t e_uj = host_joules > 0 ? (uint64_t)llround(host_joules * 1e6) : 0;
+	uint64_t active_uj = 0, idle_uj = 0;
+	if (split_active_idle(e_uj, busy_ticks, total_ticks, &active_uj, &idle_uj) < 0)
+		active_uj = 0;
+	double joules = (double)active_uj / 1e6 * split_scope_share(own_cpu_s, busy_s);
+	double share = host_joules > 0 ? joules / host_joules : 0;
+	return json_pack("{s:s, s:f, s:f, s:s, s:b, s:f}", "scope", "command", "joules", joules,
+	                 "share", share, "method", "cpu-time-share", "measured", false, "cpu_s",
+	                 own_cpu_s);
 }

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "api.h"
+#include "snapshot.h"
 #include "carbon.h"
 #include "attrib.h"
 #include "config.h"
@@ -473,10 +474,8 @@ static int start_threads(struct energyd *e)
 static void log_ready(struct energyd *e)
 {
 	const struct sampler *s = &e->sampler;
-	char cov[512] = "";
-	for (int k = 0; k < s->coverage.n; k++)
-		snprintf(cov + strlen(cov), sizeof(cov) - strlen(cov), "%s%s", k ? " + " : "",
-		         e->set.ch[s->coverage.idx[k]].id);
+	char cov[512];
+	snapshot_coverage_text(s, " + ", cov, sizeof(cov));
 	log_info("sampling %d channel(s) every %.3f s; host total = %s (%s, %s)", e->set.n,
 	         e->opt.interval_s, cov[0] ? cov : "nothing", s->coverage.rule,
 	         s->coverage.measured ? "measured" : "estimated");

@@ -8,6 +8,10 @@
 #include <errno.h>
 #include <string.h>
 #include "sampler.h"
+#include "snapshot.h"
+
+#include <math.h>
+#include <time.h>
 
 #define MS 1000000ull
 
@@ -126,12 +130,12 @@ static void test_power_gap_not_integrated(void **state)
 	assert_int_equal(c.energy_uj, 20000000);
 }
 
-/* A counter that grows by 1 J per read. */
+/* A counter the test sets. */
+static uint64_t fake_uj;
 static int fake_read(struct channel *ch, uint64_t *value)
 {
 	(void)ch;
-	static uint64_t uj;
-	*value = uj += 1000000;
+	*value = fake_uj;
 	return 0;
 }
 
@@ -165,6 +169,42 @@ static void test_start_stop_keeps_locks_balanced(void **state)
 	sampler_free(&s);
 }
 
+/* Two snapshots one read apart while the fake counter gained 1 J: over 0.5 s that is 2 W, for the
+ * channel and for the host total it alone covers. */
+static void test_snapshot_interval(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	memset(&set, 0, sizeof(set));
+	struct channel *ch = channel_set_add(&set, "rapl:package-0");
+	ch->kind = CHANNEL_PACKAGE;
+	ch->package = 0;
+	ch->reading = READING_ENERGY_UJ;
+	ch->family = &fake_family;
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.1, 10.0), 0);
+	struct snapshot a, b;
+	snapshot_take(&s, &a); /* the first read only sets the counter's base */
+	snapshot_take(&s, &b);
+	assert_true(b.t >= a.t);
+	struct snapshot_interval iv;
+	snapshot_interval(&s, &a, &b, 0.5, &iv);
+	assert_int_equal(iv.n, 1);
+	assert_string_equal(iv.ch[0].id, "rapl:package-0");
+	assert_true(iv.ch[0].joules == 0.0); /* a was the first read: no energy before it */
+	fake_uj += 1000000; /* 1 J, over at least 20 ms: a plausible 50 W at most */
+	struct timespec pause = {0, 20000000};
+	nanosleep(&pause, NULL);
+	snapshot_take(&s, &a);
+	snapshot_interval(&s, &b, &a, 0.5, &iv);
+	assert_true(iv.ch[0].joules == 1.0 && iv.ch[0].watts == 2.0 && iv.ch[0].measured);
+	assert_true(iv.host_joules == 1.0 && iv.host_watts == 2.0 && iv.host_measured);
+	assert_string_equal(iv.coverage, "rapl:package-0");
+	snapshot_interval(&s, &b, &a, 0, &iv);
+	assert_true(isnan(iv.ch[0].watts) && isnan(iv.host_watts));
+	sampler_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +215,7 @@ int main(void)
 	    cmocka_unit_test(test_power_trapezoid),
 	    cmocka_unit_test(test_power_gap_not_integrated),
 	    cmocka_unit_test(test_start_stop_keeps_locks_balanced),
+	    cmocka_unit_test(test_snapshot_interval),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
