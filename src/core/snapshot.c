@@ -1,5 +1,6 @@
 /* Per-tick snapshots and the interval between two (snapshot.h). */
 #include "snapshot.h"
+#include "energy_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +32,6 @@ void snapshot_coverage_text(const struct sampler *s, const char *sep, char *buf,
 	}
 }
 
-static double per_second(double joules, double duration_s)
-{
-	return duration_s > 0 ? joules / duration_s : NAN;
-}
-
 void snapshot_interval(const struct sampler *s, const struct snapshot *a, const struct snapshot *b,
                        double duration_s, struct snapshot_interval *out)
 {
@@ -46,11 +42,11 @@ void snapshot_interval(const struct sampler *s, const struct snapshot *a, const 
 		struct snapshot_channel *c = &out->ch[i];
 		c->id = s->set->ch[i].id;
 		c->joules = (double)(b->uj[i] - a->uj[i]) / 1e6;
-		c->watts = per_second(c->joules, duration_s);
+		c->watts = energy_mean_watts(c->joules, duration_s);
 		c->measured = s->set->ch[i].measured;
 	}
 	out->host_joules = (double)(b->host_uj - a->host_uj) / 1e6;
-	out->host_watts = per_second(out->host_joules, duration_s);
+	out->host_watts = energy_mean_watts(out->host_joules, duration_s);
 	out->host_measured = s->coverage.measured;
 	snapshot_coverage_text(s, " + ", out->coverage, sizeof(out->coverage));
 }

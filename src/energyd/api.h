@@ -45,6 +45,8 @@ void api_sources_route(struct api *api, const struct http_request *req, struct h
 void api_now_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_history_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_energy_route(struct api *api, const struct http_request *req, struct http_response *res);
+/* GET /api/v1/runs?runs=T0/T1,...: each run's energy answer and their statistics. */
+void api_runs_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_stream_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_carbon_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_metrics_route(struct api *api, const struct http_request *req, struct http_response *res);

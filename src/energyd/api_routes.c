@@ -14,7 +14,7 @@ static bool heavy_enter(struct api *api, struct http_response *res)
 	if (atomic_fetch_add(&api->heavy_running, 1) < max)
 		return true;
 	atomic_fetch_sub(&api->heavy_running, 1);
-	http_error(res, 503, "busy: too many history or longterm queries at once",
+	http_error(res, 503, "busy: too many history, runs or longterm queries at once",
 	           "retry after the delay in Retry-After (heavy_queries limits them)");
 	res->retry_after_s = 1;
 	return false;
@@ -41,6 +41,7 @@ static const struct api_route routes[] = {
     {"/api/v1/now", .handle = api_now_route},
     {"/api/v1/history", .heavy = true, .handle = api_history_route},
     {"/api/v1/energy", .handle = api_energy_route},
+    {"/api/v1/runs", .heavy = true, .handle = api_runs_route},
     {"/api/v1/stream", .handle = api_stream_route},
     {"/api/v1/longterm", .heavy = true, .handle = api_longterm_route},
     {"/api/v1/carbon", .handle = api_carbon_route},
@@ -67,7 +68,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!r) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "longterm, carbon, stream, processes, watch, /metrics");
+		           "runs, longterm, carbon, stream, processes, watch, /metrics");
 		return;
 	}
 	if (r->needs_attrib && api_attrib_off(api, res))
