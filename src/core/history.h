@@ -20,12 +20,12 @@ struct history {
 	int n_channels;
 	int host_parts[HISTORY_HOST_PARTS_MAX]; /* channels the host total adds up (for watts) */
 	int n_host_parts;
-	size_t capacity;
-	size_t head;  /* next slot to write */
-	size_t count; /* samples held */
-	double *t;
-	uint64_t *host;
-	uint64_t *channel; /* capacity x n_channels */
+	size_t capacity;   /* samples the ring holds before it overwrites the oldest */
+	size_t head;       /* next slot to write */
+	size_t count;      /* samples held */
+	double *t;         /* each sample's time (the sampler's clock, Unix seconds) */
+	uint64_t *host;    /* the host total's counter per sample, or HISTORY_INVALID */
+	uint64_t *channel; /* capacity x n_channels counters (uJ), or HISTORY_INVALID */
 };
 
 int history_init(struct history *h, int n_channels, size_t capacity);

@@ -6,9 +6,9 @@
 
 struct host_coverage {
 	int idx[CHANNELS_MAX]; /* indexes into the channel set */
-	int n;
-	bool measured; /* every channel of the coverage is measured */
-	char rule[64]; /* which rule chose it, for `sources` */
+	int n;                 /* channels in idx */
+	bool measured;         /* every channel of the coverage is measured */
+	char rule[64];         /* which rule chose it, for `sources` */
 };
 
 /*

@@ -21,20 +21,20 @@
 #define SAMPLER_MAX_PLAUSIBLE_WATTS 20000.0
 
 struct sampler {
-	struct channel_set *set;
-	struct host_coverage coverage;
-	struct history history;
-	uint64_t interval_ns;
-	double started_at;      /* Unix seconds of the first tick's clock origin */
-	uint64_t start_mono_ns; /* the same instant on the monotonic clock */
+	struct channel_set *set;       /* the channels read each tick (not owned) */
+	struct host_coverage coverage; /* which channels add up to the host total */
+	struct history history;        /* the samples taken, in memory */
+	uint64_t interval_ns;          /* the time between ticks of the thread */
+	double started_at;             /* Unix seconds of the first tick's clock origin */
+	uint64_t start_mono_ns;        /* the same instant on the monotonic clock */
 
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;      /* see "Thread safety" above */
 	pthread_mutex_t tick_lock; /* serialises ticks: the thread's and direct calls */
-	pthread_cond_t tick_cond;
-	uint64_t ticks;
-	uint64_t host_uj;
-	atomic_bool stop;
-	bool thread_running;
+	pthread_cond_t tick_cond;  /* broadcast after every tick (sampler_wait_tick) */
+	uint64_t ticks;            /* ticks taken since sampler_init */
+	uint64_t host_uj;          /* the host total's cumulative counter at the newest tick */
+	atomic_bool stop;          /* asks the thread to end; sampler_wait_tick returns 0 */
+	bool thread_running;       /* sampler_start succeeded and sampler_stop has not run */
 	pthread_t thread;
 };
 

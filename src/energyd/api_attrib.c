@@ -295,13 +295,15 @@ void api_processes_route(struct api *api, const struct http_request *req, struct
 		              text_json(p->comm), "watts", p->watts, "cpu_share", p->cpu_share,
 		              "cpu_s", p->cpu_s, "tree_joules", p->tree_uj / 1e6));
 	}
+	struct attrib_status st;
+	attrib_status_locked(a, &st);
 	json_t *o = json_pack(
 	    "{s:o, s:f, s:f, s:I, s:f, s:o, s:{s:f, s:f, s:f}, s:s, s:b, s:s}", "time",
-	    a->have_scan ? json_real(a->scan_t) : json_null(), "interval_s", a->scan_dt,
-	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)a->n_procs,
-	    "scan_cost_s", a->scan_cost_s, "processes", list, "host", "active_watts",
-	    a->scan_active_w, "idle_watts", a->scan_idle_w, "busy_share", a->scan_busy_share,
-	    "method", method_of(a, api->d->set), "measured", false, "policy", policy);
+	    st.have_scan ? json_real(st.scan_t) : json_null(), "interval_s", st.scan_dt,
+	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)st.n_procs,
+	    "scan_cost_s", st.scan_cost_s, "processes", list, "host", "active_watts", st.active_w,
+	    "idle_watts", st.idle_w, "busy_share", st.busy_share, "method",
+	    method_of(a, api->d->set), "measured", false, "policy", policy);
 	attrib_unlock(a);
 	free(sorted);
 	api_reply(res, 200, o);
@@ -309,9 +311,10 @@ void api_processes_route(struct api *api, const struct http_request *req, struct
 
 static bool attrib_off(const struct daemon *d, struct http_response *res)
 {
-	if (d->attrib->proc_fd >= 0)
+	const char *why = attrib_off_reason(d->attrib);
+	if (!why)
 		return false;
-	http_error(res, 503, d->attrib->error, "start energyd with a readable --proc-root");
+	http_error(res, 503, why, "start energyd with a readable --proc-root");
 	return true;
 }
 
@@ -384,13 +387,15 @@ int api_scope_clamp(struct daemon *d, const char *scope, double *t0, double *t1,
 	if (attrib_off(d, res))
 		return -1;
 	struct attrib *a = d->attrib;
+	struct attrib_status st;
 	attrib_lock(a);
+	attrib_status_locked(a, &st);
+	attrib_unlock(a);
 	/* Scan-based scopes are known up to the last scan, watches up to their last split,
 	 * the active/idle split up to the newest sample handled. */
-	double first = a->first_t;
-	double last = r.kind == SCOPE_KERNEL ? a->split_t : a->scan_t;
-	bool ready = r.kind == SCOPE_KERNEL ? a->split_t > 0 : a->have_scan && a->scan_dt > 0;
-	attrib_unlock(a);
+	double first = st.first_t;
+	double last = r.kind == SCOPE_KERNEL ? st.split_t : st.scan_t;
+	bool ready = r.kind == SCOPE_KERNEL ? st.split_t > 0 : st.have_scan && st.scan_dt > 0;
 	if (!ready || first == 0) {
 		http_error(res, 503, "no attribution yet",
 		           "energyd has just started: attribution needs two scans; try again");

@@ -174,16 +174,12 @@ static void put_users(FILE *f, const struct attrib_user *users, size_t n)
 static void put_attribution(FILE *f, struct api *api)
 {
 	struct attrib *a = api->d->attrib;
-	if (!a || a->proc_fd < 0)
+	if (!a || attrib_off_reason(a))
 		return;
 	attrib_lock(a);
-	double part[3] = {0, 0, 0};
-	for (int c = 0; c < api->d->set->n; c++)
-		if (a->in_coverage[c]) {
-			part[0] += a->active_uj[c];
-			part[1] += a->idle_uj[c];
-			part[2] += a->unattr_uj[c];
-		}
+	struct attrib_status st;
+	attrib_status_locked(a, &st);
+	double part[3] = {st.active_uj, st.idle_uj, st.unattr_uj};
 	static const char *const parts[3][2] = {
 	    {"energy_host_active_joules_total",
 	     "Estimated part of the host total that ran while CPUs were busy (split by CPU time)."},
@@ -198,12 +194,12 @@ static void put_attribution(FILE *f, struct api *api)
 	head(f, "energy_attribution_scan_time_seconds", "gauge",
 	     "When the last full process scan ended (Unix seconds): the per-user and per-cgroup "
 	     "counters hold the energy up to it.");
-	fprintf(f, "energy_attribution_scan_time_seconds %.6f\n", a->have_scan ? a->scan_t : 0.0);
+	fprintf(f, "energy_attribution_scan_time_seconds %.6f\n", st.have_scan ? st.scan_t : 0.0);
 	/* Users: copied now, named after the lock is released (a name lookup may be slow). */
 	size_t n_users = a->n_users;
 	struct attrib_user *users = malloc((n_users ? n_users : 1) * sizeof(*users));
-	if (users && n_users)
-		memcpy(users, a->users, n_users * sizeof(*users));
+	if (users)
+		n_users = attrib_users_locked(a, users, n_users);
 	head(f, "energy_watch_joules_total", "counter",
 	     "Estimated energy of a watched process tree or cgroup (a Jupyter kernel, energy run) "
 	     "since it was registered; at most 256 watches.");
@@ -213,7 +209,7 @@ static void put_attribution(FILE *f, struct api *api)
 		metrics_put_label(f, w->label);
 		fprintf(f, "\",measured=\"false\"} %.6f\n", w->uj / 1e6);
 	}
-	if (a->have_scan)
+	if (st.have_scan)
 		put_cgroups(f, a);
 	attrib_unlock(a);
 	if (users)

@@ -77,14 +77,14 @@ struct channel {
 	/* Sampler state, owned by the sampler thread (see sampler.c). */
 	enum channel_status status;
 	char error[CHANNEL_ERROR_MAX];
-	uint64_t energy_uj; /* cumulative energy since the sampler started */
-	bool have_last;     /* last_raw / last_power_uw / last_mono_ns are valid */
-	uint64_t last_raw;  /* last raw counter value */
-	uint64_t last_power_uw;
-	uint64_t last_mono_ns;
-	uint64_t frac_nuj;    /* sub-microjoule remainder of power integration, in nanojoules */
-	unsigned failures;    /* consecutive failed reads */
-	uint64_t retry_at_ns; /* degraded channels are not read before this monotonic time */
+	uint64_t energy_uj;     /* cumulative energy since the sampler started */
+	bool have_last;         /* last_raw / last_power_uw / last_mono_ns are valid */
+	uint64_t last_raw;      /* last raw counter value */
+	uint64_t last_power_uw; /* READING_POWER_UW: the last reading, for the trapezoid */
+	uint64_t last_mono_ns;  /* when the last reading was taken (monotonic) */
+	uint64_t frac_nuj;      /* sub-microjoule remainder of power integration, in nanojoules */
+	unsigned failures;      /* consecutive failed reads */
+	uint64_t retry_at_ns;   /* degraded channels are not read before this monotonic time */
 };
 
 struct channel_set {

@@ -423,3 +423,38 @@ void attrib_user_name(uid_t uid, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%u", (unsigned)uid);
 }
+
+const char *attrib_off_reason(const struct attrib *a)
+{
+	return a->proc_fd >= 0 ? NULL : a->error;
+}
+
+void attrib_status_locked(const struct attrib *a, struct attrib_status *out)
+{
+	*out = (struct attrib_status){.have_scan = a->have_scan,
+	                              .scan_t = a->scan_t,
+	                              .scan_dt = a->scan_dt,
+	                              .scan_cost_s = a->scan_cost_s,
+	                              .active_w = a->scan_active_w,
+	                              .idle_w = a->scan_idle_w,
+	                              .busy_share = a->scan_busy_share,
+	                              .n_procs = a->n_procs,
+	                              .first_t = a->first_t,
+	                              .split_t = a->split_t};
+	const struct channel_set *set = a->sampler ? a->sampler->set : NULL;
+	for (int c = 0; set && c < set->n; c++)
+		if (a->in_coverage[c]) {
+			out->active_uj += a->active_uj[c];
+			out->idle_uj += a->idle_uj[c];
+			out->unattr_uj += a->unattr_uj[c];
+		}
+}
+
+size_t attrib_users_locked(const struct attrib *a, struct attrib_user *out, size_t max)
+{
+	size_t n = a->have_scan ? a->n_users : 0;
+	n = n < max ? n : max;
+	if (n)
+		memcpy(out, a->users, n * sizeof(*out));
+	return n;
+}

@@ -48,7 +48,7 @@ struct attrib_config {
 struct attrib_proc {
 	int pid, ppid;
 	uid_t uid;
-	uint64_t starttime;
+	uint64_t starttime;   /* clock ticks after boot: with pid, identifies the process */
 	uint64_t own_ticks;   /* utime + stime */
 	uint64_t total_ticks; /* own + reaped children */
 	double tree_uj;       /* energy of the process and its descendants since first seen */
@@ -56,88 +56,105 @@ struct attrib_proc {
 	double cpu_share;     /* share of the busy CPU time over the last scan interval */
 	double cpu_s;         /* CPU seconds over the last scan interval */
 	char comm[PROCFS_COMM_MAX];
-	/* scratch for one scan */
+	/* Scratch for one scan: ticks and energy of the interval, own and of the tree, and the
+	 * ticks of children that vanished since (now in total_ticks). */
 	double delta_ticks, delta_uj, tree_delta_uj, reaped_ticks;
 	double excess_ticks;  /* reaped children's time not charged to them before */
 	double vanished_rate; /* sum of the last deltas of its children that vanished */
-	int n_vanished;
+	int n_vanished;       /* children that vanished since the last scan */
 };
 
 struct attrib_cgroup {
-	char path[ATTRIB_CGROUP_MAX];
-	uint64_t usage_usec;
-	double uj;
+	char path[ATTRIB_CGROUP_MAX]; /* under the cgroup root, starting with / */
+	uint64_t usage_usec;          /* cpu.stat's usage_usec at the scan */
+	double uj;                    /* energy attributed since energyd saw the cgroup */
 };
 
 struct attrib_user {
 	uid_t uid;
-	double uj;
+	double uj; /* energy attributed to the user since energyd started */
 };
 
 struct attrib_watch {
 	int id;
 	char label[ATTRIB_LABEL_MAX];
 	bool is_cgroup;
-	int pid; /* pid watches: the root of the tree */
-	uint64_t starttime;
+	int pid;                        /* pid watches: the root of the tree */
+	uint64_t starttime;             /* of the root process: a reused pid is not the same tree */
 	char cgroup[ATTRIB_CGROUP_MAX]; /* cgroup watches: path under the cgroup root */
 	uid_t owner;                    /* who registered it */
-	double created_at, ended_at;
-	bool alive;
-	uint64_t last_ticks; /* tree ticks (pid) or usage_usec (cgroup) at the last update */
-	double cpu_s;        /* CPU seconds since registration */
-	double pending_cpu_s;
-	double uj; /* attributed energy since registration */
-	double last_t;
-	int *members; /* pids of the tree at the last tick (for GPU shares) */
+	double created_at,
+	    ended_at;         /* the sampler's clock; ended_at once the tree or cgroup is gone */
+	bool alive;           /* the tree or cgroup still exists */
+	uint64_t last_ticks;  /* tree ticks (pid) or usage_usec (cgroup) at the last update */
+	double cpu_s;         /* CPU seconds since registration */
+	double pending_cpu_s; /* CPU seconds seen but not yet turned into energy */
+	double uj;            /* attributed energy since registration */
+	double last_t;        /* the time uj holds the energy up to */
+	int *members;         /* pids of the tree at the last tick (for GPU shares) */
 	size_t n_members;
 };
 
+/* A process found between full scans, with its parent: enough to follow a watched tree. */
 struct attrib_ppid {
 	int pid, ppid;
 };
 
+/*
+ * The attribution's state. Everything below "owned by the thread" is written by the attribution
+ * thread under the lock; readers outside the module (the API, /metrics, InfluxDB) use the
+ * attrib_*() functions (attrib_off_reason, attrib_status_locked, attrib_users_locked, the watch
+ * functions) rather than these fields. The tables (procs, cgroups, watches) are read under the
+ * lock by the routes that list them (api_attrib.c).
+ */
 struct attrib {
-	struct sampler *sampler;
+	struct sampler *sampler; /* whose samples are split (set by attrib_start) */
 	struct attrib_config cfg;
-	int proc_fd, stat_fd, cgroup_fd;
-	char error[320]; /* why attribution is off (proc_fd < 0) */
-	double hz;       /* clock ticks per second */
+	int proc_fd, stat_fd, cgroup_fd; /* the proc root, its stat file, the cgroup root (-1) */
+	char error[320];                 /* why attribution is off (proc_fd < 0) */
+	double hz;                       /* clock ticks per second */
 	pthread_t thread;
-	bool running;
-	atomic_bool stop;
+	bool running;     /* the thread was started */
+	atomic_bool stop; /* asks the thread to end */
 	pthread_mutex_t lock;
-	struct series_store series;
+	struct series_store series; /* cumulative energy per scope key ("pid:N", "user:U", ...) */
 
-	/* Sample level: the attribution thread's; read by the API under the lock. */
-	double last_t; /* time of the newest sample handled; 0 before the first */
-	double first_t;
-	bool have_uj[CHANNELS_MAX];
-	uint64_t last_uj[CHANNELS_MAX];
-	double chan_t[CHANNELS_MAX];
+	/* Sample level, owned by the thread: the active/idle split of every sample. */
+	double last_t;                  /* time of the newest sample handled; 0 before the first */
+	double first_t;                 /* time of the first sample split; 0 before */
+	bool have_uj[CHANNELS_MAX];     /* last_uj holds a valid counter */
+	uint64_t last_uj[CHANNELS_MAX]; /* each channel's counter at last_t */
+	double chan_t[CHANNELS_MAX];    /* the time of last_uj (a channel may lag behind last_t) */
+	/* Cumulative per channel since energyd started: active, idle, not attributable. */
 	double active_uj[CHANNELS_MAX], idle_uj[CHANNELS_MAX], unattr_uj[CHANNELS_MAX];
-	double gpu_pending_uj[CHANNELS_MAX];
-	enum split_method method[CHANNELS_MAX];
-	bool in_coverage[CHANNELS_MAX];
-	bool have_sys;
-	uint64_t sys_busy, sys_total, ratio_busy, ratio_total;
-	double cpu_active_uj; /* cumulative CPU-split active energy over the host coverage */
-	double pending_active_uj;
-	uint64_t busy_at_split;
-	double split_t;
+	double gpu_pending_uj[CHANNELS_MAX];    /* GPU energy waiting for the next process shares */
+	enum split_method method[CHANNELS_MAX]; /* how each channel is split (split.h) */
+	bool in_coverage[CHANNELS_MAX];         /* the channel is part of the host total */
+	bool have_sys;                          /* sys_busy and sys_total hold a reading */
+	uint64_t sys_busy, sys_total;           /* /proc/stat's busy and total jiffies, newest */
+	uint64_t ratio_busy, ratio_total;       /* the last busy/total ratio with total > 0 */
+	double cpu_active_uj;     /* cumulative CPU-split active energy over the host coverage */
+	double pending_active_uj; /* active energy not yet given to the watched trees */
+	uint64_t busy_at_split;   /* sys_busy when the watched trees were last split */
+	double split_t;           /* the newest sample split for the watches; 0 before */
 
-	/* Full scans. */
+	/* Full scans, owned by the thread. */
 	struct attrib_proc *procs; /* sorted by pid */
 	size_t n_procs;
-	bool have_scan;
-	double scan_t, scan_dt, scan_cpu_active_uj, scan_boot_ticks;
-	uint64_t scan_busy;
-	double scan_cost_s;
-	double scan_active_w, scan_idle_w, scan_busy_share, scan_idle_uj;
-	uint64_t scan_total;
-	struct attrib_cgroup *cgroups; /* sorted by path */
+	bool have_scan;            /* a scan was applied */
+	double scan_t;             /* the time of the sample the last scan was applied at */
+	double scan_dt;            /* seconds between the last two scans */
+	double scan_cpu_active_uj; /* cpu_active_uj at the last scan */
+	double scan_boot_ticks;    /* clock ticks since boot at the last scan (new processes) */
+	uint64_t scan_busy;        /* sys_busy at the last scan */
+	double scan_cost_s;        /* CPU time the last scan took */
+	double scan_active_w, scan_idle_w; /* the host's active and idle power between scans */
+	double scan_busy_share;            /* busy / total CPU time between scans */
+	double scan_idle_uj;               /* the idle energy over the coverage at the last scan */
+	uint64_t scan_total;               /* sys_total at the last scan */
+	struct attrib_cgroup *cgroups;     /* sorted by path */
 	size_t n_cgroups;
-	struct attrib_user *users;
+	struct attrib_user *users; /* in the order first seen */
 	size_t n_users;
 	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted */
 	size_t n_extra;
@@ -146,6 +163,32 @@ struct attrib {
 	struct attrib_watch *watches[ATTRIB_WATCHES_MAX];
 	int n_watches, next_watch_id;
 };
+
+/* What readers see of attribution: copied under its lock by attrib_status_locked(). */
+struct attrib_status {
+	bool have_scan;     /* a full scan was applied: the scan figures below are known */
+	double scan_t;      /* when the last scan's interval ended (the sampler's clock) */
+	double scan_dt;     /* that interval's length in seconds */
+	double scan_cost_s; /* CPU time the scan itself took */
+	double active_w;    /* the host's power in that interval while CPUs were busy */
+	double idle_w;      /* and while they were idle */
+	double busy_share;  /* busy / total CPU time in that interval */
+	size_t n_procs;     /* processes the scan found */
+	double first_t;     /* the first sample split; 0 before */
+	double split_t;     /* the newest sample split: watches are known up to it */
+	double active_uj;   /* cumulative over the host's coverage since energyd started */
+	double idle_uj;
+	double unattr_uj; /* energy no process can be given (GPUs without shares) */
+};
+
+/* NULL while attribution works; else why it is off (no readable proc root). Set by attrib_open
+ * and unchanged after: no lock needed. */
+const char *attrib_off_reason(const struct attrib *a);
+/* With the lock held. */
+void attrib_status_locked(const struct attrib *a, struct attrib_status *out);
+/* The users' energy (the first max seen) into out, once a scan was applied; with the lock
+ * held. Returns how many. */
+size_t attrib_users_locked(const struct attrib *a, struct attrib_user *out, size_t max);
 
 /* Open the proc root, its stat file and the cgroup root (before privileges are dropped).
  * Without a proc root attribution is off (error says why) and the daemon runs on. */

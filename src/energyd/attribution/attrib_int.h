@@ -9,23 +9,26 @@
 
 /* What the thread found for one watch at a tick (I/O done without the lock). */
 struct watch_obs {
-	int id;
-	bool is_cgroup, gone, ok;
-	int pid;
+	int id; /* the watch's */
+	bool is_cgroup;
+	bool gone; /* the tree or cgroup no longer exists */
+	bool ok;   /* ticks was read this time */
+	int pid;   /* the tree's root and its start time, copied from the watch */
 	uint64_t starttime;
 	char cgroup[ATTRIB_CGROUP_MAX];
-	uint64_t ticks;
-	int *members;
+	uint64_t ticks; /* the tree's clock ticks, or the cgroup's usage_usec */
+	int *members;   /* the tree's pids (for GPU shares) */
 	size_t n_members;
 };
 
+/* One full scan of /proc and the cgroup tree, read without the lock. */
 struct scan_result {
-	struct attrib_proc *procs;
+	struct attrib_proc *procs; /* sorted by pid */
 	size_t n;
-	struct attrib_cgroup *cgroups;
+	struct attrib_cgroup *cgroups; /* sorted by path */
 	size_t n_cgroups;
-	double boot_ticks;
-	double cost_s;
+	double boot_ticks; /* clock ticks since boot when the scan began */
+	double cost_s;     /* CPU time the scan took */
 };
 
 struct attrib_proc *attrib_proc_find(struct attrib_proc *p, size_t n, int pid);

@@ -15,10 +15,10 @@
 #include <stdint.h>
 
 struct series {
-	char *key;
+	char *key;    /* the scope: "pid:N", "user:U", "cgroup:/P", "kernel:N" (a watch) */
 	uint64_t tag; /* owner identity (a process's start time): a new owner resets the series */
 	size_t n, cap;
-	double *t, *v;
+	double *t, *v; /* times and cumulative microjoules, t increasing */
 };
 
 struct series_store {

@@ -142,14 +142,13 @@ static char *build_batch(struct influx *ix)
 	struct attrib_user users[METRICS_USERS_MAX];
 	size_t n_users = 0;
 	double scan_t = 0;
-	if (any && a && a->proc_fd >= 0) {
+	if (any && a && !attrib_off_reason(a)) {
+		struct attrib_status st;
 		attrib_lock(a);
-		n_users = a->have_scan ? a->n_users : 0;
-		n_users = n_users < METRICS_USERS_MAX ? n_users : METRICS_USERS_MAX;
-		if (n_users)
-			memcpy(users, a->users, n_users * sizeof(users[0]));
-		scan_t = a->scan_t;
+		n_users = attrib_users_locked(a, users, METRICS_USERS_MAX);
+		attrib_status_locked(a, &st);
 		attrib_unlock(a);
+		scan_t = st.scan_t;
 	}
 	for (size_t i = 0; i < n_users; i++) {
 		char uid[16], name[64];

@@ -88,39 +88,40 @@ typedef void (*store_derive_fn)(void *ctx, double t0, double t1, int64_t host_uj
 
 struct store {
 	struct store_options opt;
-	int n_series;  /* channels, the host total, then derived series */
-	int n_sampled; /* channels and the host total: the series read from the history */
-	store_derive_fn derive;
+	int n_series;           /* channels, the host total, then derived series */
+	int n_sampled;          /* channels and the host total: the series read from the history */
+	store_derive_fn derive; /* computes the derived series (record_carbon.c), or NULL */
 	void *derive_ctx;
-	char names[STORE_SERIES_MAX][CHANNEL_ID_MAX];
-	bool measured[STORE_SERIES_MAX];
-	char coverage[STORE_COVERAGE_MAX];
+	char names[STORE_SERIES_MAX][CHANNEL_ID_MAX]; /* each series' name in the record */
+	bool measured[STORE_SERIES_MAX];              /* each series is a measurement */
+	char coverage[STORE_COVERAGE_MAX];            /* the host total's channels ("a,b") */
 
 	/* Owned by the thread that collects and flushes. */
 	struct store_db db;
-	bool db_open;
-	bool have_origin;
+	bool db_open;      /* db is open and ready for writes */
+	bool have_origin;  /* written_to and counter_uj have been set from the history */
 	double written_to; /* the time up to which the counters have been taken */
 	int64_t counter_uj[STORE_SERIES_MAX]; /* rounded counter at written_to */
+	/* The queue of seconds not yet written: start (Unix s), covered ms, energy per series. */
 	int64_t *q_t;
 	int32_t *q_ms;
-	int64_t *q_uj; /* q_cap x n_series */
-	size_t q_len, q_cap, q_max;
-	double next_retry_at, next_prune_at;
+	int64_t *q_uj;                       /* q_cap x n_series */
+	size_t q_len, q_cap, q_max;          /* used, allocated, at most (memory_s seconds) */
+	double next_retry_at, next_prune_at; /* wall-clock times of the next open and prune */
 	bool warned_full; /* the memory-full warning was logged since the last good write */
 
 	/* Guarded by lock. */
 	pthread_mutex_t lock;
-	struct store_info info;
-	bool have_base;
+	struct store_info info;               /* what store_get_info copies out */
+	bool have_base;                       /* base_uj holds the record's totals */
 	int64_t base_uj[STORE_SERIES_MAX];    /* the record's totals when this run began */
 	int64_t dropped_uj[STORE_SERIES_MAX]; /* energy of this run that never reached it */
 
-	struct sampler *sampler;
+	struct sampler *sampler; /* whose history the thread collects from */
 	pthread_t thread;
 	bool thread_running;
-	atomic_bool stop;
-	pthread_mutex_t wake_lock;
+	atomic_bool stop;          /* asks the thread to write the last samples and end */
+	pthread_mutex_t wake_lock; /* with wake: store_stop interrupts the thread's wait */
 	pthread_cond_t wake;
 };
 
