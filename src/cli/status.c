@@ -30,13 +30,19 @@ static void coverage_text(json_t *coverage, char *buf, size_t len)
 		snprintf(buf, len, "nothing");
 }
 
+/* For the commands that take no arguments: 2 (with a message) when some were given, else 0. */
+static int no_arguments(int argc, char **argv)
+{
+	if (argc <= 1)
+		return 0;
+	fprintf(stderr, "energy %s: takes no arguments\n", argv[0]);
+	return 2;
+}
+
 int cli_status(struct cli *cli, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "energy status: takes no arguments\n");
+	if (no_arguments(argc, argv))
 		return 2;
-	}
 	json_t *now = cli_get(cli, "/api/v1/now", false);
 	if (!now)
 		return 1;
@@ -84,11 +90,8 @@ int cli_status(struct cli *cli, int argc, char **argv)
 
 int cli_sources(struct cli *cli, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "energy sources: takes no arguments\n");
+	if (no_arguments(argc, argv))
 		return 2;
-	}
 	json_t *s = cli_get(cli, "/api/v1/sources", false);
 	if (!s)
 		return 1;

@@ -141,6 +141,17 @@ static int fake_read(struct channel *ch, uint64_t *value)
 
 static const struct source_family fake_family = {.name = "fake", .read = fake_read};
 
+/* One CPU package channel read through fake_read. */
+static void fake_set(struct channel_set *set)
+{
+	memset(set, 0, sizeof(*set));
+	struct channel *ch = channel_set_add(set, "rapl:package-0");
+	ch->kind = CHANNEL_PACKAGE;
+	ch->package = 0;
+	ch->reading = READING_ENERGY_UJ;
+	ch->family = &fake_family;
+}
+
 /* Stopping the thread leaves both mutexes as they were: the sampler's mutexes check their owner
  * (PTHREAD_MUTEX_ERRORCHECK) and an unlock of one not held aborts, as sampler_stop once did
  * with the tick lock it never took. After the stop, ticks and the lock still work. */
@@ -148,12 +159,7 @@ static void test_start_stop_keeps_locks_balanced(void **state)
 {
 	(void)state;
 	struct channel_set set;
-	memset(&set, 0, sizeof(set));
-	struct channel *ch = channel_set_add(&set, "fake");
-	ch->kind = CHANNEL_PACKAGE;
-	ch->measured = true;
-	ch->reading = READING_ENERGY_UJ;
-	ch->family = &fake_family;
+	fake_set(&set);
 	struct sampler s;
 	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
 	assert_int_equal(sampler_start(&s), 0);
@@ -175,12 +181,7 @@ static void test_snapshot_interval(void **state)
 {
 	(void)state;
 	struct channel_set set;
-	memset(&set, 0, sizeof(set));
-	struct channel *ch = channel_set_add(&set, "rapl:package-0");
-	ch->kind = CHANNEL_PACKAGE;
-	ch->package = 0;
-	ch->reading = READING_ENERGY_UJ;
-	ch->family = &fake_family;
+	fake_set(&set);
 	struct sampler s;
 	assert_int_equal(sampler_init(&s, &set, 0.1, 10.0), 0);
 	struct snapshot a, b;
