@@ -59,7 +59,7 @@ static int parse_pid(const char *s, int *pid)
 static const char *method_of(const struct attrib *a, const struct channel_set *set)
 {
 	for (int c = 0; c < set->n; c++)
-		if (a->in_coverage[c] && a->method[c] == SPLIT_GPU)
+		if (attrib_channel_in_coverage(a, c) && attrib_channel_method(a, c) == SPLIT_GPU)
 			return ATTRIB_METHOD "+" ATTRIB_METHOD_GPU;
 	return ATTRIB_METHOD;
 }
@@ -157,7 +157,7 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	case -EDQUOT: {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "you hold your quota of %d watches",
-		         api->d->attrib->cfg.watches_per_user);
+		         attrib_config_of(api->d->attrib)->watches_per_user);
 		http_error(
 		    res, 429, msg,
 		    "delete watches you no longer need (DELETE /api/v1/watch/ID); ended ones "
@@ -197,12 +197,14 @@ void api_watch_route(struct api *api, const struct http_request *req, struct htt
 			return;
 		}
 		json_t *a = json_array();
-		attrib_lock(api->d->attrib);
-		for (int i = 0; i < api->d->attrib->n_watches; i++)
+		struct attrib *at = api->d->attrib;
+		attrib_lock(at);
+		struct attrib_watch *const *watches;
+		int n = attrib_watches_locked(at, &watches);
+		for (int i = 0; i < n; i++)
 			json_array_append_new(a,
-			                      watch_json(api->d->attrib->watches[i],
-			                                 method_of(api->d->attrib, api->d->set)));
-		attrib_unlock(api->d->attrib);
+			                      watch_json(watches[i], method_of(at, api->d->set)));
+		attrib_unlock(at);
 		api_reply(res, 200, json_pack("{s:o}", "watches", a));
 		return;
 	}
@@ -272,16 +274,18 @@ void api_processes_route(struct api *api, const struct http_request *req, struct
 	}
 	struct attrib *a = api->d->attrib;
 	attrib_lock(a);
-	struct attrib_proc **sorted = calloc(a->n_procs ? a->n_procs : 1, sizeof(*sorted));
+	const struct attrib_proc *procs;
+	size_t n_procs = attrib_procs_locked(a, &procs);
+	const struct attrib_proc **sorted = calloc(n_procs ? n_procs : 1, sizeof(*sorted));
 	if (!sorted) {
 		attrib_unlock(a);
 		http_error(res, 503, "out of memory", "");
 		return;
 	}
 	size_t n = 0;
-	for (size_t i = 0; i < a->n_procs; i++)
-		if (!user || a->procs[i].uid == uid)
-			sorted[n++] = &a->procs[i];
+	for (size_t i = 0; i < n_procs; i++)
+		if (!user || procs[i].uid == uid)
+			sorted[n++] = &procs[i];
 	qsort(sorted, n, sizeof(*sorted), cmp_watts_desc);
 	json_t *list = json_array();
 	for (size_t i = 0; i < n && i < (size_t)top; i++) {
@@ -300,10 +304,10 @@ void api_processes_route(struct api *api, const struct http_request *req, struct
 	json_t *o = json_pack(
 	    "{s:o, s:f, s:f, s:I, s:f, s:o, s:{s:f, s:f, s:f}, s:s, s:b, s:s}", "time",
 	    st.have_scan ? json_real(st.scan_t) : json_null(), "interval_s", st.scan_dt,
-	    "scan_interval_s", a->cfg.scan_interval_s, "processes_scanned", (json_int_t)st.n_procs,
-	    "scan_cost_s", st.scan_cost_s, "processes", list, "host", "active_watts", st.active_w,
-	    "idle_watts", st.idle_w, "busy_share", st.busy_share, "method",
-	    method_of(a, api->d->set), "measured", false, "policy", policy);
+	    "scan_interval_s", attrib_config_of(a)->scan_interval_s, "processes_scanned",
+	    (json_int_t)st.n_procs, "scan_cost_s", st.scan_cost_s, "processes", list, "host",
+	    "active_watts", st.active_w, "idle_watts", st.idle_w, "busy_share", st.busy_share,
+	    "method", method_of(a, api->d->set), "measured", false, "policy", policy);
 	attrib_unlock(a);
 	free(sorted);
 	api_reply(res, 200, o);
@@ -424,14 +428,16 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 	attrib_lock(a);
 	json_t *extra = NULL;
 	bool known = true;
-	double resolution = a->cfg.scan_interval_s;
+	double resolution = attrib_config_of(a)->scan_interval_s;
 	switch (r.kind) {
 	case SCOPE_PID: {
 		snprintf(key, sizeof(key), "pid:%d", r.pid);
+		const struct attrib_proc *procs;
+		size_t n_procs = attrib_procs_locked(a, &procs);
 		bool alive = false;
-		for (size_t i = 0; i < a->n_procs && !alive; i++)
-			alive = a->procs[i].pid == r.pid;
-		known = alive || series_get(&a->series, key, false);
+		for (size_t i = 0; i < n_procs && !alive; i++)
+			alive = procs[i].pid == r.pid;
+		known = alive || attrib_has_series_locked(a, key);
 		break;
 	}
 	case SCOPE_KERNEL: {
@@ -447,9 +453,11 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 	}
 	case SCOPE_CGROUP:
 		snprintf(key, sizeof(key), "cgroup:%s", r.arg);
-		known = series_get(&a->series, key, false) != NULL;
-		for (size_t i = 0; i < a->n_cgroups && !known; i++)
-			known = strcmp(a->cgroups[i].path, r.arg) == 0;
+		known = attrib_has_series_locked(a, key);
+		const struct attrib_cgroup *cgroups;
+		size_t n_cgroups = attrib_cgroups_locked(a, &cgroups);
+		for (size_t i = 0; i < n_cgroups && !known; i++)
+			known = strcmp(cgroups[i].path, r.arg) == 0;
 		break;
 	case SCOPE_USER:
 		snprintf(key, sizeof(key), "user:%u", (unsigned)r.uid);
@@ -458,7 +466,7 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 	if (!known) {
 		attrib_unlock(a);
 		json_decref(extra);
-		if (r.kind == SCOPE_CGROUP && a->cgroup_fd < 0)
+		if (r.kind == SCOPE_CGROUP && !attrib_has_cgroups(a))
 			http_error(res, 404, "cgroup v2 is not available to energyd",
 			           "mount cgroup2 or set --cgroup-root");
 		else
@@ -481,19 +489,19 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 			v[k] =
 			    (attrib_series_at(a, key, to) - attrib_series_at(a, key, from)) / 1e6;
 		}
-		if (a->in_coverage[c]) {
+		if (attrib_channel_in_coverage(a, c)) {
 			active += v[0];
 			idle += v[1];
 			unattr += v[2];
 		}
 		json_t *cj = json_pack("{s:f, s:f, s:f, s:s}", "active_joules", v[0], "idle_joules",
 		                       v[1], "unattributed_joules", v[2], "method",
-		                       split_method_name(a->method[c]));
+		                       split_method_name(attrib_channel_method(a, c)));
 		/* A GPU says what its split rests on, or why it is not split. */
 		const struct channel *ch = &set->ch[c];
-		if (a->method[c] == SPLIT_GPU && ch->family->shares_source)
+		if (attrib_channel_method(a, c) == SPLIT_GPU && ch->family->shares_source)
 			json_object_set_new(cj, "source", json_string(ch->family->shares_source));
-		else if (ch->kind == CHANNEL_GPU && a->method[c] == SPLIT_NONE)
+		else if (ch->kind == CHANNEL_GPU && attrib_channel_method(a, c) == SPLIT_NONE)
 			json_object_set_new(cj, "reason",
 			                    json_string(ch->shares_error[0]
 			                                    ? ch->shares_error

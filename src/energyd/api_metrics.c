@@ -121,7 +121,9 @@ static struct metrics_cgroups cgroups;
 static void put_cgroups(FILE *f, struct attrib *a)
 {
 	pthread_mutex_lock(&cgroups_lock);
-	if (metrics_cgroups_update(&cgroups, a->cgroups, a->n_cgroups) == 0) {
+	const struct attrib_cgroup *scanned;
+	size_t n_scanned = attrib_cgroups_locked(a, &scanned);
+	if (metrics_cgroups_update(&cgroups, scanned, n_scanned) == 0) {
 		head(
 		    f, "energy_cgroup_joules_total", "counter",
 		    "Estimated energy of a leaf cgroup (CPU-time share of the active energy) since "
@@ -196,15 +198,15 @@ static void put_attribution(FILE *f, struct api *api)
 	     "counters hold the energy up to it.");
 	fprintf(f, "energy_attribution_scan_time_seconds %.6f\n", st.have_scan ? st.scan_t : 0.0);
 	/* Users: copied now, named after the lock is released (a name lookup may be slow). */
-	size_t n_users = a->n_users;
-	struct attrib_user *users = malloc((n_users ? n_users : 1) * sizeof(*users));
-	if (users)
-		n_users = attrib_users_locked(a, users, n_users);
+	struct attrib_user *users = malloc((st.n_users ? st.n_users : 1) * sizeof(*users));
+	size_t n_users = users ? attrib_users_locked(a, users, st.n_users) : 0;
 	head(f, "energy_watch_joules_total", "counter",
 	     "Estimated energy of a watched process tree or cgroup (a Jupyter kernel, energy run) "
 	     "since it was registered; at most 256 watches.");
-	for (int j = 0; j < a->n_watches; j++) {
-		const struct attrib_watch *w = a->watches[j];
+	struct attrib_watch *const *watches;
+	int n_watches = attrib_watches_locked(a, &watches);
+	for (int j = 0; j < n_watches; j++) {
+		const struct attrib_watch *w = watches[j];
 		fprintf(f, "energy_watch_joules_total{watch=\"%d\",label=\"", w->id);
 		metrics_put_label(f, w->label);
 		fprintf(f, "\",measured=\"false\"} %.6f\n", w->uj / 1e6);

@@ -439,6 +439,7 @@ void attrib_status_locked(const struct attrib *a, struct attrib_status *out)
 	                              .idle_w = a->scan_idle_w,
 	                              .busy_share = a->scan_busy_share,
 	                              .n_procs = a->n_procs,
+	                              .n_users = a->n_users,
 	                              .first_t = a->first_t,
 	                              .split_t = a->split_t};
 	const struct channel_set *set = a->sampler ? a->sampler->set : NULL;
@@ -457,4 +458,47 @@ size_t attrib_users_locked(const struct attrib *a, struct attrib_user *out, size
 	if (n)
 		memcpy(out, a->users, n * sizeof(*out));
 	return n;
+}
+
+size_t attrib_procs_locked(const struct attrib *a, const struct attrib_proc **procs)
+{
+	*procs = a->procs;
+	return a->n_procs;
+}
+
+size_t attrib_cgroups_locked(const struct attrib *a, const struct attrib_cgroup **cgroups)
+{
+	*cgroups = a->cgroups;
+	return a->n_cgroups;
+}
+
+int attrib_watches_locked(const struct attrib *a, struct attrib_watch *const **watches)
+{
+	*watches = a->watches;
+	return a->n_watches;
+}
+
+bool attrib_has_series_locked(struct attrib *a, const char *key)
+{
+	return series_get(&a->series, key, false) != NULL;
+}
+
+enum split_method attrib_channel_method(const struct attrib *a, int c)
+{
+	return a->method[c];
+}
+
+bool attrib_channel_in_coverage(const struct attrib *a, int c)
+{
+	return a->in_coverage[c];
+}
+
+const struct attrib_config *attrib_config_of(const struct attrib *a)
+{
+	return &a->cfg;
+}
+
+bool attrib_has_cgroups(const struct attrib *a)
+{
+	return a->cgroup_fd >= 0;
 }

@@ -102,10 +102,10 @@ struct attrib_ppid {
 
 /*
  * The attribution's state. Everything below "owned by the thread" is written by the attribution
- * thread under the lock; readers outside the module (the API, /metrics, InfluxDB) use the
- * attrib_*() functions (attrib_off_reason, attrib_status_locked, attrib_users_locked, the watch
- * functions) rather than these fields. The tables (procs, cgroups, watches) are read under the
- * lock by the routes that list them (api_attrib.c).
+ * thread under the lock. Readers outside the module (the API, /metrics, InfluxDB) never read
+ * these fields: they call attrib_off_reason, attrib_status_locked, attrib_users_locked,
+ * attrib_procs_locked, attrib_cgroups_locked, attrib_watches_locked and the other functions
+ * below (the _locked ones with attrib_lock held).
  */
 struct attrib {
 	struct sampler *sampler; /* whose samples are split (set by attrib_start) */
@@ -174,6 +174,7 @@ struct attrib_status {
 	double idle_w;      /* and while they were idle */
 	double busy_share;  /* busy / total CPU time in that interval */
 	size_t n_procs;     /* processes the scan found */
+	size_t n_users;     /* users with attributed energy */
 	double first_t;     /* the first sample split; 0 before */
 	double split_t;     /* the newest sample split: watches are known up to it */
 	double active_uj;   /* cumulative over the host's coverage since energyd started */
@@ -186,6 +187,19 @@ struct attrib_status {
 const char *attrib_off_reason(const struct attrib *a);
 /* With the lock held. */
 void attrib_status_locked(const struct attrib *a, struct attrib_status *out);
+/* The last scan's tables (read-only, valid while the lock is held): their length. */
+size_t attrib_procs_locked(const struct attrib *a, const struct attrib_proc **procs);
+size_t attrib_cgroups_locked(const struct attrib *a, const struct attrib_cgroup **cgroups);
+/* The watches (read-only, valid while the lock is held): their number. */
+int attrib_watches_locked(const struct attrib *a, struct attrib_watch *const **watches);
+/* A scope's series (key "pid:N", "cgroup:/P", ...) holds energy; with the lock held. */
+bool attrib_has_series_locked(struct attrib *a, const char *key);
+/* How channel c is split and whether it is part of the host total: fixed by attrib_start. */
+enum split_method attrib_channel_method(const struct attrib *a, int c);
+bool attrib_channel_in_coverage(const struct attrib *a, int c);
+/* The configuration given to attrib_open; whether a cgroup root could be opened. */
+const struct attrib_config *attrib_config_of(const struct attrib *a);
+bool attrib_has_cgroups(const struct attrib *a);
 /* The users' energy (the first max seen) into out, once a scan was applied; with the lock
  * held. Returns how many. */
 size_t attrib_users_locked(const struct attrib *a, struct attrib_user *out, size_t max);
