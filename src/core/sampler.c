@@ -1,8 +1,8 @@
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "threads.h"
 #include "energy_util.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,24 +12,6 @@
 /* Failed channels are retried after interval * 2^failures, at most this often. */
 #define SAMPLER_BACKOFF_MAX_NS (30ull * 1000000000ull)
 #define SAMPLER_BACKOFF_AFTER  3 /* consecutive failures before backing off */
-
-/* Both mutexes check their owner: unlocking one this thread does not hold is a bug that
- * stops the program here (assert) instead of undefined behaviour later. */
-static void mutex_init_checked(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t attr;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
-}
-
-static void mutex_unlock_checked(pthread_mutex_t *m)
-{
-	int rc = pthread_mutex_unlock(m);
-	assert(rc == 0 && "unlocking a mutex this thread does not hold");
-	(void)rc;
-}
 
 double sampler_time_of(const struct sampler *s, uint64_t mono_ns)
 {
@@ -47,13 +29,11 @@ int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, 
 	if (rc < 0)
 		return rc;
 	history_set_host_parts(&s->history, s->coverage.idx, s->coverage.n);
-	mutex_init_checked(&s->lock);
-	mutex_init_checked(&s->tick_lock);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->tick_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	/* Both mutexes check their owner: unlocking one this thread does not hold is a bug that
+	 * stops the program (assert) instead of undefined behaviour later. */
+	threads_mutex_init_checked(&s->lock);
+	threads_mutex_init_checked(&s->tick_lock);
+	threads_cond_init_monotonic(&s->tick_cond);
 	atomic_store(&s->stop, false);
 	s->start_mono_ns = energy_monotonic_ns();
 	s->started_at = energy_wall_time();
@@ -202,7 +182,7 @@ void sampler_tick(struct sampler *s)
 	s->ticks++;
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);
-	mutex_unlock_checked(&s->tick_lock);
+	threads_mutex_unlock_checked(&s->tick_lock);
 }
 
 static void *sampler_thread(void *arg)
@@ -254,7 +234,7 @@ void sampler_lock(struct sampler *s)
 
 void sampler_unlock(struct sampler *s)
 {
-	mutex_unlock_checked(&s->lock);
+	threads_mutex_unlock_checked(&s->lock);
 }
 
 int sampler_host_latest(struct sampler *s, double *t, double *joules)

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "carbon.h"
 #include "sampler.h"
+#include "threads.h"
 #include "text.h"
 #include "energy.h"
 #include "log.h"
@@ -150,11 +151,7 @@ int carbon_open(const struct carbon_config *cfg, struct carbon **out, char *err,
 		return -1;
 	}
 	pthread_mutex_init(&c->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	threads_cond_init_monotonic(&c->cond);
 	c->ledger_t = -INFINITY;
 	c->fetched_at = c->data_time = c->attempted_at = NAN;
 	c->status = "pending";

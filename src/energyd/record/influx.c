@@ -10,6 +10,7 @@
 #include "energy.h"
 #include "log.h"
 #include "metrics.h"
+#include "threads.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -431,11 +432,7 @@ int influx_open(const struct influx_config *cfg, struct influx **out, char *err,
 		url_param(ix->curl, u, ul, "org", cfg->org);
 	}
 	pthread_mutex_init(&ix->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ix->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	threads_cond_init_monotonic(&ix->wake);
 	*out = ix;
 	return 0;
 }

@@ -3,6 +3,7 @@
 #include "energy.h"
 #include "log.h"
 #include "sampler.h"
+#include "threads.h"
 
 #include <errno.h>
 #include <math.h>
@@ -48,11 +49,7 @@ int store_init(struct store *st, const struct store_options *o, const char *cons
 	st->q_max = (size_t)(o->memory_s > 1 ? o->memory_s : 1);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->wake_lock, NULL);
-	pthread_condattr_t attr;
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&st->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	threads_cond_init_monotonic(&st->wake);
 	st->info.status = o->path[0] ? STORE_STARTING : STORE_OFF;
 	return 0;
 }

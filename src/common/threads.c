@@ -1,0 +1,31 @@
+/* Small pthread helpers (threads.h). */
+#define _GNU_SOURCE
+#include "threads.h"
+
+#include <assert.h>
+#include <time.h>
+
+void threads_cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+void threads_mutex_init_checked(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(m, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+void threads_mutex_unlock_checked(pthread_mutex_t *m)
+{
+	int rc = pthread_mutex_unlock(m);
+	assert(rc == 0 && "unlocking a mutex this thread does not hold");
+	(void)rc;
+}

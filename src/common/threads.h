@@ -1,0 +1,17 @@
+/*
+ * Small pthread helpers every threaded module uses (internal: not part of libenergy's API).
+ */
+#ifndef ENERGY_THREADS_H
+#define ENERGY_THREADS_H
+
+#include <pthread.h>
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC (a wall-clock step neither
+ * shortens nor stretches them). */
+void threads_cond_init_monotonic(pthread_cond_t *cond);
+/* A mutex that checks its owner (PTHREAD_MUTEX_ERRORCHECK). */
+void threads_mutex_init_checked(pthread_mutex_t *m);
+/* Unlock m, stopping at an assert when this thread does not hold it (a bug, not a state). */
+void threads_mutex_unlock_checked(pthread_mutex_t *m);
+
+#endif
