@@ -29,3 +29,21 @@ void threads_mutex_unlock_checked(pthread_mutex_t *m)
 	assert(rc == 0 && "unlocking a mutex this thread does not hold");
 	(void)rc;
 }
+
+int threads_start(struct threads_worker *w, void *(*fn)(void *), void *arg)
+{
+	int rc = pthread_create(&w->thread, NULL, fn, arg);
+	if (rc != 0)
+		return -rc;
+	w->running = true;
+	return 0;
+}
+
+bool threads_join(struct threads_worker *w)
+{
+	if (!w->running)
+		return false;
+	pthread_join(w->thread, NULL);
+	w->running = false;
+	return true;
+}

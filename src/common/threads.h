@@ -5,6 +5,18 @@
 #define ENERGY_THREADS_H
 
 #include <pthread.h>
+#include <stdbool.h>
+
+/* A module's one thread: started once, joined once. */
+struct threads_worker {
+	pthread_t thread;
+	bool running; /* started and not joined yet */
+};
+
+/* Start fn(arg): 0, or the -errno of pthread_create. */
+int threads_start(struct threads_worker *w, void *(*fn)(void *), void *arg);
+/* Join the thread (the caller asked it to end first); false when none was running. */
+bool threads_join(struct threads_worker *w);
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC (a wall-clock step neither
  * shortens nor stretches them). */

@@ -208,20 +208,15 @@ static void *sampler_thread(void *arg)
 
 int sampler_start(struct sampler *s)
 {
-	int rc = pthread_create(&s->thread, NULL, sampler_thread, s);
-	if (rc != 0)
-		return -rc;
-	s->thread_running = true;
-	return 0;
+	return threads_start(&s->worker, sampler_thread, s);
 }
 
 void sampler_stop(struct sampler *s)
 {
-	if (!s->thread_running)
+	if (!s->worker.running)
 		return;
 	atomic_store(&s->stop, true);
-	pthread_join(s->thread, NULL);
-	s->thread_running = false;
+	threads_join(&s->worker);
 	sampler_lock(s);
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);

@@ -13,6 +13,7 @@
 #include "history.h"
 #include "host.h"
 #include "source.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,14 +29,13 @@ struct sampler {
 	double started_at;             /* Unix seconds of the first tick's clock origin */
 	uint64_t start_mono_ns;        /* the same instant on the monotonic clock */
 
-	pthread_mutex_t lock;      /* see "Thread safety" above */
-	pthread_mutex_t tick_lock; /* serialises ticks: the thread's and direct calls */
-	pthread_cond_t tick_cond;  /* broadcast after every tick (sampler_wait_tick) */
-	uint64_t ticks;            /* ticks taken since sampler_init */
-	uint64_t host_uj;          /* the host total's cumulative counter at the newest tick */
-	atomic_bool stop;          /* asks the thread to end; sampler_wait_tick returns 0 */
-	bool thread_running;       /* sampler_start succeeded and sampler_stop has not run */
-	pthread_t thread;
+	pthread_mutex_t lock;         /* see "Thread safety" above */
+	pthread_mutex_t tick_lock;    /* serialises ticks: the thread's and direct calls */
+	pthread_cond_t tick_cond;     /* broadcast after every tick (sampler_wait_tick) */
+	uint64_t ticks;               /* ticks taken since sampler_init */
+	uint64_t host_uj;             /* the host total's cumulative counter at the newest tick */
+	atomic_bool stop;             /* asks the thread to end; sampler_wait_tick returns 0 */
+	struct threads_worker worker; /* the sampling thread */
 };
 
 /* history_s: seconds of full-rate history to keep. */

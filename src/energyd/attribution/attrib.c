@@ -373,20 +373,15 @@ int attrib_start(struct attrib *a, struct sampler *s)
 	for (int k = 0; k < s->coverage.n; k++)
 		a->in_coverage[s->coverage.idx[k]] = true;
 	atomic_store(&a->stop, false);
-	int rc = pthread_create(&a->thread, NULL, attrib_thread, a);
-	if (rc != 0)
-		return -rc;
-	a->running = true;
-	return 0;
+	return threads_start(&a->worker, attrib_thread, a);
 }
 
 void attrib_stop(struct attrib *a)
 {
-	if (!a->running)
+	if (!a->worker.running)
 		return;
 	atomic_store(&a->stop, true);
-	pthread_join(a->thread, NULL);
-	a->running = false;
+	threads_join(&a->worker);
 }
 
 void attrib_free(struct attrib *a)

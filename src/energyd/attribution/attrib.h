@@ -18,6 +18,7 @@
 #include "sampler.h"
 #include "series.h"
 #include "split.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -113,9 +114,8 @@ struct attrib {
 	int proc_fd, stat_fd, cgroup_fd; /* the proc root, its stat file, the cgroup root (-1) */
 	char error[320];                 /* why attribution is off (proc_fd < 0) */
 	double hz;                       /* clock ticks per second */
-	pthread_t thread;
-	bool running;     /* the thread was started */
-	atomic_bool stop; /* asks the thread to end */
+	struct threads_worker worker;    /* the attribution thread */
+	atomic_bool stop;                /* asks the thread to end */
 	pthread_mutex_t lock;
 	struct series_store series; /* cumulative energy per scope key ("pid:N", "user:U", ...) */
 

@@ -43,9 +43,9 @@ struct carbon {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	pthread_t thread;
-	bool thread_running, stop;
-	struct sampler *sampler; /* the host's energy (sampler_host_*); NULL in unit tests */
+	struct threads_worker worker; /* the thread that asks the provider */
+	bool stop;                    /* asks it to end (under lock) */
+	struct sampler *sampler;      /* the host's energy (sampler_host_*); NULL in unit tests */
 
 	struct carbon_step *steps;
 	size_t n_steps;
@@ -306,23 +306,20 @@ static void *carbon_thread(void *arg)
 int carbon_start(struct carbon *c, struct sampler *host_energy)
 {
 	c->sampler = host_energy;
-	if (pthread_create(&c->thread, NULL, carbon_thread, c) != 0)
-		return -EAGAIN;
-	c->thread_running = true;
-	return 0;
+	return threads_start(&c->worker, carbon_thread, c);
 }
 
 void carbon_close(struct carbon *c)
 {
 	if (!c)
 		return;
-	if (c->thread_running) {
+	if (c->worker.running) {
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_cond_signal(&c->cond);
 		pthread_mutex_unlock(&c->lock);
 		carbon_fetch_abort(); /* a fetch in progress ends now, not after timeout_s */
-		pthread_join(c->thread, NULL);
+		threads_join(&c->worker);
 	}
 	if (c->live)
 		curl_global_cleanup();

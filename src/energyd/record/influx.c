@@ -33,8 +33,7 @@ struct influx {
 	char write_url[INFLUX_URL_MAX * 2];
 	struct daemon *d; /* what is written: the sampler's counters, attribution */
 	CURL *curl;
-	pthread_t thread;
-	bool running;
+	struct threads_worker worker; /* the writer thread */
 	atomic_bool stop;
 	atomic_bool abort_transfers; /* set while the thread is being stopped */
 	pthread_mutex_t lock;        /* the queue and the stats */
@@ -442,9 +441,8 @@ int influx_start(struct influx *ix, struct daemon *d)
 	if (!ix)
 		return 0;
 	ix->d = d;
-	if (pthread_create(&ix->thread, NULL, influx_thread, ix) != 0)
+	if (threads_start(&ix->worker, influx_thread, ix) < 0)
 		return -1;
-	ix->running = true;
 	log_info("influxdb: writing every %.3g s to %s (%s %s)", ix->cfg.interval_s, ix->cfg.url,
 	         ix->cfg.database[0] ? "database" : "bucket",
 	         ix->cfg.database[0] ? ix->cfg.database : ix->cfg.bucket);
@@ -455,15 +453,14 @@ void influx_close(struct influx *ix)
 {
 	if (!ix)
 		return;
-	if (ix->running) {
+	if (ix->worker.running) {
 		pthread_mutex_lock(&ix->lock);
 		atomic_store(&ix->abort_transfers, true);
 		atomic_store(&ix->stop, true);
 		pthread_cond_signal(&ix->wake);
 		pthread_mutex_unlock(&ix->lock);
-		pthread_join(ix->thread, NULL);
+		threads_join(&ix->worker);
 		atomic_store(&ix->abort_transfers, false);
-		ix->running = false;
 		/* One last short attempt for what is queued (the transfer the stop interrupted,
 		 * and the newest sample). */
 		char *b = build_batch(ix);

@@ -75,7 +75,7 @@ int store_init_sampler(struct store *st, const struct store_options *o, const st
 int store_set_derived(struct store *st, const char *const *names, int n, store_derive_fn fn,
                       void *ctx)
 {
-	if (n < 0 || st->n_series + n > STORE_SERIES_MAX || st->thread_running)
+	if (n < 0 || st->n_series + n > STORE_SERIES_MAX || st->worker.running)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
 		snprintf(st->names[st->n_series], sizeof(st->names[0]), "%s", names[i]);
@@ -412,23 +412,18 @@ int store_start(struct store *st, struct sampler *s)
 	collect_from_sampler(st);
 	store_flush(st, energy_wall_time());
 	atomic_store(&st->stop, false);
-	int rc = pthread_create(&st->thread, NULL, store_thread, st);
-	if (rc != 0)
-		return -rc;
-	st->thread_running = true;
-	return 0;
+	return threads_start(&st->worker, store_thread, st);
 }
 
 void store_stop(struct store *st)
 {
-	if (!st->thread_running)
+	if (!st->worker.running)
 		return;
 	pthread_mutex_lock(&st->wake_lock);
 	atomic_store(&st->stop, true);
 	pthread_cond_broadcast(&st->wake);
 	pthread_mutex_unlock(&st->wake_lock);
-	pthread_join(st->thread, NULL);
-	st->thread_running = false;
+	threads_join(&st->worker);
 	/* The last samples: one more attempt, ignoring the retry delay. */
 	collect_from_sampler(st);
 	st->next_retry_at = 0;

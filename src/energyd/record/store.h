@@ -24,6 +24,7 @@
 
 #include "history.h"
 #include "store_db.h"
+#include "threads.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -117,11 +118,10 @@ struct store {
 	int64_t base_uj[STORE_SERIES_MAX];    /* the record's totals when this run began */
 	int64_t dropped_uj[STORE_SERIES_MAX]; /* energy of this run that never reached it */
 
-	struct sampler *sampler; /* whose history the thread collects from */
-	pthread_t thread;
-	bool thread_running;
-	atomic_bool stop;          /* asks the thread to write the last samples and end */
-	pthread_mutex_t wake_lock; /* with wake: store_stop interrupts the thread's wait */
+	struct sampler *sampler;      /* whose history the thread collects from */
+	struct threads_worker worker; /* the thread that collects and writes */
+	atomic_bool stop;             /* asks the thread to write the last samples and end */
+	pthread_mutex_t wake_lock;    /* with wake: store_stop interrupts the thread's wait */
 	pthread_cond_t wake;
 };
 
