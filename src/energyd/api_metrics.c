@@ -29,6 +29,14 @@ static void head(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric without labels: its header and its value with that many decimals. */
+static void put_value(FILE *f, const char *name, const char *type, const char *help, double v,
+                      int decimals)
+{
+	head(f, name, type, help);
+	fprintf(f, "%s %.*f\n", name, decimals, v);
+}
+
 static const char *tf(bool b)
 {
 	return b ? "true" : "false";
@@ -77,18 +85,16 @@ static void put_store(FILE *f, struct api *api)
 	     "1 while the long-term record is written (status ok or starting), else 0.");
 	fprintf(f, "energy_store_up{status=\"%s\"} %d\n", store_status_name(si.status),
 	        si.status == STORE_OK || si.status == STORE_STARTING);
-	head(f, "energy_store_pending_seconds", "gauge",
-	     "Seconds sampled but not yet in the record.");
-	fprintf(f, "energy_store_pending_seconds %.3f\n", si.pending_s);
-	head(f, "energy_store_dropped_seconds_total", "counter",
-	     "Seconds that never reached the record (memory full), since energyd started.");
-	fprintf(f, "energy_store_dropped_seconds_total %.3f\n", si.dropped_s);
-	head(f, "energy_store_failures_total", "counter",
-	     "Failed batch writes to the record since energyd started.");
-	fprintf(f, "energy_store_failures_total %llu\n", si.failures);
-	head(f, "energy_store_batches_total", "counter",
-	     "Batches written to the record since energyd started.");
-	fprintf(f, "energy_store_batches_total %llu\n", si.batches);
+	put_value(f, "energy_store_pending_seconds", "gauge",
+	          "Seconds sampled but not yet in the record.", si.pending_s, 3);
+	put_value(f, "energy_store_dropped_seconds_total", "counter",
+	          "Seconds that never reached the record (memory full), since energyd started.",
+	          si.dropped_s, 3);
+	put_value(f, "energy_store_failures_total", "counter",
+	          "Failed batch writes to the record since energyd started.", (double)si.failures,
+	          0);
+	put_value(f, "energy_store_batches_total", "counter",
+	          "Batches written to the record since energyd started.", (double)si.batches, 0);
 }
 
 static void put_influx(FILE *f, struct api *api)
@@ -108,10 +114,8 @@ static void put_influx(FILE *f, struct api *api)
 	    {"energy_influxdb_batches_pending", "gauge", "Batches waiting to be written."}};
 	double v[4] = {(double)st.batches_written, (double)st.batches_dropped,
 	               (double)st.write_failures, (double)st.batches_pending};
-	for (int k = 0; k < 4; k++) {
-		head(f, help[k][0], help[k][1], help[k][2]);
-		fprintf(f, "%s %.0f\n", help[k][0], v[k]);
-	}
+	for (int k = 0; k < 4; k++)
+		put_value(f, help[k][0], help[k][1], help[k][2], v[k], 0);
 }
 
 /* The bounded cgroup series keep state between scrapes (metrics.h); one energyd, one state. */
