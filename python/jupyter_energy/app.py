@@ -34,10 +34,12 @@ class EnergyExtensionApp(ExtensionApp):
 
     socket_path = Unicode(
         "", config=True,
-        help="energyd's unix socket. Empty: $ENERGYD_SOCKET, /run/energyd/energyd.sock, "
-             "$XDG_RUNTIME_DIR/energyd.sock or /tmp/energyd-<uid>.sock, then the embedded "
-             "daemon's socket under the Jupyter data directory. An embedded energyd listens here "
-             "when this is set and nothing answers.")
+        help="energyd's address (a unix socket path, unix:PATH or HOST:PORT). Empty: the "
+             "search of every client (docs/api.md, 'Finding energyd': $ENERGYD_SOCKET, "
+             "/run/energyd/energyd.sock when it exists, else $XDG_RUNTIME_DIR/energyd.sock or "
+             "/tmp/energyd-<uid>.sock), then the embedded daemon's socket under the Jupyter "
+             "data directory. An embedded energyd listens here when this is set and nothing "
+             "answers.")
     auto_start = Bool(
         True, config=True,
         help="Start an energyd as the current user (embedded mode) when none answers; it is "
