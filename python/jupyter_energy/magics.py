@@ -20,6 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from .meter import EnergyMeter, EnergyTrace
 from .output import _fmt_g, _fmt_j
+from .settings import energy_unit
 
 
 def _mean_sd(values: List[float]):
@@ -28,11 +29,11 @@ def _mean_sd(values: List[float]):
     return m, sd
 
 
-def describe_cell(trace: EnergyTrace) -> str:
+def describe_cell(trace: EnergyTrace, unit: str = "J") -> str:
     s = trace[0]
     what = "measured" if s.host_measured else "estimated"
     cov = " + ".join(s.host_coverage) or "nothing"
-    line = f"⚡ {s.duration:.3f} s, host {_fmt_j(s.host_joules)} ({what}: {cov})"
+    line = f"⚡ {s.duration:.3f} s, host {_fmt_j(s.host_joules, unit=unit)} ({what}: {cov})"
     if s.duration > 0 and math.isfinite(s.host_joules):
         line += f", mean {s.host_joules / s.duration:.2f} W"
     if s.process_joules is None:
@@ -40,7 +41,7 @@ def describe_cell(trace: EnergyTrace) -> str:
     else:
         whole = s.host_joules_with_idle if s.idle_removed else s.host_joules
         share = s.process_joules / whole if whole else math.nan
-        line += (f"; kernel share {_fmt_j(s.process_joules)}"
+        line += (f"; kernel share {_fmt_j(s.process_joules, unit=unit)}"
                  + (f" ({share * 100:.0f} % of the host's energy"
                     + (" with idle" if s.idle_removed else "") + ")"
                     if math.isfinite(share) else "")
@@ -50,7 +51,7 @@ def describe_cell(trace: EnergyTrace) -> str:
     return line
 
 
-def describe_bench(trace: EnergyTrace, warmup: int) -> str:
+def describe_bench(trace: EnergyTrace, warmup: int, unit: str = "J") -> str:
     samples = list(trace)
     n = len(samples)
     t_m, t_sd = _mean_sd([s.duration for s in samples])
@@ -63,42 +64,48 @@ def describe_bench(trace: EnergyTrace, warmup: int) -> str:
         return f"  {label:<{width}}  {fmt(m, m):>12} ± {fmt(sd, m):<12}{note}"
 
     seconds = lambda v, ref: f"{v:.4f} s"  # noqa: E731
+    fmt_j = lambda v, ref: _fmt_j(v, ref, unit)  # noqa: E731
     lines = [f"{n} runs after {warmup} warm-up run(s): mean ± sd",
              row("time", t_m, t_sd, seconds).rstrip(),
-             row("host", h_m, h_sd, _fmt_j,
+             row("host", h_m, h_sd, fmt_j,
                  f" ({what}: {' + '.join(samples[0].host_coverage) or 'nothing'})")]
     for ch in samples[0].energy:
         m, sd = _mean_sd([s.energy[ch] for s in samples])
         est = "" if samples[0].measured.get(ch) else " (estimated)"
-        lines.append(row(ch, m, sd, _fmt_j, est).rstrip())
+        lines.append(row(ch, m, sd, fmt_j, est).rstrip())
     if all(s.process_joules is not None for s in samples):
         m, sd = _mean_sd([s.process_joules for s in samples])
-        lines.append(row("kernel", m, sd, _fmt_j, " (estimated from CPU time)"))
+        lines.append(row("kernel", m, sd, fmt_j, " (estimated from CPU time)"))
     return "\n".join(lines)
 
 
 @magics_class
 class EnergyMagics(Magics):
+    @magic_arguments()
+    @argument("-u", "--unit", help="J, Wh or kWh (default: the front end's energy unit)")
     @cell_magic
     def energy(self, line: str, cell: str):
-        """%%energy: measure the energy of this cell."""
+        """%%energy [-u UNIT]: measure the energy of this cell."""
+        unit = energy_unit(parse_argstring(self.energy, line).unit)
         meter = EnergyMeter()
         meter.start("cell")
         try:
             self.shell.run_cell(cell)
         finally:
             meter.stop()
-        print(describe_cell(meter.get_trace()))
+        print(describe_cell(meter.get_trace(), unit))
 
     @magic_arguments()
     @argument("-n", type=int, default=5, help="measured runs (default 5)")
     @argument("-w", type=int, default=1, help="warm-up runs (default 1)")
     @argument("-o", action="store_true", help="return the EnergyTrace")
+    @argument("-u", "--unit", help="J, Wh or kWh (default: the front end's energy unit)")
     @argument("statement", nargs="*", help="code to run (line magic)")
     @line_cell_magic
     def energy_bench(self, line: str, cell: Optional[str] = None):
-        """%energy_bench [-n N] [-w W] [-o] statement, or %%energy_bench [-n N] [-w W] [-o]."""
+        """%energy_bench [-n N] [-w W] [-o] [-u UNIT] statement, or %%energy_bench [...]."""
         args = parse_argstring(self.energy_bench, line)
+        unit = energy_unit(args.unit)
         code = cell if cell is not None else " ".join(args.statement)
         if not code.strip():
             raise ValueError("%energy_bench: nothing to run")
@@ -116,5 +123,5 @@ class EnergyMagics(Magics):
             exec(compiled, ns)
         meter.stop()
         trace = meter.get_trace()
-        print(describe_bench(trace, args.w))
+        print(describe_bench(trace, args.w, unit))
         return trace if args.o else None

@@ -11,9 +11,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture(autouse=True)
-def _clean_energyd_env(monkeypatch):
+def _clean_energyd_env(monkeypatch, tmp_path):
     # The extension exports ENERGYD_SOCKET for its kernels; undo that after each test.
     monkeypatch.delenv("ENERGYD_SOCKET", raising=False)
+    # The magics follow the front end's unit setting: never the developer's own.
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "no-lab-settings"))
 
 
 @pytest.fixture

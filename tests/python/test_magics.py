@@ -31,7 +31,7 @@ def shell(energyd, monkeypatch):
 def test_cell_magic_energy(shell, capsys, energyd, emulated, monkeypatch):
     traces = []
     describe = magics_mod.describe_cell
-    monkeypatch.setattr(magics_mod, "describe_cell", lambda t: traces.append(t) or describe(t))
+    monkeypatch.setattr(magics_mod, "describe_cell", lambda t, *a: traces.append(t) or describe(t, *a))
     # The cell keeps this process's CPU busy for 0.4 s, so its share is a number. The CPU time
     # of this process's tree (all its threads, the emulator's too, and the energyd it started)
     # is taken around the whole cell.
