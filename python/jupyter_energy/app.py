@@ -167,7 +167,9 @@ class EnergyExtensionApp(ExtensionApp):
         }
 
     def kernel_energy(self, kernel_id: str, t0: float, t1: float) -> Dict[str, Any]:
-        """Machine energy over [t0, t1] plus the kernel's attributed share when energyd can."""
+        """Machine energy over [t0, t1] plus the kernel's attributed share when energyd can:
+        energyd's figures as it gives them (``seconds``; ``joules`` and mean ``watts`` of
+        ``host``, each of ``channels`` and ``kernel``), nothing computed here."""
         self.watches.sync()
         watch = self.watches.get(kernel_id)
         cli = self.client()
@@ -188,6 +190,7 @@ class EnergyExtensionApp(ExtensionApp):
             "watch_id": watch.watch_id if watch else None,
             "from": machine.get("from", t0),
             "to": machine.get("to", t1),
+            "seconds": machine.get("seconds"),
             "resolution_s": machine.get("resolution_s"),
             "host": machine.get("host"),
             "channels": machine.get("channels"),

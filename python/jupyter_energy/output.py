@@ -86,8 +86,8 @@ class PrintHandler:
             above = " above idle" if s.idle_removed else ""
             parts = [f"{s.tag}: {s.duration:.3f} s, host{above} {fmt_j(s.host_joules)} "
                      f"({what}: {cov})"]
-            if s.duration > 0 and math.isfinite(s.host_joules):
-                parts.append(f"mean {s.host_joules / s.duration:.2f} W")
+            if math.isfinite(s.host_watts):
+                parts.append(f"mean {s.host_watts:.2f} W")
             if s.process_joules is not None:
                 parts.append(f"this process {fmt_j(s.process_joules)} (estimated"
                              + _share_note(s, unit) + ")")

@@ -42,6 +42,18 @@ def energyd(tmp_path, fake_sys):
 
 
 @pytest.fixture
+def shell(energyd, monkeypatch):
+    """IPython's own InteractiveShell with the magics loaded, on the test's energyd."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("ENERGYD_SOCKET", energyd.sock)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "jupyter_energy")
+    yield sh
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
 def extension_config(energyd):
     """Server config pointing the extension at the test's energyd, no auto-start."""
     return {"socket_path": energyd.sock, "auto_start": False, "watch_sync_s": 0.5}

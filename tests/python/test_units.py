@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 
 import jupyter_energy.magics as magics_mod
 from jupyter_energy import set_energy_unit, settings
@@ -42,15 +41,6 @@ def lab_settings(tmp_path, monkeypatch):
 
     yield write
     set_energy_unit(None)
-
-
-@pytest.fixture
-def shell(energyd, monkeypatch):
-    monkeypatch.setenv("ENERGYD_SOCKET", energyd.sock)
-    sh = InteractiveShell.instance()
-    sh.run_line_magic("load_ext", "jupyter_energy")
-    yield sh
-    InteractiveShell.clear_instance()
 
 
 def test_plugin_id_and_setting_match_the_front_end():
