@@ -176,8 +176,8 @@ class JSONLinesHandler:
         self.target = target
 
     def process(self, trace: EnergyTrace) -> None:
-        lines = "".join(json.dumps(s.as_dict(), allow_nan=False, default=_nan_safe) + "\n"
-                        for s in _nan_free(trace))
+        lines = "".join(json.dumps(_nan_free(s.as_dict()), allow_nan=False) + "\n"
+                        for s in trace)
         if isinstance(self.target, str):
             with open(self.target, "a") as f:
                 f.write(lines)
@@ -185,18 +185,12 @@ class JSONLinesHandler:
             self.target.write(lines)
 
 
-def _nan_free(trace):
-    """Samples with NaN replaced by None (JSON has no NaN)."""
-    import copy
-    for s in trace:
-        c = copy.deepcopy(s)
-        c.energy = {k: (v if math.isfinite(v) else None) for k, v in c.energy.items()}
-        if not math.isfinite(c.host_joules):
-            c.host_joules = None
-        if c.process_joules is not None and not math.isfinite(c.process_joules):
-            c.process_joules = None
-        yield c
-
-
-def _nan_safe(o):
-    raise TypeError(f"not JSON serialisable: {o!r}")
+def _nan_free(value):
+    """``value`` with every NaN or infinity, at any depth, replaced by None (JSON has none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_free(v) for v in value]
+    return value

@@ -299,3 +299,18 @@ def test_samples_carry_this_process_share(machine):
     expected = s.host_joules * cpu_s / (s.duration * os.cpu_count())
     assert abs(s.process_joules - expected) <= 0.25 * expected, (s.process_joules, expected)
     assert 0 < s.process_joules <= s.host_joules
+
+
+def test_jsonlines_writes_unknown_figures_as_null():
+    """energyd's watts are null over an interval of 0 s (and joules where a channel had no
+    reading): the sample holds NaN, the JSON line null, at any depth."""
+    from jupyter_energy.meter import EnergySample, EnergyTrace
+    s = EnergySample(timestamp=1.0e9, tag="empty", duration=0.0,
+                     energy={"rapl:package-0": math.nan}, host_joules=0.0,
+                     watts={"rapl:package-0": math.nan})
+    assert math.isnan(s.host_watts)
+    out = io.StringIO()
+    JSONLinesHandler(out).process(EnergyTrace([s]))
+    line = json.loads(out.getvalue())
+    assert line["host_watts"] is None and line["watts"] == {"rapl:package-0": None}
+    assert line["energy"] == {"rapl:package-0": None} and line["host_joules"] == 0.0
