@@ -19,7 +19,8 @@ from .client import EnergydError
 from .users import foreign_scope, user_energy
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
-FORWARDED = ("info", "sources", "now", "history", "energy", "longterm", "carbon", "processes")
+FORWARDED = ("info", "sources", "now", "history", "energy", "runs", "longterm", "carbon",
+             "processes")
 
 
 class EnergyHandler(APIHandler):

@@ -164,6 +164,13 @@ async def test_kernel_energy_for_a_started_kernel(jp_fetch, energyd, emulated):
                 break
             assert answer["kernel_note"], answer  # never a silent gap
         assert answer["kernel_id"] == kernel_id
+        # energyd's own figures, passed through: seconds and mean watts as /energy gives them.
+        direct = EnergydClient(energyd.sock).get("energy", **{"from": f"{t0:.6f}",
+                                                              "to": f"{t1:.6f}"})
+        assert answer["seconds"] == direct["seconds"] == pytest.approx(t1 - t0, abs=2e-6)
+        assert answer["host"]["watts"] == direct["host"]["watts"]
+        assert answer["channels"]["rapl:package-0"]["watts"] == \
+            direct["channels"]["rapl:package-0"]["watts"]
         assert isinstance(answer["pid"], int) and answer["pid"] > 0
         os.kill(answer["pid"], 0)  # the kernel's real process
         written = emulated.host_between(t0, t1, await sample_times(jp_fetch))
@@ -374,9 +381,34 @@ async def test_processes_are_the_callers_own_for_non_root(jp_fetch, energyd, as_
     assert code == 403 and "not a running process of yours" in body["error"]
     code, _ = await get_error(jp_fetch, "energy", scope="cgroup:/", **{"from": "1"})
     assert code == 403
+    # The same check on /runs, which takes a scope as /energy does.
+    t = time.time() - 2
+    code, body = await get_error(jp_fetch, "runs", scope="user:0",
+                                 runs=f"{t - 1:.3f}/{t - 0.5:.3f},{t - 0.5:.3f}/{t:.3f}")
+    assert code == 403 and "another user" in body["error"]
 
 
 async def test_root_server_sees_every_process(jp_fetch, energyd):
     answer = await wait_for_attribution(jp_fetch, ["processes"], top="1000")
     assert any(p["uid"] == 0 for p in answer["processes"])
     assert (await get(jp_fetch, "status"))["others_visible"] is True
+
+
+async def test_runs_are_forwarded(jp_fetch, energyd, emulated):
+    """/runs through the extension is energyd's answer: per run as /energy gives it, and the
+    statistics over the runs."""
+    await asyncio.sleep(1.2)
+    t = time.time() - 0.3
+    spans = [(t - 0.9, t - 0.6), (t - 0.6, t - 0.3), (t - 0.3, t)]
+    runs = ",".join(f"{a:.6f}/{b:.6f}" for a, b in spans)
+    answer = await get(jp_fetch, "runs", runs=runs)
+    direct = EnergydClient(energyd.sock).get("runs", runs=runs)
+    assert answer["stats"] == direct["stats"]
+    assert len(answer["runs"]) == 3
+    ts = await sample_times(jp_fetch)
+    for run, (a, b) in zip(answer["runs"], spans):
+        one = EnergydClient(energyd.sock).get("energy", **{"from": f"{a:.6f}", "to": f"{b:.6f}"})
+        assert run["host"]["joules"] == one["host"]["joules"]
+        assert run["host"]["watts"] == one["host"]["watts"]
+        assert close_to(run["host"]["joules"], emulated.host_between(a, b, ts)), run
+    assert answer["stats"]["host"]["joules"]["n"] == 3
