@@ -21,6 +21,7 @@ import {
   qualityLabel
 } from './format';
 import { EnergyModel } from './model';
+import { addExecution } from './notebookenergy';
 import { parseKernelDate } from './time';
 
 /** What is stored in a cell's metadata under `energy` (version 1). */
@@ -316,6 +317,11 @@ export class CellEnergyTracker {
         cell.model.setMetadata('energy', energy);
       }
       this.render(cell, energy);
+    }
+    // The notebook's own record counts every execution, of cells since deleted too.
+    const notebook = pending.panel.content.model;
+    if (notebook && this.model.settings.cellMetadata) {
+      notebook.setMetadata('energy', addExecution(notebook.getMetadata('energy'), energy));
     }
     this._measured.emit({ panel: pending.panel, cellId: pending.cellId, energy });
   }

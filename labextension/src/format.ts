@@ -2,6 +2,7 @@
  * Number formatting for power, energy and time. Pure functions: no JupyterLab imports, so the
  * unit tests run them directly.
  */
+import type { IYou } from './api';
 
 /** The energy units the user can choose (settings `unit`, panel switch). */
 export type EnergyUnit = 'J' | 'Wh' | 'kWh';
@@ -226,4 +227,27 @@ export function timeTick(t: number, spanS: number): string {
     return hm;
   }
   return `${d.getMonth() + 1}/${d.getDate()}`;
+}
+
+/** The user's share ("you") in one sentence, every figure as the `you` answer gives it;
+ * `error` says why there is none. */
+export function youText(you: IYou | null, error: string | null, unit: EnergyUnit = 'J'): string {
+  if (!you || you.you.joules === null) {
+    return `Your share is not available${error ? `: ${error}` : ' yet'}.`;
+  }
+  const y = you.you;
+  const share = y.share !== null ? `, ${(y.share * 100).toFixed(1)}% of the machine’s ${formatEnergy(you.machine.joules, unit)}` : '';
+  // The API's label says what the figure is ("estimate: this user's CPU-time share of …").
+  const what = /^estimate/i.test(y.label) ? y.label : `an estimate: ${y.label || y.method}`;
+  let text =
+    `You (${y.name}, all your processes): ${formatEnergy(y.joules, unit)} since the server started${share}` +
+    ` — ${what}.`;
+  if (y.emissions_g !== null && y.emissions_g !== undefined) {
+    text += ` ≈ ${formatEmissions(y.emissions_g)}`;
+    if (y.cost !== null && y.cost !== undefined) {
+      text += `, ${formatCost(y.cost, y.currency)}`;
+    }
+    text += ' (estimated).';
+  }
+  return text;
 }

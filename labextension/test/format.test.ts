@@ -14,7 +14,8 @@ import {
   meanSd,
   nextUnit,
   qualityLabel,
-  timeTick
+  timeTick,
+  youText
 } from '../src/format';
 import { parseKernelDate } from '../src/time';
 
@@ -145,5 +146,33 @@ describe('timeTick', () => {
     expect(timeTick(t, 100)).toBe('09:05:07');
     expect(timeTick(t, 86400)).toBe('09:05');
     expect(timeTick(t, 7 * 86400)).toBe('11/22');
+  });
+});
+
+describe('youText (the user share)', () => {
+  const you = (joules: number | null, emissions: number | null, cost: number | null) => ({
+    from: 0, to: 10,
+    machine: { joules: 1000, measured: true, coverage: ['rapl:package-0'], emissions_g: 0.1, cost: 0.01, currency: 'EUR' },
+    you: {
+      uid: 1000, name: 'ada', scope: 'user:1000', joules, share: joules === null ? null : 0.25,
+      emissions_g: emissions, cost, currency: 'EUR', method: 'cpu-time-share', measured: false as const,
+      label: "estimate: this user's CPU-time share of the machine's measured total"
+    }
+  });
+  it('gives the API figures as they are and says it is an estimate', () => {
+    const t = youText(you(250, 0.025, 0.0025), null, 'J');
+    expect(t).toContain('You (ada, all your processes): 250 J since the server started, 25.0% of the machine’s 1.0 kJ');
+    expect(t).toContain("— estimate: this user's CPU-time share of the machine's measured total.");
+    expect(t).toContain('≈ 25.0 mg CO₂e, ');
+    expect(t).toContain('0.0025');
+    expect(t).toContain('(estimated)');
+  });
+  it('leaves out emissions the API does not give and says why a share is missing', () => {
+    expect(youText(you(250, null, null), null)).not.toContain('CO₂e');
+    const other = you(250, null, null);
+    other.you.label = 'share by cpu-time-share';
+    expect(youText(other, null)).toContain('— an estimate: share by cpu-time-share.');
+    expect(youText(null, 'energyd attributes after two scans')).toBe('Your share is not available: energyd attributes after two scans.');
+    expect(youText(you(null, null, null), null)).toBe('Your share is not available yet.');
   });
 });
