@@ -216,12 +216,12 @@ static int backend_end(struct backend *b, double duration_s, struct energy_snaps
 		struct energy_channel_reading *r = &out->channels[out->n_channels++];
 		snprintf(r->id, sizeof(r->id), "%s", b->set->ch[i].id);
 		r->joules = (double)(b->set->ch[i].energy_uj - b->start_uj[i]) / 1e6;
-		r->watts = duration_s > 0 ? r->joules / duration_s : NAN;
+		r->watts = energy_mean_watts(r->joules, duration_s);
 		r->measured = b->set->ch[i].measured;
 	}
 	out->host_joules = (double)(b->sampler.host_uj - b->start_host_uj) / 1e6;
 	sampler_unlock(&b->sampler);
-	out->host_watts = duration_s > 0 ? out->host_joules / duration_s : NAN;
+	out->host_watts = energy_mean_watts(out->host_joules, duration_s);
 	out->host_measured = b->sampler.coverage.measured;
 	for (int k = 0; k < b->sampler.coverage.n; k++) {
 		size_t len = strlen(out->host_coverage);
@@ -312,26 +312,11 @@ static int measure(struct backend *b, const struct run_options *o, char **argv, 
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
-struct stats {
-	double mean, sd, rel_sd; /* sd: sample standard deviation (n - 1); NAN for one value */
-};
-
-static struct stats stats_of(const double *v, int n)
+/* energy_stats (libenergy) over the runs: mean, sd and the 95 % interval of the finite values. */
+static struct energy_stats stats_of(const double *v, int n)
 {
-	struct stats s = {NAN, NAN, NAN};
-	if (n < 1)
-		return s;
-	double sum = 0;
-	for (int i = 0; i < n; i++)
-		sum += v[i];
-	s.mean = sum / n;
-	if (n > 1) {
-		double sq = 0;
-		for (int i = 0; i < n; i++)
-			sq += (v[i] - s.mean) * (v[i] - s.mean);
-		s.sd = sqrt(sq / (n - 1));
-		s.rel_sd = s.mean != 0 ? s.sd / fabs(s.mean) : NAN;
-	}
+	struct energy_stats s;
+	energy_stats(v, n > 0 ? (size_t)n : 0, &s);
 	return s;
 }
 
@@ -355,11 +340,10 @@ static void series(const struct measurement *runs, int n, int c, const struct me
 			continue;
 		}
 		double j = c < 0 ? r->energy.host_joules : r->energy.channels[c].joules;
-		if (active && idle) {
-			double w =
-			    c < 0 ? idle->energy.host_joules : idle->energy.channels[c].joules;
-			j -= w / idle->duration_s * r->duration_s;
-		}
+		if (active && idle)
+			j = energy_above_idle(
+			    j, c < 0 ? idle->energy.host_watts : idle->energy.channels[c].watts,
+			    r->duration_s);
 		out[i] = j;
 	}
 }
@@ -371,10 +355,11 @@ static json_t *jnum(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-static json_t *stats_json(struct stats s)
+static json_t *stats_json(struct energy_stats s)
 {
-	return json_pack("{s:o, s:o, s:o}", "mean", jnum(s.mean), "sd", jnum(s.sd), "rel_sd",
-	                 jnum(s.rel_sd));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "mean", jnum(s.mean), "sd", jnum(s.sd),
+	                 "rel_sd", jnum(s.rel_sd), "ci95_low", jnum(s.ci95_low), "ci95_high",
+	                 jnum(s.ci95_high));
 }
 
 static json_t *coverage_json(const char *coverage)
@@ -401,8 +386,8 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 		for (int c = 0; c < r->energy.n_channels; c++) {
 			json_t *ch = json_pack("{s:o, s:o, s:b}", "joules",
 			                       jnum(r->energy.channels[c].joules), "watts",
-			                       jnum(r->energy.channels[c].joules / r->duration_s),
-			                       "measured", r->energy.channels[c].measured);
+			                       jnum(r->energy.channels[c].watts), "measured",
+			                       r->energy.channels[c].measured);
 			if (idle) {
 				series(r, 1, c, idle, true, v);
 				json_object_set_new(ch, "active_joules", jnum(v[0]));
@@ -411,8 +396,8 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 		}
 		json_t *host = json_pack(
 		    "{s:o, s:o, s:o, s:b}", "joules", jnum(r->energy.host_joules), "watts",
-		    jnum(r->energy.host_joules / r->duration_s), "coverage",
-		    coverage_json(r->energy.host_coverage), "measured", r->energy.host_measured);
+		    jnum(r->energy.host_watts), "coverage", coverage_json(r->energy.host_coverage),
+		    "measured", r->energy.host_measured);
 		if (idle) {
 			series(r, 1, -1, idle, true, v);
 			json_object_set_new(host, "active_joules", jnum(v[0]));
@@ -470,12 +455,11 @@ static void report_json(FILE *f, const struct run_options *o, const char *mode,
 			json_object_set_new(
 			    chs, idle->energy.channels[c].id,
 			    json_pack("{s:o, s:o}", "joules", jnum(idle->energy.channels[c].joules),
-			              "watts",
-			              jnum(idle->energy.channels[c].joules / idle->duration_s)));
+			              "watts", jnum(idle->energy.channels[c].watts)));
 		baseline =
 		    json_pack("{s:f, s:o, s:{s:o, s:o}}", "duration_s", idle->duration_s,
 		              "channels", chs, "host", "joules", jnum(idle->energy.host_joules),
-		              "watts", jnum(idle->energy.host_joules / idle->duration_s));
+		              "watts", jnum(idle->energy.host_watts));
 	}
 	/* Where the grams come from (the last run's answer). */
 	const struct energy_snapshot *last = &runs[n - 1].energy;
@@ -529,7 +513,7 @@ static void report_csv(FILE *f, const struct measurement *runs, int n,
 static void text_stats_line(FILE *f, const char *name, const double *v, int n, const char *unit,
                             const char *what)
 {
-	struct stats s = stats_of(v, n);
+	struct energy_stats s = stats_of(v, n);
 	char mean[32], sd[32];
 	if (strcmp(unit, "J") == 0) {
 		cli_format_joules(s.mean, mean, sizeof(mean));
@@ -562,7 +546,7 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	                                     : "in-process (no energyd answered)");
 	if (idle) {
 		char w[32];
-		cli_format_watts(idle->energy.host_joules / idle->duration_s, w, sizeof(w));
+		cli_format_watts(idle->energy.host_watts, w, sizeof(w));
 		fprintf(f,
 		        "Idle:      %s host power over a %.3f s baseline before the runs; "
 		        "\"active\" = energy - idle power x duration\n",
@@ -582,10 +566,12 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	text_stats_line(f, "duration", v, n, "s", "");
 	for (int c = 0; c < first->n_channels; c++) {
 		const struct energy_channel_reading *r = &first->channels[c];
-		series(runs, n, c, idle, false, v);
 		char what[64];
 		char w[32];
-		cli_format_watts(stats_of(v, n).mean / runs[0].duration_s, w, sizeof(w));
+		for (int i = 0; i < n; i++)
+			v[i] = runs[i].energy.channels[c].watts;
+		cli_format_watts(stats_of(v, n).mean, w, sizeof(w));
+		series(runs, n, c, idle, false, v);
 		snprintf(what, sizeof(what), "%s, %s", r->measured ? "measured" : "estimated", w);
 		text_stats_line(f, r->id, v, n, "J", what);
 		if (idle) {
@@ -607,9 +593,10 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	series(runs, n, -5, idle, false, v);
 	if (isfinite(stats_of(v, n).mean)) {
 		/* The command's own part of the host total: an estimate, with its method. */
-		double share = 0;
 		for (int i = 0; i < n; i++)
-			share += json_number_value(json_object_get(runs[i].own, "share")) / n;
+			v[i] = json_number_value(json_object_get(runs[i].own, "share"));
+		double share = stats_of(v, n).mean;
+		series(runs, n, -5, idle, false, v);
 		snprintf(what, sizeof(what), "estimated (%s, %.1f %% of the host total%s)",
 		         json_string_value(json_object_get(runs[0].own, "method")), 100 * share,
 		         idle ? ", idle included" : "");
@@ -634,12 +621,12 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 	for (int i = 0; i < n; i++)
 		sum += v[i];
 	char w[32];
-	cli_format_watts(total > 0 ? sum / total : 0, w, sizeof(w));
+	cli_format_watts(energy_mean_watts(sum, total), w, sizeof(w));
 	fprintf(f, "%-18s %14s\n", "host mean power", w);
 	/* Grams and cost of the host's energy: the mean over the runs, with the factor's origin. */
 	const struct energy_snapshot *last = &runs[n - 1].energy;
 	series(runs, n, -3, idle, false, v);
-	struct stats g = stats_of(v, n);
+	struct energy_stats g = stats_of(v, n);
 	char gs[32], origin[160] = "no energyd: no carbon intensity";
 	if (last->carbon_provider[0])
 		snprintf(origin, sizeof(origin), "%s%s%s, %.1f g/kWh now", last->carbon_provider,
@@ -653,7 +640,7 @@ static void report_text(FILE *f, const struct run_options *o, const char *mode,
 		fprintf(f, "%-18s %14s (%s)\n", "host emissions", "unknown", origin);
 	}
 	series(runs, n, -4, idle, false, v);
-	struct stats cost = stats_of(v, n);
+	struct energy_stats cost = stats_of(v, n);
 	if (isfinite(cost.mean))
 		fprintf(f, "%-18s %14.6f %s%s\n", "host cost", cost.mean, last->currency,
 		        n > 1 ? " per run (mean)" : "");

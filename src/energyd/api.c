@@ -290,17 +290,94 @@ int api_query_interval(const struct http_request *req, struct http_response *res
 	return 0;
 }
 
-static void route_energy(struct api *api, const struct http_request *req, struct http_response *res)
+/* An idle baseline given with `idle_watts=`: watts for the host and per channel, NAN where none. */
+struct idle_baseline {
+	double host;
+	double channel[CHANNELS_MAX];
+};
+
+#define API_IDLE_SPEC_MAX  4096
+#define API_IDLE_WATTS_MAX 1e6
+
+/*
+ * `idle_watts=W` (the host) or `idle_watts=KEY:W,KEY:W` with KEY `host` or a channel id; a
+ * channel id may hold colons, so the watts follow the last one.
+ */
+static int idle_parse(const struct api *api, const char *spec, struct idle_baseline *b, char *err,
+                      size_t errlen)
 {
-	double t0, t1;
-	if (api_query_interval(req, res, &t0, &t1) < 0)
+	b->host = NAN;
+	for (int c = 0; c < CHANNELS_MAX; c++)
+		b->channel[c] = NAN;
+	if (!spec)
+		return 0;
+	char buf[API_IDLE_SPEC_MAX];
+	if (strlen(spec) >= sizeof(buf)) {
+		snprintf(err, errlen, "'idle_watts' is longer than %d characters",
+		         API_IDLE_SPEC_MAX);
+		return -EINVAL;
+	}
+	strcpy(buf, spec);
+	char *save = NULL;
+	for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(item, ':');
+		const char *value = colon ? colon + 1 : item;
+		double w;
+		if (energy_parse_double(value, &w) < 0 || w < 0 || w > API_IDLE_WATTS_MAX) {
+			snprintf(err, errlen, "'idle_watts': '%.40s' is not a power from 0 to %g W",
+			         value, API_IDLE_WATTS_MAX);
+			return -EINVAL;
+		}
+		double *slot = NULL;
+		if (colon)
+			*colon = '\0';
+		if (!colon || strcmp(item, "host") == 0)
+			slot = &b->host;
+		for (int c = 0; c < api->set->n && !slot; c++)
+			if (strcmp(item, api->set->ch[c].id) == 0)
+				slot = &b->channel[c];
+		if (!slot) {
+			snprintf(err, errlen,
+			         "'idle_watts': no channel '%.64s' (give host or a channel id)",
+			         item);
+			return -EINVAL;
+		}
+		if (!isnan(*slot)) {
+			snprintf(err, errlen, "'idle_watts': '%.64s' is given twice",
+			         colon ? item : "host");
+			return -EINVAL;
+		}
+		*slot = w;
+	}
+	return 0;
+}
+
+/* joules and mean watts over `seconds`, and the figures above an idle baseline when one is set. */
+static void add_power(json_t *o, double joules, double seconds, double idle_watts)
+{
+	json_object_set_new(o, "watts", jnum(energy_mean_watts(joules, seconds)));
+	if (isnan(idle_watts))
 		return;
+	double above = energy_above_idle(joules, idle_watts, seconds);
+	json_object_set_new(o, "idle_baseline_watts", jnum(idle_watts));
+	json_object_set_new(o, "joules_above_idle", jnum(above));
+	json_object_set_new(o, "watts_above_idle", jnum(energy_mean_watts(above, seconds)));
+}
+
+/*
+ * The /energy answer for [t0, t1] (docs/api.md): joules and mean watts per channel and for the
+ * host, emissions and cost, the scope's attributed share and the idle baseline's remainder.
+ * NULL after an error was put in res.
+ */
+static json_t *energy_answer(struct api *api, const struct http_request *req, double t0, double t1,
+                             const struct idle_baseline *idle, struct http_response *res)
+{
 	/* A scope narrows the interval to what has been attributed, so that the channels' and
 	 * the scope's figures cover the same interval. */
 	const char *scope = http_query(req, "scope");
 	double req0 = t0, req1 = t1;
 	if (scope && attrib_api_scope_clamp(api, scope, &t0, &t1, res) < 0)
-		return;
+		return NULL;
 	struct sampler *s = api->sampler;
 	double joules[CHANNELS_MAX], host, from, to, resolution;
 	sampler_lock(s);
@@ -315,28 +392,35 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 	if (rc == -ENODATA) {
 		json_decref(carbon);
 		http_error(res, 503, "no samples yet", "energyd has just started; try again");
-		return;
+		return NULL;
 	}
 	if (t1 < oldest || t0 > newest) {
 		char msg[256];
 		snprintf(msg, sizeof(msg),
-		         "the interval lies outside the samples held in memory (%.3f to %.3f)",
-		         oldest, newest);
+		         "the interval %.3f to %.3f lies outside the samples held in memory "
+		         "(%.3f to %.3f)",
+		         t0, t1, oldest, newest);
 		http_error(res, 404, msg, "ask for a range within the history held");
 		json_decref(carbon);
-		return;
+		return NULL;
 	}
+	double seconds = to - from;
 	json_t *channels = json_object();
-	for (int c = 0; c < api->set->n; c++)
-		json_object_set_new(channels, api->set->ch[c].id,
-		                    json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
-		                              api->set->ch[c].measured));
-	json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from",
-	                      from, "to", to, "requested_from", req0, "requested_to", req1,
-	                      "resolution_s", resolution, "channels", channels, "host", "joules",
-	                      jnum(host), "coverage", coverage_ids(api), "measured",
-	                      s->coverage.measured, "clamped", from != req0 || to != req1);
-	json_object_update(json_object_get(o, "host"), json_object_get(carbon, "host"));
+	for (int c = 0; c < api->set->n; c++) {
+		json_t *cj = json_pack("{s:o, s:b}", "joules", jnum(joules[c]), "measured",
+		                       api->set->ch[c].measured);
+		add_power(cj, joules[c], seconds, idle->channel[c]);
+		json_object_set_new(channels, api->set->ch[c].id, cj);
+	}
+	json_t *o =
+	    json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:{s:o, s:o, s:b}, s:b}", "from", from,
+	              "to", to, "seconds", seconds, "requested_from", req0, "requested_to", req1,
+	              "resolution_s", resolution, "channels", channels, "host", "joules",
+	              jnum(host), "coverage", coverage_ids(api), "measured", s->coverage.measured,
+	              "clamped", from != req0 || to != req1);
+	json_t *host_o = json_object_get(o, "host");
+	add_power(host_o, host, seconds, idle->host);
+	json_object_update(host_o, json_object_get(carbon, "host"));
 	if (json_object_get(carbon, "carbon"))
 		json_object_set(o, "carbon", json_object_get(carbon, "carbon"));
 	json_decref(carbon);
@@ -344,11 +428,208 @@ static void route_energy(struct api *api, const struct http_request *req, struct
 		json_t *so = attrib_api_scope(api, req, scope, from, to, host, res);
 		if (!so) {
 			json_decref(o);
-			return;
+			return NULL;
 		}
+		add_power(so, json_number_value(json_object_get(so, "joules")), seconds, NAN);
 		json_object_set_new(o, "scope", so);
 	}
-	reply_json(res, 200, o);
+	return o;
+}
+
+static void route_energy(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	double t0, t1;
+	if (api_query_interval(req, res, &t0, &t1) < 0)
+		return;
+	struct idle_baseline idle;
+	char err[200];
+	if (idle_parse(api, http_query(req, "idle_watts"), &idle, err, sizeof(err)) < 0) {
+		http_error(res, 400, err,
+		           "idle_watts=W for the host, or idle_watts=host:W,rapl:package-0:W");
+		return;
+	}
+	json_t *o = energy_answer(api, req, t0, t1, &idle, res);
+	if (o)
+		reply_json(res, 200, o);
+}
+
+/* ---- runs: the energy of repeated runs and its statistics ---------------------------------- */
+
+#define API_RUNS_MAX 300 /* and the request line stays under 16 KiB (http.c) */
+
+/* `runs=T0/T1,T0/T1,...`: each a `from`/`to` pair as /energy takes them. */
+static int runs_parse(const char *spec, double (*runs)[2], size_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	if (!spec || !*spec) {
+		snprintf(err, errlen, "'runs' is required");
+		return -EINVAL;
+	}
+	double now = energy_wall_time();
+	const char *p = spec;
+	while (*p) {
+		if (*n == API_RUNS_MAX) {
+			snprintf(err, errlen, "more than %d runs", API_RUNS_MAX);
+			return -E2BIG;
+		}
+		size_t len = strcspn(p, ",");
+		char item[128], name[32];
+		if (len >= sizeof(item)) {
+			snprintf(err, errlen, "run %zu is not T0/T1", *n + 1);
+			return -EINVAL;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *slash = strchr(item, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(name, sizeof(name), "run %zu", *n + 1);
+		double *r = runs[*n];
+		if (!slash || query_time(name, item, now, &r[0], err, errlen) < 0 ||
+		    query_time(name, slash + 1, now, &r[1], err, errlen) < 0) {
+			if (!slash)
+				snprintf(err, errlen, "run %zu is not T0/T1", *n + 1);
+			return -EINVAL;
+		}
+		if (r[0] > r[1]) {
+			snprintf(err, errlen, "run %zu starts after it ends", *n + 1);
+			return -EINVAL;
+		}
+		(*n)++;
+		p += len;
+		if (*p == ',' && *++p == '\0') {
+			snprintf(err, errlen, "'runs' ends with a comma");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static json_t *stats_json(const double *v, size_t n)
+{
+	struct energy_stats st;
+	energy_stats(v, n, &st);
+	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)st.n, "mean",
+	                 jnum(st.mean), "sd", jnum(st.sd), "rel_sd", jnum(st.rel_sd), "ci95_low",
+	                 jnum(st.ci95_low), "ci95_high", jnum(st.ci95_high));
+}
+
+/* Statistics of one member of every run's object (path: up to three keys, NULL-ended). */
+static json_t *stats_of_runs(json_t *runs, double *buf, const char *k0, const char *k1,
+                             const char *k2)
+{
+	size_t i, n = json_array_size(runs);
+	json_t *r;
+	json_array_foreach(runs, i, r)
+	{
+		json_t *v = json_object_get(r, k0);
+		if (k1)
+			v = json_object_get(v, k1);
+		if (k2)
+			v = json_object_get(v, k2);
+		buf[i] = json_is_number(v) ? json_number_value(v) : NAN;
+	}
+	return stats_json(buf, n);
+}
+
+static json_t *runs_stats(struct api *api, json_t *runs, bool scope,
+                          const struct idle_baseline *idle)
+{
+	double *buf = malloc(sizeof(double) * (json_array_size(runs) + 1));
+	if (!buf)
+		return NULL;
+	json_t *host = json_object();
+	static const char *const host_keys[] = {"joules", "watts", "emissions_g", "cost"};
+	for (size_t k = 0; k < sizeof(host_keys) / sizeof(host_keys[0]); k++)
+		json_object_set_new(host, host_keys[k],
+		                    stats_of_runs(runs, buf, "host", host_keys[k], NULL));
+	if (!isnan(idle->host))
+		json_object_set_new(host, "joules_above_idle",
+		                    stats_of_runs(runs, buf, "host", "joules_above_idle", NULL));
+	json_t *channels = json_object();
+	for (int c = 0; c < api->set->n; c++) {
+		const char *id = api->set->ch[c].id;
+		json_t *cj = json_object();
+		json_object_set_new(cj, "joules",
+		                    stats_of_runs(runs, buf, "channels", id, "joules"));
+		json_object_set_new(cj, "watts", stats_of_runs(runs, buf, "channels", id, "watts"));
+		if (!isnan(idle->channel[c]))
+			json_object_set_new(
+			    cj, "joules_above_idle",
+			    stats_of_runs(runs, buf, "channels", id, "joules_above_idle"));
+		json_object_set_new(channels, id, cj);
+	}
+	json_t *o =
+	    json_pack("{s:o, s:o, s:o}", "seconds", stats_of_runs(runs, buf, "seconds", NULL, NULL),
+	              "host", host, "channels", channels);
+	if (scope)
+		json_object_set_new(o, "scope",
+		                    json_pack("{s:o, s:o}", "joules",
+		                              stats_of_runs(runs, buf, "scope", "joules", NULL),
+		                              "watts",
+		                              stats_of_runs(runs, buf, "scope", "watts", NULL)));
+	free(buf);
+	return o;
+}
+
+/*
+ * GET /api/v1/runs?runs=T0/T1,...: the /energy figures of each run and their statistics (mean,
+ * sd, 95 % interval; energy_stats), so that no client computes them. Every run must lie in the
+ * history held; at most API_RUNS_MAX runs.
+ */
+static void route_runs(struct api *api, const struct http_request *req, struct http_response *res)
+{
+	static const char *hint = "runs=T0/T1,T0/T1,... (Unix seconds or ISO 8601, at most 300 "
+	                          "runs), optionally scope= and idle_watts= as for /energy";
+	char err[200];
+	struct idle_baseline idle;
+	if (idle_parse(api, http_query(req, "idle_watts"), &idle, err, sizeof(err)) < 0) {
+		http_error(res, 400, err, hint);
+		return;
+	}
+	double(*spans)[2] = malloc(sizeof(*spans) * API_RUNS_MAX);
+	size_t n;
+	if (!spans) {
+		http_error(res, 503, "out of memory", "try again");
+		return;
+	}
+	if (runs_parse(http_query(req, "runs"), spans, &n, err, sizeof(err)) < 0) {
+		free(spans);
+		http_error(res, 400, err, hint);
+		return;
+	}
+	json_t *runs = json_array();
+	json_t *common = NULL; /* the host's coverage and measured, and carbon: as in each run */
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = energy_answer(api, req, spans[i][0], spans[i][1], &idle, res);
+		if (!o) {
+			json_decref(runs);
+			json_decref(common);
+			free(spans);
+			return;
+		}
+		if (!common) {
+			common = json_object();
+			json_t *host = json_object_get(o, "host");
+			json_object_set(common, "coverage", json_object_get(host, "coverage"));
+			json_object_set(common, "measured", json_object_get(host, "measured"));
+			if (json_object_get(o, "carbon"))
+				json_object_set(common, "carbon", json_object_get(o, "carbon"));
+		}
+		json_object_del(o, "carbon");
+		json_array_append_new(runs, o);
+	}
+	free(spans);
+	json_t *stats = runs_stats(api, runs, http_query(req, "scope") != NULL, &idle);
+	if (!stats) {
+		json_decref(runs);
+		json_decref(common);
+		http_error(res, 503, "out of memory", "try again with fewer runs");
+		return;
+	}
+	json_object_set_new(common, "runs", runs);
+	json_object_set_new(common, "stats", stats);
+	reply_json(res, 200, common);
 }
 
 static void route_carbon(struct api *api, const struct http_request *req, struct http_response *res)
@@ -445,7 +726,7 @@ static bool heavy_enter(struct api *api, struct http_response *res)
 	if (atomic_fetch_add(&api->heavy_running, 1) < max)
 		return true;
 	atomic_fetch_sub(&api->heavy_running, 1);
-	http_error(res, 503, "busy: too many history or longterm queries at once",
+	http_error(res, 503, "busy: too many history, runs or longterm queries at once",
 	           "retry after the delay in Retry-After (heavy_queries limits them)");
 	res->retry_after_s = 1;
 	return false;
@@ -464,7 +745,8 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		int id;
 	} routes[] = {{"/api/v1/info", 1},    {"/api/v1/sources", 2},  {"/api/v1/now", 3},
 	              {"/api/v1/history", 4}, {"/api/v1/energy", 5},   {"/api/v1/stream", 6},
-	              {"/metrics", 7},        {"/api/v1/longterm", 8}, {"/api/v1/carbon", 9}};
+	              {"/metrics", 7},        {"/api/v1/longterm", 8}, {"/api/v1/carbon", 9},
+	              {"/api/v1/runs", 10}};
 	if (attrib_api_handle(api, req, res))
 		return;
 	int id = 0;
@@ -474,7 +756,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!id) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "longterm, carbon, stream, processes, watch, /metrics");
+		           "runs, longterm, carbon, stream, processes, watch, /metrics");
 		return;
 	}
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
@@ -514,6 +796,12 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		break;
 	case 9:
 		route_carbon(api, req, res);
+		break;
+	case 10:
+		if (heavy_enter(api, res)) {
+			route_runs(api, req, res);
+			heavy_leave(api);
+		}
 		break;
 	}
 }

@@ -47,6 +47,23 @@ int energy_parse_time(const char *s, double *out);
  * a uint64. -EIO when empty, -EINVAL/-ERANGE for garbage, or the read's -errno. */
 int energy_pread_u64(int fd, uint64_t *out);
 
+/* ---- statistics ---------------------------------------------------------------------------- */
+
+/* Mean power of `joules` over `seconds`; NAN when either is not finite or seconds <= 0. */
+double energy_mean_watts(double joules, double seconds);
+/* The energy above an idle baseline: joules - idle_watts x seconds (negative when the interval
+ * drew less than the baseline). */
+double energy_above_idle(double joules, double idle_watts, double seconds);
+
+/* Mean, sample standard deviation (n - 1) and the 95 % confidence interval of the mean
+ * (mean +- t(0.975, n - 1) x sd / sqrt(n)) of the finite values among v[0..n-1]; n counts those.
+ * sd, rel_sd (sd / |mean|) and the interval are NAN for fewer than two values, mean for none. */
+struct energy_stats {
+	size_t n;
+	double mean, sd, rel_sd, ci95_low, ci95_high;
+};
+int energy_stats(const double *v, size_t n, struct energy_stats *out);
+
 /* ---- time ---------------------------------------------------------------------------------- */
 
 uint64_t energy_monotonic_ns(void);

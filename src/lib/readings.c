@@ -120,11 +120,6 @@ int energy_between(struct energy_client *c, double t0, double t1, struct energy_
 	out->from = num_or_nan(json_object_get(o, "from"));
 	out->time = num_or_nan(json_object_get(o, "to"));
 	out->resolution_s = num_or_nan(json_object_get(o, "resolution_s"));
-	/* Mean power over the interval answered. */
-	double dt = out->time - out->from;
-	for (int i = 0; i < out->n_channels; i++)
-		out->channels[i].watts = dt > 0 ? out->channels[i].joules / dt : NAN;
-	out->host_watts = dt > 0 ? out->host_joules / dt : NAN;
 	json_decref(o);
 	return rc;
 }

@@ -133,6 +133,8 @@ def test_fake_tree_scopes(fake_machine):
     assert near(s["active_joules"], 0.5 * pkg)
     active = s["active_joules"]
     assert abs(s["share"] - s["joules"] / e["host"]["joules"]) < 1e-9
+    # The scope's mean power over the answered interval comes with it.
+    assert s["watts"] == pytest.approx(s["joules"] / e["seconds"], rel=1e-12)
 
     def scope(name):
         return energy_when_ready(d, t0, t1, name)["scope"]["joules"]
