@@ -56,6 +56,9 @@ export interface ICarbonFactor {
 
 export interface IHostEnergy {
   joules: number | null;
+  /** Mean power over the interval (energyd's joules over `seconds`); null when seconds is 0
+   * (absent from an energyd older than these fields). */
+  watts?: number | null;
   coverage: string[];
   measured: boolean;
   /** Grams CO2eq, always estimated; absent on energyd without carbon support, null unknown. */
@@ -67,8 +70,10 @@ export interface IHostEnergy {
 export interface IEnergy {
   from: number;
   to: number;
+  /** Length of the interval answered (`to` − `from`, energyd's). */
+  seconds?: number;
   resolution_s: number;
-  channels: { [id: string]: { joules: number | null } };
+  channels: { [id: string]: { joules: number | null; watts?: number | null } };
   host: IHostEnergy;
   carbon?: ICarbonFactor;
   /** Present with ?scope=… on an energyd that attributes. */
@@ -77,9 +82,37 @@ export interface IEnergy {
 
 export interface IScopeEnergy {
   joules: number;
+  watts?: number | null;
   share: number;
   method: string;
   measured: boolean;
+}
+
+/** Statistics of one figure over the runs (energyd's; sd, rel_sd and the 95 % interval are
+ * null for a single run). */
+export interface IStat {
+  n: number;
+  mean: number | null;
+  sd: number | null;
+  rel_sd: number | null;
+  ci95_low: number | null;
+  ci95_high: number | null;
+}
+
+export interface IStatJW {
+  joules: IStat;
+  watts: IStat;
+}
+
+/** `runs?runs=T0/T1,…[&scope=…]`: each interval as `energy` answers it, and the statistics. */
+export interface IRuns {
+  runs: IEnergy[];
+  stats: {
+    seconds: IStat;
+    host: IStatJW;
+    channels: { [id: string]: IStatJW };
+    scope?: IStatJW | null;
+  };
 }
 
 export interface ILongterm {

@@ -297,9 +297,8 @@ export class CellEnergyTracker {
       to,
       duration_s: duration,
       host_joules: hostJ,
-      // Over the interval energyd actually covered (it clamps to its own history).
-      host_watts:
-        hostJ !== null && answer.to - answer.from > 0 ? hostJ / (answer.to - answer.from) : null,
+      // energyd's mean power over the interval it answered (null from an older energyd).
+      host_watts: answer.host?.watts ?? null,
       measured: !!answer.host?.measured,
       coverage: answer.host?.coverage ?? [],
       channels,

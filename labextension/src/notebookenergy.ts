@@ -7,8 +7,8 @@
  */
 import type { ICellEnergy } from './cellenergy';
 
-/** Intervals kept in the record: the newest ones (the API's `/runs` takes up to 1000). */
-export const NOTEBOOK_INTERVALS_MAX = 1000;
+/** Intervals kept in the record: the newest ones (as many as the API's `runs` takes). */
+export const NOTEBOOK_INTERVALS_MAX = 300;
 
 export const NOTEBOOK_COVERS =
   'every execution of this notebook’s code cells measured so far (each from the kernel’s busy ' +

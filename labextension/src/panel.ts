@@ -25,10 +25,13 @@ import {
   EnergyUnit,
   formatCost,
   formatDuration,
-  formatDurationMeanSd,
+  formatDurationStat,
+  formatInterval,
   formatEmissions,
   formatEnergy,
   formatPower,
+  formatPowerRef,
+  formatStat,
   joulesTo,
   qualityLabel,
   timeTick,
@@ -678,6 +681,7 @@ export class EnergyPanel extends Widget {
     }
   }
 
+  /** The benchmark as energyd's `runs` answered it: statistics and each run. */
   private _renderBenchmark(): void {
     const r = this._lastBench;
     if (!r) {
@@ -685,22 +689,29 @@ export class EnergyPanel extends Widget {
     }
     const unit = this.model.settings.unit;
     this._benchUnit = unit;
+    const stats = r.answer.stats;
     const fmtE = (x: number, ref?: number): string => formatEnergy(x, unit, ref);
-    const ms = (s: { mean: number; sd: number }, f: (x: number, ref?: number) => string): string =>
-      `${f(s.mean, s.mean)} ± ${f(s.sd, s.mean)}`;
     const box = el('div', 'jp-EnergyPanel-benchResult');
     box.append(
       el('div', 'jp-EnergyPanel-benchHead',
-        `Cell [${r.executionCount ?? ' '}], ${r.runs.length} runs after one warm-up (mean ± sd):`),
-      el('div', 'jp-EnergyPanel-benchTime', `time ${formatDurationMeanSd(r.time.mean, r.time.sd)}`),
+        `Cell [${r.executionCount ?? ' '}], ${r.runs.length} runs after one warm-up ` +
+        '(mean ± sd, 95 % interval of the mean; energyd’s statistics):'),
+      el('div', 'jp-EnergyPanel-benchTime',
+        `time ${formatDurationStat(stats.seconds)}${formatInterval(stats.seconds, formatDuration)}`),
       el('div', 'jp-EnergyPanel-benchEnergy',
-        `machine energy ${ms(r.host, fmtE)} (${qualityLabel(r.measured)}, ${r.coverage.join(' + ')})`)
+        `machine energy ${formatStat(stats.host.joules, fmtE)} (${qualityLabel(r.measured)}, ` +
+        `${r.coverage.join(' + ')})${formatInterval(stats.host.joules, fmtE)}` +
+        ` · mean power ${formatStat(stats.host.watts, formatPowerRef)}`)
     );
-    if (r.kernel) {
-      box.append(el('div', '', `kernel energy ${ms(r.kernel, fmtE)} (estimated, attributed)`));
-    }
-    for (const [id, s] of Object.entries(r.channels)) {
-      box.append(el('div', 'jp-EnergyPanel-benchChannel', `${this.model.channelLabel(id)} (${id}): ${ms(s, fmtE)}`));
+    box.append(
+      el('div', 'jp-EnergyPanel-benchKernel', stats.scope
+        ? `kernel energy ${formatStat(stats.scope.joules, fmtE)} (estimated, attributed)` +
+          formatInterval(stats.scope.joules, fmtE)
+        : `kernel energy not available: ${r.kernelNote ?? 'energyd gave no kernel figure'}`)
+    );
+    for (const [id, c] of Object.entries(stats.channels)) {
+      box.append(el('div', 'jp-EnergyPanel-benchChannel',
+        `${this.model.channelLabel(id)} (${id}): ${formatStat(c.joules, fmtE)}`));
     }
     const table = el('table', 'jp-EnergyPanel-table jp-EnergyPanel-benchRuns');
     const head = el('tr', '');
@@ -708,22 +719,23 @@ export class EnergyPanel extends Widget {
       head.append(el('th', '', h));
     }
     table.append(head);
-    r.runs.forEach((run, i) => {
+    r.answer.runs.forEach((run, i) => {
       const tr = el('tr', '');
       tr.append(
         el('td', '', String(i + 1)),
-        el('td', '', formatDuration(run.duration_s)),
-        el('td', '', formatEnergy(run.host_joules, unit)),
-        el('td', '', formatPower(run.host_watts))
+        el('td', '', formatDuration(run.seconds)),
+        el('td', '', formatEnergy(run.host.joules, unit)),
+        el('td', '', formatPower(run.host.watts))
       );
       table.append(tr);
     });
     box.append(table);
-    box.dataset.hostMeanJ = String(r.host.mean);
-    box.dataset.hostSdJ = String(r.host.sd);
-    box.dataset.timeMeanS = String(r.time.mean);
+    box.dataset.hostMeanJ = String(stats.host.joules.mean);
+    box.dataset.hostSdJ = String(stats.host.joules.sd);
+    box.dataset.timeMeanS = String(stats.seconds.mean);
     this._bench.replaceChildren(box);
   }
+
 
   private _body = el('div', 'jp-EnergyPanel-body');
   private _notebook = el('div', 'jp-EnergyPanel-notebook');

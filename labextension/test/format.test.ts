@@ -6,12 +6,14 @@ import {
   formatDurationMeanSd,
   formatEmissions,
   formatEnergy,
-  formatMeanSd,
+  formatDurationStat,
+  formatInterval,
+  formatPowerRef,
+  formatStat,
   formatNumber,
   formatPower,
   isEnergyUnit,
   joulesTo,
-  meanSd,
   nextUnit,
   qualityLabel,
   timeTick,
@@ -100,13 +102,18 @@ describe('labels and statistics', () => {
     expect(qualityLabel(false)).toBe('estimated');
     expect(qualityLabel(undefined)).toBe('estimated');
   });
-  it('computes the sample standard deviation', () => {
-    const s = meanSd([2, 4, 4, 4, 5, 5, 7, 9]);
-    expect(s.mean).toBe(5);
-    expect(s.sd).toBeCloseTo(2.138, 3); // sqrt(32/7)
-    expect(meanSd([3]).sd).toBe(0);
-    expect(Number.isNaN(meanSd([]).mean)).toBe(true);
-    expect(formatMeanSd([1, 1.2, 1.4], (x, ref) => formatEnergy(x, 'J', ref))).toBe('1.2 J ± 0.2 J');
+  it('formats the statistics energyd gives, one prefix for mean, sd and interval', () => {
+    const s = { n: 3, mean: 1.2, sd: 0.2, rel_sd: 0.1667, ci95_low: 0.7032, ci95_high: 1.6968 };
+    const fmt = (x: number, ref: number) => formatEnergy(x, 'J', ref);
+    expect(formatStat(s, fmt)).toBe('1.2 J ± 0.2 J');
+    expect(formatInterval(s, fmt)).toBe(', 95 % interval 0.7 J – 1.7 J');
+    expect(formatStat({ ...s, mean: 1500, sd: 20 }, fmt)).toBe('1.5 kJ ± 0.02 kJ');
+    expect(formatStat({ ...s, mean: 25.04, sd: 0.5 }, formatPowerRef)).toBe('25.0 W ± 0.5 W');
+    const one = { n: 1, mean: 2, sd: null, rel_sd: null, ci95_low: null, ci95_high: null };
+    expect(formatStat(one, fmt)).toBe('2.0 J (one run)');
+    expect(formatInterval(one, fmt)).toBe('');
+    expect(formatDurationStat({ ...s, mean: 0.3012, sd: 0.0021 })).toBe('301.2 ms ± 2.1 ms');
+    expect(formatDurationStat(one)).toBe('2.00 s (one run)');
   });
 });
 

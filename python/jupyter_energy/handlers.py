@@ -22,7 +22,8 @@ from .client import EnergydError, EnergydUnavailable
 from .users import foreign_scope, user_energy
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
-FORWARDED = ("info", "sources", "now", "history", "energy", "longterm", "carbon", "processes")
+FORWARDED = ("info", "sources", "now", "history", "energy", "runs", "longterm", "carbon",
+             "processes")
 
 
 class EnergyHandler(APIHandler):

@@ -145,9 +145,30 @@ async function benchmark(page: Page, kind: Kind): Promise<void> {
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
   await cell.locator('.jp-InputPrompt').click();
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
+  // The statistics are energyd's, from one `runs` query over the five runs with the kernel's scope.
+  const runsAnswer = page.waitForResponse(r => r.url().includes('/api/energy/v1/runs'), { timeout: 90_000 });
   await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
   const result = page.locator('.jp-EnergyPanel-benchResult');
   await expect(result).toBeVisible({ timeout: 90_000 });
+  const response = await runsAnswer;
+  const query = new URL(response.url()).searchParams;
+  expect(query.get('runs')!.split(',')).toHaveLength(5);
+  expect(query.get('scope')).toMatch(/^kernel:kernel:[0-9a-f-]+$/);
+  const runs = await response.json();
+  expect(runs.stats.host.joules.n).toBe(5);
+  expect(await numberAttr(result, 'data-host-mean-j')).toBe(runs.stats.host.joules.mean);
+  expect(await numberAttr(result, 'data-host-sd-j')).toBe(runs.stats.host.joules.sd);
+  expect(await numberAttr(result, 'data-time-mean-s')).toBe(runs.stats.seconds.mean);
+  await expect(result.locator('.jp-EnergyPanel-benchKernel')).toContainText(/kernel energy [\d.]+ (m|k)?J ± [\d.]+ (m|k)?J \(estimated, attributed\), 95 % interval/);
+  // Each run as energyd answered it: energy (1 decimal or 2 digits) and mean power.
+  const cells = await result.locator('.jp-EnergyPanel-benchRuns tr').evaluateAll(rows =>
+    rows.slice(1).map(r => Array.from(r.querySelectorAll('td')).map(td => td.textContent ?? '')));
+  cells.forEach((row, i) => {
+    const shownJ = Number(row[2].match(/^([\d.]+) J$/)![1]);
+    expect(Math.abs(shownJ - runs.runs[i].host.joules)).toBeLessThanOrEqual(0.05 + 1e-9);
+    const shownW = Number(row[3].match(/^([\d.]+) W$/)![1]);
+    expect(Math.abs(shownW - runs.runs[i].host.watts)).toBeLessThanOrEqual(0.05 + 1e-9);
+  });
   await expect(result.locator('.jp-EnergyPanel-benchHead')).toContainText('5 runs after one warm-up');
   await expect(result.locator('.jp-EnergyPanel-benchTime')).toHaveText(/time [\d.]+ (ms|s) ± [\d.]+ (ms|s)/);
   await expect(result.locator('.jp-EnergyPanel-benchEnergy')).toHaveText(/machine energy [\d.]+ J ± [\d.]+ J \(measured/);
@@ -179,6 +200,12 @@ async function metadataKept(page: Page, kind: Kind): Promise<void> {
   expect(record.kernel_joules).toBeLessThanOrEqual(record.host_joules);
   expect(record.kernel_share).toBeGreaterThan(0.05);
   expect(record.kernel_method).toBeTruthy();
+  // Its mean power is the API's `watts` over the same interval (the front end divides nothing).
+  const again = await (await page.request.get(
+    `/api/energy/v1/energy?from=${record.from.toFixed(6)}&to=${record.to.toFixed(6)}&token=${TOKEN}`
+  )).json();
+  expect(record.host_watts).toBe(again.host.watts);
+  nearHost(record.host_watts * record.duration_s, record.duration_s);
   // Its emissions: the joules at energyd's carbon intensity (constant here), within 1 %.
   const carbon = await (await page.request.get(`/api/energy/v1/carbon?series=0&token=${TOKEN}`)).json();
   const expected = (record.host_joules / 3.6e6) * carbon.intensity_g_per_kwh;

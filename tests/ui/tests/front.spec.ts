@@ -510,6 +510,14 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   await openLab(page, name);
   await runCell(page, 0);
   await runCell(page, 0); // the cell now shows [2]
+  // Statistics with known values injected into energyd's `runs` answer: shown as given.
+  await page.route('**/api/energy/v1/runs**', async route => {
+    const answer = await (await route.fetch()).json();
+    answer.stats.seconds = { n: 5, mean: 0.3125, sd: 0.0042, rel_sd: 0.0134, ci95_low: 0.3073, ci95_high: 0.3177 };
+    answer.stats.host.joules = { n: 5, mean: 7.5, sd: 0.25, rel_sd: 0.0333, ci95_low: 7.19, ci95_high: 7.81 };
+    answer.stats.host.watts = { n: 5, mean: 24.04, sd: 0.61, rel_sd: 0.0254, ci95_low: 23.28, ci95_high: 24.8 };
+    await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
+  });
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(0);
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
   await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
@@ -526,6 +534,10 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   const shown = prompt.match(/\[(\d+)\]/)![1];
   expect(Number(shown)).toBe(8); // 2 runs, then the warm-up and 5 runs
   await expect(result.locator('.jp-EnergyPanel-benchHead')).toContainText(`Cell [${shown}]`);
+  await expect(result.locator('.jp-EnergyPanel-benchTime')).toHaveText('time 312.5 ms ± 4.2 ms, 95 % interval 307 ms – 318 ms');
+  await expect(result.locator('.jp-EnergyPanel-benchEnergy')).toHaveText(
+    'machine energy 7.5 J ± 0.25 J (measured, rapl:package-0 + rapl:dram-0), 95 % interval 7.2 J – 7.8 J · mean power 24.0 W ± 0.61 W'
+  );
 
   // Again, cancelled during its runs.
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
