@@ -5,10 +5,11 @@
  * themes. Same server as energy.spec.ts (embedded energyd on emulated RAPL, host total 25 W).
  */
 import { appendFileSync, readdirSync, readlinkSync } from 'fs';
+import * as http from 'http';
 import { expect, Page, test } from '@playwright/test';
 
 import { fakeStream, openNotebookAt, saveNotebook, setHidden } from '../helpers';
-import { TOKEN } from '../playwright.config';
+import { PORT, TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
 const ART = 'artifacts';
@@ -346,6 +347,35 @@ test('live figures: one stream, no request per tick; the top bar shows the host 
   const shown = Number(text.match(/⚡ ([\d.]+) W/)![1]);
   expect(Math.abs(shown - watts)).toBeLessThanOrEqual(0.05 + 1e-9); // one decimal
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText(/Power now [\d.]+ W\./);
+
+  // Bounded: at most 8 streams at once per Jupyter server (2 are open: the page's and the
+  // test's reader above); the next ones are refused with 429 until some go.
+  const streamStatus = (held: http.ClientRequest[]): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = http.get(`http://127.0.0.1:${PORT}/api/energy/v1/stream?token=${TOKEN}`, res => {
+        resolve(res.statusCode ?? 0);
+        if (res.statusCode !== 200) {
+          res.resume();
+        }
+      });
+      req.on('error', reject);
+      held.push(req);
+    });
+  const held: http.ClientRequest[] = [];
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    statuses.push(await streamStatus(held));
+  }
+  held.forEach(r => r.destroy());
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+  await expect
+    .poll(async () => {
+      const one: http.ClientRequest[] = [];
+      const status = await streamStatus(one);
+      one.forEach(r => r.destroy());
+      return status;
+    }, { timeout: 10_000 })
+    .toBe(200);
 });
 
 test('live chart: a 20× spike does not flatten the rest; ticks never overlap at 320 and 1366 px', async ({ page }) => {
