@@ -130,7 +130,7 @@ class StreamHandler(EnergyHandler):
 
     STREAMS_MAX = 8
     EVENT_MAX_BYTES = 1 << 20
-    STALL_S = 10.0
+    STALL_S = 60.0  # far above energyd's sample interval (0.1 s by default)
     streams_open = 0
     upstream: Optional[IOStream] = None
     browser_gone = False
