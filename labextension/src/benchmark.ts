@@ -1,54 +1,57 @@
 /**
- * Benchmark the selected cell: one warm-up run, then N runs; each run's time and energy come from
- * the per-cell measurement (kernel busy → idle), so the benchmark and the cell line agree.
+ * Benchmark the selected cell: one warm-up run, then N runs; each run's interval is the
+ * per-cell measurement's (kernel busy → idle), so the benchmark and the cell line agree. The
+ * statistics (mean, sd, 95 % interval of time, machine, channel and kernel energy) are
+ * energyd's, from one `runs` query over the runs' intervals with the kernel's scope.
  */
 import type { ICodeCellModel } from '@jupyterlab/cells';
 import { Notebook, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
+import { EnergyApiError, IRuns, requestAPI } from './api';
 import { CellEnergyTracker, ICellEnergy, IMeasured } from './cellenergy';
-import { IMeanSd, meanSd } from './format';
 
 export interface IBenchmarkResult {
   cellIndex: number;
   /** The execution count the cell shows after the last run ("[9]"), null if none. */
   executionCount?: number | null;
   cellId: string;
+  /** Each run's cell record (kernel busy → idle), warm-up excluded. */
   runs: ICellEnergy[];
   warmup: ICellEnergy | null;
-  time: IMeanSd;
-  host: IMeanSd;
-  kernel: IMeanSd | null;
-  channels: { [id: string]: IMeanSd };
+  /** energyd's answer over the runs' intervals: each run as `energy` gives it, and stats. */
+  answer: IRuns;
+  /** Why the kernel's figures are missing (null when `answer.stats.scope` has them). */
+  kernelNote: string | null;
   measured: boolean;
   coverage: string[];
 }
 
-export function summarize(
-  cellIndex: number,
-  cellId: string,
-  warmup: ICellEnergy | null,
+/** The `runs` parameter: each run's [from, to] as "T0/T1", comma-separated. */
+export function runsParam(runs: ICellEnergy[]): string {
+  return runs.map(r => `${r.from.toFixed(6)}/${r.to.toFixed(6)}`).join(',');
+}
+
+/** energyd's figures over the runs, with the kernel's share (its watch is labelled
+ * `kernel:<id>` by the server extension) or, when energyd cannot attribute, without. */
+export async function runStatistics(
+  kernelId: string | null,
   runs: ICellEnergy[]
-): IBenchmarkResult {
-  const channelIds = new Set<string>();
-  runs.forEach(r => Object.keys(r.channels).forEach(id => channelIds.add(id)));
-  const channels: { [id: string]: IMeanSd } = {};
-  for (const id of channelIds) {
-    channels[id] = meanSd(runs.map(r => r.channels[id] ?? NaN).filter(Number.isFinite));
+): Promise<{ answer: IRuns; kernelNote: string | null }> {
+  const param = runsParam(runs);
+  let kernelNote = 'no kernel';
+  if (kernelId) {
+    try {
+      const answer = await requestAPI<IRuns>('runs', { runs: param, scope: `kernel:kernel:${kernelId}` });
+      return { answer, kernelNote: answer.stats.scope ? null : 'energyd gave no kernel figure' };
+    } catch (error) {
+      if (!(error instanceof EnergyApiError) || error.status >= 500 || error.status === 0) {
+        throw error;
+      }
+      kernelNote = `energyd cannot attribute these runs: ${error.message}`;
+    }
   }
-  const kernelValues = runs.map(r => r.kernel_joules).filter((v): v is number => v !== null);
-  return {
-    cellIndex,
-    cellId,
-    runs,
-    warmup,
-    time: meanSd(runs.map(r => r.duration_s)),
-    host: meanSd(runs.map(r => r.host_joules ?? NaN).filter(Number.isFinite)),
-    kernel: kernelValues.length === runs.length && runs.length > 0 ? meanSd(kernelValues) : null,
-    channels,
-    measured: runs.every(r => r.measured),
-    coverage: runs[0]?.coverage ?? []
-  };
+  return { answer: await requestAPI<IRuns>('runs', { runs: param }), kernelNote };
 }
 
 function nextMeasurement(
@@ -132,7 +135,20 @@ export async function benchmarkActiveCell(
   } finally {
     marker.dispose();
   }
-  const result = summarize(cellIndex, cellId, warmup, results);
-  result.executionCount = (cell.model as ICodeCellModel).executionCount ?? null;
-  return result;
+  progress('statistics from energyd');
+  const { answer, kernelNote } = await runStatistics(
+    panel.sessionContext.session?.kernel?.id ?? null,
+    results
+  );
+  return {
+    cellIndex,
+    executionCount: (cell.model as ICodeCellModel).executionCount ?? null,
+    cellId,
+    runs: results,
+    warmup,
+    answer,
+    kernelNote,
+    measured: answer.runs.every(r => r.host.measured),
+    coverage: answer.runs[0]?.host.coverage ?? []
+  };
 }

@@ -21,6 +21,7 @@ import {
   qualityLabel
 } from './format';
 import { EnergyModel } from './model';
+import { addExecution } from './notebookenergy';
 import { parseKernelDate } from './time';
 
 /** What is stored in a cell's metadata under `energy` (version 1). */
@@ -296,9 +297,8 @@ export class CellEnergyTracker {
       to,
       duration_s: duration,
       host_joules: hostJ,
-      // Over the interval energyd actually covered (it clamps to its own history).
-      host_watts:
-        hostJ !== null && answer.to - answer.from > 0 ? hostJ / (answer.to - answer.from) : null,
+      // energyd's mean power over the interval it answered (null from an older energyd).
+      host_watts: answer.host?.watts ?? null,
       measured: !!answer.host?.measured,
       coverage: answer.host?.coverage ?? [],
       channels,
@@ -316,6 +316,11 @@ export class CellEnergyTracker {
         cell.model.setMetadata('energy', energy);
       }
       this.render(cell, energy);
+    }
+    // The notebook's own record counts every execution, of cells since deleted too.
+    const notebook = pending.panel.content.model;
+    if (notebook && this.model.settings.cellMetadata) {
+      notebook.setMetadata('energy', addExecution(notebook.getMetadata('energy'), energy));
     }
     this._measured.emit({ panel: pending.panel, cellId: pending.cellId, energy });
   }

@@ -2,6 +2,7 @@
  * Number formatting for power, energy and time. Pure functions: no JupyterLab imports, so the
  * unit tests run them directly.
  */
+import type { IStat, IYou } from './api';
 
 /** The energy units the user can choose (settings `unit`, panel switch). */
 export type EnergyUnit = 'J' | 'Wh' | 'kWh';
@@ -130,34 +131,42 @@ export function qualityLabel(measured: boolean | null | undefined): string {
   return measured ? 'measured' : 'estimated';
 }
 
-export interface IMeanSd {
-  n: number;
-  mean: number;
-  /** Sample standard deviation (n − 1); 0 for a single value. */
-  sd: number;
-}
-
-export function meanSd(values: number[]): IMeanSd {
-  const n = values.length;
-  if (n === 0) {
-    return { n, mean: NaN, sd: NaN };
-  }
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  if (n === 1) {
-    return { n, mean, sd: 0 };
-  }
-  const variance =
-    values.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (n - 1);
-  return { n, mean, sd: Math.sqrt(variance) };
-}
-
-/** "1.02 s ± 0.03 s" style; the formatter gets the mean as reference for its prefix. */
-export function formatMeanSd(
-  values: number[],
+/** `mean ± sd` of an API statistic, both with the mean's prefix; the mean alone for one run. */
+export function formatStat(
+  s: IStat,
   format: (x: number, reference: number) => string
 ): string {
-  const { mean, sd } = meanSd(values);
-  return `${format(mean, mean)} ± ${format(sd, mean)}`;
+  if (s.mean === null) {
+    return '–';
+  }
+  if (s.sd === null) {
+    return `${format(s.mean, s.mean)} (one run)`;
+  }
+  return `${format(s.mean, s.mean)} ± ${format(s.sd, s.mean)}`;
+}
+
+/** ", 95 % interval a – b" of an API statistic, or nothing when energyd gives none. */
+export function formatInterval(
+  s: IStat,
+  format: (x: number, reference: number) => string
+): string {
+  if (s.ci95_low === null || s.ci95_high === null || s.mean === null) {
+    return '';
+  }
+  return `, 95 % interval ${format(s.ci95_low, s.mean)} – ${format(s.ci95_high, s.mean)}`;
+}
+
+/** Power with a given reference for its prefix (for formatStat). */
+export function formatPowerRef(watts: number, reference: number): string {
+  return Number.isFinite(watts) ? withPrefix(watts, 'W', reference) : '– W';
+}
+
+/** An API statistic of durations: see formatDurationMeanSd. */
+export function formatDurationStat(s: IStat): string {
+  if (s.mean === null) {
+    return '– s';
+  }
+  return s.sd === null ? `${formatDuration(s.mean)} (one run)` : formatDurationMeanSd(s.mean, s.sd);
 }
 
 /** Mean ± sd of durations in one unit with enough digits that a small sd is not "± 0 ms". */
@@ -226,4 +235,27 @@ export function timeTick(t: number, spanS: number): string {
     return hm;
   }
   return `${d.getMonth() + 1}/${d.getDate()}`;
+}
+
+/** The user's share ("you") in one sentence, every figure as the `you` answer gives it;
+ * `error` says why there is none. */
+export function youText(you: IYou | null, error: string | null, unit: EnergyUnit = 'J'): string {
+  if (!you || you.you.joules === null) {
+    return `Your share is not available${error ? `: ${error}` : ' yet'}.`;
+  }
+  const y = you.you;
+  const share = y.share !== null ? `, ${(y.share * 100).toFixed(1)}% of the machine’s ${formatEnergy(you.machine.joules, unit)}` : '';
+  // The API's label says what the figure is ("estimate: this user's CPU-time share of …").
+  const what = /^estimate/i.test(y.label) ? y.label : `an estimate: ${y.label || y.method}`;
+  let text =
+    `You (${y.name}, all your processes): ${formatEnergy(y.joules, unit)} since the server started${share}` +
+    ` — ${what}.`;
+  if (y.emissions_g !== null && y.emissions_g !== undefined) {
+    text += ` ≈ ${formatEmissions(y.emissions_g)}`;
+    if (y.cost !== null && y.cost !== undefined) {
+      text += `, ${formatCost(y.cost, y.currency)}`;
+    }
+    text += ' (estimated).';
+  }
+  return text;
 }

@@ -11,7 +11,6 @@ import uPlot from 'uplot';
 import {
   EnergyApiError,
   IEnergy,
-  IHistory,
   IKernelEnergy,
   ILongterm,
   IProcesses,
@@ -23,20 +22,24 @@ import { makeChart } from './charts';
 import { chooseComparison } from './comparisons';
 import {
   ENERGY_UNITS,
+  EnergyUnit,
   formatCost,
   formatDuration,
-  formatDurationMeanSd,
+  formatDurationStat,
+  formatInterval,
   formatEmissions,
   formatEnergy,
   formatPower,
+  formatPowerRef,
+  formatStat,
   joulesTo,
   qualityLabel,
-  timeTick
+  timeTick,
+  youText
 } from './format';
 import { MIX_COLORS, MIX_GROUPS, mixBands } from './mix';
-import { EnergyModel } from './model';
-
-const LIVE_SECONDS = 100;
+import { EnergyModel, LIVE_SECONDS, SUMMARY_REFRESH_MS } from './model';
+import { INotebookEnergy } from './notebookenergy';
 
 type Range = 'server' | 'day' | 'week';
 
@@ -96,6 +99,37 @@ function downloadCsv(name: string, rows: { index: number; count: number | null; 
   URL.revokeObjectURL(a.href);
 }
 
+/** The notebook's record: its energy, emissions and cost over every execution so far, what
+ * that covers, measured or estimated, and over which time. */
+function notebookTotal(total: INotebookEnergy, unit: EnergyUnit): HTMLElement[] {
+  const p = el('p', 'jp-EnergyPanel-notebookTotal');
+  const span =
+    total.first_from !== null && total.last_to !== null
+      ? ` between ${new Date(total.first_from * 1000).toLocaleString()} and ` +
+        `${new Date(total.last_to * 1000).toLocaleTimeString()}`
+      : '';
+  let text =
+    `So far: ${formatEnergy(total.host_joules, unit)} (machine, ${qualityLabel(total.measured)}` +
+    `${total.coverage.length ? `, ${total.coverage.join(' + ')}` : ''}) over ` +
+    `${total.host_executions} execution(s)${span}`;
+  if (total.kernel_joules !== null) {
+    text += `; this notebook’s kernel ${formatEnergy(total.kernel_joules, unit)} of it ` +
+      `(estimated, over ${total.kernel_executions} execution(s))`;
+  }
+  text += '.';
+  if (total.emissions_g !== null) {
+    text += ` ≈ ${formatEmissions(total.emissions_g)} (estimated)`;
+    text += total.cost !== null ? `, ${formatCost(total.cost, total.currency)}.` : '.';
+  }
+  p.textContent = text;
+  p.title = `Covers ${total.covers}.` +
+    (total.intervals_dropped ? ` The record lists the newest ${total.intervals.length} intervals.` : '');
+  p.dataset.joules = String(total.host_joules ?? '');
+  p.dataset.executions = String(total.executions);
+  p.dataset.measured = String(total.measured);
+  return [p];
+}
+
 function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   className: string,
@@ -145,6 +179,7 @@ export class EnergyPanel extends Widget {
     const n = this._body;
     this.node.append(n);
     n.append(this._sentence, this._quality, this._carbon);
+    n.append(el('h3', '', 'You'), this._you);
 
     const units = el('div', 'jp-EnergyPanel-unit');
     units.append(el('span', '', 'Unit: '));
@@ -254,7 +289,7 @@ export class EnergyPanel extends Widget {
       this._renderBenchmark(); // only the unit changes what it shows
     }
     if (!this.model.error) {
-      void this._refreshLive();
+      this._renderLive();
       void this._refreshKernel();
       void this._refreshLongterm();
       void this._refreshProcesses();
@@ -262,13 +297,14 @@ export class EnergyPanel extends Widget {
     this._renderNotebook();
   }
 
-  /** The current notebook's executed cells as their energy records say (cell metadata): the
-   * cells that used the most, and every record as CSV. Each figure is energyd's, as stored;
-   * the notebook's total over all its executions needs an energyd query over many intervals,
-   * which the API does not offer yet, so none is shown. */
+  /** The current notebook's record (notebook metadata: every execution so far), then its
+   * executed cells as their energy records say (cell metadata): the cells that used the most,
+   * and every record as CSV. Each figure is energyd's, as stored. */
   private _renderNotebook(): void {
     const nb = this.notebooks?.currentWidget ?? null;
     const unit = this.model.settings.unit;
+    const record = nb?.content.model?.getMetadata('energy') as INotebookEnergy | undefined;
+    const total = record && record.version === 1 ? record : null;
     const rows = (nb?.content.widgets ?? [])
       .map((cell, index) => ({
         index,
@@ -277,13 +313,17 @@ export class EnergyPanel extends Widget {
       }))
       .filter((r): r is { index: number; count: number | null; energy: ICellEnergy } =>
         !!r.energy && r.energy.version === 1);
-    const key = `${nb?.id}|${unit}|${rows.map(r => `${r.index}:${r.energy.to}`).join(',')}`;
+    const key =
+      `${nb?.id}|${unit}|${total?.executions}|${total?.last_to}|` +
+      rows.map(r => `${r.index}:${r.energy.to}`).join(',');
     if (key === this._notebookKey) {
       return;
     }
     this._notebookKey = key;
+    const totalNode = total ? notebookTotal(total, unit) : [];
     if (!nb || !rows.length) {
       this._notebook.replaceChildren(
+        ...totalNode,
         el('div', 'jp-EnergyPanel-note', nb ? 'No cell of this notebook has an energy record yet.' : 'No notebook is open.')
       );
       return;
@@ -313,6 +353,7 @@ export class EnergyPanel extends Widget {
     const csv = el('button', 'jp-EnergyPanel-csv', 'Download CSV');
     csv.addEventListener('click', () => downloadCsv(nb.title.label || 'notebook', rows));
     this._notebook.replaceChildren(
+      ...totalNode,
       el('div', 'jp-EnergyPanel-note',
         `${rows.length} cell(s) with an energy record (their last execution); the ${top.length} that used the most:`),
       table,
@@ -322,7 +363,7 @@ export class EnergyPanel extends Widget {
 
   /** Top processes by attributed power (energyd's /processes), the user's own or all. */
   private async _refreshProcesses(): Promise<void> {
-    if (Date.now() - this._procAt < 3000 || this._procBusy) {
+    if (Date.now() - this._procAt < SUMMARY_REFRESH_MS || this._procBusy) {
       return;
     }
     this._procAt = Date.now();
@@ -419,7 +460,7 @@ export class EnergyPanel extends Widget {
     const covers = host.coverage.map(id => m.channelLabel(id) + ` (${id})`).join(' + ');
     this._quality.textContent =
       `${measured ? 'Measured' : 'Estimated'}: the host total covers ${covers || 'nothing yet'}. ` +
-      `Power now ${formatPower(m.meanWatts)}.` +
+      `Power now ${formatPower(host.watts)}.` +
       (measured
         ? ''
         : ' No energy sensor is readable here, so a CPU-utilisation model estimates it. ' +
@@ -427,6 +468,9 @@ export class EnergyPanel extends Widget {
           'Jupyter Energy repository (see docs/service.md).');
     this._quality.dataset.measured = String(measured);
     this._carbon.textContent = carbonText(since);
+    this._you.textContent = youText(m.you, m.youError?.message ?? null, unit);
+    this._you.dataset.joules = String(m.you?.you.joules ?? '');
+    this._you.dataset.share = String(m.you?.you.share ?? '');
   }
 
   private _renderChannels(): void {
@@ -460,58 +504,48 @@ export class EnergyPanel extends Widget {
     return wanted.length ? ids.filter(id => wanted.includes(id)) : ids;
   }
 
-  private async _refreshLive(): Promise<void> {
-    if (this._liveBusy) {
+  /** The live chart from the model's series (history, then the stream's samples). */
+  private _renderLive(): void {
+    const h = this.model.live;
+    if (!h) {
       return;
     }
-    this._liveBusy = true;
-    try {
-      const h = await requestAPI<IHistory>('history', { seconds: LIVE_SECONDS });
-      const ids = this._shownChannels(Object.keys(h.channels)).sort();
-      const key = ids.join(',');
-      const data: uPlot.AlignedData = [
-        h.t,
-        h.host.watts as (number | null)[],
-        ...ids.map(id => h.channels[id].watts as (number | null)[])
+    const ids = this._shownChannels(Object.keys(h.channels)).sort();
+    const key = ids.join(',');
+    const data: uPlot.AlignedData = [h.t, h.host, ...ids.map(id => h.channels[id])];
+    const measured = this.model.now?.host.measured ?? false;
+    this._liveNote.textContent =
+      `Watts, ${qualityLabel(measured)}: host total (thick) and each channel. ` +
+      'Shaded, with a bar along the top: this notebook’s kernel was busy.';
+    if (!this._liveChart || this._liveKey !== key) {
+      this._liveChart?.destroy();
+      this._live.replaceChildren();
+      const series = [
+        { label: 'host total', width: 2.5 },
+        ...ids.map(id => ({ label: this.model.channelLabel(id), width: 1.4 }))
       ];
-      const measured = this.model.now?.host.measured ?? false;
-      this._liveNote.textContent =
-        `Watts, ${qualityLabel(measured)}: host total (thick) and each channel. ` +
-        'Shaded, with a bar along the top: this notebook’s kernel was busy.';
-      if (!this._liveChart || this._liveKey !== key) {
-        this._liveChart?.destroy();
-        this._live.replaceChildren();
-        const series = [
-          { label: 'host total', width: 2.5 },
-          ...ids.map(id => ({ label: this.model.channelLabel(id), width: 1.4 }))
-        ];
-        this._liveChart = makeChart(this._live, this._chartWidth(), 'W', series, data, {
-          shade: () => this._busyShade()
-        });
-        this._liveKey = key;
-      } else {
-        this._liveChart.setData(data);
-      }
-      // Samples above the robust axis are cut at its top: say so, with the highest one.
-      const top = this._liveChart.scales.y.max ?? Infinity;
-      let peak: [number, number] | null = null;
-      for (let s = 1; s < data.length; s++) {
-        (data[s] as (number | null)[]).forEach((v, i) => {
-          if (v !== null && v > top && (!peak || v > peak[1])) {
-            peak = [h.t[i], v];
-          }
-        });
-      }
-      const p = peak as [number, number] | null;
-      this._liveSpike.textContent = p
-        ? `A sample of ${formatPower(p[1])} at ${timeTick(p[0], 0)} is above the scale ` +
-          '(the axis follows the 99th percentile; hover for each value).'
-        : '';
-    } catch (error) {
-      this._liveNote.textContent = `Live chart unavailable: ${String((error as Error).message)}`;
-    } finally {
-      this._liveBusy = false;
+      this._liveChart = makeChart(this._live, this._chartWidth(), 'W', series, data, {
+        shade: () => this._busyShade()
+      });
+      this._liveKey = key;
+    } else {
+      this._liveChart.setData(data);
     }
+    // Samples above the robust axis are cut at its top: say so, with the highest one.
+    const top = this._liveChart.scales.y.max ?? Infinity;
+    let peak: [number, number] | null = null;
+    for (let s = 1; s < data.length; s++) {
+      (data[s] as (number | null)[]).forEach((v, i) => {
+        if (v !== null && v > top && (!peak || v > peak[1])) {
+          peak = [h.t[i], v];
+        }
+      });
+    }
+    const p = peak as [number, number] | null;
+    this._liveSpike.textContent = p
+      ? `A sample of ${formatPower(p[1])} at ${timeTick(p[0], 0)} is above the scale ` +
+        '(the axis follows the 99th percentile; hover for each value).'
+      : '';
   }
 
   private _busyShade(): [number, number][] {
@@ -647,6 +681,7 @@ export class EnergyPanel extends Widget {
     }
   }
 
+  /** The benchmark as energyd's `runs` answered it: statistics and each run. */
   private _renderBenchmark(): void {
     const r = this._lastBench;
     if (!r) {
@@ -654,22 +689,29 @@ export class EnergyPanel extends Widget {
     }
     const unit = this.model.settings.unit;
     this._benchUnit = unit;
+    const stats = r.answer.stats;
     const fmtE = (x: number, ref?: number): string => formatEnergy(x, unit, ref);
-    const ms = (s: { mean: number; sd: number }, f: (x: number, ref?: number) => string): string =>
-      `${f(s.mean, s.mean)} ± ${f(s.sd, s.mean)}`;
     const box = el('div', 'jp-EnergyPanel-benchResult');
     box.append(
       el('div', 'jp-EnergyPanel-benchHead',
-        `Cell [${r.executionCount ?? ' '}], ${r.runs.length} runs after one warm-up (mean ± sd):`),
-      el('div', 'jp-EnergyPanel-benchTime', `time ${formatDurationMeanSd(r.time.mean, r.time.sd)}`),
+        `Cell [${r.executionCount ?? ' '}], ${r.runs.length} runs after one warm-up ` +
+        '(mean ± sd, 95 % interval of the mean; energyd’s statistics):'),
+      el('div', 'jp-EnergyPanel-benchTime',
+        `time ${formatDurationStat(stats.seconds)}${formatInterval(stats.seconds, formatDuration)}`),
       el('div', 'jp-EnergyPanel-benchEnergy',
-        `machine energy ${ms(r.host, fmtE)} (${qualityLabel(r.measured)}, ${r.coverage.join(' + ')})`)
+        `machine energy ${formatStat(stats.host.joules, fmtE)} (${qualityLabel(r.measured)}, ` +
+        `${r.coverage.join(' + ')})${formatInterval(stats.host.joules, fmtE)}` +
+        ` · mean power ${formatStat(stats.host.watts, formatPowerRef)}`)
     );
-    if (r.kernel) {
-      box.append(el('div', '', `kernel energy ${ms(r.kernel, fmtE)} (estimated, attributed)`));
-    }
-    for (const [id, s] of Object.entries(r.channels)) {
-      box.append(el('div', 'jp-EnergyPanel-benchChannel', `${this.model.channelLabel(id)} (${id}): ${ms(s, fmtE)}`));
+    box.append(
+      el('div', 'jp-EnergyPanel-benchKernel', stats.scope
+        ? `kernel energy ${formatStat(stats.scope.joules, fmtE)} (estimated, attributed)` +
+          formatInterval(stats.scope.joules, fmtE)
+        : `kernel energy not available: ${r.kernelNote ?? 'energyd gave no kernel figure'}`)
+    );
+    for (const [id, c] of Object.entries(stats.channels)) {
+      box.append(el('div', 'jp-EnergyPanel-benchChannel',
+        `${this.model.channelLabel(id)} (${id}): ${formatStat(c.joules, fmtE)}`));
     }
     const table = el('table', 'jp-EnergyPanel-table jp-EnergyPanel-benchRuns');
     const head = el('tr', '');
@@ -677,22 +719,23 @@ export class EnergyPanel extends Widget {
       head.append(el('th', '', h));
     }
     table.append(head);
-    r.runs.forEach((run, i) => {
+    r.answer.runs.forEach((run, i) => {
       const tr = el('tr', '');
       tr.append(
         el('td', '', String(i + 1)),
-        el('td', '', formatDuration(run.duration_s)),
-        el('td', '', formatEnergy(run.host_joules, unit)),
-        el('td', '', formatPower(run.host_watts))
+        el('td', '', formatDuration(run.seconds)),
+        el('td', '', formatEnergy(run.host.joules, unit)),
+        el('td', '', formatPower(run.host.watts))
       );
       table.append(tr);
     });
     box.append(table);
-    box.dataset.hostMeanJ = String(r.host.mean);
-    box.dataset.hostSdJ = String(r.host.sd);
-    box.dataset.timeMeanS = String(r.time.mean);
+    box.dataset.hostMeanJ = String(stats.host.joules.mean);
+    box.dataset.hostSdJ = String(stats.host.joules.sd);
+    box.dataset.timeMeanS = String(stats.seconds.mean);
     this._bench.replaceChildren(box);
   }
+
 
   private _body = el('div', 'jp-EnergyPanel-body');
   private _notebook = el('div', 'jp-EnergyPanel-notebook');
@@ -708,6 +751,7 @@ export class EnergyPanel extends Widget {
   private _sentence = el('p', 'jp-EnergyPanel-sentence');
   private _quality = el('p', 'jp-EnergyPanel-quality');
   private _carbon = el('p', 'jp-EnergyPanel-carbon');
+  private _you = el('p', 'jp-EnergyPanel-you');
   private _liveNote = el('div', 'jp-EnergyPanel-note');
   private _live = el('div', 'jp-EnergyPanel-live');
   private _kernel = el('p', 'jp-EnergyPanel-kernel');
@@ -718,7 +762,6 @@ export class EnergyPanel extends Widget {
   private _bench = el('div', 'jp-EnergyPanel-benchmark');
   private _liveChart: uPlot | null = null;
   private _liveKey = '';
-  private _liveBusy = false;
   private _longChart: uPlot | null = null;
   private _longBusy = false;
   private _longtermAt = 0;

@@ -1,11 +1,12 @@
 /**
- * The top bar item: host power now and host energy since the Jupyter server started, with the
- * emoji of the nearest everyday comparison; marked "est." when the figures are estimated.
+ * The top bar item: host power now (energyd's, from the live stream) and host energy since the
+ * Jupyter server started, with the emoji of the nearest everyday comparison; marked "est." when
+ * the figures are estimated. Its tooltip adds the user's own share ("you").
  */
 import { Widget } from '@lumino/widgets';
 
 import { chooseComparison } from './comparisons';
-import { formatEmissions, formatEnergy, formatPower, qualityLabel } from './format';
+import { formatEmissions, formatEnergy, formatPower, qualityLabel, youText } from './format';
 import { EnergyModel } from './model';
 
 export class EnergyTopBar extends Widget {
@@ -52,7 +53,7 @@ export class EnergyTopBar extends Widget {
     node.replaceChildren();
     const watts = document.createElement('span');
     watts.className = 'jp-EnergyTopBar-watts';
-    watts.textContent = `⚡ ${formatPower(m.meanWatts)}`;
+    watts.textContent = `⚡ ${formatPower(host.watts)}`;
     const energy = document.createElement('span');
     energy.className = 'jp-EnergyTopBar-joules';
     energy.textContent = ` · ${formatEnergy(joules, m.settings.unit)}`;
@@ -70,16 +71,21 @@ export class EnergyTopBar extends Widget {
       node.append(est);
     }
     node.dataset.state = measured ? 'measured' : 'estimated';
-    node.dataset.watts = String(m.meanWatts ?? '');
+    // What is shown, for the tests: the stream sample's time and watts, the energy answer's end.
+    node.dataset.watts = String(host.watts ?? '');
+    node.dataset.time = String(m.now.time);
     node.dataset.joules = String(joules ?? '');
+    node.dataset.energyTo = String(m.sinceServer?.to ?? '');
+    node.dataset.youJoules = String(m.you?.you.joules ?? '');
     const covers = host.coverage.join(' + ') || 'host';
     node.title =
-      `Machine power (mean over the last ${(m.settings.refreshIntervalMs / 1000).toFixed(1)} s) and energy since this Jupyter server started, ${qualityLabel(measured)}` +
+      `Machine power now (energyd's mean over the last second) and energy since this Jupyter server started, ${qualityLabel(measured)}` +
       ` (covers ${covers}).` +
       (chosen ? `\nThat is ${chosen.phrase}.` : '') +
       (typeof m.sinceServer?.host.emissions_g === 'number'
         ? `\n≈ ${formatEmissions(m.sinceServer.host.emissions_g)} (estimated).`
         : '') +
+      `\n${youText(m.you, m.youError?.message ?? null, m.settings.unit)}` +
       '\nClick for details.';
   }
 }

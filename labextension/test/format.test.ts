@@ -6,15 +6,18 @@ import {
   formatDurationMeanSd,
   formatEmissions,
   formatEnergy,
-  formatMeanSd,
+  formatDurationStat,
+  formatInterval,
+  formatPowerRef,
+  formatStat,
   formatNumber,
   formatPower,
   isEnergyUnit,
   joulesTo,
-  meanSd,
   nextUnit,
   qualityLabel,
-  timeTick
+  timeTick,
+  youText
 } from '../src/format';
 import { parseKernelDate } from '../src/time';
 
@@ -99,13 +102,18 @@ describe('labels and statistics', () => {
     expect(qualityLabel(false)).toBe('estimated');
     expect(qualityLabel(undefined)).toBe('estimated');
   });
-  it('computes the sample standard deviation', () => {
-    const s = meanSd([2, 4, 4, 4, 5, 5, 7, 9]);
-    expect(s.mean).toBe(5);
-    expect(s.sd).toBeCloseTo(2.138, 3); // sqrt(32/7)
-    expect(meanSd([3]).sd).toBe(0);
-    expect(Number.isNaN(meanSd([]).mean)).toBe(true);
-    expect(formatMeanSd([1, 1.2, 1.4], (x, ref) => formatEnergy(x, 'J', ref))).toBe('1.2 J ± 0.2 J');
+  it('formats the statistics energyd gives, one prefix for mean, sd and interval', () => {
+    const s = { n: 3, mean: 1.2, sd: 0.2, rel_sd: 0.1667, ci95_low: 0.7032, ci95_high: 1.6968 };
+    const fmt = (x: number, ref: number) => formatEnergy(x, 'J', ref);
+    expect(formatStat(s, fmt)).toBe('1.2 J ± 0.2 J');
+    expect(formatInterval(s, fmt)).toBe(', 95 % interval 0.7 J – 1.7 J');
+    expect(formatStat({ ...s, mean: 1500, sd: 20 }, fmt)).toBe('1.5 kJ ± 0.02 kJ');
+    expect(formatStat({ ...s, mean: 25.04, sd: 0.5 }, formatPowerRef)).toBe('25.0 W ± 0.5 W');
+    const one = { n: 1, mean: 2, sd: null, rel_sd: null, ci95_low: null, ci95_high: null };
+    expect(formatStat(one, fmt)).toBe('2.0 J (one run)');
+    expect(formatInterval(one, fmt)).toBe('');
+    expect(formatDurationStat({ ...s, mean: 0.3012, sd: 0.0021 })).toBe('301.2 ms ± 2.1 ms');
+    expect(formatDurationStat(one)).toBe('2.00 s (one run)');
   });
 });
 
@@ -145,5 +153,33 @@ describe('timeTick', () => {
     expect(timeTick(t, 100)).toBe('09:05:07');
     expect(timeTick(t, 86400)).toBe('09:05');
     expect(timeTick(t, 7 * 86400)).toBe('11/22');
+  });
+});
+
+describe('youText (the user share)', () => {
+  const you = (joules: number | null, emissions: number | null, cost: number | null) => ({
+    from: 0, to: 10,
+    machine: { joules: 1000, measured: true, coverage: ['rapl:package-0'], emissions_g: 0.1, cost: 0.01, currency: 'EUR' },
+    you: {
+      uid: 1000, name: 'ada', scope: 'user:1000', joules, share: joules === null ? null : 0.25,
+      emissions_g: emissions, cost, currency: 'EUR', method: 'cpu-time-share', measured: false as const,
+      label: "estimate: this user's CPU-time share of the machine's measured total"
+    }
+  });
+  it('gives the API figures as they are and says it is an estimate', () => {
+    const t = youText(you(250, 0.025, 0.0025), null, 'J');
+    expect(t).toContain('You (ada, all your processes): 250 J since the server started, 25.0% of the machine’s 1.0 kJ');
+    expect(t).toContain("— estimate: this user's CPU-time share of the machine's measured total.");
+    expect(t).toContain('≈ 25.0 mg CO₂e, ');
+    expect(t).toContain('0.0025');
+    expect(t).toContain('(estimated)');
+  });
+  it('leaves out emissions the API does not give and says why a share is missing', () => {
+    expect(youText(you(250, null, null), null)).not.toContain('CO₂e');
+    const other = you(250, null, null);
+    other.you.label = 'share by cpu-time-share';
+    expect(youText(other, null)).toContain('— an estimate: share by cpu-time-share.');
+    expect(youText(null, 'energyd attributes after two scans')).toBe('Your share is not available: energyd attributes after two scans.');
+    expect(youText(you(null, null, null), null)).toBe('Your share is not available yet.');
   });
 });

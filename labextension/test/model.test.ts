@@ -1,26 +1,39 @@
 import { describe, expect, it, vi } from 'vitest';
 
-// model.ts talks to the server through api.ts; meanPower() is pure.
-vi.mock('../src/api', () => ({ requestAPI: vi.fn(), EnergyApiError: class {} }));
+// model.ts talks to the server through api.ts; the functions tested here are pure.
+vi.mock('../src/api', () => ({ requestAPI: vi.fn(), streamNow: vi.fn(), EnergyApiError: class {} }));
 
-import { meanPower } from '../src/model';
+import { BACKOFF_MAX_MS, extendLive, ILiveSeries, LIVE_SECONDS, reconnectDelayMs } from '../src/model';
 
-function since(to: number, joules: number | null) {
+function now(time: number, host: number, pkg: number | null) {
   return {
-    from: 0, to, resolution_s: 0.1, channels: {},
-    host: { joules, coverage: ['rapl:package-0'], measured: true }
+    time,
+    channels: { 'rapl:package-0': { watts: pkg, joules: 0, measured: true } },
+    host: { watts: host, joules: 0, coverage: ['rapl:package-0'], measured: true }
   };
 }
 
-describe('meanPower (top bar power)', () => {
-  it('is the energy difference over the time difference', () => {
-    expect(meanPower(since(10, 250), since(11, 275))).toBeCloseTo(25, 9);
-    expect(meanPower(since(10, 250), since(12, 300))).toBeCloseTo(25, 9);
+describe('reconnectDelayMs (the stream after a failure)', () => {
+  it('is the refresh interval after a stream that ended, then doubles up to the maximum', () => {
+    expect([0, 1, 2, 3, 4, 9].map(f => reconnectDelayMs(f, 1000))).toEqual([1000, 1000, 2000, 4000, 4000, 4000]);
+    expect(reconnectDelayMs(20, 1000)).toBe(BACKOFF_MAX_MS);
+    expect(reconnectDelayMs(0, 50)).toBe(200); // never faster than 5 a second
   });
-  it('is null without two usable answers', () => {
-    expect(meanPower(null, since(11, 275))).toBeNull();
-    expect(meanPower(since(10, null), since(11, 275))).toBeNull();
-    expect(meanPower(since(10, 250), since(10.1, 252))).toBeNull(); // too short to mean much
-    expect(meanPower(since(10, 250), since(11, 10))).toBeNull(); // energyd restarted
+});
+
+describe('extendLive (history extended by the stream)', () => {
+  it('appends the sample as the stream gives it and drops points older than the window', () => {
+    const live: ILiveSeries = { t: [100, 150], host: [25, 26], channels: { 'rapl:package-0': [20, 21] } };
+    extendLive(live, now(200, 30, 24));
+    expect(live).toEqual({ t: [100, 150, 200], host: [25, 26, 30], channels: { 'rapl:package-0': [20, 21, 24] } });
+    extendLive(live, now(100 + LIVE_SECONDS + 60, 31, null));
+    expect(live.t).toEqual([200, 100 + LIVE_SECONDS + 60]);
+    expect(live.host).toEqual([30, 31]);
+    expect(live.channels['rapl:package-0']).toEqual([24, null]);
+  });
+  it('ignores a sample not newer than the last point', () => {
+    const live: ILiveSeries = { t: [100], host: [25], channels: {} };
+    extendLive(live, now(100, 99, 99));
+    expect(live.host).toEqual([25]);
   });
 });

@@ -11,6 +11,7 @@ from .client import EnergydClient, EnergydError, EnergydUnavailable, ensure_ener
 from .meter import (EnergyContext, EnergyMeter, EnergySample, EnergyTrace, IdleBaseline,
                     measure_energy, measure_idle)
 from .output import CSVHandler, JSONLinesHandler, PandasHandler, PrintHandler
+from .settings import energy_unit, set_energy_unit
 
 
 def load_ipython_extension(ipython):
@@ -33,4 +34,4 @@ def _jupyter_server_extension_points():
 __all__ = ["EnergydClient", "EnergydError", "EnergydUnavailable", "ensure_energyd", "find_socket",
            "EnergyContext", "EnergyMeter", "EnergySample", "EnergyTrace", "IdleBaseline",
            "measure_energy", "measure_idle", "CSVHandler", "JSONLinesHandler", "PandasHandler",
-           "PrintHandler", "__version__"]
+           "PrintHandler", "energy_unit", "set_energy_unit", "__version__"]

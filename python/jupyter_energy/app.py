@@ -34,10 +34,12 @@ class EnergyExtensionApp(ExtensionApp):
 
     socket_path = Unicode(
         "", config=True,
-        help="energyd's unix socket. Empty: $ENERGYD_SOCKET, /run/energyd/energyd.sock, "
-             "$XDG_RUNTIME_DIR/energyd.sock or /tmp/energyd-<uid>.sock, then the embedded "
-             "daemon's socket under the Jupyter data directory. An embedded energyd listens here "
-             "when this is set and nothing answers.")
+        help="energyd's address (a unix socket path, unix:PATH or HOST:PORT). Empty: the "
+             "search of every client (docs/api.md, 'Finding energyd': $ENERGYD_SOCKET, "
+             "/run/energyd/energyd.sock when it exists, else $XDG_RUNTIME_DIR/energyd.sock or "
+             "/tmp/energyd-<uid>.sock), then the embedded daemon's socket under the Jupyter "
+             "data directory. An embedded energyd listens here when this is set and nothing "
+             "answers.")
     auto_start = Bool(
         True, config=True,
         help="Start an energyd as the current user (embedded mode) when none answers; it is "
@@ -165,7 +167,9 @@ class EnergyExtensionApp(ExtensionApp):
         }
 
     def kernel_energy(self, kernel_id: str, t0: float, t1: float) -> Dict[str, Any]:
-        """Machine energy over [t0, t1] plus the kernel's attributed share when energyd can."""
+        """Machine energy over [t0, t1] plus the kernel's attributed share when energyd can:
+        energyd's figures as it gives them (``seconds``; ``joules`` and mean ``watts`` of
+        ``host``, each of ``channels`` and ``kernel``), nothing computed here."""
         self.watches.sync()
         watch = self.watches.get(kernel_id)
         cli = self.client()
@@ -186,6 +190,7 @@ class EnergyExtensionApp(ExtensionApp):
             "watch_id": watch.watch_id if watch else None,
             "from": machine.get("from", t0),
             "to": machine.get("to", t1),
+            "seconds": machine.get("seconds"),
             "resolution_s": machine.get("resolution_s"),
             "host": machine.get("host"),
             "channels": machine.get("channels"),

@@ -1,16 +1,15 @@
 """The one place that finds energyd and talks to it.
 
 Everything in Python that needs energy figures (the Jupyter server extension, the magics, the
-``measure_energy`` API) goes through this module.  It speaks HTTP/1.1 over energyd's unix socket
-with the standard library only (``http.client`` on an ``AF_UNIX`` socket), so it adds no
-dependency.
+``measure_energy`` API) goes through this module, which sends its requests through
+:mod:`jupyter_energy.transport` (HTTP/1.1 over a unix socket or loopback TCP, the standard
+library only).
 
 Interface
 ---------
 ``find_socket(explicit=None) -> str | None``
-    The first socket that answers, in the same order as the ``energy`` CLI: ``explicit``,
-    ``$ENERGYD_SOCKET``, ``/run/energyd/energyd.sock``, then ``$XDG_RUNTIME_DIR/energyd.sock`` if
-    ``XDG_RUNTIME_DIR`` is set, else ``/tmp/energyd-<uid>.sock``.
+    The address libenergy and the ``energy`` CLI would use (``transport.default_address``: the
+    search in docs/api.md, "Finding energyd") when energyd answers there, else None.
 
 ``EnergydClient(socket_path=None, timeout_s=5.0)``
     ``.get(path, **params) -> dict``, ``.post(path, body) -> dict``, ``.delete(path) -> dict``.
@@ -35,18 +34,19 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
+
+from . import transport
+from .transport import default_address
 
 log = logging.getLogger("jupyter_energy")
 
 API_PREFIX = "/api/v1/"
-SYSTEM_SOCKET = "/run/energyd/energyd.sock"
 
 
 class EnergydError(Exception):
@@ -73,43 +73,14 @@ class EnergydUnavailable(EnergydError):
         self.socket_path = socket_path
 
 
-def default_socket_candidates() -> List[str]:
-    """The sockets the CLI tries, in order (without the explicit one)."""
-    out = []
-    env = os.environ.get("ENERGYD_SOCKET")
-    if env:
-        out.append(env)
-    out.append(SYSTEM_SOCKET)
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        out.append(os.path.join(xdg, "energyd.sock"))
-    else:
-        out.append(f"/tmp/energyd-{os.getuid()}.sock")
-    return out
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class EnergydClient:
-    """A client of one energyd over its unix socket.
+    """A client of one energyd.
 
-    ``socket_path=None`` uses :func:`find_socket` at the first request (and raises
-    :class:`EnergydUnavailable` if nothing answers).  One connection per request: energyd
-    requests are small and rare (a few a second at most), and this keeps the client thread-safe.
+    ``socket_path``: an address as :mod:`jupyter_energy.transport` takes it (a unix socket path,
+    ``unix:PATH`` or ``HOST:PORT``); None uses the search (docs/api.md, "Finding energyd"), and
+    requests to an address where nothing answers raise :class:`EnergydUnavailable` naming it.
+    One connection per request: energyd requests are small and rare (a few a second at most),
+    and this keeps the client thread-safe.
     """
 
     def __init__(self, socket_path: Optional[str] = None, timeout_s: float = 5.0):
@@ -119,15 +90,13 @@ class EnergydClient:
     @property
     def socket_path(self) -> Optional[str]:
         if self._socket_path is None:
-            self._socket_path = find_socket()
+            self._socket_path = default_address()
         return self._socket_path
 
     def request(self, method: str, path: str, params: Optional[Dict[str, Any]] = None,
                 body: Optional[Any] = None) -> dict:
         """Send one request; return the decoded JSON answer or raise :class:`EnergydError`."""
         sock_path = self.socket_path
-        if not sock_path:
-            raise EnergydUnavailable(None, "no socket answers: " + ", ".join(default_socket_candidates()))
         url = path if path.startswith("/") else API_PREFIX + path
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if query:
@@ -137,16 +106,11 @@ class EnergydClient:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        conn = _UnixHTTPConnection(sock_path, self.timeout_s)
         try:
-            conn.request(method, url, body=payload, headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-            status = resp.status
-        except (OSError, http.client.HTTPException) as exc:
+            status, _, raw = transport.request(sock_path, method, url, payload, headers,
+                                               self.timeout_s)
+        except (OSError, ValueError, http.client.HTTPException) as exc:
             raise EnergydUnavailable(sock_path, str(exc) or type(exc).__name__) from exc
-        finally:
-            conn.close()
         try:
             data = json.loads(raw.decode() or "{}")
         except ValueError:
@@ -176,19 +140,22 @@ class EnergydClient:
             return False
 
 
-def _answers(path: str, timeout_s: float = 1.0) -> bool:
-    if not path or not os.path.exists(path):
+def _answers(address: str, timeout_s: float = 1.0) -> bool:
+    if not address:
         return False
-    return EnergydClient(path, timeout_s).ping()
+    try:
+        kind, where, _ = transport.parse_address(address)
+    except ValueError:
+        return False
+    if kind == "unix" and not os.path.exists(where):
+        return False
+    return EnergydClient(address, timeout_s).ping()
 
 
 def find_socket(explicit: Optional[str] = None) -> Optional[str]:
-    """The first candidate socket on which energyd answers, or None."""
-    candidates = ([explicit] if explicit else []) + default_socket_candidates()
-    for path in candidates:
-        if _answers(path):
-            return path
-    return None
+    """The address the search picks for ``explicit`` when energyd answers there, else None."""
+    address = default_address(explicit)
+    return address if _answers(address) else None
 
 
 def embedded_state_dir() -> Path:
@@ -267,10 +234,13 @@ def start_energyd(socket_path: Optional[str] = None, energyd_path: Optional[str]
     state = Path(state_dir) if state_dir else embedded_state_dir()
     state.mkdir(parents=True, exist_ok=True)
     sock = socket_path or embedded_socket_path(state)
-    Path(sock).parent.mkdir(parents=True, exist_ok=True)
-    if os.path.exists(sock) and not _answers(sock):
-        os.unlink(sock)  # stale socket of a daemon that died
-    args = [binary, "--listen", f"unix:{sock}", "--interval", f"{interval_s:g}"]
+    kind, where, _ = transport.parse_address(sock)
+    if kind == "unix":
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(where) and not _answers(sock):
+            os.unlink(where)  # stale socket of a daemon that died
+    args = [binary, "--listen", f"unix:{where}" if kind == "unix" else sock,
+            "--interval", f"{interval_s:g}"]
     if os.geteuid() != 0:
         args += ["--state-dir", str(state)]
     else:

@@ -7,19 +7,23 @@ status and JSON body (``{"error", "hint"}``); an unreachable energyd is a 503 wi
 from __future__ import annotations
 
 import json
+import socket
 import time
+from datetime import timedelta
 from typing import Any, Dict, Optional, Tuple
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
-from tornado import web
+from tornado import gen, web
 from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
-from .client import EnergydError
+from .client import EnergydError, EnergydUnavailable
 from .users import foreign_scope, user_energy
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
-FORWARDED = ("info", "sources", "now", "history", "energy", "longterm", "carbon", "processes")
+FORWARDED = ("info", "sources", "now", "history", "energy", "runs", "longterm", "carbon",
+             "processes")
 
 
 class EnergyHandler(APIHandler):
@@ -117,6 +121,68 @@ class YouHandler(EnergyHandler):
         self.write_json(data)
 
 
+class StreamHandler(EnergyHandler):
+    """energyd's Server-Sent Events (``/api/v1/stream``: one ``now`` object per tick) relayed
+    as they come.  One energyd connection per browser stream, closed when the browser goes.
+    Bounded: at most STREAMS_MAX streams at once per Jupyter server (energyd limits the
+    connections of a user), an event of at most EVENT_MAX_BYTES, and STALL_S without one ends
+    the stream (the browser reconnects)."""
+
+    STREAMS_MAX = 8
+    EVENT_MAX_BYTES = 1 << 20
+    STALL_S = 60.0  # far above energyd's sample interval (0.1 s by default)
+    streams_open = 0
+    upstream: Optional[IOStream] = None
+    browser_gone = False
+
+    async def _read(self, read: Any) -> bytes:
+        return await gen.with_timeout(timedelta(seconds=self.STALL_S), read,
+                                      quiet_exceptions=(StreamClosedError,))
+
+    @web.authenticated
+    async def get(self) -> None:
+        if StreamHandler.streams_open >= self.STREAMS_MAX:
+            self.write_json({"error": f"{self.STREAMS_MAX} energy streams are open on this "
+                             "Jupyter server already", "hint": "close other tabs"}, 429)
+            return
+        StreamHandler.streams_open += 1
+        path = None
+        try:
+            path = (await self.call(self.energy.client)).socket_path
+            self.upstream = IOStream(socket.socket(socket.AF_UNIX),
+                                     max_buffer_size=2 * self.EVENT_MAX_BYTES)
+            await self._read(self.upstream.connect(path))
+            await self.upstream.write(b"GET /api/v1/stream HTTP/1.0\r\nHost: energyd\r\n\r\n")
+            head = await self._read(self.upstream.read_until(b"\r\n\r\n", 16384))
+            status = int(head.split(b" ", 2)[1])
+            if status != 200:
+                body = await self._read(self.upstream.read_until_close())
+                self.write_json(json.loads(body or b"{}"), status)
+                return
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("Cache-Control", "no-store")
+            while True:
+                self.write(await self._read(
+                    self.upstream.read_until(b"\n\n", self.EVENT_MAX_BYTES)))
+                await self.flush()
+        except EnergydError as exc:
+            self.write_energyd_error(exc)
+        except (OSError, StreamClosedError, UnsatisfiableReadError, gen.TimeoutError,
+                ValueError, IndexError) as exc:
+            if not self._headers_written and not self.browser_gone:
+                self.write_energyd_error(EnergydUnavailable(path, str(exc) or type(exc).__name__))
+        finally:
+            StreamHandler.streams_open -= 1
+            if self.upstream:
+                self.upstream.close()
+
+    def on_connection_close(self) -> None:
+        # The browser went: end energyd's connection too (the pending read then fails).
+        self.browser_gone = True
+        if self.upstream:
+            self.upstream.close()
+
+
 class KernelEnergyHandler(EnergyHandler):
     @web.authenticated
     async def get(self, kernel_id: str) -> None:
@@ -142,6 +208,7 @@ def setup_handlers(web_app: Any, base_url: str) -> list:
     return [
         (url_path_join(prefix, "status"), StatusHandler),
         (url_path_join(prefix, "you"), YouHandler),
+        (url_path_join(prefix, "stream"), StreamHandler),
         (url_path_join(prefix, r"kernels/([^/]+)/energy"), KernelEnergyHandler),
         (url_path_join(prefix, "(" + "|".join(FORWARDED) + ")"), ForwardHandler),
     ]

@@ -26,6 +26,10 @@ Units: joules, seconds, watts, grams CO2eq. ``EnergySample.energy`` maps channel
 where energyd does not attribute); ``emissions_g`` ``None`` where energyd reports none. After
 ``remove_idle``, ``host_joules`` is above idle and ``host_joules_with_idle`` the whole host's
 energy that ``process_joules`` is a share of.
+
+Every figure is energyd's: joules, mean watts (``host_watts``, ``watts``), the idle-corrected
+figures (``remove_idle`` asks energyd with ``idle_watts=``) and the statistics over repeated
+runs (:meth:`EnergyMeter.get_runs`, ``GET /api/v1/runs``). This module only asks and sorts.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    Union)
 
 from .client import EnergydClient, EnergydError, ensure_energyd, resolve_socket
 
@@ -44,6 +49,8 @@ from .client import EnergydClient, EnergydError, ensure_energyd, resolve_socket
 WAIT_FOR_SAMPLE_S = 2.0
 #: How long to wait for energyd's attribution to cover a segment (it follows process scans).
 WAIT_FOR_ATTRIBUTION_S = 3.0
+#: The most segments energyd's /runs takes in one request.
+RUNS_MAX = 300
 
 _embedded = None  # an energyd this process started because none answered
 
@@ -78,6 +85,13 @@ class EnergySample:
     #: the whole host's energy as measured, idle included: the figure ``process_joules`` is a
     #: share of. None while no baseline was removed.
     host_joules_with_idle: Optional[float] = None
+    #: The host's mean power over the sample (energyd's ``watts``; above idle after remove_idle).
+    host_watts: float = math.nan
+    #: Mean power per channel (energyd's ``watts``; above idle after remove_idle where a
+    #: channel had a baseline).
+    watts: Dict[str, float] = field(default_factory=dict)
+    #: ``process_joules`` as a fraction of the host's energy with idle (energyd's ``share``).
+    process_share: Optional[float] = None
 
     @property
     def idle_removed(self) -> bool:
@@ -104,7 +118,9 @@ class EnergySample:
                 "host_coverage": list(self.host_coverage), "resolution_s": self.resolution_s,
                 "idle_removed": self.idle_removed,
                 "host_joules_above_idle": self.host_joules_above_idle,
-                "host_joules_with_idle": self.host_joules_with_idle}
+                "host_joules_with_idle": self.host_joules_with_idle,
+                "host_watts": self.host_watts, "watts": dict(self.watts),
+                "process_share": self.process_share}
 
 
 @dataclass
@@ -117,10 +133,14 @@ class IdleBaseline:
 
 
 class EnergyTrace:
-    """A list of :class:`EnergySample`, with pyJoules' clean-up helpers."""
+    """A list of :class:`EnergySample`, with pyJoules' clean-up helpers. ``client``: the energyd
+    that measured the samples (``remove_idle`` asks it again; default: the one the CLI would
+    use)."""
 
-    def __init__(self, samples: Iterable[EnergySample] = ()):
+    def __init__(self, samples: Iterable[EnergySample] = (),
+                 client: Optional[EnergydClient] = None):
         self._samples = list(samples)
+        self.client = client
 
     def __iter__(self) -> Iterator[EnergySample]:
         return iter(self._samples)
@@ -132,7 +152,8 @@ class EnergyTrace:
         return self._samples[i]
 
     def __add__(self, other: "EnergyTrace") -> "EnergyTrace":
-        return EnergyTrace(self._samples + list(other))
+        return EnergyTrace(self._samples + list(other),
+                           self.client or getattr(other, "client", None))
 
     def __repr__(self) -> str:
         return f"EnergyTrace({self._samples!r})"
@@ -150,12 +171,16 @@ class EnergyTrace:
 
     def remove_idle(self, idle: Union[IdleBaseline, Dict[str, float], Sequence[Dict[str, float]]]
                     ) -> "EnergyTrace":
-        """Subtract idle power × duration from the host and channel figures; returns self.
+        """Replace the host and channel figures by energyd's figures above an idle baseline;
+        returns self.
 
         ``idle`` is what :func:`measure_idle` returns, a dict of channel -> idle watts (``"host"``
-        for the host total), or a list of such dicts, one per sample. It is *power* (W), turned
-        into energy with each sample's own duration: subtracting an idle energy measured over a
-        different duration is the unit error this method avoids.
+        for the host total), or a list of such dicts, one per sample. It is *power* (W): energyd
+        subtracts it times each sample's own interval (``GET /api/v1/energy?…&idle_watts=``,
+        ``joules_above_idle`` and ``watts_above_idle``), so each sample's interval must still be
+        in energyd's history (the last ``history_s`` seconds, 900 by default): an interval that
+        has left it raises :class:`EnergydError` saying so. Calling it again replaces the
+        baseline; it never subtracts twice.
 
         ``process_joules`` is left as it is: it is this process's share of the host's energy
         *with* idle (energyd splits the measured energy by CPU time), not of the energy above
@@ -173,15 +198,47 @@ class EnergyTrace:
             if len(per_sample) != len(self._samples):
                 raise ValueError(f"remove_idle: {len(per_sample)} idle values for "
                                  f"{len(self._samples)} samples")
-        for s, watts in zip(self._samples, per_sample):
+        client = self.client or default_client()
+        baselines = [{k: w for k, w in watts.items()
+                      if (k == "host" or k in s.energy) and w is not None and math.isfinite(w)}
+                     for s, watts in zip(self._samples, per_sample)]
+        # Every answer first, so that an interval that left the history changes no sample.
+        answers = [_energy_above_idle(client, s, b) if b else None
+                   for s, b in zip(self._samples, baselines)]
+        for s, baseline, e in zip(self._samples, baselines, answers):
             if s.host_joules_with_idle is None:
                 s.host_joules_with_idle = s.host_joules
+            if e is None:
+                continue
+            if "host" in baseline:
+                s.host_joules = _num(e["host"].get("joules_above_idle"))
+                s.host_watts = _num(e["host"].get("watts_above_idle"))
             for ch in s.energy:
-                if ch in watts:
-                    s.energy[ch] -= watts[ch] * s.duration
-            if "host" in watts:
-                s.host_joules -= watts["host"] * s.duration
+                if ch in baseline:
+                    fig = e["channels"][ch]
+                    s.energy[ch] = _num(fig.get("joules_above_idle"))
+                    s.watts[ch] = _num(fig.get("watts_above_idle"))
         return self
+
+
+def _energy_above_idle(client: EnergydClient, s: EnergySample,
+                       baseline: Dict[str, float]) -> dict:
+    """energyd's /energy answer over the sample's interval with the idle baseline given."""
+    spec = ",".join(f"{key}:{w:.9g}" for key, w in baseline.items())
+    t0, t1 = s.timestamp, s.timestamp + s.duration
+    gone = (f"remove_idle: sample {s.tag!r} ({t0:.3f} to {t1:.3f}) has left energyd's history, "
+            "which energyd needs to subtract the baseline")
+    hint = ("call remove_idle within energyd's history (GET /api/v1/info: history_s; "
+            "energyd --history SECONDS) of measuring, and before energyd restarts")
+    try:
+        e = client.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}", "idle_watts": spec})
+    except EnergydError as exc:
+        if exc.status == 404:
+            raise EnergydError(404, gone, hint, exc.body) from exc
+        raise
+    if e.get("clamped"):
+        raise EnergydError(404, gone + f" (it holds {e.get('from')} to {e.get('to')} of it)", hint, e)
+    return e
 
 
 class EnergyMeter:
@@ -250,7 +307,7 @@ class EnergyMeter:
             raise RuntimeError("EnergyMeter.get_trace: stop() first")
         while len(self._samples) < len(self._segments):
             self._samples.append(self._measure(*self._segments[len(self._samples)]))
-        return EnergyTrace(self._samples)
+        return EnergyTrace(self._samples, self.client)
 
     # -- asking energyd ----------------------------------------------------------------------
 
@@ -265,6 +322,13 @@ class EnergyMeter:
         t1 = t0 + duration
         self._wait_for_sample(t1)
         e = self.client.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+        scoped = self._scoped("energy", {"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+        return self._sample(tag, t0, duration, e, scoped and scoped.get("scope"))
+
+    def _sample(self, tag: str, t0: float, duration: float, e: dict,
+                scope: Optional[dict]) -> EnergySample:
+        """A sample from energyd's figures over its interval (an /energy answer, or one run of
+        a /runs answer) and the scope's (None where energyd does not attribute)."""
         channels = e.get("channels", {})
         if self.channels:
             unknown = [c for c in self.channels if c not in channels]
@@ -277,19 +341,24 @@ class EnergyMeter:
             timestamp=t0, tag=tag, duration=duration,
             energy={c: _num(v.get("joules")) for c, v in channels.items()},
             host_joules=_num(host.get("joules")),
-            process_joules=self._process_joules(t0, t1),
+            process_joules=None if scope is None else _num(scope.get("joules")),
             emissions_g=None if emissions is None else float(emissions),
             measured={c: bool(v.get("measured")) for c, v in channels.items()},
             host_measured=bool(host.get("measured")),
             host_coverage=list(host.get("coverage", [])),
-            resolution_s=float(e.get("resolution_s") or 0.0))
+            resolution_s=float(e.get("resolution_s") or 0.0),
+            host_watts=_num(host.get("watts")),
+            watts={c: _num(v.get("watts")) for c, v in channels.items()},
+            process_share=None if scope is None or scope.get("share") is None
+            else float(scope["share"]))
 
-    def _process_joules(self, t0: float, t1: float) -> Optional[float]:
-        """This process tree's attributed energy, where energyd attributes (else None).
+    def _scoped(self, endpoint: str, params: Dict[str, str]) -> Optional[dict]:
+        """energyd's answer for this process tree's scope (``kernel:WATCH``, else ``pid:PID``),
+        or None where energyd does not attribute.
 
         Attribution runs behind the sampler (it needs two process scans, at most a second
-        apart): until it has covered the whole segment energyd answers 503 or a clamped
-        interval, so ask again for a few seconds before giving up on this sample."""
+        apart): until it has covered the whole interval energyd answers 503 or a clamped
+        interval, so ask again for a few seconds before giving up (unknown, not zero)."""
         if self._scope_supported is False:
             return None
         watch = _own_watch(self.client)
@@ -297,8 +366,7 @@ class EnergyMeter:
         deadline = time.monotonic() + WAIT_FOR_ATTRIBUTION_S
         while True:
             try:
-                e = self.client.get("energy", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}",
-                                                 "scope": scope})
+                e = self.client.get(endpoint, scope=scope, **params)
             except EnergydError as exc:
                 if exc.status == 404 and watch:
                     # energyd restarted and forgot our watch: register again, once.
@@ -311,17 +379,42 @@ class EnergyMeter:
                     self._scope_supported = False
                     return None
                 if exc.status != 503 or time.monotonic() > deadline:
-                    return None  # not (yet) attributed: unknown, not zero
+                    return None
                 time.sleep(0.1)
                 continue
-            scope = e.get("scope") or {}
-            if "joules" not in scope:
+            clamped = e.get("clamped") or any(r.get("clamped") for r in e.get("runs", ()))
+            if clamped and time.monotonic() <= deadline:
+                time.sleep(0.1)
+                continue
+            if clamped:
+                return None
+            scopes = [e.get("scope")] + [r.get("scope") for r in e.get("runs", ())]
+            if any(sc is not None and "joules" not in sc for sc in scopes):
                 self._scope_supported = False
                 return None
             self._scope_supported = True
-            if not e.get("clamped") or time.monotonic() > deadline:
-                return None if e.get("clamped") else _num(scope.get("joules"))
-            time.sleep(0.1)
+            return e
+
+    def get_runs(self) -> Tuple[EnergyTrace, dict]:
+        """The trace (after stop()), one sample per segment, and energyd's statistics over the
+        segments (``GET /api/v1/runs``: ``stats`` with ``n``, ``mean``, ``sd``, ``rel_sd``,
+        ``ci95_low``, ``ci95_high`` of ``seconds``, of the host's and each channel's ``joules``
+        and ``watts``, and of the ``scope`` (this process tree) where energyd attributes), all
+        in one request. At most RUNS_MAX segments, all within energyd's history."""
+        if self._running:
+            raise RuntimeError("EnergyMeter.get_runs: stop() first")
+        if not self._segments:
+            raise RuntimeError("EnergyMeter.get_runs: nothing measured (start() first)")
+        if len(self._segments) > RUNS_MAX:
+            raise ValueError(f"EnergyMeter.get_runs: {len(self._segments)} segments, energyd "
+                             f"gives statistics over at most {RUNS_MAX}")
+        runs = ",".join(f"{t0:.6f}/{t0 + dur:.6f}" for _, t0, _, dur in self._segments)
+        tag, t0, _, dur = self._segments[-1]
+        self._wait_for_sample(t0 + dur)
+        answer = self._scoped("runs", {"runs": runs}) or self.client.get("runs", runs=runs)
+        self._samples = [self._sample(tag, t0, dur, run, run.get("scope"))
+                         for (tag, t0, _, dur), run in zip(self._segments, answer["runs"])]
+        return EnergyTrace(self._samples, self.client), answer["stats"]
 
 
 _watches: Dict[str, Optional[int]] = {}  # socket -> watch id of this process (or None)
@@ -361,9 +454,7 @@ def measure_idle(seconds: float = 1.0, client: Optional[EnergydClient] = None) -
     time.sleep(seconds)
     meter.stop()
     s = meter.get_trace()[0]
-    return IdleBaseline(duration=s.duration,
-                        watts={c: j / s.duration for c, j in s.energy.items()},
-                        host_watts=s.host_joules / s.duration)
+    return IdleBaseline(duration=s.duration, watts=dict(s.watts), host_watts=s.host_watts)
 
 
 class EnergyContext:

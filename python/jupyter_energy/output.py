@@ -26,6 +26,7 @@ import sys
 from typing import IO, List, Optional, Union
 
 from .meter import EnergyTrace
+from .settings import check_unit, energy_unit
 
 FIXED_COLUMNS = ["timestamp", "tag", "duration_s", "host_joules", "host_measured",
                  "process_joules", "emissions_g"]
@@ -45,8 +46,21 @@ def _si(value: Optional[float], unit: str, reference: Optional[float] = None) ->
     return f"{value / scale:.3f} {prefix}{unit}"
 
 
-def _fmt_j(j: Optional[float], reference: Optional[float] = None) -> str:
-    return _si(j, "J", reference)
+JOULES_PER = {"Wh": 3600.0, "kWh": 3.6e6}
+
+
+def _fmt_j(j: Optional[float], reference: Optional[float] = None, unit: str = "J") -> str:
+    """Energy in ``unit`` (jupyter_energy.settings.UNITS): "J" is SI-prefixed joules (mJ, J, kJ,
+    MJ), "Wh" and "kWh" are fixed, with four significant digits of ``reference`` (default: the
+    value), so that a mean and its deviation share one unit and one number of decimals."""
+    if unit == "J":
+        return _si(j, "J", reference)
+    if j is None or not math.isfinite(j):
+        return "n/a"
+    ref = abs(j if reference is None or not math.isfinite(reference) else reference)
+    scaled_ref = ref / JOULES_PER[unit]
+    decimals = 3 if scaled_ref == 0 else max(0, 3 - math.floor(math.log10(scaled_ref)))
+    return f"{j / JOULES_PER[unit]:.{decimals}f} {unit}"
 
 
 def _fmt_g(grams: Optional[float]) -> str:
@@ -55,36 +69,40 @@ def _fmt_g(grams: Optional[float]) -> str:
 
 
 class PrintHandler:
-    """One human-readable line per sample."""
+    """One human-readable line per sample. ``unit``: "J", "Wh" or "kWh"; default: the front
+    end's setting (jupyter_energy.settings)."""
 
-    def __init__(self, file: Optional[IO[str]] = None):
+    def __init__(self, file: Optional[IO[str]] = None, unit: Optional[str] = None):
         self.file = file
+        self.unit = None if unit is None else check_unit(unit)
 
     def process(self, trace: EnergyTrace) -> None:
         out = self.file or sys.stdout
+        unit = energy_unit(self.unit)
+        fmt_j = lambda j: _fmt_j(j, unit=unit)  # noqa: E731
         for s in trace:
             what = "measured" if s.host_measured else "estimated"
             cov = " + ".join(s.host_coverage) or "nothing"
             above = " above idle" if s.idle_removed else ""
-            parts = [f"{s.tag}: {s.duration:.3f} s, host{above} {_fmt_j(s.host_joules)} "
+            parts = [f"{s.tag}: {s.duration:.3f} s, host{above} {fmt_j(s.host_joules)} "
                      f"({what}: {cov})"]
-            if s.duration > 0 and math.isfinite(s.host_joules):
-                parts.append(f"mean {s.host_joules / s.duration:.2f} W")
+            if math.isfinite(s.host_watts):
+                parts.append(f"mean {s.host_watts:.2f} W")
             if s.process_joules is not None:
-                parts.append(f"this process {_fmt_j(s.process_joules)} (estimated"
-                             + _share_note(s) + ")")
+                parts.append(f"this process {fmt_j(s.process_joules)} (estimated"
+                             + _share_note(s, unit) + ")")
             if s.emissions_g is not None:
                 parts.append(f"{_fmt_g(s.emissions_g)} (estimated)")
             for ch, j in s.energy.items():
-                parts.append(f"{ch} {_fmt_j(j)}" + ("" if s.measured.get(ch) else " (estimated)"))
+                parts.append(f"{ch} {fmt_j(j)}" + ("" if s.measured.get(ch) else " (estimated)"))
             print(", ".join(parts), file=out)
 
 
-def _share_note(s) -> str:
+def _share_note(s, unit: str = "J") -> str:
     """Why a process share may exceed the host figure printed before it."""
     if not s.idle_removed:
         return ""
-    note = f", a share of the host's {_fmt_j(s.host_joules_with_idle)} with idle"
+    note = f", a share of the host's {_fmt_j(s.host_joules_with_idle, unit=unit)} with idle"
     if s.process_share_exceeds_host:
         note += ": more than the host's energy above idle, which has the baseline removed"
     return note
@@ -158,8 +176,8 @@ class JSONLinesHandler:
         self.target = target
 
     def process(self, trace: EnergyTrace) -> None:
-        lines = "".join(json.dumps(s.as_dict(), allow_nan=False, default=_nan_safe) + "\n"
-                        for s in _nan_free(trace))
+        lines = "".join(json.dumps(_nan_free(s.as_dict()), allow_nan=False) + "\n"
+                        for s in trace)
         if isinstance(self.target, str):
             with open(self.target, "a") as f:
                 f.write(lines)
@@ -167,18 +185,12 @@ class JSONLinesHandler:
             self.target.write(lines)
 
 
-def _nan_free(trace):
-    """Samples with NaN replaced by None (JSON has no NaN)."""
-    import copy
-    for s in trace:
-        c = copy.deepcopy(s)
-        c.energy = {k: (v if math.isfinite(v) else None) for k, v in c.energy.items()}
-        if not math.isfinite(c.host_joules):
-            c.host_joules = None
-        if c.process_joules is not None and not math.isfinite(c.process_joules):
-            c.process_joules = None
-        yield c
-
-
-def _nan_safe(o):
-    raise TypeError(f"not JSON serialisable: {o!r}")
+def _nan_free(value):
+    """``value`` with every NaN or infinity, at any depth, replaced by None (JSON has none)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_free(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_free(v) for v in value]
+    return value

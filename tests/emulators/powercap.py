@@ -357,24 +357,6 @@ def history_within_power(fake: "FakePowercap", t: list, watts: list, power_w: fl
     return bad, shown, tight
 
 
-def history_vs_written(fake: "FakePowercap", t: list, watts: list, keys=None):
-    """A history series (t[], watts[]) against what the emulator wrote over the same spans.
-
-    Each point's watts times its interval (t[k-1], t[k]] is the energy of that interval, so
-    their sum must be the emulator's energy over the same spans; inner sample times cancel, so
-    only the two ends of each run of contiguous points carry timing error. Returns
-    (measured_joules, written_joules, runs, last) where last is (watts, written watts,
-    interval seconds) of the newest point."""
-    spans = [(t[k - 1], t[k], watts[k]) for k in range(1, len(t)) if watts[k] is not None]
-    if not spans:
-        raise AssertionError(f"no watts in the history: {watts}")
-    measured = sum(w * (b - a) for a, b, w in spans)
-    written = sum(fake.host_between(a, b, keys=keys) for a, b, _ in spans)
-    runs = 1 + sum(1 for p, q in zip(spans, spans[1:]) if p[1] != q[0])
-    a, b, w = spans[-1]
-    return measured, written, runs, (w, fake.host_between(a, b, keys=keys) / (b - a), b - a)
-
-
 # -- machines -----------------------------------------------------------------------------------
 
 

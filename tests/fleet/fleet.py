@@ -4,7 +4,6 @@ started from Debian's package, local users, and the truth recorded from the emul
 from __future__ import annotations
 
 import bisect
-import http.client
 import json
 import os
 import pwd
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from emulators import powercap  # noqa: E402
+from helpers.energyd_transport import request  # noqa: E402
 
 BUILD = Path(os.environ.get("ENERGY_BUILD_DIR", ROOT / "build"))
 ENERGYD = BUILD / "energyd"
@@ -52,17 +52,6 @@ def wait_until(pred, timeout=30.0, step=0.1, what="condition"):
     raise TimeoutError(f"{what} not met within {timeout} s (last: {last!r})")
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10):
-        super().__init__("energyd", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
-
-
 def terminate(proc: subprocess.Popen, timeout: float) -> bool:
     """SIGTERM, then SIGKILL after timeout; False when it took the kill."""
     if proc.poll() is not None:
@@ -78,16 +67,10 @@ def terminate(proc: subprocess.Popen, timeout: float) -> bool:
 
 
 def unix_request(sock: str, method: str, path: str, body: str | None = None):
-    """(status, JSON or text) of one request to energyd's unix socket."""
-    conn = UnixHTTPConnection(sock)
-    try:
-        conn.request(method, path, body=body)
-        r = conn.getresponse()
-        data = r.read()
-        ctype = r.getheader("Content-Type", "")
-        return r.status, (json.loads(data) if "json" in ctype else data.decode())
-    finally:
-        conn.close()
+    """(status, JSON or text) of one request to energyd's unix socket (the package's
+    transport, tests/helpers/energyd_transport.py)."""
+    status, ctype, data = request(sock, method, path, body.encode() if body is not None else None)
+    return status, (json.loads(data) if "json" in ctype else data.decode())
 
 
 class Truth:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers.energyd_transport import Connection, request  # noqa: E402
 from runner.energyd_check import assert_clean  # noqa: E402
 
 BUILD = Path(os.environ.get("ENERGY_BUILD_DIR", ROOT / "build"))
@@ -24,15 +23,9 @@ ENERGYD = BUILD / "energyd"
 ENERGY = BUILD / "energy"
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 10):
-        super().__init__("energyd", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+# The package's transport (tests/helpers/energyd_transport.py): a connection to a unix socket
+# path, unix:PATH or HOST:PORT.
+UnixHTTPConnection = Connection
 
 
 class Energyd:
@@ -48,15 +41,9 @@ class Energyd:
         return self.proc.pid
 
     def request(self, method: str, path: str, body: str | None = None):
-        conn = UnixHTTPConnection(self.socket)
-        try:
-            conn.request(method, path, body=body)
-            resp = conn.getresponse()
-            data = resp.read()
-            ctype = resp.getheader("Content-Type", "")
-            return resp.status, (json.loads(data) if "json" in ctype else data.decode())
-        finally:
-            conn.close()
+        status, ctype, data = request(self.socket, method, path,
+                                      body.encode() if body is not None else None)
+        return status, (json.loads(data) if "json" in ctype else data.decode())
 
     def get(self, path: str):
         status, body = self.request("GET", path)

@@ -11,9 +11,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture(autouse=True)
-def _clean_energyd_env(monkeypatch):
+def _clean_energyd_env(monkeypatch, tmp_path):
     # The extension exports ENERGYD_SOCKET for its kernels; undo that after each test.
     monkeypatch.delenv("ENERGYD_SOCKET", raising=False)
+    # The magics follow the front end's unit setting: never the developer's own.
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "no-lab-settings"))
 
 
 @pytest.fixture
@@ -37,6 +39,18 @@ def energyd(tmp_path, fake_sys):
     d = Energyd(str(tmp_path / "energyd.sock"), tmp_path / "energyd-state", fake_sys)
     yield d
     d.stop()
+
+
+@pytest.fixture
+def shell(energyd, monkeypatch):
+    """IPython's own InteractiveShell with the magics loaded, on the test's energyd."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("ENERGYD_SOCKET", energyd.sock)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "jupyter_energy")
+    yield sh
+    InteractiveShell.clear_instance()
 
 
 @pytest.fixture

@@ -1,32 +1,53 @@
-"""client.py on its own: discovery order, errors, ensure_energyd (real energyd, emulated RAPL)."""
+"""client.py and transport.py on their own: the search, errors, ensure_energyd (real energyd, emulated RAPL)."""
 
 import os
 import time
 
 import pytest
 
-from jupyter_energy import client
+from jupyter_energy import client, transport
 from jupyter_energy.client import EnergydClient, EnergydError, EnergydUnavailable
 
 from energyd_testing import HOST_W, energyd_args, energyd_binary
 
 
-def test_candidates_follow_the_cli_order(monkeypatch):
+def test_search_follows_libenergy(monkeypatch, tmp_path):
+    # The order of docs/api.md, "Finding energyd" (the CLI's side: test_socket_search.py).
+    system = tmp_path / "system.sock"
+    monkeypatch.setattr(transport, "SYSTEM_SOCKET", str(system))
     monkeypatch.setenv("ENERGYD_SOCKET", "/x/env.sock")
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    assert client.default_socket_candidates() == [
-        "/x/env.sock", "/run/energyd/energyd.sock", "/run/user/1000/energyd.sock"]
+    assert transport.default_address("unix:/x/given.sock") == "unix:/x/given.sock"
+    assert transport.default_address() == "/x/env.sock"
+    monkeypatch.setenv("ENERGYD_SOCKET", "")
+    assert transport.default_address() == "/run/user/1000/energyd.sock"  # no system socket
+    system.write_text("")
+    assert transport.default_address() == str(system)
     monkeypatch.delenv("ENERGYD_SOCKET")
+    system.unlink()
     monkeypatch.delenv("XDG_RUNTIME_DIR")
-    assert client.default_socket_candidates() == [
-        "/run/energyd/energyd.sock", f"/tmp/energyd-{os.getuid()}.sock"]
+    assert transport.default_address() == f"/tmp/energyd-{os.getuid()}.sock"
+    assert transport.parse_address("127.0.0.1:9") == ("tcp", "127.0.0.1", 9)
+    assert transport.parse_address("unix:/a:b") == ("unix", "/a:b", 0)
+    with pytest.raises(ValueError):
+        transport.parse_address("nowhere")
 
 
-def test_find_socket_skips_sockets_that_do_not_answer(monkeypatch, tmp_path, energyd):
-    monkeypatch.setenv("ENERGYD_SOCKET", str(tmp_path / "nobody-here.sock"))
+def test_find_socket_does_not_fall_through(monkeypatch, tmp_path, energyd):
+    # $ENERGYD_SOCKET names a socket where nothing answers: that address is reported, the
+    # user's socket (where energyd answers) is not tried, as with the CLI.
+    dead = str(tmp_path / "nobody-here.sock")
+    monkeypatch.setenv("ENERGYD_SOCKET", dead)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # energyd's socket is energyd.sock here
+    assert client.find_socket() is None
+    with pytest.raises(EnergydUnavailable) as gone:
+        EnergydClient().get("info")
+    assert dead in gone.value.error
+    monkeypatch.delenv("ENERGYD_SOCKET")
+    monkeypatch.setattr(transport, "SYSTEM_SOCKET", str(tmp_path / "no-system.sock"))
     assert client.find_socket() == energyd.sock
-    assert client.find_socket(str(tmp_path / "also-nothing.sock")) == energyd.sock
+    assert EnergydClient().get("info")["pid"] == energyd.proc.pid
+    assert client.find_socket(str(tmp_path / "also-nothing.sock")) is None
 
 
 def test_get_post_delete_and_errors(energyd, tmp_path):
@@ -108,7 +129,7 @@ def test_ensure_energyd_prefers_the_system_energyd(monkeypatch, tmp_path, energy
     # given does not exist, so any attempt to start one would fail the call.
     monkeypatch.delenv("ENERGYD_SOCKET", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "no-user-energyd"))
-    monkeypatch.setattr(client, "SYSTEM_SOCKET", energyd.sock)
+    monkeypatch.setattr(transport, "SYSTEM_SOCKET", energyd.sock)
     state = tmp_path / "embedded-state"
     assert client.ensure_energyd(None, auto_start=True, energyd_path=str(tmp_path / "missing"),
                                  state_dir=state) is None

@@ -20,7 +20,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_energy.client import EnergydClient, EnergydError
 
 from energyd_testing import DRAM_W, HOST_W, PACKAGE_W, Energyd, energyd_args, energyd_binary
-from tests.emulators.powercap import history_vs_written
+from tests.emulators.powercap import history_within_power
 
 from emulated_energy import SKEW_S
 
@@ -35,18 +35,16 @@ async def sample_times(jp_fetch, seconds=60):
 
 
 async def assert_history_matches(jp_fetch, emulated):
-    """The last second of history against what the emulator wrote over the same spans."""
+    """The last second of history, point by point, against the emulated HOST_W, with what the
+    emulator's late writes (from its log) and SKEW_S per end can move over each point's window
+    (powercap.history_within_power); most points must have a tight bound."""
     hist = await get(jp_fetch, "history", seconds=1)
     t, w = hist["t"], hist["host"]["watts"]
     assert len(t) == len(w) > 5
     assert sum(x is None for x in w) <= 3, hist  # at most a couple of gaps
-    measured, written, runs, (last, expected_w, span_s) = history_vs_written(emulated, t, w)
-    assert abs(measured - written) <= 0.01 * written + 2 * runs * HOST_W * SKEW_S, \
-        (measured, written, runs)
-    # And the last point alone, over its own interval: 5 ms of skew per end is 10 % of a 50 ms
-    # interval each, hence a bound near 20 % here (the sum above is the tight check).
-    assert abs(last - expected_w) <= 0.01 * expected_w + 2 * HOST_W * SKEW_S / span_s, \
-        (last, expected_w)
+    bad, shown, tight = history_within_power(emulated, t, w, HOST_W, SKEW_S)
+    assert not bad, (bad, hist)
+    assert tight >= shown / 2, (tight, shown)
 
 
 async def get(jp_fetch, *path, **params):
@@ -164,6 +162,13 @@ async def test_kernel_energy_for_a_started_kernel(jp_fetch, energyd, emulated):
                 break
             assert answer["kernel_note"], answer  # never a silent gap
         assert answer["kernel_id"] == kernel_id
+        # energyd's own figures, passed through: seconds and mean watts as /energy gives them.
+        direct = EnergydClient(energyd.sock).get("energy", **{"from": f"{t0:.6f}",
+                                                              "to": f"{t1:.6f}"})
+        assert answer["seconds"] == direct["seconds"] == pytest.approx(t1 - t0, abs=2e-6)
+        assert answer["host"]["watts"] == direct["host"]["watts"]
+        assert answer["channels"]["rapl:package-0"]["watts"] == \
+            direct["channels"]["rapl:package-0"]["watts"]
         assert isinstance(answer["pid"], int) and answer["pid"] > 0
         os.kill(answer["pid"], 0)  # the kernel's real process
         written = emulated.host_between(t0, t1, await sample_times(jp_fetch))
@@ -374,9 +379,34 @@ async def test_processes_are_the_callers_own_for_non_root(jp_fetch, energyd, as_
     assert code == 403 and "not a running process of yours" in body["error"]
     code, _ = await get_error(jp_fetch, "energy", scope="cgroup:/", **{"from": "1"})
     assert code == 403
+    # The same check on /runs, which takes a scope as /energy does.
+    t = time.time() - 2
+    code, body = await get_error(jp_fetch, "runs", scope="user:0",
+                                 runs=f"{t - 1:.3f}/{t - 0.5:.3f},{t - 0.5:.3f}/{t:.3f}")
+    assert code == 403 and "another user" in body["error"]
 
 
 async def test_root_server_sees_every_process(jp_fetch, energyd):
     answer = await wait_for_attribution(jp_fetch, ["processes"], top="1000")
     assert any(p["uid"] == 0 for p in answer["processes"])
     assert (await get(jp_fetch, "status"))["others_visible"] is True
+
+
+async def test_runs_are_forwarded(jp_fetch, energyd, emulated):
+    """/runs through the extension is energyd's answer: per run as /energy gives it, and the
+    statistics over the runs."""
+    await asyncio.sleep(1.2)
+    t = time.time() - 0.3
+    spans = [(t - 0.9, t - 0.6), (t - 0.6, t - 0.3), (t - 0.3, t)]
+    runs = ",".join(f"{a:.6f}/{b:.6f}" for a, b in spans)
+    answer = await get(jp_fetch, "runs", runs=runs)
+    direct = EnergydClient(energyd.sock).get("runs", runs=runs)
+    assert answer["stats"] == direct["stats"]
+    assert len(answer["runs"]) == 3
+    ts = await sample_times(jp_fetch)
+    for run, (a, b) in zip(answer["runs"], spans):
+        one = EnergydClient(energyd.sock).get("energy", **{"from": f"{a:.6f}", "to": f"{b:.6f}"})
+        assert run["host"]["joules"] == one["host"]["joules"]
+        assert run["host"]["watts"] == one["host"]["watts"]
+        assert close_to(run["host"]["joules"], emulated.host_between(a, b, ts)), run
+    assert answer["stats"]["host"]["joules"]["n"] == 3

@@ -24,3 +24,29 @@ export async function saveNotebook(page: Page, name: string): Promise<() => Prom
     return r.ok() ? (await r.json()).content ?? null : null;
   };
 }
+
+/** Makes the page hidden or visible again, as a browser does when its tab is switched. */
+export async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate(h => {
+    Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/** Replaces the live stream (`/api/energy/v1/stream`) by one event: energyd's `now` as
+ * `change` leaves it. The stream then ends and the page opens it again (a refresh later), so
+ * every sample the page shows from then on went through `change`. A stream the page holds
+ * open already is closed and opened again (hidden, then visible). */
+export async function fakeStream(page: Page, change: (now: any) => void): Promise<void> {
+  await page.route('**/api/energy/v1/stream**', async route => {
+    const r = await page.request.get(`/api/energy/v1/now?token=${TOKEN}`);
+    if (!r.ok()) {
+      return route.fulfill({ status: r.status(), contentType: 'application/json', body: await r.text() });
+    }
+    const now = await r.json();
+    change(now);
+    return route.fulfill({ contentType: 'text/event-stream', body: `data: ${JSON.stringify(now)}\n\n` });
+  });
+  await setHidden(page, true);
+  await setHidden(page, false);
+}

@@ -11,26 +11,20 @@
  *   1 % + 2 × END_S × HOST_W: 2.5 J, 11 % of the 1 s cell; the benchmark's mean run (0.3 s,
  *   7.5 J) gets the same 2.5 J, a third of it, because each of its runs is such a short
  *   interval with two ends of its own;
- * - the top bar: it shows the energy up to energyd's sample at its last `now` request, and asks
- *   again REFRESH_S after each update (model.ts). A MutationObserver stamps every update in the
- *   page: the sample behind update k was taken after update k−1 plus REFRESH_S minus one sample
- *   interval (SAMPLE_S) and before update k. So between updates a and b its time advanced by at
- *   least t[b−1] + REFRESH_S − SAMPLE_S − t[a] and at most t[b] − t[a−1] − REFRESH_S + SAMPLE_S,
- *   and the bar's growth must be HOST_W times that, within 1 % + 2 × END_S × HOST_W. The range
- *   is as wide as the requests' latencies, which the page cannot see (read at arbitrary moments
- *   instead, it would be a whole refresh per end: the old ±30 %);
- * - the mean power the top bar shows over one refresh: HOST_W within 1 % + 2 × END_S / REFRESH_S
- *   (11 %: two sample times over one second).
+ * - the top bar: it shows the energy since the server started up to the `to` of energyd's
+ *   answer (its `data-energy-to`), so between two updates its growth must be HOST_W times the
+ *   difference of those times, within 1 % + 2 × END_S × HOST_W;
+ * - the power the top bar shows (energyd's mean over at least the last second, from the
+ *   stream): HOST_W within 1 % + 2 × END_S / REFRESH_S (11 %: two sample times over one second).
  */
 import { expect, Locator, Page, test } from '@playwright/test';
 
-import { openNotebookAt, saveNotebook } from '../helpers';
+import { fakeStream, openNotebookAt, saveNotebook } from '../helpers';
 import { TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
 const END_S = 0.05; // per interval end: driver step, energyd sample, late emulator thread
-const SAMPLE_S = 0.05; // energyd's sample interval in these tests (serve.py interval_s)
-const REFRESH_S = 1.0; // the top bar's default refresh interval (settings: refreshIntervalMs)
+const REFRESH_S = 1.0; // the window of energyd's live watts (at least one second)
 const ART = 'artifacts';
 
 /** |joules − HOST_W × seconds| within 1 % plus `endS` of HOST_W at each end. */
@@ -63,32 +57,16 @@ async function checkTopBar(page: Page, kind: Kind): Promise<void> {
   await expect(bar).toHaveText(/⚡ \d+(\.\d)? W · \d+(\.\d)? k?J/);
   await expect(bar.locator('.jp-EnergyTopBar-estimated')).toHaveCount(0);
   const w = await numberAttr(bar, 'data-watts');
-  // Mean power over the last refresh from the energy counters (see the bounds above).
+  // energyd's mean power over at least the last second (see the bounds above).
   nearHost(w * REFRESH_S, REFRESH_S);
-  // Stamp every update of the bar in the page, then compare the first and the last.
-  await page.evaluate(() => {
-    const node = document.querySelector('#jp-energy-topbar') as HTMLElement;
-    const updates: [number, number][] = [];
-    (window as any).__energyTopBarUpdates = updates;
-    // A re-render with the same figures (not a new poll) is not an update.
-    new MutationObserver(() => {
-      const j = Number(node.dataset.joules);
-      if (updates.length === 0 || updates[updates.length - 1][1] !== j) {
-        updates.push([Date.now(), j]);
-      }
-    }).observe(node, { attributes: true, attributeFilter: ['data-joules'] });
-  });
-  await page.waitForTimeout(6500);
-  const u: [number, number][] = await page.evaluate(() => (window as any).__energyTopBarUpdates);
-  expect(u.length).toBeGreaterThanOrEqual(4);
-  const a = 1;
-  const b = u.length - 1;
-  const grown = u[b][1] - u[a][1];
-  const minS = (u[b - 1][0] - u[a][0]) / 1000 + REFRESH_S - SAMPLE_S;
-  const maxS = (u[b][0] - u[a - 1][0]) / 1000 - REFRESH_S + SAMPLE_S;
-  expect(minS).toBeGreaterThan(2);
-  expect(grown).toBeGreaterThanOrEqual(0.99 * HOST_W * minS - 2 * HOST_W * END_S);
-  expect(grown).toBeLessThanOrEqual(1.01 * HOST_W * maxS + 2 * HOST_W * END_S);
+  // The energy since the server started, read twice (it is asked every 5 s): its growth is
+  // HOST_W times the difference of the answers' ends.
+  const first = [await numberAttr(bar, 'data-joules'), await numberAttr(bar, 'data-energy-to')];
+  await expect
+    .poll(async () => (await numberAttr(bar, 'data-energy-to')) - first[1], { timeout: 15_000 })
+    .toBeGreaterThan(4);
+  const second = [await numberAttr(bar, 'data-joules'), await numberAttr(bar, 'data-energy-to')];
+  nearHost(second[0] - first[0], second[1] - first[1]);
   await bar.screenshot({ path: `${ART}/${kind}-topbar.png` });
 }
 
@@ -167,9 +145,30 @@ async function benchmark(page: Page, kind: Kind): Promise<void> {
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(1);
   await cell.locator('.jp-InputPrompt').click();
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
+  // The statistics are energyd's, from one `runs` query over the five runs with the kernel's scope.
+  const runsAnswer = page.waitForResponse(r => r.url().includes('/api/energy/v1/runs'), { timeout: 90_000 });
   await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
   const result = page.locator('.jp-EnergyPanel-benchResult');
   await expect(result).toBeVisible({ timeout: 90_000 });
+  const response = await runsAnswer;
+  const query = new URL(response.url()).searchParams;
+  expect(query.get('runs')!.split(',')).toHaveLength(5);
+  expect(query.get('scope')).toMatch(/^kernel:kernel:[0-9a-f-]+$/);
+  const runs = await response.json();
+  expect(runs.stats.host.joules.n).toBe(5);
+  expect(await numberAttr(result, 'data-host-mean-j')).toBe(runs.stats.host.joules.mean);
+  expect(await numberAttr(result, 'data-host-sd-j')).toBe(runs.stats.host.joules.sd);
+  expect(await numberAttr(result, 'data-time-mean-s')).toBe(runs.stats.seconds.mean);
+  await expect(result.locator('.jp-EnergyPanel-benchKernel')).toContainText(/kernel energy [\d.]+ (m|k)?J ± [\d.]+ (m|k)?J \(estimated, attributed\), 95 % interval/);
+  // Each run as energyd answered it: energy (1 decimal or 2 digits) and mean power.
+  const cells = await result.locator('.jp-EnergyPanel-benchRuns tr').evaluateAll(rows =>
+    rows.slice(1).map(r => Array.from(r.querySelectorAll('td')).map(td => td.textContent ?? '')));
+  cells.forEach((row, i) => {
+    const shownJ = Number(row[2].match(/^([\d.]+) J$/)![1]);
+    expect(Math.abs(shownJ - runs.runs[i].host.joules)).toBeLessThanOrEqual(0.05 + 1e-9);
+    const shownW = Number(row[3].match(/^([\d.]+) W$/)![1]);
+    expect(Math.abs(shownW - runs.runs[i].host.watts)).toBeLessThanOrEqual(0.05 + 1e-9);
+  });
   await expect(result.locator('.jp-EnergyPanel-benchHead')).toContainText('5 runs after one warm-up');
   await expect(result.locator('.jp-EnergyPanel-benchTime')).toHaveText(/time [\d.]+ (ms|s) ± [\d.]+ (ms|s)/);
   await expect(result.locator('.jp-EnergyPanel-benchEnergy')).toHaveText(/machine energy [\d.]+ J ± [\d.]+ J \(measured/);
@@ -201,6 +200,12 @@ async function metadataKept(page: Page, kind: Kind): Promise<void> {
   expect(record.kernel_joules).toBeLessThanOrEqual(record.host_joules);
   expect(record.kernel_share).toBeGreaterThan(0.05);
   expect(record.kernel_method).toBeTruthy();
+  // Its mean power is the API's `watts` over the same interval (the front end divides nothing).
+  const again = await (await page.request.get(
+    `/api/energy/v1/energy?from=${record.from.toFixed(6)}&to=${record.to.toFixed(6)}&token=${TOKEN}`
+  )).json();
+  expect(record.host_watts).toBe(again.host.watts);
+  nearHost(record.host_watts * record.duration_s, record.duration_s);
   // Its emissions: the joules at energyd's carbon intensity (constant here), within 1 %.
   const carbon = await (await page.request.get(`/api/energy/v1/carbon?series=0&token=${TOKEN}`)).json();
   const expected = (record.host_joules / 3.6e6) * carbon.intensity_g_per_kwh;
@@ -247,10 +252,8 @@ test('lab: injected long-term, kernel-share and estimated figures; per-cell sett
     answer.kernel_note = null;
     await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
   });
-  await page.route('**/api/energy/v1/now**', async route => {
-    const answer = await (await route.fetch()).json();
-    answer.host.measured = false;
-    await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
+  await fakeStream(page, now => {
+    now.host.measured = false;
   });
   await openNotebook(page, 'lab');
   const bar = page.locator('#jp-energy-topbar');

@@ -4,11 +4,12 @@
  * the benchmark's progress and cancel, the settings page, and the panel at 1366×800 in both
  * themes. Same server as energy.spec.ts (embedded energyd on emulated RAPL, host total 25 W).
  */
-import { appendFileSync } from 'fs';
+import { appendFileSync, readdirSync, readlinkSync } from 'fs';
+import * as http from 'http';
 import { expect, Page, test } from '@playwright/test';
 
-import { openNotebookAt, saveNotebook } from '../helpers';
-import { TOKEN } from '../playwright.config';
+import { fakeStream, openNotebookAt, saveNotebook, setHidden } from '../helpers';
+import { PORT, TOKEN } from '../playwright.config';
 
 const HOST_W = 25;
 const ART = 'artifacts';
@@ -225,31 +226,156 @@ test('energyd not answering: a clear state, one request per backoff step, recove
   await expect(panel.locator('.jp-EnergyPanel-body')).toBeVisible();
 });
 
-test('hidden tab: no requests for live figures until it is shown again', async ({ page }) => {
+/** Sockets energyd holds open (its listening sockets and one per connection). */
+function energydSockets(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).filter(fd => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false; // closed meanwhile
+    }
+  }).length;
+}
+
+test('hidden tab: the stream closed (and its energyd connection), no requests until shown again', async ({ page }) => {
   const name = 'hidden.ipynb';
   await writeNotebook(page, name, [BUSY]);
-  await openLab(page, name);
-  await expect(page.locator('#jp-energy-topbar')).toHaveAttribute('data-state', 'measured', { timeout: 30_000 });
-  const nows: number[] = [];
+  const requests: string[] = [];
+  const closed: string[] = [];
   page.on('request', r => {
-    if (r.url().includes('/api/energy/v1/now')) {
-      nows.push(Date.now());
+    if (r.url().includes('/api/energy/v1/')) {
+      requests.push(new URL(r.url()).pathname);
     }
   });
-  const setHidden = (hidden: boolean): Promise<void> =>
-    page.evaluate(h => {
-      Object.defineProperty(document, 'visibilityState', { value: h ? 'hidden' : 'visible', configurable: true });
-      document.dispatchEvent(new Event('visibilitychange'));
-    }, hidden);
-  await page.waitForTimeout(3000);
-  expect(nows.length).toBeGreaterThanOrEqual(2); // visible: about one a second
-  await setHidden(true);
-  await page.waitForTimeout(1500); // Lumino lingers one tick before standing by
-  const hiddenFrom = nows.length;
+  page.on('requestfailed', r => {
+    if (r.url().includes('/api/energy/v1/stream')) {
+      closed.push(r.failure()?.errorText ?? '');
+    }
+  });
+  await openLab(page, name);
+  await expect(page.locator('#jp-energy-topbar')).toHaveAttribute('data-state', 'measured', { timeout: 30_000 });
+  expect(requests.filter(p => p.endsWith('/stream'))).toHaveLength(1);
+  const { pid } = await api(page, '/api/energy/v1/info');
+  // The fewest sockets energyd held over 2 s, the page's stream open all along.
+  let open = Infinity;
+  for (let i = 0; i < 10; i++) {
+    open = Math.min(open, energydSockets(pid));
+    await page.waitForTimeout(200);
+  }
+  await setHidden(page, true);
+  await expect.poll(() => closed.length).toBe(1);
+  // The server extension closed its connection to energyd when the page's went.
+  await expect.poll(() => energydSockets(pid), { timeout: 5_000 }).toBeLessThanOrEqual(open - 1);
+  const hiddenFrom = requests.length;
   await page.waitForTimeout(6000);
-  expect(nows.length - hiddenFrom).toBe(0);
-  await setHidden(false);
-  await expect.poll(() => nows.length, { timeout: 5_000 }).toBeGreaterThan(hiddenFrom);
+  expect(requests.slice(hiddenFrom)).toEqual([]);
+  await setHidden(page, false);
+  await expect.poll(() => requests.slice(hiddenFrom).filter(p => p.endsWith('/stream')).length, { timeout: 5_000 }).toBe(1);
+  await expect.poll(() => energydSockets(pid), { timeout: 5_000 }).toBeGreaterThanOrEqual(open);
+});
+
+test('live figures: one stream, no request per tick; the top bar shows the host watts of the stream', async ({ page }) => {
+  const name = 'stream.ipynb';
+  await writeNotebook(page, name, [BUSY]);
+  await openLab(page, name);
+  await page.locator('#jp-energy-topbar').click();
+  const panel = page.locator('#jp-energy-panel');
+  await expect(panel.locator('.jp-EnergyPanel-live canvas')).toBeVisible({ timeout: 30_000 });
+  await expect(panel.locator('.jp-EnergyPanel-you')).toContainText('You (', { timeout: 15_000 });
+  // The test's own reader of the same stream, in the page: every sample's time and host watts.
+  await page.evaluate(token => {
+    const seen: [number, number | null][] = [];
+    (window as any).__streamSeen = seen;
+    void (async () => {
+      const r = await fetch(`/api/energy/v1/stream?token=${token}`);
+      const reader = r.body!.getReader();
+      const dec = new TextDecoder();
+      let buf = '';
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          return;
+        }
+        buf += dec.decode(value, { stream: true });
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const now = JSON.parse(buf.slice(0, end).replace(/^data: /, ''));
+          buf = buf.slice(end + 2);
+          seen.push([now.time, now.host.watts]);
+        }
+      }
+    })();
+  }, TOKEN);
+  const counts: { [path: string]: number } = {};
+  page.on('request', r => {
+    const url = new URL(r.url());
+    if (url.pathname.includes('/api/energy/v1/') && !url.searchParams.has('token')) {
+      const p = url.pathname.replace(/^.*\/api\/energy\/v1\//, '').replace(/^kernels\/[^/]+/, 'kernels/ID');
+      counts[p] = (counts[p] ?? 0) + 1;
+    }
+  });
+  const bar = page.locator('#jp-energy-topbar');
+  const shownTimes = new Set<string>();
+  const started = Date.now();
+  while (Date.now() - started < 10_000) {
+    shownTimes.add((await bar.getAttribute('data-time')) ?? '');
+    await page.waitForTimeout(250);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`requests in ${seconds} s: ${JSON.stringify(counts)}`);
+  // Polling now + energy + history each tick would be 3 × 10 requests at the 1 s refresh. The
+  // stream stays open (no new one); energy, "you", the kernel and the processes are asked
+  // every 5 s, the long-term chart every 30 s.
+  expect(counts.now ?? 0).toBe(0);
+  expect(counts.history ?? 0).toBe(0);
+  expect(counts.stream ?? 0).toBe(0);
+  for (const [path, n] of Object.entries(counts)) {
+    expect(n, `${path}: ${n} requests in ${seconds} s`).toBeLessThanOrEqual(Math.ceil(seconds / 5) + 1);
+  }
+  // The figures changed about once a second meanwhile.
+  expect(shownTimes.size).toBeGreaterThanOrEqual(seconds / 2);
+  // What the bar shows is a sample of the stream, as the stream gave it, and a recent one.
+  const [time, watts, text] = await bar.evaluate(e => [
+    Number((e as HTMLElement).dataset.time), Number((e as HTMLElement).dataset.watts), e.textContent ?? ''
+  ] as [number, number, string]);
+  const seen: [number, number | null][] = await page.evaluate(() => (window as any).__streamSeen);
+  expect(seen.length).toBeGreaterThan(seconds * 5); // energyd samples every 50 ms here
+  const same = seen.find(([t]) => t === time);
+  expect(same, `the bar's sample ${time} is in the stream`).toBeTruthy();
+  expect(watts).toBe(same![1]);
+  expect(seen[seen.length - 1][0] - time).toBeLessThan(2.5);
+  const shown = Number(text.match(/⚡ ([\d.]+) W/)![1]);
+  expect(Math.abs(shown - watts)).toBeLessThanOrEqual(0.05 + 1e-9); // one decimal
+  await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText(/Power now [\d.]+ W\./);
+
+  // Bounded: at most 8 streams at once per Jupyter server (2 are open: the page's and the
+  // test's reader above); the next ones are refused with 429 until some go.
+  const streamStatus = (held: http.ClientRequest[]): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = http.get(`http://127.0.0.1:${PORT}/api/energy/v1/stream?token=${TOKEN}`, res => {
+        resolve(res.statusCode ?? 0);
+        if (res.statusCode !== 200) {
+          res.resume();
+        }
+      });
+      req.on('error', reject);
+      held.push(req);
+    });
+  const held: http.ClientRequest[] = [];
+  const statuses: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    statuses.push(await streamStatus(held));
+  }
+  held.forEach(r => r.destroy());
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429]);
+  await expect
+    .poll(async () => {
+      const one: http.ClientRequest[] = [];
+      const status = await streamStatus(one);
+      one.forEach(r => r.destroy());
+      return status;
+    }, { timeout: 10_000 })
+    .toBe(200);
 });
 
 test('live chart: a 20× spike does not flatten the rest; ticks never overlap at 320 and 1366 px', async ({ page }) => {
@@ -401,10 +527,8 @@ test('units from the one setting reach the cell lines; processes view; estimated
   await expect(panel.locator('.jp-EnergyPanel-longNote')).toContainText('Recording since');
 
   // An estimated host total points to the system service for measured figures.
-  await page.route('**/api/energy/v1/now**', async route => {
-    const answer = await (await route.fetch()).json();
-    answer.host.measured = false;
-    await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
+  await fakeStream(page, now => {
+    now.host.measured = false;
   });
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('sudo ./run.sh --system', { timeout: 10_000 });
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('docs/service.md');
@@ -416,6 +540,14 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   await openLab(page, name);
   await runCell(page, 0);
   await runCell(page, 0); // the cell now shows [2]
+  // Statistics with known values injected into energyd's `runs` answer: shown as given.
+  await page.route('**/api/energy/v1/runs**', async route => {
+    const answer = await (await route.fetch()).json();
+    answer.stats.seconds = { n: 5, mean: 0.3125, sd: 0.0042, rel_sd: 0.0134, ci95_low: 0.3073, ci95_high: 0.3177 };
+    answer.stats.host.joules = { n: 5, mean: 7.5, sd: 0.25, rel_sd: 0.0333, ci95_low: 7.19, ci95_high: 7.81 };
+    answer.stats.host.watts = { n: 5, mean: 24.04, sd: 0.61, rel_sd: 0.0254, ci95_low: 23.28, ci95_high: 24.8 };
+    await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
+  });
   const cell = page.locator('.jp-Notebook .jp-Cell').nth(0);
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
   await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
@@ -432,6 +564,10 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   const shown = prompt.match(/\[(\d+)\]/)![1];
   expect(Number(shown)).toBe(8); // 2 runs, then the warm-up and 5 runs
   await expect(result.locator('.jp-EnergyPanel-benchHead')).toContainText(`Cell [${shown}]`);
+  await expect(result.locator('.jp-EnergyPanel-benchTime')).toHaveText('time 312.5 ms ± 4.2 ms, 95 % interval 307 ms – 318 ms');
+  await expect(result.locator('.jp-EnergyPanel-benchEnergy')).toHaveText(
+    'machine energy 7.5 J ± 0.25 J (measured, rapl:package-0 + rapl:dram-0), 95 % interval 7.2 J – 7.8 J · mean power 24.0 W ± 0.61 W'
+  );
 
   // Again, cancelled during its runs.
   await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
@@ -441,6 +577,83 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   await expect(page.locator('.jp-EnergyPanel-benchmark')).toHaveText('Benchmark cancelled.', { timeout: 30_000 });
   await expect(top).toBeHidden();
   await expect(cell.locator('.jp-EnergyBenchProgress')).toHaveCount(0);
+});
+
+test('this notebook: the record of every execution in the notebook metadata, kept across save and reload', async ({ page }) => {
+  const name = 'total.ipynb';
+  await writeNotebook(page, name, [BUSY, BUSY]);
+  await openLab(page, name);
+  await runCell(page, 0);
+  await runCell(page, 1);
+  await page.locator('#jp-energy-topbar').click();
+  const total = page.locator('#jp-energy-panel .jp-EnergyPanel-notebookTotal');
+  await expect(total).toHaveAttribute('data-executions', '2', { timeout: 10_000 });
+  const lines = page.locator('.jp-EnergyCellLine');
+  const cellJ = async (): Promise<number[]> => (await lines.evaluateAll(ls => ls.map(l => Number((l as HTMLElement).dataset.joules))));
+  const [j0, j1] = await cellJ();
+  // The sum of the two executions' figures, each energyd's over its own interval.
+  expect(Number(await total.getAttribute('data-joules'))).toBeCloseTo(j0 + j1, 9);
+  await expect(total).toContainText(/So far: [\d.]+ J \(machine, measured, rapl:package-0 \+ rapl:dram-0\) over 2 execution\(s\) between .*; this notebook’s kernel [\d.]+ (m|k)?J of it \(estimated, over 2 execution\(s\)\)\. ≈ [\d.]+ (m|µ)?g CO₂e \(estimated\)/);
+  await total.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${ART}/notebook-total.png` });
+
+  // Saved: the notebook's metadata holds the record, its intervals those of the cells.
+  const read = await saveNotebook(page, name);
+  await expect.poll(async () => (await read())?.metadata?.energy?.executions ?? null, { timeout: 15_000 }).toBe(2);
+  const file = await read();
+  const record = file.metadata.energy;
+  const cells = file.cells.map((c: any) => c.metadata.energy);
+  expect(record.version).toBe(1);
+  expect(record.measured).toBe(true);
+  expect(record.covers).toMatch(/every execution of this notebook’s code cells/);
+  expect(record.coverage).toEqual(['rapl:package-0', 'rapl:dram-0']);
+  expect(record.host_joules).toBeCloseTo(cells[0].host_joules + cells[1].host_joules, 9);
+  expect(record.kernel_joules).toBeCloseTo(cells[0].kernel_joules + cells[1].kernel_joules, 9);
+  expect(record.emissions_g).toBeCloseTo(cells[0].emissions_g + cells[1].emissions_g, 12);
+  expect(record.intervals).toEqual([[cells[0].from, cells[0].to], [cells[1].from, cells[1].to]]);
+  expect([record.first_from, record.last_to]).toEqual([cells[0].from, cells[1].to]);
+
+  // Reloaded: the panel shows the saved record; one more execution adds to it.
+  await openLab(page, name);
+  await page.locator('#jp-energy-topbar').click();
+  await expect(total).toHaveAttribute('data-joules', String(record.host_joules), { timeout: 15_000 });
+  await runCell(page, 0);
+  await expect(total).toHaveAttribute('data-executions', '3', { timeout: 15_000 });
+  const again = Number(await page.locator('.jp-EnergyCellLine').first().getAttribute('data-joules'));
+  expect(Number(await total.getAttribute('data-joules'))).toBeCloseTo(record.host_joules + again, 9);
+});
+
+test('you: the user share from the API, labelled an estimate, in the panel and the top bar tooltip', async ({ page }) => {
+  const name = 'you.ipynb';
+  await writeNotebook(page, name, [BUSY]);
+  await openLab(page, name);
+  await page.locator('#jp-energy-topbar').click();
+  const you = page.locator('#jp-energy-panel .jp-EnergyPanel-you');
+  const bar = page.locator('#jp-energy-topbar');
+  // energyd's own figures first: the server's user, a share, what it is.
+  const status = await api(page, '/api/energy/v1/status');
+  const user = (await api(page, '/api/energy/v1/you')).you;
+  expect(user.uid).toBe(status.uid);
+  await expect(you).toContainText(
+    new RegExp(`You \\(${user.name}, all your processes\\): [\\d.]+ (m|k)?J since the server started, [\\d.]+% of the machine’s [\\d.]+ (k|M)?J — estimate`),
+    { timeout: 20_000 }
+  );
+  // Then known figures injected at the server-extension boundary: shown as given (emissions
+  // and cost included: the front end computes none of them).
+  await page.route('**/api/energy/v1/you**', async route => {
+    const answer = await (await route.fetch()).json();
+    Object.assign(answer.you, { joules: 123.4, share: 0.4321, emissions_g: 0.0123, cost: 0.00042, currency: 'EUR' });
+    answer.machine.joules = 285.6;
+    await route.fulfill({ contentType: 'application/json', body: JSON.stringify(answer) });
+  });
+  const sentence =
+    `You (${user.name}, all your processes): 123 J since the server started, 43.2% of the machine’s 286 J — ${user.label}. ` +
+    '≈ 12.3 mg CO₂e, €0.00042 (estimated).';
+  await expect(you).toHaveText(sentence, { timeout: 15_000 });
+  await expect(you).toHaveAttribute('data-joules', '123.4');
+  expect(await bar.getAttribute('title')).toContain(sentence);
+  await you.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${ART}/you.png` });
 });
 
 // JupyterLab's settings form prints an array's description twice (its field and its array
