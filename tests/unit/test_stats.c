@@ -1,4 +1,4 @@
-/* energy_stats and the energy formulas of libenergy (src/lib/stats.c), with literal inputs. */
+/* energy_stats and the energy formulas of libenergy (src/common/stats.c), with literal inputs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
