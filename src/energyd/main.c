@@ -410,6 +410,8 @@ int main(int argc, char **argv)
 	}
 	if (dctx.carbon && record_carbon_attach(&store, dctx.carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
+	/* Every user's attributed energy too (no rows while attribution is off). */
+	store_set_users(&store, attrib_users_span, attrib_users_energy_at, &attrib);
 	dctx.store = &store;
 	if (!store_open_at_start(&store, opt.state_dir, store_may_degrade))
 		return 1;
