@@ -172,6 +172,8 @@ int store_query_users(const char *path, int tier, int64_t start, int64_t end,
 	int rc = store_query_open(path, &db, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* One read transaction: the rows and users_recorded_to of the same commit. */
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	const char *name = store_tier_name[tier];
 	int64_t host = series_id(db, STORE_HOST_SERIES), em = series_id(db, emissions_series),
 	        cost = series_id(db, cost_series);
@@ -183,6 +185,7 @@ int store_query_users(const char *path, int tier, int64_t start, int64_t end,
 		snprintf(err, errlen, "out of memory");
 	else if (rc < 0)
 		rc = store_query_fail(db, path, err, errlen);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close_v2(db);
 	if (rc < 0)
 		store_users_total_free(out);
