@@ -40,17 +40,17 @@ static json_t *users_json(struct daemon *d, const struct store_users_total *q)
 	}
 	const char *currency = d->carbon ? carbon_currency(d->carbon) : NULL;
 	return json_pack(
-	    "{s:I, s:I, s:s, s:I, s:o, s:o, s:I, s:b, s:{s:o, s:o, s:o, s:o}, s:s, s:b}", "from",
-	    (json_int_t)q->start, "to", (json_int_t)q->end, "tier", store_tier_name[q->tier],
-	    "step_s", (json_int_t)q->step_s, "recorded_to",
+	    "{s:I, s:I, s:s, s:I, s:o, s:o, s:I, s:b, s:{s:o, s:o, s:o, s:o, s:b}, s:s, s:b}",
+	    "from", (json_int_t)q->start, "to", (json_int_t)q->end, "tier",
+	    store_tier_name[q->tier], "step_s", (json_int_t)q->step_s, "recorded_to",
 	    q->users_recorded_to > 0 ? json_real(q->users_recorded_to) : json_null(), "users",
 	    users, "users_total", (json_int_t)q->users_total, "truncated",
 	    q->users_total > q->n_users, "host", "joules",
 	    scaled(q->have_host, (double)q->host_uj, 1e6), "emissions_g",
 	    scaled(q->have_emissions, (double)q->emissions_ug, 1e6), "cost",
 	    scaled(q->have_cost, (double)q->cost_nano, 1e9), "currency",
-	    currency ? json_string(currency) : json_null(), "method", ATTRIB_METHOD, "measured",
-	    false);
+	    currency ? json_string(currency) : json_null(), "measured", q->host_measured, "method",
+	    ATTRIB_METHOD, "measured", false);
 }
 
 void api_users_route(struct api *api, const struct http_request *req, struct http_response *res)

@@ -130,6 +130,7 @@ def test_users_from_the_record_match_memory_and_survive_a_restart(machine, start
     assert got[1000]["joules"] / got[1001]["joules"] == pytest.approx(3.0, rel=REL)
     # Shares are of the host's energy over the same buckets (the longterm minutes).
     host = ans["host"]["joules"]
+    assert ans["host"]["measured"] is True  # emulated RAPL: a measurement
     status, lt = d1.request("GET", f"/api/v1/longterm?from={ans['from']}&to={ans['to']}"
                                    "&tier=1m&step=60")
     assert status == 200, lt

@@ -16,17 +16,21 @@ int store_users_tier(double from, double now, const double *keep_s)
 	return keep_s[1] <= 0 || from >= now - keep_s[1] ? 1 : 2;
 }
 
-/* The row id of a series by name, -1 when the record has none (or name is NULL). */
-static int64_t series_id(sqlite3 *db, const char *name)
+/* The row id of a series by name, -1 when the record has none (or name is NULL); measured
+ * (when not NULL) says whether it is a measurement. */
+static int64_t series_id(sqlite3 *db, const char *name, bool *measured)
 {
 	sqlite3_stmt *q = NULL;
 	int64_t id = -1;
-	if (!name || sqlite3_prepare_v2(db, "SELECT id FROM series WHERE name = ?1", -1, &q,
-	                                NULL) != SQLITE_OK)
+	if (!name || sqlite3_prepare_v2(db, "SELECT id, measured FROM series WHERE name = ?1", -1,
+	                                &q, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW)
+	if (sqlite3_step(q) == SQLITE_ROW) {
 		id = sqlite3_column_int64(q, 0);
+		if (measured)
+			*measured = sqlite3_column_int(q, 1) != 0;
+	}
 	sqlite3_finalize(q);
 	return id;
 }
@@ -175,8 +179,8 @@ int store_query_users(const char *path, int tier, int64_t start, int64_t end,
 	/* One read transaction: the rows and users_recorded_to of the same commit. */
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	const char *name = store_tier_name[tier];
-	int64_t host = series_id(db, STORE_HOST_SERIES), em = series_id(db, emissions_series),
-	        cost = series_id(db, cost_series);
+	int64_t host = series_id(db, STORE_HOST_SERIES, &out->host_measured),
+	        em = series_id(db, emissions_series, NULL), cost = series_id(db, cost_series, NULL);
 	out->users_recorded_to = users_recorded_to(db);
 	rc = read_host(db, name, host, em, cost, out);
 	if (rc == 0 && has_user_tables(db))

@@ -31,6 +31,7 @@ struct store_users_total {
 	int64_t start, end, step_s; /* [start, end): whole buckets of the tier */
 	double users_recorded_to;   /* end of the per-user rows in the record (0: none yet) */
 	bool have_host, have_emissions, have_cost; /* at least one row in the range */
+	bool host_measured;                        /* the record's host series is a measurement */
 	int64_t host_uj, emissions_ug, cost_nano;
 	struct store_user_total *users; /* n_users, sorted by energy, largest first (heap) */
 	size_t n_users;
