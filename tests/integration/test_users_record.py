@@ -15,33 +15,21 @@ bound below is 5 uJ, against a JSON number printed with 16 significant digits).
 """
 
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
 
 import pytest
 
-from emulators import powercap
 from emulators.procfs import FakeProc
+from test_attribution import REL, package
+from test_store import store_dir, wait_for  # noqa: F401 (store_dir: a fixture)
 
-REL = 0.05
 UJ_BOUND_J = 5e-6
 
 
 @pytest.fixture
-def store_dir():
-    """A directory for the record that energyd can write after dropping root to nobody."""
-    path = tempfile.mkdtemp(prefix="energyd-users-test-")
-    os.chmod(path, 0o777)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
 def machine(tmp_path):
-    pkg = powercap.FakePowercap(tmp_path / "sys",
-                                [powercap.Zone("intel-rapl:0", "package-0", 40.0)]).start()
+    pkg = package(tmp_path / "sys").start()
     proc = FakeProc(tmp_path / "proc")
     proc.add(1, 0, 0, 0.0, "init")
     proc.add(100, 1, 1000, 1000.0, "kernel")
@@ -56,16 +44,6 @@ def machine(tmp_path):
 def start(start_energyd, tmp_path, db):
     return start_energyd(tmp_path / "sys", "--scan-interval", "0.2", "--store", db,
                          "--store-batch", "0.5", proc_root=tmp_path / "proc")
-
-
-def wait_for(pred, timeout=20.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise TimeoutError(what)
 
 
 def users(d, t0, t1):

@@ -14,39 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "store.h"
+#include "store_test_util.h"
 #include "store_query_users.h"
 #include "store_users.h"
 
 #define M0 1700000040.0 /* a minute boundary (1700000040 = 28333334 x 60) */
-
-static void temp_db(char *buf, size_t len)
-{
-	snprintf(buf, len, "/tmp/energy-test-store-users-%d-%d.db", (int)getpid(), rand());
-}
-
-static void remove_db(const char *path)
-{
-	char p[600];
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
-}
-
-static int64_t query_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
 
 /* A span is cut at every minute boundary strictly inside it; max bounds the times, and a cut
  * short stops at a boundary (the rest continues from there). */
