@@ -156,3 +156,17 @@ def test_users_with_the_store_off(machine, start_energyd):
     code, body = d.request("GET", f"/api/v1/users?from={time.time() - 60}")
     assert code == 503, body
     assert "store is off" in body["error"] and "--store off" in body["hint"]
+
+
+def test_users_with_attribution_off(machine, start_energyd, store_dir):
+    """No readable proc root: energyd records the energy but no user rows, and says so with an
+    empty list and no recorded_to, not an error."""
+    d = start_energyd(machine / "sys", "--store", os.path.join(store_dir, "energy.db"),
+                      "--store-batch", "0.5", proc_root=machine / "no-such-proc")
+    began = d.get("/api/v1/info")["started_at"]
+    wait_for(lambda: (d.get("/api/v1/info")["store"]["recorded_to"] or 0) > began + 1.5, 20,
+             "energy recorded")
+    ans = users(d, began - 60, time.time() + 60)
+    assert ans["users"] == [] and ans["recorded_to"] is None and ans["users_total"] == 0
+    assert ans["host"]["joules"] > 0
+    assert d.get("/api/v1/info")["store"]["status"] == "ok"
