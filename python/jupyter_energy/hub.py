@@ -17,9 +17,12 @@ Run by the hub as a managed service (``jupyterhub_config.py``)::
 Its page is ``/services/energy/`` (the hub's OAuth logs the visitor in); its data
 ``/services/energy/api/usage?from=T0&to=T1`` (JSON) and ``.../api/usage.csv`` (CSV).  A hub admin
 sees one row per hub user; any other user sees only their own row.  Figures come from energyd
-(``GET /api/v1/energy?scope=user:UID`` for each user's local uid: the CPU-time share of the
-machine's total, an estimate) or, on Kubernetes, from Prometheus (``--prometheus-url``: the
-nodes' ``energy_user_joules_total{user}`` counters).  See docs/jupyterhub.md.
+(each user's local uid: the CPU-time share of the machine's total, an estimate): for a period
+energyd still holds in memory, ``GET /api/v1/energy?scope=user:UID`` per user (to the scan);
+for an older one, ``GET /api/v1/users`` once (the long-term record's per-user rows, in whole
+minutes, or hours past the minute rows' retention).  On Kubernetes they come from Prometheus
+(``--prometheus-url``: the nodes' ``energy_user_joules_total{user}`` counters).  See
+docs/jupyterhub.md.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ from .users import user_share
 # At most this many users per answer: the answer is one energyd request per user.
 MAX_USERS = 2000
 DEFAULT_PERIOD_S = 900.0  # energyd keeps 15 min of full-rate history by default
+# A period that starts this long after what energyd holds in memory begins (its start, or
+# now - history_s) is answered from memory: attribution's series are pruned at each scan.
+MEMORY_MARGIN_S = 5.0
 CSV_FIELDS = ("user", "uid", "joules", "share", "emissions_g", "cost", "currency", "from", "to",
               "measured", "method")
 
@@ -88,14 +94,64 @@ def local_uid(name: str) -> Optional[int]:
 
 
 class EnergydUsage:
-    """Per-user figures from the machine's energyd (a hub on one machine)."""
+    """Per-user figures from the machine's energyd (a hub on one machine): from its memory when
+    the period lies within what it holds there (second resolution), else from its long-term
+    record (``/api/v1/users``: whole minutes)."""
 
     def __init__(self, socket_path: Optional[str]):
         self.client = EnergydClient(socket_path)
 
+    def held_in_memory(self, t0: float) -> bool:
+        info = self.client.get("info")
+        held_from = max(float(info.get("started_at") or 0.0),
+                        time.time() - float(info.get("history_s") or 0.0))
+        return t0 >= held_from + MEMORY_MARGIN_S
+
     def rows(self, names: List[str], t0: float, t1: float) -> Tuple[Dict[str, Any], List[dict]]:
+        if self.held_in_memory(t0):
+            return self.rows_in_memory(names, t0, t1)
+        return self.rows_from_record(names, t0, t1)
+
+    def rows_from_record(self, names: List[str], t0: float,
+                         t1: float) -> Tuple[Dict[str, Any], List[dict]]:
+        """One ``/api/v1/users`` answer: energyd sums the record's rows and apportions emissions
+        and cost by bucket; this only matches hub users to uids."""
+        answer = self.client.get("users", **{"from": f"{t0:.6f}", "to": f"{t1:.6f}"})
+        host = answer.get("host") or {}
+        by_uid = {u["uid"]: u for u in answer.get("users") or []}
+        span = {"from": answer.get("from"), "to": answer.get("to")}
+        recorded = answer.get("recorded_to") is not None
+        rows = []
+        for name in names:
+            uid = local_uid(name)
+            row: Dict[str, Any] = {"user": name, "uid": uid, "measured": False, **span,
+                                   "method": answer.get("method"), "currency": host.get("currency")}
+            if uid is None:
+                row["error"] = "no local account of this name on the hub's machine"
+            elif not recorded:
+                row["error"] = ("energyd's record has no per-user energy yet (attribution off, "
+                                "or just started)")
+            elif uid in by_uid:
+                for k in ("joules", "share", "emissions_g", "cost"):
+                    row[k] = by_uid[uid][k]
+            elif answer.get("truncated"):
+                row["error"] = "not among the users with the most energy that energyd lists"
+            else:  # no row in the record: no energy attributed in the period
+                row.update({"joules": 0.0, "share": 0.0 if host.get("joules") else None,
+                            "emissions_g": 0.0 if host.get("emissions_g") is not None else None,
+                            "cost": 0.0 if host.get("cost") is not None else None})
+            rows.append(row)
+        machine = {"joules": host.get("joules"), "measured": bool(host.get("measured")),
+                   "coverage": None, "emissions_g": host.get("emissions_g"),
+                   "cost": host.get("cost"), "currency": host.get("currency")}
+        return {"source": "energyd", "figures": "record", "resolution_s": answer.get("step_s"),
+                "recorded_to": answer.get("recorded_to"), **span, "machine": machine}, rows
+
+    def rows_in_memory(self, names: List[str], t0: float,
+                       t1: float) -> Tuple[Dict[str, Any], List[dict]]:
         machine: Dict[str, Any] = {}
         span = {"from": t0, "to": t1}
+        resolution = None
         rows = []
         for name in names:
             uid = local_uid(name)
@@ -112,11 +168,13 @@ class EnergydUsage:
                     fig = user_share(answer, uid)
                     machine = fig["machine"]
                     span = {"from": fig["from"], "to": fig["to"]}
+                    resolution = fig["resolution_s"]
                     for k in ("joules", "share", "emissions_g", "cost", "currency", "method"):
                         row[k] = fig["user"][k]
                     row.update(span)
             rows.append(row)
-        return {"source": "energyd", **span, "machine": machine}, rows
+        return {"source": "energyd", "figures": "memory", "resolution_s": resolution, **span,
+                "machine": machine}, rows
 
 
 class PrometheusUsage:
@@ -289,7 +347,8 @@ th{cursor:pointer;background:#f3f3f3}td:first-child,th:first-child{text-align:le
 <p>Signed in as <b>{{user}}</b>.
 <label>Period <select id="period">
 <option value="300">last 5 min</option><option value="900" selected>last 15 min</option>
-<option value="3600">last hour</option><option value="86400">last day</option></select></label>
+<option value="3600">last hour</option><option value="86400">last day</option>
+<option value="604800">last week</option><option value="2678400">last 31 days</option></select></label>
 <button id="reload">Reload</button> <a id="csv" href="api/usage.csv">Export CSV</a></p>
 <p id="machine"></p>
 <table id="rows"><thead><tr>
@@ -332,7 +391,8 @@ async function load() {
   const m = d.machine || {};
   document.getElementById("machine").textContent = `Machine total: ${fmt(m.joules, 1)} J ` +
     `(${m.measured ? "measured" : "estimated"}) from ${new Date(d.from * 1000).toLocaleString()} ` +
-    `to ${new Date(d.to * 1000).toLocaleString()}` + (d.admin ? "; all users" : "; your row only");
+    `to ${new Date(d.to * 1000).toLocaleString()}` + (d.admin ? "; all users" : "; your row only") +
+    (d.figures === "record" ? `; from energyd's long-term record, in steps of ${d.resolution_s} s` : "");
   document.getElementById("note").textContent = d.note;
   draw();
 }

@@ -51,6 +51,8 @@ void api_stream_route(struct api *api, const struct http_request *req, struct ht
 void api_carbon_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_metrics_route(struct api *api, const struct http_request *req, struct http_response *res);
 void api_longterm_route(struct api *api, const struct http_request *req, struct http_response *res);
+/* /api/v1/users: every user's energy over a period from the record (api_record_users.c). */
+void api_users_route(struct api *api, const struct http_request *req, struct http_response *res);
 /* /api/v1/processes (GET) and /api/v1/watch[/ID] (GET, POST, DELETE: checks the method). */
 void api_processes_route(struct api *api, const struct http_request *req,
                          struct http_response *res);

@@ -44,6 +44,7 @@ static const struct api_route routes[] = {
     {"/api/v1/runs", .heavy = true, .handle = api_runs_route},
     {"/api/v1/stream", .handle = api_stream_route},
     {"/api/v1/longterm", .heavy = true, .handle = api_longterm_route},
+    {"/api/v1/users", .heavy = true, .handle = api_users_route},
     {"/api/v1/carbon", .handle = api_carbon_route},
     {"/api/v1/processes", .needs_attrib = true, .handle = api_processes_route},
     {"/api/v1/watch", .subpaths = true, .any_method = true, .needs_attrib = true,
@@ -68,7 +69,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	if (!r) {
 		http_error(res, 404, "no such endpoint",
 		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "runs, longterm, carbon, stream, processes, watch, /metrics");
+		           "runs, longterm, users, carbon, stream, processes, watch, /metrics");
 		return;
 	}
 	if (r->needs_attrib && api_attrib_off(api, res))

@@ -430,6 +430,8 @@ static int set_up_sampling(struct energyd *e)
 	}
 	if (d->carbon && record_carbon_attach(&e->store, d->carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
+	/* Every user's attributed energy too (no rows while attribution is off). */
+	store_set_users(&e->store, attrib_users_span, attrib_users_energy_at, &e->attrib);
 	d->store = &e->store;
 	return store_open_at_start(&e->store, opt->state_dir, store_may_degrade) ? 0 : 1;
 }

@@ -247,6 +247,41 @@ def test_admin_lists_every_user_with_energy_in_the_ratio_of_their_cpu_work(hub_r
     assert r.status_code == 200 and "Energy by user" in r.text
 
 
+def test_a_period_older_than_memory_comes_from_the_record(hub_run):
+    """A period that starts before energyd's memory (an hour before the work, energyd started
+    minutes ago) is answered from the record's per-user minute rows, through one
+    /api/v1/users request: the rows are energyd's own figures for those uids, the minutes cover
+    the work, so each user has at least what memory says they used during it, and b (twice a's
+    work, the rest alike) more than a."""
+    hub, energyd = hub_run["hub"], hub_run["energyd"]
+    a, b = hub_run["users"]
+    ua, ub = hub_run["uids"]
+    t0, t1 = hub_run["t0"] - 3600, hub_run["t1"]
+    q = {"from": f"{t0:.3f}", "to": f"{t1:.3f}"}
+    wait_until("the record's user rows past the work",
+               lambda: (energyd.get("users", **q).get("recorded_to") or 0) >= t1, 30)
+    # The last minute may still grow while the service asks: energyd's answers just before and
+    # just after bound the service's.
+    before = {u["uid"]: u["joules"] for u in energyd.get("users", **q)["users"]}
+    r = service(hub, user_token(hub, "root"), **q)
+    after = {u["uid"]: u["joules"] for u in energyd.get("users", **q)["users"]}
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["figures"] == "record" and data["resolution_s"] == 60, data
+    assert data["from"] <= t0 and data["to"] >= t1 and data["from"] % 60 == 0
+    rows = {row["user"]: row for row in data["rows"]}
+    memory = {uid: energyd.get("energy", scope=f"user:{uid}", **span(hub_run))["scope"]["joules"]
+              for uid in (ua, ub)}
+    for name, uid in ((a, ua), (b, ub)):
+        row = rows[name]
+        assert row["uid"] == uid and row["measured"] is False
+        assert before[uid] - 1e-6 <= row["joules"] <= after[uid] + 1e-6, (row, before, after)
+        assert row["share"] == pytest.approx(row["joules"] / data["machine"]["joules"], rel=1e-9)
+        assert row["joules"] >= memory[uid] - 1e-3, (row, memory)
+    assert rows[b]["joules"] > rows[a]["joules"], rows
+    assert data["machine"]["measured"] is True
+
+
 def test_a_user_who_is_not_admin_sees_only_their_row(hub_run):
     hub, (a, _) = hub_run["hub"], hub_run["servers"]
     r = service(hub, a.token, **span(hub_run))

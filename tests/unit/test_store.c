@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "store.h"
+#include "store_test_util.h"
 #include "store_query.h"
 
 static const char *names[] = {"rapl:package-0", STORE_HOST_SERIES};
@@ -30,21 +31,6 @@ static void init(struct store *st, const char *path)
 static void append(struct history *h, double t, uint64_t uj)
 {
 	history_append(h, t, &uj, uj);
-}
-
-static void temp_db(char *buf, size_t len)
-{
-	snprintf(buf, len, "/tmp/energy-test-store-%d-%d.db", (int)getpid(), rand());
-}
-
-static void remove_db(const char *path)
-{
-	char p[600];
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
 }
 
 /* Samples at 100.25 (0 uJ), 100.75 (500), 101.25 (1000), 102.5 (3500): 1000 uJ/s then
@@ -87,20 +73,6 @@ static void test_collect_splits_at_seconds(void **state)
 	assert_int_equal(sum, 5500); /* every microjoule of the run, exactly once */
 	store_free(&st);
 	history_free(&h);
-}
-
-static int64_t query_int(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	int64_t v = -1;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 /* 3 hours at 1 W sampled every 0.5 s: every tier sums to 10800 J; a second run continues the

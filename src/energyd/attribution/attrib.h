@@ -246,6 +246,17 @@ void attrib_split_gpus(struct attrib *a, struct attrib_proc *procs, size_t n, do
 /* With the lock held: cumulative value of a series key at t (0 when the key has no series). */
 double attrib_series_at(struct attrib *a, const char *key, double t);
 
+/*
+ * For the long-term record's per-user rows (ctx: the struct attrib; they take the lock).
+ * attrib_users_span: the per-user series are exact over [*oldest, *covered_to] (the last scan);
+ * false while attribution is off or has not scanned twice. attrib_users_energy_at: uids[u] and
+ * cum_uj[u * n_t + k], every user's cumulative energy at t[k] (uJ), for at most max users;
+ * returns how many users there are.
+ */
+bool attrib_users_span(void *ctx, double *oldest, double *covered_to);
+size_t attrib_users_energy_at(void *ctx, const double *t, size_t n_t, uint32_t *uids,
+                              double *cum_uj, size_t max);
+
 /* The account name of uid (getpwuid_r), or the number when it has none. */
 void attrib_user_name(uid_t uid, char *buf, size_t len);
 

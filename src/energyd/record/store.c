@@ -86,9 +86,16 @@ int store_set_derived(struct store *st, const char *const *names, int n, store_d
 	return 0;
 }
 
+void store_set_users(struct store *st, store_users_span_fn span, store_users_energy_fn energy_at,
+                     void *ctx)
+{
+	store_users_set(&st->users, span, energy_at, ctx);
+}
+
 void store_free(struct store *st)
 {
 	store_stop(st);
+	store_users_free(&st->users);
 	if (st->db_open)
 		store_db_close(&st->db);
 	st->db_open = false;
@@ -324,9 +331,12 @@ int store_flush(struct store *st, double now)
 		queue_pop(st, stale, true);
 	}
 	char err[STORE_ERROR_MAX];
-	while (st->q_len > 0) {
+	/* The users' energy goes with the last chunk, or alone when no second is waiting. */
+	double users_to = store_users_take(&st->users, st->db.users_recorded_to);
+	while (st->q_len > 0 || users_to > 0) {
 		size_t k = st->q_len < STORE_WRITE_CHUNK ? st->q_len : STORE_WRITE_CHUNK;
-		struct store_entry *e = malloc(k * sizeof(*e));
+		bool last = k == st->q_len;
+		struct store_entry *e = malloc(k ? k * sizeof(*e) : 1);
 		if (!e)
 			return -ENOMEM;
 		for (size_t j = 0; j < k; j++) {
@@ -335,10 +345,13 @@ int store_flush(struct store *st, double now)
 			e[j].energy_uj = &st->q_uj[j * (size_t)st->n_series];
 		}
 		/* The record ends where the last entry written ends. */
-		double end = k == st->q_len ? st->written_to
-		                            : (double)st->q_t[k - 1] + st->q_ms[k - 1] / 1000.0;
+		double end = k == 0           ? st->db.recorded_to
+		             : k == st->q_len ? st->written_to
+		                              : (double)st->q_t[k - 1] + st->q_ms[k - 1] / 1000.0;
 		uint64_t t0 = energy_monotonic_ns();
-		int rc = store_db_write(&st->db, e, k, end, err, sizeof(err));
+		int rc = store_db_write_users(&st->db, e, k, last ? st->users.rows : NULL,
+		                              last ? st->users.n_rows : 0, last ? users_to : 0, end,
+		                              err, sizeof(err));
 		double took = (double)(energy_monotonic_ns() - t0) / 1e9;
 		free(e);
 		if (rc < 0) {
@@ -349,6 +362,10 @@ int store_flush(struct store *st, double now)
 			return rc;
 		}
 		queue_pop(st, k, false);
+		if (last && users_to > 0) {
+			store_users_done(&st->users);
+			users_to = 0;
+		}
 		st->warned_full = false;
 		pthread_mutex_lock(&st->lock);
 		bool recovered = st->info.status == STORE_DEGRADED;

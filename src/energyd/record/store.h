@@ -25,6 +25,7 @@
 #include "history.h"
 #include "store_db.h"
 #include "threads.h"
+#include "store_users.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -110,6 +111,7 @@ struct store {
 	size_t q_len, q_cap, q_max;          /* used, allocated, at most (memory_s seconds) */
 	double next_retry_at, next_prune_at; /* wall-clock times of the next open and prune */
 	bool warned_full; /* the memory-full warning was logged since the last good write */
+	struct store_users users; /* per-user energy (store_users.h) */
 
 	/* Guarded by lock. */
 	pthread_mutex_t lock;
@@ -136,6 +138,11 @@ void store_free(struct store *st);
  * 0 or -errno. */
 int store_set_derived(struct store *st, const char *const *names, int n, store_derive_fn fn,
                       void *ctx);
+
+/* Record every user's attributed energy through this hook (store_users.h), before the store
+ * starts. */
+void store_set_users(struct store *st, store_users_span_fn span, store_users_energy_fn energy_at,
+                     void *ctx);
 
 /* Take everything from the last collection to the newest sample of h (series 0..n-2 are h's
  * channels, n-1 its host total) into the memory queue. The caller holds h's lock. */

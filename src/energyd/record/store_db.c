@@ -30,10 +30,19 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS energy_1h(t INTEGER NOT NULL, series INTEGER NOT NULL,"
     " energy_uj INTEGER NOT NULL, covered_ms INTEGER NOT NULL, coverage INTEGER,"
     " PRIMARY KEY(t, series)) STRICT, WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS user_energy_1m(t INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    " energy_uj INTEGER NOT NULL, PRIMARY KEY(t, uid)) STRICT, WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS user_energy_1h(t INTEGER NOT NULL, uid INTEGER NOT NULL,"
+    " energy_uj INTEGER NOT NULL, PRIMARY KEY(t, uid)) STRICT, WITHOUT ROWID;"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA_VER "');";
 
 /* A bucket written twice (a restart within the same second, a partial second completed by the
  * next batch) adds up; a host bucket that mixes two coverages says so with coverage 0. */
+/* The per-user rows add up the same way (t: the bucket's start, a multiple of its step). */
+static const char user_upsert_fmt[] =
+    "INSERT INTO user_energy_%s(t, uid, energy_uj) VALUES(?1,?2,?3)"
+    " ON CONFLICT(t, uid) DO UPDATE SET energy_uj = energy_uj + excluded.energy_uj";
+
 static const char upsert_fmt[] =
     "INSERT INTO energy_%s(t, series, energy_uj, covered_ms, coverage) VALUES(?1,?2,?3,?4,?5)"
     " ON CONFLICT(t, series) DO UPDATE SET energy_uj = energy_uj + excluded.energy_uj,"
@@ -262,11 +271,19 @@ int store_db_open(struct store_db *d, const char *path, const char *const *names
 	d->n_series = n;
 	d->recorded_to = meta_double(d, "recorded_to");
 	d->record_began_at = meta_double(d, "record_began_at");
+	d->users_recorded_to = meta_double(d, "users_recorded_to");
 
 	for (int k = 0; k < STORE_TIERS; k++) {
 		char sql[sizeof(upsert_fmt) + 8];
 		snprintf(sql, sizeof(sql), upsert_fmt, store_tier_name[k]);
 		if ((rc = sqlite3_prepare_v2(d->db, sql, -1, &d->upsert[k], NULL)) != SQLITE_OK)
+			goto fail;
+	}
+	for (int k = 0; k < STORE_USER_TIERS; k++) {
+		char sql[sizeof(user_upsert_fmt) + 8];
+		snprintf(sql, sizeof(sql), user_upsert_fmt, store_tier_name[k + 1]);
+		if ((rc = sqlite3_prepare_v2(d->db, sql, -1, &d->user_upsert[k], NULL)) !=
+		    SQLITE_OK)
 			goto fail;
 	}
 	if ((rc = sqlite3_prepare_v2(d->db,
@@ -293,11 +310,14 @@ void store_db_close(struct store_db *d)
 {
 	for (int k = 0; k < STORE_TIERS; k++)
 		sqlite3_finalize(d->upsert[k]);
+	for (int k = 0; k < STORE_USER_TIERS; k++)
+		sqlite3_finalize(d->user_upsert[k]);
 	sqlite3_finalize(d->add_total);
 	sqlite3_finalize(d->set_meta);
 	if (d->db)
 		sqlite3_close_v2(d->db);
 	memset(d->upsert, 0, sizeof(d->upsert));
+	memset(d->user_upsert, 0, sizeof(d->user_upsert));
 	d->add_total = d->set_meta = NULL;
 	d->db = NULL;
 }
@@ -382,6 +402,32 @@ static int add_to_bucket(struct store_db *d, int tier, struct bucket *b,
 int store_db_write(struct store_db *d, const struct store_entry *entries, size_t n,
                    double recorded_to, char *err, size_t errlen)
 {
+	return store_db_write_users(d, entries, n, NULL, 0, 0, recorded_to, err, errlen);
+}
+
+/* Each user row goes to its minute and to the hour that holds it. */
+static int upsert_users(struct store_db *d, const struct store_user_row *rows, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		for (int k = 0; k < STORE_USER_TIERS; k++) {
+			int64_t step = store_tier_step_s[k + 1];
+			sqlite3_stmt *st = d->user_upsert[k];
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, rows[j].t - ((rows[j].t % step) + step) % step);
+			sqlite3_bind_int64(st, 2, rows[j].uid);
+			sqlite3_bind_int64(st, 3, rows[j].energy_uj);
+			int rc = sqlite3_step(st);
+			if (rc != SQLITE_DONE)
+				return rc;
+		}
+	}
+	return SQLITE_OK;
+}
+
+int store_db_write_users(struct store_db *d, const struct store_entry *entries, size_t n,
+                         const struct store_user_row *users, size_t n_users, double users_to,
+                         double recorded_to, char *err, size_t errlen)
+{
 	if (!d->db) {
 		snprintf(err, errlen, "the database is not open");
 		return -EBADF;
@@ -423,8 +469,13 @@ int store_db_write(struct store_db *d, const struct store_entry *entries, size_t
 	}
 	if ((rc = set_meta(d, "recorded_to", recorded_to)) != SQLITE_OK)
 		goto fail;
+	if (users_to > 0 && ((rc = upsert_users(d, users, n_users)) != SQLITE_OK ||
+	                     (rc = set_meta(d, "users_recorded_to", users_to)) != SQLITE_OK))
+		goto fail;
 	if ((rc = exec(d, "COMMIT")) != SQLITE_OK)
 		goto fail;
+	if (users_to > 0)
+		d->users_recorded_to = users_to;
 	if (n > 0 && d->record_began_at == 0)
 		d->record_began_at = (double)entries[0].t;
 	d->recorded_to = recorded_to;
@@ -445,6 +496,12 @@ int store_db_prune(struct store_db *d, double now, const double keep_s[STORE_TIE
 		snprintf(sql, sizeof(sql), "DELETE FROM energy_%s WHERE t < %lld",
 		         store_tier_name[k], (long long)floor(now - keep_s[k]));
 		int rc = exec(d, sql);
+		if (rc == SQLITE_OK && k > 0) {
+			/* The users' rows are kept as long as the tier of the same step. */
+			snprintf(sql, sizeof(sql), "DELETE FROM user_energy_%s WHERE t < %lld",
+			         store_tier_name[k], (long long)floor(now - keep_s[k]));
+			rc = exec(d, sql);
+		}
 		if (rc != SQLITE_OK)
 			return fail(d, rc, "cannot prune", sqlite3_db_filename(d->db, "main"), err,
 			            errlen);

@@ -15,6 +15,13 @@
  *                                      was sampling; coverage = coverage id for the host row,
  *                                      0 when the bucket mixes two coverages, NULL for channels
  * A bucket with no row is a gap: energyd was not running (or lost the data) then.
+ *   user_energy_1m / user_energy_1h(t, uid, energy_uj)
+ *                                      the energy attributed to each local user (uid) in the
+ *                                      bucket (an estimate: attribution's CPU-time share of the
+ *                                      host total); t as above. A user with no row used no
+ *                                      energy there, or energyd was not attributing (attribution
+ *                                      off, or before meta's users_recorded_to). Kept as long as
+ *                                      energy_1m and energy_1h
  *
  * Not thread-safe: one struct store_db per thread. Functions return 0 or a negative errno-like
  * code with a message in err ("what failed, on what path, what to do").
@@ -35,6 +42,8 @@
 #define STORE_NO_VALUE     INT64_MIN
 #define STORE_SCHEMA_VER   "1"
 #define STORE_COVERAGE_MAX 1024
+/* Per-user rows have the 1m and 1h tiers only (store tiers 1 and 2). */
+#define STORE_USER_TIERS 2
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -52,6 +61,7 @@ struct store_entry {
 struct store_db {
 	struct sqlite3 *db;
 	struct sqlite3_stmt *upsert[STORE_TIERS];
+	struct sqlite3_stmt *user_upsert[STORE_USER_TIERS];
 	struct sqlite3_stmt *add_total;
 	struct sqlite3_stmt *set_meta;
 	int n_series;
@@ -61,6 +71,14 @@ struct store_db {
 	int64_t coverage_id;
 	double recorded_to; /* end of the newest data in the record (0 for a new record) */
 	double record_began_at;
+	double users_recorded_to; /* end of the per-user rows (0: none yet) */
+};
+
+/* One piece of a user's attributed energy: added to the minute that holds t and its hour. */
+struct store_user_row {
+	int64_t t; /* Unix seconds (any second of the minute) */
+	uint32_t uid;
+	int64_t energy_uj;
 };
 
 /* Make relative database paths open relative to the working directory, never through an
@@ -81,7 +99,14 @@ void store_db_close(struct store_db *d);
 int store_db_write(struct store_db *d, const struct store_entry *entries, size_t n,
                    double recorded_to, char *err, size_t errlen);
 
-/* Delete rows older than now - keep_s[tier] (keep_s 0: keep forever). */
+/* The same, and the user rows (users_to > 0: the end of the per-user data written, kept in meta
+ * as users_recorded_to), in the same transaction. */
+int store_db_write_users(struct store_db *d, const struct store_entry *entries, size_t n,
+                         const struct store_user_row *users, size_t n_users, double users_to,
+                         double recorded_to, char *err, size_t errlen);
+
+/* Delete rows older than now - keep_s[tier] (keep_s 0: keep forever); the user rows of a step
+ * with the tier of the same step. */
 int store_db_prune(struct store_db *d, double now, const double keep_s[STORE_TIERS], char *err,
                    size_t errlen);
 

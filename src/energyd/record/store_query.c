@@ -126,17 +126,10 @@ static void read_coverages(sqlite3 *db, struct store_steps *out)
 	sqlite3_finalize(q);
 }
 
-int store_query_steps(const char *path, int tier, int64_t start, int64_t end, int64_t step_s,
-                      struct store_steps *out, char *err, size_t errlen)
+int store_query_open(const char *path, struct sqlite3 **out, char *err, size_t errlen)
 {
-	memset(out, 0, sizeof(*out));
-	out->host = -1;
-	out->tier = tier;
-	out->start = start;
-	out->end = end;
-	out->step_s = step_s;
-	out->points = (end - start) / step_s;
 	struct stat sb;
+	*out = NULL;
 	if (stat(path, &sb) < 0) {
 		snprintf(err, errlen, "the record %s does not exist yet", path);
 		return -ENOENT;
@@ -150,7 +143,30 @@ int store_query_steps(const char *path, int tier, int64_t start, int64_t end, in
 		return rc;
 	}
 	sqlite3_busy_timeout(db, 2000);
-	int rc = read_series(db, out);
+	*out = db;
+	return 0;
+}
+
+int store_query_fail(struct sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	return db_fail(db, path, err, errlen);
+}
+
+int store_query_steps(const char *path, int tier, int64_t start, int64_t end, int64_t step_s,
+                      struct store_steps *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->host = -1;
+	out->tier = tier;
+	out->start = start;
+	out->end = end;
+	out->step_s = step_s;
+	out->points = (end - start) / step_s;
+	sqlite3 *db = NULL;
+	int rc = store_query_open(path, &db, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = read_series(db, out);
 	if (rc == 0)
 		rc = read_rows(db, tier, out);
 	if (rc == 0)

@@ -52,4 +52,11 @@ int store_query_steps(const char *path, int tier, int64_t start, int64_t end, in
                       struct store_steps *out, char *err, size_t errlen);
 void store_steps_free(struct store_steps *s);
 
+/* A read-only connection to the record at path (busy timeout 2 s), for the queries of the
+ * record: 0, -ENOENT when it does not exist yet, -EIO; with a message in err. */
+struct sqlite3;
+int store_query_open(const char *path, struct sqlite3 **db, char *err, size_t errlen);
+/* Describe db's last failure in err; returns -EIO. */
+int store_query_fail(struct sqlite3 *db, const char *path, char *err, size_t errlen);
+
 #endif
