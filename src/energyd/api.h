@@ -19,7 +19,8 @@
 /* The API's own state: the daemon's parts it answers from, and the heavy-query gate. */
 struct api {
 	struct daemon *d;
-	int heavy_max; /* history and longterm answers built at once (docs/security.md) */
+	int heavy_max; /* history, runs, longterm and users answers built at once (docs/security.md)
+	                */
 	atomic_int heavy_running; /* how many are being built now */
 };
 

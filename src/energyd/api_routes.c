@@ -14,7 +14,7 @@ static bool heavy_enter(struct api *api, struct http_response *res)
 	if (atomic_fetch_add(&api->heavy_running, 1) < max)
 		return true;
 	atomic_fetch_sub(&api->heavy_running, 1);
-	http_error(res, 503, "busy: too many history, runs or longterm queries at once",
+	http_error(res, 503, "busy: too many history, runs, longterm or users queries at once",
 	           "retry after the delay in Retry-After (heavy_queries limits them)");
 	res->retry_after_s = 1;
 	return false;

@@ -219,7 +219,7 @@ static const struct opt opts[] = {
     {"watches-per-user", OPT_COUNT, OFF(watches_per_user), "N",
      "watches one user may hold, ended ones included (default 32; root: no quota)"},
     {"heavy-queries", OPT_COUNT, OFF(heavy_queries), "N",
-     "history and longterm queries answered at once; more get 503 (default 2)"},
+     "history, runs, longterm and users queries answered at once; more get 503 (default 2)"},
     {"sandbox", OPT_SWITCH, OFF(sandbox), "on|off",
      "after the privilege drop: no_new_privs, no capabilities and a seccomp filter "
      "(default on)"},
