@@ -110,7 +110,7 @@ struct store {
 	int64_t *q_uj;                       /* q_cap x n_series */
 	size_t q_len, q_cap, q_max;          /* used, allocated, at most (memory_s seconds) */
 	double next_retry_at, next_prune_at; /* wall-clock times of the next open and prune */
-	bool warned_full; /* the memory-full warning was logged since the last good write */
+	bool warned_full;         /* the memory-full warning was logged since the last good write */
 	struct store_users users; /* per-user energy (store_users.h) */
 
 	/* Guarded by lock. */
