@@ -46,6 +46,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from . import realtime
+
 WIDTH = 24
 LOG_MAX = 200_000  # logged writes per zone kept (over 6 min at the driver's 2 ms)
 COUNTER = 2**32  # the RAPL status register is 32 bits wide
@@ -271,21 +273,14 @@ class FakePowercap:
         self._freeze = (every_s, for_s)
         return self
 
-    def _keep_time(self) -> None:
-        # With stalls programmed, the test tells them from the driver running late: ask for a
-        # real-time slot for this thread (it sleeps between steps) where allowed (root).
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        except (OSError, AttributeError):
-            pass
-
     def _run(self) -> None:
         # Integrate each zone's power since the last step, so that watts may change while the
         # driver runs (set zone.watts, or pass on_step to start()).
         acc = {name: float(z.total_uj) for name, z in self.zones.items()}
         t_prev = self._t_start
-        if self._freeze:
-            self._keep_time()
+        # RAPL is never late (emulators/realtime.py); with stalls programmed, the test also
+        # tells them from the driver running late.
+        realtime.keep_time()
         while not self._stop.is_set():
             t = time.time()
             if self._on_step:

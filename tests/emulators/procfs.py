@@ -10,6 +10,14 @@ has ``PID/stat`` (utime, stime, cutime, cstime, ppid, starttime, as in fs/proc/a
 sets every counter to ``rate * (t - t_start)`` (plus what it held before a rate changed) every
 ``period_s``, so that over a window the counters advanced by ``rate * window`` to within one
 period. Per-process files are replaced atomically (rename), as energyd opens them afresh.
+
+While the driver runs, changes (``add``, ``set_rate``, ``reap``, ``add_cgroup``) are made in
+memory and written by the driver at its next step, which the call waits for; several changes
+made inside ``with proc.changes():`` are written in one step. So a reader never sees half of a
+change (a child reaped into its parent's cutime while its directory is still there, or one
+process stopped while the one that takes over has not started yet) for longer than one step's
+writes take, as with the kernel's own counters, however late the test's thread runs. The
+driver thread asks for a real-time slot (emulators/realtime.py).
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from __future__ import annotations
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+from . import realtime
 
 
 @dataclass
@@ -61,7 +72,12 @@ class FakeProc:
         self.cgroups: dict[str, list[float]] = {}  # path -> [rate_usec_per_s, usage]
         self.busy = 0.0
         self.idle = 0.0
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self._stepped = threading.Condition(self.lock)
+        self._steps = 0  # steps written by the driver
+        self._gone: list[int] = []  # reaped pids whose directories the next write removes
+        self._reaper: dict[int, int] = {}  # reaped pid -> the living process that reaped it
+        self._batch = 0  # depth of changes() blocks
         self._stop = threading.Event()
         self._thread = None
         self._last = time.time()
@@ -78,12 +94,13 @@ class FakeProc:
             p = Proc(pid, ppid, uid, rate, comm, starttime=self.boot_ticks() if new else 100,
                      srate=srate)
             self.procs[pid] = p
-            self._write_proc(p)
+        self._publish()
         return p
 
     def set_rate(self, pid, rate):
         with self.lock:
             self.procs[pid].rate = rate
+        self._publish()
 
     def reap(self, pid):
         """The process exits and its parent waits for it: its time moves to the parent's
@@ -93,16 +110,44 @@ class FakeProc:
             parent = self.procs[p.ppid]
             parent.cutime += p.utime + p.cutime
             parent.cstime += p.stime + p.cstime
-            self._write_proc(parent)
-            d = os.path.join(self.root, str(pid))
-            for f in ("stat", "status"):
-                os.unlink(os.path.join(d, f))
-            os.rmdir(d)
+            self._gone.append(pid)
+            self._reaper[pid] = p.ppid
+        self._publish()
+
+    def _alive_ancestor(self, pid):
+        """The living process that reaped pid, through parents reaped in the same step."""
+        while pid in self._reaper:
+            pid = self._reaper[pid]
+        return pid
 
     def add_cgroup(self, path, rate_usec_per_s):
         with self.lock:
             self.cgroups[path] = [rate_usec_per_s, 0.0]
-            self._write_cgroup(path)
+        self._publish()
+
+    @contextmanager
+    def changes(self):
+        """The changes made inside are written together, in one step."""
+        with self.lock:
+            self._batch += 1
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self._batch -= 1
+            self._publish()
+
+    def _publish(self):
+        """Write what changed: at the driver's next step while it runs, else now."""
+        with self.lock:
+            if self._batch:
+                return
+            if not (self._thread and self._thread.is_alive()):
+                self._write_all()
+                return
+            target = self._steps + 1
+            if not self._stepped.wait_for(lambda: self._steps >= target, timeout=10.0):
+                raise TimeoutError("the fake /proc driver did not write a step in 10 s")
 
     def _write_proc(self, p: Proc):
         d = os.path.join(self.root, str(p.pid))
@@ -136,8 +181,21 @@ class FakeProc:
 
     def _write_all(self):
         self._write_stat()
+        # A reaped child's directory goes right after its parent's new cutime is written, so
+        # that a reader finds both within a few microseconds at most (the kernel updates the
+        # parent's cutime and releases the child at one wait, too).
+        gone = {}
+        for pid in self._gone:
+            gone.setdefault(self._alive_ancestor(pid), []).append(pid)
+        self._gone.clear()
+        self._reaper.clear()
         for p in self.procs.values():
             self._write_proc(p)
+            for pid in gone.pop(p.pid, []):
+                d = os.path.join(self.root, str(pid))
+                for f in ("stat", "status"):
+                    os.unlink(os.path.join(d, f))
+                os.rmdir(d)
         if self.cgroup_root:
             for path in self.cgroups:
                 self._write_cgroup(path)
@@ -158,6 +216,8 @@ class FakeProc:
             for c in self.cgroups.values():
                 c[1] += c[0] * dt
             self._write_all()
+            self._steps += 1
+            self._stepped.notify_all()
 
     def start(self):
         self._last = time.time()
@@ -166,6 +226,7 @@ class FakeProc:
         return self
 
     def _run(self):
+        realtime.keep_time()  # the kernel's counters are never late (emulators/realtime.py)
         while not self._stop.is_set():
             now = time.time()
             self.step(now - self._last)
