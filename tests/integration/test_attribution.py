@@ -113,12 +113,14 @@ def test_fake_tree_scopes(fake_machine):
     # Phase 2: pid 100 starts a child (uid 1000) that uses 500 j/s for 1 s while pid 300 waits,
     # then exits and is reaped: its time moves into 100's cutime.
     time.sleep(0.5)
-    proc.set_rate(300, 0.0)
-    proc.add(400, 100, 1000, 500.0, "child", new=True)
+    with proc.changes():  # written in one step: the child takes over from 300
+        proc.set_rate(300, 0.0)
+        proc.add(400, 100, 1000, 500.0, "child", new=True)
     time.sleep(1.0)
-    proc.set_rate(400, 0.0)
-    proc.reap(400)
-    proc.set_rate(300, 500.0)
+    with proc.changes():
+        proc.set_rate(400, 0.0)
+        proc.reap(400)
+        proc.set_rate(300, 500.0)
     time.sleep(1.0)
     t1 = scan_time(d)
 
@@ -489,9 +491,10 @@ def test_gpu_energy_split_by_nvml_process_utilisation(tmp_path, start_energyd):
         time.sleep(1.0)
         t0 = next_scan_time(d, 0)
         time.sleep(1.2)
-        answers = [scan_window(d, t0, f"pid:{p.pid}") for p in kids]
-        # The same window for the parent (this test process) and the two children.
-        t1 = answers[0]["to"]
+        # The same window for the parent (this test process) and the two children (a scan
+        # may land between the requests: the window is fixed by the first).
+        t1 = scan_window(d, t0, f"pid:{kids[0].pid}")["to"]
+        answers = [energy_when_ready(d, t0, t1, f"pid:{p.pid}") for p in kids]
         parent = energy_when_ready(d, t0, t1, f"pid:{os.getpid()}")
         assert [a["to"] for a in answers] == [t1, t1] and parent["to"] == t1
         e_gpu = answers[0]["channels"]["nvml:gpu-0"]["joules"]
@@ -551,8 +554,9 @@ def test_gpu_shares_average_the_samples_newer_than_last_seen(tmp_path, start_ene
         time.sleep(1.0)
         t0 = next_scan_time(d, 0)
         time.sleep(1.2)
-        ja, jb = (scan_window(d, t0, f"pid:{p}") for p in (a, b))
-        assert ja["to"] == jb["to"]
+        ja = scan_window(d, t0, f"pid:{a}")
+        jb = energy_when_ready(d, t0, ja["to"], f"pid:{b}")  # the same scans (one may land)
+        assert jb["to"] == ja["to"]
         e_gpu = ja["channels"]["nvml:gpu-0"]["joules"]
         assert e_gpu > 0.5 * GPU_W * (ja["to"] - t0)
         assert near(ja["scope"]["joules"], 0.6 * e_gpu), (ja["scope"], e_gpu)
@@ -700,19 +704,22 @@ def test_exited_child_counts_to_its_exit(tmp_path, start_energyd):
     try:
         d = start_energyd(tmp_path / "sys", "--scan-interval", "1", proc_root=tmp_path / "proc")
         t0 = next_scan_time(d, next_scan_time(d, 0))
-        proc.set_rate(300, 0.0)
-        proc.add(400, 100, 1000, 500.0, "child", new=True)
+        with proc.changes():  # written in one step: the child takes over from 300
+            proc.set_rate(300, 0.0)
+            proc.add(400, 100, 1000, 500.0, "child", new=True)
         time.sleep(1.0)
         seen = next_scan_time(d, t0)
-        time.sleep(0.9 - (d.get("/api/v1/now")["time"] - seen))
-        proc.set_rate(400, 0.0)
-        proc.reap(400)
-        proc.set_rate(300, 500.0)
+        time.sleep(max(0.0, 0.9 - (d.get("/api/v1/now")["time"] - seen)))
+        with proc.changes():
+            proc.set_rate(400, 0.0)
+            proc.reap(400)
+            proc.set_rate(300, 500.0)
         t1 = next_scan_time(d, next_scan_time(d, seen))
-        e = scan_window(d, t0, "pid:400")
+        e = energy_when_ready(d, t0, t1, "pid:400")
         active = e["scope"]["active_joules"]
         assert e["to"] == t1
-        child, other = e["scope"]["joules"], scan_window(d, t0, "pid:300")["scope"]["joules"]
+        child = e["scope"]["joules"]
+        other = energy_when_ready(d, t0, t1, "pid:300")["scope"]["joules"]
         # Without the last stretch the child would miss about 0.9 of its 1.5 s.
         assert near(child + other, 0.25 * active)
     finally:
@@ -728,25 +735,31 @@ def test_child_and_grandchild_exit_together(fake_machine):
     d, proc = fake_machine
     time.sleep(1.0)
     t0 = next_scan_time(d, 0)
-    proc.set_rate(300, 0.0)
-    proc.add(500, 100, 1000, 0.0, "child", new=True)
-    proc.add(501, 500, 1000, 500.0, "grandchild", new=True)
+    with proc.changes():  # written in one step: the grandchild takes over from 300
+        proc.set_rate(300, 0.0)
+        proc.add(500, 100, 1000, 0.0, "child", new=True)
+        proc.add(501, 500, 1000, 500.0, "grandchild", new=True)
     time.sleep(2.0)
     t_before = scan_time(d)
-    proc.set_rate(501, 0.0)
-    proc.reap(501)
-    proc.reap(500)
-    proc.set_rate(300, 500.0)
+    with proc.changes():
+        proc.set_rate(501, 0.0)
+        proc.reap(501)
+        proc.reap(500)
+        proc.set_rate(300, 500.0)
     time.sleep(0.8)
     e = scan_window(d, t0, "pid:100")
-    active = e["scope"]["active_joules"]
-    assert near(scan_window(d, t0, "user:1000")["scope"]["joules"], 0.75 * active)
+    active, t1 = e["scope"]["active_joules"], e["to"]  # every answer below: the same scans
+
+    def joules(t, scope):
+        return energy_when_ready(d, t, t1, scope)["scope"]
+
+    assert near(joules(t0, "user:1000")["joules"], 0.75 * active)
     # Around the exit (three or four scans), pid 200 keeps its quarter (8 %: fewer scans to
     # average over; counting 501 twice would cost it about 20 %).
-    w = scan_window(d, t_before, "pid:200")
-    assert near(w["scope"]["joules"], 0.25 * w["scope"]["active_joules"], 0.08)
+    w = joules(t_before, "pid:200")
+    assert near(w["joules"], 0.25 * w["active_joules"], 0.08)
     # Nothing was given out twice: all users together have the busy share of the active energy.
-    total = sum(scan_window(d, t0, f"user:{uid}")["scope"]["joules"] for uid in (0, 1000, 1001))
+    total = sum(joules(t0, f"user:{uid}")["joules"] for uid in (0, 1000, 1001))
     assert near(total, active)
 
 
