@@ -307,11 +307,6 @@ static void *attrib_thread(void *arg)
 		if (n == 0)
 			continue;
 
-		uint64_t busy = 0, total = 0, forks = 0;
-		bool sys_ok =
-		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
-		a->forks = sys_ok ? forks : 0;
-
 		attrib_lock(a);
 		int n_obs = 0;
 		for (int j = 0; j < a->n_watches; j++) {
@@ -326,7 +321,14 @@ static void *attrib_thread(void *arg)
 			snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
 		}
 		attrib_unlock(a);
+		/* The watched processes, then /proc/stat right after them: the busy time their
+		 * share is divided by covers the same interval as their times. (A process forked
+		 * since the last tick is listed at the next one, from the fork count read here.) */
 		attrib_observe_watches(a, obs, n_obs);
+		uint64_t busy = 0, total = 0, forks = 0;
+		bool sys_ok =
+		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		a->forks = sys_ok ? forks : 0;
 
 		attrib_lock(a);
 		if (sys_ok && a->have_sys && busy >= a->sys_busy && total > a->sys_total) {

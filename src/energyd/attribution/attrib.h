@@ -60,7 +60,10 @@ struct attrib_proc {
 	/* Scratch for one scan: ticks and energy of the interval, own and of the tree, and the
 	 * ticks of children that vanished since (now in total_ticks). */
 	double delta_ticks, delta_uj, tree_delta_uj, reaped_ticks;
-	double excess_ticks;  /* reaped children's time not charged to them before */
+	double excess_ticks; /* reaped children's time not charged to them before */
+	/* Ticks of children seen vanished at the last scan that its cutime did not show yet (it
+	 * was read before the reap, they after): owed back once, at this scan. */
+	double reap_debt;
 	double vanished_rate; /* sum of the last deltas of its children that vanished */
 	int n_vanished;       /* children that vanished since the last scan */
 };

@@ -29,6 +29,10 @@ struct scan_result {
 	size_t n_cgroups;
 	double boot_ticks; /* clock ticks since boot when the scan began */
 	double cost_s;     /* CPU time the scan took */
+	/* /proc/stat read right after the processes, so that the busy time a scan divides by
+	 * covers the same interval as their times, however late the thread ran (sys_ok: read). */
+	bool sys_ok;
+	uint64_t sys_busy, sys_total;
 };
 
 struct attrib_proc *attrib_proc_find(struct attrib_proc *p, size_t n, int pid);

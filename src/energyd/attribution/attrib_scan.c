@@ -92,6 +92,9 @@ int attrib_scan_read(struct attrib *a, struct scan_result *r)
 			p->uid = (uid_t)-1;
 	}
 	free(pids);
+	uint64_t forks;
+	r->sys_ok = a->stat_fd >= 0 &&
+	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, &forks) == 0;
 	qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
 	if (a->cgroup_fd >= 0) {
 		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
@@ -226,8 +229,16 @@ static double count_ticks(struct attrib *a, struct scan_result *r, bool first)
 		if (old && old->starttime == p->starttime) {
 			double own = (double)p->own_ticks - (double)old->own_ticks;
 			double ch = (double)(p->total_ticks - p->own_ticks) -
-			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks;
+			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks -
+			            old->reap_debt;
 			p->excess_ticks = ch > 0 ? ch : 0;
+			/* A reap between the reads of the parent and of its child: the child is
+			 * gone but the parent's cutime does not hold it yet. It will at the next
+			 * scan, where that much is not new. Carried once (a child re-parented and
+			 * reaped elsewhere never shows in this cutime). */
+			p->reap_debt = ch < 0 && p->reaped_ticks > 0
+			                   ? (-ch < p->reaped_ticks ? -ch : p->reaped_ticks)
+			                   : 0;
 			p->delta_ticks = (own > 0 ? own : 0) + p->excess_ticks;
 			p->tree_uj = old->tree_uj;
 		} else if (!first && (double)p->starttime + 1 >= a->scan_boot_ticks) {
@@ -337,19 +348,20 @@ static void charge_cgroups(struct attrib *a, struct scan_result *r, const struct
 }
 
 /* Power of the interval for /processes: active, idle, and how busy the CPUs were. */
-static void note_interval_power(struct attrib *a, const struct apply *x)
+static void note_interval_power(struct attrib *a, const struct scan_result *r,
+                                const struct apply *x)
 {
 	double idle_now = 0;
 	for (int c = 0; c < a->sampler->set->n; c++)
 		if (a->in_coverage[c] && a->method[c] == SPLIT_CPU_TIME)
 			idle_now += a->idle_uj[c];
-	double total = (double)(a->sys_total - a->scan_total);
+	double total = r->sys_total > a->scan_total ? (double)(r->sys_total - a->scan_total) : 0;
 	a->scan_dt = x->first ? 0 : x->dt;
 	a->scan_active_w = !x->first && x->dt > 0 ? x->active / 1e6 / x->dt : 0;
 	a->scan_idle_w = !x->first && x->dt > 0 ? (idle_now - a->scan_idle_uj) / 1e6 / x->dt : 0;
 	a->scan_busy_share = !x->first && total > 0 ? x->busy / total : 0;
 	a->scan_idle_uj = idle_now;
-	a->scan_total = a->sys_total;
+	a->scan_total = r->sys_total;
 }
 
 /* The scan becomes the state the next one is compared with. */
@@ -369,7 +381,7 @@ static void adopt_scan(struct attrib *a, struct scan_result *r, const struct app
 	a->have_scan = true;
 	a->scan_t = x->t;
 	a->scan_cpu_active_uj = a->cpu_active_uj;
-	a->scan_busy = a->sys_busy;
+	a->scan_busy = r->sys_busy;
 	a->scan_boot_ticks = r->boot_ticks;
 	a->scan_cost_s = r->cost_s;
 }
@@ -389,10 +401,15 @@ static void forget_old(struct attrib *a, const struct apply *x)
 
 void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 {
+	if (!r->sys_ok) { /* the tick's reading, a little older than the processes' */
+		r->sys_busy = a->sys_busy;
+		r->sys_total = a->sys_total;
+	}
 	struct apply x = {.t = a->last_t,
 	                  .first = !a->have_scan,
 	                  .active = a->cpu_active_uj - a->scan_cpu_active_uj,
-	                  .busy = (double)(a->sys_busy - a->scan_busy)};
+	                  .busy = r->sys_busy > a->scan_busy ? (double)(r->sys_busy - a->scan_busy)
+	                                                     : 0};
 	x.dt = x.t - a->scan_t;
 	note_reaped(a, r);
 	double sum = count_ticks(a, r, x.first);
@@ -405,7 +422,7 @@ void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 		charge_trees(a, r, &x);
 	}
 	charge_cgroups(a, r, &x);
-	note_interval_power(a, &x);
+	note_interval_power(a, r, &x);
 	adopt_scan(a, r, &x);
 	forget_old(a, &x);
 }
