@@ -143,9 +143,8 @@ static int battery_open(const struct source_config *cfg, struct channel_set *set
 		    (p->power_fd >= 0 || (p->current_fd >= 0 && p->voltage_fd >= 0)))
 			ch = channel_set_add(set, id);
 		else
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail),
-			         "; %s: cannot open its attributes: %s", dir, strerror(errno));
+			family_report_add(r, "; %s: cannot open its attributes: %s", dir,
+			                  strerror(errno));
 		if (!ch) {
 			battery_free(p);
 			continue;

@@ -181,12 +181,6 @@ static int name_index(struct hwmon_open_ctx *c, const char *name)
 	return 0;
 }
 
-static void append_detail(struct family_report *r, const char *fmt, const char *a, const char *b)
-{
-	size_t used = strlen(r->detail);
-	snprintf(r->detail + used, sizeof(r->detail) - used, fmt, a, b);
-}
-
 static void hwmon_open_one(void *ctx, const char *dir, const char *name,
                            const struct hwmon_sensor *s)
 {
@@ -198,7 +192,7 @@ static void hwmon_open_one(void *ctx, const char *dir, const char *name,
 	snprintf(path, sizeof(path), "%s/%s", dir, s->file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		append_detail(c->r, "; %s: %s", path, strerror(errno));
+		family_report_add(c->r, "; %s: %s", path, strerror(errno));
 		return;
 	}
 	struct hwmon_priv *priv = calloc(1, sizeof(*priv));
@@ -206,7 +200,7 @@ static void hwmon_open_one(void *ctx, const char *dir, const char *name,
 	if (!ch) {
 		free(priv);
 		close(fd);
-		append_detail(c->r, "; %s skipped: %s", id, "no room for more channels");
+		family_report_add(c->r, "; %s skipped: %s", id, "no room for more channels");
 		return;
 	}
 	priv->fd = fd;
@@ -238,16 +232,6 @@ static int hwmon_read(struct channel *ch, uint64_t *value)
 	return rc;
 }
 
-static void hwmon_close(struct channel *ch)
-{
-	struct hwmon_priv *priv = ch->priv;
-	if (priv) {
-		close(priv->fd);
-		free(priv);
-		ch->priv = NULL;
-	}
-}
-
 static void hwmon_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct hwmon_priv *priv = ch->priv;
@@ -261,6 +245,6 @@ const struct source_family hwmon_family = {
     .probe = hwmon_probe,
     .open = hwmon_open,
     .read = hwmon_read,
-    .close = hwmon_close,
+    .close = source_close_fd_priv,
     .describe = hwmon_describe,
 };

@@ -349,13 +349,11 @@ static int mcp_open(const struct source_config *cfg, struct channel_set *set,
 		if (rc == 0)
 			opened++;
 		denied += rc == -EACCES || rc == -EPERM;
-		size_t used = strlen(r->detail);
 		if (rc == 0)
-			snprintf(r->detail + used, sizeof(r->detail) - used,
-			         "; %s: socket 1 %s; socket 2 %s", d->path, note[0], note[1]);
+			family_report_add(r, "; %s: socket 1 %s; socket 2 %s", d->path, note[0],
+			                  note[1]);
 		else
-			snprintf(r->detail + used, sizeof(r->detail) - used, "; %s: %s", d->path,
-			         d->error);
+			family_report_add(r, "; %s: %s", d->path, d->error);
 		/* A meter named with --mcp gets its channels even while it is unplugged: they stay
 		 * degraded until it answers. */
 		for (int k = 0; k < 2; k++) {

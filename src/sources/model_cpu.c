@@ -186,16 +186,6 @@ static int model_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
-static void model_close(struct channel *ch)
-{
-	struct model_priv *p = ch->priv;
-	if (p) {
-		close(p->fd);
-		free(p);
-		ch->priv = NULL;
-	}
-}
-
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
@@ -208,6 +198,6 @@ const struct source_family model_cpu_family = {
     .probe = model_probe,
     .open = model_open,
     .read = model_read,
-    .close = model_close,
+    .close = source_close_fd_priv,
     .describe = model_describe,
 };

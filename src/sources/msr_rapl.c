@@ -343,9 +343,7 @@ static int msr_open(const struct source_config *cfg, struct channel_set *set,
 			if (!ch) {
 				msr_priv_free(p);
 				if (why[0] && strstr(why, "reads 0") == NULL)
-					snprintf(r->detail + strlen(r->detail),
-					         sizeof(r->detail) - strlen(r->detail), "; %s: %s",
-					         id, why);
+					family_report_add(r, "; %s: %s", id, why);
 				continue;
 			}
 			ch->priv = p;

@@ -225,9 +225,9 @@ static int nvml_open(const struct source_config *cfg, struct channel_set *set,
 		}
 		struct channel *ch = rc == NVML_SUCCESS ? channel_set_add(set, id) : NULL;
 		if (!ch) {
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s", id,
-			         rc == NVML_SUCCESS ? "no room for more channels" : nvml_error(rc));
+			family_report_add(r, "; %s skipped: %s", id,
+			                  rc == NVML_SUCCESS ? "no room for more channels"
+			                                     : nvml_error(rc));
 			pthread_mutex_destroy(&p->lock);
 			free(p);
 			continue;

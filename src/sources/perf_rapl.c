@@ -202,9 +202,7 @@ static int perf_open(const struct source_config *cfg, struct channel_set *set,
 				continue;
 			int fd = perf_open_event(type, e.config, cpus[i].cpu);
 			if (fd < 0) {
-				snprintf(r->detail + strlen(r->detail),
-				         sizeof(r->detail) - strlen(r->detail), "; %s: %s", id,
-				         strerror(-fd));
+				family_report_add(r, "; %s: %s", id, strerror(-fd));
 				continue;
 			}
 			struct perf_priv *p = calloc(1, sizeof(*p));
@@ -247,16 +245,6 @@ static int perf_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
-static void perf_close(struct channel *ch)
-{
-	struct perf_priv *p = ch->priv;
-	if (p) {
-		close(p->fd);
-		free(p);
-		ch->priv = NULL;
-	}
-}
-
 static void perf_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct perf_priv *p = ch->priv;
@@ -269,6 +257,6 @@ const struct source_family perf_rapl_family = {
     .probe = perf_probe,
     .open = perf_open,
     .read = perf_read,
-    .close = perf_close,
+    .close = source_close_fd_priv,
     .describe = perf_describe,
 };

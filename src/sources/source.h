@@ -174,6 +174,18 @@ const char *channel_status_name(enum channel_status status);
 const char *family_status_name(enum family_status status);
 /* Read a small text file (sysfs attribute) whole, without its trailing newline: 0 or -errno. */
 int source_read_text(const char *path, char *buf, size_t len);
+/* Offer each entry of directory dir to take(name, slot, ctx), which returns true when it filled
+ * slot (the next of table's max entries of size bytes) from it; then sort the entries taken by
+ * cmp. Returns how many were taken, or -errno when dir cannot be opened. */
+int source_scan_dir(const char *dir, void *table, size_t size, int max,
+                    bool (*take)(const char *name, void *slot, void *ctx),
+                    int (*cmp)(const void *, const void *), void *ctx);
+/* Append printf-style text to r->detail, cut at its size. */
+void family_report_add(struct family_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* close() for the families whose priv is one malloc'ed struct that starts with the descriptor
+ * read every tick (int fd): closes it and frees priv. */
+void source_close_fd_priv(struct channel *ch);
 
 /* CPU topology (topology.c): online CPUs sorted by number, with package and core ids. */
 struct source_cpu {

@@ -15,6 +15,7 @@
 #include "attrib_int.h"
 #include "energy.h"
 #include "log.h"
+#include "mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -391,14 +392,10 @@ void attrib_free(struct attrib *a)
 		attrib_watch_free(a->watches[j]);
 	a->n_watches = 0;
 	series_store_free(&a->series);
-	free(a->procs);
-	free(a->cgroups);
-	free(a->users);
-	free(a->extra);
-	a->procs = NULL;
-	a->cgroups = NULL;
-	a->users = NULL;
-	a->extra = NULL;
+	MEM_FREE_NULL(a->procs);
+	MEM_FREE_NULL(a->cgroups);
+	MEM_FREE_NULL(a->users);
+	MEM_FREE_NULL(a->extra);
 	if (a->proc_fd >= 0)
 		close(a->proc_fd);
 	if (a->stat_fd >= 0)
