@@ -379,10 +379,7 @@ int attrib_start(struct attrib *a, struct sampler *s)
 
 void attrib_stop(struct attrib *a)
 {
-	if (!a->worker.running)
-		return;
-	atomic_store(&a->stop, true);
-	threads_join(&a->worker);
+	threads_stop(&a->worker, &a->stop);
 }
 
 void attrib_free(struct attrib *a)
