@@ -339,7 +339,7 @@ struct scope_ref {
 	enum scope_kind kind;
 	int pid;
 	uid_t uid;
-	const char *arg;
+	const char *arg; /* the scope as given in the path (pid, uid or name, cgroup path) */
 };
 
 static int scope_parse(const char *scope, struct scope_ref *r, char *err, size_t errlen)

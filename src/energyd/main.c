@@ -217,10 +217,10 @@ static bool store_open_at_start(struct store *store, const char *state_dir, bool
  * history are large). */
 struct energyd {
 	struct energyd_options opt;
-	bool is_root;
+	bool is_root;  /* started as root (then drops) */
 	uid_t run_uid; /* the account energyd runs as after the drop */
 	gid_t run_gid;
-	char run_user[64];
+	char run_user[64]; /* the account energyd runs as */
 	struct channel_set set;
 	struct daemon d;
 	struct api api;

@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 struct battery_priv {
-	int status_fd;
+	int status_fd;  /* "status": Discharging, Charging, Full */
 	int power_fd;   /* power_now, or -1 */
 	int current_fd; /* current_now and voltage_now when there is no power_now */
-	int voltage_fd;
-	char dir[560];
+	int voltage_fd; /* voltage_now, with current_fd, or -1 */
+	char dir[560];  /* the power_supply directory */
 };
 
 static int battery_filter(const struct dirent *de)

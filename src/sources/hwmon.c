@@ -32,11 +32,11 @@
 
 struct hwmon_priv {
 	int fd;
-	char path[600];
+	char path[600]; /* the file read */
 };
 
 struct hwmon_sensor {
-	int n;
+	int n;       /* N of energyN_input / powerN_input */
 	bool energy; /* energyN_input, else power */
 	char file[32];
 };
@@ -164,7 +164,7 @@ struct hwmon_open_ctx {
 	struct channel_set *set;
 	struct family_report *r;
 	int added;
-	char names[HWMON_SENSORS_MAX][64];
+	char names[HWMON_SENSORS_MAX][64]; /* chip names seen, and how many of each (ids) */
 	int counts[HWMON_SENSORS_MAX];
 	int n_names;
 };

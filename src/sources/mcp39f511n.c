@@ -55,7 +55,7 @@ struct mcp_device {
 	char path[512];
 	char name[48]; /* basename, for channel ids */
 	int fd;
-	int refs;
+	int refs; /* channels using the device (two per meter) */
 	/* Per socket: nanowatts per count in use, and the power range byte read (-1: unreadable).
 	 * Written on the sampler thread at (re)connect, read by describe() on the API thread. */
 	_Atomic uint64_t nw_per_count[2];
@@ -63,9 +63,9 @@ struct mcp_device {
 	atomic_uint export_reads[2]; /* readings whose sign bit said export (counted as 0 W) */
 	/* The last transaction, shared by the two channels within a tick. */
 	unsigned seq;
-	int rc;
-	uint32_t power[2];
-	uint16_t status;
+	int rc;            /* 0 or the -errno of the last transaction */
+	uint32_t power[2]; /* active power per socket, in counts */
+	uint16_t status;   /* the system status register */
 	char error[CHANNEL_ERROR_MAX];
 };
 

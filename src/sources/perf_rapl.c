@@ -28,8 +28,8 @@ struct perf_event_def {
 	const char *event; /* file under events/ */
 	const char *name;  /* channel id part */
 	enum channel_kind kind;
-	bool system_wide;
-	const char *label;
+	bool system_wide;  /* one event for the machine, not per package */
+	const char *label; /* printf pattern with the package number */
 };
 
 static const struct perf_event_def perf_events[] = {
@@ -45,13 +45,13 @@ static const struct perf_event_def perf_events[] = {
 
 struct perf_priv {
 	int fd;
-	long double uj_per_count;
-	int cpu;
-	char event[32];
+	long double uj_per_count; /* the event's scale, in uJ */
+	int cpu;                  /* the CPU the event is opened on */
+	char event[32];           /* energy-pkg, ... */
 };
 
 struct perf_event_info {
-	uint64_t config;
+	uint64_t config;   /* perf_event_attr.config of the event */
 	long double scale; /* joules per count */
 };
 

@@ -45,7 +45,7 @@ struct powercap_zone {
 
 struct powercap_priv {
 	int fd;
-	char path[600];
+	char path[600];            /* the zone's energy_uj */
 	uint64_t max_uj;           /* max_energy_range_uj */
 	unsigned __int128 wrap_nj; /* what one wrap adds, in nJ */
 	uint64_t unit_nj;          /* the RAPL unit recovered from the range, 0 if none */

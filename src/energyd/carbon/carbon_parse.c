@@ -23,7 +23,7 @@
 /* ---- ENTSO-E A75 ------------------------------------------------------------------------- */
 
 struct entsoe_point {
-	int position;
+	int position; /* 1-based position in the period */
 	double quantity_mw;
 };
 
@@ -35,8 +35,8 @@ struct entsoe_period {
 };
 
 struct entsoe_series {
-	bool in_domain, out_domain;
-	bool curve_a03; /* positions left out repeat the previous value */
+	bool in_domain, out_domain; /* the series has inBiddingZone / outBiddingZone */
+	bool curve_a03;             /* positions left out repeat the previous value */
 	char psr[8];
 	struct entsoe_period *periods;
 	int n_periods, cap_periods;
@@ -50,16 +50,17 @@ struct entsoe_parse {
 	XML_Parser xp;
 	char stack[ENTSOE_DEPTH][64]; /* element names without namespace prefix */
 	int depth;
-	char text[ENTSOE_TEXT];
+	char text[ENTSOE_TEXT]; /* the text of the element being read */
 	size_t text_len;
-	bool root_seen, is_ack;
+	bool root_seen, is_ack; /* the root element was read; it is an Acknowledgement */
+	/* An acknowledgement's reason code and text. */
 	char ack_code[32], ack_text[CARBON_ERROR_MAX];
 	struct entsoe_series *series;
 	int n_series, cap_series;
-	int point_position;
-	double point_quantity;
+	int point_position;    /* the Point being read: its position (0: not yet) */
+	double point_quantity; /* and quantity (MW) */
 	bool point_has_quantity;
-	char err[CARBON_ERROR_MAX];
+	char err[CARBON_ERROR_MAX]; /* the first error; the parse stops there */
 };
 
 static const char *local_name(const char *name)
@@ -426,8 +427,8 @@ out:
 
 /* One provider answer being read: what names it in the one error message kept. */
 struct answer {
-	const char *what;
-	char *err;
+	const char *what; /* the answer's name, first in the message */
+	char *err;        /* the caller's message buffer */
 	size_t errlen;
 	bool failed; /* err holds the first error; later ones are dropped */
 };
