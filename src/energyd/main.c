@@ -220,7 +220,7 @@ struct energyd {
 	bool is_root;  /* started as root (then drops) */
 	uid_t run_uid; /* the account energyd runs as after the drop */
 	gid_t run_gid;
-	char run_user[64]; /* the account energyd runs as */
+	char run_user[64]; /* its name */
 	struct channel_set set;
 	struct daemon d;
 	struct api api;

@@ -158,8 +158,9 @@ struct attrib {
 
 	/* What readers see: energy. */
 	struct series_store series; /* cumulative energy per scope key ("pid:N", "user:U", ...) */
-	/* Each channel's energy since energyd started: active, idle, not attributable, and GPU
-	 * energy waiting for the next process shares; they add up to the channel's. */
+	/* Each channel's energy since the first sample: active, idle, not attributable, and GPU
+	 * energy waiting for the next process shares (the thread's alone, kept with the ledger it
+	 * completes); together, all of the channel's. */
 	double active_uj[CHANNELS_MAX], idle_uj[CHANNELS_MAX], unattr_uj[CHANNELS_MAX];
 	double gpu_pending_uj[CHANNELS_MAX];
 	double first_t; /* time of the first sample split; 0 before */
