@@ -195,17 +195,13 @@ static void hwmon_open_one(void *ctx, const char *dir, const char *name,
 		family_report_add(c->r, "; %s: %s", path, strerror(errno));
 		return;
 	}
-	struct hwmon_priv *priv = calloc(1, sizeof(*priv));
-	struct channel *ch = priv ? channel_set_add(c->set, id) : NULL;
+	struct channel *ch = channel_set_add_fd(c->set, id, fd, sizeof(struct hwmon_priv));
 	if (!ch) {
-		free(priv);
-		close(fd);
 		family_report_add(c->r, "; %s skipped: %s", id, "no room for more channels");
 		return;
 	}
-	priv->fd = fd;
+	struct hwmon_priv *priv = ch->priv;
 	snprintf(priv->path, sizeof(priv->path), "%s", path);
-	ch->priv = priv;
 	ch->kind = CHANNEL_DEVICE;
 	ch->reading = s->energy ? READING_ENERGY_UJ : READING_POWER_UW;
 	ch->max_uj = 0; /* hwmon energy counters are 64-bit and do not wrap in practice */

@@ -205,18 +205,14 @@ static int perf_open(const struct source_config *cfg, struct channel_set *set,
 				family_report_add(r, "; %s: %s", id, strerror(-fd));
 				continue;
 			}
-			struct perf_priv *p = calloc(1, sizeof(*p));
-			struct channel *ch = p ? channel_set_add(set, id) : NULL;
-			if (!ch) {
-				free(p);
-				close(fd);
+			struct channel *ch =
+			    channel_set_add_fd(set, id, fd, sizeof(struct perf_priv));
+			if (!ch)
 				continue;
-			}
-			p->fd = fd;
+			struct perf_priv *p = ch->priv;
 			p->uj_per_count = e.scale * 1e6L;
 			p->cpu = cpus[i].cpu;
 			snprintf(p->event, sizeof(p->event), "%s", def->event);
-			ch->priv = p;
 			ch->kind = def->kind;
 			ch->package = def->system_wide ? -1 : cpus[i].package;
 			ch->reading = READING_ENERGY_UJ;

@@ -258,20 +258,15 @@ static int powercap_open(const struct source_config *cfg, struct channel_set *se
 			family_report_add(r, "; %s skipped: %s: %s", id, path, strerror(errno));
 			continue;
 		}
-		struct powercap_priv *priv = calloc(1, sizeof(*priv));
-		struct channel *ch = priv ? channel_set_add(set, id) : NULL;
-		if (!ch) {
-			free(priv);
-			close(fd);
+		struct channel *ch = channel_set_add_fd(set, id, fd, sizeof(struct powercap_priv));
+		if (!ch)
 			return added ? added : -ENOMEM;
-		}
-		priv->fd = fd;
+		struct powercap_priv *priv = ch->priv;
 		snprintf(priv->path, sizeof(priv->path), "%s", path);
 		priv->max_uj = max_uj;
 		priv->unit_nj = powercap_rapl_unit(max_uj);
 		priv->wrap_nj = priv->unit_nj ? ((unsigned __int128)1 << 32) * priv->unit_nj
 		                              : ((unsigned __int128)max_uj + 1) * 1000u;
-		ch->priv = priv;
 		ch->kind = kind;
 		ch->package = package;
 		ch->reading = READING_ENERGY_UJ;

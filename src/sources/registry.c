@@ -190,6 +190,20 @@ int source_scan_dir(const char *dir, void *table, size_t size, int max,
 	return n;
 }
 
+struct channel *channel_set_add_fd(struct channel_set *set, const char *id, int fd, size_t size)
+{
+	int *priv = size >= sizeof(int) ? calloc(1, size) : NULL;
+	struct channel *ch = priv ? channel_set_add(set, id) : NULL;
+	if (!ch) {
+		free(priv);
+		close(fd);
+		return NULL;
+	}
+	*priv = fd; /* the first member of the family's priv */
+	ch->priv = priv;
+	return ch;
+}
+
 void source_close_fd_priv(struct channel *ch)
 {
 	int *fd = ch->priv; /* the first member of the family's priv */

@@ -183,6 +183,10 @@ int source_scan_dir(const char *dir, void *table, size_t size, int max,
 /* Append printf-style text to r->detail, cut at its size. */
 void family_report_add(struct family_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Add channel id to set owning fd: its priv is a zeroed struct of size bytes that starts with
+ * the descriptor (int fd), set to fd, and close() may be source_close_fd_priv. NULL, with fd
+ * closed, when the set is full, already has id, or memory runs out. */
+struct channel *channel_set_add_fd(struct channel_set *set, const char *id, int fd, size_t size);
 /* close() for the families whose priv is one malloc'ed struct that starts with the descriptor
  * read every tick (int fd): closes it and frees priv. */
 void source_close_fd_priv(struct channel *ch);

@@ -1,4 +1,5 @@
-/* The helpers the sensor families share (registry.c), the enum names, and threads_stop(). */
+/* The helpers the sensor families share (registry.c), the enum names, threads_stop() and
+ * MEM_FREE_NULL. */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -110,6 +111,36 @@ static void test_close_fd_priv_closes_and_frees(void **state)
 	close(fds[1]);
 }
 
+/* The channel owns the descriptor from the start: on every refusal it is closed. */
+static void test_add_fd_owns_the_descriptor(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	memset(&set, 0, sizeof(set));
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	struct channel *ch = channel_set_add_fd(&set, "test:a", fds[0], sizeof(struct fd_priv));
+	assert_non_null(ch);
+	assert_int_equal(set.n, 1);
+	struct fd_priv *p = ch->priv;
+	assert_int_equal(p->fd, fds[0]);
+	assert_string_equal(p->path, ""); /* zeroed */
+
+	int dup_fd = dup(fds[1]);
+	assert_true(dup_fd >= 0);
+	assert_null(channel_set_add_fd(&set, "test:a", dup_fd, sizeof(struct fd_priv))); /* taken */
+	assert_int_equal(fcntl(dup_fd, F_GETFD), -1);
+	assert_int_equal(set.n, 1);
+
+	source_close_fd_priv(ch);
+	assert_int_equal(fcntl(fds[0], F_GETFD), -1);
+	set.n = CHANNELS_MAX; /* full */
+	dup_fd = dup(fds[1]);
+	assert_null(channel_set_add_fd(&set, "test:b", dup_fd, sizeof(struct fd_priv)));
+	assert_int_equal(fcntl(dup_fd, F_GETFD), -1);
+	close(fds[1]);
+}
+
 static void test_enum_names(void **state)
 {
 	(void)state;
@@ -161,6 +192,7 @@ int main(void)
 	    cmocka_unit_test(test_scan_dir_takes_sorts_and_stops_at_max),
 	    cmocka_unit_test(test_report_add_appends_and_cuts),
 	    cmocka_unit_test(test_close_fd_priv_closes_and_frees),
+	    cmocka_unit_test(test_add_fd_owns_the_descriptor),
 	    cmocka_unit_test(test_enum_names),
 	    cmocka_unit_test(test_threads_stop),
 	    cmocka_unit_test(test_mem_free_null),
