@@ -18,6 +18,11 @@ json_t *cli_get(struct cli *cli, const char *path, bool quiet);
 /* "12.3 kJ", "450 mJ" … */
 void cli_format_joules(double j, char *buf, size_t len);
 void cli_format_watts(double w, char *buf, size_t len);
+/* A channel or host object of /now: its "watts" into w ("-" when unknown) and its "joules"
+ * into j. */
+void cli_format_reading(json_t *o, char w[32], char j[32]);
+/* "measured" or "estimated", from the object's "measured". */
+const char *cli_measured_word(json_t *o);
 /* "1.234 g", "12.345 mg" … of CO₂e (printed as "1.234 g CO₂e"). */
 void cli_format_grams(double g, char *buf, size_t len);
 /* Emissions and cost next to joules (host.emissions_g, host.cost, host.currency and the carbon

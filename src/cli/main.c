@@ -47,6 +47,20 @@ void cli_format_watts(double w, char *buf, size_t len)
 		snprintf(buf, len, "%.2f W", w);
 }
 
+void cli_format_reading(json_t *o, char w[32], char j[32])
+{
+	json_t *watts = json_object_get(o, "watts");
+	snprintf(w, 32, "-");
+	if (json_is_number(watts))
+		cli_format_watts(json_number_value(watts), w, 32);
+	cli_format_joules(json_number_value(json_object_get(o, "joules")), j, 32);
+}
+
+const char *cli_measured_word(json_t *o)
+{
+	return json_is_true(json_object_get(o, "measured")) ? "measured" : "estimated";
+}
+
 void cli_format_grams(double g, char *buf, size_t len)
 {
 	if (g >= 1e3)

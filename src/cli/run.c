@@ -28,11 +28,14 @@
 #define RUN_MAX_REPETITIONS 10000
 
 struct run_options {
+	/* Output as JSON or CSV; sample here instead of asking energyd. */
 	bool json, csv, in_process;
-	int repetitions, warmup;
+	int repetitions, warmup; /* measured runs, and runs before them that are not counted */
+	/* Idle baseline length (0: none), waits before and after each run, in-process tick (s). */
 	double idle_s, delay_before_s, delay_after_s, interval_s;
+	/* In-process sensor and proc roots; the file for the results (NULL: stdout). */
 	const char *sysfs_root, *proc_root, *output;
-	char **argv;
+	char **argv; /* the command to run */
 };
 
 /* Where the energy comes from: a running energyd, or our own sampler. */
@@ -40,16 +43,17 @@ struct backend {
 	const char *mode; /* "energyd" or "in-process" */
 	struct energy_client *client;
 	struct cli *cli;
-	struct channel_set *set;
-	struct sampler sampler;
-	struct snapshot start; /* in-process: the counters at the start of the interval */
-	double t0;             /* the interval's start (wall clock) */
+	struct channel_set *set; /* in-process: the sensors opened here */
+	struct sampler sampler;  /* in-process: our own sampler over set */
+	struct snapshot start;   /* in-process: the counters at the start of the interval */
+	double t0;               /* the interval's start (wall clock) */
 };
 
 /* One measured interval: a run of the command or the idle baseline. */
 struct measurement {
 	double duration_s;
 	int exit_code;
+	/* The interval's energy per channel and host, from the API or src/core. */
 	struct energy_snapshot energy;
 	json_t *own; /* the command's attributed share (estimated), or NULL */
 };
@@ -233,8 +237,8 @@ static int backend_end(struct backend *b, double duration_s, struct energy_snaps
 struct share_ctx {
 	struct cli *cli;
 	int watch_id;
-	double t_start, t_end;
-	uint64_t end_ns; /* monotonic time of the command's exit */
+	double t_start, t_end; /* the run's start and end (wall clock) */
+	uint64_t end_ns;       /* monotonic time of the command's exit */
 	json_t *own;
 };
 

@@ -30,22 +30,34 @@ static void coverage_text(json_t *coverage, char *buf, size_t len)
 		snprintf(buf, len, "nothing");
 }
 
-/* For the commands that take no arguments: 2 (with a message) when some were given, else 0. */
-static int no_arguments(int argc, char **argv)
+/* For the commands that take no arguments: GET path, or NULL with *rc the exit code (2 with a
+ * message when arguments were given, 1 when the request failed). */
+static json_t *get_alone(struct cli *cli, int argc, char **argv, const char *path, int *rc)
 {
-	if (argc <= 1)
-		return 0;
-	fprintf(stderr, "energy %s: takes no arguments\n", argv[0]);
-	return 2;
+	if (argc > 1) {
+		fprintf(stderr, "energy %s: takes no arguments\n", argv[0]);
+		*rc = 2;
+		return NULL;
+	}
+	json_t *answer = cli_get(cli, path, false);
+	*rc = answer ? 0 : 1;
+	return answer;
+}
+
+/* One row of the table: power, energy, measured or not, and what it is. */
+static void print_row(const char *name, json_t *o, const char *what)
+{
+	char w[32], j[32];
+	cli_format_reading(o, w, j);
+	printf("%-18s %12s %14s  %-9s %s\n", name, w, j, cli_measured_word(o), what);
 }
 
 int cli_status(struct cli *cli, int argc, char **argv)
 {
-	if (no_arguments(argc, argv))
-		return 2;
-	json_t *now = cli_get(cli, "/api/v1/now", false);
+	int rc;
+	json_t *now = get_alone(cli, argc, argv, "/api/v1/now", &rc);
 	if (!now)
-		return 1;
+		return rc;
 	json_t *sources = cli_get(cli, "/api/v1/sources", false);
 	if (!sources) {
 		json_decref(now);
@@ -56,23 +68,12 @@ int cli_status(struct cli *cli, int argc, char **argv)
 	json_t *ch;
 	json_object_foreach(json_object_get(now, "channels"), id, ch)
 	{
-		char w[32] = "-", j[32];
-		json_t *watts = json_object_get(ch, "watts");
-		if (json_is_number(watts))
-			cli_format_watts(json_number_value(watts), w, sizeof(w));
-		cli_format_joules(json_number_value(json_object_get(ch, "joules")), j, sizeof(j));
-		printf("%-18s %12s %14s  %-9s %s\n", id, w, j,
-		       json_is_true(json_object_get(ch, "measured")) ? "measured" : "estimated",
-		       channel_label(sources, id));
+		print_row(id, ch, channel_label(sources, id));
 	}
 	json_t *host = json_object_get(now, "host");
-	char w[32] = "-", j[32], cov[512];
-	if (json_is_number(json_object_get(host, "watts")))
-		cli_format_watts(json_number_value(json_object_get(host, "watts")), w, sizeof(w));
-	cli_format_joules(json_number_value(json_object_get(host, "joules")), j, sizeof(j));
+	char cov[512];
 	coverage_text(json_object_get(host, "coverage"), cov, sizeof(cov));
-	printf("%-18s %12s %14s  %-9s %s\n", "host total", w, j,
-	       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated", cov);
+	print_row("host total", host, cov);
 	printf("\n");
 	cli_print_carbon(stdout, now, "since energyd started");
 	json_t *total = json_object_get(host, "joules_total");
@@ -80,7 +81,7 @@ int cli_status(struct cli *cli, int argc, char **argv)
 		char t[32];
 		cli_format_joules(json_number_value(total), t, sizeof(t));
 		printf("Host total since the long-term record began: %s (%s)\n", t,
-		       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated");
+		       cli_measured_word(host));
 	}
 	printf("\nPower: mean over the last second. Energy: since energyd started.\n");
 	json_decref(now);
@@ -90,11 +91,10 @@ int cli_status(struct cli *cli, int argc, char **argv)
 
 int cli_sources(struct cli *cli, int argc, char **argv)
 {
-	if (no_arguments(argc, argv))
-		return 2;
-	json_t *s = cli_get(cli, "/api/v1/sources", false);
+	int rc;
+	json_t *s = get_alone(cli, argc, argv, "/api/v1/sources", &rc);
 	if (!s)
-		return 1;
+		return rc;
 	size_t i;
 	json_t *f, *ch;
 	printf("Sensor families:\n");
@@ -109,8 +109,7 @@ int cli_sources(struct cli *cli, int argc, char **argv)
 	{
 		json_t *err = json_object_get(ch, "error");
 		printf("  %-18s %-9s %-8s %s\n", json_string_value(json_object_get(ch, "id")),
-		       json_is_true(json_object_get(ch, "measured")) ? "measured" : "estimated",
-		       json_string_value(json_object_get(ch, "status")),
+		       cli_measured_word(ch), json_string_value(json_object_get(ch, "status")),
 		       json_string_value(json_object_get(ch, "label")));
 		printf("  %-18s %s\n", "", json_string_value(json_object_get(ch, "description")));
 		if (json_is_string(err))
@@ -122,7 +121,7 @@ int cli_sources(struct cli *cli, int argc, char **argv)
 	char cov[512];
 	coverage_text(json_object_get(host, "coverage"), cov, sizeof(cov));
 	printf("\nHost total: %s (%s, %s)\n", cov, json_string_value(json_object_get(host, "rule")),
-	       json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated");
+	       cli_measured_word(host));
 	json_decref(s);
 	return 0;
 }

@@ -155,26 +155,17 @@ static void draw(struct cli *cli, int top, bool utf8)
 	int used = 4;
 	json_object_foreach(json_object_get(now, "channels"), id, ch)
 	{
-		json_t *watts = json_object_get(ch, "watts");
-		snprintf(w, sizeof(w), "-");
-		if (json_is_number(watts))
-			cli_format_watts(json_number_value(watts), w, sizeof(w));
-		cli_format_joules(json_number_value(json_object_get(ch, "joules")), j, sizeof(j));
+		cli_format_reading(ch, w, j);
 		sparkline(json_object_get(json_object_get(hch, id), "watts"), spark_w, utf8, spark,
 		          sizeof(spark));
-		line("%-18.18s %10s  %s  %11s  %s", id, w, spark, j,
-		     json_is_true(json_object_get(ch, "measured")) ? "measured" : "estimated");
+		line("%-18.18s %10s  %s  %11s  %s", id, w, spark, j, cli_measured_word(ch));
 		used++;
 	}
 	json_t *host = json_object_get(now, "host");
-	snprintf(w, sizeof(w), "-");
-	if (json_is_number(json_object_get(host, "watts")))
-		cli_format_watts(json_number_value(json_object_get(host, "watts")), w, sizeof(w));
-	cli_format_joules(json_number_value(json_object_get(host, "joules")), j, sizeof(j));
+	cli_format_reading(host, w, j);
 	sparkline(json_object_get(json_object_get(hist, "host"), "watts"), spark_w, utf8, spark,
 	          sizeof(spark));
-	line("%-18s %10s  %s  %11s  %s", "host total", w, spark, j,
-	     json_is_true(json_object_get(host, "measured")) ? "measured" : "estimated");
+	line("%-18s %10s  %s  %11s  %s", "host total", w, spark, j, cli_measured_word(host));
 	line("%s", "");
 	if (!procs) {
 		line("processes: not available from this energyd");

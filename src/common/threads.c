@@ -16,11 +16,9 @@ void threads_cond_init_monotonic(pthread_cond_t *cond)
 
 void threads_mutex_init_checked(pthread_mutex_t *m)
 {
-	pthread_mutexattr_t attr;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	pthread_mutex_init(m, &attr);
-	pthread_mutexattr_destroy(&attr);
+	/* glibc's initializer for a PTHREAD_MUTEX_ERRORCHECK mutex: no attribute object needed. */
+	const pthread_mutex_t checked = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+	*m = checked;
 }
 
 void threads_mutex_unlock_checked(pthread_mutex_t *m)
@@ -46,4 +44,12 @@ bool threads_join(struct threads_worker *w)
 	pthread_join(w->thread, NULL);
 	w->running = false;
 	return true;
+}
+
+bool threads_stop(struct threads_worker *w, atomic_bool *stop)
+{
+	if (!w->running)
+		return false;
+	atomic_store(stop, true);
+	return threads_join(w);
 }

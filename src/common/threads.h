@@ -5,6 +5,7 @@
 #define ENERGY_THREADS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* A module's one thread: started once, joined once. */
@@ -17,6 +18,8 @@ struct threads_worker {
 int threads_start(struct threads_worker *w, void *(*fn)(void *), void *arg);
 /* Join the thread (the caller asked it to end first); false when none was running. */
 bool threads_join(struct threads_worker *w);
+/* For a thread that polls *stop between steps: set it and join; false when none was running. */
+bool threads_stop(struct threads_worker *w, atomic_bool *stop);
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC (a wall-clock step neither
  * shortens nor stretches them). */

@@ -17,7 +17,7 @@
 #define HISTORY_HOST_PARTS_MAX 64
 
 struct history {
-	int n_channels;
+	int n_channels;                         /* values per sample, one per channel */
 	int host_parts[HISTORY_HOST_PARTS_MAX]; /* channels the host total adds up (for watts) */
 	int n_host_parts;
 	size_t capacity;   /* samples the ring holds before it overwrites the oldest */

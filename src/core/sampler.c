@@ -213,10 +213,8 @@ int sampler_start(struct sampler *s)
 
 void sampler_stop(struct sampler *s)
 {
-	if (!s->worker.running)
+	if (!threads_stop(&s->worker, &s->stop))
 		return;
-	atomic_store(&s->stop, true);
-	threads_join(&s->worker);
 	sampler_lock(s);
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);

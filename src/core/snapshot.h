@@ -37,9 +37,9 @@ struct snapshot_interval {
 	double duration_s; /* as given: the caller's own clock of the interval */
 	int n;
 	struct snapshot_channel ch[CHANNELS_MAX];
-	double host_joules, host_watts;
-	bool host_measured; /* every channel of the host total is a measurement */
-	char coverage[512]; /* the host total's channel ids joined with " + " */
+	double host_joules, host_watts; /* the host total over the interval, and its mean power */
+	bool host_measured;             /* every channel of the host total is a measurement */
+	char coverage[512];             /* the host total's channel ids joined with " + " */
 };
 
 /* The energy between snapshots a and b of sampler s, and its mean power over duration_s. */

@@ -27,15 +27,10 @@ enum split_method split_method_of(const struct channel *ch, bool dram_by_cpu)
 
 const char *split_method_name(enum split_method m)
 {
-	switch (m) {
-	case SPLIT_CPU_TIME:
-		return "cpu-time-share";
-	case SPLIT_GPU:
-		return "gpu-process-utilisation";
-	case SPLIT_NONE:
-		return "unattributed";
-	}
-	return "unattributed";
+	static const char *const names[] = {[SPLIT_CPU_TIME] = "cpu-time-share",
+	                                    [SPLIT_GPU] = "gpu-process-utilisation",
+	                                    [SPLIT_NONE] = "unattributed"};
+	return (size_t)m < sizeof(names) / sizeof(names[0]) ? names[m] : "unattributed";
 }
 
 int split_active_idle(uint64_t e_uj, uint64_t busy, uint64_t total, uint64_t *active_uj,

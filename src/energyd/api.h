@@ -18,7 +18,7 @@
 
 /* The API's own state: the daemon's parts it answers from, and the heavy-query gate. */
 struct api {
-	struct daemon *d;
+	struct daemon *d; /* the daemon's parts the routes read (daemon.h) */
 	int heavy_max; /* history, runs, longterm and users answers built at once (docs/security.md)
 	                */
 	atomic_int heavy_running; /* how many are being built now */

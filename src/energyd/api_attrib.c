@@ -75,6 +75,48 @@ static json_t *watch_json(const struct attrib_watch *w, const char *method)
 	                 w->uj / 1e6, "cpu_s", w->cpu_s, "method", method, "measured", false);
 }
 
+/* What a refused registration answers: rc is attrib_watch_add's. */
+static void watch_post_error(struct api *api, struct http_response *res, int rc, bool is_pid)
+{
+	static const struct {
+		int rc, status;
+		const char *error, *hint;
+	} refusals[] = {
+	    {-ESRCH, 404, "no such process (or its /proc entry cannot be read)",
+	     "give the pid of a running process"},
+	    {-ENOENT, 404, "no such cgroup (or it has no cpu.stat)",
+	     "give a path under the cgroup v2 root, such as \"/user.slice\""},
+	    {-EOPNOTSUPP, 404, "cgroup v2 is not available to energyd",
+	     "mount cgroup2 or set --cgroup-root"},
+	    {-EINVAL, 400, "bad cgroup path",
+	     "an absolute path under the cgroup root, without '..' or '//'"},
+	    {-ENOSPC, 503, "too many watches",
+	     "the table is full; delete watches that are no longer needed"},
+	};
+	if (rc == -EPERM) {
+		http_error(res, 403,
+		           is_pid ? "you do not own this process" : "you do not own this cgroup",
+		           "only root or the owner (by uid) may register it");
+		return;
+	}
+	if (rc == -EDQUOT) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "you hold your quota of %d watches",
+		         attrib_config_of(api->d->attrib)->watches_per_user);
+		http_error(
+		    res, 429, msg,
+		    "delete watches you no longer need (DELETE /api/v1/watch/ID); ended ones "
+		    "make room by themselves");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+		if (refusals[i].rc == rc) {
+			http_error(res, refusals[i].status, refusals[i].error, refusals[i].hint);
+			return;
+		}
+	http_error(res, 500, strerror(-rc), "");
+}
+
 static void watch_post(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	if (!req->peer_known) {
@@ -130,46 +172,8 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	                          jcg ? json_string_value(jcg) : NULL,
 	                          jlabel ? json_string_value(jlabel) : "", req->peer_uid, &id);
 	json_decref(body);
-	switch (rc) {
-	case 0:
-		break;
-	case -EPERM:
-		http_error(res, 403,
-		           jpid ? "you do not own this process" : "you do not own this cgroup",
-		           "only root or the owner (by uid) may register it");
-		return;
-	case -ESRCH:
-		http_error(res, 404, "no such process (or its /proc entry cannot be read)",
-		           "give the pid of a running process");
-		return;
-	case -ENOENT:
-		http_error(res, 404, "no such cgroup (or it has no cpu.stat)",
-		           "give a path under the cgroup v2 root, such as \"/user.slice\"");
-		return;
-	case -EOPNOTSUPP:
-		http_error(res, 404, "cgroup v2 is not available to energyd",
-		           "mount cgroup2 or set --cgroup-root");
-		return;
-	case -EINVAL:
-		http_error(res, 400, "bad cgroup path",
-		           "an absolute path under the cgroup root, without '..' or '//'");
-		return;
-	case -EDQUOT: {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "you hold your quota of %d watches",
-		         attrib_config_of(api->d->attrib)->watches_per_user);
-		http_error(
-		    res, 429, msg,
-		    "delete watches you no longer need (DELETE /api/v1/watch/ID); ended ones "
-		    "make room by themselves");
-		return;
-	}
-	case -ENOSPC:
-		http_error(res, 503, "too many watches",
-		           "the table is full; delete watches that are no longer needed");
-		return;
-	default:
-		http_error(res, 500, strerror(-rc), "");
+	if (rc < 0) {
+		watch_post_error(api, res, rc, jpid != NULL);
 		return;
 	}
 	attrib_lock(api->d->attrib);
@@ -335,7 +339,7 @@ struct scope_ref {
 	enum scope_kind kind;
 	int pid;
 	uid_t uid;
-	const char *arg;
+	const char *arg; /* the scope as given in the path (pid, uid or name, cgroup path) */
 };
 
 static int scope_parse(const char *scope, struct scope_ref *r, char *err, size_t errlen)

@@ -503,9 +503,9 @@ void api_runs_route(struct api *api, const struct http_request *req, struct http
 
 struct stream_ctx {
 	struct api *api;
-	uint64_t seen;
-	char *pending;
-	size_t len, off;
+	uint64_t seen;   /* the last tick sent */
+	char *pending;   /* the event being written, "data: ...\n\n" */
+	size_t len, off; /* its length and how much was sent */
 };
 
 static long stream_next(void *ctx, char *buf, size_t max)

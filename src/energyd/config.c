@@ -151,8 +151,8 @@ enum opt_type {
 struct opt {
 	const char *name;
 	enum opt_type type;
-	size_t offset;
-	const char *arg;
+	size_t offset;   /* of the value in struct energyd_options */
+	const char *arg; /* the value's name in --help ("PATH"), NULL for flags */
 	const char *help;
 };
 

@@ -25,13 +25,13 @@ struct energyd_options {
 	char dev_root[CONFIG_PATH_MAX];
 	char listen[CONFIG_LISTEN_MAX][CONFIG_PATH_MAX];
 	int n_listen;
-	double interval_s;
+	double interval_s;     /* sampling interval */
 	double min_interval_s; /* the floor; only root may lower it */
 	double history_s;
 	char state_dir[CONFIG_PATH_MAX];
-	char config_path[CONFIG_PATH_MAX];
-	char user[64];
-	double model_idle_watts; /* 0: default per CPU */
+	char config_path[CONFIG_PATH_MAX]; /* the config file read ("" for none) */
+	char user[64];                     /* the account to drop to when started as root */
+	double model_idle_watts;           /* 0: default per CPU */
 	double model_max_watts;
 	char store_path[CONFIG_PATH_MAX]; /* "" or "try" = <state_dir>/energy.db, "off" = no store,
 	                                   "try:FILE": FILE; try: may start degraded */
@@ -40,7 +40,7 @@ struct energyd_options {
 	struct store_options store;
 	char mcp[CONFIG_MCP_MAX][CONFIG_PATH_MAX]; /* MCP39F511N serial devices (--mcp) */
 	int n_mcp;
-	char nvml_lib[CONFIG_PATH_MAX];
+	char nvml_lib[CONFIG_PATH_MAX];    /* "" = libnvidia-ml.so.1 from the library path */
 	char msr_vendor[64];               /* "intel", "amd" or "" (from cpuinfo) */
 	char host_meter[64];               /* channel id that feeds the whole machine, or "" */
 	struct carbon_config carbon;       /* section [carbon] (docs/carbon.md) */
@@ -50,9 +50,9 @@ struct energyd_options {
 	char attribute_dram[64];           /* "cpu-time" or "none" */
 	int conns_per_user;                /* docs/security.md: limits against one local user */
 	double request_timeout_s;
-	int watches_per_user;
-	int heavy_queries;
-	bool sandbox; /* no_new_privs, no capabilities, seccomp after the drop */
+	int watches_per_user; /* quota of watches of each user but root */
+	int heavy_queries;    /* heavy answers built at once (api.h heavy_max) */
+	bool sandbox;         /* no_new_privs, no capabilities, seccomp after the drop */
 	bool help, version;
 };
 

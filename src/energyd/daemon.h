@@ -29,7 +29,7 @@ struct daemon {
 	struct influx *influx;   /* InfluxDB output (influx.h), or NULL */
 	struct family_report families[DAEMON_FAMILIES_MAX]; /* what each sensor family found */
 	int n_families;
-	char hostname[256];
+	char hostname[256];    /* for /info and the exports */
 	uid_t uid;             /* the user energyd runs as after the drop */
 	char user[64];         /* that user's name */
 	char privileges[256];  /* what happened to root, for info */

@@ -33,7 +33,7 @@
 struct http_conn {
 	char *body;
 	size_t len;
-	bool too_large;
+	bool too_large; /* the body passed its limit: the answer is 413 */
 };
 
 void http_error(struct http_response *res, int status, const char *error, const char *hint)
@@ -594,7 +594,7 @@ static void pending_expire(struct http_listener *l)
 }
 
 struct conn_context {
-	uid_t key;
+	uid_t key; /* the connection table's key: the peer uid, HTTP_KEY_TCP for TCP */
 	int fd;
 };
 

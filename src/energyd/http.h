@@ -32,15 +32,15 @@ struct http_request {
 	size_t body_len;
 	bool peer_known; /* a unix-socket peer: uid and pid from SO_PEERCRED */
 	uid_t peer_uid;
-	pid_t peer_pid;
-	void *conn; /* struct MHD_Connection *, for http_query() */
+	pid_t peer_pid; /* unix socket only */
+	void *conn;     /* struct MHD_Connection *, for http_query() */
 };
 
 /* A streamed body: read() fills buf and returns the byte count, 0 to wait again, or -1 at the
  * end. */
 struct http_stream {
 	long (*read)(void *ctx, char *buf, size_t max);
-	void (*free)(void *ctx);
+	void (*free)(void *ctx); /* called once when the stream ends or the peer goes */
 	void *ctx;
 };
 
@@ -63,30 +63,30 @@ struct http_pending {
 };
 
 struct http_listener {
-	char address[512];
+	char address[512]; /* as given: unix:PATH or HOST:PORT */
 	int fd;
 	bool is_unix;
-	char unix_path[108];
-	char hosts[4][64]; /* TCP: the Host values served */
+	char unix_path[108]; /* the socket file to remove at the end ("" for TCP) */
+	char hosts[4][64];   /* TCP: the Host values served */
 	int n_hosts;
 	void *daemon; /* struct MHD_Daemon * */
 	struct http_server *srv;
-	pthread_t accept_thread;
-	int wake[2];
-	bool accepting;
+	pthread_t accept_thread; /* accepts and holds connections until their headers come */
+	int wake[2];             /* a pipe that wakes accept_thread to end */
+	bool accepting;          /* accept_thread runs */
 	struct http_pending pending[HTTP_PENDING_MAX]; /* under srv->lock */
 	int n_pending;
 };
 
 struct http_log_limit {
 	pthread_mutex_t lock;
-	long last_s;
-	unsigned suppressed;
+	long last_s;         /* when the last line was logged (monotonic s) */
+	unsigned suppressed; /* lines not logged since */
 };
 
 struct http_server {
 	struct http_listener listeners[HTTP_LISTENERS_MAX];
-	int n;
+	int n; /* listeners in use */
 	http_handler_fn handler;
 	void *ctx;
 	struct http_limits limits;
@@ -94,9 +94,10 @@ struct http_server {
 	pthread_mutex_t lock; /* the connection counts */
 	struct {
 		uid_t uid;
-		int n;
+		int n; /* its connections open */
 	} peers[HTTP_PEERS_MAX];
-	int total, root_conns;
+	int total, root_conns; /* connections open, and those of root */
+	/* One rate limit per kind of complaint. */
 	struct http_log_limit mhd_log, refusal_log, deadline_log;
 };
 

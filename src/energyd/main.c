@@ -217,10 +217,10 @@ static bool store_open_at_start(struct store *store, const char *state_dir, bool
  * history are large). */
 struct energyd {
 	struct energyd_options opt;
-	bool is_root;
+	bool is_root;  /* started as root (then drops) */
 	uid_t run_uid; /* the account energyd runs as after the drop */
 	gid_t run_gid;
-	char run_user[64];
+	char run_user[64]; /* its name */
 	struct channel_set set;
 	struct daemon d;
 	struct api api;
@@ -239,10 +239,8 @@ static int choose_identity(struct energyd *e)
 	e->run_gid = getgid();
 	if (e->is_root) {
 		const char *user = drop_user(&e->opt);
-		if (privileges_lookup(user, &e->run_uid, &e->run_gid, err, sizeof(err)) < 0) {
-			log_err("%s", err);
-			return 1;
-		}
+		if (privileges_lookup(user, &e->run_uid, &e->run_gid, err, sizeof(err)) < 0)
+			return log_fail(1, "%s", err);
 		snprintf(e->run_user, sizeof(e->run_user), "%s", user);
 	} else {
 		struct passwd *pw = getpwuid(e->run_uid);
@@ -295,15 +293,11 @@ static int open_as_root(struct energyd *e)
 		         strerror(-nrc));
 	open_sensors(e);
 	/* The carbon provider's token file may be readable by root only: read it now. */
-	if (carbon_open(&opt->carbon, &e->d.carbon, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 2;
-	}
+	if (carbon_open(&opt->carbon, &e->d.carbon, err, sizeof(err)) < 0)
+		return log_fail(2, "%s", err);
 	/* The same for InfluxDB's token; the output thread starts after the drop. */
-	if (influx_open(&opt->influxdb, &e->d.influx, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 2;
-	}
+	if (influx_open(&opt->influxdb, &e->d.influx, err, sizeof(err)) < 0)
+		return log_fail(2, "%s", err);
 	/* Attribution reads /proc and the cgroup tree through descriptors opened now, so that
 	 * fake trees under root-only directories keep working after the drop. */
 	char cgroup_root[CONFIG_PATH_MAX + 32];
@@ -316,10 +310,8 @@ static int open_as_root(struct energyd *e)
 	    .history_s = opt->history_s,
 	    .watches_per_user = opt->watches_per_user,
 	};
-	if (attrib_open(&e->attrib, &acfg, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 1;
-	}
+	if (attrib_open(&e->attrib, &acfg, err, sizeof(err)) < 0)
+		return log_fail(1, "%s", err);
 	return 0;
 }
 
@@ -330,10 +322,9 @@ static int open_sockets(struct energyd *e)
 	char err[1024];
 	int rc =
 	    make_dirs(opt->state_dir, 0755, e->is_root ? e->run_uid : (uid_t)-1, e->run_gid, NULL);
-	if (rc < 0) {
-		log_err("cannot create state directory %s: %s", opt->state_dir, strerror(-rc));
-		return 1;
-	}
+	if (rc < 0)
+		return log_fail(1, "cannot create state directory %s: %s", opt->state_dir,
+		                strerror(-rc));
 	const char *addrs[CONFIG_LISTEN_MAX];
 	for (int i = 0; i < opt->n_listen; i++) {
 		addrs[i] = opt->listen[i];
@@ -346,17 +337,13 @@ static int open_sockets(struct energyd *e)
 			 * be able to replace the socket (http.c refuses a directory others can
 			 * write). The socket is left at exit and removed at the next start. */
 			rc = make_dirs(dirname(dir), 0755, (uid_t)-1, (gid_t)-1, &created);
-			if (rc < 0) {
-				log_err("cannot create the directory of %s: %s", path,
-				        strerror(-rc));
-				return 1;
-			}
+			if (rc < 0)
+				return log_fail(1, "cannot create the directory of %s: %s", path,
+				                strerror(-rc));
 		}
 	}
-	if (http_listen(&e->http, addrs, opt->n_listen, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 1;
-	}
+	if (http_listen(&e->http, addrs, opt->n_listen, err, sizeof(err)) < 0)
+		return log_fail(1, "%s", err);
 	/* The sockets' directories are made: from now on files are for energyd's group at most
 	 * (the record: 0640). */
 	umask(027);
@@ -368,19 +355,15 @@ static int drop_root(struct energyd *e)
 {
 	char err[1024];
 	struct energyd_options *opt = &e->opt;
-	if (e->is_root && opt->sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 1;
-	}
+	if (e->is_root && opt->sandbox && sandbox_drop_bounding_set(err, sizeof(err)) < 0)
+		return log_fail(1, "%s", err);
 	/* Last before the drop: relative paths given on the command line (sockets, devices)
 	 * have been used from where energyd started. */
 	if (state_dir_enter(opt) < 0)
 		return 1;
 	if (e->is_root) {
-		if (privileges_drop(e->run_uid, e->run_gid, err, sizeof(err)) < 0) {
-			log_err("%s", err);
-			return 1;
-		}
+		if (privileges_drop(e->run_uid, e->run_gid, err, sizeof(err)) < 0)
+			return log_fail(1, "%s", err);
 		snprintf(e->d.privileges, sizeof(e->d.privileges),
 		         "started as root, opened the sensors, then dropped to %s (uid %u)",
 		         e->run_user, (unsigned)e->run_uid);
@@ -391,10 +374,8 @@ static int drop_root(struct energyd *e)
 		         "running as %s (uid %u): reads what this account may read", e->run_user,
 		         (unsigned)e->run_uid);
 	}
-	if (harden_after_drop(opt, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 1;
-	}
+	if (harden_after_drop(opt, err, sizeof(err)) < 0)
+		return log_fail(1, "%s", err);
 	return 0;
 }
 
@@ -403,10 +384,8 @@ static int set_up_sampling(struct energyd *e)
 {
 	const struct energyd_options *opt = &e->opt;
 	struct daemon *d = &e->d;
-	if (sampler_init(&e->sampler, &e->set, opt->interval_s, opt->history_s) < 0) {
-		log_err("out of memory for %.0f s of history", opt->history_s);
-		return 1;
-	}
+	if (sampler_init(&e->sampler, &e->set, opt->interval_s, opt->history_s) < 0)
+		return log_fail(1, "out of memory for %.0f s of history", opt->history_s);
 	d->sampler = &e->sampler;
 	d->attrib = &e->attrib;
 	d->set = &e->set;
@@ -424,10 +403,8 @@ static int set_up_sampling(struct energyd *e)
 	struct store_options sopt = opt->store;
 	bool store_may_degrade;
 	store_path_choose(opt->store_path, sopt.path, sizeof(sopt.path), &store_may_degrade);
-	if (store_init_sampler(&e->store, &sopt, &e->sampler) < 0) {
-		log_err("cannot set up the long-term store");
-		return 1;
-	}
+	if (store_init_sampler(&e->store, &sopt, &e->sampler) < 0)
+		return log_fail(1, "cannot set up the long-term store");
 	if (d->carbon && record_carbon_attach(&e->store, d->carbon) < 0)
 		log_warn("store: too many channels to also record emissions and cost");
 	/* Every user's attributed energy too (no rows while attribution is off). */
@@ -441,35 +418,23 @@ static int start_threads(struct energyd *e)
 {
 	char err[1024];
 	sampler_tick(&e->sampler); /* a first sample before anyone can ask */
-	if (store_start(&e->store, &e->sampler) < 0) {
-		log_err("cannot start the store thread");
-		return 1;
-	}
-	if (sampler_start(&e->sampler) < 0) {
-		log_err("cannot start the sampler thread");
-		return 1;
-	}
+	if (store_start(&e->store, &e->sampler) < 0)
+		return log_fail(1, "cannot start the store thread");
+	if (sampler_start(&e->sampler) < 0)
+		return log_fail(1, "cannot start the sampler thread");
 	/* After the privilege drop: the carbon thread parses what providers answer. */
-	if (carbon_start(e->d.carbon, &e->sampler) < 0) {
-		log_err("cannot start the carbon thread");
-		return 1;
-	}
+	if (carbon_start(e->d.carbon, &e->sampler) < 0)
+		return log_fail(1, "cannot start the carbon thread");
 	log_info("carbon: provider %s%s%s", carbon_provider_name(e->opt.carbon.provider),
 	         e->opt.carbon.zone[0] ? ", zone " : "", e->opt.carbon.zone);
-	if (attrib_start(&e->attrib, &e->sampler) < 0) {
-		log_err("cannot start the attribution thread");
-		return 1;
-	}
-	if (influx_start(e->d.influx, &e->d) < 0) {
-		log_err("cannot start the InfluxDB thread");
-		return 1;
-	}
+	if (attrib_start(&e->attrib, &e->sampler) < 0)
+		return log_fail(1, "cannot start the attribution thread");
+	if (influx_start(e->d.influx, &e->d) < 0)
+		return log_fail(1, "cannot start the InfluxDB thread");
 	struct http_limits limits = {.conns_per_user = e->opt.conns_per_user,
 	                             .timeout_s = e->opt.request_timeout_s};
-	if (http_start(&e->http, api_handle, &e->api, &limits, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		return 1;
-	}
+	if (http_start(&e->http, api_handle, &e->api, &limits, err, sizeof(err)) < 0)
+		return log_fail(1, "%s", err);
 	return 0;
 }
 

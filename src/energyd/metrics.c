@@ -160,7 +160,7 @@ static bool is_leaf(const struct attrib_cgroup *cg, size_t n, size_t i)
 struct leaf {
 	uint64_t hash;
 	double uj;
-	size_t idx;
+	size_t idx; /* index in the attribution's cgroup table */
 };
 
 static int cmp_leaf_hash(const void *x, const void *y)

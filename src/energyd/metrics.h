@@ -48,12 +48,12 @@ void metrics_cgroup_ids(const char *path, char pod_uid[METRICS_POD_UID_MAX],
 struct metrics_cgroups {
 	char top[METRICS_CGROUPS_TOP][ATTRIB_CGROUP_MAX];
 	double top_uj[METRICS_CGROUPS_TOP];
-	bool top_present[METRICS_CGROUPS_TOP];
+	bool top_present[METRICS_CGROUPS_TOP]; /* the cgroup still exists */
 	int n_top;
 	uint64_t *prev_hash; /* leaves at the last update, sorted by hash, with their energy */
 	double *prev_uj;
 	size_t n_prev;
-	double other_uj;
+	double other_uj; /* energy of the leaves without a slot */
 	size_t n_leaves; /* leaf cgroups at the last update */
 };
 

@@ -23,7 +23,7 @@
 
 struct energy_client {
 	char address[256];
-	bool is_unix;
+	bool is_unix;   /* address is a socket path, else host and port */
 	char path[108]; /* sun_path */
 	char host[128];
 	char port[16];

@@ -79,16 +79,16 @@ struct energy_snapshot {
 	struct energy_channel_reading channels[ENERGY_CHANNELS_MAX];
 	double host_joules;
 	double host_watts;
-	bool host_measured;
+	bool host_measured;      /* every channel of the host total is a measurement */
 	char host_coverage[512]; /* channel ids joined with " + " */
 	/* Grams CO2eq and cost of host_joules (energyd's docs/carbon.md), always estimates: the
 	 * energy times the carbon intensity (and price) that held at each moment. NAN when unknown
 	 * (no intensity obtained yet, no price configured, or no energyd). */
 	double host_emissions_g;
 	double host_cost;
-	char currency[16];        /* of host_cost; "" without a price */
-	char carbon_provider[32]; /* where the intensity comes from; "" when unknown */
-	char carbon_zone[64];
+	char currency[16];                 /* of host_cost; "" without a price */
+	char carbon_provider[32];          /* where the intensity comes from; "" when unknown */
+	char carbon_zone[64];              /* the provider's zone; "" when it has none */
 	double carbon_intensity_g_per_kwh; /* the value in force at the answer's time */
 };
 
@@ -115,7 +115,7 @@ const struct energy_channel_reading *energy_snapshot_channel(const struct energy
 struct energy_meter;
 
 struct energy_sample {
-	char tag[ENERGY_ID_MAX];
+	char tag[ENERGY_ID_MAX];       /* the name given to start() or record() */
 	double timestamp;              /* Unix seconds at the segment's start */
 	double duration_s;             /* measured on the monotonic clock */
 	struct energy_snapshot energy; /* joules and mean watts per channel and host */

@@ -13,9 +13,9 @@
 
 struct energy_meter {
 	struct energy_client *client;
-	bool running;
+	bool running; /* between energy_meter_start and _stop */
 	struct energy_sample *samples;
-	size_t n, cap;
+	size_t n, cap;             /* samples kept, and room */
 	uint64_t segment_start_ns; /* monotonic start of the running segment */
 };
 

@@ -24,11 +24,11 @@
 #include <unistd.h>
 
 struct battery_priv {
-	int status_fd;
+	int status_fd;  /* "status": Discharging, Charging, Full */
 	int power_fd;   /* power_now, or -1 */
 	int current_fd; /* current_now and voltage_now when there is no power_now */
-	int voltage_fd;
-	char dir[560];
+	int voltage_fd; /* voltage_now, with current_fd, or -1 */
+	char dir[560];  /* the power_supply directory */
 };
 
 static int battery_filter(const struct dirent *de)
@@ -143,9 +143,8 @@ static int battery_open(const struct source_config *cfg, struct channel_set *set
 		    (p->power_fd >= 0 || (p->current_fd >= 0 && p->voltage_fd >= 0)))
 			ch = channel_set_add(set, id);
 		else
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail),
-			         "; %s: cannot open its attributes: %s", dir, strerror(errno));
+			family_report_add(r, "; %s: cannot open its attributes: %s", dir,
+			                  strerror(errno));
 		if (!ch) {
 			battery_free(p);
 			continue;

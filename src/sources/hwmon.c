@@ -32,11 +32,11 @@
 
 struct hwmon_priv {
 	int fd;
-	char path[600];
+	char path[600]; /* the file read */
 };
 
 struct hwmon_sensor {
-	int n;
+	int n;       /* N of energyN_input / powerN_input */
 	bool energy; /* energyN_input, else power */
 	char file[32];
 };
@@ -164,7 +164,7 @@ struct hwmon_open_ctx {
 	struct channel_set *set;
 	struct family_report *r;
 	int added;
-	char names[HWMON_SENSORS_MAX][64];
+	char names[HWMON_SENSORS_MAX][64]; /* chip names seen, and how many of each (ids) */
 	int counts[HWMON_SENSORS_MAX];
 	int n_names;
 };
@@ -181,12 +181,6 @@ static int name_index(struct hwmon_open_ctx *c, const char *name)
 	return 0;
 }
 
-static void append_detail(struct family_report *r, const char *fmt, const char *a, const char *b)
-{
-	size_t used = strlen(r->detail);
-	snprintf(r->detail + used, sizeof(r->detail) - used, fmt, a, b);
-}
-
 static void hwmon_open_one(void *ctx, const char *dir, const char *name,
                            const struct hwmon_sensor *s)
 {
@@ -198,20 +192,16 @@ static void hwmon_open_one(void *ctx, const char *dir, const char *name,
 	snprintf(path, sizeof(path), "%s/%s", dir, s->file);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		append_detail(c->r, "; %s: %s", path, strerror(errno));
+		family_report_add(c->r, "; %s: %s", path, strerror(errno));
 		return;
 	}
-	struct hwmon_priv *priv = calloc(1, sizeof(*priv));
-	struct channel *ch = priv ? channel_set_add(c->set, id) : NULL;
+	struct channel *ch = channel_set_add_fd(c->set, id, fd, sizeof(struct hwmon_priv));
 	if (!ch) {
-		free(priv);
-		close(fd);
-		append_detail(c->r, "; %s skipped: %s", id, "no room for more channels");
+		family_report_add(c->r, "; %s skipped: %s", id, "no room for more channels");
 		return;
 	}
-	priv->fd = fd;
+	struct hwmon_priv *priv = ch->priv;
 	snprintf(priv->path, sizeof(priv->path), "%s", path);
-	ch->priv = priv;
 	ch->kind = CHANNEL_DEVICE;
 	ch->reading = s->energy ? READING_ENERGY_UJ : READING_POWER_UW;
 	ch->max_uj = 0; /* hwmon energy counters are 64-bit and do not wrap in practice */
@@ -238,16 +228,6 @@ static int hwmon_read(struct channel *ch, uint64_t *value)
 	return rc;
 }
 
-static void hwmon_close(struct channel *ch)
-{
-	struct hwmon_priv *priv = ch->priv;
-	if (priv) {
-		close(priv->fd);
-		free(priv);
-		ch->priv = NULL;
-	}
-}
-
 static void hwmon_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct hwmon_priv *priv = ch->priv;
@@ -261,6 +241,6 @@ const struct source_family hwmon_family = {
     .probe = hwmon_probe,
     .open = hwmon_open,
     .read = hwmon_read,
-    .close = hwmon_close,
+    .close = source_close_fd_priv,
     .describe = hwmon_describe,
 };

@@ -55,7 +55,7 @@ struct mcp_device {
 	char path[512];
 	char name[48]; /* basename, for channel ids */
 	int fd;
-	int refs;
+	int refs; /* channels using the device (two per meter) */
 	/* Per socket: nanowatts per count in use, and the power range byte read (-1: unreadable).
 	 * Written on the sampler thread at (re)connect, read by describe() on the API thread. */
 	_Atomic uint64_t nw_per_count[2];
@@ -63,9 +63,9 @@ struct mcp_device {
 	atomic_uint export_reads[2]; /* readings whose sign bit said export (counted as 0 W) */
 	/* The last transaction, shared by the two channels within a tick. */
 	unsigned seq;
-	int rc;
-	uint32_t power[2];
-	uint16_t status;
+	int rc;            /* 0 or the -errno of the last transaction */
+	uint32_t power[2]; /* active power per socket, in counts */
+	uint16_t status;   /* the system status register */
 	char error[CHANNEL_ERROR_MAX];
 };
 
@@ -349,13 +349,11 @@ static int mcp_open(const struct source_config *cfg, struct channel_set *set,
 		if (rc == 0)
 			opened++;
 		denied += rc == -EACCES || rc == -EPERM;
-		size_t used = strlen(r->detail);
 		if (rc == 0)
-			snprintf(r->detail + used, sizeof(r->detail) - used,
-			         "; %s: socket 1 %s; socket 2 %s", d->path, note[0], note[1]);
+			family_report_add(r, "; %s: socket 1 %s; socket 2 %s", d->path, note[0],
+			                  note[1]);
 		else
-			snprintf(r->detail + used, sizeof(r->detail) - used, "; %s: %s", d->path,
-			         d->error);
+			family_report_add(r, "; %s: %s", d->path, d->error);
 		/* A meter named with --mcp gets its channels even while it is unplugged: they stay
 		 * degraded until it answers. */
 		for (int k = 0; k < 2; k++) {

@@ -30,12 +30,13 @@
 
 struct model_priv {
 	int fd;
-	char path[520];
-	double idle_watts, max_watts;
-	bool have_last;
+	char path[520];               /* <proc>/stat */
+	double idle_watts, max_watts; /* the model: power at 0 and at 100 % utilisation */
+	bool have_last;               /* last_* hold a reading */
+	/* The last reading's busy and total jiffies, and when it was taken (monotonic ns). */
 	uint64_t last_busy, last_total, last_ns;
-	double utilisation;
-	double energy_uj; /* the model's own counter */
+	double utilisation; /* busy / total over the last interval that moved */
+	double energy_uj;   /* the model's own counter */
 };
 
 /* Busy and total jiffies of the "cpu" line, and the number of "cpuN" lines. */
@@ -186,16 +187,6 @@ static int model_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
-static void model_close(struct channel *ch)
-{
-	struct model_priv *p = ch->priv;
-	if (p) {
-		close(p->fd);
-		free(p);
-		ch->priv = NULL;
-	}
-}
-
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
@@ -208,6 +199,6 @@ const struct source_family model_cpu_family = {
     .probe = model_probe,
     .open = model_open,
     .read = model_read,
-    .close = model_close,
+    .close = source_close_fd_priv,
     .describe = model_describe,
 };

@@ -52,7 +52,7 @@
 
 struct msr_priv {
 	int n_fds;
-	int *fds;
+	int *fds;       /* /dev/cpu/N/msr: one per CPU read (per_core: each core) */
 	uint32_t *last; /* last raw 32-bit value per fd */
 	uint64_t units; /* total counts since open, wrap corrected */
 	unsigned esu;   /* one count is 2^-esu J */
@@ -198,7 +198,7 @@ static int msr_probe(const struct source_config *cfg, struct family_report *r)
 }
 
 struct msr_domain {
-	uint32_t reg;
+	uint32_t reg;     /* the energy status MSR */
 	const char *name; /* channel id pattern part */
 	enum channel_kind kind;
 	bool per_core;    /* AMD core: every core of the package */
@@ -343,9 +343,7 @@ static int msr_open(const struct source_config *cfg, struct channel_set *set,
 			if (!ch) {
 				msr_priv_free(p);
 				if (why[0] && strstr(why, "reads 0") == NULL)
-					snprintf(r->detail + strlen(r->detail),
-					         sizeof(r->detail) - strlen(r->detail), "; %s: %s",
-					         id, why);
+					family_report_add(r, "; %s: %s", id, why);
 				continue;
 			}
 			ch->priv = p;

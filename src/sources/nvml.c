@@ -53,7 +53,7 @@ typedef struct {
 #define NVML_DEFAULT_LIB "libnvidia-ml.so.1"
 
 struct nvml_api {
-	void *dl;
+	void *dl; /* the dlopen handle */
 	int refs; /* open channels; NVML is shut down when it drops to 0 */
 	nvmlReturn_t (*init)(void);
 	nvmlReturn_t (*shutdown)(void);
@@ -67,16 +67,16 @@ struct nvml_api {
 	nvmlReturn_t (*process_util)(nvmlDevice_t, nvmlProcessUtilizationSample_t *, unsigned int *,
 	                             unsigned long long);
 	const char *(*error_string)(nvmlReturn_t);
-	char path[512];
+	char path[512]; /* the library opened */
 };
 
 static struct nvml_api nvml;
 
 struct nvml_priv {
 	nvmlDevice_t dev;
-	unsigned index;
-	bool energy_counter;
-	unsigned limit_mw; /* 0: unknown */
+	unsigned index;      /* NVML's device index */
+	bool energy_counter; /* has nvmlDeviceGetTotalEnergyConsumption (Volta and later) */
+	unsigned limit_mw;   /* 0: unknown */
 	char name[NVML_DEVICE_NAME_BUFFER_SIZE];
 	char uuid[NVML_DEVICE_UUID_BUFFER_SIZE];
 
@@ -87,7 +87,7 @@ struct nvml_priv {
 	char shares_why[200];    /* why not, for describe() and shares_error */
 	unsigned long long seen; /* newest sample timestamp read (us); 0: none yet */
 	nvmlProcessUtilizationSample_t *samples;
-	unsigned samples_cap;
+	unsigned samples_cap; /* room in samples */
 };
 
 static void shares_probe(struct nvml_priv *p);
@@ -225,9 +225,9 @@ static int nvml_open(const struct source_config *cfg, struct channel_set *set,
 		}
 		struct channel *ch = rc == NVML_SUCCESS ? channel_set_add(set, id) : NULL;
 		if (!ch) {
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s", id,
-			         rc == NVML_SUCCESS ? "no room for more channels" : nvml_error(rc));
+			family_report_add(r, "; %s skipped: %s", id,
+			                  rc == NVML_SUCCESS ? "no room for more channels"
+			                                     : nvml_error(rc));
 			pthread_mutex_destroy(&p->lock);
 			free(p);
 			continue;

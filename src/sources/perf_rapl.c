@@ -28,8 +28,8 @@ struct perf_event_def {
 	const char *event; /* file under events/ */
 	const char *name;  /* channel id part */
 	enum channel_kind kind;
-	bool system_wide;
-	const char *label;
+	bool system_wide;  /* one event for the machine, not per package */
+	const char *label; /* printf pattern with the package number */
 };
 
 static const struct perf_event_def perf_events[] = {
@@ -45,13 +45,13 @@ static const struct perf_event_def perf_events[] = {
 
 struct perf_priv {
 	int fd;
-	long double uj_per_count;
-	int cpu;
-	char event[32];
+	long double uj_per_count; /* the event's scale, in uJ */
+	int cpu;                  /* the CPU the event is opened on */
+	char event[32];           /* energy-pkg, ... */
 };
 
 struct perf_event_info {
-	uint64_t config;
+	uint64_t config;   /* perf_event_attr.config of the event */
 	long double scale; /* joules per count */
 };
 
@@ -202,23 +202,17 @@ static int perf_open(const struct source_config *cfg, struct channel_set *set,
 				continue;
 			int fd = perf_open_event(type, e.config, cpus[i].cpu);
 			if (fd < 0) {
-				snprintf(r->detail + strlen(r->detail),
-				         sizeof(r->detail) - strlen(r->detail), "; %s: %s", id,
-				         strerror(-fd));
+				family_report_add(r, "; %s: %s", id, strerror(-fd));
 				continue;
 			}
-			struct perf_priv *p = calloc(1, sizeof(*p));
-			struct channel *ch = p ? channel_set_add(set, id) : NULL;
-			if (!ch) {
-				free(p);
-				close(fd);
+			struct channel *ch =
+			    channel_set_add_fd(set, id, fd, sizeof(struct perf_priv));
+			if (!ch)
 				continue;
-			}
-			p->fd = fd;
+			struct perf_priv *p = ch->priv;
 			p->uj_per_count = e.scale * 1e6L;
 			p->cpu = cpus[i].cpu;
 			snprintf(p->event, sizeof(p->event), "%s", def->event);
-			ch->priv = p;
 			ch->kind = def->kind;
 			ch->package = def->system_wide ? -1 : cpus[i].package;
 			ch->reading = READING_ENERGY_UJ;
@@ -247,16 +241,6 @@ static int perf_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
-static void perf_close(struct channel *ch)
-{
-	struct perf_priv *p = ch->priv;
-	if (p) {
-		close(p->fd);
-		free(p);
-		ch->priv = NULL;
-	}
-}
-
 static void perf_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct perf_priv *p = ch->priv;
@@ -269,6 +253,6 @@ const struct source_family perf_rapl_family = {
     .probe = perf_probe,
     .open = perf_open,
     .read = perf_read,
-    .close = perf_close,
+    .close = source_close_fd_priv,
     .describe = perf_describe,
 };

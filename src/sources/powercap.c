@@ -27,7 +27,6 @@
 #include "source.h"
 #include "energy_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,7 +45,7 @@ struct powercap_zone {
 
 struct powercap_priv {
 	int fd;
-	char path[600];
+	char path[600];            /* the zone's energy_uj */
 	uint64_t max_uj;           /* max_energy_range_uj */
 	unsigned __int128 wrap_nj; /* what one wrap adds, in nJ */
 	uint64_t unit_nj;          /* the RAPL unit recovered from the range, 0 if none */
@@ -74,44 +73,44 @@ static int zone_compare(const void *a, const void *b)
 	return za->sub - zb->sub;
 }
 
+struct powercap_scan {
+	const char *base; /* <sysfs>/class/powercap */
+	int mmio;         /* intel-rapl-mmio zones skipped */
+};
+
+/* A zone from directory entry name when it is an intel-rapl zone with a readable name. */
+static bool powercap_take(const char *name, void *slot, void *ctx)
+{
+	struct powercap_scan *s = ctx;
+	struct powercap_zone *z = slot;
+	int top, sub, used = 0;
+	if (strncmp(name, "intel-rapl-mmio:", 16) == 0) {
+		s->mmio++;
+		return false;
+	}
+	if (sscanf(name, "intel-rapl:%d:%d%n", &top, &sub, &used) == 2 && name[used] == '\0') {
+		z->top = top;
+		z->sub = sub;
+	} else if (sscanf(name, "intel-rapl:%d%n", &top, &used) == 1 && name[used] == '\0') {
+		z->top = top;
+		z->sub = -1;
+	} else {
+		return false;
+	}
+	snprintf(z->dir, sizeof(z->dir), "%s/%s", s->base, name);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/name", z->dir);
+	return source_read_text(path, z->name, sizeof(z->name)) == 0;
+}
+
 /* List intel-rapl zones sorted by number; *mmio counts the skipped intel-rapl-mmio zones. */
 static int powercap_scan(const char *sysfs_root, struct powercap_zone *zones, int max, int *mmio)
 {
 	char base[512];
 	snprintf(base, sizeof(base), "%s/class/powercap", sysfs_root);
-	DIR *d = opendir(base);
-	if (!d)
-		return -errno;
-	int n = 0;
-	*mmio = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) && n < max) {
-		int top, sub, used = 0;
-		if (strncmp(de->d_name, "intel-rapl-mmio:", 16) == 0) {
-			(*mmio)++;
-			continue;
-		}
-		struct powercap_zone *z = &zones[n];
-		if (sscanf(de->d_name, "intel-rapl:%d:%d%n", &top, &sub, &used) == 2 &&
-		    de->d_name[used] == '\0') {
-			z->top = top;
-			z->sub = sub;
-		} else if (sscanf(de->d_name, "intel-rapl:%d%n", &top, &used) == 1 &&
-		           de->d_name[used] == '\0') {
-			z->top = top;
-			z->sub = -1;
-		} else {
-			continue;
-		}
-		snprintf(z->dir, sizeof(z->dir), "%s/%s", base, de->d_name);
-		char path[600];
-		snprintf(path, sizeof(path), "%s/name", z->dir);
-		if (source_read_text(path, z->name, sizeof(z->name)) < 0)
-			continue;
-		n++;
-	}
-	closedir(d);
-	qsort(zones, (size_t)n, sizeof(*zones), zone_compare);
+	struct powercap_scan s = {.base = base};
+	int n = source_scan_dir(base, zones, sizeof(*zones), max, powercap_take, zone_compare, &s);
+	*mmio = s.mmio;
 	return n;
 }
 
@@ -249,34 +248,25 @@ static int powercap_open(const struct source_config *cfg, struct channel_set *se
 			close(fd);
 		if (rc < 0 || max_uj == 0) {
 			/* Without the range a wrap cannot be told from a reset. */
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail),
-			         "; %s skipped: cannot read %s (%s)", id, path,
-			         rc < 0 ? strerror(-rc) : "zero");
+			family_report_add(r, "; %s skipped: cannot read %s (%s)", id, path,
+			                  rc < 0 ? strerror(-rc) : "zero");
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s/energy_uj", zones[i].dir);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			snprintf(r->detail + strlen(r->detail),
-			         sizeof(r->detail) - strlen(r->detail), "; %s skipped: %s: %s", id,
-			         path, strerror(errno));
+			family_report_add(r, "; %s skipped: %s: %s", id, path, strerror(errno));
 			continue;
 		}
-		struct powercap_priv *priv = calloc(1, sizeof(*priv));
-		struct channel *ch = priv ? channel_set_add(set, id) : NULL;
-		if (!ch) {
-			free(priv);
-			close(fd);
+		struct channel *ch = channel_set_add_fd(set, id, fd, sizeof(struct powercap_priv));
+		if (!ch)
 			return added ? added : -ENOMEM;
-		}
-		priv->fd = fd;
+		struct powercap_priv *priv = ch->priv;
 		snprintf(priv->path, sizeof(priv->path), "%s", path);
 		priv->max_uj = max_uj;
 		priv->unit_nj = powercap_rapl_unit(max_uj);
 		priv->wrap_nj = priv->unit_nj ? ((unsigned __int128)1 << 32) * priv->unit_nj
 		                              : ((unsigned __int128)max_uj + 1) * 1000u;
-		ch->priv = priv;
 		ch->kind = kind;
 		ch->package = package;
 		ch->reading = READING_ENERGY_UJ;
@@ -330,16 +320,6 @@ static int powercap_read(struct channel *ch, uint64_t *value)
 	return 0;
 }
 
-static void powercap_close(struct channel *ch)
-{
-	struct powercap_priv *priv = ch->priv;
-	if (priv) {
-		close(priv->fd);
-		free(priv);
-		ch->priv = NULL;
-	}
-}
-
 static void powercap_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct powercap_priv *priv = ch->priv;
@@ -360,6 +340,6 @@ const struct source_family powercap_family = {
     .probe = powercap_probe,
     .open = powercap_open,
     .read = powercap_read,
-    .close = powercap_close,
+    .close = source_close_fd_priv,
     .describe = powercap_describe,
 };

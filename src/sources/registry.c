@@ -7,9 +7,12 @@
 #include "energy_util.h"
 #include "source.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -138,29 +141,13 @@ void sources_close_all(struct channel_set *set)
 
 const char *channel_kind_name(enum channel_kind kind)
 {
-	switch (kind) {
-	case CHANNEL_PACKAGE:
-		return "package";
-	case CHANNEL_CORE:
-		return "core";
-	case CHANNEL_UNCORE:
-		return "uncore";
-	case CHANNEL_DRAM:
-		return "dram";
-	case CHANNEL_PSYS:
-		return "psys";
-	case CHANNEL_GPU:
-		return "gpu";
-	case CHANNEL_WALL:
-		return "wall";
-	case CHANNEL_BATTERY:
-		return "battery";
-	case CHANNEL_DEVICE:
-		return "device";
-	case CHANNEL_MODEL:
-		return "model";
-	}
-	return "unknown";
+	static const char *const names[] = {
+	    [CHANNEL_PACKAGE] = "package", [CHANNEL_CORE] = "core",
+	    [CHANNEL_UNCORE] = "uncore",   [CHANNEL_DRAM] = "dram",
+	    [CHANNEL_PSYS] = "psys",       [CHANNEL_GPU] = "gpu",
+	    [CHANNEL_WALL] = "wall",       [CHANNEL_BATTERY] = "battery",
+	    [CHANNEL_DEVICE] = "device",   [CHANNEL_MODEL] = "model"};
+	return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 
 const char *channel_status_name(enum channel_status status)
@@ -170,19 +157,12 @@ const char *channel_status_name(enum channel_status status)
 
 const char *family_status_name(enum family_status status)
 {
-	switch (status) {
-	case FAMILY_FOUND:
-		return "found";
-	case FAMILY_ABSENT:
-		return "absent";
-	case FAMILY_DENIED:
-		return "denied";
-	case FAMILY_ERROR:
-		return "error";
-	case FAMILY_SKIPPED:
-		return "skipped";
-	}
-	return "unknown";
+	static const char *const names[] = {[FAMILY_FOUND] = "found",
+	                                    [FAMILY_ABSENT] = "absent",
+	                                    [FAMILY_DENIED] = "denied",
+	                                    [FAMILY_ERROR] = "error",
+	                                    [FAMILY_SKIPPED] = "skipped"};
+	return (size_t)status < sizeof(names) / sizeof(names[0]) ? names[status] : "unknown";
 }
 
 int source_read_text(const char *path, char *buf, size_t len)
@@ -192,4 +172,53 @@ int source_read_text(const char *path, char *buf, size_t len)
 		return rc;
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+int source_scan_dir(const char *dir, void *table, size_t size, int max,
+                    bool (*take)(const char *name, void *slot, void *ctx),
+                    int (*cmp)(const void *, const void *), void *ctx)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	int n = 0;
+	struct dirent *de;
+	while (n < max && (de = readdir(d)))
+		n += take(de->d_name, (char *)table + (size_t)n * size, ctx);
+	closedir(d);
+	qsort(table, (size_t)n, size, cmp);
+	return n;
+}
+
+struct channel *channel_set_add_fd(struct channel_set *set, const char *id, int fd, size_t size)
+{
+	int *priv = size >= sizeof(int) ? calloc(1, size) : NULL;
+	struct channel *ch = priv ? channel_set_add(set, id) : NULL;
+	if (!ch) {
+		free(priv);
+		close(fd);
+		return NULL;
+	}
+	*priv = fd; /* the first member of the family's priv */
+	ch->priv = priv;
+	return ch;
+}
+
+void source_close_fd_priv(struct channel *ch)
+{
+	int *fd = ch->priv; /* the first member of the family's priv */
+	if (!fd)
+		return;
+	close(*fd);
+	free(ch->priv);
+	ch->priv = NULL;
+}
+
+void family_report_add(struct family_report *r, const char *fmt, ...)
+{
+	size_t used = strlen(r->detail);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->detail + used, sizeof(r->detail) - used, fmt, ap);
+	va_end(ap);
 }

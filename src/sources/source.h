@@ -63,7 +63,7 @@ struct channel {
 	char includes[CHANNEL_INCLUDES_MAX][CHANNEL_ID_MAX]; /* ids this channel's energy covers */
 	int n_includes;
 
-	enum reading_type reading;
+	enum reading_type reading; /* what read() returns */
 	uint64_t max_uj; /* READING_ENERGY_UJ: the counter's largest value before it wraps to 0 */
 
 	const struct source_family *family;
@@ -76,15 +76,15 @@ struct channel {
 
 	/* Sampler state, owned by the sampler thread (see sampler.c). */
 	enum channel_status status;
-	char error[CHANNEL_ERROR_MAX];
-	uint64_t energy_uj;     /* cumulative energy since the sampler started */
-	bool have_last;         /* last_raw / last_power_uw / last_mono_ns are valid */
-	uint64_t last_raw;      /* last raw counter value */
-	uint64_t last_power_uw; /* READING_POWER_UW: the last reading, for the trapezoid */
-	uint64_t last_mono_ns;  /* when the last reading was taken (monotonic) */
-	uint64_t frac_nuj;      /* sub-microjoule remainder of power integration, in nanojoules */
-	unsigned failures;      /* consecutive failed reads */
-	uint64_t retry_at_ns;   /* degraded channels are not read before this monotonic time */
+	char error[CHANNEL_ERROR_MAX]; /* why the channel is degraded; "" when ok */
+	uint64_t energy_uj;            /* cumulative energy since the sampler started */
+	bool have_last;                /* last_raw / last_power_uw / last_mono_ns are valid */
+	uint64_t last_raw;             /* last raw counter value */
+	uint64_t last_power_uw;        /* READING_POWER_UW: the last reading, for the trapezoid */
+	uint64_t last_mono_ns;         /* when the last reading was taken (monotonic) */
+	uint64_t frac_nuj;    /* sub-microjoule remainder of power integration, in nanojoules */
+	unsigned failures;    /* consecutive failed reads */
+	uint64_t retry_at_ns; /* degraded channels are not read before this monotonic time */
 };
 
 struct channel_set {
@@ -94,11 +94,11 @@ struct channel_set {
 
 /* Everything a family needs to find its hardware: the roots tests point at fake trees. */
 struct source_config {
-	const char *sysfs_root; /* default "/sys" */
-	const char *proc_root;  /* default "/proc" */
-	const char *dev_root;   /* default "/dev" */
-	double model_idle_watts;
-	double model_max_watts;
+	const char *sysfs_root;         /* default "/sys" */
+	const char *proc_root;          /* default "/proc" */
+	const char *dev_root;           /* default "/dev" */
+	double model_idle_watts;        /* the CPU model's power when idle (0: default) */
+	double model_max_watts;         /* the CPU model's power at full load (0: default) */
 	const char *const *mcp_devices; /* serial devices given with --mcp; auto-detected if none */
 	int n_mcp;
 	const char *nvml_lib;   /* NULL: "libnvidia-ml.so.1" from the library path */
@@ -174,6 +174,22 @@ const char *channel_status_name(enum channel_status status);
 const char *family_status_name(enum family_status status);
 /* Read a small text file (sysfs attribute) whole, without its trailing newline: 0 or -errno. */
 int source_read_text(const char *path, char *buf, size_t len);
+/* Offer each entry of directory dir to take(name, slot, ctx), which returns true when it filled
+ * slot (the next of table's max entries of size bytes) from it; then sort the entries taken by
+ * cmp. Returns how many were taken, or -errno when dir cannot be opened. */
+int source_scan_dir(const char *dir, void *table, size_t size, int max,
+                    bool (*take)(const char *name, void *slot, void *ctx),
+                    int (*cmp)(const void *, const void *), void *ctx);
+/* Append printf-style text to r->detail, cut at its size. */
+void family_report_add(struct family_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Add channel id to set owning fd: its priv is a zeroed struct of size bytes that starts with
+ * the descriptor (int fd), set to fd, and close() may be source_close_fd_priv. NULL, with fd
+ * closed, when the set is full, already has id, or memory runs out. */
+struct channel *channel_set_add_fd(struct channel_set *set, const char *id, int fd, size_t size);
+/* close() for the families whose priv is one malloc'ed struct that starts with the descriptor
+ * read every tick (int fd): closes it and frees priv. */
+void source_close_fd_priv(struct channel *ch);
 
 /* CPU topology (topology.c): online CPUs sorted by number, with package and core ids. */
 struct source_cpu {

@@ -8,7 +8,6 @@
 #define _GNU_SOURCE
 #include "source.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,30 +34,28 @@ static int topology_compare(const void *a, const void *b)
 	return ((const struct source_cpu *)a)->cpu - ((const struct source_cpu *)b)->cpu;
 }
 
+/* A CPU from directory entry name when it is an online "cpuN" (ctx: the sysfs root). */
+static bool topology_take(const char *name, void *slot, void *ctx)
+{
+	const char *sysfs_root = ctx;
+	struct source_cpu *c = slot;
+	int cpu, used = 0;
+	if (sscanf(name, "cpu%d%n", &cpu, &used) != 1 || name[used])
+		return false;
+	c->cpu = cpu;
+	if (topology_read_int(sysfs_root, cpu, "physical_package_id", &c->package) < 0)
+		return false; /* offline CPUs have no topology */
+	if (topology_read_int(sysfs_root, cpu, "core_id", &c->core) < 0)
+		c->core = cpu;
+	return true;
+}
+
 int topology_cpus(const char *sysfs_root, struct source_cpu *cpus, int max)
 {
 	char base[560];
 	snprintf(base, sizeof(base), "%s/devices/system/cpu", sysfs_root);
-	DIR *d = opendir(base);
-	if (!d)
-		return -errno;
-	int n = 0;
-	struct dirent *de;
-	while ((de = readdir(d)) && n < max) {
-		int cpu, used = 0;
-		if (sscanf(de->d_name, "cpu%d%n", &cpu, &used) != 1 || de->d_name[used])
-			continue;
-		struct source_cpu *c = &cpus[n];
-		c->cpu = cpu;
-		if (topology_read_int(sysfs_root, cpu, "physical_package_id", &c->package) < 0)
-			continue; /* offline CPUs have no topology */
-		if (topology_read_int(sysfs_root, cpu, "core_id", &c->core) < 0)
-			c->core = cpu;
-		n++;
-	}
-	closedir(d);
-	qsort(cpus, (size_t)n, sizeof(*cpus), topology_compare);
-	return n;
+	return source_scan_dir(base, cpus, sizeof(*cpus), max, topology_take, topology_compare,
+	                       (void *)sysfs_root);
 }
 
 bool topology_first_of_package(const struct source_cpu *cpus, int i)

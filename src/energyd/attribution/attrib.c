@@ -15,6 +15,7 @@
 #include "attrib_int.h"
 #include "energy.h"
 #include "log.h"
+#include "mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -156,18 +157,19 @@ static void add_channel_energy(struct attrib *a, int c, uint64_t e_uj, double t)
 {
 	const char *id = a->sampler->set->ch[c].id;
 	char key[CHANNEL_ID_MAX + 32];
-	double t_prev = a->chan_t[c];
+	double t_prev = a->work.chan_t[c];
 	switch (a->method[c]) {
 	case SPLIT_CPU_TIME: {
 		uint64_t act = 0, idle = e_uj;
-		if (a->ratio_total)
-			split_active_idle(e_uj, a->ratio_busy, a->ratio_total, &act, &idle);
+		if (a->work.ratio_total)
+			split_active_idle(e_uj, a->work.ratio_busy, a->work.ratio_total, &act,
+			                  &idle);
 		double pa = a->active_uj[c], pi = a->idle_uj[c];
 		a->active_uj[c] += (double)act;
 		a->idle_uj[c] += (double)idle;
 		if (a->in_coverage[c]) {
-			a->cpu_active_uj += (double)act;
-			a->pending_active_uj += (double)act;
+			a->work.cpu_active_uj += (double)act;
+			a->work.pending_active_uj += (double)act;
 		}
 		snprintf(key, sizeof(key), "active:%s", id);
 		attrib_series_set(a, key, 0, t_prev, pa, t, a->active_uj[c]);
@@ -186,7 +188,7 @@ static void add_channel_energy(struct attrib *a, int c, uint64_t e_uj, double t)
 		break;
 	}
 	}
-	a->chan_t[c] = t;
+	a->work.chan_t[c] = t;
 }
 
 /* Energy of the new samples, split; with the lock held. */
@@ -198,14 +200,14 @@ static void handle_samples(struct attrib *a, int n_samples, const double *t, con
 			uint64_t x = v[(size_t)k * (size_t)n_ch + (size_t)c];
 			if (x == HISTORY_INVALID)
 				continue;
-			if (!a->have_uj[c]) {
-				a->have_uj[c] = true;
-				a->last_uj[c] = x;
-				a->chan_t[c] = t[k];
+			if (!a->work.have_uj[c]) {
+				a->work.have_uj[c] = true;
+				a->work.last_uj[c] = x;
+				a->work.chan_t[c] = t[k];
 				continue;
 			}
-			uint64_t e = x >= a->last_uj[c] ? x - a->last_uj[c] : 0;
-			a->last_uj[c] = x;
+			uint64_t e = x >= a->work.last_uj[c] ? x - a->work.last_uj[c] : 0;
+			a->work.last_uj[c] = x;
 			add_channel_energy(a, c, e, t[k]);
 		}
 		if (a->first_t == 0)
@@ -244,14 +246,14 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 		w->n_members = obs[i].n_members;
 		obs[i].members = NULL;
 	}
-	if (!a->have_sys || a->sys_busy <= a->busy_at_split)
+	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split)
 		return;
-	double busy_s = (double)(a->sys_busy - a->busy_at_split) / a->hz;
+	double busy_s = (double)(a->work.sys_busy - a->work.busy_at_split) / a->hz;
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
 		double share = split_scope_share(w->pending_cpu_s, busy_s);
 		double prev = w->uj;
-		w->uj += a->pending_active_uj * share;
+		w->uj += a->work.pending_active_uj * share;
 		w->cpu_s += w->pending_cpu_s;
 		w->pending_cpu_s = 0;
 		char key[32];
@@ -259,8 +261,8 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 		attrib_series_set(a, key, 0, w->last_t, prev, a->last_t, w->uj);
 		w->last_t = a->last_t;
 	}
-	a->pending_active_uj = 0;
-	a->busy_at_split = a->sys_busy;
+	a->work.pending_active_uj = 0;
+	a->work.busy_at_split = a->work.sys_busy;
 	a->split_t = a->last_t;
 }
 
@@ -328,19 +330,20 @@ static void *attrib_thread(void *arg)
 		uint64_t busy = 0, total = 0, forks = 0;
 		bool sys_ok =
 		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
-		a->forks = sys_ok ? forks : 0;
+		a->work.forks = sys_ok ? forks : 0;
 
 		attrib_lock(a);
-		if (sys_ok && a->have_sys && busy >= a->sys_busy && total > a->sys_total) {
-			a->ratio_busy = busy - a->sys_busy;
-			a->ratio_total = total - a->sys_total;
+		if (sys_ok && a->work.have_sys && busy >= a->work.sys_busy &&
+		    total > a->work.sys_total) {
+			a->work.ratio_busy = busy - a->work.sys_busy;
+			a->work.ratio_total = total - a->work.sys_total;
 		}
 		if (sys_ok) {
-			if (!a->have_sys)
-				a->busy_at_split = busy;
-			a->have_sys = true;
-			a->sys_busy = busy;
-			a->sys_total = total;
+			if (!a->work.have_sys)
+				a->work.busy_at_split = busy;
+			a->work.have_sys = true;
+			a->work.sys_busy = busy;
+			a->work.sys_total = total;
 		}
 		handle_samples(a, n, t, v, n_ch);
 		split_watches(a, obs, n_obs);
@@ -380,10 +383,7 @@ int attrib_start(struct attrib *a, struct sampler *s)
 
 void attrib_stop(struct attrib *a)
 {
-	if (!a->worker.running)
-		return;
-	atomic_store(&a->stop, true);
-	threads_join(&a->worker);
+	threads_stop(&a->worker, &a->stop);
 }
 
 void attrib_free(struct attrib *a)
@@ -393,14 +393,10 @@ void attrib_free(struct attrib *a)
 		attrib_watch_free(a->watches[j]);
 	a->n_watches = 0;
 	series_store_free(&a->series);
-	free(a->procs);
-	free(a->cgroups);
-	free(a->users);
-	free(a->extra);
-	a->procs = NULL;
-	a->cgroups = NULL;
-	a->users = NULL;
-	a->extra = NULL;
+	MEM_FREE_NULL(a->procs);
+	MEM_FREE_NULL(a->cgroups);
+	MEM_FREE_NULL(a->users);
+	MEM_FREE_NULL(a->work.extra);
 	if (a->proc_fd >= 0)
 		close(a->proc_fd);
 	if (a->stat_fd >= 0)

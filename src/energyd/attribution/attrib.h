@@ -40,15 +40,15 @@ struct attrib_config {
 	const char *proc_root;
 	const char *cgroup_root; /* "" when cgroup v2 is not available */
 	double scan_interval_s;
-	bool dram_by_cpu;
-	double history_s;
+	bool dram_by_cpu;     /* --attribute-dram cpu-time: DRAM split like the CPU */
+	double history_s;     /* series are kept this long (s) */
 	int watches_per_user; /* quota of each user but root (docs/security.md) */
 };
 
 /* One process as of the last full scan. */
 struct attrib_proc {
 	int pid, ppid;
-	uid_t uid;
+	uid_t uid;            /* the owner (real uid); (uid_t)-1 when unreadable */
 	uint64_t starttime;   /* clock ticks after boot: with pid, identifies the process */
 	uint64_t own_ticks;   /* utime + stime */
 	uint64_t total_ticks; /* own + reaped children */
@@ -82,7 +82,7 @@ struct attrib_user {
 struct attrib_watch {
 	int id;
 	char label[ATTRIB_LABEL_MAX];
-	bool is_cgroup;
+	bool is_cgroup;                 /* a cgroup watch, else a pid tree */
 	int pid;                        /* pid watches: the root of the tree */
 	uint64_t starttime;             /* of the root process: a reused pid is not the same tree */
 	char cgroup[ATTRIB_CGROUP_MAX]; /* cgroup watches: path under the cgroup root */
@@ -105,66 +105,89 @@ struct attrib_ppid {
 };
 
 /*
- * The attribution's state. Everything below "owned by the thread" is written by the attribution
- * thread under the lock. Readers outside the module (the API, /metrics, InfluxDB) never read
- * these fields: they call attrib_off_reason, attrib_status_locked, attrib_users_locked,
- * attrib_procs_locked, attrib_cgroups_locked, attrib_watches_locked and the other functions
- * below (the _locked ones with attrib_lock held).
+ * The attribution thread's own working state: what the samples and scans are compared with next
+ * time. Only the thread reads or writes it (attrib.c, attrib_scan.c, attrib_watch.c), so it
+ * needs no lock; nothing outside attribution/ sees it, not even through a function.
+ */
+struct attrib_work {
+	/* Sample level. */
+	bool have_uj[CHANNELS_MAX];     /* last_uj holds a valid counter */
+	uint64_t last_uj[CHANNELS_MAX]; /* each channel's counter at chan_t */
+	double chan_t[CHANNELS_MAX];    /* the time of last_uj (a channel may lag behind last_t) */
+	bool have_sys;                  /* sys_busy and sys_total hold a reading */
+	uint64_t sys_busy, sys_total;   /* /proc/stat's busy and total jiffies, newest */
+	uint64_t ratio_busy, ratio_total; /* the last busy/total ratio with total > 0 */
+	double cpu_active_uj;     /* cumulative CPU-split active energy over the host coverage */
+	double pending_active_uj; /* active energy not yet given to the watched trees */
+	uint64_t busy_at_split;   /* sys_busy when the watched trees were last split */
+
+	/* What the last full scan is compared with. */
+	double scan_cpu_active_uj; /* cpu_active_uj at the last scan */
+	double scan_boot_ticks;    /* clock ticks since boot at the last scan (new processes) */
+	uint64_t scan_busy;        /* sys_busy at the last scan */
+	uint64_t scan_total;       /* sys_total at the last scan */
+	double scan_idle_uj;       /* the idle energy over the coverage at the last scan */
+	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted by pid */
+	size_t n_extra;
+	uint64_t forks;        /* /proc/stat's "processes" (forks since boot) at this tick */
+	uint64_t forks_listed; /* forks when the proc root was last listed for the watches */
+};
+
+/*
+ * The attribution. Three parts:
+ * - set by attrib_open and attrib_start, then fixed (but a GPU channel whose source cannot give
+ *   shares turns to SPLIT_NONE, under the lock);
+ * - work: the thread's own (above);
+ * - what readers see: written by the thread (watches also by attrib_watch_add and _remove), all
+ *   under the lock. Code outside attribution/ (the API, /metrics, InfluxDB, the record) never
+ *   reads these fields: it calls attrib_off_reason, attrib_status_locked, attrib_users_locked,
+ *   attrib_procs_locked, attrib_cgroups_locked, attrib_watches_locked and the other functions
+ *   below (the _locked ones with attrib_lock held).
  */
 struct attrib {
+	/* Fixed. */
 	struct sampler *sampler; /* whose samples are split (set by attrib_start) */
 	struct attrib_config cfg;
 	int proc_fd, stat_fd, cgroup_fd; /* the proc root, its stat file, the cgroup root (-1) */
 	char error[320];                 /* why attribution is off (proc_fd < 0) */
 	double hz;                       /* clock ticks per second */
-	struct threads_worker worker;    /* the attribution thread */
-	atomic_bool stop;                /* asks the thread to end */
-	pthread_mutex_t lock;
-	struct series_store series; /* cumulative energy per scope key ("pid:N", "user:U", ...) */
-
-	/* Sample level, owned by the thread: the active/idle split of every sample. */
-	double last_t;                  /* time of the newest sample handled; 0 before the first */
-	double first_t;                 /* time of the first sample split; 0 before */
-	bool have_uj[CHANNELS_MAX];     /* last_uj holds a valid counter */
-	uint64_t last_uj[CHANNELS_MAX]; /* each channel's counter at last_t */
-	double chan_t[CHANNELS_MAX];    /* the time of last_uj (a channel may lag behind last_t) */
-	/* Cumulative per channel since energyd started: active, idle, not attributable. */
-	double active_uj[CHANNELS_MAX], idle_uj[CHANNELS_MAX], unattr_uj[CHANNELS_MAX];
-	double gpu_pending_uj[CHANNELS_MAX];    /* GPU energy waiting for the next process shares */
 	enum split_method method[CHANNELS_MAX]; /* how each channel is split (split.h) */
 	bool in_coverage[CHANNELS_MAX];         /* the channel is part of the host total */
-	bool have_sys;                          /* sys_busy and sys_total hold a reading */
-	uint64_t sys_busy, sys_total;           /* /proc/stat's busy and total jiffies, newest */
-	uint64_t ratio_busy, ratio_total;       /* the last busy/total ratio with total > 0 */
-	double cpu_active_uj;     /* cumulative CPU-split active energy over the host coverage */
-	double pending_active_uj; /* active energy not yet given to the watched trees */
-	uint64_t busy_at_split;   /* sys_busy when the watched trees were last split */
-	double split_t;           /* the newest sample split for the watches; 0 before */
+	struct threads_worker worker;           /* the attribution thread */
+	atomic_bool stop;                       /* asks the thread to end */
+	pthread_mutex_t lock;                   /* guards what readers see */
 
-	/* Full scans, owned by the thread. */
-	struct attrib_proc *procs; /* sorted by pid */
-	size_t n_procs;
-	bool have_scan;            /* a scan was applied */
-	double scan_t;             /* the time of the sample the last scan was applied at */
-	double scan_dt;            /* seconds between the last two scans */
-	double scan_cpu_active_uj; /* cpu_active_uj at the last scan */
-	double scan_boot_ticks;    /* clock ticks since boot at the last scan (new processes) */
-	uint64_t scan_busy;        /* sys_busy at the last scan */
-	double scan_cost_s;        /* CPU time the last scan took */
+	struct attrib_work work; /* the thread's own */
+
+	/* What readers see: energy. */
+	struct series_store series; /* cumulative energy per scope key ("pid:N", "user:U", ...) */
+	/* Each channel's energy since the first sample: active, idle, not attributable, and GPU
+	 * energy waiting for the next process shares (the thread's alone, kept with the ledger it
+	 * completes); together, all of the channel's. */
+	double active_uj[CHANNELS_MAX], idle_uj[CHANNELS_MAX], unattr_uj[CHANNELS_MAX];
+	double gpu_pending_uj[CHANNELS_MAX];
+	double first_t; /* time of the first sample split; 0 before */
+	double last_t;  /* time of the newest sample handled; 0 before the first */
+	double split_t; /* the newest sample split for the watches: they are known up to it */
+
+	/* What readers see: the last full scan. */
+	bool have_scan;                    /* a scan was applied */
+	double scan_t;                     /* the time of the sample the last scan was applied at */
+	double scan_dt;                    /* seconds between the last two scans */
+	double scan_cost_s;                /* CPU time the last scan took */
 	double scan_active_w, scan_idle_w; /* the host's active and idle power between scans */
 	double scan_busy_share;            /* busy / total CPU time between scans */
-	double scan_idle_uj;               /* the idle energy over the coverage at the last scan */
-	uint64_t scan_total;               /* sys_total at the last scan */
-	struct attrib_cgroup *cgroups;     /* sorted by path */
+	struct attrib_proc *procs;         /* sorted by pid */
+	size_t n_procs;
+	struct attrib_cgroup *cgroups; /* sorted by path */
 	size_t n_cgroups;
 	struct attrib_user *users; /* in the order first seen */
 	size_t n_users;
-	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted */
-	size_t n_extra;
-	uint64_t forks, forks_listed; /* /proc/stat "processes": now, at the last listing */
 
+	/* What readers see: the watches, in no order. */
 	struct attrib_watch *watches[ATTRIB_WATCHES_MAX];
-	int n_watches, next_watch_id;
+	int n_watches;
+	int next_watch_id; /* the id attrib_watch_add gives next */
 };
 
 /* What readers see of attribution: copied under its lock by attrib_status_locked(). */

@@ -15,9 +15,9 @@ struct watch_obs {
 	bool ok;   /* ticks was read this time */
 	int pid;   /* the tree's root and its start time, copied from the watch */
 	uint64_t starttime;
-	char cgroup[ATTRIB_CGROUP_MAX];
-	uint64_t ticks; /* the tree's clock ticks, or the cgroup's usage_usec */
-	int *members;   /* the tree's pids (for GPU shares) */
+	char cgroup[ATTRIB_CGROUP_MAX]; /* copied from the watch */
+	uint64_t ticks;                 /* the tree's clock ticks, or the cgroup's usage_usec */
+	int *members;                   /* the tree's pids (for GPU shares) */
 	size_t n_members;
 };
 

@@ -241,7 +241,7 @@ static double count_ticks(struct attrib *a, struct scan_result *r, bool first)
 			                   : 0;
 			p->delta_ticks = (own > 0 ? own : 0) + p->excess_ticks;
 			p->tree_uj = old->tree_uj;
-		} else if (!first && (double)p->starttime + 1 >= a->scan_boot_ticks) {
+		} else if (!first && (double)p->starttime + 1 >= a->work.scan_boot_ticks) {
 			p->delta_ticks = (double)p->total_ticks; /* born since the last scan */
 		}
 		sum += p->delta_ticks;
@@ -355,13 +355,15 @@ static void note_interval_power(struct attrib *a, const struct scan_result *r,
 	for (int c = 0; c < a->sampler->set->n; c++)
 		if (a->in_coverage[c] && a->method[c] == SPLIT_CPU_TIME)
 			idle_now += a->idle_uj[c];
-	double total = r->sys_total > a->scan_total ? (double)(r->sys_total - a->scan_total) : 0;
+	double total =
+	    r->sys_total > a->work.scan_total ? (double)(r->sys_total - a->work.scan_total) : 0;
 	a->scan_dt = x->first ? 0 : x->dt;
 	a->scan_active_w = !x->first && x->dt > 0 ? x->active / 1e6 / x->dt : 0;
-	a->scan_idle_w = !x->first && x->dt > 0 ? (idle_now - a->scan_idle_uj) / 1e6 / x->dt : 0;
+	a->scan_idle_w =
+	    !x->first && x->dt > 0 ? (idle_now - a->work.scan_idle_uj) / 1e6 / x->dt : 0;
 	a->scan_busy_share = !x->first && total > 0 ? x->busy / total : 0;
-	a->scan_idle_uj = idle_now;
-	a->scan_total = r->sys_total;
+	a->work.scan_idle_uj = idle_now;
+	a->work.scan_total = r->sys_total;
 }
 
 /* The scan becomes the state the next one is compared with. */
@@ -375,14 +377,14 @@ static void adopt_scan(struct attrib *a, struct scan_result *r, const struct app
 	a->n_cgroups = r->n_cgroups;
 	r->procs = NULL;
 	r->cgroups = NULL;
-	free(a->extra); /* the new table knows everyone the extra list knew */
-	a->extra = NULL;
-	a->n_extra = 0;
+	free(a->work.extra); /* the new table knows everyone the extra list knew */
+	a->work.extra = NULL;
+	a->work.n_extra = 0;
 	a->have_scan = true;
 	a->scan_t = x->t;
-	a->scan_cpu_active_uj = a->cpu_active_uj;
-	a->scan_busy = r->sys_busy;
-	a->scan_boot_ticks = r->boot_ticks;
+	a->work.scan_cpu_active_uj = a->work.cpu_active_uj;
+	a->work.scan_busy = r->sys_busy;
+	a->work.scan_boot_ticks = r->boot_ticks;
 	a->scan_cost_s = r->cost_s;
 }
 
@@ -402,14 +404,15 @@ static void forget_old(struct attrib *a, const struct apply *x)
 void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 {
 	if (!r->sys_ok) { /* the tick's reading, a little older than the processes' */
-		r->sys_busy = a->sys_busy;
-		r->sys_total = a->sys_total;
+		r->sys_busy = a->work.sys_busy;
+		r->sys_total = a->work.sys_total;
 	}
 	struct apply x = {.t = a->last_t,
 	                  .first = !a->have_scan,
-	                  .active = a->cpu_active_uj - a->scan_cpu_active_uj,
-	                  .busy = r->sys_busy > a->scan_busy ? (double)(r->sys_busy - a->scan_busy)
-	                                                     : 0};
+	                  .active = a->work.cpu_active_uj - a->work.scan_cpu_active_uj,
+	                  .busy = r->sys_busy > a->work.scan_busy
+	                              ? (double)(r->sys_busy - a->work.scan_busy)
+	                              : 0};
 	x.dt = x.t - a->scan_t;
 	note_reaped(a, r);
 	double sum = count_ticks(a, r, x.first);

@@ -270,7 +270,7 @@ static int attrib_tick_lookup(void *ctx, int pid)
 	struct attrib_proc *p = attrib_proc_find(a->procs, a->n_procs, pid);
 	if (p)
 		return p->ppid;
-	return attrib_ppid_find(a->extra, a->n_extra, pid);
+	return attrib_ppid_find(a->work.extra, a->work.n_extra, pid);
 }
 
 /*
@@ -286,19 +286,20 @@ static int *discover(struct attrib *a, size_t *n_out)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (attrib_proc_find(a->procs, a->n_procs, pids[i]) ||
-		    attrib_ppid_find(a->extra, a->n_extra, pids[i]) >= 0)
+		    attrib_ppid_find(a->work.extra, a->work.n_extra, pids[i]) >= 0)
 			continue;
 		struct procfs_stat st;
 		if (procfs_read_stat(a->proc_fd, pids[i], &st) < 0)
 			continue;
-		struct attrib_ppid *ne = realloc(a->extra, (a->n_extra + 1) * sizeof(*ne));
+		struct attrib_ppid *ne =
+		    realloc(a->work.extra, (a->work.n_extra + 1) * sizeof(*ne));
 		if (!ne)
 			break;
-		a->extra = ne;
-		a->extra[a->n_extra].pid = st.pid;
-		a->extra[a->n_extra].ppid = st.ppid;
-		a->n_extra++;
-		qsort(a->extra, a->n_extra, sizeof(*a->extra), attrib_cmp_ppid);
+		a->work.extra = ne;
+		a->work.extra[a->work.n_extra].pid = st.pid;
+		a->work.extra[a->work.n_extra].ppid = st.ppid;
+		a->work.n_extra++;
+		qsort(a->work.extra, a->work.n_extra, sizeof(*a->work.extra), attrib_cmp_ppid);
 	}
 	*n_out = n;
 	return pids;
@@ -311,18 +312,18 @@ void attrib_observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 		any_pid |= !obs[i].is_cgroup && !obs[i].gone;
 	size_t n_pids = 0;
 	int *pids = NULL;
-	if (any_pid && (a->forks == 0 || a->forks != a->forks_listed)) {
+	if (any_pid && (a->work.forks == 0 || a->work.forks != a->work.forks_listed)) {
 		pids = discover(a, &n_pids);
-		a->forks_listed = a->forks;
+		a->work.forks_listed = a->work.forks;
 	} else if (any_pid) {
 		/* No process was created since the last listing: the pids known are all there
 		 * can be (some may have exited: their stat will not read). Listing /proc costs
 		 * more than everything else a tick does. */
-		pids = malloc((a->n_procs + a->n_extra + 1) * sizeof(int));
+		pids = malloc((a->n_procs + a->work.n_extra + 1) * sizeof(int));
 		for (size_t i = 0; pids && i < a->n_procs; i++)
 			pids[n_pids++] = a->procs[i].pid;
-		for (size_t i = 0; pids && i < a->n_extra; i++)
-			pids[n_pids++] = a->extra[i].pid;
+		for (size_t i = 0; pids && i < a->work.n_extra; i++)
+			pids[n_pids++] = a->work.extra[i].pid;
 	}
 	for (int i = 0; i < n_obs; i++) {
 		struct watch_obs *o = &obs[i];

@@ -17,7 +17,7 @@
 struct procfs_stat {
 	int pid;
 	int ppid;
-	char state;
+	char state; /* R, S, D, Z, ... as in proc(5) */
 	char comm[PROCFS_COMM_MAX];
 	/* Clock ticks (USER_HZ). cutime/cstime: children this process has waited for, with
 	 * their own reaped children, so a tree's time survives its members' exits. */

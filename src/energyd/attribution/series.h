@@ -22,7 +22,7 @@ struct series {
 };
 
 struct series_store {
-	struct series **items;
+	struct series **items; /* in the order created */
 	size_t n, cap;
 	size_t *index; /* open-addressing hash of items (SIZE_MAX = empty) */
 	size_t index_cap;

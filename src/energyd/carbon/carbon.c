@@ -37,23 +37,24 @@
 
 struct carbon {
 	struct carbon_config cfg;
-	char token[1024];
+	char token[1024]; /* the provider's token, read before the privilege drop */
 	char source[512]; /* where the figure comes from, for the API */
-	bool live;
+	bool live;        /* the provider is asked over HTTP (not static or constant) */
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_mutex_t lock;         /* guards stop, the steps and the status fields */
+	pthread_cond_t cond;          /* wakes the thread to refresh or stop */
 	struct threads_worker worker; /* the thread that asks the provider */
 	bool stop;                    /* asks it to end (under lock) */
 	struct sampler *sampler;      /* the host's energy (sampler_host_*); NULL in unit tests */
 
-	struct carbon_step *steps;
+	struct carbon_step *steps; /* the intensity series, oldest first (CARBON_SERIES_MAX) */
 	size_t n_steps;
 
 	const char *status; /* "pending", "ok", "error" */
 	char error[CARBON_ERROR_MAX], note[CARBON_ERROR_MAX];
+	/* The last good answer, the time its figure is for, the last try (Unix s; NAN: never). */
 	double fetched_at, data_time, attempted_at;
-	unsigned failures;
+	unsigned failures; /* failed attempts in a row (backoff) */
 
 	double ledger_t, ledger_j; /* energy booked up to this sample */
 	double grams, cost;        /* booked so far */

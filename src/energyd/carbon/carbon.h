@@ -61,9 +61,9 @@ struct carbon_config {
 	double timeout_s;                /* per HTTP request */
 	double intensity_g_per_kwh;      /* constant */
 	bool have_intensity;
-	double price_per_kwh;
+	double price_per_kwh; /* price_per_kwh of [carbon]; valid when have_price */
 	bool have_price;
-	char currency[16];
+	char currency[16]; /* the price's currency, as given ("EUR") */
 	struct carbon_price_slot schedule[CARBON_PRICE_SLOTS]; /* sorted by minute */
 	int n_schedule;
 };
@@ -97,7 +97,7 @@ struct carbon_country {
 	const char *code; /* ISO 3166-1 alpha-2, "EU" or "WORLD" */
 	const char *name;
 	double g_per_kwh;
-	int year;
+	int year; /* the year the figure is for */
 };
 
 /* The static table's row for a country code (case-insensitive), or NULL. "" gives WORLD. */

@@ -46,7 +46,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 struct buffer {
 	char *data;
 	size_t len, cap;
-	bool too_big;
+	bool too_big; /* the answer passed the size limit: dropped */
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)

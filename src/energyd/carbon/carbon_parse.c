@@ -17,12 +17,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 
 /* ---- ENTSO-E A75 ------------------------------------------------------------------------- */
 
 struct entsoe_point {
-	int position;
+	int position; /* 1-based position in the period */
 	double quantity_mw;
 };
 
@@ -34,8 +35,8 @@ struct entsoe_period {
 };
 
 struct entsoe_series {
-	bool in_domain, out_domain;
-	bool curve_a03; /* positions left out repeat the previous value */
+	bool in_domain, out_domain; /* the series has inBiddingZone / outBiddingZone */
+	bool curve_a03;             /* positions left out repeat the previous value */
 	char psr[8];
 	struct entsoe_period *periods;
 	int n_periods, cap_periods;
@@ -49,16 +50,17 @@ struct entsoe_parse {
 	XML_Parser xp;
 	char stack[ENTSOE_DEPTH][64]; /* element names without namespace prefix */
 	int depth;
-	char text[ENTSOE_TEXT];
+	char text[ENTSOE_TEXT]; /* the text of the element being read */
 	size_t text_len;
-	bool root_seen, is_ack;
+	bool root_seen, is_ack; /* the root element was read; it is an Acknowledgement */
+	/* An acknowledgement's reason code and text. */
 	char ack_code[32], ack_text[CARBON_ERROR_MAX];
 	struct entsoe_series *series;
 	int n_series, cap_series;
-	int point_position;
-	double point_quantity;
+	int point_position;    /* the Point being read: its position (0: not yet) */
+	double point_quantity; /* and quantity (MW) */
 	bool point_has_quantity;
-	char err[CARBON_ERROR_MAX];
+	char err[CARBON_ERROR_MAX]; /* the first error; the parse stops there */
 };
 
 static const char *local_name(const char *name)
@@ -77,7 +79,9 @@ static void entsoe_fail(struct entsoe_parse *p, const char *fmt, const char *arg
 	XML_StopParser(p->xp, XML_FALSE);
 }
 
-static void *grow(void *arr, int *cap, int n, size_t size)
+/* Room for one more element in arr (n of *cap used, elements of size bytes): arr, grown when it
+ * is full, or NULL after failing the parse. */
+static void *grow(struct entsoe_parse *p, void *arr, int *cap, int n, size_t size)
 {
 	if (n < *cap)
 		return arr;
@@ -85,6 +89,8 @@ static void *grow(void *arr, int *cap, int n, size_t size)
 	void *na = realloc(arr, (size_t)ncap * size);
 	if (na)
 		*cap = ncap;
+	else
+		entsoe_fail(p, "out of memory%s", "");
 	return na;
 }
 
@@ -119,22 +125,18 @@ static void XMLCALL entsoe_start(void *ud, const XML_Char *name, const XML_Char 
 		return;
 	if (strcmp(n, "TimeSeries") == 0 && p->depth == 2) {
 		struct entsoe_series *s =
-		    grow(p->series, &p->cap_series, p->n_series, sizeof(*p->series));
-		if (!s) {
-			entsoe_fail(p, "out of memory%s", "");
+		    grow(p, p->series, &p->cap_series, p->n_series, sizeof(*s));
+		if (!s)
 			return;
-		}
 		p->series = s;
 		memset(&p->series[p->n_series++], 0, sizeof(p->series[0]));
 	} else if (strcmp(n, "Period") == 0 && p->n_series &&
 	           strcmp(parent_name(p, 1), "TimeSeries") == 0) {
 		struct entsoe_series *s = &p->series[p->n_series - 1];
 		struct entsoe_period *np =
-		    grow(s->periods, &s->cap_periods, s->n_periods, sizeof(*s->periods));
-		if (!np) {
-			entsoe_fail(p, "out of memory%s", "");
+		    grow(p, s->periods, &s->cap_periods, s->n_periods, sizeof(*np));
+		if (!np)
 			return;
-		}
 		s->periods = np;
 		struct entsoe_period *per = &s->periods[s->n_periods++];
 		memset(per, 0, sizeof(*per));
@@ -239,12 +241,10 @@ static void XMLCALL entsoe_end(void *ud, const XML_Char *name)
 				            p->point_position ? "quantity" : "position");
 				return;
 			}
-			struct entsoe_point *np = grow(per->points, &per->cap_points, per->n_points,
-			                               sizeof(*per->points));
-			if (!np) {
-				entsoe_fail(p, "out of memory%s", "");
+			struct entsoe_point *np =
+			    grow(p, per->points, &per->cap_points, per->n_points, sizeof(*np));
+			if (!np)
 				return;
-			}
 			per->points = np;
 			per->points[per->n_points++] =
 			    (struct entsoe_point){p->point_position, p->point_quantity};
@@ -425,24 +425,80 @@ out:
 
 /* ---- JSON providers ---------------------------------------------------------------------- */
 
-static json_t *load_json(const char *body, const char *what, char *err, size_t errlen)
+/* One provider answer being read: what names it in the one error message kept. */
+struct answer {
+	const char *what; /* the answer's name, first in the message */
+	char *err;        /* the caller's message buffer */
+	size_t errlen;
+	bool failed; /* err holds the first error; later ones are dropped */
+};
+
+/* Say what is wrong with the answer, unless an earlier error was said: -EINVAL. */
+static int answer_fail(struct answer *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int answer_fail(struct answer *a, const char *fmt, ...)
+{
+	if (!a->failed) {
+		int n = snprintf(a->err, a->errlen, "%s: ", a->what);
+		va_list ap;
+		va_start(ap, fmt);
+		if (n >= 0 && (size_t)n < a->errlen)
+			vsnprintf(a->err + n, a->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+		a->failed = true;
+	}
+	return -EINVAL;
+}
+
+/* body as JSON (decref'ed when the caller's json_auto_t goes out of scope). NULL when it is not
+ * JSON, which says so: jansson reads NULL as an empty value, so the reader's first check fails
+ * and this first message stands. */
+static json_t *answer_load(struct answer *a, const char *body)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
-		snprintf(err, errlen, "%s: not JSON: %s (line %d)", what, jerr.text, jerr.line);
+		answer_fail(a, "not JSON: %s (line %d)", jerr.text, jerr.line);
 	return root;
 }
 
-/* Optional time field: NAN when absent, error when present but not a time. */
-static int json_time(json_t *v, double *t)
+/* The time of the figure from an optional time field (absent: NAN); field names it. */
+static int take_time(struct answer *a, json_t *v, const char *field, struct carbon_reading *out)
 {
-	*t = NAN;
+	out->data_time = NAN;
 	if (!v || json_is_null(v))
 		return 0;
-	if (!json_is_string(v) || energy_parse_time(json_string_value(v), t) < 0)
-		return -EINVAL;
-	return 0;
+	if (json_is_string(v) && energy_parse_time(json_string_value(v), &out->data_time) == 0)
+		return 0;
+	return answer_fail(a, "bad %s", field);
+}
+
+/* The intensity (g/kWh) from v and the time of the figure from when (see take_time); when v is
+ * not a number of at least 0, the error says what was expected. */
+static int take_intensity(struct answer *a, json_t *v, json_t *when, const char *time_field,
+                          const char *expected, struct carbon_reading *out)
+{
+	if (!json_is_number(v) || json_number_value(v) < 0)
+		return answer_fail(a, "%s", expected);
+	out->intensity_g_per_kwh = json_number_value(v);
+	return take_time(a, when, time_field, out);
+}
+
+/* A provider's name for a kind of generation, and the group it counts in. */
+struct fuel_group {
+	const char *name;
+	enum carbon_group group;
+};
+
+/* Add figure (MW, %) to the group of fuel in table; unknown fuels count as other. */
+static void add_fuel(double *groups, const struct fuel_group *table, size_t n, const char *fuel,
+                     double figure)
+{
+	enum carbon_group g = CARBON_OTHER;
+	for (size_t k = 0; k < n; k++)
+		if (strcmp(table[k].name, fuel) == 0)
+			g = table[k].group;
+	groups[g] += figure;
 }
 
 /* Shares from the groups' totals; -ERANGE (and no mix) when the figures are too large to add
@@ -459,93 +515,63 @@ static int normalise_mix(struct carbon_reading *out, const double *groups)
 	return ok ? 0 : -ERANGE;
 }
 
+/* The mix of a mix-only answer, or an error when there is none. */
+static int take_mix(struct answer *a, const double *groups, struct carbon_reading *out)
+{
+	if (normalise_mix(out, groups) < 0)
+		return answer_fail(a, "figures too large to add up");
+	return out->have_mix ? 0 : answer_fail(a, "every figure is 0");
+}
+
 int carbon_parse_uk_intensity(const char *body, struct carbon_reading *out, char *err,
                               size_t errlen)
 {
-	json_t *root = load_json(body, "carbonintensity.org.uk /intensity", err, errlen);
-	if (!root)
-		return -EINVAL;
-	int rc = -EINVAL;
-	json_t *data = json_object_get(root, "data"), *entry = NULL, *intensity, *v;
+	struct answer a = {"carbonintensity.org.uk /intensity", err, errlen, false};
+	json_auto_t *root = answer_load(&a, body);
+	json_t *data = json_object_get(root, "data"), *entry = NULL;
 	if (json_is_array(data) && json_array_size(data) > 0)
 		entry = json_array_get(data, json_array_size(data) - 1);
-	intensity = json_object_get(entry, "intensity");
+	json_t *intensity = json_object_get(entry, "intensity");
 	/* The measured-and-estimated "actual" once the half hour is over, the forecast before. */
-	v = json_object_get(intensity, "actual");
+	json_t *v = json_object_get(intensity, "actual");
 	if (!json_is_number(v))
 		v = json_object_get(intensity, "forecast");
-	if (!json_is_number(v) || json_number_value(v) < 0) {
-		snprintf(err, errlen,
-		         "carbonintensity.org.uk /intensity: expected {\"data\": [{\"intensity\": "
-		         "{\"actual\" or \"forecast\": g/kWh}}]}");
-		goto out;
-	}
-	out->intensity_g_per_kwh = json_number_value(v);
-	if (json_time(json_object_get(entry, "from"), &out->data_time) < 0) {
-		snprintf(err, errlen, "carbonintensity.org.uk /intensity: bad \"from\" time");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	return take_intensity(
+	    &a, v, json_object_get(entry, "from"), "\"from\" time",
+	    "expected {\"data\": [{\"intensity\": {\"actual\" or \"forecast\": g/kWh}}]}", out);
 }
 
 int carbon_parse_uk_generation(const char *body, struct carbon_reading *out, char *err,
                                size_t errlen)
 {
-	static const struct {
-		const char *fuel;
-		enum carbon_group group;
-	} fuels[] = {{"biomass", CARBON_RENEWABLE}, {"coal", CARBON_FOSSIL},
-	             {"imports", CARBON_OTHER},     {"gas", CARBON_FOSSIL},
-	             {"nuclear", CARBON_NUCLEAR},   {"other", CARBON_OTHER},
-	             {"hydro", CARBON_RENEWABLE},   {"solar", CARBON_RENEWABLE},
-	             {"wind", CARBON_RENEWABLE},    {"storage", CARBON_STORAGE}};
-	json_t *root = load_json(body, "carbonintensity.org.uk /generation", err, errlen);
-	if (!root)
-		return -EINVAL;
-	int rc = -EINVAL;
+	static const struct fuel_group fuels[] = {
+	    {"biomass", CARBON_RENEWABLE}, {"coal", CARBON_FOSSIL},     {"imports", CARBON_OTHER},
+	    {"gas", CARBON_FOSSIL},        {"nuclear", CARBON_NUCLEAR}, {"other", CARBON_OTHER},
+	    {"hydro", CARBON_RENEWABLE},   {"solar", CARBON_RENEWABLE}, {"wind", CARBON_RENEWABLE},
+	    {"storage", CARBON_STORAGE}};
+	struct answer a = {"carbonintensity.org.uk /generation", err, errlen, false};
+	json_auto_t *root = answer_load(&a, body);
 	/* /generation answers one object; the ranged form answers a list of them. */
 	json_t *data = json_object_get(root, "data");
 	if (json_is_array(data))
 		data = json_array_get(data, json_array_size(data) - 1);
 	json_t *mix = json_object_get(data, "generationmix"), *item;
-	if (!json_is_array(mix) || json_array_size(mix) == 0) {
-		snprintf(err, errlen,
-		         "carbonintensity.org.uk /generation: expected {\"data\": "
-		         "{\"generationmix\": [{\"fuel\", \"perc\"}]}}");
-		goto out;
-	}
+	if (!json_is_array(mix) || json_array_size(mix) == 0)
+		return answer_fail(
+		    &a, "expected {\"data\": {\"generationmix\": [{\"fuel\", \"perc\"}]}}");
 	double groups[CARBON_GROUPS] = {0};
 	size_t i;
 	json_array_foreach(mix, i, item)
 	{
 		const char *fuel = json_string_value(json_object_get(item, "fuel"));
 		json_t *perc = json_object_get(item, "perc");
-		if (!fuel || !json_is_number(perc) || json_number_value(perc) < 0) {
-			snprintf(err, errlen,
-			         "carbonintensity.org.uk /generation: entry %zu lacks a fuel or a "
-			         "percentage",
-			         i);
-			goto out;
-		}
-		enum carbon_group g = CARBON_OTHER;
-		for (size_t k = 0; k < sizeof(fuels) / sizeof(fuels[0]); k++)
-			if (strcmp(fuels[k].fuel, fuel) == 0)
-				g = fuels[k].group;
-		groups[g] += json_number_value(perc);
+		if (!fuel || !json_is_number(perc) || json_number_value(perc) < 0)
+			return answer_fail(&a, "entry %zu lacks a fuel or a percentage", i);
+		add_fuel(groups, fuels, sizeof(fuels) / sizeof(fuels[0]), fuel,
+		         json_number_value(perc));
 	}
 	/* Percentages are rounded and may not add up to 100 exactly. */
-	if (normalise_mix(out, groups) < 0)
-		snprintf(err, errlen,
-		         "carbonintensity.org.uk /generation: shares too large to add up");
-	else if (!out->have_mix)
-		snprintf(err, errlen, "carbonintensity.org.uk /generation: every share is 0");
-	rc = out->have_mix ? 0 : -EINVAL;
-out:
-	json_decref(root);
-	return rc;
+	return take_mix(&a, groups, out);
 }
 
 static double field(json_t *rec, const char *name)
@@ -556,32 +582,25 @@ static double field(json_t *rec, const char *name)
 
 int carbon_parse_rte(const char *body, struct carbon_reading *out, char *err, size_t errlen)
 {
-	json_t *root = load_json(body, "RTE eCO2mix", err, errlen);
-	if (!root)
-		return -EINVAL;
-	int rc = -EINVAL;
-	json_t *results = json_object_get(root, "results"), *rec = NULL, *item;
+	struct answer a = {"RTE eCO2mix", err, errlen, false};
+	json_auto_t *root = answer_load(&a, body);
+	json_t *rec = NULL, *item;
 	size_t i;
 	/* Records come newest first; the newest quarter hour may not have its CO2 rate yet. */
-	json_array_foreach(results, i, item)
+	json_array_foreach(json_object_get(root, "results"), i, item)
 	{
 		if (json_is_number(json_object_get(item, "taux_co2"))) {
 			rec = item;
 			break;
 		}
 	}
-	if (!rec) {
-		snprintf(err, errlen,
-		         "RTE eCO2mix: expected {\"results\": [{\"taux_co2\": g/kWh, "
-		         "\"date_heure\", ...}]} with a number in taux_co2");
-		goto out;
-	}
-	out->intensity_g_per_kwh = json_number_value(json_object_get(rec, "taux_co2"));
-	if (out->intensity_g_per_kwh < 0 ||
-	    json_time(json_object_get(rec, "date_heure"), &out->data_time) < 0) {
-		snprintf(err, errlen, "RTE eCO2mix: bad taux_co2 or date_heure");
-		goto out;
-	}
+	int rc = take_intensity(&a, json_object_get(rec, "taux_co2"),
+	                        json_object_get(rec, "date_heure"), "date_heure",
+	                        "expected {\"results\": [{\"taux_co2\": g/kWh, \"date_heure\", "
+	                        "...}]} with a number of at least 0 in taux_co2",
+	                        out);
+	if (rc < 0)
+		return rc;
 	/* Production in MW per source. Pumping (pompage), battery charging (stockage_batterie)
 	 * and exchanges are consumption or trade, not generation. Pumped-storage turbining is in
 	 * hydraulique and also given alone (hydraulique_step_turbinage): it is storage. */
@@ -593,53 +612,35 @@ int carbon_parse_rte(const char *body, struct carbon_reading *out, char *err, si
 	                           field(rec, "bioenergies") +
 	                           fmax(field(rec, "hydraulique") - step, 0);
 	groups[CARBON_STORAGE] = step + field(rec, "destockage_batterie");
+	/* The intensity stands without the mix: the note says why there is none. */
 	if (normalise_mix(out, groups) < 0)
 		snprintf(out->note, sizeof(out->note),
 		         "mix unavailable: production figures too large to add up");
 	else if (!out->have_mix)
 		snprintf(out->note, sizeof(out->note),
-		         "mix unavailable: no production figures in "
-		         "the record");
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+		         "mix unavailable: no production figures in the record");
+	return 0;
 }
 
 int carbon_parse_em_intensity(const char *body, struct carbon_reading *out, char *err,
                               size_t errlen)
 {
-	json_t *root = load_json(body, "Electricity Maps carbon-intensity", err, errlen);
-	if (!root)
-		return -EINVAL;
-	int rc = -EINVAL;
-	json_t *v = json_object_get(root, "carbonIntensity");
-	if (!json_is_number(v) || json_number_value(v) < 0) {
-		json_t *msg = json_object_get(root, "message");
-		snprintf(err, errlen,
-		         "Electricity Maps carbon-intensity: no carbonIntensity in the answer%s%s",
-		         json_is_string(msg) ? ": " : "",
-		         json_is_string(msg) ? json_string_value(msg) : "");
-		goto out;
-	}
-	out->intensity_g_per_kwh = json_number_value(v);
-	if (json_time(json_object_get(root, "datetime"), &out->data_time) < 0) {
-		snprintf(err, errlen, "Electricity Maps carbon-intensity: bad datetime");
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	struct answer a = {"Electricity Maps carbon-intensity", err, errlen, false};
+	json_auto_t *root = answer_load(&a, body);
+	/* The provider says why there is no figure in "message". */
+	json_t *msg = json_object_get(root, "message");
+	char expected[CARBON_ERROR_MAX];
+	snprintf(expected, sizeof(expected), "no carbonIntensity in the answer%s%s",
+	         json_is_string(msg) ? ": " : "",
+	         json_is_string(msg) ? json_string_value(msg) : "");
+	return take_intensity(&a, json_object_get(root, "carbonIntensity"),
+	                      json_object_get(root, "datetime"), "datetime", expected, out);
 }
 
 int carbon_parse_em_breakdown(const char *body, struct carbon_reading *out, char *err,
                               size_t errlen)
 {
-	static const struct {
-		const char *source;
-		enum carbon_group group;
-	} sources[] = {
+	static const struct fuel_group sources[] = {
 	    {"nuclear", CARBON_NUCLEAR},
 	    {"geothermal", CARBON_RENEWABLE},
 	    {"biomass", CARBON_RENEWABLE},
@@ -653,44 +654,24 @@ int carbon_parse_em_breakdown(const char *body, struct carbon_reading *out, char
 	    {"hydro discharge", CARBON_STORAGE},
 	    {"battery discharge", CARBON_STORAGE},
 	};
-	json_t *root = load_json(body, "Electricity Maps power-breakdown", err, errlen);
-	if (!root)
-		return -EINVAL;
-	int rc = -EINVAL;
+	struct answer a = {"Electricity Maps power-breakdown", err, errlen, false};
+	json_auto_t *root = answer_load(&a, body);
 	/* What the zone consumes (imports traced to their origin), matching the consumption-based
 	 * carbonIntensity of the same provider. */
 	json_t *bd = json_object_get(root, "powerConsumptionBreakdown"), *v;
-	if (!json_is_object(bd)) {
-		snprintf(err, errlen,
-		         "Electricity Maps power-breakdown: no "
-		         "powerConsumptionBreakdown object in the answer");
-		goto out;
-	}
+	if (!json_is_object(bd))
+		return answer_fail(&a, "no powerConsumptionBreakdown object in the answer");
 	double groups[CARBON_GROUPS] = {0};
 	const char *key;
 	json_object_foreach(bd, key, v)
 	{
 		if (json_is_null(v))
 			continue;
-		if (!json_is_number(v)) {
-			snprintf(err, errlen,
-			         "Electricity Maps power-breakdown: '%s' is not a number", key);
-			goto out;
-		}
-		enum carbon_group g = CARBON_OTHER;
-		for (size_t k = 0; k < sizeof(sources) / sizeof(sources[0]); k++)
-			if (strcmp(sources[k].source, key) == 0)
-				g = sources[k].group;
+		if (!json_is_number(v))
+			return answer_fail(&a, "'%s' is not a number", key);
 		if (json_number_value(v) > 0)
-			groups[g] += json_number_value(v);
+			add_fuel(groups, sources, sizeof(sources) / sizeof(sources[0]), key,
+			         json_number_value(v));
 	}
-	if (normalise_mix(out, groups) < 0)
-		snprintf(err, errlen,
-		         "Electricity Maps power-breakdown: figures too large to add up");
-	else if (!out->have_mix)
-		snprintf(err, errlen, "Electricity Maps power-breakdown: every source is 0");
-	rc = out->have_mix ? 0 : -ENODATA;
-out:
-	json_decref(root);
-	return rc;
+	return take_mix(&a, groups, out);
 }

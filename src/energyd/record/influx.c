@@ -29,8 +29,8 @@
 
 struct influx {
 	struct influx_config cfg;
-	char token[INFLUX_TOKEN_MAX];
-	char write_url[INFLUX_URL_MAX * 2];
+	char token[INFLUX_TOKEN_MAX];       /* read from token_file before the privilege drop */
+	char write_url[INFLUX_URL_MAX * 2]; /* the /write or /api/v2/write URL with its query */
 	struct daemon *d; /* what is written: the sampler's counters, attribution */
 	CURL *curl;
 	struct threads_worker worker; /* the writer thread */
@@ -43,8 +43,9 @@ struct influx {
 	struct influx_stats stats;
 	/* the thread's own */
 	double backoff_s, next_try, prev_t;
+	/* The counters at prev_t, for the energy of the next batch. */
 	uint64_t prev_host_uj, prev_uj[CHANNELS_MAX];
-	bool have_prev;
+	bool have_prev; /* prev_* are set */
 };
 
 static double mono_s(void)

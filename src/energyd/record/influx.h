@@ -40,10 +40,11 @@ struct influx;
 
 /* Counters for /metrics, taken under the module's lock. */
 struct influx_stats {
+	/* Since start; dropped: given up (the queue was full, or the server refused them). */
 	uint64_t batches_written, batches_dropped, write_failures;
-	size_t batches_pending;
-	double last_success; /* Unix seconds of the last good write, 0 before */
-	char error[256];     /* the last failure, "" after a success */
+	size_t batches_pending; /* queued, not yet written */
+	double last_success;    /* Unix seconds of the last good write, 0 before */
+	char error[256];        /* the last failure, "" after a success */
 };
 
 /* Read the token file (before the privilege drop) and set up; *out NULL when url is "".

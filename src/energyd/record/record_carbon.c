@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 struct piece {
-	double t0, t1, joules;
+	double t0, t1, joules; /* energy of [t0, t1], spread evenly over it */
 };
 
 /* The host's energy over [a, b] inside the piece, assuming constant power within it (the

@@ -2,6 +2,7 @@
 #include "store.h"
 #include "energy.h"
 #include "log.h"
+#include "mem.h"
 #include "sampler.h"
 #include "threads.h"
 
@@ -20,17 +21,11 @@
 
 const char *store_status_name(enum store_status s)
 {
-	switch (s) {
-	case STORE_OFF:
-		return "off";
-	case STORE_STARTING:
-		return "starting";
-	case STORE_OK:
-		return "ok";
-	case STORE_DEGRADED:
-		return "degraded";
-	}
-	return "?";
+	static const char *const names[] = {[STORE_OFF] = "off",
+	                                    [STORE_STARTING] = "starting",
+	                                    [STORE_OK] = "ok",
+	                                    [STORE_DEGRADED] = "degraded"};
+	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
 int store_init(struct store *st, const struct store_options *o, const char *const *names,
@@ -99,12 +94,9 @@ void store_free(struct store *st)
 	if (st->db_open)
 		store_db_close(&st->db);
 	st->db_open = false;
-	free(st->q_t);
-	free(st->q_ms);
-	free(st->q_uj);
-	st->q_t = NULL;
-	st->q_ms = NULL;
-	st->q_uj = NULL;
+	MEM_FREE_NULL(st->q_t);
+	MEM_FREE_NULL(st->q_ms);
+	MEM_FREE_NULL(st->q_uj);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->wake_lock);
 	pthread_cond_destroy(&st->wake);

@@ -60,17 +60,18 @@ struct store_entry {
 
 struct store_db {
 	struct sqlite3 *db;
+	/* Prepared statements: per tier where they have one. */
 	struct sqlite3_stmt *upsert[STORE_TIERS];
 	struct sqlite3_stmt *user_upsert[STORE_USER_TIERS];
 	struct sqlite3_stmt *add_total;
 	struct sqlite3_stmt *set_meta;
 	int n_series;
-	int64_t series_id[STORE_SERIES_MAX];
-	int64_t total_uj[STORE_SERIES_MAX]; /* the record's totals when it was opened */
-	int host_series;                    /* index of the host series, -1 if none */
+	int64_t series_id[STORE_SERIES_MAX]; /* each series' row id in the record */
+	int64_t total_uj[STORE_SERIES_MAX];  /* the record's totals when it was opened */
+	int host_series;                     /* index of the host series, -1 if none */
 	int64_t coverage_id;
-	double recorded_to; /* end of the newest data in the record (0 for a new record) */
-	double record_began_at;
+	double recorded_to;       /* end of the newest data in the record (0 for a new record) */
+	double record_began_at;   /* start of the oldest data in the record (0 for a new record) */
 	double users_recorded_to; /* end of the per-user rows (0: none yet) */
 };
 

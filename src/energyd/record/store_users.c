@@ -1,6 +1,7 @@
 /* Per-user energy for the record (store_users.h). */
 #include "store_users.h"
 #include "log.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,12 +19,9 @@ void store_users_set(struct store_users *u, store_users_span_fn span,
 
 void store_users_free(struct store_users *u)
 {
-	free(u->rows);
-	free(u->uids);
-	free(u->cum_uj);
-	u->rows = NULL;
-	u->uids = NULL;
-	u->cum_uj = NULL;
+	MEM_FREE_NULL(u->rows);
+	MEM_FREE_NULL(u->uids);
+	MEM_FREE_NULL(u->cum_uj);
 	u->n_rows = u->cap_rows = 0;
 }
 

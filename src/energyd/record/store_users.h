@@ -44,7 +44,7 @@ typedef size_t (*store_users_energy_fn)(void *ctx, const double *t, size_t n_t, 
                                         double *cum_uj, size_t max);
 
 struct store_users {
-	store_users_span_fn span;
+	store_users_span_fn span; /* the hooks into attribution, and their ctx */
 	store_users_energy_fn energy_at;
 	void *ctx;
 	bool started;      /* written_to is set */
@@ -52,8 +52,8 @@ struct store_users {
 	/* The rows of the flush in progress, up to take_to (0: none). */
 	struct store_user_row *rows;
 	size_t n_rows, cap_rows;
-	double take_to;
-	uint32_t *uids;
+	double take_to;                    /* the flush in progress covers up to here */
+	uint32_t *uids;                    /* scratch for energy_at: STORE_USERS_MAX uids */
 	double *cum_uj;                    /* STORE_USERS_MAX x (STORE_USERS_PIECES_MAX + 1) */
 	unsigned long long users_left_out; /* users not written, over all flushes */
 	bool warned_many, warned_lost;
