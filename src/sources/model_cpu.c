@@ -32,6 +32,9 @@ struct model_priv {
 	int fd;
 	char path[520];
 	double idle_watts, max_watts;
+	bool idle_configured, max_configured;
+	int ncpu;
+	char calibration[200]; /* "calibrated on this machine on DATE, ..." or "" */
 	bool have_last;
 	uint64_t last_busy, last_total, last_ns;
 	double utilisation;
@@ -124,6 +127,9 @@ static int model_open(const struct source_config *cfg, struct channel_set *set,
 	}
 	if (ncpu < 1)
 		ncpu = 1;
+	priv->ncpu = ncpu;
+	priv->idle_configured = cfg->model_idle_watts > 0;
+	priv->max_configured = cfg->model_max_watts > 0;
 	priv->idle_watts =
 	    cfg->model_idle_watts > 0 ? cfg->model_idle_watts : MODEL_IDLE_WATTS_PER_CPU * ncpu;
 	priv->max_watts =
@@ -199,8 +205,41 @@ static void model_close(struct channel *ch)
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
-	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s",
-	         p->idle_watts, p->max_watts, p->idle_watts, p->path);
+	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s%s%s",
+	         p->idle_watts, p->max_watts, p->idle_watts, p->path, p->calibration[0] ? "; " : "",
+	         p->calibration);
+}
+
+int model_cpu_use_fit(struct channel *ch, double idle_watts, double max_watts, const char *note,
+                      char *detail, size_t len)
+{
+	if (!ch || ch->family != &model_cpu_family || !ch->priv)
+		return -EINVAL;
+	struct model_priv *p = ch->priv;
+	if (p->idle_configured && p->max_configured) {
+		snprintf(detail, len,
+		         "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s "
+		         "(configured; overrides the calibration: %s)",
+		         p->idle_watts, p->max_watts, p->ncpu, p->path, note);
+		return 0;
+	}
+	if (!p->idle_configured)
+		p->idle_watts = idle_watts;
+	if (!p->max_configured)
+		p->max_watts = max_watts;
+	if (p->max_watts < p->idle_watts)
+		p->max_watts = p->idle_watts;
+	snprintf(p->calibration, sizeof(p->calibration), "%s", note);
+	snprintf(ch->label, sizeof(ch->label),
+	         "CPU (estimated from utilisation, calibrated here: %.1f-%.1f W)", p->idle_watts,
+	         p->max_watts);
+	snprintf(detail, len,
+	         "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s; %s%s",
+	         p->idle_watts, p->max_watts, p->ncpu, p->path, note,
+	         p->idle_configured  ? " (idle watts configured: overrides the fitted value)"
+	         : p->max_configured ? " (max watts configured: overrides the fitted value)"
+	                             : "");
+	return 1;
 }
 
 const struct source_family model_cpu_family = {
