@@ -39,18 +39,31 @@ static void calib_choose(struct calib *c, const struct channel_set *set)
 		}
 }
 
-void calib_open(struct calib *c, const char *proc_root, const struct channel_set *set)
+/* An open descriptor, or the -errno of opening path. */
+static int calib_open_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+void calib_open(struct calib *c, const char *proc_root, const struct channel_set *set,
+                const char *fallback)
 {
 	memset(c, 0, sizeof(*c));
 	c->stat_fd = -1;
+	c->fallback_fd = -ENOENT;
 	threads_mutex_init_checked(&c->lock);
 	cpufit_init(&c->cur.sums);
 	c->state = "none";
 	snprintf(c->detail, sizeof(c->detail),
 	         "no calibration: nothing measures the CPU here and no fit is stored");
 	calib_choose(c, set);
-	if (!c->n_idx)
+	if (!c->n_idx) {
+		if (fallback)
+			c->fallback_fd = calib_open_file(fallback);
+		c->fallback = fallback;
 		return;
+	}
 	snprintf(c->stat_path, sizeof(c->stat_path), "%s/stat", proc_root);
 	c->stat_fd = open(c->stat_path, O_RDONLY | O_CLOEXEC);
 	if (c->stat_fd < 0) {
@@ -104,8 +117,11 @@ static void calib_apply(struct calib *c, struct daemon *d)
 			rep = &d->families[i];
 	if (!model || !rep)
 		return;
-	char note[256];
+	char note[256 + CALIB_PATH_MAX];
 	calib_note(&c->stored, note, sizeof(note));
+	if (c->from)
+		snprintf(note + strlen(note), sizeof(note) - strlen(note), ", read from %s",
+		         c->from);
 	int rc = model_cpu_use_fit(model, c->stored.r.idle_watts, c->stored.r.max_watts, note,
 	                           rep->detail, sizeof(rep->detail));
 	if (rc < 0)
@@ -115,22 +131,38 @@ static void calib_apply(struct calib *c, struct daemon *d)
 	log_info("source model: %s", rep->detail);
 }
 
-void calib_load(struct calib *c, struct daemon *d)
+/* A stored fit from fd (calib_read; named shown): 0, or -errno after saying why a file was
+ * ignored. */
+static int calib_load_from(struct calib *c, int fd, const char *shown)
 {
 	char why[256];
-	c->state_dir = d->state_dir;
-	int rc = calib_read(&c->stored, why, sizeof(why));
-	if (rc < 0) {
-		if (rc != -ENOENT)
-			log_warn(
-			    "%s/%s ignored: %s; the CPU model uses its defaults until a measured "
-			    "channel refits it",
-			    d->state_dir, CALIB_FILE, why);
-		if (!c->n_idx && rc != -ENOENT)
-			snprintf(c->detail, sizeof(c->detail), "no calibration: %s/%s ignored: %s",
-			         d->state_dir, CALIB_FILE, why);
-		return;
+	int rc = calib_read(fd, &c->stored, why, sizeof(why));
+	if (rc < 0 && rc != -ENOENT) {
+		log_warn("%s ignored: %s; the CPU model uses its defaults until a measured channel "
+		         "refits it",
+		         shown, why);
+		if (!c->n_idx)
+			snprintf(c->detail, sizeof(c->detail), "no calibration: %s ignored: %s",
+			         shown, why);
 	}
+	return rc;
+}
+
+void calib_load(struct calib *c, struct daemon *d)
+{
+	char shown[600];
+	c->state_dir = d->state_dir;
+	snprintf(shown, sizeof(shown), "%s/%s", d->state_dir, CALIB_FILE);
+	int fd = calib_open_file(CALIB_FILE);
+	int rc = calib_load_from(c, fd, shown);
+	if (fd >= 0)
+		close(fd);
+	if (rc == -ENOENT && !c->n_idx && c->fallback) {
+		rc = calib_load_from(c, c->fallback_fd, c->fallback);
+		c->from = rc == 0 ? c->fallback : NULL;
+	}
+	if (rc < 0)
+		return;
 	c->have_stored = true;
 	if (!c->n_idx) {
 		c->state = "stored";
@@ -301,7 +333,10 @@ void calib_free(struct calib *c)
 {
 	if (c->stat_fd >= 0)
 		close(c->stat_fd);
+	if (c->fallback_fd >= 0)
+		close(c->fallback_fd);
 	c->stat_fd = -1;
+	c->fallback_fd = -ENOENT;
 	pthread_mutex_destroy(&c->lock);
 }
 
@@ -313,7 +348,11 @@ json_t *calib_json(struct calib *c)
 	const struct calib_fit *f =
 	    c->n_idx ? (c->cur_solved ? &c->cur : NULL) : (c->have_stored ? &c->stored : NULL);
 	char file[600];
-	snprintf(file, sizeof(file), "%s/%s", c->state_dir ? c->state_dir : ".", CALIB_FILE);
+	if (c->from)
+		snprintf(file, sizeof(file), "%s", c->from);
+	else
+		snprintf(file, sizeof(file), "%s/%s", c->state_dir ? c->state_dir : ".",
+		         CALIB_FILE);
 	json_t *o = json_pack("{s:s, s:s, s:s, s:o}", "state", c->state, "detail", c->detail,
 	                      "file", file, "fit", f ? calib_fit_json(f, false) : json_null());
 	threads_mutex_unlock_checked(&c->lock);

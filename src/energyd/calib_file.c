@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 json_t *calib_fit_json(const struct calib_fit *f, bool with_sums)
@@ -51,8 +52,11 @@ int calib_write(const struct calib_fit *f, char *err, size_t len)
 	const char *tmp = CALIB_FILE ".tmp";
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	int rc = 0;
-	if (fd < 0) {
+	/* Readable by all (it is no secret): energyd started by a user falls back on it. */
+	if (fd < 0 || fchmod(fd, 0644) < 0) {
 		rc = -errno;
+		if (fd >= 0)
+			close(fd);
 	} else {
 		size_t n = strlen(text), done = 0;
 		while (done < n && rc == 0) {
@@ -165,17 +169,19 @@ int calib_parse(const char *text, struct calib_fit *f, char *why, size_t len)
 	return rc < 0 ? -EINVAL : 0;
 }
 
-int calib_read(struct calib_fit *f, char *why, size_t len)
+int calib_read(int fd, struct calib_fit *f, char *why, size_t len)
 {
 	char *text = malloc(CALIB_FILE_MAX + 1);
 	if (!text) {
 		snprintf(why, len, "out of memory");
 		return -ENOMEM;
 	}
-	int n = energy_read_text_at(AT_FDCWD, CALIB_FILE, text, CALIB_FILE_MAX + 1, true);
+	int n = fd < 0 ? fd : energy_pread_text(fd, text, CALIB_FILE_MAX + 1);
 	int rc = n;
 	if (n == -ENOENT)
 		snprintf(why, len, "none yet");
+	else if (n == -EIO)
+		snprintf(why, len, "empty"), rc = -EINVAL;
 	else if (n < 0)
 		snprintf(why, len, "cannot read it: %s", strerror(-n));
 	else if (n >= CALIB_FILE_MAX)

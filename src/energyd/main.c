@@ -296,7 +296,14 @@ static int open_as_root(struct energyd *e)
 		log_warn("cannot connect to the service manager at $NOTIFY_SOCKET: %s",
 		         strerror(-nrc));
 	open_sensors(e);
-	calib_open(&e->calib, opt->proc_root, &e->set);
+	/* A stored fit for model:cpu besides the state directory's: --model-fit, else, started
+	 * as a user, the system service's. Opened now: its directory may be closed to the
+	 * account energyd drops to. */
+	const char *fit = strcmp(opt->model_fit, "off") == 0 ? NULL
+	                  : opt->model_fit[0]                ? opt->model_fit
+	                  : e->is_root                       ? NULL
+	                                                     : CALIB_SYSTEM_FILE;
+	calib_open(&e->calib, opt->proc_root, &e->set, fit);
 	/* The carbon provider's token file may be readable by root only: read it now. */
 	if (carbon_open(&opt->carbon, &e->d.carbon, err, sizeof(err)) < 0) {
 		log_err("%s", err);

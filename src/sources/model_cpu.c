@@ -34,7 +34,7 @@ struct model_priv {
 	double idle_watts, max_watts;
 	bool idle_configured, max_configured;
 	int ncpu;
-	char calibration[200]; /* "calibrated on this machine on DATE, ..." or "" */
+	char calibration[512]; /* "calibrated on this machine on DATE, ..." or "" */
 	bool have_last;
 	uint64_t last_busy, last_total, last_ns;
 	double utilisation;

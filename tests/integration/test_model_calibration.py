@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ENERGY
+from conftest import ENERGY, ENERGYD
 from emulators.powercap import FakePowercap, Zone, write_proc_stat
 from emulators.procfs import FakeProc
 
@@ -257,3 +257,35 @@ def test_bad_stored_fit_is_ignored(tmp_path, start_energyd, name, content):
     assert "calibrated" not in src["channels"][0]["description"]
     watts = d.get("/api/v1/now")["channels"]["model:cpu"]["watts"]
     assert watts == pytest.approx(DEFAULT_IDLE_W, rel=1e-3)
+
+
+def test_model_fit_falls_back_on_another_file(tmp_path, start_energyd):
+    """--model-fit FILE (by default, for energyd started by a user, the system service's
+    /var/lib/energyd/cpu-model.json): read when the state directory holds no fit."""
+    system = tmp_path / "system"
+    system.mkdir()
+    f = fit_file(WINDOWS)
+    (system / "cpu-model.json").write_text(json.dumps(f))
+    path = str(system / "cpu-model.json")
+    own = tmp_path / "own"
+    own.mkdir()
+    d, src = model_only(tmp_path, start_energyd, own, "--model-fit", path)
+    cal = src["model_calibration"]
+    assert cal["state"] == "used" and cal["file"] == path, cal
+    desc = src["channels"][0]["description"]
+    assert "calibrated on this machine on 2026-11-30" in desc and f"read from {path}" in desc
+    now = d.get("/api/v1/now")["channels"]["model:cpu"]
+    assert now["watts"] == pytest.approx(f["idle_watts"], rel=1e-3)
+
+    # The state directory's own fit comes first.
+    (own / "cpu-model.json").write_text(json.dumps(fit_file([(u, p + 2) for u, p in WINDOWS])))
+    d, src = model_only(tmp_path, start_energyd, own, "--model-fit", path)
+    assert src["model_calibration"]["file"] == str(own / "cpu-model.json")
+    assert src["model_calibration"]["fit"]["idle_watts"] == pytest.approx(f["idle_watts"] + 2)
+
+    # A relative path is a configuration error (energyd works inside its state directory).
+    r = subprocess.run([str(ENERGYD), "--model-fit", "cpu-model.json", "--listen",
+                        f"unix:{tmp_path}/never.sock", "--state-dir", str(own)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "--model-fit 'cpu-model.json': expected an absolute path or off" in r.stderr
