@@ -11,12 +11,14 @@ share FakeProc actually wrote.
 import json
 import os
 import subprocess
+import tempfile
 import threading
 import time
 
 import pytest
 
 from conftest import ENERGY, ENERGYD
+from emulators import mcp39f511n
 from emulators.powercap import FakePowercap, Zone, write_proc_stat
 from emulators.procfs import FakeProc
 
@@ -25,7 +27,8 @@ IDLE_W, DYN_W, NCPU = 8.0, 30.0, 4
 DEFAULT_IDLE_W, DEFAULT_MAX_W = 0.74 * NCPU, 3.5 * NCPU
 SHARES = (0.05, 0.9, 0.4, 0.7, 0.2, 0.95, 0.6)
 STEP_S = 1.7
-TOL = 0.10  # the acceptance bound: the calibrated model within 10 % of the truth
+TOL = 0.10
+CPUFIT_MIN_WINDOWS = 20  # src/core/cpufit.h  # the acceptance bound: the calibrated model within 10 % of the truth
 
 
 def share_at(t: float, t_start: float) -> float:
@@ -37,13 +40,14 @@ class Machine:
     the current busy rate, sets the package's watts for the same step, then picks the next
     rate."""
 
-    def __init__(self, tmp_path, rapl: bool):
+    def __init__(self, tmp_path, rapl: bool, on_watts=None):
         self.proc = FakeProc(tmp_path / "proc", ncpu=NCPU, busy_rate=0.0)
         self.t_start = time.time()
         self.proc.busy_rate = NCPU * 100 * share_at(self.t_start, self.t_start)
         self.fake = None
         self.thread = None
         self.stop_ev = threading.Event()
+        self.on_watts = on_watts  # without RAPL: called with each step's watts (a wall meter)
         if rapl:
             self.fake = FakePowercap(tmp_path / "sys", [Zone("intel-rapl:0", "package-0")],
                                      period_s=0.01)
@@ -67,7 +71,9 @@ class Machine:
         self.last = time.time()
         while not self.stop_ev.is_set():
             time.sleep(0.01)
-            self._advance(time.time())
+            watts = self._advance(time.time())
+            if self.on_watts:
+                self.on_watts(watts)
 
     def truth_joules(self, t0: float, t1: float) -> float:
         return (IDLE_W + DYN_W * self.proc.share_between(t0, t1)) * (t1 - t0)
@@ -93,20 +99,24 @@ def learn(tmp_path, start_energyd, state, windows=25, timeout=120.0) -> dict:
     try:
         d = start_energyd(m.fake.root, "--state-dir", str(state),
                           proc_root=m.proc.root)
-        cal = calibration(d)
-        assert cal["state"] == "fitting" and cal["fit"] is None, cal
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            cal = calibration(d)
-            if cal["fit"] and cal["fit"]["windows"] >= windows:
-                break
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(f"no fit after {timeout} s: {cal}")
+        cal = wait_for_fit(d, windows, timeout)
         assert d.stop() == 0
     finally:
         m.close()
     return cal
+
+
+def wait_for_fit(d, windows, timeout) -> dict:
+    cal = calibration(d)
+    assert cal["state"] == "fitting" and cal["fit"] is None, cal
+    assert cal["detail"].startswith("learning")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        cal = calibration(d)
+        if cal["fit"] and cal["fit"]["windows"] >= windows:
+            return cal
+        time.sleep(0.5)
+    raise TimeoutError(f"no fit after {timeout} s: {cal}")
 
 
 def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
@@ -289,3 +299,30 @@ def test_model_fit_falls_back_on_another_file(tmp_path, start_energyd):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
     assert "--model-fit 'cpu-model.json': expected an absolute path or off" in r.stderr
+
+
+def test_fit_to_a_whole_machine_wall_meter(tmp_path, start_energyd):
+    """Without RAPL, a wall meter declared for the whole machine is what the model learns."""
+    devdir = tempfile.mkdtemp(prefix="energyd-mcp-")  # reachable after the drop (test_mcp)
+    os.chmod(devdir, 0o755)
+    sim = mcp39f511n.McpSimulator(os.path.join(devdir, "ttyACM0"), watts=(IDLE_W, 0.0))
+    mcp39f511n.usb_sysfs(tmp_path / "sys", "ttyACM0")
+    m = Machine(tmp_path / "wall", rapl=False, on_watts=lambda w: sim.set_watts(w, 0.0))
+    state = tmp_path / "state"
+    try:
+        d = start_energyd(tmp_path / "sys", "--dev-root", devdir, "--host-meter",
+                          "mcp:ttyACM0:1", "--state-dir", str(state), proc_root=m.proc.root)
+        fit = wait_for_fit(d, CPUFIT_MIN_WINDOWS, 120.0)["fit"]
+        assert d.stop() == 0
+    finally:
+        m.close()
+        sim.close()
+        for f in os.listdir(devdir):
+            os.unlink(os.path.join(devdir, f))
+        os.rmdir(devdir)
+    assert fit["against"] == "wall" and fit["fitted_to"] == ["mcp:ttyACM0:1"], fit
+    # The meter reports power (10 mW steps) that energyd integrates by the trapezoid between
+    # its samples: each load change costs up to half a step times a sample interval.
+    assert abs(fit["idle_watts"] - IDLE_W) <= IDLE_W * 0.2, fit
+    assert abs(fit["max_watts"] - (IDLE_W + DYN_W)) <= (IDLE_W + DYN_W) * TOL, fit
+    assert json.loads((state / "cpu-model.json").read_text())["against"] == "wall"
