@@ -8,8 +8,8 @@
  *
  * Lifecycle: calib_open (before the privilege drop: /proc/stat), calib_load (after it, in the
  * state directory), calib_start, calib_stop (after sampler_stop: writes the fit), calib_free.
- * Thread safety: the calib lock guards the fit and its status; calib_json takes it. Lock
- * order: the sampler's lock before calib's.
+ * Thread safety: the calib lock guards the fit and its status; calib_json takes it. It is
+ * never taken with the sampler's lock held, nor the other way round.
  */
 #ifndef ENERGY_CALIB_H
 #define ENERGY_CALIB_H

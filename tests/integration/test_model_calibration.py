@@ -137,6 +137,8 @@ def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
     stored = json.loads((state / "cpu-model.json").read_text())
     assert stored["version"] == 1 and stored["windows"] >= fit["windows"]
     assert not (state / "cpu-model.json.tmp").exists()
+    # Readable by all: energyd started by a user falls back on the service's fit.
+    assert (state / "cpu-model.json").stat().st_mode & 0o777 == 0o644
 
     # Model only (no RAPL), on the same state directory; beside it an energyd with a fresh
     # state directory, which can only use the defaults.
