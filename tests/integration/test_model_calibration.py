@@ -88,9 +88,12 @@ class Machine:
 
 
 def calibration(d) -> dict:
-    src = d.get("/api/v1/sources")
-    assert src["model_calibration"] == d.get("/api/v1/info")["model_calibration"]
-    return src["model_calibration"]
+    """model_calibration of sources; info has it too (while fitting, a window may come in
+    between the two requests: compare what cannot change)."""
+    info = d.get("/api/v1/info")["model_calibration"]
+    cal = d.get("/api/v1/sources")["model_calibration"]
+    assert (info["state"], info["file"]) == (cal["state"], cal["file"]), (info, cal)
+    return cal
 
 
 def learn(tmp_path, start_energyd, state, windows=25, timeout=120.0) -> dict:
