@@ -104,6 +104,14 @@ def learn(tmp_path, start_energyd, state, windows=25, timeout=120.0) -> dict:
                           proc_root=m.proc.root)
         cal = wait_for_fit(d, windows, timeout)
         assert d.stop() == 0
+        # Started again on the same channels, energyd resumes from the stored sums.
+        stored = json.loads((state / "cpu-model.json").read_text())
+        d = start_energyd(m.fake.root, "--state-dir", str(state), proc_root=m.proc.root)
+        again = calibration(d)
+        assert again["state"] == "fitting" and again["fit"]["windows"] >= stored["windows"]
+        assert again["detail"].startswith("calibrated on this machine")
+        assert f"resuming the stored fit ({stored['windows']} windows)" in d.log()
+        assert d.stop() == 0
     finally:
         m.close()
     return cal
