@@ -8,7 +8,9 @@
  * scale with the number of logical CPUs: 0.74 W idle and 3.5 W at full load per CPU, the average
  * minimum and maximum watts per vCPU that the Cloud Carbon Footprint methodology derives from
  * SPECpower results for the processors of AWS (docs/model.md). Both are configurable as machine
- * totals (--model-idle-watts, --model-max-watts).
+ * totals (--model-idle-watts, --model-max-watts). energyd replaces the defaults (not configured
+ * values) with its own fit to RAPL or a wall meter when one is stored (model_cpu_use_fit,
+ * docs/model.md "Calibration").
  *
  * The model produces its own energy counter (no wrap), integrating the modelled power over
  * monotonic time, so the sampler treats it like any other counter.
