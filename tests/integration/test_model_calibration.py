@@ -216,6 +216,9 @@ def model_only(tmp_path, start_energyd, state, *args):
     proc = tmp_path / f"proc-{len(list(tmp_path.glob('proc-*')))}"
     write_proc_stat(proc, busy=100, idle=900, ncpu=NCPU)
     d = start_energyd(None, "--state-dir", str(state), "--store", "off", *args, proc_root=proc)
+    # `now` shows the mean power over the last second: wait until there is one (as
+    # test_model.py does), and a few ticks more on a loaded machine.
+    time.sleep(1.2)
     d.wait_ticks(3)
     return d, d.get("/api/v1/sources")
 
