@@ -122,6 +122,11 @@ int cli_sources(struct cli *cli, int argc, char **argv)
 	coverage_text(json_object_get(host, "coverage"), cov, sizeof(cov));
 	printf("\nHost total: %s (%s, %s)\n", cov, json_string_value(json_object_get(host, "rule")),
 	       cli_measured_word(host));
+	json_t *cal = json_object_get(s, "model_calibration");
+	if (json_is_object(cal))
+		printf("CPU model calibration: %s: %s\n",
+		       json_string_value(json_object_get(cal, "state")),
+		       json_string_value(json_object_get(cal, "detail")));
 	json_decref(s);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* GET /api/v1/info and /api/v1/sources: who energyd is, what it found, what the record holds. */
 #define _GNU_SOURCE
 #include "api.h"
+#include "calib.h"
 #include "store.h"
 #include "energy.h"
 
@@ -21,6 +22,7 @@ void api_info_route(struct api *api, const struct http_request *req, struct http
 	    (json_int_t)d->uid, "user", d->user, "pid", (json_int_t)getpid(), "privileges",
 	    d->privileges, "listen", listen, "state_dir", d->state_dir, "store_path");
 	api_record_info(d, o); /* the record opens relative to the state directory */
+	json_object_set_new(o, "model_calibration", calib_json(d->calib));
 	api_reply(res, 200, o);
 }
 
@@ -59,5 +61,6 @@ void api_sources_route(struct api *api, const struct http_request *req, struct h
 	                      families, "host", "coverage", api_coverage_ids(d), "rule",
 	                      d->sampler->coverage.rule, "measured", d->sampler->coverage.measured);
 	json_object_set_new(o, "store", api_record_status(d));
+	json_object_set_new(o, "model_calibration", calib_json(d->calib));
 	api_reply(res, 200, o);
 }

@@ -181,6 +181,9 @@ static const struct opt opts[] = {
      "CPU model: the whole machine's CPU power at idle (default 0.74 W per CPU)"},
     {"model-max-watts", OPT_WATTS, OFF(model_max_watts), "W",
      "CPU model: the CPU power at full load (default 3.5 W per CPU)"},
+    {"model-fit", OPT_PATH, OFF(model_fit), "FILE|off",
+     "CPU model: a calibration to use when the state directory holds none (absolute path; "
+     "default when not root: the system service's, /var/lib/energyd/cpu-model.json)"},
     {"store", OPT_PATH, OFF(store_path), "FILE|off|try[:FILE]",
      "the long-term record (SQLite; default STATE-DIR/energy.db; off: none; try or try:FILE: "
      "start even when it cannot be opened)"},
@@ -510,6 +513,11 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		return -1;
 	if (o->scan_interval_s < o->interval_s)
 		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
+	if (o->model_fit[0] && o->model_fit[0] != '/' && strcmp(o->model_fit, "off") != 0) {
+		snprintf(err, errlen, "--model-fit '%s': expected an absolute path or off",
+		         o->model_fit);
+		return -1;
+	}
 	if (o->model_idle_watts > 0 && o->model_max_watts > 0 &&
 	    o->model_max_watts < o->model_idle_watts) {
 		snprintf(err, errlen, "--model-max-watts %.4g is below --model-idle-watts %.4g",

@@ -33,6 +33,7 @@ struct energyd_options {
 	char user[64];                     /* the account to drop to when started as root */
 	double model_idle_watts;           /* 0: default per CPU */
 	double model_max_watts;
+	char model_fit[CONFIG_PATH_MAX];  /* a stored CPU model fit to fall back on, "off", or "" */
 	char store_path[CONFIG_PATH_MAX]; /* "" or "try" = <state_dir>/energy.db, "off" = no store,
 	                                   "try:FILE": FILE; try: may start degraded */
 	/* batch, memory, retry and retention (store.h; 0 = for ever); main() sets store.path from

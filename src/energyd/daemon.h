@@ -16,6 +16,7 @@
 #define DAEMON_LISTEN_MAX   8
 
 struct attrib;
+struct calib;
 struct carbon;
 struct influx;
 struct store;
@@ -27,6 +28,7 @@ struct daemon {
 	struct store *store;     /* the long-term record (store.h), or NULL */
 	struct carbon *carbon;   /* intensity, emissions and cost (carbon.h), or NULL */
 	struct influx *influx;   /* InfluxDB output (influx.h), or NULL */
+	struct calib *calib;     /* the CPU model's calibration (calib.h), or NULL */
 	struct family_report families[DAEMON_FAMILIES_MAX]; /* what each sensor family found */
 	int n_families;
 	char hostname[256];    /* for /info and the exports */

@@ -7,6 +7,7 @@
 #include "snapshot.h"
 #include "carbon.h"
 #include "attrib.h"
+#include "calib.h"
 #include "config.h"
 #include "energy.h"
 #include "http.h"
@@ -225,6 +226,7 @@ struct energyd {
 	struct daemon d;
 	struct api api;
 	struct attrib attrib;
+	struct calib calib;
 	struct http_server http;
 	struct sampler sampler;
 	struct store store;
@@ -292,6 +294,14 @@ static int open_as_root(struct energyd *e)
 		log_warn("cannot connect to the service manager at $NOTIFY_SOCKET: %s",
 		         strerror(-nrc));
 	open_sensors(e);
+	/* A stored fit for model:cpu besides the state directory's: --model-fit, else, started
+	 * as a user, the system service's. Opened now: its directory may be closed to the
+	 * account energyd drops to. */
+	const char *fit = strcmp(opt->model_fit, "off") == 0 ? NULL
+	                  : opt->model_fit[0]                ? opt->model_fit
+	                  : e->is_root                       ? NULL
+	                                                     : CALIB_SYSTEM_FILE;
+	calib_open(&e->calib, opt->proc_root, &e->set, fit);
 	/* The carbon provider's token file may be readable by root only: read it now. */
 	if (carbon_open(&opt->carbon, &e->d.carbon, err, sizeof(err)) < 0)
 		return log_fail(2, "%s", err);
@@ -388,6 +398,7 @@ static int set_up_sampling(struct energyd *e)
 		return log_fail(1, "out of memory for %.0f s of history", opt->history_s);
 	d->sampler = &e->sampler;
 	d->attrib = &e->attrib;
+	d->calib = &e->calib;
 	d->set = &e->set;
 	gethostname(d->hostname, sizeof(d->hostname) - 1);
 	d->uid = getuid();
@@ -397,6 +408,8 @@ static int set_up_sampling(struct energyd *e)
 	d->history_s = opt->history_s;
 	for (int i = 0; i < opt->n_listen; i++)
 		d->listen[d->n_listen++] = opt->listen[i];
+	/* In the state directory, as the account energyd runs as: a stored fit for model:cpu. */
+	calib_load(&e->calib, d);
 	e->api.d = d;
 	e->api.heavy_max = opt->heavy_queries;
 
@@ -422,6 +435,8 @@ static int start_threads(struct energyd *e)
 		return log_fail(1, "cannot start the store thread");
 	if (sampler_start(&e->sampler) < 0)
 		return log_fail(1, "cannot start the sampler thread");
+	if (calib_start(&e->calib, &e->sampler) < 0)
+		return log_fail(1, "cannot start the CPU model's calibration thread");
 	/* After the privilege drop: the carbon thread parses what providers answer. */
 	if (carbon_start(e->d.carbon, &e->sampler) < 0)
 		return log_fail(1, "cannot start the carbon thread");
@@ -459,6 +474,7 @@ static void stop_all(struct energyd *e)
 	notify_send("STOPPING=1");
 	notify_close();
 	sampler_stop(&e->sampler);
+	calib_stop(&e->calib); /* writes the fit */
 	attrib_stop(&e->attrib);
 	store_stop(&e->store); /* writes the last samples */
 	http_stop(&e->http);
@@ -467,6 +483,7 @@ static void stop_all(struct energyd *e)
 	store_free(&e->store);
 	carbon_close(e->d.carbon);
 	sampler_free(&e->sampler);
+	calib_free(&e->calib);
 	sources_close_all(&e->set);
 }
 

@@ -8,7 +8,9 @@
  * scale with the number of logical CPUs: 0.74 W idle and 3.5 W at full load per CPU, the average
  * minimum and maximum watts per vCPU that the Cloud Carbon Footprint methodology derives from
  * SPECpower results for the processors of AWS (docs/model.md). Both are configurable as machine
- * totals (--model-idle-watts, --model-max-watts).
+ * totals (--model-idle-watts, --model-max-watts). energyd replaces the defaults (not configured
+ * values) with its own fit to RAPL or a wall meter when one is stored (model_cpu_use_fit,
+ * docs/model.md "Calibration").
  *
  * The model produces its own energy counter (no wrap), integrating the modelled power over
  * monotonic time, so the sampler treats it like any other counter.
@@ -30,9 +32,12 @@
 
 struct model_priv {
 	int fd;
-	char path[520];               /* <proc>/stat */
-	double idle_watts, max_watts; /* the model: power at 0 and at 100 % utilisation */
-	bool have_last;               /* last_* hold a reading */
+	char path[520];                       /* <proc>/stat */
+	double idle_watts, max_watts;         /* the model: power at 0 and at 100 % utilisation */
+	bool idle_configured, max_configured; /* set by configuration (a stored fit yields) */
+	int ncpu;                             /* cpuN lines in /proc/stat */
+	char calibration[512];                /* "calibrated on this machine on DATE, ..." or "" */
+	bool have_last;                       /* last_* hold a reading */
 	/* The last reading's busy and total jiffies, and when it was taken (monotonic ns). */
 	uint64_t last_busy, last_total, last_ns;
 	double utilisation; /* busy / total over the last interval that moved */
@@ -125,6 +130,9 @@ static int model_open(const struct source_config *cfg, struct channel_set *set,
 	}
 	if (ncpu < 1)
 		ncpu = 1;
+	priv->ncpu = ncpu;
+	priv->idle_configured = cfg->model_idle_watts > 0;
+	priv->max_configured = cfg->model_max_watts > 0;
 	priv->idle_watts =
 	    cfg->model_idle_watts > 0 ? cfg->model_idle_watts : MODEL_IDLE_WATTS_PER_CPU * ncpu;
 	priv->max_watts =
@@ -190,8 +198,41 @@ static int model_read(struct channel *ch, uint64_t *value)
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
-	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s",
-	         p->idle_watts, p->max_watts, p->idle_watts, p->path);
+	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s%s%s",
+	         p->idle_watts, p->max_watts, p->idle_watts, p->path, p->calibration[0] ? "; " : "",
+	         p->calibration);
+}
+
+int model_cpu_use_fit(struct channel *ch, double idle_watts, double max_watts, const char *note,
+                      char *detail, size_t len)
+{
+	if (!ch || ch->family != &model_cpu_family || !ch->priv)
+		return -EINVAL;
+	struct model_priv *p = ch->priv;
+	if (p->idle_configured && p->max_configured) {
+		snprintf(detail, len,
+		         "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s "
+		         "(configured; overrides the calibration: %s)",
+		         p->idle_watts, p->max_watts, p->ncpu, p->path, note);
+		return 0;
+	}
+	if (!p->idle_configured)
+		p->idle_watts = idle_watts;
+	if (!p->max_configured)
+		p->max_watts = max_watts;
+	if (p->max_watts < p->idle_watts)
+		p->max_watts = p->idle_watts;
+	snprintf(p->calibration, sizeof(p->calibration), "%s", note);
+	snprintf(ch->label, sizeof(ch->label),
+	         "CPU (estimated from utilisation, calibrated here: %.1f-%.1f W)", p->idle_watts,
+	         p->max_watts);
+	snprintf(detail, len,
+	         "estimated: %.2f W idle to %.2f W at full load over %d CPU(s) from %s; %s%s",
+	         p->idle_watts, p->max_watts, p->ncpu, p->path, note,
+	         p->idle_configured  ? " (idle watts configured: overrides the fitted value)"
+	         : p->max_configured ? " (max watts configured: overrides the fitted value)"
+	                             : "");
+	return 1;
 }
 
 const struct source_family model_cpu_family = {

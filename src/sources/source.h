@@ -202,5 +202,15 @@ bool topology_first_of_package(const struct source_cpu *cpus, int i);
 
 /* The CPU model's /proc/stat parser: busy and total jiffies of the "cpu" line, number of CPUs. */
 int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int *ncpu);
+/*
+ * Put a calibration (docs/model.md) on the open model:cpu channel ch before the sampler starts:
+ * idle and max watts replace the defaults, not values set by configuration. note ("calibrated
+ * on this machine on DATE, error X %") joins the channel's description; detail receives the
+ * family's new report line. 1 when the fit is used, 0 when configuration overrides it all,
+ * -EINVAL when ch is not the model's channel.
+ */
+int model_cpu_use_fit(struct channel *ch, double idle_watts, double max_watts, const char *note,
+                      char *detail, size_t len);
+extern const struct source_family model_cpu_family;
 
 #endif

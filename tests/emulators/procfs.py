@@ -18,10 +18,16 @@ change (a child reaped into its parent's cutime while its directory is still the
 process stopped while the one that takes over has not started yet) for longer than one step's
 writes take, as with the kernel's own counters, however late the test's thread runs. The
 driver thread asks for a real-time slot (emulators/realtime.py).
+
+Every write of ``/proc/stat`` is logged with the time it became visible (``time.time()`` just
+after the write) and the busy and total jiffies it showed (busy = user + nice + system + irq +
+softirq + steal, total = busy + idle + iowait: docs/model.md): ``share_between(t0, t1)`` is the
+busy share a reader of the file saw over [t0, t1].
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -48,6 +54,10 @@ class Proc:
 
 STAT_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest",
                 "guest_nice")
+
+
+BUSY_COLUMNS = ("user", "nice", "system", "irq", "softirq", "steal")  # guest is inside user
+LOG_MAX = 200_000  # logged writes of /proc/stat kept
 
 
 def stat_line(name: str, cols: dict) -> str:
@@ -81,6 +91,9 @@ class FakeProc:
         self._stop = threading.Event()
         self._thread = None
         self._last = time.time()
+        self._log_t: list[float] = []
+        self._log_busy: list[int] = []
+        self._log_total: list[int] = []
         os.makedirs(self.root, exist_ok=True)
         self._stat_fd = os.open(os.path.join(self.root, "stat"), os.O_RDWR | os.O_CREAT, 0o644)
         self._write_all()
@@ -178,6 +191,30 @@ class FakeProc:
             lines.append(stat_line(f"cpu{i}", {c: v / self.ncpu for c, v in self.cols.items()}))
         text = "\n".join(lines) + "\nintr 0\nctxt 0\nbtime 0\n"
         os.pwrite(self._stat_fd, text.ljust(8192).encode(), 0)
+        busy = sum(int(self.cols[c]) for c in BUSY_COLUMNS)
+        self._log_t.append(time.time())
+        self._log_busy.append(busy)
+        self._log_total.append(busy + int(self.cols["idle"]) + int(self.cols["iowait"]))
+        if len(self._log_t) > LOG_MAX:
+            for log in (self._log_t, self._log_busy, self._log_total):
+                del log[:LOG_MAX // 2]
+
+    def jiffies_at(self, t: float) -> tuple[int, int]:
+        """(busy, total) jiffies the "cpu" line showed at time t: the last write at or before."""
+        with self.lock:
+            i = bisect.bisect_right(self._log_t, t)
+            if i == 0:
+                raise ValueError(f"no /proc/stat written at or before {t}")
+            return self._log_busy[i - 1], self._log_total[i - 1]
+
+    def share_between(self, t0: float, t1: float) -> float:
+        """The busy share of all CPU time over [t0, t1] as written (each step adds ncpu * 100
+        jiffies per second in all, so this is the time-weighted mean share)."""
+        b0, n0 = self.jiffies_at(t0)
+        b1, n1 = self.jiffies_at(t1)
+        if n1 <= n0:
+            raise ValueError(f"/proc/stat did not move over [{t0}, {t1}]")
+        return (b1 - b0) / (n1 - n0)
 
     def _write_all(self):
         self._write_stat()
