@@ -51,6 +51,9 @@ struct energyd_options {
 	int conns_per_user;                /* docs/security.md: limits against one local user */
 	double request_timeout_s;
 	int watches_per_user;
+	bool hwpc;             /* attribution by hardware counters where available */
+	int hwpc_error_window; /* its history and error window, in windows of 1 s */
+	double hwpc_tdp_watts; /* bound of its intercept; 0: the powercap limits */
 	int heavy_queries;
 	bool sandbox; /* no_new_privs, no capabilities, seccomp after the drop */
 	bool help, version;

@@ -137,11 +137,12 @@ static int bad_run(const struct hwpc_model *m)
 	return run;
 }
 
-/* Keep the windows the model got wrong in a row (at least HWPC_REFIT_MIN, at most half the
- * history), carry the intercept, fit the coefficients on them. */
+/* Keep the windows the model got wrong in a row but the oldest, which may straddle the change
+ * (at least HWPC_REFIT_MIN, at most half the history), carry the intercept, fit the
+ * coefficients on them. */
 static void relearn(struct hwpc_model *m, double t)
 {
-	int keep = bad_run(m);
+	int keep = bad_run(m) - 1;
 	keep = keep < HWPC_REFIT_MIN ? HWPC_REFIT_MIN : keep > m->window / 2 ? m->window / 2 : keep;
 	if (m->n_hist > keep)
 		m->n_hist = keep; /* the ring's head stays: the newest samples remain */

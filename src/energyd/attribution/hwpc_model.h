@@ -17,7 +17,8 @@
  *   |predicted - measured| watts is its error, and the error window holds the newest `window`
  *   of them (starting from the fit's own residuals). When the median of the error window
  *   exceeds HWPC_ERROR_MAX_W, the model re-learns: it keeps the newest windows it got wrong in
- *   a row (at least HWPC_REFIT_MIN, at most window / 2), carries its intercept (static power
+ *   a row but the oldest, which may straddle the change (at least HWPC_REFIT_MIN, at most
+ *   window / 2), carries its intercept (static power
  *   does not change with the load) and fits the coefficients on them, then again on every new
  *   window until the history is full, when the intercept is fitted again.
  */
