@@ -40,6 +40,9 @@ def wait_for(pred, timeout, step=0.25):
 def workload(tmp_path, start_energyd):
     pc = powercap.FakePowercap(tmp_path / "sys",
                                [powercap.Zone("intel-rapl:0", "package-0", 0.0)])
+    # The package's long-term power limit bounds the model's intercept.
+    with open(tmp_path / "sys/class/powercap/intel-rapl:0/constraint_0_power_limit_uw", "w") as f:
+        f.write("45000000\n")
     proc = FakeProc(tmp_path / "proc", ncpu=2, busy_rate=200.0, period_s=3600)
     proc.add(1, 0, 0, 0.0, "init")
     proc.add(100, 1, 0, 100.0, "vector")
@@ -53,7 +56,7 @@ def workload(tmp_path, start_energyd):
     d = start_energyd(tmp_path / "sys", "--hwpc-error-window", str(WINDOW),
                       proc_root=tmp_path / "proc", env=hw.shim_env(BUILD, ENERGYD))
     ids = {}
-    for pid in (100, 200):
+    for pid in (100, 200, 1):
         status, body = d.request("POST", "/api/v1/watch",
                                  json.dumps({"pid": pid, "label": f"p{pid}"}))
         assert status == 201, body
@@ -120,6 +123,9 @@ def check_split(d, hw, pc, ids, t0, t1):
 
 def test_hwpc_model_splits_by_counters_and_relearns(workload):
     d, hw, pc, ids = workload
+    # pid 1 has no counters in the emulator (the kernel would refuse it too): its watch stays
+    # on CPU time and says why; the two others are the ones checked.
+    init = ids.pop(1)
     # Learning: no intercept before the history is full, so cpu-time-share with the reason.
     m = model(d)
     assert m["counters"]["available"] is True and m["counters"]["cpus"] == 2
@@ -130,7 +136,14 @@ def test_hwpc_model_splits_by_counters_and_relearns(workload):
     layer = m["layers"][0]
     assert layer["with_intercept"] and layer["samples"] == WINDOW
     assert layer["error_window"]["median_watts"] < 2.0
+    assert layer["intercept_bound_watts"] == 45.0
+    assert layer["intercept_bound_source"] == "powercap constraint_0_power_limit_uw"
     assert 0 <= layer["intercept_watts"] <= 8.0 + 1.0 + 1e-9
+    assert m["counters"]["watches_counted"] == 3
+    assert m["counters"]["descriptors"] == 3 * 2 + 3 * 2  # 3 per CPU, 3 per counted watch
+    w = d.get(f"/api/v1/watch/{init}")
+    assert w["method"] == "cpu-time-share"
+    assert "perf_event_open(cycles, pid 1): No such process" in w["method_reason"]
     assert all(c >= 0 for c in layer["coefficients"].values())
 
     # Windows split by the model from a first window end on: measure over about 6 s.
