@@ -11,7 +11,9 @@
  *
  * perf_event_open for those events is checked as the perf core does for what the shim serves:
  * sampling (sample_period), a group (group_fd != -1), both pid and cpu given, or neither, are
- * EINVAL; a CPU or process without files is ENODEV or ESRCH. Other events go to the kernel.
+ * EINVAL; a CPU without files is ENODEV. A process without files, and other events, go to the
+ * kernel: on a machine without a PMU it refuses them (ENOENT), and energyd's seccomp filter
+ * must let the call through to hear it.
  * read() returns, like the kernel's, the counts since the event was opened: the value, then
  * time_enabled and time_running when read_format asks for them (ENOSPC for a shorter buffer).
  * ioctl PERF_EVENT_IOC_RESET restarts the counts; ENABLE and DISABLE are accepted (the counters
@@ -81,6 +83,7 @@ static const char *event_file(uint64_t config)
 	return NULL;
 }
 
+/* The fake events' perf_event_open: an fd, -1 with errno, or -2 for "ask the kernel". */
 static long shim_perf_open(const char *root, const struct perf_event_attr *attr, pid_t pid, int cpu,
                            int group_fd, unsigned long flags)
 {
@@ -103,8 +106,10 @@ static long shim_perf_open(const char *root, const struct perf_event_attr *attr,
 	int fd = root_fd < 0 ? -1
 	                     : openat(root_fd, path,
 	                              O_RDONLY | ((flags & PERF_FLAG_FD_CLOEXEC) ? O_CLOEXEC : 0));
+	if (fd < 0 && pid != -1)
+		return -2; /* not a scripted process */
 	if (fd < 0) {
-		errno = pid == -1 ? ENODEV : ESRCH;
+		errno = ENODEV;
 		return -1;
 	}
 	uint64_t v[3];
@@ -129,9 +134,12 @@ long syscall(long number, ...)
 	const char *root = getenv("HWPC_SHIM_ROOT");
 	if (number == SYS_perf_event_open && root && a[0]) {
 		const struct perf_event_attr *attr = (const struct perf_event_attr *)a[0];
-		if (attr->type == PERF_TYPE_HARDWARE)
-			return shim_perf_open(root, attr, (pid_t)a[1], (int)a[2], (int)a[3],
-			                      (unsigned long)a[4]);
+		long fd = attr->type == PERF_TYPE_HARDWARE
+		              ? shim_perf_open(root, attr, (pid_t)a[1], (int)a[2], (int)a[3],
+		                               (unsigned long)a[4])
+		              : -2;
+		if (fd != -2)
+			return fd;
 	}
 	static long (*real)(long, ...) = NULL;
 	if (!real)

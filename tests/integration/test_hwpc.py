@@ -123,8 +123,9 @@ def check_split(d, hw, pc, ids, t0, t1):
 
 def test_hwpc_model_splits_by_counters_and_relearns(workload):
     d, hw, pc, ids = workload
-    # pid 1 has no counters in the emulator (the kernel would refuse it too): its watch stays
-    # on CPU time and says why; the two others are the ones checked.
+    # pid 1 has no counters in the emulator: the shim passes its perf_event_open to the kernel,
+    # after the privilege drop and under the seccomp filter, and this VM's kernel refuses it.
+    # Its watch stays on CPU time and says why; the two others are the ones checked.
     init = ids.pop(1)
     # Learning: no intercept before the history is full, so cpu-time-share with the reason.
     m = model(d)
@@ -139,11 +140,11 @@ def test_hwpc_model_splits_by_counters_and_relearns(workload):
     assert layer["intercept_bound_watts"] == 45.0
     assert layer["intercept_bound_source"] == "powercap constraint_0_power_limit_uw"
     assert 0 <= layer["intercept_watts"] <= 8.0 + 1.0 + 1e-9
-    assert m["counters"]["watches_counted"] == 3
+    assert m["counters"]["watches_counted"] == 3  # pid 1's included, without counters
     assert m["counters"]["descriptors"] == 3 * 2 + 3 * 2  # 3 per CPU, 3 per counted watch
     w = d.get(f"/api/v1/watch/{init}")
     assert w["method"] == "cpu-time-share"
-    assert "perf_event_open(cycles, pid 1): No such process" in w["method_reason"]
+    assert "perf_event_open(cycles, pid 1): " in w["method_reason"]
     assert all(c >= 0 for c in layer["coefficients"].values())
 
     # Windows split by the model from a first window end on: measure over about 6 s.
