@@ -59,7 +59,7 @@ void api_model_route(struct api *api, const struct http_request *req, struct htt
 	    in_use ? HWPC_METHOD : ATTRIB_METHOD, "method_reason",
 	    in_use ? json_null() : json_string(h->on ? h->reason : h->error), "counters",
 	    "available", h->on, "error", h->on ? json_null() : json_string(h->error), "cpus",
-	    h->n_cpus, "events", events, "watches_counted", h->n_watches, "descriptors", h->fds,
+	    h->n_cpus, "events", events, "watches_counted", h->n_view, "descriptors", h->view_fds,
 	    "descriptors_max", 3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX), "window_s",
 	    HWPC_WINDOW_MIN_S, "layers", json_array(), "measured", false);
 	if (o && h->on)

@@ -195,14 +195,14 @@ bool hwpc_defers(const struct hwpc *h)
 
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason)
 {
-	*reason = !h                                 ? "hardware counters are off"
-	          : !h->on                           ? h->error
-	          : h->n_watches >= HWPC_WATCHES_MAX ? "hardware counters follow at most 64 watches"
-	                                             : h->reason;
-	for (int i = 0; h && i < h->n_watches; i++)
-		if (h->watches[i].id == watch_id) {
-			*reason = h->watches[i].by_model ? "" : h->watches[i].reason;
-			return h->watches[i].by_model ? HWPC_METHOD : ATTRIB_METHOD;
+	*reason = !h                              ? "hardware counters are off"
+	          : !h->on                        ? h->error
+	          : h->n_view >= HWPC_WATCHES_MAX ? "hardware counters follow at most 64 watches"
+	                                          : h->reason;
+	for (int i = 0; h && i < h->n_view; i++)
+		if (h->view[i].id == watch_id) {
+			*reason = h->view[i].by_model ? "" : h->view[i].reason;
+			return h->view[i].by_model ? HWPC_METHOD : ATTRIB_METHOD;
 		}
 	return ATTRIB_METHOD;
 }
@@ -390,6 +390,18 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 	h->read_t = now;
 }
 
+/* The watches' methods and the descriptor count, for readers; with the lock held. */
+static void publish(struct hwpc *h)
+{
+	for (int i = 0; i < h->n_watches; i++) {
+		h->view[i].id = h->watches[i].id;
+		h->view[i].by_model = h->watches[i].by_model;
+		memcpy(h->view[i].reason, h->watches[i].reason, sizeof(h->view[i].reason));
+	}
+	h->n_view = h->n_watches;
+	h->view_fds = h->fds;
+}
+
 void hwpc_window(struct attrib *a)
 {
 	struct hwpc *h = a->hwpc;
@@ -397,12 +409,10 @@ void hwpc_window(struct attrib *a)
 		return;
 	struct watch_ref ref[ATTRIB_WATCHES_MAX];
 	int n = 0;
-	/* Counter reads are system calls on open descriptors (no path lookup): done under the
-	 * lock, which also guards h against the API's readers. */
 	attrib_lock(a);
-	double t = a->last_t, now = energy_wall_time();
-	if (h->win_t > 0 &&
-	    (t - h->win_t < HWPC_WINDOW_MIN_S - 1e-6 || now - h->read_t < HWPC_WINDOW_MIN_S)) {
+	double t = a->last_t;
+	if (h->win_t > 0 && (t - h->win_t < HWPC_WINDOW_MIN_S - 1e-6 ||
+	                     energy_wall_time() - h->read_t < HWPC_WINDOW_MIN_S)) {
 		attrib_unlock(a);
 		return;
 	}
@@ -410,9 +420,12 @@ void hwpc_window(struct attrib *a)
 		const struct attrib_watch *w = a->watches[j];
 		ref[n++] = (struct watch_ref){w->id, w->is_cgroup ? 0 : w->pid, w->alive};
 	}
+	attrib_unlock(a);
+	/* The counters are the thread's own: opened, closed and read without the lock. */
 	sync_watches(h, ref, n);
-	double counted_s = 0;
+	double counted_s = 0, now = energy_wall_time();
 	bool counted = read_counters(h, &counted_s);
+	attrib_lock(a);
 	learn(a, h, now, counted, counted_s);
 	h->win_t = t;
 	if (h->deferring) {
@@ -428,5 +441,6 @@ void hwpc_window(struct attrib *a)
 		}
 	}
 	h->deferring = h->usable;
+	publish(h);
 	attrib_unlock(a);
 }

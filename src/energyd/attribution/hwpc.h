@@ -14,7 +14,10 @@
  * per counted watch). Counters are read once per model window (at least 1 s), never per
  * sample; multiplexing is undone with time_enabled / time_running of each window.
  *
- * The state is owned by the attribution thread; readers take the attribution lock.
+ * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
+ * its own and read without any lock, so that no request waits for a counter read; what readers
+ * see (on, error, n_cpus, bound, usable, reason, the model and the views) is written under the
+ * attribution lock, and readers take it.
  */
 #ifndef ENERGY_HWPC_H
 #define ENERGY_HWPC_H
@@ -49,6 +52,13 @@ struct hwpc_watch {
 	char reason[256]; /* why not, when not */
 };
 
+/* What readers see of a watch: its method in the last window, and why not the model. */
+struct hwpc_watch_view {
+	int id;
+	bool by_model;
+	char reason[256];
+};
+
 struct hwpc {
 	bool on;         /* the machine's counters are open */
 	char error[256]; /* why they are not */
@@ -74,6 +84,9 @@ struct hwpc {
 	struct hwpc_watch watches[HWPC_WATCHES_MAX];
 	int n_watches;
 	int fds; /* descriptors open */
+	/* Copied from the above at the end of every window, under the lock, for readers. */
+	struct hwpc_watch_view view[HWPC_WATCHES_MAX];
+	int n_view, view_fds;
 };
 
 /* Before the privilege drop: the machine's counters and the model. Never fails the daemon:
