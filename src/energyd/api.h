@@ -58,6 +58,7 @@ void api_users_route(struct api *api, const struct http_request *req, struct htt
 void api_processes_route(struct api *api, const struct http_request *req,
                          struct http_response *res);
 void api_watch_route(struct api *api, const struct http_request *req, struct http_response *res);
+void api_model_route(struct api *api, const struct http_request *req, struct http_response *res);
 /* 503 with the reason while attribution is off (no readable --proc-root): true then. */
 bool api_attrib_off(struct api *api, struct http_response *res);
 

@@ -7,6 +7,7 @@
 #include "api.h"
 #include "attrib.h"
 #include "energy.h"
+#include "hwpc.h"
 #include "query.h"
 #include "text.h"
 
@@ -22,7 +23,10 @@
 static const char *const policy =
     "CPU-side channels: active = energy x busy/total CPU time (/proc/stat), idle = the rest; a "
     "scope gets active x its CPU time / busy CPU time. GPUs: split by per-process utilisation "
-    "when the source reports it, else unattributed. Estimates, not measurements.";
+    "when the source reports it, else unattributed. Watches: where hardware counters and RAPL "
+    "are available, hwpc-model replaces the CPU time share by the share of the dynamic power a "
+    "model of cycles, instructions and LLC misses predicts (GET /api/v1/model). Estimates, not "
+    "measurements.";
 
 /* A uid by number or name. */
 static int parse_uid(const char *s, uid_t *uid)
@@ -64,15 +68,31 @@ static const char *method_of(const struct attrib *a, const struct channel_set *s
 	return ATTRIB_METHOD;
 }
 
-static json_t *watch_json(const struct attrib_watch *w, const char *method)
+/* A watch's method, with the lock held: the hardware-counter model where it split the watch's
+ * latest window (hwpc.h), else CPU time shares and why not; GPU shares added as above. */
+static const char *watch_method(const struct attrib *a, const struct channel_set *set,
+                                const struct attrib_watch *w, const char **reason)
 {
-	return json_pack("{s:i, s:o, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:b}", "id",
+	bool gpu = strcmp(method_of(a, set), ATTRIB_METHOD) != 0;
+	const char *m = hwpc_watch_method(attrib_hwpc(a), w->id, reason);
+	if (strcmp(m, HWPC_METHOD) == 0)
+		return gpu ? HWPC_METHOD "+" ATTRIB_METHOD_GPU : HWPC_METHOD;
+	return method_of(a, set);
+}
+
+static json_t *watch_json(const struct attrib *a, const struct channel_set *set,
+                          const struct attrib_watch *w)
+{
+	const char *reason;
+	const char *method = watch_method(a, set, w, &reason);
+	return json_pack("{s:i, s:o, s:o, s:o, s:I, s:f, s:b, s:o, s:f, s:f, s:s, s:o, s:b}", "id",
 	                 w->id, "label", text_json(w->label), "pid",
 	                 w->is_cgroup ? json_null() : json_integer(w->pid), "cgroup",
 	                 w->is_cgroup ? text_json(w->cgroup) : json_null(), "owner_uid",
 	                 (json_int_t)w->owner, "created_at", w->created_at, "alive", w->alive,
 	                 "ended_at", w->alive ? json_null() : json_real(w->ended_at), "joules",
-	                 w->uj / 1e6, "cpu_s", w->cpu_s, "method", method, "measured", false);
+	                 w->uj / 1e6, "cpu_s", w->cpu_s, "method", method, "method_reason",
+	                 *reason ? text_json(reason) : json_null(), "measured", false);
 }
 
 /* What a refused registration answers: rc is attrib_watch_add's. */
@@ -180,8 +200,7 @@ static void watch_post(struct api *api, const struct http_request *req, struct h
 	char idtext[16];
 	snprintf(idtext, sizeof(idtext), "%d", id);
 	struct attrib_watch *w = attrib_watch_find(api->d->attrib, idtext, false, 0);
-	json_t *o = w ? watch_json(w, method_of(api->d->attrib, api->d->set))
-	              : json_pack("{s:i}", "id", id);
+	json_t *o = w ? watch_json(api->d->attrib, api->d->set, w) : json_pack("{s:i}", "id", id);
 	attrib_unlock(api->d->attrib);
 	api_reply(res, 201, o);
 }
@@ -206,8 +225,7 @@ void api_watch_route(struct api *api, const struct http_request *req, struct htt
 		struct attrib_watch *const *watches;
 		int n = attrib_watches_locked(at, &watches);
 		for (int i = 0; i < n; i++)
-			json_array_append_new(a,
-			                      watch_json(watches[i], method_of(at, api->d->set)));
+			json_array_append_new(a, watch_json(at, api->d->set, watches[i]));
 		attrib_unlock(at);
 		api_reply(res, 200, json_pack("{s:o}", "watches", a));
 		return;
@@ -220,7 +238,7 @@ void api_watch_route(struct api *api, const struct http_request *req, struct htt
 	if (get) {
 		attrib_lock(api->d->attrib);
 		struct attrib_watch *w = attrib_watch_find(api->d->attrib, rest + 1, false, 0);
-		json_t *o = w ? watch_json(w, method_of(api->d->attrib, api->d->set)) : NULL;
+		json_t *o = w ? watch_json(api->d->attrib, api->d->set, w) : NULL;
 		attrib_unlock(api->d->attrib);
 		if (o)
 			api_reply(res, 200, o);
@@ -380,6 +398,15 @@ static int scope_parse(const char *scope, struct scope_ref *r, char *err, size_t
 	return 0;
 }
 
+/* Why a scan-based scope (pid, cgroup, user) is split by CPU time, with the lock held. */
+static const char *scan_method_reason(const struct attrib *a)
+{
+	const struct hwpc *h = attrib_hwpc(a);
+	if (!h || !h->on)
+		return h ? h->error : "hardware counters are off";
+	return "hardware counters follow watches (kernel:ID) only; this scope is split by CPU time";
+}
+
 static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "
                                 "or user:UID";
 
@@ -432,6 +459,7 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 	attrib_lock(a);
 	json_t *extra = NULL;
 	bool known = true;
+	const char *method = method_of(a, set), *method_reason = scan_method_reason(a);
 	double resolution = attrib_config_of(a)->scan_interval_s;
 	switch (r.kind) {
 	case SCOPE_PID: {
@@ -450,8 +478,11 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 		known = w != NULL;
 		if (w) {
 			snprintf(key, sizeof(key), "kernel:%d", w->id);
-			extra = watch_json(w, method_of(a, set));
+			extra = watch_json(a, set, w);
+			method = watch_method(a, set, w, &method_reason);
 			resolution = (double)d->sampler->interval_ns / 1e9;
+			if (strncmp(method, HWPC_METHOD, strlen(HWPC_METHOD)) == 0)
+				resolution = HWPC_WINDOW_MIN_S; /* split once per window */
 		}
 		break;
 	}
@@ -513,14 +544,14 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 			                                      "per-process utilisation"));
 		json_object_set_new(channels, id, cj);
 	}
-	const char *method = method_of(a, set);
+	json_t *o = json_pack(
+	    "{s:o, s:f, s:o, s:s, s:o, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope",
+	    text_json(scope), "joules", joules, "share",
+	    api_jnum(host_joules > 0 ? joules / host_joules : NAN), "method", method,
+	    "method_reason", *method_reason ? text_json(method_reason) : json_null(), "measured",
+	    false, "resolution_s", resolution, "active_joules", active, "idle_joules", idle,
+	    "unattributed_joules", unattr, "channels", channels, "policy", policy);
 	attrib_unlock(a);
-	json_t *o = json_pack("{s:o, s:f, s:o, s:s, s:b, s:f, s:f, s:f, s:f, s:o, s:s}", "scope",
-	                      text_json(scope), "joules", joules, "share",
-	                      api_jnum(host_joules > 0 ? joules / host_joules : NAN), "method",
-	                      method, "measured", false, "resolution_s", resolution,
-	                      "active_joules", active, "idle_joules", idle, "unattributed_joules",
-	                      unattr, "channels", channels, "policy", policy);
 	if (extra)
 		json_object_set_new(o, "watch", extra);
 	return o;

@@ -49,6 +49,7 @@ static const struct api_route routes[] = {
     {"/api/v1/processes", .needs_attrib = true, .handle = api_processes_route},
     {"/api/v1/watch", .subpaths = true, .any_method = true, .needs_attrib = true,
      .handle = api_watch_route},
+    {"/api/v1/model", .needs_attrib = true, .handle = api_model_route},
     {"/metrics", .handle = api_metrics_route},
 };
 
@@ -67,9 +68,10 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		if (route_matches(&routes[i], req->path))
 			r = &routes[i];
 	if (!r) {
-		http_error(res, 404, "no such endpoint",
-		           "see the API table: /api/v1/info, sources, now, history, energy, "
-		           "runs, longterm, users, carbon, stream, processes, watch, /metrics");
+		http_error(
+		    res, 404, "no such endpoint",
+		    "see the API table: /api/v1/info, sources, now, history, energy, "
+		    "runs, longterm, users, carbon, stream, processes, watch, model, /metrics");
 		return;
 	}
 	if (r->needs_attrib && api_attrib_off(api, res))

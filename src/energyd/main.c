@@ -319,6 +319,10 @@ static int open_as_root(struct energyd *e)
 	    .dram_by_cpu = strcmp(opt->attribute_dram, "none") != 0,
 	    .history_s = opt->history_s,
 	    .watches_per_user = opt->watches_per_user,
+	    .sysfs_root = opt->sysfs_root,
+	    .hwpc = opt->hwpc,
+	    .hwpc_error_window = opt->hwpc_error_window,
+	    .hwpc_tdp_w = opt->hwpc_tdp_watts,
 	};
 	if (attrib_open(&e->attrib, &acfg, err, sizeof(err)) < 0)
 		return log_fail(1, "%s", err);

@@ -165,6 +165,9 @@ static const char *const allowed[] = {
     "sysinfo",
     "sched_getparam",
     "sched_getscheduler",
+    /* attribution: hardware counters of watched processes, opened when they are registered
+     * (the kernel checks the caller may trace the process; src/energyd/attribution/hwpc.h) */
+    "perf_event_open",
 };
 
 #ifdef SANDBOX_SANITIZER

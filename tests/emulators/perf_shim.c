@@ -32,35 +32,13 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "shim_real.h"
+
 #define SHIM_FDS      4096
 #define RAPL_EVT_MASK 0xffULL
 
 static bool shim_fd[SHIM_FDS];
 static uint64_t shim_base[SHIM_FDS]; /* count at open: read() returns the count since */
-
-static ssize_t real_pread(int fd, void *buf, size_t n, off_t offset)
-{
-	static ssize_t (*real)(int, void *, size_t, off_t) = NULL;
-	if (!real)
-		*(void **)&real = dlsym(RTLD_NEXT, "pread");
-	return real(fd, buf, n, offset);
-}
-
-static int real_open(const char *path, int flags)
-{
-	static int (*real)(const char *, int, ...) = NULL;
-	if (!real)
-		*(void **)&real = dlsym(RTLD_NEXT, "open");
-	return real(path, flags);
-}
-
-static int real_close(int fd)
-{
-	static int (*real)(int) = NULL;
-	if (!real)
-		*(void **)&real = dlsym(RTLD_NEXT, "close");
-	return real(fd);
-}
 
 /* A small number from a file under the root; def when absent or malformed. */
 static long shim_number(const char *root, const char *name, long def)

@@ -173,6 +173,7 @@ REQUESTS = {
     "metrics": http("GET", "/metrics"),
     "processes": http("GET", "/api/v1/processes?top=10&user=0"),
     "watch-list": http("GET", "/api/v1/watch"),
+    "model": http("GET", "/api/v1/model"),
     "watch-post": http("POST", "/api/v1/watch", json.dumps({"pid": 1, "label": "kernel-1"})),
     "watch-cgroup": http("POST", "/api/v1/watch",
                          json.dumps({"cgroup": "/user.slice", "label": "u"})),

@@ -14,6 +14,7 @@
 #include "attrib.h"
 #include "attrib_int.h"
 #include "energy.h"
+#include "hwpc.h"
 #include "log.h"
 #include "mem.h"
 
@@ -60,6 +61,7 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 		log_warn("%s (set --proc-root)", a->error);
 		return 0;
 	}
+	a->hwpc = hwpc_open(&a->cfg); /* before the privilege drop (hwpc.h) */
 	a->stat_fd = openat(a->proc_fd, "stat", O_RDONLY | O_CLOEXEC);
 	if (a->stat_fd < 0)
 		log_warn("attribution: cannot open %s/stat: %s; energy will not be split",
@@ -246,12 +248,20 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 		w->n_members = obs[i].n_members;
 		obs[i].members = NULL;
 	}
+	if (hwpc_defers(a->hwpc))
+		return; /* the hardware-counter model splits at the end of its window */
+	attrib_split_watch_energy(a, NULL, NULL);
+}
+
+void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx)
+{
 	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split)
 		return;
 	double busy_s = (double)(a->work.sys_busy - a->work.busy_at_split) / a->hz;
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
-		double share = split_scope_share(w->pending_cpu_s, busy_s);
+		double share = share_of ? share_of(ctx, w, busy_s)
+		                        : split_scope_share(w->pending_cpu_s, busy_s);
 		double prev = w->uj;
 		w->uj += a->work.pending_active_uj * share;
 		w->cpu_s += w->pending_cpu_s;
@@ -352,6 +362,7 @@ static void *attrib_thread(void *arg)
 		attrib_unlock(a);
 		for (int i = 0; i < n_obs; i++)
 			free(obs[i].members);
+		hwpc_window(a);
 
 		if (scan_due) {
 			struct scan_result r;
@@ -393,6 +404,8 @@ void attrib_free(struct attrib *a)
 		attrib_watch_free(a->watches[j]);
 	a->n_watches = 0;
 	series_store_free(&a->series);
+	hwpc_free(a->hwpc);
+	a->hwpc = NULL;
 	MEM_FREE_NULL(a->procs);
 	MEM_FREE_NULL(a->cgroups);
 	MEM_FREE_NULL(a->users);
@@ -494,4 +507,9 @@ const struct attrib_config *attrib_config_of(const struct attrib *a)
 bool attrib_has_cgroups(const struct attrib *a)
 {
 	return a->cgroup_fd >= 0;
+}
+
+const struct hwpc *attrib_hwpc(const struct attrib *a)
+{
+	return a->hwpc;
 }

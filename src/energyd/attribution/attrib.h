@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct hwpc;
+
 #define ATTRIB_WATCHES_MAX              256
 #define ATTRIB_LABEL_MAX                128
 #define ATTRIB_CGROUP_MAX               512 /* path length */
@@ -43,6 +45,11 @@ struct attrib_config {
 	bool dram_by_cpu;     /* --attribute-dram cpu-time: DRAM split like the CPU */
 	double history_s;     /* series are kept this long (s) */
 	int watches_per_user; /* quota of each user but root (docs/security.md) */
+	/* Hardware counters (hwpc.h): --hwpc, --hwpc-error-window, --hwpc-tdp-watts. */
+	const char *sysfs_root; /* CPUs and the packages' power limits */
+	bool hwpc;
+	int hwpc_error_window;
+	double hwpc_tdp_w;
 };
 
 /* One process as of the last full scan. */
@@ -188,6 +195,8 @@ struct attrib {
 	struct attrib_watch *watches[ATTRIB_WATCHES_MAX];
 	int n_watches;
 	int next_watch_id; /* the id attrib_watch_add gives next */
+
+	struct hwpc *hwpc; /* hardware counters and their model (hwpc.h); NULL when off */
 };
 
 /* What readers see of attribution: copied under its lock by attrib_status_locked(). */
@@ -223,6 +232,8 @@ bool attrib_has_series_locked(struct attrib *a, const char *key);
 /* How channel c is split and whether it is part of the host total: fixed by attrib_start. */
 enum split_method attrib_channel_method(const struct attrib *a, int c);
 bool attrib_channel_in_coverage(const struct attrib *a, int c);
+/* The hardware counters and their model (hwpc.h; read with the lock held), or NULL. */
+const struct hwpc *attrib_hwpc(const struct attrib *a);
 /* The configuration given to attrib_open; whether a cgroup root could be opened. */
 const struct attrib_config *attrib_config_of(const struct attrib *a);
 bool attrib_has_cgroups(const struct attrib *a);

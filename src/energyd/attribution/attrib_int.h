@@ -54,5 +54,9 @@ void attrib_observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs);
 /* Read every process and cgroup (no lock held), then apply the interval (lock held). */
 int attrib_scan_read(struct attrib *a, struct scan_result *r);
 void attrib_scan_apply(struct attrib *a, struct scan_result *r);
+/* With the lock held: give each watch its share of the active energy since the last split
+ * (share_of(ctx, watch, busy CPU seconds), or NULL for its CPU time share); hwpc.c uses it. */
+typedef double (*attrib_share_fn)(void *ctx, const struct attrib_watch *w, double busy_s);
+void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx);
 
 #endif

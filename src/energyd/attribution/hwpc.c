@@ -1,0 +1,446 @@
+/*
+ * The hardware counters behind "hwpc-model" (hwpc.h) and the window rhythm that reads them,
+ * feeds the model (hwpc_model.h) and splits the watches' active energy by it.
+ */
+#define _GNU_SOURCE
+#include "hwpc.h"
+#include "attrib.h"
+#include "attrib_int.h"
+#include "energy.h"
+#include "log.h"
+#include "source.h"
+
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const uint64_t event_config[HWPC_EVENTS] = {
+    PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_CACHE_MISSES};
+static const char *const event_name[HWPC_EVENTS] = {"cycles", "instructions", "cache-misses"};
+
+/* One generic hardware event, user space only (what an unprivileged account may count of its
+ * own processes), with the times that tell multiplexing. -errno on failure. */
+static int counter_open(int e, int pid, int cpu)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.type = PERF_TYPE_HARDWARE;
+	attr.size = sizeof(attr);
+	attr.config = event_config[e];
+	attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+	attr.exclude_kernel = 1;
+	attr.exclude_hv = 1;
+	attr.inherit = pid > 0;
+	long fd = syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int counter_read(int fd, struct hwpc_reading *r)
+{
+	uint64_t v[3];
+	ssize_t n = read(fd, v, sizeof(v));
+	if (n != (ssize_t)sizeof(v))
+		return n < 0 ? -errno : -EIO;
+	r->value = v[0];
+	r->enabled = v[1];
+	r->running = v[2];
+	return 0;
+}
+
+/* The count of a window, scaled by enabled / running when the kernel multiplexed the counter;
+ * NAN when it did not run at all in the window or went backwards. */
+static double counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b)
+{
+	if (b->value < a->value || b->enabled < a->enabled || b->running <= a->running)
+		return NAN;
+	double run = (double)(b->running - a->running), en = (double)(b->enabled - a->enabled);
+	return (double)(b->value - a->value) * (en > run ? en / run : 1.0);
+}
+
+/* The intercept's bound: the packages' long-term power limits, else the configured TDP. */
+static void read_bound(struct hwpc *h, const struct attrib_config *cfg)
+{
+	double sum = 0;
+	for (int p = 0; p < 16 && cfg->sysfs_root; p++) {
+		char path[600], buf[64];
+		uint64_t uw;
+		snprintf(path, sizeof(path),
+		         "%s/class/powercap/intel-rapl:%d/constraint_0_power_limit_uw",
+		         cfg->sysfs_root, p);
+		if (source_read_text(path, buf, sizeof(buf)) < 0 || energy_parse_u64(buf, &uw) < 0)
+			break;
+		sum += (double)uw / 1e6;
+	}
+	if (cfg->hwpc_tdp_w > 0) {
+		h->bound_w = cfg->hwpc_tdp_w;
+		snprintf(h->bound_source, sizeof(h->bound_source), "--hwpc-tdp-watts");
+	} else if (sum > 0) {
+		h->bound_w = sum;
+		snprintf(h->bound_source, sizeof(h->bound_source),
+		         "powercap constraint_0_power_limit_uw");
+	} else {
+		snprintf(h->bound_source, sizeof(h->bound_source), "the lowest window's power");
+	}
+}
+
+static void close_global(struct hwpc *h)
+{
+	for (int i = 0; i < h->n_cpus; i++)
+		for (int e = 0; e < HWPC_EVENTS; e++)
+			if (h->gfd[i][e] >= 0) {
+				close(h->gfd[i][e]);
+				h->gfd[i][e] = -1;
+				h->fds--;
+			}
+}
+
+/* Every online CPU's counters, or none (h->error says why). */
+static void open_global(struct hwpc *h, const struct attrib_config *cfg)
+{
+	struct source_cpu cpus[SOURCE_CPUS_MAX];
+	int n = cfg->sysfs_root ? topology_cpus(cfg->sysfs_root, cpus, SOURCE_CPUS_MAX) : 0;
+	if (n <= 0) {
+		long k = sysconf(_SC_NPROCESSORS_ONLN);
+		n = k > 0 && k <= SOURCE_CPUS_MAX ? (int)k : 1;
+		for (int i = 0; i < n; i++)
+			cpus[i].cpu = i;
+	}
+	if (n > HWPC_CPUS_MAX) {
+		snprintf(h->error, sizeof(h->error),
+		         "%d CPUs: hardware counters are read on at most %d (descriptor budget)", n,
+		         HWPC_CPUS_MAX);
+		return;
+	}
+	h->n_cpus = n;
+	for (int i = 0; i < n; i++) {
+		h->cpu[i] = cpus[i].cpu;
+		for (int e = 0; e < HWPC_EVENTS; e++)
+			h->gfd[i][e] = -1;
+	}
+	for (int i = 0; i < n; i++)
+		for (int e = 0; e < HWPC_EVENTS; e++) {
+			int fd = counter_open(e, -1, h->cpu[i]);
+			if (fd < 0) {
+				snprintf(h->error, sizeof(h->error),
+				         "no hardware counters: perf_event_open(%s, cpu %d): %s%s",
+				         event_name[e], h->cpu[i], strerror(-fd),
+				         fd == -ENOENT || fd == -EOPNOTSUPP
+				             ? " (no CPU PMU, as in most virtual machines)"
+				             : " (run energyd as root or with CAP_PERFMON)");
+				close_global(h);
+				return;
+			}
+			h->gfd[i][e] = fd;
+			h->fds++;
+		}
+	h->on = true;
+}
+
+struct hwpc *hwpc_open(const struct attrib_config *cfg)
+{
+	struct hwpc *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	if (hwpc_model_init(&h->model, cfg->hwpc_error_window, 0) < 0) {
+		free(h);
+		return NULL;
+	}
+	read_bound(h, cfg);
+	h->model.bound_w = h->bound_w;
+	if (!cfg->hwpc) {
+		snprintf(h->error, sizeof(h->error), "hardware counters are off (--hwpc off)");
+		return h;
+	}
+	open_global(h, cfg);
+	if (h->on)
+		log_info("attribution: hardware counters on %d CPUs (%d descriptors)", h->n_cpus,
+		         h->fds);
+	else
+		log_info("attribution: %s; attribution by CPU time only", h->error);
+	snprintf(h->reason, sizeof(h->reason), "%s", h->on ? "hwpc-model is learning" : h->error);
+	return h;
+}
+
+static void watch_close(struct hwpc *h, struct hwpc_watch *w)
+{
+	for (int e = 0; e < HWPC_EVENTS; e++)
+		if (w->fd[e] >= 0) {
+			close(w->fd[e]);
+			w->fd[e] = -1;
+			h->fds--;
+		}
+	w->open = false;
+}
+
+void hwpc_free(struct hwpc *h)
+{
+	if (!h)
+		return;
+	close_global(h);
+	for (int i = 0; i < h->n_watches; i++)
+		watch_close(h, &h->watches[i]);
+	hwpc_model_free(&h->model);
+	free(h);
+}
+
+bool hwpc_defers(const struct hwpc *h)
+{
+	return h && h->on && h->deferring;
+}
+
+const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason)
+{
+	*reason = !h                              ? "hardware counters are off"
+	          : !h->on                        ? h->error
+	          : h->n_view >= HWPC_WATCHES_MAX ? "hardware counters follow at most 64 watches"
+	                                          : h->reason;
+	for (int i = 0; h && i < h->n_view; i++)
+		if (h->view[i].id == watch_id) {
+			*reason = h->view[i].by_model ? "" : h->view[i].reason;
+			return h->view[i].by_model ? HWPC_METHOD : ATTRIB_METHOD;
+		}
+	return ATTRIB_METHOD;
+}
+
+/* ---- the window rhythm ------------------------------------------------------------------- */
+
+/* A watch as the window sees it, copied under the lock. */
+struct watch_ref {
+	int id, pid;
+	bool alive;
+};
+
+static void watch_open(struct hwpc *h, struct hwpc_watch *w)
+{
+	for (int e = 0; e < HWPC_EVENTS; e++) {
+		int fd = counter_open(e, w->pid, -1);
+		if (fd < 0) {
+			snprintf(w->reason, sizeof(w->reason),
+			         "perf_event_open(%s, pid %d): %s: this watch is split by CPU time",
+			         event_name[e], w->pid, strerror(-fd));
+			watch_close(h, w);
+			return;
+		}
+		w->fd[e] = fd;
+		h->fds++;
+	}
+	w->open = true;
+	snprintf(w->reason, sizeof(w->reason), "counters opened: no full window counted yet");
+}
+
+/* Close the counters of watches that ended or were deleted, open those of new ones. */
+static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n)
+{
+	for (int i = 0; i < h->n_watches; i++) {
+		int k = 0;
+		while (k < n && ref[k].id != h->watches[i].id)
+			k++;
+		if (k < n && ref[k].alive)
+			continue;
+		watch_close(h, &h->watches[i]);
+		h->watches[i--] = h->watches[--h->n_watches];
+	}
+	for (int k = 0; k < n; k++) {
+		bool known = false;
+		for (int i = 0; i < h->n_watches && !known; i++)
+			known = h->watches[i].id == ref[k].id;
+		if (known || !ref[k].alive || ref[k].pid <= 0 || h->n_watches >= HWPC_WATCHES_MAX)
+			continue;
+		struct hwpc_watch *w = &h->watches[h->n_watches++];
+		memset(w, 0, sizeof(*w));
+		w->id = ref[k].id;
+		w->pid = ref[k].pid;
+		for (int e = 0; e < HWPC_EVENTS; e++)
+			w->fd[e] = -1;
+		watch_open(h, w);
+	}
+}
+
+/* Read every counter; the machine's counts of the window into h->rate (still counts) and the
+ * window's length by the counters' own clock into *seconds. False when a machine counter
+ * failed (the window teaches nothing). */
+static bool read_counters(struct hwpc *h, double *seconds)
+{
+	bool ok = true, had = h->ghave;
+	double enabled = 0;
+	memset(h->rate, 0, sizeof(h->rate));
+	for (int i = 0; i < h->n_cpus; i++)
+		for (int e = 0; e < HWPC_EVENTS; e++) {
+			struct hwpc_reading r;
+			if (counter_read(h->gfd[i][e], &r) < 0) {
+				ok = false;
+				continue;
+			}
+			double d = had ? counter_delta(&h->glast[i][e], &r) : NAN;
+			ok &= isfinite(d);
+			h->rate[e] += isfinite(d) ? d : 0;
+			if (e == 0 && had)
+				enabled += (double)(r.enabled - h->glast[i][e].enabled);
+			h->glast[i][e] = r;
+		}
+	h->ghave = true;
+	*seconds = enabled / 1e9 / (h->n_cpus ? h->n_cpus : 1);
+	for (int i = 0; i < h->n_watches; i++) {
+		struct hwpc_watch *w = &h->watches[i];
+		bool wok = w->open && w->have;
+		for (int e = 0; e < HWPC_EVENTS && w->open; e++) {
+			struct hwpc_reading r;
+			int rc = counter_read(w->fd[e], &r);
+			double d = rc == 0 && w->have ? counter_delta(&w->last[e], &r) : NAN;
+			wok &= isfinite(d);
+			w->rate[e] = d;
+			if (rc == 0)
+				w->last[e] = r;
+		}
+		w->rate_ok = wok;
+		w->have = w->open;
+	}
+	return ok && had;
+}
+
+/* The packages' cumulative energy (uJ) at wall-clock time t, interpolated between the samples
+ * around it (the attribution's active and idle series); false without a package channel. */
+static bool package_uj_at(struct attrib *a, double t, double *uj)
+{
+	const struct channel_set *set = a->sampler->set;
+	bool any = false;
+	*uj = 0;
+	for (int c = 0; c < set->n; c++)
+		if (set->ch[c].kind == CHANNEL_PACKAGE && set->ch[c].measured) {
+			char key[CHANNEL_ID_MAX + 16];
+			snprintf(key, sizeof(key), "active:%s", set->ch[c].id);
+			*uj += attrib_series_at(a, key, t);
+			snprintf(key, sizeof(key), "idle:%s", set->ch[c].id);
+			*uj += attrib_series_at(a, key, t);
+			any = true;
+		}
+	return any;
+}
+
+/* A watch's share of the active energy of the window: its predicted dynamic power over the
+ * machine's, when the model may be used and its counters covered the window; else its CPU
+ * time share (and why). */
+static double model_share(void *ctx, const struct attrib_watch *aw, double busy_s)
+{
+	struct hwpc *h = ctx;
+	struct hwpc_watch *w = NULL;
+	for (int i = 0; i < h->n_watches && !w; i++)
+		if (h->watches[i].id == aw->id)
+			w = &h->watches[i];
+	double all = hwpc_model_dynamic(&h->model, h->rate);
+	if (w && h->usable && w->rate_ok && all > 0) {
+		w->by_model = true;
+		double s = hwpc_model_dynamic(&h->model, w->rate) / all;
+		return s < 0 ? 0 : s > 1 ? 1 : s;
+	}
+	if (w) {
+		w->by_model = false;
+		if (!h->usable)
+			snprintf(w->reason, sizeof(w->reason), "%s", h->reason);
+		else if (w->open && !w->rate_ok)
+			snprintf(w->reason, sizeof(w->reason),
+			         "its counters did not cover the last window");
+	}
+	return split_scope_share(aw->pending_cpu_s, busy_s);
+}
+
+/* Learn from the pending window once samples cover its end; then the window just read (rates
+ * over [read_t, now], counted) becomes the pending one. */
+static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, double counted_s)
+{
+	double e0 = 0, e1 = 0;
+	bool have_pkg = package_uj_at(a, now, &e0);
+	if (h->pending && have_pkg && a->last_t >= h->pending_sample.t) {
+		struct hwpc_sample *s = &h->pending_sample;
+		package_uj_at(a, h->pending_t0, &e0);
+		package_uj_at(a, s->t, &e1);
+		s->watts = (e1 - e0) / 1e6 / s->seconds;
+		hwpc_model_add(&h->model, s);
+		h->pending = false;
+	}
+	(void)counted_s;
+	double per_s = now - h->read_t; /* the wall clock, as the packages' energy */
+	bool window = counted && h->read_t > 0 && per_s > 0;
+	for (int e = 0; e < HWPC_EVENTS; e++) {
+		h->rate[e] = window ? h->rate[e] / per_s : 0;
+		for (int i = 0; i < h->n_watches; i++)
+			h->watches[i].rate[e] /= per_s > 0 ? per_s : 1;
+	}
+	if (window) {
+		h->pending = true;
+		h->pending_t0 = h->read_t;
+		h->pending_sample = (struct hwpc_sample){.t = now, .seconds = now - h->read_t};
+		memcpy(h->pending_sample.rate, h->rate, sizeof(h->rate));
+	}
+	h->usable = hwpc_model_usable(&h->model, h->reason, sizeof(h->reason));
+	if (!have_pkg) {
+		h->usable = false;
+		snprintf(h->reason, sizeof(h->reason),
+		         "hwpc-model needs a measured package channel (RAPL) to learn from");
+	} else if (!counted && h->read_t > 0) {
+		h->usable = false;
+		snprintf(h->reason, sizeof(h->reason),
+		         "a hardware counter of the machine could not be read in the last window");
+	}
+	h->read_t = now;
+}
+
+/* The watches' methods and the descriptor count, for readers; with the lock held. */
+static void publish(struct hwpc *h)
+{
+	for (int i = 0; i < h->n_watches; i++) {
+		h->view[i].id = h->watches[i].id;
+		h->view[i].by_model = h->watches[i].by_model;
+		memcpy(h->view[i].reason, h->watches[i].reason, sizeof(h->view[i].reason));
+	}
+	h->n_view = h->n_watches;
+	h->view_fds = h->fds;
+}
+
+void hwpc_window(struct attrib *a)
+{
+	struct hwpc *h = a->hwpc;
+	if (!h || !h->on)
+		return;
+	struct watch_ref ref[ATTRIB_WATCHES_MAX];
+	int n = 0;
+	attrib_lock(a);
+	double t = a->last_t;
+	if (h->win_t > 0 && (t - h->win_t < HWPC_WINDOW_MIN_S - 1e-6 ||
+	                     energy_wall_time() - h->read_t < HWPC_WINDOW_MIN_S)) {
+		attrib_unlock(a);
+		return;
+	}
+	for (int j = 0; j < a->n_watches; j++) {
+		const struct attrib_watch *w = a->watches[j];
+		ref[n++] = (struct watch_ref){w->id, w->is_cgroup ? 0 : w->pid, w->alive};
+	}
+	attrib_unlock(a);
+	/* The counters are the thread's own: opened, closed and read without the lock. */
+	sync_watches(h, ref, n);
+	double counted_s = 0, now = energy_wall_time();
+	bool counted = read_counters(h, &counted_s);
+	attrib_lock(a);
+	learn(a, h, now, counted, counted_s);
+	h->win_t = t;
+	if (h->deferring) {
+		attrib_split_watch_energy(a, model_share, h);
+	} else {
+		for (int i = 0; i < h->n_watches; i++) {
+			struct hwpc_watch *w = &h->watches[i];
+			w->by_model = false;
+			if (w->open)
+				snprintf(w->reason, sizeof(w->reason), "%s",
+				         h->usable ? "hwpc-model applies from the next window"
+				                   : h->reason);
+		}
+	}
+	h->deferring = h->usable;
+	publish(h);
+	attrib_unlock(a);
+}

@@ -1,0 +1,105 @@
+/*
+ * Hardware performance counters for attribution (docs/attribution.md, "hwpc-model"): unhalted
+ * cycles, instructions and last-level-cache misses (the kernel's generic hardware events, on
+ * Intel and AMD alike), counted
+ *
+ * - for the whole machine: one counter per event and online CPU (pid -1), opened before the
+ *   privilege drop by hwpc_open; without them (no PMU, as in most virtual machines, or refused)
+ *   the hardware-counter model is off with the reason and everything stays cpu-time-share;
+ * - per watch: one counter per event on the watch's root process with inherit (its children
+ *   born after registration count too), opened by the attribution thread when it first sees
+ *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md).
+ *
+ * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX (3 per online CPU and 3
+ * per counted watch). Counters are read once per model window (at least 1 s), never per
+ * sample; multiplexing is undone with time_enabled / time_running of each window.
+ *
+ * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
+ * its own and read without any lock, so that no request waits for a counter read; what readers
+ * see (on, error, n_cpus, bound, usable, reason, the model and the views) is written under the
+ * attribution lock, and readers take it.
+ */
+#ifndef ENERGY_HWPC_H
+#define ENERGY_HWPC_H
+
+#include "hwpc_model.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HWPC_CPUS_MAX    128
+#define HWPC_WATCHES_MAX 64
+#define HWPC_METHOD      "hwpc-model"
+
+struct attrib;
+struct attrib_config;
+
+/* One event's counter as last read: the raw count, time enabled and time running (ns). */
+struct hwpc_reading {
+	uint64_t value, enabled, running;
+};
+
+struct hwpc_watch {
+	int id;  /* the watch's */
+	int pid; /* its root process */
+	int fd[HWPC_EVENTS];
+	struct hwpc_reading last[HWPC_EVENTS];
+	bool have;                /* last holds a reading */
+	bool open;                /* the counters are open */
+	double rate[HWPC_EVENTS]; /* over the last window, when rate_ok */
+	bool rate_ok;
+	bool by_model;    /* its last window was split by the model */
+	char reason[256]; /* why not, when not */
+};
+
+/* What readers see of a watch: its method in the last window, and why not the model. */
+struct hwpc_watch_view {
+	int id;
+	bool by_model;
+	char reason[256];
+};
+
+struct hwpc {
+	bool on;         /* the machine's counters are open */
+	char error[256]; /* why they are not */
+	int n_cpus;
+	int cpu[HWPC_CPUS_MAX];
+	int gfd[HWPC_CPUS_MAX][HWPC_EVENTS];
+	struct hwpc_reading glast[HWPC_CPUS_MAX][HWPC_EVENTS];
+	bool ghave;
+	double bound_w; /* the intercept's bound: power limit or --hwpc-tdp-watts; 0 unknown */
+	char bound_source[96];
+	double win_t;  /* start of the current window (the sampler's clock); 0 before */
+	double read_t; /* when the machine's counters were last read (wall clock); 0 before */
+	/* The last window's rates, learned from once the samples around its two reads exist:
+	 * the packages' energy is interpolated at the very times the counters were read. */
+	bool pending;
+	double pending_t0;
+	struct hwpc_sample pending_sample;
+	bool deferring;   /* the model splits the watches at the end of the current window */
+	bool usable;      /* as of the last window */
+	char reason[256]; /* why not usable */
+	double rate[HWPC_EVENTS]; /* the machine's rates over the last window */
+	struct hwpc_model model;
+	struct hwpc_watch watches[HWPC_WATCHES_MAX];
+	int n_watches;
+	int fds; /* descriptors open */
+	/* Copied from the above at the end of every window, under the lock, for readers. */
+	struct hwpc_watch_view view[HWPC_WATCHES_MAX];
+	int n_view, view_fds;
+};
+
+/* Before the privilege drop: the machine's counters and the model. Never fails the daemon:
+ * NULL only without memory; otherwise h->on says whether counters work (h->error why not). */
+struct hwpc *hwpc_open(const struct attrib_config *cfg);
+void hwpc_free(struct hwpc *h);
+/* The model splits the watches at the end of the window (the sample rhythm must not). */
+bool hwpc_defers(const struct hwpc *h);
+/* Called by the attribution thread after every batch of samples (no lock held): at the end of
+ * a window, reads the counters, learns, and splits the watches' energy when deferring. */
+void hwpc_window(struct attrib *a);
+/* With the attribution lock held: the method of a watch's latest figures and, for
+ * cpu-time-share, why not hwpc-model (reason is "" for hwpc-model). */
+const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason);
+
+#endif

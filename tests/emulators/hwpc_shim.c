@@ -1,0 +1,208 @@
+/*
+ * LD_PRELOAD shim that plays the kernel's generic hardware events (PERF_TYPE_HARDWARE: cycles,
+ * instructions, cache misses; include/uapi/linux/perf_event.h) so that energyd's
+ * hardware-counter attribution runs on machines without a CPU PMU (virtual machines).
+ *
+ * tests/emulators/hwpc.py writes, under $HWPC_SHIM_ROOT, one file per counter: cpu/N/EVENT for
+ * the CPU-wide counters (pid -1, cpu N) and pid/P/EVENT for a process's (pid P, cpu -1), EVENT
+ * being cycles, instructions or cache-misses. Each file is five little-endian uint64: a
+ * sequence number, the count, time_enabled and time_running (ns) and the sequence number again
+ * (the writer bumps both; a read that sees them differ is retried, as a seqlock).
+ *
+ * perf_event_open for those events is checked as the perf core does for what the shim serves:
+ * sampling (sample_period), a group (group_fd != -1), both pid and cpu given, or neither, are
+ * EINVAL; a CPU without files is ENODEV. A process without files, and other events, go to the
+ * kernel: on a machine without a PMU it refuses them (ENOENT), and energyd's seccomp filter
+ * must let the call through to hear it.
+ * read() returns, like the kernel's, the counts since the event was opened: the value, then
+ * time_enabled and time_running when read_format asks for them (ENOSPC for a shorter buffer).
+ * ioctl PERF_EVENT_IOC_RESET restarts the counts; ENABLE and DISABLE are accepted (the counters
+ * count from the open). The times let a test play multiplexing (running < enabled, and the
+ * value counted only while running).
+ */
+#undef _FILE_OFFSET_BITS
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "shim_real.h"
+
+#define SHIM_FDS 4096
+
+struct shim_counter {
+	bool used;
+	uint64_t read_format;
+	uint64_t base[3]; /* value, enabled, running at the open (or the last reset) */
+};
+
+static struct shim_counter shim[SHIM_FDS];
+
+/* value, enabled, running of a counter file, consistent (seqlock). */
+static int shim_load(int fd, uint64_t v[3])
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		unsigned char b[40];
+		if (real_pread(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+			return -1;
+		uint64_t w[5];
+		for (int k = 0; k < 5; k++) {
+			w[k] = 0;
+			for (int i = 7; i >= 0; i--)
+				w[k] = w[k] << 8 | b[8 * k + i];
+		}
+		if (w[0] != w[4])
+			continue; /* caught a write halfway */
+		memcpy(v, &w[1], 3 * sizeof(*v));
+		return 0;
+	}
+	return -1;
+}
+
+static const char *event_file(uint64_t config)
+{
+	switch (config) {
+	case PERF_COUNT_HW_CPU_CYCLES:
+		return "cycles";
+	case PERF_COUNT_HW_INSTRUCTIONS:
+		return "instructions";
+	case PERF_COUNT_HW_CACHE_MISSES:
+		return "cache-misses";
+	}
+	return NULL;
+}
+
+/* The fake events' perf_event_open: an fd, -1 with errno, or -2 for "ask the kernel". */
+static long shim_perf_open(const char *root, const struct perf_event_attr *attr, pid_t pid, int cpu,
+                           int group_fd, unsigned long flags)
+{
+	const char *ev = event_file(attr->config);
+	if (!ev || attr->sample_period || group_fd != -1 || (pid != -1 && cpu != -1) ||
+	    (pid == -1 && cpu < 0) || pid < -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The root is opened at the first call, before energyd drops root: a test's temporary
+	 * directory need not be searchable by the account it drops to. */
+	static int root_fd = -1;
+	if (root_fd < 0)
+		root_fd = real_open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char path[512];
+	if (pid == -1)
+		snprintf(path, sizeof(path), "cpu/%d/%s", cpu, ev);
+	else
+		snprintf(path, sizeof(path), "pid/%d/%s", (int)pid, ev);
+	int fd = root_fd < 0 ? -1
+	                     : openat(root_fd, path,
+	                              O_RDONLY | ((flags & PERF_FLAG_FD_CLOEXEC) ? O_CLOEXEC : 0));
+	if (fd < 0 && pid != -1)
+		return -2; /* not a scripted process */
+	if (fd < 0) {
+		errno = ENODEV;
+		return -1;
+	}
+	uint64_t v[3];
+	if (fd >= SHIM_FDS || shim_load(fd, v) < 0) {
+		real_close(fd);
+		errno = EIO;
+		return -1;
+	}
+	shim[fd] = (struct shim_counter){.used = true, .read_format = attr->read_format};
+	memcpy(shim[fd].base, v, sizeof(v));
+	return fd;
+}
+
+long syscall(long number, ...)
+{
+	va_list ap;
+	va_start(ap, number);
+	long a[6];
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	const char *root = getenv("HWPC_SHIM_ROOT");
+	if (number == SYS_perf_event_open && root && a[0]) {
+		const struct perf_event_attr *attr = (const struct perf_event_attr *)a[0];
+		long fd = attr->type == PERF_TYPE_HARDWARE
+		              ? shim_perf_open(root, attr, (pid_t)a[1], (int)a[2], (int)a[3],
+		                               (unsigned long)a[4])
+		              : -2;
+		if (fd != -2)
+			return fd;
+	}
+	static long (*real)(long, ...) = NULL;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "syscall");
+	return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	static ssize_t (*real)(int, void *, size_t) = NULL;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "read");
+	if (fd < 0 || fd >= SHIM_FDS || !shim[fd].used)
+		return real(fd, buf, n);
+	uint64_t v[3], out[3];
+	size_t k = 0;
+	if (shim_load(fd, v) < 0) {
+		errno = EIO;
+		return -1;
+	}
+	out[k++] = v[0] - shim[fd].base[0];
+	if (shim[fd].read_format & PERF_FORMAT_TOTAL_TIME_ENABLED)
+		out[k++] = v[1] - shim[fd].base[1];
+	if (shim[fd].read_format & PERF_FORMAT_TOTAL_TIME_RUNNING)
+		out[k++] = v[2] - shim[fd].base[2];
+	if (n < k * sizeof(uint64_t)) {
+		errno = ENOSPC;
+		return -1;
+	}
+	memcpy(buf, out, k * sizeof(uint64_t));
+	return (ssize_t)(k * sizeof(uint64_t));
+}
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (fd >= 0 && fd < SHIM_FDS && shim[fd].used) {
+		if (request == PERF_EVENT_IOC_RESET) {
+			uint64_t v[3];
+			if (shim_load(fd, v) < 0) {
+				errno = EIO;
+				return -1;
+			}
+			shim[fd].base[0] = v[0]; /* the times keep running, as in the kernel */
+			return 0;
+		}
+		if (request == PERF_EVENT_IOC_ENABLE || request == PERF_EVENT_IOC_DISABLE)
+			return 0;
+		errno = ENOTTY;
+		return -1;
+	}
+	static int (*real)(int, unsigned long, ...) = NULL;
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "ioctl");
+	return real(fd, request, arg);
+}
+
+int close(int fd)
+{
+	if (fd >= 0 && fd < SHIM_FDS)
+		shim[fd].used = false;
+	return real_close(fd);
+}
