@@ -1,0 +1,155 @@
+/* Full scans, applied to hand-made scan results (attrib_scan_apply): a child reaped between the
+ * reads of its parent and of itself. Its parent (pid 100) is read before the reap, the child
+ * (400) after it: the child is gone but the parent's cutime does not hold it yet; it does at the
+ * next scan. What the child was charged before must not count again there, or the parent takes
+ * the share of everyone else (pid 200) in that interval.
+ *
+ * 100 clock ticks a second; every interval has 100 busy ticks and 100 J of active energy.
+ *   scan 1: the child ran 100 ticks                        -> it gets 100 J
+ *   scan 2: the child ran 50 more and exited, 200 ran 50   -> 200 gets 50 J
+ *   scan 3: 200 ran 100; the parent's cutime now holds 150
+ * Race (scan 2 sees the parent's old cutime): at scan 3 only 50 of the 150 are new: the parent
+ * gets 50 / (50 + 100) of 100 J and 200 the rest (counted again, the 100 ticks would give 200
+ * only 100 / 250 of it). No race (scan 2 sees the new cutime): the child's last 50 ticks are its
+ * own at scan 2 and 200 has the whole of scan 3. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "attrib.h"
+#include "attrib_int.h"
+
+#define J 1e6 /* microjoules */
+
+static struct channel_set set;
+static struct sampler sampler;
+static struct attrib a;
+
+static void set_up(void)
+{
+	memset(&set, 0, sizeof(set));
+	memset(&sampler, 0, sizeof(sampler));
+	memset(&a, 0, sizeof(a));
+	sampler.set = &set;
+	a.sampler = &sampler;
+	a.hz = 100;
+	a.cfg.history_s = 3600;
+	a.cfg.scan_interval_s = 1;
+	series_store_init(&a.series);
+}
+
+static void tear_down(void)
+{
+	series_store_free(&a.series);
+	free(a.procs);
+	free(a.users);
+	a.procs = NULL;
+	a.users = NULL;
+}
+
+struct p {
+	int pid, ppid;
+	uint64_t own, children; /* utime + stime; cutime + cstime */
+};
+
+/* One scan at time t: the processes as read, /proc/stat's busy ticks right after them, and the
+ * active energy since the last scan. */
+static void scan(double t, const struct p *ps, size_t n, uint64_t busy, double active_uj)
+{
+	struct scan_result r;
+	memset(&r, 0, sizeof(r));
+	r.procs = calloc(n, sizeof(*r.procs));
+	assert_non_null(r.procs);
+	for (size_t i = 0; i < n; i++) {
+		struct attrib_proc *q = &r.procs[r.n++];
+		q->pid = ps[i].pid;
+		q->ppid = ps[i].ppid;
+		q->uid = 1000;
+		q->starttime = 100; /* all there since before the first scan */
+		q->own_ticks = ps[i].own;
+		q->total_ticks = ps[i].own + ps[i].children;
+	}
+	r.boot_ticks = 1e6;
+	r.sys_ok = true;
+	r.sys_busy = busy;
+	r.sys_total = 2 * busy;
+	a.work.cpu_active_uj += active_uj;
+	a.last_t = t;
+	attrib_scan_apply(&a, &r);
+	free(r.procs);
+	free(r.cgroups);
+}
+
+static double at(const char *key, double t)
+{
+	return attrib_series_at(&a, key, t);
+}
+
+static void near(double got, double want)
+{
+	if (fabs(got - want) > 1e-6 * fabs(want) + 1e-6)
+		fail_msg("got %.9g uJ, want %.9g uJ", got, want);
+}
+
+static void first_two_scans(void)
+{
+	struct p s0[] = {{1, 0, 0, 0}, {100, 1, 0, 0}, {200, 1, 0, 0}, {400, 100, 0, 0}};
+	scan(0, s0, 4, 0, 0);
+	struct p s1[] = {{1, 0, 0, 0}, {100, 1, 0, 0}, {200, 1, 0, 0}, {400, 100, 100, 0}};
+	scan(1, s1, 4, 100, 100 * J);
+	near(at("pid:400", 1) - at("pid:400", 0), 100 * J);
+}
+
+static void test_reap_between_the_reads(void **state)
+{
+	(void)state;
+	set_up();
+	first_two_scans();
+	/* The child is gone, the parent's cutime is still 0. */
+	struct p s2[] = {{1, 0, 0, 0}, {100, 1, 0, 0}, {200, 1, 50, 0}};
+	scan(2, s2, 3, 200, 100 * J);
+	near(at("pid:200", 2) - at("pid:200", 1), 50 * J);
+	/* Now it holds the child's 150 ticks, 100 of which were charged at scan 1. */
+	struct p s3[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 150, 0}};
+	scan(3, s3, 3, 300, 100 * J);
+	near(at("pid:200", 3) - at("pid:200", 2), 100 * J * 100 / 150);
+	near(at("pid:100", 3) - at("pid:100", 2), 100 * J * 50 / 150);
+	/* The parent's tree: the child's 100 J and the late 50 ticks, not the 100 again. */
+	near(at("pid:100", 3), 100 * J + 100 * J * 50 / 150);
+	near(at("user:1000", 3), 250 * J);
+	/* The shortfall is carried once: a fourth scan owes nothing. */
+	struct p s4[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 250, 0}};
+	scan(4, s4, 3, 400, 100 * J);
+	near(at("pid:200", 4) - at("pid:200", 3), 100 * J);
+	tear_down();
+}
+
+static void test_reap_seen_at_once(void **state)
+{
+	(void)state;
+	set_up();
+	first_two_scans();
+	struct p s2[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 50, 0}};
+	scan(2, s2, 3, 200, 100 * J);
+	near(at("pid:200", 2) - at("pid:200", 1), 50 * J);
+	near(at("pid:400", 2) - at("pid:400", 1), 50 * J); /* its last stretch, its own */
+	struct p s3[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 150, 0}};
+	scan(3, s3, 3, 300, 100 * J);
+	near(at("pid:200", 3) - at("pid:200", 2), 100 * J);
+	near(at("pid:100", 3), 150 * J);
+	tear_down();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reap_between_the_reads),
+	    cmocka_unit_test(test_reap_seen_at_once),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
