@@ -1,4 +1,5 @@
 #include "history.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <math.h>
@@ -38,11 +39,9 @@ int history_init(struct history *h, int n_channels, size_t capacity)
 
 void history_free(struct history *h)
 {
-	free(h->t);
-	free(h->host);
-	free(h->channel);
-	h->t = NULL;
-	h->host = h->channel = NULL;
+	MEM_FREE_NULL(h->t);
+	MEM_FREE_NULL(h->host);
+	MEM_FREE_NULL(h->channel);
 	h->count = 0;
 }
 

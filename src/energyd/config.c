@@ -214,13 +214,13 @@ static const struct opt opts[] = {
      "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
     {"attribute-dram", OPT_NAME, OFF(attribute_dram), "cpu-time|none",
      "attribution: split dram energy by CPU time (default) or leave it unattributed"},
-    {"hwpc", OPT_SWITCH, OFF(hwpc), "on|off",
+    {"hwpc", OPT_SWITCH, OFF(hwpc.on), "on|off",
      "attribution: split watches by a model of hardware counters learned against RAPL "
      "(hwpc-model) where the CPU has counters (default on)"},
-    {"hwpc-error-window", OPT_COUNT, OFF(hwpc_error_window), "N",
+    {"hwpc-error-window", OPT_COUNT, OFF(hwpc.error_window), "N",
      "attribution: windows of 1 s in the hwpc-model's history and error window (default 60, "
      "8 to 600)"},
-    {"hwpc-tdp-watts", OPT_WATTS, OFF(hwpc_tdp_watts), "W",
+    {"hwpc-tdp-watts", OPT_WATTS, OFF(hwpc.tdp_w), "W",
      "attribution: bound of the hwpc-model's static power (default: the packages' powercap "
      "power limits)"},
     {"connections-per-user", OPT_COUNT, OFF(conns_per_user), "N",
@@ -272,8 +272,8 @@ void options_defaults(struct energyd_options *o)
 	o->conns_per_user = 16;
 	o->request_timeout_s = 5.0;
 	o->watches_per_user = 32;
-	o->hwpc = true;
-	o->hwpc_error_window = 60;
+	o->hwpc.on = true;
+	o->hwpc.error_window = 60;
 	o->heavy_queries = 2;
 	o->sandbox = true;
 }
@@ -520,9 +520,9 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		         o->attribute_dram);
 		return -1;
 	}
-	if (o->hwpc_error_window < 8 || o->hwpc_error_window > 600) {
+	if (o->hwpc.error_window < 8 || o->hwpc.error_window > 600) {
 		snprintf(err, errlen, "--hwpc-error-window %d: give 8 to 600 windows",
-		         o->hwpc_error_window);
+		         o->hwpc.error_window);
 		return -1;
 	}
 	if (influx_config_check(&o->influxdb, err, errlen) < 0)

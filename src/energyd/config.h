@@ -7,6 +7,7 @@
 #define ENERGY_CONFIG_H
 
 #include "carbon.h"
+#include "hwpc.h"
 #include "influx.h"
 #include "store.h"
 
@@ -51,12 +52,10 @@ struct energyd_options {
 	char attribute_dram[64];           /* "cpu-time" or "none" */
 	int conns_per_user;                /* docs/security.md: limits against one local user */
 	double request_timeout_s;
-	int watches_per_user;  /* quota of watches of each user but root */
-	bool hwpc;             /* attribution by hardware counters where available */
-	int hwpc_error_window; /* its history and error window, in windows of 1 s */
-	double hwpc_tdp_watts; /* bound of its intercept; 0: the powercap limits */
-	int heavy_queries;     /* heavy answers built at once (api.h heavy_max) */
-	bool sandbox;          /* no_new_privs, no capabilities, seccomp after the drop */
+	int watches_per_user;    /* quota of watches of each user but root */
+	struct hwpc_config hwpc; /* the hardware-counter model (hwpc.h) */
+	int heavy_queries;       /* heavy answers built at once (api.h heavy_max) */
+	bool sandbox;            /* no_new_privs, no capabilities, seccomp after the drop */
 	bool help, version;
 };
 

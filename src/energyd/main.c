@@ -321,8 +321,6 @@ static int open_as_root(struct energyd *e)
 	    .watches_per_user = opt->watches_per_user,
 	    .sysfs_root = opt->sysfs_root,
 	    .hwpc = opt->hwpc,
-	    .hwpc_error_window = opt->hwpc_error_window,
-	    .hwpc_tdp_w = opt->hwpc_tdp_watts,
 	};
 	if (attrib_open(&e->attrib, &acfg, err, sizeof(err)) < 0)
 		return log_fail(1, "%s", err);

@@ -3,6 +3,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "metrics.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -260,9 +261,7 @@ int metrics_cgroups_update(struct metrics_cgroups *m, const struct attrib_cgroup
 
 void metrics_cgroups_free(struct metrics_cgroups *m)
 {
-	free(m->prev_hash);
-	free(m->prev_uj);
-	m->prev_hash = NULL;
-	m->prev_uj = NULL;
+	MEM_FREE_NULL(m->prev_hash);
+	MEM_FREE_NULL(m->prev_uj);
 	m->n_prev = 0;
 }

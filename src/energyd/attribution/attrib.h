@@ -14,6 +14,7 @@
 #ifndef ENERGY_ATTRIB_H
 #define ENERGY_ATTRIB_H
 
+#include "hwpc.h"
 #include "procfs.h"
 #include "sampler.h"
 #include "series.h"
@@ -42,14 +43,11 @@ struct attrib_config {
 	const char *proc_root;
 	const char *cgroup_root; /* "" when cgroup v2 is not available */
 	double scan_interval_s;
-	bool dram_by_cpu;     /* --attribute-dram cpu-time: DRAM split like the CPU */
-	double history_s;     /* series are kept this long (s) */
-	int watches_per_user; /* quota of each user but root (docs/security.md) */
-	/* Hardware counters (hwpc.h): --hwpc, --hwpc-error-window, --hwpc-tdp-watts. */
-	const char *sysfs_root; /* CPUs and the packages' power limits */
-	bool hwpc;
-	int hwpc_error_window;
-	double hwpc_tdp_w;
+	bool dram_by_cpu;       /* --attribute-dram cpu-time: DRAM split like the CPU */
+	double history_s;       /* series are kept this long (s) */
+	int watches_per_user;   /* quota of each user but root (docs/security.md) */
+	const char *sysfs_root; /* CPUs and the packages' power limits (hardware counters) */
+	struct hwpc_config hwpc;
 };
 
 /* One process as of the last full scan. */

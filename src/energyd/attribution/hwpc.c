@@ -76,8 +76,8 @@ static void read_bound(struct hwpc *h, const struct attrib_config *cfg)
 			break;
 		sum += (double)uw / 1e6;
 	}
-	if (cfg->hwpc_tdp_w > 0) {
-		h->bound_w = cfg->hwpc_tdp_w;
+	if (cfg->hwpc.tdp_w > 0) {
+		h->bound_w = cfg->hwpc.tdp_w;
 		snprintf(h->bound_source, sizeof(h->bound_source), "--hwpc-tdp-watts");
 	} else if (sum > 0) {
 		h->bound_w = sum;
@@ -146,13 +146,13 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 	struct hwpc *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	if (hwpc_model_init(&h->model, cfg->hwpc_error_window, 0) < 0) {
+	if (hwpc_model_init(&h->model, cfg->hwpc.error_window, 0) < 0) {
 		free(h);
 		return NULL;
 	}
 	read_bound(h, cfg);
 	h->model.bound_w = h->bound_w;
-	if (!cfg->hwpc) {
+	if (!cfg->hwpc.on) {
 		snprintf(h->error, sizeof(h->error), "hardware counters are off (--hwpc off)");
 		return h;
 	}

@@ -34,6 +34,13 @@
 struct attrib;
 struct attrib_config;
 
+/* The model's settings: --hwpc, --hwpc-error-window, --hwpc-tdp-watts. */
+struct hwpc_config {
+	bool on;          /* attribution by hardware counters where available */
+	int error_window; /* the model's history and error window, in windows of 1 s */
+	double tdp_w;     /* bound of its intercept; 0: the packages' powercap limits */
+};
+
 /* One event's counter as last read: the raw count, time enabled and time running (ns). */
 struct hwpc_reading {
 	uint64_t value, enabled, running;

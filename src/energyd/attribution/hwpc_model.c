@@ -1,4 +1,5 @@
 #include "hwpc_model.h"
+#include "mem.h"
 #include "nnls.h"
 
 #include <errno.h>
@@ -15,21 +16,19 @@ int hwpc_model_init(struct hwpc_model *m, int window, double bound_w)
 	                                            : window;
 	m->bound_w = bound_w > 0 && isfinite(bound_w) ? bound_w : 0;
 	m->last_error_w = NAN;
-	m->hist = calloc((size_t)m->window, sizeof(*m->hist));
-	m->err = calloc((size_t)m->window, sizeof(*m->err));
-	if (!m->hist || !m->err) {
-		hwpc_model_free(m);
+	/* Both rings hold one entry per window: one block, the errors after the samples (the
+	 * samples are doubles, so the errors are aligned). */
+	m->hist = calloc((size_t)m->window, sizeof(*m->hist) + sizeof(*m->err));
+	if (!m->hist)
 		return -ENOMEM;
-	}
+	m->err = (double *)(m->hist + m->window);
 	return 0;
 }
 
 void hwpc_model_free(struct hwpc_model *m)
 {
-	free(m->hist);
-	free(m->err);
-	m->hist = NULL;
-	m->err = NULL;
+	MEM_FREE_NULL(m->hist);
+	m->err = NULL; /* inside the same block */
 }
 
 /* The k-th sample of the history, oldest first. */
