@@ -39,11 +39,20 @@ export async function setHidden(page: Page, hidden: boolean): Promise<void> {
  * open already is closed and opened again (hidden, then visible). */
 export async function fakeStream(page: Page, change: (now: any) => void): Promise<void> {
   await page.route('**/api/energy/v1/stream**', async route => {
-    const r = await page.request.get(`/api/energy/v1/now?token=${TOKEN}`);
-    if (!r.ok()) {
-      return route.fulfill({ status: r.status(), contentType: 'application/json', body: await r.text() });
+    let r, body: string;
+    try {
+      r = await page.request.get(`/api/energy/v1/now?token=${TOKEN}`);
+      body = await r.text();
+    } catch (e) {
+      // The page reloaded while `now` was being answered (on a loaded machine it can take that
+      // long), and the answer went with the old page: this stream request is gone too, and the
+      // reloaded page opens the stream again.
+      return route.abort().catch(() => undefined);
     }
-    const now = await r.json();
+    if (!r.ok()) {
+      return route.fulfill({ status: r.status(), contentType: 'application/json', body });
+    }
+    const now = JSON.parse(body);
     change(now);
     return route.fulfill({ contentType: 'text/event-stream', body: `data: ${JSON.stringify(now)}\n\n` });
   });
