@@ -1,17 +1,24 @@
-/* Full scans, applied to hand-made scan results (attrib_scan_apply): a child reaped between the
- * reads of its parent and of itself. Its parent (pid 100) is read before the reap, the child
- * (400) after it: the child is gone but the parent's cutime does not hold it yet; it does at the
- * next scan. What the child was charged before must not count again there, or the parent takes
- * the share of everyone else (pid 200) in that interval.
+/* Full scans, applied to hand-made scan results (attrib_scan_apply).
+ *
+ * A child reaped between the reads of its parent and of itself. Its parent (pid 100) is read
+ * before the reap, the child (400) after it: the child is gone but the parent's cutime does not
+ * hold it yet; it does at the next scan. What the child was charged before must not count again
+ * there, or the parent takes the share of everyone else (pid 200) in that interval.
  *
  * 100 clock ticks a second; every interval has 100 busy ticks and 100 J of active energy.
  *   scan 1: the child ran 100 ticks                        -> it gets 100 J
  *   scan 2: the child ran 50 more and exited, 200 ran 50   -> 200 gets 50 J
  *   scan 3: 200 ran 100; the parent's cutime now holds 150
- * Race (scan 2 sees the parent's old cutime): at scan 3 only 50 of the 150 are new: the parent
- * gets 50 / (50 + 100) of 100 J and 200 the rest (counted again, the 100 ticks would give 200
- * only 100 / 250 of it). No race (scan 2 sees the new cutime): the child's last 50 ticks are its
- * own at scan 2 and 200 has the whole of scan 3. */
+ * Race (scan 2 sees the parent's old cutime): scan 2's processes show 50 of its 100 busy ticks,
+ * and 50 J go to no process then. At scan 3 only 50 of the 150 are new; with 200's 100 they
+ * exceed the interval's busy ticks by the 50 scan 2 left, which bring their 50 J: the parent
+ * gets 50 J, 200 its 100 J, as without the race. (Counted again, the 100 ticks would give 200
+ * only 100 / 250 of 100 J; without what scan 2 left, 100 / 150 of it.) No race (scan 2 sees
+ * the new cutime): the child's last 50 ticks are its own at scan 2 and 200 has the whole of
+ * scan 3.
+ *
+ * A scan preempted between its reads of the processes and of /proc/stat: the same, without a
+ * reap (test_preempted_scan_loses_nothing). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -117,11 +124,11 @@ static void test_reap_between_the_reads(void **state)
 	/* Now it holds the child's 150 ticks, 100 of which were charged at scan 1. */
 	struct p s3[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 150, 0}};
 	scan(3, s3, 3, 300, 100 * J);
-	near(at("pid:200", 3) - at("pid:200", 2), 100 * J * 100 / 150);
-	near(at("pid:100", 3) - at("pid:100", 2), 100 * J * 50 / 150);
+	near(at("pid:200", 3) - at("pid:200", 2), 100 * J);
+	near(at("pid:100", 3) - at("pid:100", 2), 50 * J);
 	/* The parent's tree: the child's 100 J and the late 50 ticks, not the 100 again. */
-	near(at("pid:100", 3), 100 * J + 100 * J * 50 / 150);
-	near(at("user:1000", 3), 250 * J);
+	near(at("pid:100", 3), 150 * J);
+	near(at("user:1000", 3), 300 * J); /* all the active energy, as without the race */
 	/* The shortfall is carried once: a fourth scan owes nothing. */
 	struct p s4[] = {{1, 0, 0, 0}, {100, 1, 0, 150}, {200, 1, 250, 0}};
 	scan(4, s4, 3, 400, 100 * J);
@@ -145,11 +152,40 @@ static void test_reap_seen_at_once(void **state)
 	tear_down();
 }
 
+/* Two processes at 50 ticks a second each, 100 busy ticks and 100 J a second. Scan 1's thread
+ * is preempted for 0.2 s between its reads of the processes and of /proc/stat: they show 40
+ * ticks each of the interval's 100 busy ones, and 20 J go to no process; at scan 2 they show 60
+ * each of its 100, 20 over. What scan 1 left makes that up: 100 J each over the two, all of the
+ * 200 J. Divided by max(busy, ticks) alone, 40 + 50 each: 20 J lost for good. */
+static void test_preempted_scan_loses_nothing(void **state)
+{
+	(void)state;
+	set_up();
+	struct p s0[] = {{100, 1, 0, 0}, {200, 1, 0, 0}};
+	scan(0, s0, 2, 0, 0);
+	struct p s1[] = {{100, 1, 40, 0}, {200, 1, 40, 0}};
+	scan(1, s1, 2, 100, 100 * J);
+	near(at("pid:100", 1), 40 * J);
+	struct p s2[] = {{100, 1, 100, 0}, {200, 1, 100, 0}};
+	scan(2, s2, 2, 200, 100 * J);
+	near(at("pid:100", 2), 100 * J);
+	near(at("pid:200", 2), 100 * J);
+	near(at("user:1000", 2), 200 * J);
+	/* Carried once: scan 3's processes over its busy time again find nothing left, and are
+	 * given no more than the interval's active energy. */
+	struct p s3[] = {{100, 1, 175, 0}, {200, 1, 175, 0}};
+	scan(3, s3, 2, 300, 100 * J);
+	near(at("pid:100", 3) - at("pid:100", 2), 50 * J);
+	near(at("user:1000", 3), 300 * J);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reap_between_the_reads),
 	    cmocka_unit_test(test_reap_seen_at_once),
+	    cmocka_unit_test(test_preempted_scan_loses_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,8 @@ struct attrib_work {
 	uint64_t scan_busy;        /* sys_busy at the last scan */
 	uint64_t scan_total;       /* sys_total at the last scan */
 	double scan_idle_uj;       /* the idle energy over the coverage at the last scan */
+	double left_busy;          /* busy ticks of the last scan's interval no process showed */
+	double left_uj;            /* the active energy of those ticks, given to no process */
 	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted by pid */
 	size_t n_extra;
 	uint64_t forks;        /* /proc/stat's "processes" (forks since boot) at this tick */

@@ -196,7 +196,8 @@ struct apply {
 	double dt;     /* seconds since the previous scan */
 	double active; /* active CPU-side energy since the previous scan, uJ */
 	double busy;   /* busy CPU ticks since then (/proc/stat) */
-	double den;    /* what a tick count is divided by: max(busy, ticks counted per process) */
+	double pool;   /* the energy shared among processes: active, plus what the last left */
+	double den;    /* what a tick count is divided by: at least the ticks counted per process */
 	bool first;    /* no previous scan: nothing to charge yet */
 };
 
@@ -255,7 +256,7 @@ static void charge_processes(struct attrib *a, struct scan_result *r, const stru
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
 		double share = split_scope_share(p->delta_ticks, x->den);
-		p->delta_uj = x->active * share;
+		p->delta_uj = x->pool * share;
 		p->cpu_share = share;
 		p->cpu_s = p->delta_ticks / a->hz;
 	}
@@ -299,7 +300,7 @@ static void charge_vanished(struct attrib *a, struct scan_result *r, const struc
 			continue;
 		double w = parent->vanished_rate > 0 ? old->delta_ticks / parent->vanished_rate
 		                                     : 1.0 / parent->n_vanished;
-		double add = x->active * split_scope_share(parent->excess_ticks * w, x->den);
+		double add = x->pool * split_scope_share(parent->excess_ticks * w, x->den);
 		if (add <= 0)
 			continue;
 		char key[32];
@@ -401,6 +402,27 @@ static void forget_old(struct attrib *a, const struct apply *x)
 	}
 }
 
+/*
+ * What the processes' ticks are divided by, and the energy they share. The kernel counts
+ * per-process times and /proc/stat separately, so the processes are never given more than the
+ * active energy. They are read first and /proc/stat right after them; a preemption in between
+ * (a loaded machine), or a child reaped between the reads of its parent and of itself, leaves
+ * one interval's processes short of its busy time and the next one's over it by the same ticks.
+ * Divided by max(busy, ticks) each time, that energy would be lost. So what the last interval
+ * gave to no process (busy ticks and their energy) makes up, once, for what this interval's
+ * processes ran beyond its busy time; what this one leaves is carried to the next.
+ */
+static void share_leftover(struct attrib *a, struct apply *x, double sum)
+{
+	double over = sum - x->busy, use = 0;
+	if (!x->first && over > 0 && a->work.left_busy > 0)
+		use = over < a->work.left_busy ? over : a->work.left_busy;
+	x->pool = x->active + (use > 0 ? a->work.left_uj * use / a->work.left_busy : 0);
+	x->den = x->busy + use > sum ? x->busy + use : sum;
+	a->work.left_busy = x->first ? 0 : x->den - sum;
+	a->work.left_uj = x->den > 0 ? x->pool * a->work.left_busy / x->den : 0;
+}
+
 void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 {
 	if (!r->sys_ok) { /* the tick's reading, a little older than the processes' */
@@ -415,10 +437,7 @@ void attrib_scan_apply(struct attrib *a, struct scan_result *r)
 	                              : 0};
 	x.dt = x.t - a->scan_t;
 	note_reaped(a, r);
-	double sum = count_ticks(a, r, x.first);
-	/* Per-process times and /proc/stat are counted separately by the kernel: never give
-	 * out more than the active energy. */
-	x.den = x.busy > sum ? x.busy : sum;
+	share_leftover(a, &x, count_ticks(a, r, x.first));
 	if (!x.first) {
 		charge_processes(a, r, &x);
 		charge_vanished(a, r, &x);
