@@ -98,18 +98,26 @@ def mcp_replies() -> dict:
     regs = bytearray(0x100)
     regs[mcp.REG_POWER_1:mcp.REG_POWER_1 + 4] = (12345).to_bytes(4, "little")
     regs[mcp.REG_POWER_2:mcp.REG_POWER_2 + 4] = (678).to_bytes(4, "little")
-    regs[mcp.REG_RANGE:mcp.REG_RANGE + 4] = mcp.FACTORY_RANGE.to_bytes(4, "little")
+    # Each channel's Range register: voltage, current and power range bytes, then a reserved one;
+    # channel 2 at 2.5 mW per count (power range 17) so that the two scalings differ.
+    for reg, rng in zip(mcp.REG_RANGE, (mcp.FACTORY_RANGE, (18, 12, 17))):
+        regs[reg:reg + 4] = bytes([*rng, 0])
 
     def reply(addr: int, n: int) -> bytes:
         body = bytes([mcp.ACK, n + 3]) + bytes(regs[addr:addr + n])
         return body + bytes([mcp.checksum(body)])
 
     power = reply(mcp.REG_POWER_1, 8)
+    regs[mcp.REG_RANGE[0] + 2] = 40  # beyond the plausible power ranges: factory scaling
+    implausible = reply(mcp.REG_RANGE[0], 4)
+    regs[mcp.REG_RANGE[0] + 2] = mcp.FACTORY_RANGE[2]
     bad = bytearray(power)
     bad[-1] ^= 0xFF
     return {
         "power": bytes([8]) + power,
-        "range": bytes([4]) + reply(mcp.REG_RANGE, 4),
+        "range": bytes([4]) + reply(mcp.REG_RANGE[0], 4),
+        "range-2": bytes([4]) + reply(mcp.REG_RANGE[1], 4),
+        "range-implausible": bytes([4]) + implausible,
         "write-ack": bytes([0, mcp.ACK]),
         "noise-then-power": bytes([8]) + mcp.NOISE + power,
         "bad-checksum": bytes([8]) + bytes(bad),
