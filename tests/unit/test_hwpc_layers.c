@@ -9,22 +9,10 @@
 #include <math.h>
 #include <string.h>
 #include "hwpc_layers.h"
+#include "hwpc_test_util.h"
 
 static const double coef_lo[HWPC_EVENTS] = {1e-9, 0.5e-9, 8e-8};
 static const double coef_hi[HWPC_EVENTS] = {2.5e-9, 2e-9, 8e-8};
-
-/* Window i: rates that vary independently; power = intercept + coef . rates. */
-static struct hwpc_sample window(int i, const double *coef, double intercept)
-{
-	struct hwpc_sample s = {.t = 100.0 + i, .seconds = 1.0};
-	s.rate[0] = (2.0 + 0.1 * ((i * 7) % 11)) * 1e9;
-	s.rate[1] = (1.0 + 0.3 * ((i * 5) % 7)) * 1e9;
-	s.rate[2] = (10.0 + 7.0 * ((i * 3) % 5)) * 1e6;
-	s.watts = intercept;
-	for (int k = 0; k < HWPC_EVENTS; k++)
-		s.watts += coef[k] * s.rate[k];
-	return s;
-}
 
 static void test_one_layer_without_frequency(void **state)
 {
