@@ -228,10 +228,22 @@ def test_no_pmu_falls_back_to_cpu_time_share(tmp_path, start_energyd):
 
 FREQS = (1650, 3250)  # MHz, mid-step: a window straddling a change lands in another step
 # Power per event and static power grow with the voltage, unevenly (W per count/s).
-COEF = {1650: (0.3e-9, 1.0e-9, 2e-7), 3250: (0.6e-9, 2.5e-9, 3e-7)}
-STATIC = {1650: 4.0, 3250: 24.0}
-FWINDOW = 16
-COEF_W = 1.0  # the stated bound: each fitted coefficient x its mean rate within 1 W of truth
+# Every event costs more at the higher voltage, and leakage grows steeply: one layer over both
+# frequencies explains the static step by cycles (which follow the clock), and so splits
+# nearly by busy time, where the vector task's power per busy second is some 3 times the
+# memory-bound one's.
+COEF = {1650: (1.0e-9, 2.0e-9, 0.5e-7), 3250: (1.5e-9, 3.0e-9, 1.0e-7)}
+STATIC = {1650: 4.0, 3250: 30.0}
+FWINDOW = 20
+# The stated bounds of a layer's fit, against the script: over the script's 1 s windows that lie
+# in one phase of its frequency, the layer's predicted power (intercept + coefficients x the
+# script's rates) within 5 % of the script's power on average; and the coefficient of
+# instructions, which carries most of the dynamic power, within 20 %. Cycles and instructions
+# move together (with the busy time), and a window that straddles a frequency change by under
+# 3 % is learned by the layer of its mean frequency, so the fit may trade cycles for
+# instructions or the intercept: the function is recovered more tightly than each coefficient.
+PRED_REL = 0.05
+INSTR_REL = 0.20
 
 
 def nnls(rows, y):
@@ -261,8 +273,8 @@ def nnls(rows, y):
 
 
 def script_windows(steps, t_end):
-    """The emulator's steps up to t_end in windows of 1 s: (mhz of the first step, machine
-    rates, package W, active J, {pid: rates})."""
+    """The emulator's steps up to t_end in windows of 1 s: dicts of t0, s (seconds), mhz and
+    mhz_end (of the first and last step), e (package J), ea (active J), r ({pid: counts})."""
     out, cur = [], None
     for t, dt, mhz, rates, watts, active, _ in steps:
         if t > t_end:
@@ -272,6 +284,7 @@ def script_windows(steps, t_end):
                    "r": {pid: [0.0] * 3 for pid in rates}}
             out.append(cur)
         cur["s"] += dt
+        cur["mhz_end"] = mhz
         cur["e"] += watts * dt
         cur["ea"] += watts * active * dt
         for pid, r in rates.items():
@@ -310,8 +323,8 @@ def freq_workload(tmp_path, start_energyd):
     tasks = [hwpc.Task(100, 0, ghz=0, ipc=3.0, llc_per_kinstr=0.05),
              hwpc.Task(200, 1, ghz=0, ipc=0.4, llc_per_kinstr=20.0)]
     hw = hwpc.FakeHwpc(tmp_path / "hwpc", tmp_path / "sys", pc, "package-0", proc, tasks, 2,
-                       noise_w=0.3, phase_s=0.5, freqs=FREQS, coef_by_freq=COEF,
-                       static_by_freq=STATIC, freq_phase_s=4.0)
+                       noise_w=0.3, phase_s=1.0, freqs=FREQS, coef_by_freq=COEF,
+                       static_by_freq=STATIC, freq_phase_s=8.0)
     hw.start()
     d = start_energyd(tmp_path / "sys", "--hwpc-error-window", str(FWINDOW),
                       proc_root=tmp_path / "proc", env=hw.shim_env(BUILD, ENERGYD))
@@ -365,22 +378,26 @@ def test_hwpc_frequency_layers(freq_workload):
         steps = list(hw.windows)
     for mhz in FREQS:
         layer = layer_of(m, mhz)
-        wins = [w for w in script_windows(steps, time.time()) if w["mhz"] == mhz]
-        mean = [sum(sum(r[k] for r in w["r"].values()) / w["s"] for w in wins) / len(wins)
-                for k in range(3)]
+        wins = [w for w in script_windows(steps, time.time()) if w["mhz"] == w["mhz_end"] == mhz]
+        assert len(wins) >= FWINDOW // 2, len(wins)
         got = [layer["coefficients"][k] for k in ("cycles", "instructions", "cache_misses")]
-        for k in range(3):
-            assert abs(got[k] - COEF[mhz][k]) * mean[k] <= COEF_W, (mhz, k, got, mean)
-        assert abs(layer["intercept_watts"] - STATIC[mhz]) <= 2 * COEF_W, (mhz, layer)
+        err = power = 0.0
+        for w in wins:
+            rates = [sum(r[k] for r in w["r"].values()) / w["s"] for k in range(3)]
+            pred = layer["intercept_watts"] + sum(c * x for c, x in zip(got, rates))
+            err += abs(pred - w["e"] / w["s"])
+            power += w["e"] / w["s"]
+        assert err <= PRED_REL * power, (mhz, err / len(wins), power / len(wins), got, layer)
+        assert abs(got[1] - COEF[mhz][1]) <= INSTR_REL * COEF[mhz][1], (mhz, got)
     # The split over about two frequency phases.
     time.sleep(1.5)
     t0 = split_point(d, ids[100])
-    time.sleep(8.5)
+    time.sleep(16.5)
     t1 = split_point(d, ids[100])
     answers, truth = check_truth(d, hw, ids, t0, t1)
     err, coef = one_layer_error(hw, t0, t1, truth)
-    # One layer over both frequencies: off by more than the tolerance (the memory-bound task
-    # by some 25 %, from this script), where the layers are within it.
+    # One layer over both frequencies: off by more than the tolerance (from this script), where
+    # the layers are within it.
     assert max(abs(e) for e in err.values()) > 1.5 * REL, (err, coef)
     for pid, e in err.items():
         got = abs(answers[pid]["scope"]["joules"] - truth[pid]) / truth[pid]
