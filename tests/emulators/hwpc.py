@@ -21,6 +21,21 @@ A task's counters may be multiplexed: with ``mux`` < 1 its counters run that fra
 time and count only then (time_running = mux x time_enabled), as the kernel does when more
 events than hardware counters are asked for; a reader must scale by enabled / running.
 
+With ``freqs`` (MHz, e.g. ``(1650, 3250)``), the package's clock is instead one of those
+frequencies, alternating every ``freq_phase_s`` seconds, and its power per event is the phase's
+(``coef_by_freq``, ``static_by_freq``: power per event and static power grow with the voltage).
+The perf ``msr`` PMU is played too (arch/x86/events/msr.c): sysfs gets
+``bus/event_source/devices/msr/{type,events/{aperf,mperf,tsc}}`` and the shim's root
+``msr_type`` and ``cpu/N/{aperf,mperf,tsc}``: APERF advances at the phase's clock and MPERF at
+the TSC's (``tsc_mhz``), both only while the CPU's task is busy, and the TSC always. Each
+task is busy a fraction of the time (``busy``: uniform in ``busy_range`` every ``phase_s``,
+told to ``FakeProc`` as its process's rate and the machine's busy time), and its cycles are its
+busy time at the clock. The package's energy is split into active and idle by the busy share as
+energyd does (docs/attribution.md), so a task's true energy is the active energy of each step
+shared in proportion to the tasks' true dynamic power. ``windows`` has, per step, what a test
+needs to compute another model from the script: ``(t, dt, mhz, rates per task, package W,
+active fraction, dynamic W per task)``.
+
 Every step is logged after its writes with ``time.time()`` (the clock energyd stamps samples
 with): ``truth_between(pid, t0, t1)`` is a task's true energy over [t0, t1] in joules.
 """
@@ -38,6 +53,7 @@ from dataclasses import dataclass, field
 from emulators.preload import preload_env
 
 EVENTS = ("cycles", "instructions", "cache-misses")
+MSR_EVENTS = {"aperf": 0x01, "mperf": 0x02, "tsc": 0x00}  # arch/x86/events/msr.c
 
 
 @dataclass
@@ -52,12 +68,14 @@ class Task:
     enabled_ns: float = 0.0
     running_ns: float = 0.0
     factors: tuple = (1.0, 1.0, 1.0)  # this phase's factors on ghz, ipc, llc
+    busy: float = 1.0  # fraction of the time it runs (with freqs)
 
 
 class FakeHwpc:
     def __init__(self, shim_root, sysfs_root, powercap, zone: str, proc, tasks: list[Task],
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
-                 seed=19, period_s=0.01):
+                 seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
+                 freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42):
         """sysfs_root gets the CPUs' topology (one package), so that energyd opens the CPU
         counters of exactly these ncpu CPUs."""
         self.root = str(shim_root)
@@ -86,6 +104,15 @@ class FakeHwpc:
         self._thread = None
         self._fds: dict[str, int] = {}
         self._next_phase = 0.0
+        self.freqs = tuple(freqs) if freqs else None
+        self.coef_by_freq, self.static_by_freq = coef_by_freq, static_by_freq
+        self.freq_phase_s, self.tsc_mhz, self.busy_range = freq_phase_s, tsc_mhz, busy_range
+        self.mhz = self.freqs[0] if self.freqs else None
+        self._freq_i, self._next_freq = 0, 0.0
+        self.msr_counts = [[0.0, 0.0, 0.0] for _ in range(ncpu)]  # aperf, mperf, tsc
+        self.windows: list[tuple] = []
+        if self.freqs:
+            self._play_msr_pmu(str(sysfs_root), msr_type)
         for cpu in range(ncpu):
             for ev in EVENTS:
                 self._open(f"cpu/{cpu}/{ev}")
@@ -93,6 +120,21 @@ class FakeHwpc:
             for ev in EVENTS:
                 self._open(f"pid/{t.pid}/{ev}")
         self._write_all()
+
+    def _play_msr_pmu(self, sysfs_root: str, msr_type: int) -> None:
+        pmu = os.path.join(sysfs_root, "bus/event_source/devices/msr")
+        os.makedirs(os.path.join(pmu, "events"), exist_ok=True)
+        with open(os.path.join(pmu, "type"), "w") as f:
+            f.write(f"{msr_type}\n")
+        for ev, enc in MSR_EVENTS.items():
+            with open(os.path.join(pmu, "events", ev), "w") as f:
+                f.write(f"event=0x{enc:02x}\n")
+        os.makedirs(self.root, mode=0o755, exist_ok=True)
+        with open(os.path.join(self.root, "msr_type"), "w") as f:
+            f.write(f"{msr_type}\n")
+        for cpu in range(self.ncpu):
+            for ev in MSR_EVENTS:
+                self._open(f"cpu/{cpu}/{ev}")
 
     def _open(self, rel: str) -> None:
         path = os.path.join(self.root, rel)
@@ -108,6 +150,8 @@ class FakeHwpc:
         for cpu in range(self.ncpu):
             for k, ev in enumerate(EVENTS):
                 self._store(f"cpu/{cpu}/{ev}", self.cpu_counts[cpu][k], self.cpu_ns, self.cpu_ns)
+            for k, ev in enumerate(MSR_EVENTS if self.freqs else ()):
+                self._store(f"cpu/{cpu}/{ev}", self.msr_counts[cpu][k], self.cpu_ns, self.cpu_ns)
         for t in self.tasks.values():
             for k, ev in enumerate(EVENTS):
                 self._store(f"pid/{t.pid}/{ev}", t.counts[k], t.enabled_ns, t.running_ns)
@@ -119,33 +163,57 @@ class FakeHwpc:
             self.coef = tuple(coef)
 
     def _rates(self, t: Task) -> tuple:
-        cyc = t.ghz * t.factors[0] * 1e9
+        cyc = self.mhz * 1e6 * t.busy if self.freqs else t.ghz * t.factors[0] * 1e9
         ins = cyc * t.ipc * t.factors[1]
         llc = ins / 1000 * t.llc_per_kinstr * t.factors[2]
         return cyc, ins, llc
 
+    def _phase(self, now: float) -> None:
+        if self.freqs and now >= self._next_freq:
+            self.mhz = self.freqs[self._freq_i % len(self.freqs)]
+            self._freq_i += 1
+            self._next_freq = now + self.freq_phase_s
+        if now < self._next_phase:
+            return
+        # The package's clock is shared by its cores (DVFS): one factor for all.
+        clock = self.rng.uniform(0.5, 1.4)
+        for t in self.tasks.values():
+            t.factors = (clock, self.rng.uniform(0.5, 1.5), self.rng.uniform(0.3, 1.7))
+            if self.freqs:
+                t.busy = self.rng.uniform(*self.busy_range)
+                self.proc.set_rate(t.pid, 100.0 * t.busy)
+        if self.freqs:
+            with self.proc.lock:
+                self.proc.busy_rate = 100.0 * sum(t.busy for t in self.tasks.values())
+        self._next_phase = now + self.phase_s * self.rng.uniform(0.5, 1.5)
+
     def step(self, dt: float, now: float) -> None:
         with self.lock:
-            if now >= self._next_phase:
-                # The package's clock is shared by its cores (DVFS): one factor for all.
-                clock = self.rng.uniform(0.5, 1.4)
-                for t in self.tasks.values():
-                    t.factors = (clock, self.rng.uniform(0.5, 1.5), self.rng.uniform(0.3, 1.7))
-                self._next_phase = now + self.phase_s * self.rng.uniform(0.5, 1.5)
-            dyn = {}
+            self._phase(now)
+            coef = self.coef_by_freq[self.mhz] if self.freqs else self.coef
+            static_w = self.static_by_freq[self.mhz] if self.freqs else self.static_w
+            dyn, rates_of = {}, {}
             for t in self.tasks.values():
-                rates = self._rates(t)
-                dyn[t.pid] = sum(c * r for c, r in zip(self.coef, rates))
+                rates = rates_of[t.pid] = self._rates(t)
+                dyn[t.pid] = sum(c * r for c, r in zip(coef, rates))
                 for k in range(3):
                     self.cpu_counts[t.cpu][k] += rates[k] * dt
                     t.counts[k] += rates[k] * dt * t.mux
                 t.enabled_ns += dt * 1e9
                 t.running_ns += dt * 1e9 * t.mux
+                if self.freqs:
+                    m = self.msr_counts[t.cpu]
+                    m[0] += self.mhz * 1e6 * t.busy * dt
+                    m[1] += self.tsc_mhz * 1e6 * t.busy * dt
+            for m in self.msr_counts:
+                m[2] += self.tsc_mhz * 1e6 * dt
             self.cpu_ns += dt * 1e9
-            rest_w = self.static_w + self.rng.uniform(-self.noise_w, self.noise_w)
+            rest_w = static_w + self.rng.uniform(-self.noise_w, self.noise_w)
             total_dyn = sum(dyn.values())
+            # The share energyd calls active (its busy share); all of it without freqs.
+            active = self.proc.busy_rate / (100.0 * self.ncpu) if self.freqs else 1.0
             for pid, w in dyn.items():
-                self.truth[pid] += (w + rest_w * w / total_dyn) * dt
+                self.truth[pid] += (rest_w + total_dyn) * active * w / total_dyn * dt
             self.carry_uj += (rest_w + total_dyn) * dt * 1e6
             whole = int(self.carry_uj)
             self.carry_uj -= whole
@@ -154,6 +222,9 @@ class FakeHwpc:
             self.proc.step(dt)
             self.log_t.append(time.time())
             self.log_truth.append(dict(self.truth))
+            if self.freqs:
+                self.windows.append((self.log_t[-1], dt, self.mhz, rates_of, rest_w + total_dyn,
+                                     active, dyn))
 
     def truth_between(self, pid: int, t0: float, t1: float) -> float:
         with self.lock:

@@ -8,6 +8,10 @@
  * being cycles, instructions or cache-misses. Each file is five little-endian uint64: a
  * sequence number, the count, time_enabled and time_running (ns) and the sequence number again
  * (the writer bumps both; a read that sees them differ is retried, as a seqlock).
+ * When the test plays the perf msr PMU (arch/x86/events/msr.c), $HWPC_SHIM_ROOT/msr_type holds
+ * the PMU type it gave energyd's sysfs, and cpu/N/aperf, cpu/N/mperf and cpu/N/tsc the counts
+ * of its events aperf (config 1), mperf (2) and tsc (0), CPU-wide only (pid -1): a pid, or a
+ * mode filter (exclude_*), is EINVAL as in the kernel.
  *
  * perf_event_open for those events is checked as the perf core does for what the shim serves:
  * sampling (sample_period), a group (group_fd != -1), both pid and cpu given, or neither, are
@@ -70,16 +74,54 @@ static int shim_load(int fd, uint64_t v[3])
 	return -1;
 }
 
-static const char *event_file(uint64_t config)
+/* The test's directory, opened at the first call, before energyd drops root: a test's
+ * temporary directory need not be searchable by the account it drops to. */
+static int shim_root(const char *root)
 {
-	switch (config) {
-	case PERF_COUNT_HW_CPU_CYCLES:
-		return "cycles";
-	case PERF_COUNT_HW_INSTRUCTIONS:
-		return "instructions";
-	case PERF_COUNT_HW_CACHE_MISSES:
-		return "cache-misses";
-	}
+	static int root_fd = -1;
+	if (root_fd < 0)
+		root_fd = real_open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return root_fd;
+}
+
+/* The msr PMU's type the test plays (its msr_type file), or -1 when it plays none. */
+static long shim_msr_type(const char *root)
+{
+	static long type = -2;
+	if (type != -2)
+		return type;
+	type = -1;
+	int fd =
+	    shim_root(root) < 0 ? -1 : openat(shim_root(root), "msr_type", O_RDONLY | O_CLOEXEC);
+	char buf[32] = {0};
+	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
+		type = strtol(buf, NULL, 10);
+	if (fd >= 0)
+		real_close(fd);
+	return type;
+}
+
+static const char *event_file(const char *root, const struct perf_event_attr *attr)
+{
+	if (attr->type == PERF_TYPE_HARDWARE)
+		switch (attr->config) {
+		case PERF_COUNT_HW_CPU_CYCLES:
+			return "cycles";
+		case PERF_COUNT_HW_INSTRUCTIONS:
+			return "instructions";
+		case PERF_COUNT_HW_CACHE_MISSES:
+			return "cache-misses";
+		}
+	/* arch/x86/events/msr.c: PERF_MSR_TSC 0, PERF_MSR_APERF 1, PERF_MSR_MPERF 2 */
+	if ((long)attr->type == shim_msr_type(root))
+		switch (attr->config) {
+		case 0:
+			return "tsc";
+		case 1:
+			return "aperf";
+		case 2:
+			return "mperf";
+		}
 	return NULL;
 }
 
@@ -87,17 +129,17 @@ static const char *event_file(uint64_t config)
 static long shim_perf_open(const char *root, const struct perf_event_attr *attr, pid_t pid, int cpu,
                            int group_fd, unsigned long flags)
 {
-	const char *ev = event_file(attr->config);
-	if (!ev || attr->sample_period || group_fd != -1 || (pid != -1 && cpu != -1) ||
+	const char *ev = event_file(root, attr);
+	bool msr = attr->type != PERF_TYPE_HARDWARE;
+	/* The msr PMU counts CPUs only and has no mode filters (PERF_PMU_CAP_NO_EXCLUDE). */
+	bool bad_msr = msr && (pid != -1 || attr->exclude_user || attr->exclude_kernel ||
+	                       attr->exclude_hv || attr->exclude_idle);
+	if (!ev || bad_msr || attr->sample_period || group_fd != -1 || (pid != -1 && cpu != -1) ||
 	    (pid == -1 && cpu < 0) || pid < -1) {
 		errno = EINVAL;
 		return -1;
 	}
-	/* The root is opened at the first call, before energyd drops root: a test's temporary
-	 * directory need not be searchable by the account it drops to. */
-	static int root_fd = -1;
-	if (root_fd < 0)
-		root_fd = real_open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int root_fd = shim_root(root);
 	char path[512];
 	if (pid == -1)
 		snprintf(path, sizeof(path), "cpu/%d/%s", cpu, ev);
@@ -134,10 +176,11 @@ long syscall(long number, ...)
 	const char *root = getenv("HWPC_SHIM_ROOT");
 	if (number == SYS_perf_event_open && root && a[0]) {
 		const struct perf_event_attr *attr = (const struct perf_event_attr *)a[0];
-		long fd = attr->type == PERF_TYPE_HARDWARE
-		              ? shim_perf_open(root, attr, (pid_t)a[1], (int)a[2], (int)a[3],
-		                               (unsigned long)a[4])
-		              : -2;
+		bool served =
+		    attr->type == PERF_TYPE_HARDWARE || (long)attr->type == shim_msr_type(root);
+		long fd = served ? shim_perf_open(root, attr, (pid_t)a[1], (int)a[2], (int)a[3],
+		                                  (unsigned long)a[4])
+		                 : -2;
 		if (fd != -2)
 			return fd;
 	}

@@ -9,21 +9,9 @@
 #include <math.h>
 #include <string.h>
 #include "hwpc_model.h"
+#include "hwpc_test_util.h"
 
 static const double coef_a[HWPC_EVENTS] = {2e-9, 1e-9, 5e-8};
-
-/* Window i: rates that vary independently (cycles ~2-3 GHz, instructions, LLC misses). */
-static struct hwpc_sample window(int i, const double *coef, double intercept)
-{
-	struct hwpc_sample s = {.t = 100.0 + i, .seconds = 1.0};
-	s.rate[0] = (2.0 + 0.1 * ((i * 7) % 11)) * 1e9;
-	s.rate[1] = (1.0 + 0.3 * ((i * 5) % 7)) * 1e9;
-	s.rate[2] = (10.0 + 7.0 * ((i * 3) % 5)) * 1e6;
-	s.watts = intercept;
-	for (int k = 0; k < HWPC_EVENTS; k++)
-		s.watts += coef[k] * s.rate[k];
-	return s;
-}
 
 static void test_learns_then_usable_with_intercept(void **state)
 {

@@ -40,7 +40,7 @@ static int counter_open(int e, int pid, int cpu)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-static int counter_read(int fd, struct hwpc_reading *r)
+int hwpc_counter_read(int fd, struct hwpc_reading *r)
 {
 	uint64_t v[3];
 	ssize_t n = read(fd, v, sizeof(v));
@@ -54,7 +54,7 @@ static int counter_read(int fd, struct hwpc_reading *r)
 
 /* The count of a window, scaled by enabled / running when the kernel multiplexed the counter;
  * NAN when it did not run at all in the window or went backwards. */
-static double counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b)
+double hwpc_counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b)
 {
 	if (b->value < a->value || b->enabled < a->enabled || b->running <= a->running)
 		return NAN;
@@ -146,21 +146,29 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 	struct hwpc *h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	if (hwpc_model_init(&h->model, cfg->hwpc.error_window, 0) < 0) {
-		free(h);
+	for (int i = 0; i < HWPC_CPUS_MAX; i++)
+		h->mfd[i][0] = h->mfd[i][1] = -1;
+	h->tsc_fd = -1;
+	h->mhz = NAN;
+	h->pred = -1;
+	read_bound(h, cfg);
+	snprintf(h->freq_error, sizeof(h->freq_error), "hardware counters are off");
+	if (!cfg->hwpc.on)
+		snprintf(h->error, sizeof(h->error), "hardware counters are off (--hwpc off)");
+	else
+		open_global(h, cfg);
+	if (h->on)
+		hwpc_freq_open(h, cfg->sysfs_root);
+	if (hwpc_layers_init(&h->layers, cfg->hwpc.error_window, h->bound_w, h->freq_on) < 0) {
+		hwpc_free(h);
 		return NULL;
 	}
-	read_bound(h, cfg);
-	h->model.bound_w = h->bound_w;
-	if (!cfg->hwpc.on) {
-		snprintf(h->error, sizeof(h->error), "hardware counters are off (--hwpc off)");
-		return h;
-	}
-	open_global(h, cfg);
 	if (h->on)
-		log_info("attribution: hardware counters on %d CPUs (%d descriptors)", h->n_cpus,
-		         h->fds);
-	else
+		log_info("attribution: hardware counters on %d CPUs (%d descriptors); %s%s",
+		         h->n_cpus, h->fds,
+		         h->freq_on ? "one model layer per 100 MHz" : "one model layer: ",
+		         h->freq_on ? "" : h->freq_error);
+	else if (cfg->hwpc.on)
 		log_info("attribution: %s; attribution by CPU time only", h->error);
 	snprintf(h->reason, sizeof(h->reason), "%s", h->on ? "hwpc-model is learning" : h->error);
 	return h;
@@ -182,9 +190,10 @@ void hwpc_free(struct hwpc *h)
 	if (!h)
 		return;
 	close_global(h);
+	hwpc_freq_close(h);
 	for (int i = 0; i < h->n_watches; i++)
 		watch_close(h, &h->watches[i]);
-	hwpc_model_free(&h->model);
+	hwpc_layers_free(&h->layers);
 	free(h);
 }
 
@@ -272,11 +281,11 @@ static bool read_counters(struct hwpc *h, double *seconds)
 	for (int i = 0; i < h->n_cpus; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			struct hwpc_reading r;
-			if (counter_read(h->gfd[i][e], &r) < 0) {
+			if (hwpc_counter_read(h->gfd[i][e], &r) < 0) {
 				ok = false;
 				continue;
 			}
-			double d = had ? counter_delta(&h->glast[i][e], &r) : NAN;
+			double d = had ? hwpc_counter_delta(&h->glast[i][e], &r) : NAN;
 			ok &= isfinite(d);
 			h->rate[e] += isfinite(d) ? d : 0;
 			if (e == 0 && had)
@@ -290,8 +299,8 @@ static bool read_counters(struct hwpc *h, double *seconds)
 		bool wok = w->open && w->have;
 		for (int e = 0; e < HWPC_EVENTS && w->open; e++) {
 			struct hwpc_reading r;
-			int rc = counter_read(w->fd[e], &r);
-			double d = rc == 0 && w->have ? counter_delta(&w->last[e], &r) : NAN;
+			int rc = hwpc_counter_read(w->fd[e], &r);
+			double d = rc == 0 && w->have ? hwpc_counter_delta(&w->last[e], &r) : NAN;
 			wok &= isfinite(d);
 			w->rate[e] = d;
 			if (rc == 0)
@@ -332,10 +341,11 @@ static double model_share(void *ctx, const struct attrib_watch *aw, double busy_
 	for (int i = 0; i < h->n_watches && !w; i++)
 		if (h->watches[i].id == aw->id)
 			w = &h->watches[i];
-	double all = hwpc_model_dynamic(&h->model, h->rate);
-	if (w && h->usable && w->rate_ok && all > 0) {
+	const struct hwpc_model *m = h->pred >= 0 ? &h->layers.layer[h->pred].model : NULL;
+	double all = m ? hwpc_model_dynamic(m, h->rate) : 0;
+	if (w && h->usable && m && w->rate_ok && all > 0) {
 		w->by_model = true;
-		double s = hwpc_model_dynamic(&h->model, w->rate) / all;
+		double s = hwpc_model_dynamic(m, w->rate) / all;
 		return s < 0 ? 0 : s > 1 ? 1 : s;
 	}
 	if (w) {
@@ -351,7 +361,7 @@ static double model_share(void *ctx, const struct attrib_watch *aw, double busy_
 
 /* Learn from the pending window once samples cover its end; then the window just read (rates
  * over [read_t, now], counted) becomes the pending one. */
-static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, double counted_s)
+static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, double mhz)
 {
 	double e0 = 0, e1 = 0;
 	bool have_pkg = package_uj_at(a, now, &e0);
@@ -360,10 +370,9 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 		package_uj_at(a, h->pending_t0, &e0);
 		package_uj_at(a, s->t, &e1);
 		s->watts = (e1 - e0) / 1e6 / s->seconds;
-		hwpc_model_add(&h->model, s);
+		hwpc_layers_add(&h->layers, h->pending_mhz, s);
 		h->pending = false;
 	}
-	(void)counted_s;
 	double per_s = now - h->read_t; /* the wall clock, as the packages' energy */
 	bool window = counted && h->read_t > 0 && per_s > 0;
 	for (int e = 0; e < HWPC_EVENTS; e++) {
@@ -376,8 +385,13 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 		h->pending_t0 = h->read_t;
 		h->pending_sample = (struct hwpc_sample){.t = now, .seconds = now - h->read_t};
 		memcpy(h->pending_sample.rate, h->rate, sizeof(h->rate));
+		h->pending_mhz = mhz;
 	}
-	h->usable = hwpc_model_usable(&h->model, h->reason, sizeof(h->reason));
+	/* The window just read is split by the layer of its frequency (hwpc_layers.h). */
+	h->mhz = mhz;
+	h->pred = hwpc_layers_predictor(&h->layers, mhz, h->reason, sizeof(h->reason), h->note,
+	                                sizeof(h->note));
+	h->usable = h->pred >= 0;
 	if (!have_pkg) {
 		h->usable = false;
 		snprintf(h->reason, sizeof(h->reason),
@@ -425,8 +439,9 @@ void hwpc_window(struct attrib *a)
 	sync_watches(h, ref, n);
 	double counted_s = 0, now = energy_wall_time();
 	bool counted = read_counters(h, &counted_s);
+	double mhz = hwpc_freq_read(h);
 	attrib_lock(a);
-	learn(a, h, now, counted, counted_s);
+	learn(a, h, now, counted, mhz);
 	h->win_t = t;
 	if (h->deferring) {
 		attrib_split_watch_energy(a, model_share, h);

@@ -10,8 +10,14 @@
  *   born after registration count too), opened by the attribution thread when it first sees
  *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md).
  *
- * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX (3 per online CPU and 3
- * per counted watch). Counters are read once per model window (at least 1 s), never per
+ * - the packages' effective frequency: APERF and MPERF of every online CPU and the TSC of the
+ *   first, from the perf `msr` PMU (its type and event encodings from sysfs), opened with the
+ *   machine's counters before the privilege drop; without them the model has one layer for
+ *   every frequency, and GET /api/v1/model says why (frequency_error).
+ *
+ * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX + 2 x HWPC_CPUS_MAX + 1
+ * (HWPC_FDS_MAX: 3 per online CPU and 3 per counted watch, 2 per online CPU and 1 for the
+ * frequency). Counters are read once per model window (at least 1 s), never per
  * sample; multiplexing is undone with time_enabled / time_running of each window.
  *
  * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
@@ -22,7 +28,7 @@
 #ifndef ENERGY_HWPC_H
 #define ENERGY_HWPC_H
 
-#include "hwpc_model.h"
+#include "hwpc_layers.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +36,7 @@
 #define HWPC_CPUS_MAX    128
 #define HWPC_WATCHES_MAX 64
 #define HWPC_METHOD      "hwpc-model"
+#define HWPC_FDS_MAX     (3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1)
 
 struct attrib;
 struct attrib_config;
@@ -74,6 +81,17 @@ struct hwpc {
 	int gfd[HWPC_CPUS_MAX][HWPC_EVENTS];
 	struct hwpc_reading glast[HWPC_CPUS_MAX][HWPC_EVENTS];
 	bool ghave;
+	/* The effective frequency: APERF, MPERF per CPU (perf msr PMU), the TSC of the first. */
+	bool freq_on;
+	char freq_error[256]; /* why not */
+	int mfd[HWPC_CPUS_MAX][2];
+	struct hwpc_reading mlast[HWPC_CPUS_MAX][2];
+	int tsc_fd;
+	struct hwpc_reading tsc_last;
+	bool mhave;
+	double mhz;     /* the last window's effective frequency (MHz); NAN unknown */
+	int pred;       /* the layer that split the last window; -1: CPU time */
+	char note[256]; /* when another layer than the window's own split it, which and why */
 	double bound_w; /* the intercept's bound: power limit or --hwpc-tdp-watts; 0 unknown */
 	char bound_source[96];
 	double win_t;  /* start of the current window (the sampler's clock); 0 before */
@@ -83,11 +101,12 @@ struct hwpc {
 	bool pending;
 	double pending_t0;
 	struct hwpc_sample pending_sample;
+	double pending_mhz;
 	bool deferring;   /* the model splits the watches at the end of the current window */
 	bool usable;      /* as of the last window */
 	char reason[256]; /* why not usable */
-	double rate[HWPC_EVENTS]; /* the machine's rates over the last window */
-	struct hwpc_model model;
+	double rate[HWPC_EVENTS];  /* the machine's rates over the last window */
+	struct hwpc_layers layers; /* the model: one layer per frequency step, or one */
 	struct hwpc_watch watches[HWPC_WATCHES_MAX];
 	int n_watches;
 	int fds; /* descriptors open */
@@ -107,6 +126,15 @@ bool hwpc_defers(const struct hwpc *h);
 void hwpc_window(struct attrib *a);
 /* With the attribution lock held: the method of a watch's latest figures and, for
  * cpu-time-share, why not hwpc-model (reason is "" for hwpc-model). */
+/* The effective frequency (hwpc_freq.c): opened before the privilege drop after the machine's
+ * counters (h->freq_on, else h->freq_error); read once per window: the MHz since the last
+ * read, NAN when unknown (not open, a read failed, the first read, or the CPUs were idle). */
+void hwpc_freq_open(struct hwpc *h, const char *sysfs_root);
+void hwpc_freq_close(struct hwpc *h);
+double hwpc_freq_read(struct hwpc *h);
+/* A counter's reading, and its count over a window scaled for multiplexing (hwpc.c). */
+int hwpc_counter_read(int fd, struct hwpc_reading *r);
+double hwpc_counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b);
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason);
 
 #endif
