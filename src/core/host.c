@@ -1,5 +1,6 @@
 #include "host.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,4 +47,19 @@ done:
 	for (int i = 0; i < cov->n; i++)
 		cov->measured &= ch[cov->idx[i]].measured;
 	return cov->n;
+}
+
+int host_measured_parts(const struct channel *ch, int n, int *idx, int max)
+{
+	int count = 0;
+	for (int i = 0; i < n; i++) {
+		enum channel_kind k = ch[i].kind;
+		if (!ch[i].measured ||
+		    (k != CHANNEL_PACKAGE && k != CHANNEL_DRAM && k != CHANNEL_GPU))
+			continue;
+		if (count == max)
+			return -ENOSPC;
+		idx[count++] = i;
+	}
+	return count;
 }

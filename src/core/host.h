@@ -18,4 +18,12 @@ struct host_coverage {
  */
 int host_select(const struct channel *ch, int n, struct host_coverage *cov);
 
+/*
+ * The measured channels that the last rule adds up (CPU packages, dram, discrete GPUs): what a
+ * wall meter for the whole machine holds besides the rest of the machine (docs/model.md,
+ * "The rest of the machine"). Fills at most max indexes into ch, in order; returns their
+ * number, or -ENOSPC when there are more than max.
+ */
+int host_measured_parts(const struct channel *ch, int n, int *idx, int max);
+
 #endif

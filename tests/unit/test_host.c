@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 #include "host.h"
 
@@ -68,6 +69,24 @@ static void test_model_only_when_nothing_measures(void **state)
 	assert_false(cov.measured);
 }
 
+/* What a whole-machine wall meter holds besides the rest of the machine: the measured packages,
+ * dram and GPUs; never core/uncore (inside their package), psys, the meter itself or a model. */
+static void test_measured_parts_inside_a_wall_meter(void **state)
+{
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_CORE, true, false),
+	                       mk(CHANNEL_DRAM, true, false),    mk(CHANNEL_WALL, true, true),
+	                       mk(CHANNEL_MODEL, false, false),  mk(CHANNEL_GPU, true, false),
+	                       mk(CHANNEL_PSYS, true, false),    mk(CHANNEL_PACKAGE, false, false)};
+	int idx[4];
+	assert_int_equal(host_measured_parts(ch, 8, idx, 4), 3);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[1], 2);
+	assert_int_equal(idx[2], 5);
+	assert_int_equal(host_measured_parts(ch, 8, idx, 2), -ENOSPC);
+	assert_int_equal(host_measured_parts(ch + 3, 2, idx, 4), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -75,6 +94,7 @@ int main(void)
 	    cmocka_unit_test(test_server_packages_and_dram),
 	    cmocka_unit_test(test_wall_meter_wins),
 	    cmocka_unit_test(test_model_only_when_nothing_measures),
+	    cmocka_unit_test(test_measured_parts_inside_a_wall_meter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
