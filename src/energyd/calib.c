@@ -86,6 +86,7 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
 	cpufit_init(&c->cur.sums);
 	cpufit_init(&c->rest.sums);
 	c->rest_wall = -1;
+	c->rest_stat_fd = -1;
 	c->state = c->rest_state = "none";
 	snprintf(c->detail, sizeof(c->detail),
 	         "no calibration: nothing measures the CPU here and no fit is stored");
@@ -114,6 +115,9 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
 	if (c->rest_wall >= 0) {
 		c->rest_state = "fitting";
 		snprintf(c->rest_detail, sizeof(c->rest_detail), "learning: no window yet");
+	} else if (strcmp(c->against, "rapl") == 0) {
+		/* A stored rest fit may complete the host total (calib_use_rest). */
+		c->rest_stat_fd = open(c->stat_path, O_RDONLY | O_CLOEXEC);
 	}
 	snprintf(c->cur.against, sizeof(c->cur.against), "%s", c->against);
 	for (int k = 0; k < c->n_idx; k++)
@@ -203,8 +207,50 @@ static int calib_load_from(struct calib *c, int fd, const char *shown)
 	return rc;
 }
 
+/* Where the host total is the measured packages + dram + GPUs (no host meter, no psys) and
+ * they are the channels the stored rest fit subtracted, model:rest completes it. */
+static void calib_use_rest(struct calib *c, struct daemon *d)
+{
+	const struct calib_fit *st = &c->stored_rest;
+	struct channel_set *set = d->set;
+	int parts[CALIB_CHANNELS_MAX];
+	int n = host_measured_parts(set->ch, set->n, parts, CALIB_CHANNELS_MAX);
+	bool same = n == st->n_subtracted;
+	for (int k = 0; same && k < n; k++)
+		same = strcmp(set->ch[parts[k]].id, st->subtracted[k]) == 0;
+	const char *why = c->rest_stat_fd < 0 ? "nothing measures the CPU packages now"
+	                  : !same             ? "this start measures other channels than it "
+	                                        "subtracted"
+	                                      : NULL;
+	for (int i = 0; !why && i < set->n; i++)
+		if (set->ch[i].host_meter || set->ch[i].kind == CHANNEL_PSYS)
+			why = "the host total has a channel for the whole machine";
+	if (why) {
+		snprintf(c->rest_detail + strlen(c->rest_detail),
+		         sizeof(c->rest_detail) - strlen(c->rest_detail), "; not used: %s", why);
+		return;
+	}
+	char note[sizeof(c->rest_detail)];
+	calib_note(st, note, sizeof(note));
+	struct channel *ch = model_rest_add(set, c->rest_stat_fd, c->stat_path, st->r.idle_watts,
+	                                    st->r.max_watts, note);
+	c->rest_stat_fd = -1; /* the channel's now, or closed */
+	if (!ch) {
+		log_warn("cannot add model:rest: the channel set is full");
+		return;
+	}
+	c->rest_state = "used";
+	for (int i = 0; i < d->n_families; i++)
+		if (strcmp(d->families[i].name, "model") == 0)
+			family_report_add(
+			    &d->families[i],
+			    "; model:rest estimates the rest of the machine beside them");
+	log_info("source model: model:rest: %.2f W idle to %.2f W at full load, %s",
+	         st->r.idle_watts, st->r.max_watts, note);
+}
+
 /* The stored rest fit: resumed when fitting to the same channels, else shown as stored. */
-static void calib_load_rest(struct calib *c)
+static void calib_load_rest(struct calib *c, struct daemon *d)
 {
 	struct calib_fit *st = &c->stored_rest;
 	if (!st->n_fitted_to)
@@ -212,6 +258,7 @@ static void calib_load_rest(struct calib *c)
 	if (c->rest_wall < 0) {
 		c->rest_state = "stored";
 		calib_note(st, c->rest_detail, sizeof(c->rest_detail));
+		calib_use_rest(c, d);
 	} else if (calib_same_channels(st, &c->rest)) {
 		c->rest.sums = st->sums;
 		c->rest.r = st->r;
@@ -240,7 +287,7 @@ void calib_load(struct calib *c, struct daemon *d)
 	if (rc < 0)
 		return;
 	c->have_stored = true;
-	calib_load_rest(c);
+	calib_load_rest(c, d);
 	if (!c->n_idx) {
 		c->state = "stored";
 		calib_note(&c->stored, c->detail, sizeof(c->detail));
@@ -442,6 +489,9 @@ void calib_free(struct calib *c)
 {
 	if (c->stat_fd >= 0)
 		close(c->stat_fd);
+	if (c->rest_stat_fd >= 0)
+		close(c->rest_stat_fd);
+	c->rest_stat_fd = -1;
 	if (c->fallback_fd >= 0)
 		close(c->fallback_fd);
 	c->stat_fd = -1;

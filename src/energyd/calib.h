@@ -70,6 +70,7 @@ struct calib {
 	int rest_wall; /* the whole-machine wall meter in the set when the rest is fitted, or -1 */
 	int rest_idx[CALIB_CHANNELS_MAX]; /* the channels subtracted from it */
 	int n_rest_idx;
+	int rest_stat_fd; /* <proc>/stat for model:rest (packages, no wall meter), else -1 */
 
 	pthread_mutex_t lock;
 	struct calib_fit cur; /* this run's fit (resumed from the file on the same channels) */
@@ -102,7 +103,8 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
                 const char *fallback);
 /* Read CALIB_FILE in the current directory (the state directory), else the fallback; put a
  * valid fit on model:cpu when that channel runs, or resume it when fitting to the same
- * channels. A missing or bad file is logged and left alone. */
+ * channels; add model:rest to d->set when the stored rest fit completes this start's host
+ * total (so before sampler_init). A missing or bad file is logged and left alone. */
 void calib_load(struct calib *c, struct daemon *d);
 int calib_start(struct calib *c, struct sampler *s);
 /* Join the thread (the sampler stopped first) and write the fit when it counts. */

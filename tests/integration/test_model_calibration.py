@@ -226,12 +226,12 @@ def rest_file(windows, **cpu) -> dict:
 REST_WINDOWS = [(u, p / 2 + 10) for u, p in WINDOWS]  # 13 W + 12 W x u
 
 
-def model_only(tmp_path, start_energyd, state, *args):
+def model_only(tmp_path, start_energyd, state, *args, sysfs=None):
     """energyd with the model only on an idle /proc/stat (busy share 0: the model says its
     idle watts), on the given state directory (made by the test: no record there)."""
     proc = tmp_path / f"proc-{len(list(tmp_path.glob('proc-*')))}"
     write_proc_stat(proc, busy=100, idle=900, ncpu=NCPU)
-    d = start_energyd(None, "--state-dir", str(state), "--store", "off", *args, proc_root=proc)
+    d = start_energyd(sysfs, "--state-dir", str(state), "--store", "off", *args, proc_root=proc)
     # `now` shows the mean power over the last second: wait until there is one (as
     # test_model.py does), and a few ticks more on a loaded machine.
     time.sleep(1.2)
@@ -345,6 +345,41 @@ def test_stored_rest_fit_is_shown(tmp_path, start_energyd):
     d, src = model_only(tmp_path, start_energyd, state)
     cal = src["model_calibration"]
     assert cal["state"] == "used" and cal["rest"]["state"] == "none", cal
+
+
+@pytest.mark.parametrize("dram", [True, False])
+def test_stored_rest_fit_completes_only_the_channels_it_was_fitted_beside(
+        tmp_path, start_energyd, dram):
+    """model:rest joins the host total only where that total is the very channels the rest
+    fit subtracted (rapl:package-0 and rapl:dram-0 here): without dram, the rest as fitted
+    would leave dram out, so it is shown and not used."""
+    state = tmp_path / "state"
+    state.mkdir()
+    f = rest_file(REST_WINDOWS)
+    (state / "cpu-model.json").write_text(json.dumps(f))
+    children = [Zone("intel-rapl:0:0", "dram", watts=3.0)] if dram else []
+    fake = FakePowercap(tmp_path / "sys", [Zone("intel-rapl:0", "package-0", watts=10.0,
+                                                children=children)])
+    try:
+        d, src = model_only(tmp_path, start_energyd, state, sysfs=fake.root)
+        now = d.get("/api/v1/now")
+    finally:
+        fake.close()
+    rest = src["model_calibration"]["rest"]
+    ids = [c["id"] for c in src["channels"]]
+    if dram:
+        assert rest["state"] == "used", rest
+        assert src["host"]["coverage"] == ["rapl:package-0", "rapl:dram-0", "model:rest"]
+        assert src["host"]["measured"] is False
+        # /proc/stat does not move: busy share 0, the rest at its fitted idle watts.
+        w = now["channels"]["model:rest"]
+        assert w["watts"] == pytest.approx(f["rest"]["idle_watts"], rel=1e-3), w
+        assert w["measured"] is False
+    else:
+        assert rest["state"] == "stored" and "model:rest" not in ids, (rest, ids)
+        assert "not used: this start measures other channels than it subtracted" in \
+            rest["detail"], rest
+        assert src["host"]["coverage"] == ["rapl:package-0"] and src["host"]["measured"]
 
 
 def test_model_fit_falls_back_on_another_file(tmp_path, start_energyd):
@@ -509,21 +544,45 @@ def test_rest_of_machine_fit_with_a_wall_meter_and_rapl(tmp_path, start_energyd)
     b = (n * sup - su * sp) / (n * suu - su * su)
     assert srest["idle_watts"] == pytest.approx((sp - b * su) / n, rel=1e-6), srest
 
-    # RAPL without the meter: nothing to fit the rest to; the stored one is shown, and kept in
-    # the file the CPU fit rewrites.
+    # RAPL without the meter: nothing to fit the rest to. The stored fit completes the host
+    # total as model:rest (estimated), and stays in the file the CPU fit rewrites.
     m = Machine(tmp_path / "rapl-only", rapl=True)
     try:
         d = start_energyd(m.fake.root, "--state-dir", str(state), proc_root=m.proc.root)
         cal = calibration(d)
-        time.sleep(1.5)
+        src = d.get("/api/v1/sources")
+        time.sleep(9.0)
+        t1 = d.get("/api/v1/now")["time"]
+        t0 = t1 - 8.0
+        e = d.get(f"/api/v1/energy?from={t0:.6f}&to={t1:.6f}")
+        package = m.fake.energy_between("package-0", t0, t1)
+        rest_truth = (REST_IDLE_W + REST_DYN_W * m.proc.share_between(t0, t1)) * (t1 - t0)
         assert d.stop() == 0
     finally:
         m.close()
-    assert cal["state"] == "fitting" and cal["rest"]["state"] == "stored", cal
+    assert cal["state"] == "fitting" and cal["rest"]["state"] == "used", cal
     shown = cal["rest"]["fit"]
     assert shown["idle_watts"] == pytest.approx(srest["idle_watts"], rel=1e-9), shown
     assert shown["measured"] is False
     day, err = srest["fitted_at"][:10], f"{srest['rms_error_percent']:.1f} %"
-    assert (f"calibrated on this machine on {day}, error {err} (fitted to mcp:ttyACM0:1 - "
-            f"rapl:package-0 over") in cal["rest"]["detail"], cal["rest"]
+    note = (f"calibrated on this machine on {day}, error {err} (fitted to mcp:ttyACM0:1 - "
+            f"rapl:package-0 over")
+    assert note in cal["rest"]["detail"], cal["rest"]
+    ch = {c["id"]: c for c in src["channels"]}["model:rest"]
+    assert ch["kind"] == "rest" and ch["measured"] is False, ch
+    assert note in ch["description"] and "calibrated here" in ch["label"], ch
+    fam = {f["name"]: f for f in src["families"]}
+    assert "model:rest estimates the rest of the machine" in fam["model"]["detail"], fam
+    assert src["host"]["coverage"] == ["rapl:package-0", "model:rest"], src["host"]
+    assert src["host"]["measured"] is False
+    assert src["host"]["rule"] == "CPU packages + rest of the machine (model)", src["host"]
+    # The package is measured (exact up to the emulator's 10 ms steps); model:rest estimates
+    # the rest from the busy share FakeProc wrote, with a fit a few hundredths of a watt off:
+    # 10 % on the rest, 5 % on the whole machine. Without model:rest the host total would
+    # miss 20-30 W of 30-70 W.
+    assert e["host"]["measured"] is False
+    assert abs(e["channels"]["model:rest"]["joules"] - rest_truth) <= rest_truth * TOL, (
+        e["channels"], rest_truth)
+    truth = package + rest_truth
+    assert abs(e["host"]["joules"] - truth) <= truth * 0.05, (e["host"], truth)
     assert json.loads((state / "cpu-model.json").read_text())["rest"]["sums"] == srest["sums"]
