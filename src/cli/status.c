@@ -127,6 +127,11 @@ int cli_sources(struct cli *cli, int argc, char **argv)
 		printf("CPU model calibration: %s: %s\n",
 		       json_string_value(json_object_get(cal, "state")),
 		       json_string_value(json_object_get(cal, "detail")));
+	json_t *rest = json_object_get(cal, "rest");
+	if (json_is_object(rest) && json_is_object(json_object_get(rest, "fit")))
+		printf("Rest-of-machine model (estimated): %s: %s\n",
+		       json_string_value(json_object_get(rest, "state")),
+		       json_string_value(json_object_get(rest, "detail")));
 	json_decref(s);
 	return 0;
 }

@@ -1,5 +1,6 @@
 #include "host.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,21 +30,39 @@ int host_select(const struct channel *ch, int n, struct host_coverage *cov)
 	bool have_package = false;
 	for (int i = 0; i < n; i++)
 		have_package |= ch[i].kind == CHANNEL_PACKAGE;
-	bool have_dram = false, have_gpu = false;
+	bool have_dram = false, have_gpu = false, have_rest = false;
 	for (int i = 0; i < n; i++) {
 		enum channel_kind k = ch[i].kind;
+		/* The rest of the machine's model completes the measured packages only. */
+		bool rest = k == CHANNEL_REST && have_package;
 		if ((k == CHANNEL_PACKAGE) || (k == CHANNEL_MODEL && !have_package) ||
-		    k == CHANNEL_DRAM || k == CHANNEL_GPU)
+		    k == CHANNEL_DRAM || k == CHANNEL_GPU || rest)
 			cover(cov, i);
 		have_dram |= k == CHANNEL_DRAM;
 		have_gpu |= k == CHANNEL_GPU;
+		have_rest |= rest;
 	}
-	snprintf(cov->rule, sizeof(cov->rule), "%s%s%s",
+	snprintf(cov->rule, sizeof(cov->rule), "%s%s%s%s",
 	         have_package ? "CPU packages" : "CPU model", have_dram ? " + dram" : "",
-	         have_gpu ? " + GPUs" : "");
+	         have_gpu ? " + GPUs" : "", have_rest ? " + rest of the machine (model)" : "");
 done:
 	cov->measured = cov->n > 0;
 	for (int i = 0; i < cov->n; i++)
 		cov->measured &= ch[cov->idx[i]].measured;
 	return cov->n;
+}
+
+int host_measured_parts(const struct channel *ch, int n, int *idx, int max)
+{
+	int count = 0;
+	for (int i = 0; i < n; i++) {
+		enum channel_kind k = ch[i].kind;
+		if (!ch[i].measured ||
+		    (k != CHANNEL_PACKAGE && k != CHANNEL_DRAM && k != CHANNEL_GPU))
+			continue;
+		if (count == max)
+			return -ENOSPC;
+		idx[count++] = i;
+	}
+	return count;
 }

@@ -10,6 +10,7 @@ enum split_method split_method_of(const struct channel *ch, bool dram_by_cpu)
 	case CHANNEL_UNCORE:
 	case CHANNEL_PSYS:
 	case CHANNEL_MODEL:
+	case CHANNEL_REST:
 	case CHANNEL_WALL:
 	case CHANNEL_BATTERY:
 		/* Whole-machine meters are split by CPU time too: CPU time is the only activity

@@ -4,7 +4,10 @@
  * --host-meter), a thread fits model:cpu's idle and max watts to it (cpufit.h) over windows of at
  * least a second and keeps the fit in the state directory (CALIB_FILE, replaced atomically).
  * When a later start has only the model, calib_load() puts the stored fit on model:cpu before
- * the sampler starts, and the model says it is calibrated.
+ * the sampler starts, and the model says it is calibrated. While both the packages and such a
+ * wall meter are measured, a second fit of the same kind learns the rest of the machine: the
+ * wall meter minus the measured channels the host total adds up without it (packages, dram,
+ * discrete GPUs: host_measured_parts), from the same readings and windows.
  *
  * Lifecycle: calib_open (before the privilege drop: /proc/stat), calib_load (after it, in the
  * state directory), calib_start, calib_stop (after sampler_stop: writes the fit), calib_free.
@@ -24,6 +27,7 @@
 #include <stdbool.h>
 
 #define CALIB_FILE         "cpu-model.json" /* in the state directory */
+#define CALIB_FILE_VERSION 2                /* 2 adds "rest"; version 1 files are read too */
 #define CALIB_FILE_MAX     65536            /* a longer file is not a fit: ignored */
 #define CALIB_CHANNELS_MAX 8                /* packages summed for the fit */
 #define CALIB_SAVE_EVERY   60               /* windows between writes while fitting */
@@ -38,9 +42,12 @@ struct calib_fit {
 	struct cpufit_sums sums;
 	struct cpufit_result r; /* solved from sums */
 	char fitted_at[32];     /* the last window's end, ISO 8601 UTC */
-	char against[8];        /* "rapl" (CPU packages) or "wall" (the whole machine) */
-	char fitted_to[CALIB_CHANNELS_MAX][CHANNEL_ID_MAX];
-	int n_fitted_to;
+	char against[8];        /* "rapl" (CPU packages), "wall" (the whole machine) or "rest" */
+	char fitted_to[CALIB_CHANNELS_MAX][CHANNEL_ID_MAX]; /* "rest": the wall meter */
+	int n_fitted_to;                                    /* 0: no fit */
+	/* "rest" only: the channels subtracted from the wall meter. */
+	char subtracted[CALIB_CHANNELS_MAX][CHANNEL_ID_MAX];
+	int n_subtracted;
 };
 
 /* A reading of /proc/stat and the fitted channels' energy at the same instant. */
@@ -48,6 +55,7 @@ struct calib_point {
 	double t; /* the sampler's clock */
 	uint64_t busy, total;
 	double uj;
+	double rest_uj; /* the wall meter's energy minus the subtracted channels' */
 };
 
 struct calib {
@@ -59,6 +67,10 @@ struct calib {
 	int n_idx;
 	const char *against;
 	const char *state_dir;
+	int rest_wall; /* the whole-machine wall meter in the set when the rest is fitted, or -1 */
+	int rest_idx[CALIB_CHANNELS_MAX]; /* the channels subtracted from it */
+	int n_rest_idx;
+	int rest_stat_fd; /* <proc>/stat for model:rest (packages, no wall meter), else -1 */
 
 	pthread_mutex_t lock;
 	struct calib_fit cur; /* this run's fit (resumed from the file on the same channels) */
@@ -69,6 +81,11 @@ struct calib {
 	const char *from;     /* the fallback file stored came from, or NULL: the state directory */
 	const char *state;
 	char detail[320];
+	struct calib_fit rest; /* this run's rest fit (n_fitted_to 0 when not fitting it) */
+	bool rest_solved;
+	struct calib_fit stored_rest; /* the file's rest fit (n_fitted_to 0: none) */
+	const char *rest_state;
+	char rest_detail[320];
 	int since_save; /* windows since the file was written */
 	bool saved;
 
@@ -86,24 +103,28 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
                 const char *fallback);
 /* Read CALIB_FILE in the current directory (the state directory), else the fallback; put a
  * valid fit on model:cpu when that channel runs, or resume it when fitting to the same
- * channels. A missing or bad file is logged and left alone. */
+ * channels; add model:rest to d->set when the stored rest fit completes this start's host
+ * total (so before sampler_init). A missing or bad file is logged and left alone. */
 void calib_load(struct calib *c, struct daemon *d);
 int calib_start(struct calib *c, struct sampler *s);
 /* Join the thread (the sampler stopped first) and write the fit when it counts. */
 void calib_stop(struct calib *c);
 void calib_free(struct calib *c);
-/* {state, detail, file, fit} for info and sources; c may be NULL. */
+/* {state, detail, file, fit, rest: {state, detail, fit}} for info and sources; c may be NULL. */
 json_t *calib_json(struct calib *c);
 
-/* calib_file.c: the fit as JSON (with_sums: the file's form, else the API's); write it to
- * CALIB_FILE atomically; read and check a stored fit from fd (an open descriptor, or the
- * -errno of opening it: -ENOENT when there is none). 0 or -errno, with the reason in err / why.
- */
+/* calib_file.c: a fit as JSON (with_sums: the file's form, else the API's); write the CPU fit
+ * f and the rest fit (NULL or n_fitted_to 0: none) to CALIB_FILE atomically; read and check a
+ * stored file from fd (an open descriptor, or the -errno of opening it: -ENOENT when there is
+ * none) into f and rest (n_fitted_to 0 when the file has none). 0 or -errno, with the reason
+ * in err / why. */
 json_t *calib_fit_json(const struct calib_fit *f, bool with_sums);
-int calib_write(const struct calib_fit *f, char *err, size_t len);
-int calib_read(int fd, struct calib_fit *f, char *why, size_t len);
-/* The file's text: parse and check it (every number in range, the fit re-solved from the sums
- * and equal to the one written). 0, or -EINVAL with the reason in why. */
-int calib_parse(const char *text, struct calib_fit *f, char *why, size_t len);
+int calib_write(const struct calib_fit *f, const struct calib_fit *rest, char *err, size_t len);
+int calib_read(int fd, struct calib_fit *f, struct calib_fit *rest, char *why, size_t len);
+/* The file's text: parse and check it (every number in range, each fit re-solved from its sums
+ * and equal to the one written; a bad rest fit makes the whole file bad). 0, or -EINVAL with
+ * the reason in why. */
+int calib_parse(const char *text, struct calib_fit *f, struct calib_fit *rest, char *why,
+                size_t len);
 
 #endif

@@ -396,22 +396,23 @@ static int set_up_sampling(struct energyd *e)
 {
 	const struct energyd_options *opt = &e->opt;
 	struct daemon *d = &e->d;
+	d->set = &e->set;
+	snprintf(d->state_dir, sizeof(d->state_dir), "%s", opt->state_dir);
+	/* In the state directory, as the account energyd runs as: a stored fit for model:cpu,
+	 * and model:rest added to the set, before the sampler sizes its history on the set. */
+	calib_load(&e->calib, d);
 	if (sampler_init(&e->sampler, &e->set, opt->interval_s, opt->history_s) < 0)
 		return log_fail(1, "out of memory for %.0f s of history", opt->history_s);
 	d->sampler = &e->sampler;
 	d->attrib = &e->attrib;
 	d->calib = &e->calib;
-	d->set = &e->set;
 	gethostname(d->hostname, sizeof(d->hostname) - 1);
 	d->uid = getuid();
 	snprintf(d->user, sizeof(d->user), "%s", e->run_user);
-	snprintf(d->state_dir, sizeof(d->state_dir), "%s", opt->state_dir);
 	d->min_interval_s = opt->min_interval_s;
 	d->history_s = opt->history_s;
 	for (int i = 0; i < opt->n_listen; i++)
 		d->listen[d->n_listen++] = opt->listen[i];
-	/* In the state directory, as the account energyd runs as: a stored fit for model:cpu. */
-	calib_load(&e->calib, d);
 	e->api.d = d;
 	e->api.heavy_max = opt->heavy_queries;
 

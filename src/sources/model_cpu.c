@@ -37,6 +37,7 @@ struct model_priv {
 	bool idle_configured, max_configured; /* set by configuration (a stored fit yields) */
 	int ncpu;                             /* cpuN lines in /proc/stat */
 	char calibration[512];                /* "calibrated on this machine on DATE, ..." or "" */
+	bool rest;                            /* model:rest (model_rest_add), not model:cpu */
 	bool have_last;                       /* last_* hold a reading */
 	/* The last reading's busy and total jiffies, and when it was taken (monotonic ns). */
 	uint64_t last_busy, last_total, last_ns;
@@ -198,9 +199,36 @@ static int model_read(struct channel *ch, uint64_t *value)
 static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
-	snprintf(buf, len, "estimated: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s%s%s",
+	snprintf(buf, len, "estimated%s: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s%s%s",
+	         p->rest ? " (the rest of the machine besides the CPU packages, dram and GPUs)"
+	                 : "",
 	         p->idle_watts, p->max_watts, p->idle_watts, p->path, p->calibration[0] ? "; " : "",
 	         p->calibration);
+}
+
+struct channel *model_rest_add(struct channel_set *set, int stat_fd, const char *stat_path,
+                               double idle_watts, double max_watts, const char *note)
+{
+	struct channel *ch =
+	    channel_set_add_fd(set, "model:rest", stat_fd, sizeof(struct model_priv));
+	if (!ch)
+		return NULL;
+	struct model_priv *p = ch->priv;
+	snprintf(p->path, sizeof(p->path), "%s", stat_path);
+	p->idle_watts = idle_watts;
+	p->max_watts = max_watts > idle_watts ? max_watts : idle_watts;
+	p->idle_configured = p->max_configured = true; /* a fit of its own, not model:cpu's */
+	p->rest = true;
+	snprintf(p->calibration, sizeof(p->calibration), "%s", note);
+	ch->kind = CHANNEL_REST;
+	ch->measured = false;
+	ch->reading = READING_ENERGY_UJ;
+	ch->max_uj = 0;
+	ch->family = &model_cpu_family;
+	snprintf(ch->label, sizeof(ch->label),
+	         "Rest of the machine (estimated from utilisation, calibrated here: %.1f-%.1f W)",
+	         p->idle_watts, p->max_watts);
+	return ch;
 }
 
 int model_cpu_use_fit(struct channel *ch, double idle_watts, double max_watts, const char *note,

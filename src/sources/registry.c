@@ -146,7 +146,8 @@ const char *channel_kind_name(enum channel_kind kind)
 	    [CHANNEL_UNCORE] = "uncore",   [CHANNEL_DRAM] = "dram",
 	    [CHANNEL_PSYS] = "psys",       [CHANNEL_GPU] = "gpu",
 	    [CHANNEL_WALL] = "wall",       [CHANNEL_BATTERY] = "battery",
-	    [CHANNEL_DEVICE] = "device",   [CHANNEL_MODEL] = "model"};
+	    [CHANNEL_DEVICE] = "device",   [CHANNEL_MODEL] = "model",
+	    [CHANNEL_REST] = "rest"};
 	return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
 }
 

@@ -36,6 +36,9 @@ enum channel_kind {
 	CHANNEL_BATTERY, /* battery discharge: the whole machine while on battery */
 	CHANNEL_DEVICE,  /* another device sensor (hwmon) */
 	CHANNEL_MODEL,   /* an estimate from a model, never a measurement */
+	/* The calibrated model of the rest of the machine beside the packages, dram and GPUs
+	 * (docs/model.md), never a measurement. */
+	CHANNEL_REST,
 };
 
 /* How a source reports a reading. */
@@ -211,6 +214,15 @@ int model_cpu_parse_stat(const char *text, uint64_t *busy, uint64_t *total, int 
  */
 int model_cpu_use_fit(struct channel *ch, double idle_watts, double max_watts, const char *note,
                       char *detail, size_t len);
+/*
+ * Add model:rest to set (before the sampler starts): the rest of the machine estimated from
+ * the same utilisation, idle_watts + (max_watts - idle_watts) x utilisation, with note (its
+ * calibration) in its description. stat_fd (<proc>/stat, opened before the privilege drop;
+ * stat_path names it) is owned by the channel from then on, closed on failure. The channel,
+ * or NULL when the set is full or memory runs out.
+ */
+struct channel *model_rest_add(struct channel_set *set, int stat_fd, const char *stat_path,
+                               double idle_watts, double max_watts, const char *note);
 extern const struct source_family model_cpu_family;
 
 #endif

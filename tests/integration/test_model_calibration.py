@@ -47,7 +47,7 @@ class Machine:
         self.fake = None
         self.thread = None
         self.stop_ev = threading.Event()
-        self.on_watts = on_watts  # without RAPL: called with each step's watts (a wall meter)
+        self.on_watts = on_watts  # called with each step's package watts (a wall meter)
         if rapl:
             self.fake = FakePowercap(tmp_path / "sys", [Zone("intel-rapl:0", "package-0")],
                                      period_s=0.01)
@@ -65,7 +65,10 @@ class Machine:
         return watts
 
     def _step(self, fake, t) -> None:
-        fake.zone("package-0").watts = self._advance(t)
+        watts = self._advance(t)
+        fake.zone("package-0").watts = watts
+        if self.on_watts:
+            self.on_watts(watts)
 
     def _run(self) -> None:
         self.last = time.time()
@@ -146,7 +149,8 @@ def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
     assert abs(fit["max_watts"] - (IDLE_W + DYN_W)) <= (IDLE_W + DYN_W) * TOL, fit
     assert fit["rms_error_percent"] < 15, fit
     stored = json.loads((state / "cpu-model.json").read_text())
-    assert stored["version"] == 1 and stored["windows"] >= fit["windows"]
+    assert stored["version"] == 2 and stored["windows"] >= fit["windows"]
+    assert "rest" not in stored and cal["rest"]["state"] == "none"  # no wall meter here
     assert not (state / "cpu-model.json.tmp").exists()
     # Readable by all: energyd started by a user falls back on the service's fit.
     assert (state / "cpu-model.json").stat().st_mode & 0o777 == 0o644
@@ -187,7 +191,8 @@ def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
     assert abs(e_plain["host"]["joules"] - truth) > truth * TOL, (e_plain["host"], truth)
 
 
-def fit_file(windows, fitted_at="2026-11-30T10:00:00Z") -> dict:
+def fit_file(windows, fitted_at="2026-11-30T10:00:00Z", against="rapl",
+             fitted_to=("rapl:package-0",)) -> dict:
     """cpu-model.json for windows [(busy share, watts)], as docs/model.md describes it."""
     n = len(windows)
     su = sum(u for u, _ in windows)
@@ -202,7 +207,7 @@ def fit_file(windows, fitted_at="2026-11-30T10:00:00Z") -> dict:
             "rms_error_percent": rms / (sp / n) * 100, "windows": n,
             "utilisation_min": min(u for u, _ in windows),
             "utilisation_max": max(u for u, _ in windows), "fitted_at": fitted_at,
-            "against": "rapl", "fitted_to": ["rapl:package-0"], "measured": False,
+            "against": against, "fitted_to": list(fitted_to), "measured": False,
             "sums": {"n": n, "su": su, "suu": suu, "sp": sp, "sup": sup, "spp": spp}}
 
 
@@ -210,12 +215,23 @@ def fit_file(windows, fitted_at="2026-11-30T10:00:00Z") -> dict:
 WINDOWS = [(k / 20, 6 + 24 * k / 20 + (0.5 if k % 2 else -0.5)) for k in range(21)]
 
 
-def model_only(tmp_path, start_energyd, state, *args):
+def rest_file(windows, **cpu) -> dict:
+    """A version 2 cpu-model.json: the CPU fit on WINDOWS and a rest fit on windows."""
+    rest = {**fit_file(windows, against="rest", fitted_to=("mcp:ttyACM0:1",)),
+            "subtracted": ["rapl:package-0", "rapl:dram-0"]}
+    del rest["version"]
+    return {**fit_file(WINDOWS), "version": 2, "rest": rest, **cpu}
+
+
+REST_WINDOWS = [(u, p / 2 + 10) for u, p in WINDOWS]  # 13 W + 12 W x u
+
+
+def model_only(tmp_path, start_energyd, state, *args, sysfs=None):
     """energyd with the model only on an idle /proc/stat (busy share 0: the model says its
     idle watts), on the given state directory (made by the test: no record there)."""
     proc = tmp_path / f"proc-{len(list(tmp_path.glob('proc-*')))}"
     write_proc_stat(proc, busy=100, idle=900, ncpu=NCPU)
-    d = start_energyd(None, "--state-dir", str(state), "--store", "off", *args, proc_root=proc)
+    d = start_energyd(sysfs, "--state-dir", str(state), "--store", "off", *args, proc_root=proc)
     # `now` shows the mean power over the last second: wait until there is one (as
     # test_model.py does), and a few ticks more on a loaded machine.
     time.sleep(1.2)
@@ -270,6 +286,16 @@ def test_stored_fit_is_used_and_configuration_overrides_it(tmp_path, start_energ
     ("negative-sum", json.dumps({**fit_file(WINDOWS),
                                  "sums": {**fit_file(WINDOWS)["sums"], "sp": -1.0}})),
     ("too-long", json.dumps(fit_file(WINDOWS)) + " " * 70000),
+    ("version-3", json.dumps({**fit_file(WINDOWS), "version": 3})),
+    ("rest-in-version-1", json.dumps(rest_file(REST_WINDOWS, version=1))),
+    ("rest-tampered", json.dumps(rest_file(REST_WINDOWS) | {
+        "rest": rest_file(REST_WINDOWS)["rest"] | {"max_watts": 40.0}})),
+    ("rest-too-few-windows", json.dumps(rest_file(REST_WINDOWS[:12]))),
+    ("rest-against-rapl", json.dumps(rest_file(REST_WINDOWS) | {
+        "rest": rest_file(REST_WINDOWS)["rest"] | {"against": "rapl"}})),
+    ("rest-not-subtracting", json.dumps(rest_file(REST_WINDOWS) | {
+        "rest": {k: v for k, v in rest_file(REST_WINDOWS)["rest"].items()
+                 if k != "subtracted"}})),
 ])
 def test_bad_stored_fit_is_ignored(tmp_path, start_energyd, name, content):
     state = tmp_path / "state"
@@ -278,11 +304,82 @@ def test_bad_stored_fit_is_ignored(tmp_path, start_energyd, name, content):
     d, src = model_only(tmp_path, start_energyd, state)
     cal = src["model_calibration"]
     assert cal["state"] == "none" and cal["fit"] is None, cal
+    assert cal["rest"]["state"] == "none" and cal["rest"]["fit"] is None, cal
     assert "cpu-model.json ignored" in cal["detail"]
+    assert "cpu-model.json ignored" in cal["rest"]["detail"]
+    if name.startswith("rest-") and name != "rest-in-version-1":
+        assert "cpu-model.json ignored: rest: " in cal["detail"], cal  # the rest was wrong
     assert "cpu-model.json ignored" in d.log() and "uses its defaults" in d.log()
     assert "calibrated" not in src["channels"][0]["description"]
     watts = d.get("/api/v1/now")["channels"]["model:cpu"]["watts"]
     assert watts == pytest.approx(DEFAULT_IDLE_W, rel=1e-3)
+
+
+def test_stored_rest_fit_is_shown(tmp_path, start_energyd):
+    """A version 2 file: the CPU fit is used as from version 1, the rest fit is shown (stored,
+    estimated); a version 2 file without a rest fit is read too."""
+    state = tmp_path / "state"
+    state.mkdir()
+    f = rest_file(REST_WINDOWS)
+    assert f["rest"]["idle_watts"] == pytest.approx(13.0, rel=0.05)
+    (state / "cpu-model.json").write_text(json.dumps(f))
+    d, src = model_only(tmp_path, start_energyd, state)
+    cal = src["model_calibration"]
+    assert cal["state"] == "used" and cal["fit"]["idle_watts"] == pytest.approx(f["idle_watts"])
+    rest = cal["rest"]
+    assert rest["state"] == "stored" and rest["fit"]["measured"] is False, rest
+    for key in ("idle_watts", "max_watts", "rms_error_percent", "windows", "fitted_at",
+                "fitted_to", "subtracted", "against"):
+        assert rest["fit"][key] == pytest.approx(f["rest"][key]), key
+    err = f"{f['rest']['rms_error_percent']:.1f} %"
+    assert (f"calibrated on this machine on 2026-11-30, error {err} (fitted to mcp:ttyACM0:1 "
+            f"- rapl:package-0 - rapl:dram-0 over 21 windows") in rest["detail"], rest
+    assert d.get("/api/v1/info")["model_calibration"]["rest"] == rest
+    env = {**os.environ, "ENERGYD_SOCKET": d.socket, "XDG_RUNTIME_DIR": "/nonexistent"}
+    out = subprocess.run([str(ENERGY), "sources"], capture_output=True, text=True, env=env,
+                         timeout=60, check=True).stdout
+    assert f"Rest-of-machine model (estimated): stored: {rest['detail']}" in out, out
+
+    del f["rest"]
+    (state / "cpu-model.json").write_text(json.dumps(f))
+    d, src = model_only(tmp_path, start_energyd, state)
+    cal = src["model_calibration"]
+    assert cal["state"] == "used" and cal["rest"]["state"] == "none", cal
+
+
+@pytest.mark.parametrize("dram", [True, False])
+def test_stored_rest_fit_completes_only_the_channels_it_was_fitted_beside(
+        tmp_path, start_energyd, dram):
+    """model:rest joins the host total only where that total is the very channels the rest
+    fit subtracted (rapl:package-0 and rapl:dram-0 here): without dram, the rest as fitted
+    would leave dram out, so it is shown and not used."""
+    state = tmp_path / "state"
+    state.mkdir()
+    f = rest_file(REST_WINDOWS)
+    (state / "cpu-model.json").write_text(json.dumps(f))
+    children = [Zone("intel-rapl:0:0", "dram", watts=3.0)] if dram else []
+    fake = FakePowercap(tmp_path / "sys", [Zone("intel-rapl:0", "package-0", watts=10.0,
+                                                children=children)])
+    try:
+        d, src = model_only(tmp_path, start_energyd, state, sysfs=fake.root)
+        now = d.get("/api/v1/now")
+    finally:
+        fake.close()
+    rest = src["model_calibration"]["rest"]
+    ids = [c["id"] for c in src["channels"]]
+    if dram:
+        assert rest["state"] == "used", rest
+        assert src["host"]["coverage"] == ["rapl:package-0", "rapl:dram-0", "model:rest"]
+        assert src["host"]["measured"] is False
+        # /proc/stat does not move: busy share 0, the rest at its fitted idle watts.
+        w = now["channels"]["model:rest"]
+        assert w["watts"] == pytest.approx(f["rest"]["idle_watts"], rel=1e-3), w
+        assert w["measured"] is False
+    else:
+        assert rest["state"] == "stored" and "model:rest" not in ids, (rest, ids)
+        assert "not used: this start measures other channels than it subtracted" in \
+            rest["detail"], rest
+        assert src["host"]["coverage"] == ["rapl:package-0"] and src["host"]["measured"]
 
 
 def test_model_fit_falls_back_on_another_file(tmp_path, start_energyd):
@@ -342,3 +439,150 @@ def test_fit_to_a_whole_machine_wall_meter(tmp_path, start_energyd):
     assert abs(fit["idle_watts"] - IDLE_W) <= IDLE_W * 0.2, fit
     assert abs(fit["max_watts"] - (IDLE_W + DYN_W)) <= (IDLE_W + DYN_W) * TOL, fit
     assert json.loads((state / "cpu-model.json").read_text())["against"] == "wall"
+
+
+# The rest of the machine (fans, disks, board, power supply losses): its own idle and slope, so
+# that a rest fit which kept the package in, or subtracted it twice, lands far off.
+REST_IDLE_W, REST_DYN_W = 20.0, 10.0
+
+
+def rest_watts(package_watts: float) -> float:
+    """The rest's power in the step whose package draws package_watts (the same busy share)."""
+    return REST_IDLE_W + REST_DYN_W * (package_watts - IDLE_W) / DYN_W
+
+
+class WallMeter:
+    """An MCP39F511N emulator (channel 1) plugged at devdir/ttyACM0, with its USB sysfs entry
+    beside the powercap tree; removed on close."""
+
+    def __init__(self, sysfs_root):
+        self.devdir = tempfile.mkdtemp(prefix="energyd-mcp-")  # reachable after the drop
+        os.chmod(self.devdir, 0o755)
+        self.sim = mcp39f511n.McpSimulator(os.path.join(self.devdir, "ttyACM0"),
+                                           watts=(IDLE_W + REST_IDLE_W, 0.0))
+        mcp39f511n.usb_sysfs(sysfs_root, "ttyACM0")
+
+    def whole_machine(self, package_watts: float) -> None:
+        self.sim.set_watts(package_watts + rest_watts(package_watts), 0.0)
+
+    def close(self) -> None:
+        self.sim.close()
+        for f in os.listdir(self.devdir):
+            os.unlink(os.path.join(self.devdir, f))
+        os.rmdir(self.devdir)
+
+
+def wait_for_rest_fit(d, windows, timeout) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        cal = calibration(d)
+        rest = cal["rest"]
+        assert rest["state"] == "fitting", cal
+        if rest["fit"] and rest["fit"]["windows"] >= windows and cal["fit"]:
+            return cal
+        time.sleep(0.5)
+    raise TimeoutError(f"no rest fit after {timeout} s: {cal}")
+
+
+def test_rest_of_machine_fit_with_a_wall_meter_and_rapl(tmp_path, start_energyd):
+    """Wall meter and RAPL together: the packages get the CPU fit, the wall meter minus the
+    packages the rest fit; both are stored, resumed, and shown after a start without the meter.
+    """
+    state = tmp_path / "state"
+    wall = None
+    m = Machine(tmp_path / "learn", rapl=True, on_watts=lambda w: wall and
+                wall.whole_machine(w))
+    try:
+        wall = WallMeter(m.fake.root)
+        args = ("--dev-root", wall.devdir, "--host-meter", "mcp:ttyACM0:1", "--state-dir",
+                str(state))
+        d = start_energyd(m.fake.root, *args, proc_root=m.proc.root)
+        cal = calibration(d)
+        assert cal["rest"]["state"] == "fitting" and cal["rest"]["fit"] is None, cal
+        assert cal["rest"]["detail"].startswith("learning")
+        cal = wait_for_rest_fit(d, 25, 150.0)
+        assert d.stop() == 0
+        stored = json.loads((state / "cpu-model.json").read_text())
+        # Started again on the same channels: both fits resume from the stored sums.
+        d = start_energyd(m.fake.root, *args, proc_root=m.proc.root)
+        again = calibration(d)
+        assert again["rest"]["fit"]["windows"] >= stored["rest"]["windows"], again
+        assert again["rest"]["detail"].startswith("calibrated on this machine"), again
+        log = d.log()
+        assert d.stop() == 0
+    finally:
+        m.close()
+        if wall:
+            wall.close()
+    assert (f"rest-of-machine model calibration: resuming the stored fit "
+            f"({stored['rest']['windows']} windows)") in log
+
+    cpu, rest = cal["fit"], cal["rest"]["fit"]
+    assert cpu["against"] == "rapl" and cpu["fitted_to"] == ["rapl:package-0"], cpu
+    assert rest["against"] == "rest" and rest["fitted_to"] == ["mcp:ttyACM0:1"], rest
+    assert rest["subtracted"] == ["rapl:package-0"] and rest["measured"] is False, rest
+    assert rest["utilisation_min"] <= 0.1 and rest["utilisation_max"] >= 0.85, rest
+    # The rest is a difference: the package's timing noise (see above) plus the wall meter's
+    # (power in 10 mW steps, integrated by the trapezoid between samples 0.1 s apart: a load
+    # change costs up to half a step of up to 34 W times 0.1 s in its window). Over 25 windows
+    # that moves either end by well under a watt; 2 W at idle (10 %) and 3 W at full load
+    # (10 %). Not subtracting the package would give 28 W and 68 W, subtracting it twice 12 W
+    # and -8 W.
+    assert abs(rest["idle_watts"] - REST_IDLE_W) <= 2.0, rest
+    assert abs(rest["max_watts"] - (REST_IDLE_W + REST_DYN_W)) <= 3.0, rest
+    assert 0 < rest["rms_error_percent"] < 15, rest
+    # The CPU fit is still the package's alone.
+    assert abs(cpu["max_watts"] - (IDLE_W + DYN_W)) <= (IDLE_W + DYN_W) * TOL, cpu
+
+    # The file: version 2, the rest beside the CPU fit, with its sums.
+    assert stored["version"] == 2 and stored["against"] == "rapl"
+    srest = stored["rest"]
+    assert srest["against"] == "rest" and srest["subtracted"] == ["rapl:package-0"]
+    assert srest["windows"] >= rest["windows"] and srest["sums"]["n"] == srest["windows"]
+    n, su, suu = srest["sums"]["n"], srest["sums"]["su"], srest["sums"]["suu"]
+    sp, sup = srest["sums"]["sp"], srest["sums"]["sup"]
+    b = (n * sup - su * sp) / (n * suu - su * su)
+    assert srest["idle_watts"] == pytest.approx((sp - b * su) / n, rel=1e-6), srest
+
+    # RAPL without the meter: nothing to fit the rest to. The stored fit completes the host
+    # total as model:rest (estimated), and stays in the file the CPU fit rewrites.
+    m = Machine(tmp_path / "rapl-only", rapl=True)
+    try:
+        d = start_energyd(m.fake.root, "--state-dir", str(state), proc_root=m.proc.root)
+        cal = calibration(d)
+        src = d.get("/api/v1/sources")
+        time.sleep(9.0)
+        t1 = d.get("/api/v1/now")["time"]
+        t0 = t1 - 8.0
+        e = d.get(f"/api/v1/energy?from={t0:.6f}&to={t1:.6f}")
+        package = m.fake.energy_between("package-0", t0, t1)
+        rest_truth = (REST_IDLE_W + REST_DYN_W * m.proc.share_between(t0, t1)) * (t1 - t0)
+        assert d.stop() == 0
+    finally:
+        m.close()
+    assert cal["state"] == "fitting" and cal["rest"]["state"] == "used", cal
+    shown = cal["rest"]["fit"]
+    assert shown["idle_watts"] == pytest.approx(srest["idle_watts"], rel=1e-9), shown
+    assert shown["measured"] is False
+    day, err = srest["fitted_at"][:10], f"{srest['rms_error_percent']:.1f} %"
+    note = (f"calibrated on this machine on {day}, error {err} (fitted to mcp:ttyACM0:1 - "
+            f"rapl:package-0 over")
+    assert note in cal["rest"]["detail"], cal["rest"]
+    ch = {c["id"]: c for c in src["channels"]}["model:rest"]
+    assert ch["kind"] == "rest" and ch["measured"] is False, ch
+    assert note in ch["description"] and "calibrated here" in ch["label"], ch
+    fam = {f["name"]: f for f in src["families"]}
+    assert "model:rest estimates the rest of the machine" in fam["model"]["detail"], fam
+    assert src["host"]["coverage"] == ["rapl:package-0", "model:rest"], src["host"]
+    assert src["host"]["measured"] is False
+    assert src["host"]["rule"] == "CPU packages + rest of the machine (model)", src["host"]
+    # The package is measured (exact up to the emulator's 10 ms steps); model:rest estimates
+    # the rest from the busy share FakeProc wrote, with a fit a few hundredths of a watt off:
+    # 10 % on the rest, 5 % on the whole machine. Without model:rest the host total would
+    # miss 20-30 W of 30-70 W.
+    assert e["host"]["measured"] is False
+    assert abs(e["channels"]["model:rest"]["joules"] - rest_truth) <= rest_truth * TOL, (
+        e["channels"], rest_truth)
+    truth = package + rest_truth
+    assert abs(e["host"]["joules"] - truth) <= truth * 0.05, (e["host"], truth)
+    assert json.loads((state / "cpu-model.json").read_text())["rest"]["sums"] == srest["sums"]

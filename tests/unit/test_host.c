@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 #include "host.h"
 
@@ -68,6 +69,46 @@ static void test_model_only_when_nothing_measures(void **state)
 	assert_false(cov.measured);
 }
 
+/* The rest of the machine's model completes the measured packages, never the CPU model, and
+ * never a total that a wall meter or psys gives. */
+static void test_rest_model_completes_the_packages(void **state)
+{
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_DRAM, true, false),
+	                       mk(CHANNEL_REST, false, false)};
+	struct host_coverage cov;
+	assert_int_equal(host_select(ch, 3, &cov), 3);
+	assert_int_equal(cov.idx[2], 2);
+	assert_false(cov.measured);
+	assert_string_equal(cov.rule, "CPU packages + dram + rest of the machine (model)");
+	struct channel model[] = {mk(CHANNEL_MODEL, false, false), mk(CHANNEL_REST, false, false)};
+	assert_int_equal(host_select(model, 2, &cov), 1);
+	assert_int_equal(cov.idx[0], 0);
+	struct channel psys[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_REST, false, false),
+	                         mk(CHANNEL_PSYS, true, false)};
+	assert_int_equal(host_select(psys, 3, &cov), 1);
+	assert_int_equal(cov.idx[0], 2);
+	assert_true(cov.measured);
+}
+
+/* What a whole-machine wall meter holds besides the rest of the machine: the measured packages,
+ * dram and GPUs; never core/uncore (inside their package), psys, the meter itself or a model. */
+static void test_measured_parts_inside_a_wall_meter(void **state)
+{
+	(void)state;
+	struct channel ch[] = {mk(CHANNEL_PACKAGE, true, false), mk(CHANNEL_CORE, true, false),
+	                       mk(CHANNEL_DRAM, true, false),    mk(CHANNEL_WALL, true, true),
+	                       mk(CHANNEL_MODEL, false, false),  mk(CHANNEL_GPU, true, false),
+	                       mk(CHANNEL_PSYS, true, false),    mk(CHANNEL_PACKAGE, false, false)};
+	int idx[4];
+	assert_int_equal(host_measured_parts(ch, 8, idx, 4), 3);
+	assert_int_equal(idx[0], 0);
+	assert_int_equal(idx[1], 2);
+	assert_int_equal(idx[2], 5);
+	assert_int_equal(host_measured_parts(ch, 8, idx, 2), -ENOSPC);
+	assert_int_equal(host_measured_parts(ch + 3, 2, idx, 4), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -75,6 +116,8 @@ int main(void)
 	    cmocka_unit_test(test_server_packages_and_dram),
 	    cmocka_unit_test(test_wall_meter_wins),
 	    cmocka_unit_test(test_model_only_when_nothing_measures),
+	    cmocka_unit_test(test_measured_parts_inside_a_wall_meter),
+	    cmocka_unit_test(test_rest_model_completes_the_packages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
