@@ -171,6 +171,11 @@ static void test_preempted_scan_loses_nothing(void **state)
 	near(at("pid:100", 2), 100 * J);
 	near(at("pid:200", 2), 100 * J);
 	near(at("user:1000", 2), 200 * J);
+	/* The interval's own power in /processes: half of its 100 W by its own ticks, without
+	 * the 10 J each carried into it. */
+	struct attrib_proc *p100 = attrib_proc_find(a.procs, a.n_procs, 100);
+	assert_non_null(p100);
+	near(p100->watts * J, 50 * J);
 	/* Carried once: scan 3's processes over its busy time again find nothing left, and are
 	 * given no more than the interval's active energy. */
 	struct p s3[] = {{100, 1, 175, 0}, {200, 1, 175, 0}};

@@ -56,6 +56,41 @@ static void walk_cgroups(int dirfd, const char *path, int depth, struct scan_res
 	closedir(d);
 }
 
+/* The processes, then /proc/stat right after them; returns the seconds it took. */
+static double read_processes(struct attrib *a, const int *pids, size_t n, struct scan_result *r)
+{
+	uint64_t t0 = energy_monotonic_ns();
+	r->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct procfs_stat st;
+		if (procfs_read_stat(a->proc_fd, pids[i], &st) < 0)
+			continue;
+		struct attrib_proc *p = &r->procs[r->n++];
+		memset(p, 0, sizeof(*p));
+		p->pid = st.pid;
+		p->ppid = st.ppid;
+		p->starttime = st.starttime;
+		p->own_ticks = st.utime + st.stime;
+		p->total_ticks = procfs_total_ticks(&st);
+		snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+		/* The owner only for processes not seen before: status is the larger file. */
+		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, st.pid);
+		if (old && old->starttime == st.starttime)
+			p->uid = old->uid;
+		else if (procfs_read_uid(a->proc_fd, st.pid, &p->uid) < 0)
+			p->uid = (uid_t)-1;
+	}
+	uint64_t forks;
+	r->sys_ok = a->stat_fd >= 0 &&
+	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, &forks) == 0;
+	return (double)(energy_monotonic_ns() - t0) / 1e9;
+}
+
+/* A read that took this much longer than the last scan was stretched (preempted between the
+ * processes and /proc/stat): it is taken again, once. */
+#define SCAN_STRETCH_FACTOR 3.0
+#define SCAN_STRETCH_MIN_S  0.005
+
 int attrib_scan_read(struct attrib *a, struct scan_result *r)
 {
 	uint64_t t0 = energy_monotonic_ns();
@@ -73,28 +108,11 @@ int attrib_scan_read(struct attrib *a, struct scan_result *r)
 		free(pids);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct procfs_stat st;
-		if (procfs_read_stat(a->proc_fd, pids[i], &st) < 0)
-			continue;
-		struct attrib_proc *p = &r->procs[r->n++];
-		p->pid = st.pid;
-		p->ppid = st.ppid;
-		p->starttime = st.starttime;
-		p->own_ticks = st.utime + st.stime;
-		p->total_ticks = procfs_total_ticks(&st);
-		snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
-		/* The owner only for processes not seen before: status is the larger file. */
-		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, st.pid);
-		if (old && old->starttime == st.starttime)
-			p->uid = old->uid;
-		else if (procfs_read_uid(a->proc_fd, st.pid, &p->uid) < 0)
-			p->uid = (uid_t)-1;
-	}
+	double took = read_processes(a, pids, n, r);
+	double usual = a->scan_cost_s * SCAN_STRETCH_FACTOR;
+	if (a->have_scan && took > (usual > SCAN_STRETCH_MIN_S ? usual : SCAN_STRETCH_MIN_S))
+		read_processes(a, pids, n, r);
 	free(pids);
-	uint64_t forks;
-	r->sys_ok = a->stat_fd >= 0 &&
-	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, &forks) == 0;
 	qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
 	if (a->cgroup_fd >= 0) {
 		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
@@ -198,6 +216,7 @@ struct apply {
 	double busy;   /* busy CPU ticks since then (/proc/stat) */
 	double pool;   /* the energy shared among processes: active, plus what the last left */
 	double den;    /* what a tick count is divided by: at least the ticks counted per process */
+	double ticks;  /* the ticks counted per process this interval */
 	bool first;    /* no previous scan: nothing to charge yet */
 };
 
@@ -263,7 +282,11 @@ static void charge_processes(struct attrib *a, struct scan_result *r, const stru
 	attrib_split_gpus(a, r->procs, r->n, a->scan_t, x->t);
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
-		p->watts = x->dt > 0 ? p->delta_uj / 1e6 / x->dt : 0;
+		/* The interval's own power: without what the last interval left (that is in the
+		 * energy, not in this interval's watts). */
+		double own = x->active * split_scope_share(p->delta_ticks,
+		                                           x->busy > x->ticks ? x->busy : x->ticks);
+		p->watts = x->dt > 0 ? own / 1e6 / x->dt : 0;
 		if (p->delta_uj <= 0)
 			continue;
 		int pid = p->pid;
@@ -414,6 +437,7 @@ static void forget_old(struct attrib *a, const struct apply *x)
  */
 static void share_leftover(struct attrib *a, struct apply *x, double sum)
 {
+	x->ticks = sum;
 	double over = sum - x->busy, use = 0;
 	if (!x->first && over > 0 && a->work.left_busy > 0)
 		use = over < a->work.left_busy ? over : a->work.left_busy;
