@@ -30,21 +30,18 @@ int host_select(const struct channel *ch, int n, struct host_coverage *cov)
 	bool have_package = false;
 	for (int i = 0; i < n; i++)
 		have_package |= ch[i].kind == CHANNEL_PACKAGE;
-	bool have_dram = false, have_gpu = false, have_rest = false;
+	bool have_dram = false, have_gpu = false;
 	for (int i = 0; i < n; i++) {
 		enum channel_kind k = ch[i].kind;
-		/* The rest of the machine's model completes the measured packages only. */
-		bool rest = k == CHANNEL_REST && have_package;
 		if ((k == CHANNEL_PACKAGE) || (k == CHANNEL_MODEL && !have_package) ||
-		    k == CHANNEL_DRAM || k == CHANNEL_GPU || rest)
+		    k == CHANNEL_DRAM || k == CHANNEL_GPU)
 			cover(cov, i);
 		have_dram |= k == CHANNEL_DRAM;
 		have_gpu |= k == CHANNEL_GPU;
-		have_rest |= rest;
 	}
-	snprintf(cov->rule, sizeof(cov->rule), "%s%s%s%s",
+	snprintf(cov->rule, sizeof(cov->rule), "%s%s%s",
 	         have_package ? "CPU packages" : "CPU model", have_dram ? " + dram" : "",
-	         have_gpu ? " + GPUs" : "", have_rest ? " + rest of the machine (model)" : "");
+	         have_gpu ? " + GPUs" : "");
 done:
 	cov->measured = cov->n > 0;
 	for (int i = 0; i < cov->n; i++)

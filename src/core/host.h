@@ -13,9 +13,9 @@ struct host_coverage {
 
 /*
  * DESIGN.md §2: a wall meter declared as host meter; else psys; else the CPU packages (or, where
- * none is measured, the CPU model) plus dram plus discrete GPUs, plus, with the packages, the
- * calibrated model of the rest of the machine (CHANNEL_REST) when it runs. Core and uncore are
- * inside their package and never added. Returns the number of channels in the coverage.
+ * none is measured, the CPU model) plus dram plus discrete GPUs. Core and uncore are inside
+ * their package and never added; the model of the rest of the machine (CHANNEL_REST) is a
+ * channel of its own, never in the total. Returns the number of channels in the coverage.
  */
 int host_select(const struct channel *ch, int n, struct host_coverage *cov);
 

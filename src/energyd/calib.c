@@ -116,7 +116,7 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
 		c->rest_state = "fitting";
 		snprintf(c->rest_detail, sizeof(c->rest_detail), "learning: no window yet");
 	} else if (strcmp(c->against, "rapl") == 0) {
-		/* A stored rest fit may complete the host total (calib_use_rest). */
+		/* A stored rest fit may run as model:rest (calib_use_rest). */
 		c->rest_stat_fd = open(c->stat_path, O_RDONLY | O_CLOEXEC);
 	}
 	snprintf(c->cur.against, sizeof(c->cur.against), "%s", c->against);
@@ -207,8 +207,9 @@ static int calib_load_from(struct calib *c, int fd, const char *shown)
 	return rc;
 }
 
-/* Where the host total is the measured packages + dram + GPUs (no host meter, no psys) and
- * they are the channels the stored rest fit subtracted, model:rest completes it. */
+/* Where the measured packages + dram + GPUs are the channels the stored rest fit subtracted and
+ * no channel measures the whole machine (no host meter, no psys), model:rest estimates what
+ * they leave out: a channel of its own, never in the host total (DESIGN.md §2). */
 static void calib_use_rest(struct calib *c, struct daemon *d)
 {
 	const struct calib_fit *st = &c->stored_rest;
@@ -224,7 +225,7 @@ static void calib_use_rest(struct calib *c, struct daemon *d)
 	                                      : NULL;
 	for (int i = 0; !why && i < set->n; i++)
 		if (set->ch[i].host_meter || set->ch[i].kind == CHANNEL_PSYS)
-			why = "the host total has a channel for the whole machine";
+			why = "a channel measures the whole machine";
 	if (why) {
 		snprintf(c->rest_detail + strlen(c->rest_detail),
 		         sizeof(c->rest_detail) - strlen(c->rest_detail), "; not used: %s", why);

@@ -103,8 +103,9 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
                 const char *fallback);
 /* Read CALIB_FILE in the current directory (the state directory), else the fallback; put a
  * valid fit on model:cpu when that channel runs, or resume it when fitting to the same
- * channels; add model:rest to d->set when the stored rest fit completes this start's host
- * total (so before sampler_init). A missing or bad file is logged and left alone. */
+ * channels; add model:rest to d->set (its own channel, outside the host total) when the stored
+ * rest fit matches this start's measured channels (so before sampler_init). A missing or bad file
+ * is logged and left alone. */
 void calib_load(struct calib *c, struct daemon *d);
 int calib_start(struct calib *c, struct sampler *s);
 /* Join the thread (the sampler stopped first) and write the fit when it counts. */

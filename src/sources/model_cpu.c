@@ -200,7 +200,8 @@ static void model_describe(const struct channel *ch, char *buf, size_t len)
 {
 	const struct model_priv *p = ch->priv;
 	snprintf(buf, len, "estimated%s: %.2f W + (%.2f W - %.2f W) x CPU utilisation from %s%s%s",
-	         p->rest ? " (the rest of the machine besides the CPU packages, dram and GPUs)"
+	         p->rest ? " (the rest of the machine beside the measured CPU packages, dram and "
+	                   "GPUs; not part of the host total)"
 	                 : "",
 	         p->idle_watts, p->max_watts, p->idle_watts, p->path, p->calibration[0] ? "; " : "",
 	         p->calibration);

@@ -37,7 +37,7 @@ enum channel_kind {
 	CHANNEL_DEVICE,  /* another device sensor (hwmon) */
 	CHANNEL_MODEL,   /* an estimate from a model, never a measurement */
 	/* The calibrated model of the rest of the machine beside the packages, dram and GPUs
-	 * (docs/model.md), never a measurement. */
+	 * (docs/model.md), never a measurement and never in the host total. */
 	CHANNEL_REST,
 };
 
