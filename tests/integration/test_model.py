@@ -5,9 +5,11 @@ import time
 from emulators.powercap import write_proc_stat
 
 # The model integrates its power over the time between its own reads; the history stamps a
-# sample just after the reads. The difference (microseconds, jitter up to ~1 ms on a loaded
-# machine) is the only error: over a 1 s window that is at most 0.1 % of the power.
-REL = 1e-3
+# sample just after the reads. The difference (microseconds; a few ms when the sampler is
+# preempted in between on a loaded machine, 5 ms per end as SKEW_S in test_powercap.py) is the
+# only error: over a 1 s window at most 1 % of the power. The wrong readings of /proc/stat
+# named below are 6 % off or more.
+REL = 2 * 0.005 / 1.0
 
 
 def test_model_follows_utilisation(tmp_path, start_energyd):
