@@ -185,12 +185,55 @@ static void test_preempted_scan_loses_nothing(void **state)
 	tear_down();
 }
 
+/* A GPU that gives pid 100 half of its energy (as NVML's per-process utilisation would). */
+static int half_to_100(struct channel *ch, struct process_share *out, int max)
+{
+	(void)ch;
+	if (max < 1)
+		return -1;
+	out[0] = (struct process_share){.pid = 100, .share = 0.5};
+	return 1;
+}
+
+static const struct source_family half_gpu = {.name = "halfgpu", .process_shares = half_to_100};
+
+/* The interval's own power in /processes holds a process's GPU part as well as its CPU part:
+ * 100 J of CPU-side energy shared equally by two processes over 1 s (50 W each) and 40 J of a
+ * GPU half of which is pid 100's (20 W): 70 W and 50 W. */
+static void test_watts_hold_the_gpu_part(void **state)
+{
+	(void)state;
+	set_up();
+	set.n = 1;
+	strcpy(set.ch[0].id, "nvml:gpu-0");
+	set.ch[0].kind = CHANNEL_GPU;
+	set.ch[0].family = &half_gpu;
+	a.method[0] = split_method_of(&set.ch[0], true);
+	assert_int_equal(a.method[0], SPLIT_GPU);
+	a.in_coverage[0] = true;
+	struct p s0[] = {{100, 1, 0, 0}, {200, 1, 0, 0}};
+	scan(0, s0, 2, 0, 0);
+	struct p s1[] = {{100, 1, 50, 0}, {200, 1, 50, 0}};
+	a.gpu_pending_uj[0] = 40 * J;
+	scan(1, s1, 2, 100, 100 * J);
+	near(at("pid:100", 1), 70 * J);
+	near(at("pid:200", 1), 50 * J);
+	struct attrib_proc *p100 = attrib_proc_find(a.procs, a.n_procs, 100);
+	struct attrib_proc *p200 = attrib_proc_find(a.procs, a.n_procs, 200);
+	assert_non_null(p100);
+	assert_non_null(p200);
+	near(p100->watts * J, 70 * J);
+	near(p200->watts * J, 50 * J);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reap_between_the_reads),
 	    cmocka_unit_test(test_reap_seen_at_once),
 	    cmocka_unit_test(test_preempted_scan_loses_nothing),
+	    cmocka_unit_test(test_watts_hold_the_gpu_part),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,10 +283,12 @@ static void charge_processes(struct attrib *a, struct scan_result *r, const stru
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
 		/* The interval's own power: without what the last interval left (that is in the
-		 * energy, not in this interval's watts). */
+		 * energy, not in this interval's watts), with its GPU part (delta_uj beyond the
+		 * CPU part charged above). */
 		double own = x->active * split_scope_share(p->delta_ticks,
 		                                           x->busy > x->ticks ? x->busy : x->ticks);
-		p->watts = x->dt > 0 ? own / 1e6 / x->dt : 0;
+		double gpu = p->delta_uj - x->pool * p->cpu_share;
+		p->watts = x->dt > 0 ? (own + (gpu > 0 ? gpu : 0)) / 1e6 / x->dt : 0;
 		if (p->delta_uj <= 0)
 			continue;
 		int pid = p->pid;
