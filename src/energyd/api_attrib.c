@@ -23,7 +23,8 @@
 static const char *const policy =
     "CPU-side channels: active = energy x busy/total CPU time (/proc/stat), idle = the rest; a "
     "scope gets active x its CPU time / busy CPU time. GPUs: split by per-process utilisation "
-    "when the source reports it, else unattributed. Watches: where hardware counters and RAPL "
+    "when the source reports it, else unattributed. Watches (pid trees and cgroups): where "
+    "hardware counters and RAPL "
     "are available, hwpc-model replaces the CPU time share by the share of the dynamic power a "
     "model of cycles, instructions and LLC misses predicts (GET /api/v1/model). Estimates, not "
     "measurements.";
@@ -404,7 +405,8 @@ static const char *scan_method_reason(const struct attrib *a)
 	const struct hwpc *h = attrib_hwpc(a);
 	if (!h || !h->on)
 		return h ? h->error : "hardware counters are off";
-	return "hardware counters follow watches (kernel:ID) only; this scope is split by CPU time";
+	return "hardware counters follow watches (kernel:ID) only, of a pid tree or of a cgroup "
+	       "(POST /api/v1/watch {\"cgroup\": PATH}); this scope is split by CPU time";
 }
 
 static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "

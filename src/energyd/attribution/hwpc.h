@@ -8,7 +8,11 @@
  *   the hardware-counter model is off with the reason and everything stays cpu-time-share;
  * - per watch: one counter per event on the watch's root process with inherit (its children
  *   born after registration count too), opened by the attribution thread when it first sees
- *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md).
+ *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md);
+ * - per cgroup watch (hwpc_cgroup.c): one counter per event and online CPU on the cgroup v2
+ *   directory (PERF_FLAG_PID_CGROUP), for at most hwpc_cgroups_max() cgroups, opened by the
+ *   attribution thread like a pid watch's; the kernel takes them for CPU-wide events, which an
+ *   unprivileged energyd may open only with kernel.perf_event_paranoid <= 0.
  *
  * - the packages' effective frequency: APERF and MPERF of every online CPU and the TSC of the
  *   first, from the perf `msr` PMU (its type and event encodings from sysfs), opened with the
@@ -16,8 +20,9 @@
  *   every frequency, and GET /api/v1/model says why (frequency_error).
  *
  * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX + 2 x HWPC_CPUS_MAX + 1
- * (HWPC_FDS_MAX: 3 per online CPU and 3 per counted watch, 2 per online CPU and 1 for the
- * frequency). Counters are read once per model window (at least 1 s), never per
+ * + HWPC_CGROUP_FDS_MAX (HWPC_FDS_MAX: 3 per online CPU and 3 per counted pid watch, 2 per
+ * online CPU and 1 for the frequency, 3 per online CPU and counted cgroup within a budget of
+ * HWPC_CGROUP_FDS_MAX). Counters are read once per model window (at least 1 s), never per
  * sample; multiplexing is undone with time_enabled / time_running of each window.
  *
  * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
@@ -33,10 +38,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define HWPC_CPUS_MAX    128
-#define HWPC_WATCHES_MAX 64
-#define HWPC_METHOD      "hwpc-model"
-#define HWPC_FDS_MAX     (3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1)
+#define HWPC_CPUS_MAX        128
+#define HWPC_WATCHES_MAX     64
+#define HWPC_METHOD          "hwpc-model"
+#define HWPC_CGROUPS_MAX     64 /* the highest --hwpc-cgroups */
+#define HWPC_CGROUPS_DEFAULT 16
+#define HWPC_CGROUP_FDS_MAX  384 /* the cgroups' counters: 16 cgroups x 8 CPUs x 3 events */
+#define HWPC_CGROUP_PATH_MAX 512
+#define HWPC_FDS_MAX                                                                               \
+	(3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1 + HWPC_CGROUP_FDS_MAX)
 
 struct attrib;
 struct attrib_config;
@@ -46,6 +56,7 @@ struct hwpc_config {
 	bool on;          /* attribution by hardware counters where available */
 	int error_window; /* the model's history and error window, in windows of 1 s */
 	double tdp_w;     /* bound of its intercept; 0: the packages' powercap limits */
+	int cgroups;      /* cgroup watches counted at most (--hwpc-cgroups) */
 };
 
 /* One event's counter as last read: the raw count, time enabled and time running (ns). */
@@ -55,9 +66,16 @@ struct hwpc_reading {
 
 struct hwpc_watch {
 	int id;  /* the watch's */
-	int pid; /* its root process */
+	int pid; /* its root process; 0 for a cgroup */
 	int fd[HWPC_EVENTS];
 	struct hwpc_reading last[HWPC_EVENTS];
+	/* A cgroup watch: its path under the cgroup root, and one counter per online CPU and
+	 * event (cfd[i * HWPC_EVENTS + e], allocated when opened), with their last readings. */
+	bool is_cgroup;
+	bool over_bound; /* not counted: more cgroups than hwpc_cgroups_max() (tried again) */
+	char cgroup[HWPC_CGROUP_PATH_MAX];
+	int *cfd;
+	struct hwpc_reading *clast;
 	bool have;                /* last holds a reading */
 	bool open;                /* the counters are open */
 	double rate[HWPC_EVENTS]; /* over the last window, when rate_ok */
@@ -109,10 +127,12 @@ struct hwpc {
 	struct hwpc_layers layers; /* the model: one layer per frequency step, or one */
 	struct hwpc_watch watches[HWPC_WATCHES_MAX];
 	int n_watches;
-	int fds; /* descriptors open */
+	int fds;         /* descriptors open */
+	int cgroups_max; /* cgroup watches counted at most: hwpc_cgroups_max() */
+	int n_cgroups;   /* cgroup watches counted now */
 	/* Copied from the above at the end of every window, under the lock, for readers. */
 	struct hwpc_watch_view view[HWPC_WATCHES_MAX];
-	int n_view, view_fds;
+	int n_view, view_fds, view_cgroups;
 };
 
 /* Before the privilege drop: the machine's counters and the model. Never fails the daemon:
@@ -133,8 +153,23 @@ void hwpc_freq_open(struct hwpc *h, const char *sysfs_root);
 void hwpc_freq_close(struct hwpc *h);
 double hwpc_freq_read(struct hwpc *h);
 /* A counter's reading, and its count over a window scaled for multiplexing (hwpc.c). */
+extern const char *const hwpc_event_name[HWPC_EVENTS];
+int hwpc_counter_open(int e, int pid, int cpu, unsigned long flags);
 int hwpc_counter_read(int fd, struct hwpc_reading *r);
 double hwpc_counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b);
+/* Cgroup watches' counters (hwpc_cgroup.c). How many cgroups may be counted: --hwpc-cgroups,
+ * within HWPC_CGROUP_FDS_MAX descriptors (3 per online CPU each). */
+int hwpc_cgroups_max(int configured, int n_cpus);
+/* A per-CPU cgroup counter's count over a window: 0 when the cgroup did not run on that CPU
+ * (its time_enabled, the cgroup's time there, did not move), else as hwpc_counter_delta. */
+double hwpc_cgroup_delta(const struct hwpc_reading *a, const struct hwpc_reading *b);
+/* Open w's counters on every online CPU, on the cgroup directory w->cgroup under cgroup_fd;
+ * on failure none stays open and w->reason says why. */
+void hwpc_cgroup_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd);
+void hwpc_cgroup_close(struct hwpc *h, struct hwpc_watch *w);
+/* Read w's counters: w->rate gets the window's counts summed over the CPUs; false when one
+ * could not be read or the window has no base yet. */
+bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w);
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason);
 
 #endif
