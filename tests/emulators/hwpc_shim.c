@@ -94,20 +94,25 @@ static int shim_root(const char *root)
 	return root_fd;
 }
 
+/* A number the test wrote in a file of its root, or dflt when there is none. */
+static long shim_number(const char *root, const char *name, long dflt)
+{
+	long v = dflt;
+	int fd = shim_root(root) < 0 ? -1 : openat(shim_root(root), name, O_RDONLY | O_CLOEXEC);
+	char buf[32] = {0};
+	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
+		v = strtol(buf, NULL, 10);
+	if (fd >= 0)
+		real_close(fd);
+	return v;
+}
+
 /* The msr PMU's type the test plays (its msr_type file), or -1 when it plays none. */
 static long shim_msr_type(const char *root)
 {
 	static long type = -2;
-	if (type != -2)
-		return type;
-	type = -1;
-	int fd =
-	    shim_root(root) < 0 ? -1 : openat(shim_root(root), "msr_type", O_RDONLY | O_CLOEXEC);
-	char buf[32] = {0};
-	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		type = strtol(buf, NULL, 10);
-	if (fd >= 0)
-		real_close(fd);
+	if (type == -2)
+		type = shim_number(root, "msr_type", -1);
 	return type;
 }
 
@@ -116,16 +121,8 @@ static long shim_msr_type(const char *root)
 static long shim_paranoid(const char *root)
 {
 	static long level = -101;
-	if (level != -101)
-		return level;
-	level = -100;
-	int fd =
-	    shim_root(root) < 0 ? -1 : openat(shim_root(root), "paranoid", O_RDONLY | O_CLOEXEC);
-	char buf[32] = {0};
-	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		level = strtol(buf, NULL, 10);
-	if (fd >= 0)
-		real_close(fd);
+	if (level == -101)
+		level = shim_number(root, "paranoid", -100);
 	return level;
 }
 

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "hwpc.h"
+#include "mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,10 +46,8 @@ void hwpc_cgroup_close(struct hwpc *h, struct hwpc_watch *w)
 		}
 	if (w->open)
 		h->n_cgroups--;
-	free(w->cfd);
-	free(w->clast);
-	w->cfd = NULL;
-	w->clast = NULL;
+	MEM_FREE_NULL(w->cfd);
+	MEM_FREE_NULL(w->clast);
 	w->open = false;
 	w->have = false;
 }
