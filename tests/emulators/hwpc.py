@@ -22,7 +22,9 @@ counters (perf_event_open with PERF_FLAG_PID_CGROUP, one per CPU) are ``cgroup/I
 INO being the directory's inode number (the shim finds it by ``fstat`` on energyd's descriptor).
 On the task's CPU they count what the task counts, with time_enabled the cgroup's time there
 (its busy time, as the kernel's perf cgroup time) and time_running that times ``mux``; on the
-other CPUs they stay at 0 (the cgroup never runs there). ``paranoid``, when given, is written
+other CPUs they stay at 0 (the cgroup never runs there). ``idle_cgroups`` (paths under
+``cgroup_root``) get counter files that stay at 0 on every CPU: cgroups no task runs in.
+``paranoid``, when given, is written
 to the shim's ``paranoid`` file: it plays kernel.perf_event_paranoid for CPU-wide and cgroup
 events (above 0, refused to an energyd that dropped root).
 
@@ -88,7 +90,7 @@ class FakeHwpc:
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
                  seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
                  freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42,
-                 cgroup_root=None, paranoid=None):
+                 cgroup_root=None, paranoid=None, idle_cgroups=()):
         """sysfs_root gets the CPUs' topology (one package), so that energyd opens the CPU
         counters of exactly these ncpu CPUs."""
         self.root = str(shim_root)
@@ -141,6 +143,14 @@ class FakeHwpc:
                 for cpu in range(ncpu):
                     for ev in EVENTS:
                         self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
+        for path in idle_cgroups:
+            d = os.path.join(str(cgroup_root), path.lstrip("/"))
+            os.makedirs(d, exist_ok=True)
+            for cpu in range(ncpu):
+                for ev in EVENTS:
+                    rel = f"cgroup/{os.stat(d).st_ino}/cpu/{cpu}/{ev}"
+                    self._open(rel)
+                    self._store(rel, 0, 0, 0)
         if paranoid is not None:
             os.makedirs(self.root, mode=0o755, exist_ok=True)
             with open(os.path.join(self.root, "paranoid"), "w") as f:

@@ -13,6 +13,7 @@ only with kernel.perf_event_paranoid <= 0: the shim plays that setting (its para
 """
 
 import json
+import os
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from conftest import BUILD, ENERGYD
 from emulators import hwpc, powercap
 from emulators.procfs import FakeProc
 from test_hwpc import WINDOW, check_split, model, split_point, usable, wait_for
+from test_security import CLIENT, accounts, public_dir, run_as  # noqa: F401 (fixtures)
 
 CGROUPS = {100: "/vec", 200: "/mem"}
 
@@ -30,7 +32,7 @@ def cgroup_machine(tmp_path, start_energyd):
     """start(paranoid, *args) -> (energyd, driver): the two-cgroup workload under energyd."""
     made = []
 
-    def start(paranoid, *args, unscripted=()):
+    def start(paranoid, *args, unscripted=(), idle=()):
         pc = powercap.FakePowercap(tmp_path / "sys",
                                    [powercap.Zone("intel-rapl:0", "package-0", 0.0)])
         with open(tmp_path / "sys/class/powercap/intel-rapl:0/constraint_0_power_limit_uw",
@@ -44,13 +46,13 @@ def cgroup_machine(tmp_path, start_energyd):
         proc.add(200, 1, 0, 100.0, "memory")
         for path in CGROUPS.values():
             proc.add_cgroup(path, 1e6)  # one CPU each: the same CPU time
-        for path in unscripted:  # no counter files: the shim lets the kernel answer
+        for path in unscripted + idle:  # unscripted: the shim lets the kernel answer
             proc.add_cgroup(path, 0.0)
         tasks = [hwpc.Task(100, 0, ghz=2.4, ipc=3.0, llc_per_kinstr=0.05, mux=0.5,
                            cgroup=CGROUPS[100]),
                  hwpc.Task(200, 1, ghz=2.4, ipc=0.4, llc_per_kinstr=20.0, cgroup=CGROUPS[200])]
         hw = hwpc.FakeHwpc(tmp_path / "hwpc", tmp_path / "sys", pc, "package-0", proc, tasks, 2,
-                           cgroup_root=cg, paranoid=paranoid)
+                           cgroup_root=cg, paranoid=paranoid, idle_cgroups=idle)
         made.append((hw, proc, pc))
         hw.start()
         d = start_energyd(tmp_path / "sys", "--hwpc-error-window", str(WINDOW),
@@ -163,3 +165,74 @@ def test_cgroup_counters_refused_after_the_privilege_drop(cgroup_machine):
     c = model(d)["counters"]
     assert c["available"] is True and c["cgroups_counted"] == 0
     assert c["descriptors"] == 3 * 2, c
+
+
+def test_cgroup_counters_opened_before_the_drop(cgroup_machine):
+    """--hwpc-cgroup: with kernel.perf_event_paranoid 2, a cgroup named at start is counted
+    (its counters opened as root, lent to its watch), split by the model, and given back when
+    the watch is deleted, for the next watch of that path; another cgroup is refused."""
+    d, hw = cgroup_machine(2, "--hwpc-cgroup", "/vec")
+    assert model(d)["counters"]["cgroups_opened_before_drop"] == 1
+    ids = watch_cgroups(d)
+
+    def refused():
+        w = watch(d, ids[200])
+        return w if "Permission denied" in (w["method_reason"] or "") else None
+    wait_for(refused, 10)
+    # The pool's counters are the only cgroup counters open, lent or not.
+    c = model(d)["counters"]
+    assert c["cgroups_counted"] == 1 and c["descriptors"] == 3 * 2 + 3 * 2, c
+    wait_for(lambda: usable(d), 4 * WINDOW + 20)
+    w = wait_for(lambda: (lambda w: w if w["method"] == "hwpc-model" else None)(
+        watch(d, ids[100])), 5)
+    assert w["method_reason"] is None
+    assert watch(d, ids[200])["method"] == "cpu-time-share"
+    # Deleted, the counters go back to the pool (they could not be opened again): the next
+    # watch of the path gets them.
+    status, _ = d.request("DELETE", f"/api/v1/watch/{ids[100]}")
+    assert status in (200, 204)
+    status, again = d.request("POST", "/api/v1/watch", json.dumps({"cgroup": "/vec"}))
+    assert status == 201, again
+
+    def relent():
+        w = watch(d, again["id"])
+        return w if w["method"] == "hwpc-model" else None
+    wait_for(relent, 10)
+    c = model(d)["counters"]
+    assert c["cgroups_counted"] == 1 and c["descriptors"] == 3 * 2 + 3 * 2, c
+
+
+def test_one_user_never_takes_every_cgroup_counter(cgroup_machine, accounts, public_dir,
+                                                   tmp_path):
+    """Counted cgroups are shared by every user: one user other than root has at most a quarter
+    of them (4 of the default 16) counted; root's are still counted."""
+    user = accounts["energytest1"]
+    names = tuple(f"/u{i}" for i in range(5))
+    sock = public_dir / "e.sock"
+    d, hw = cgroup_machine(0, "--listen", f"unix:{sock}", idle=names)
+    for name in names:  # the user's own cgroups (delegated), which it may watch
+        os.chown(tmp_path / "cgroup" / name.lstrip("/"), user.pw_uid, user.pw_gid)
+    out = run_as(user, CLIENT + (
+        "import sys\nprint(json.dumps([call(sys.argv[1], 'POST', '/api/v1/watch', "
+        "json.dumps({'cgroup': p})) for p in sys.argv[2:]]))"), sock, *names)
+    assert [status for status, _ in out] == [201] * 5, out
+    ids = [body["id"] for _, body in out]
+
+    def four():
+        c = model(d)["counters"]
+        return c if c["cgroups_counted"] == 4 else None
+    c = wait_for(four, 10)
+    assert c["cgroups_max"] == 16 and c["descriptors"] == 3 * 2 + 4 * 3 * 2, c
+    last = watch(d, ids[-1])
+    assert last["method"] == "cpu-time-share"
+    assert "at most 4 cgroups of each user but root" in last["method_reason"], last
+    for wid in ids[:-1]:
+        assert "at most" not in (watch(d, wid)["method_reason"] or "")
+    # Root's cgroup is counted all the same.
+    status, body = d.request("POST", "/api/v1/watch", json.dumps({"cgroup": "/vec"}))
+    assert status == 201, body
+
+    def five():
+        c = model(d)["counters"]
+        return c if c["cgroups_counted"] == 5 else None
+    wait_for(five, 10)

@@ -29,6 +29,12 @@ static void test_cgroups_max(void **state)
 	assert_int_equal(hwpc_cgroups_max(64, 2), 64);
 	assert_int_equal(hwpc_cgroups_max(16, 0), 0); /* no machine counters: no cgroups */
 	assert_int_equal(hwpc_cgroups_max(0, 2), 0);
+	/* A quarter for each user but root, at least 1. */
+	assert_int_equal(hwpc_cgroups_per_user(16), 4);
+	assert_int_equal(hwpc_cgroups_per_user(14), 3);
+	assert_int_equal(hwpc_cgroups_per_user(7), 1);
+	assert_int_equal(hwpc_cgroups_per_user(1), 1);
+	assert_int_equal(hwpc_cgroups_per_user(64), 16);
 }
 
 /* A CPU the cgroup did not run on: its time there (enabled) stands still, and so does the
@@ -111,6 +117,47 @@ static void test_open_refused_or_closed_clean(void **state)
 	free(h);
 }
 
+/* Counters opened before the drop are lent to one watch of their path at a time and come back
+ * when it ends, still open and still counted. */
+static void test_pool_lend_and_return(void **state)
+{
+	(void)state;
+	struct hwpc *h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	h->n_cpus = 1;
+	h->n_pool = 1;
+	h->n_cgroups = 1;
+	struct hwpc_watch *p = &h->pool[0];
+	p->is_cgroup = p->open = true;
+	strcpy(p->cgroup, "/vec");
+	p->cfd = malloc(HWPC_EVENTS * sizeof(int));
+	p->clast = calloc(HWPC_EVENTS, sizeof(*p->clast));
+	for (int e = 0; e < HWPC_EVENTS; e++)
+		p->cfd[e] = -1;
+	int *fds = p->cfd;
+	struct hwpc_watch other = {.id = 3, .is_cgroup = true}, w = {.id = 7, .is_cgroup = true},
+	                  twin = {.id = 8, .is_cgroup = true};
+	strcpy(other.cgroup, "/mem");
+	strcpy(w.cgroup, "/vec");
+	strcpy(twin.cgroup, "/vec");
+	assert_false(hwpc_pool_lend(h, &other));
+	assert_true(hwpc_pool_lend(h, &w));
+	assert_true(w.open && w.lent && w.cfd == fds);
+	assert_true(p->lent && p->id == 7 && p->cfd == NULL);
+	assert_false(hwpc_pool_lend(h, &twin)); /* one watch at a time */
+	assert_false(hwpc_pool_return(h, &other));
+	assert_true(hwpc_pool_return(h, &w));
+	assert_false(w.open || w.lent);
+	assert_null(w.cfd);
+	assert_true(p->open && !p->lent && p->cfd == fds);
+	assert_int_equal(h->n_cgroups, 1);
+	assert_true(hwpc_pool_lend(h, &twin)); /* the next watch of the path */
+	assert_true(hwpc_pool_return(h, &twin));
+	hwpc_cgroup_close(h, p);
+	assert_int_equal(h->n_cgroups, 0);
+	free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -119,6 +166,7 @@ int main(void)
 	    cmocka_unit_test(test_delta_scaled),
 	    cmocka_unit_test(test_delta_unknown),
 	    cmocka_unit_test(test_open_refused_or_closed_clean),
+	    cmocka_unit_test(test_pool_lend_and_return),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,7 +145,7 @@ static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 	h->on = true;
 }
 
-struct hwpc *hwpc_open(const struct attrib_config *cfg)
+struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd)
 {
 	struct hwpc *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -164,6 +164,8 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 	if (h->on)
 		hwpc_freq_open(h, cfg->sysfs_root);
 	h->cgroups_max = h->on ? hwpc_cgroups_max(cfg->hwpc.cgroups, h->n_cpus) : 0;
+	if (h->on)
+		hwpc_pool_open(h, &cfg->hwpc, cgroup_fd);
 	if (hwpc_layers_init(&h->layers, cfg->hwpc.error_window, h->bound_w, h->freq_on) < 0) {
 		hwpc_free(h);
 		return NULL;
@@ -183,7 +185,8 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 static void watch_close(struct hwpc *h, struct hwpc_watch *w)
 {
 	if (w->is_cgroup) {
-		hwpc_cgroup_close(h, w);
+		if (!hwpc_pool_return(h, w))
+			hwpc_cgroup_close(h, w);
 		return;
 	}
 	for (int e = 0; e < HWPC_EVENTS; e++)
@@ -203,6 +206,8 @@ void hwpc_free(struct hwpc *h)
 	hwpc_freq_close(h);
 	for (int i = 0; i < h->n_watches; i++)
 		watch_close(h, &h->watches[i]);
+	for (int i = 0; i < h->n_pool; i++)
+		hwpc_cgroup_close(h, &h->pool[i]);
 	hwpc_layers_free(&h->layers);
 	free(h);
 }
@@ -231,6 +236,7 @@ const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **r
 /* A watch as the window sees it, copied under the lock. */
 struct watch_ref {
 	int id, pid;
+	uid_t owner;
 	bool alive, is_cgroup;
 	char cgroup[HWPC_CGROUP_PATH_MAX];
 };
@@ -256,9 +262,24 @@ static void watch_open(struct hwpc *h, struct hwpc_watch *w)
 /* A cgroup watch's counters, within the bound of cgroups counted. */
 static void cgroup_watch_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd)
 {
-	w->over_bound = h->n_cgroups >= h->cgroups_max;
+	if (hwpc_pool_lend(h, w))
+		return;
+	int mine = 0, per_user = hwpc_cgroups_per_user(h->cgroups_max);
+	for (int i = 0; i < h->n_watches; i++)
+		mine += h->watches[i].is_cgroup && h->watches[i].open &&
+		        h->watches[i].owner == w->owner && &h->watches[i] != w;
+	bool user_full = w->owner != 0 && mine >= per_user;
+	w->over_bound = user_full || h->n_cgroups >= h->cgroups_max;
 	if (!w->over_bound) {
 		hwpc_cgroup_open(h, w, cgroup_fd);
+		return;
+	}
+	if (user_full) {
+		snprintf(
+		    w->reason, sizeof(w->reason),
+		    "hardware counters follow at most %d cgroups of each user but root (a quarter "
+		    "of --hwpc-cgroups' %d): this cgroup is split by CPU time",
+		    per_user, h->cgroups_max);
 		return;
 	}
 	snprintf(w->reason, sizeof(w->reason),
@@ -297,6 +318,7 @@ static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n, int
 		for (int e = 0; e < HWPC_EVENTS; e++)
 			w->fd[e] = -1;
 		w->is_cgroup = ref[k].is_cgroup;
+		w->owner = ref[k].owner;
 		snprintf(w->cgroup, sizeof(w->cgroup), "%s", ref[k].cgroup);
 		if (w->is_cgroup)
 			cgroup_watch_open(h, w, cgroup_fd);
@@ -473,8 +495,8 @@ void hwpc_window(struct attrib *a)
 	}
 	for (int j = 0; j < a->n_watches; j++) {
 		const struct attrib_watch *w = a->watches[j];
-		ref[n] = (struct watch_ref){w->id, w->is_cgroup ? 0 : w->pid, w->alive,
-		                            w->is_cgroup, ""};
+		ref[n] = (struct watch_ref){
+		    w->id, w->is_cgroup ? 0 : w->pid, w->owner, w->alive, w->is_cgroup, ""};
 		snprintf(ref[n++].cgroup, sizeof(ref[0].cgroup), "%s", w->cgroup);
 	}
 	attrib_unlock(a);

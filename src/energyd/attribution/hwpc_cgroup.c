@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "hwpc.h"
+#include "log.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -28,6 +29,11 @@ int hwpc_cgroups_max(int configured, int n_cpus)
 	int by_fds = n_cpus > 0 ? HWPC_CGROUP_FDS_MAX / (HWPC_EVENTS * n_cpus) : 0;
 	int n = configured < by_fds ? configured : by_fds;
 	return n < 0 ? 0 : n > HWPC_CGROUPS_MAX ? HWPC_CGROUPS_MAX : n;
+}
+
+int hwpc_cgroups_per_user(int cgroups_max)
+{
+	return cgroups_max / 4 > 1 ? cgroups_max / 4 : 1;
 }
 
 double hwpc_cgroup_delta(const struct hwpc_reading *a, const struct hwpc_reading *b)
@@ -139,4 +145,69 @@ bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w)
 		}
 	w->have = w->open;
 	return ok;
+}
+
+/* ---- counters opened before the privilege drop (--hwpc-cgroup) ---------------------------- */
+
+void hwpc_pool_open(struct hwpc *h, const struct hwpc_config *cfg, int cgroup_fd)
+{
+	for (int k = 0; k < cfg->n_preopen && h->n_pool < HWPC_PREOPEN_MAX; k++) {
+		struct hwpc_watch *p = &h->pool[h->n_pool++];
+		memset(p, 0, sizeof(*p));
+		p->is_cgroup = true;
+		for (int e = 0; e < HWPC_EVENTS; e++)
+			p->fd[e] = -1;
+		snprintf(p->cgroup, sizeof(p->cgroup), "%s", cfg->preopen[k]);
+		if (h->n_cgroups >= h->cgroups_max)
+			snprintf(p->reason, sizeof(p->reason),
+			         "hardware counters follow at most %d cgroups (--hwpc-cgroups)",
+			         h->cgroups_max);
+		else
+			hwpc_cgroup_open(h, p, cgroup_fd);
+		if (p->open)
+			h->n_pool_open++;
+		else
+			log_warn("attribution: --hwpc-cgroup %s: %s", p->cgroup, p->reason);
+	}
+}
+
+bool hwpc_pool_lend(struct hwpc *h, struct hwpc_watch *w)
+{
+	for (int i = 0; i < h->n_pool; i++) {
+		struct hwpc_watch *p = &h->pool[i];
+		if (!p->open || p->lent || strcmp(p->cgroup, w->cgroup) != 0)
+			continue;
+		w->cfd = p->cfd;
+		w->clast = p->clast;
+		p->cfd = NULL;
+		p->clast = NULL;
+		p->lent = true;
+		p->id = w->id;
+		w->open = w->lent = true;
+		w->have = w->over_bound = false;
+		snprintf(
+		    w->reason, sizeof(w->reason),
+		    "counters opened before the privilege drop (--hwpc-cgroup): no full window "
+		    "counted yet");
+		return true;
+	}
+	return false;
+}
+
+bool hwpc_pool_return(struct hwpc *h, struct hwpc_watch *w)
+{
+	for (int i = 0; w->lent && i < h->n_pool; i++) {
+		struct hwpc_watch *p = &h->pool[i];
+		if (!p->lent || p->id != w->id)
+			continue;
+		p->cfd = w->cfd;
+		p->clast = w->clast;
+		p->lent = false;
+		p->id = 0;
+		w->cfd = NULL;
+		w->clast = NULL;
+		w->open = w->lent = w->have = false;
+		return true;
+	}
+	return false;
 }
