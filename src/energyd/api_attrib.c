@@ -409,6 +409,29 @@ static const char *scan_method_reason(const struct attrib *a)
 	       "(POST /api/v1/watch {\"cgroup\": PATH}); this scope is split by CPU time";
 }
 
+/* For a cgroup scope whose path a watch split by the hardware-counter model follows: the reason
+ * names that watch (its figures are hwpc-model); NULL when there is none. With the lock held. */
+static const char *cgroup_watch_reason(const struct attrib *a, const char *path, char *buf,
+                                       size_t len)
+{
+	struct attrib_watch *const *watches;
+	int n = attrib_watches_locked(a, &watches);
+	for (int i = 0; i < n; i++) {
+		const char *why;
+		const struct attrib_watch *w = watches[i];
+		if (!w->is_cgroup || !w->alive || strcmp(w->cgroup, path) != 0 ||
+		    strcmp(hwpc_watch_method(attrib_hwpc(a), w->id, &why), HWPC_METHOD) != 0)
+			continue;
+		snprintf(
+		    buf, len,
+		    "the cgroup: scope is split by CPU time since energyd saw the cgroup; watch "
+		    "%d follows this cgroup by its hardware counters (hwpc-model): scope=kernel:%d",
+		    w->id, w->id);
+		return buf;
+	}
+	return NULL;
+}
+
 static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "
                                 "or user:UID";
 
@@ -450,7 +473,7 @@ int api_scope_clamp(struct daemon *d, const char *scope, double *t0, double *t1,
 json_t *api_scope(struct daemon *d, const struct http_request *req, const char *scope, double from,
                   double to, double host_joules, struct http_response *res)
 {
-	char err[160], key[ATTRIB_CGROUP_MAX + 16];
+	char err[160], key[ATTRIB_CGROUP_MAX + 16], why[256];
 	struct scope_ref r;
 	if (scope_parse(scope, &r, err, sizeof(err)) < 0) {
 		http_error(res, 400, err, scope_hint);
@@ -495,6 +518,9 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 		size_t n_cgroups = attrib_cgroups_locked(a, &cgroups);
 		for (size_t i = 0; i < n_cgroups && !known; i++)
 			known = strcmp(cgroups[i].path, r.arg) == 0;
+		const char *counted = cgroup_watch_reason(a, r.arg, why, sizeof(why));
+		if (counted)
+			method_reason = counted;
 		break;
 	case SCOPE_USER:
 		snprintf(key, sizeof(key), "user:%u", (unsigned)r.uid);

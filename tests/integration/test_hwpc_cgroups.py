@@ -103,12 +103,12 @@ def test_hwpc_model_splits_cgroups_by_counters(cgroup_machine):
     for pid in CGROUPS:
         w = watch(d, ids[pid])
         assert w["method"] == "hwpc-model" and w["method_reason"] is None, w
-    # The scan-based cgroup scope stays on CPU time and says where the counters are.
+    # The scan-based cgroup scope stays on CPU time, and names the watch that counts it.
     t = d.get("/api/v1/now")["time"]
     status, body = d.request("GET", f"/api/v1/energy?from={t - 3}&to={t}&scope=cgroup:/vec")
     assert status == 200, body
     assert body["scope"]["method"] == "cpu-time-share"
-    assert "POST /api/v1/watch" in body["scope"]["method_reason"], body["scope"]
+    assert f"scope=kernel:{ids[100]}" in body["scope"]["method_reason"], body["scope"]
 
 
 def test_cgroups_beyond_the_bound_stay_on_cpu_time(cgroup_machine):
