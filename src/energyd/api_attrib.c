@@ -23,7 +23,8 @@
 static const char *const policy =
     "CPU-side channels: active = energy x busy/total CPU time (/proc/stat), idle = the rest; a "
     "scope gets active x its CPU time / busy CPU time. GPUs: split by per-process utilisation "
-    "when the source reports it, else unattributed. Watches: where hardware counters and RAPL "
+    "when the source reports it, else unattributed. Watches (pid trees and cgroups): where "
+    "hardware counters and RAPL "
     "are available, hwpc-model replaces the CPU time share by the share of the dynamic power a "
     "model of cycles, instructions and LLC misses predicts (GET /api/v1/model). Estimates, not "
     "measurements.";
@@ -404,7 +405,31 @@ static const char *scan_method_reason(const struct attrib *a)
 	const struct hwpc *h = attrib_hwpc(a);
 	if (!h || !h->on)
 		return h ? h->error : "hardware counters are off";
-	return "hardware counters follow watches (kernel:ID) only; this scope is split by CPU time";
+	return "hardware counters follow watches (kernel:ID) only, of a pid tree or of a cgroup "
+	       "(POST /api/v1/watch {\"cgroup\": PATH}); this scope is split by CPU time";
+}
+
+/* For a cgroup scope whose path a watch split by the hardware-counter model follows: the reason
+ * names that watch (its figures are hwpc-model); NULL when there is none. With the lock held. */
+static const char *cgroup_watch_reason(const struct attrib *a, const char *path, char *buf,
+                                       size_t len)
+{
+	struct attrib_watch *const *watches;
+	int n = attrib_watches_locked(a, &watches);
+	for (int i = 0; i < n; i++) {
+		const char *why;
+		const struct attrib_watch *w = watches[i];
+		if (!w->is_cgroup || !w->alive || strcmp(w->cgroup, path) != 0 ||
+		    strcmp(hwpc_watch_method(attrib_hwpc(a), w->id, &why), HWPC_METHOD) != 0)
+			continue;
+		snprintf(
+		    buf, len,
+		    "the cgroup: scope is split by CPU time since energyd saw the cgroup; watch "
+		    "%d follows this cgroup by its hardware counters (hwpc-model): scope=kernel:%d",
+		    w->id, w->id);
+		return buf;
+	}
+	return NULL;
 }
 
 static const char *scope_hint = "scope=pid:N, kernel:ID (a watch id or label), cgroup:/PATH "
@@ -448,7 +473,7 @@ int api_scope_clamp(struct daemon *d, const char *scope, double *t0, double *t1,
 json_t *api_scope(struct daemon *d, const struct http_request *req, const char *scope, double from,
                   double to, double host_joules, struct http_response *res)
 {
-	char err[160], key[ATTRIB_CGROUP_MAX + 16];
+	char err[160], key[ATTRIB_CGROUP_MAX + 16], why[256];
 	struct scope_ref r;
 	if (scope_parse(scope, &r, err, sizeof(err)) < 0) {
 		http_error(res, 400, err, scope_hint);
@@ -493,6 +518,9 @@ json_t *api_scope(struct daemon *d, const struct http_request *req, const char *
 		size_t n_cgroups = attrib_cgroups_locked(a, &cgroups);
 		for (size_t i = 0; i < n_cgroups && !known; i++)
 			known = strcmp(cgroups[i].path, r.arg) == 0;
+		const char *counted = cgroup_watch_reason(a, r.arg, why, sizeof(why));
+		if (counted)
+			method_reason = counted;
 		break;
 	case SCOPE_USER:
 		snprintf(key, sizeof(key), "user:%u", (unsigned)r.uid);

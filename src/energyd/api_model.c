@@ -72,14 +72,16 @@ void api_model_route(struct api *api, const struct http_request *req, struct htt
 	for (int k = 0; k < HWPC_EVENTS; k++)
 		json_array_append_new(events, json_string(event_names[k]));
 	bool in_use = h->on && h->usable;
-	json_t *o =
-	    json_pack("{s:s, s:o, s:{s:b, s:o, s:i, s:o, s:i, s:i, s:i}, s:f, s:o, s:b}", "method",
-	              in_use ? HWPC_METHOD : ATTRIB_METHOD, "method_reason",
-	              in_use ? json_null() : json_string(h->on ? h->reason : h->error), "counters",
-	              "available", h->on, "error", h->on ? json_null() : json_string(h->error),
-	              "cpus", h->n_cpus, "events", events, "watches_counted", h->n_view,
-	              "descriptors", h->view_fds, "descriptors_max", HWPC_FDS_MAX, "window_s",
-	              HWPC_WINDOW_MIN_S, "layers", json_array(), "measured", false);
+	json_t *o = json_pack(
+	    "{s:s, s:o, s:{s:b, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i}, s:f, s:o, "
+	    "s:b}",
+	    "method", in_use ? HWPC_METHOD : ATTRIB_METHOD, "method_reason",
+	    in_use ? json_null() : json_string(h->on ? h->reason : h->error), "counters",
+	    "available", h->on, "error", h->on ? json_null() : json_string(h->error), "cpus",
+	    h->n_cpus, "events", events, "watches_counted", h->n_view, "cgroups_counted",
+	    h->view_cgroups, "cgroups_max", h->cgroups_max, "cgroups_opened_before_drop",
+	    h->n_pool_open, "descriptors", h->view_fds, "descriptors_max", HWPC_FDS_MAX, "window_s",
+	    HWPC_WINDOW_MIN_S, "layers", json_array(), "measured", false);
 	for (int i = 0; o && h->on && i < h->layers.n; i++)
 		json_array_append_new(json_object_get(o, "layers"), layer_json(h, i));
 	if (o)

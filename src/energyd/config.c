@@ -145,7 +145,8 @@ enum opt_type {
 	OPT_RETENTION,
 	OPT_DEVICE,
 	OPT_COUNT,
-	OPT_SWITCH
+	OPT_SWITCH,
+	OPT_HWPC_CGROUP
 };
 
 struct opt {
@@ -220,6 +221,12 @@ static const struct opt opts[] = {
     {"hwpc-error-window", OPT_COUNT, OFF(hwpc.error_window), "N",
      "attribution: windows of 1 s in the hwpc-model's history and error window (default 60, "
      "8 to 600)"},
+    {"hwpc-cgroups", OPT_COUNT, OFF(hwpc.cgroups), "N",
+     "attribution: cgroup watches counted by the hwpc-model at most (default 16, 1 to 64; "
+     "3 descriptors per online CPU each, at most 384 in all)"},
+    {"hwpc-cgroup", OPT_HWPC_CGROUP, OFF(hwpc), "PATH",
+     "attribution: open the hardware counters of this cgroup v2 path (under the cgroup root) "
+     "as root before the privilege drop, for its cgroup watches; repeatable (at most 16)"},
     {"hwpc-tdp-watts", OPT_WATTS, OFF(hwpc.tdp_w), "W",
      "attribution: bound of the hwpc-model's static power (default: the packages' powercap "
      "power limits)"},
@@ -274,6 +281,7 @@ void options_defaults(struct energyd_options *o)
 	o->watches_per_user = 32;
 	o->hwpc.on = true;
 	o->hwpc.error_window = 60;
+	o->hwpc.cgroups = HWPC_CGROUPS_DEFAULT;
 	o->heavy_queries = 2;
 	o->sandbox = true;
 }
@@ -373,6 +381,23 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 			return -1;
 		}
 		strcpy(o->mcp[o->n_mcp++], value);
+		return 0;
+	case OPT_HWPC_CGROUP:
+		if (o->hwpc.n_preopen >= HWPC_PREOPEN_MAX) {
+			snprintf(err, errlen, "%s: at most %d cgroups", opt->name,
+			         HWPC_PREOPEN_MAX);
+			return -1;
+		}
+		if (value[0] != '/' || strstr(value, "..") ||
+		    strlen(value) >= HWPC_CGROUP_PATH_MAX) {
+			snprintf(
+			    err, errlen,
+			    "%s '%s': expected an absolute path under the cgroup root, without "
+			    "'..'",
+			    opt->name, value);
+			return -1;
+		}
+		strcpy(o->hwpc.preopen[o->hwpc.n_preopen++], value);
 		return 0;
 	case OPT_COUNT: {
 		uint64_t v;
@@ -523,6 +548,11 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	if (o->hwpc.error_window < 8 || o->hwpc.error_window > 600) {
 		snprintf(err, errlen, "--hwpc-error-window %d: give 8 to 600 windows",
 		         o->hwpc.error_window);
+		return -1;
+	}
+	if (o->hwpc.cgroups > HWPC_CGROUPS_MAX) {
+		snprintf(err, errlen, "--hwpc-cgroups %d: give 1 to %d cgroups", o->hwpc.cgroups,
+		         HWPC_CGROUPS_MAX);
 		return -1;
 	}
 	if (influx_config_check(&o->influxdb, err, errlen) < 0)

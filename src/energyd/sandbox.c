@@ -165,8 +165,9 @@ static const char *const allowed[] = {
     "sysinfo",
     "sched_getparam",
     "sched_getscheduler",
-    /* attribution: hardware counters of watched processes, opened when they are registered
-     * (the kernel checks the caller may trace the process; src/energyd/attribution/hwpc.h) */
+    /* attribution: hardware counters of watched processes and cgroups, opened when they are
+     * registered (the kernel checks the caller may trace the process, or count CPU-wide for a
+     * cgroup; src/energyd/attribution/hwpc.h) */
     "perf_event_open",
 };
 

@@ -17,6 +17,17 @@ microjoules with the fraction carried) and ``FakeProc`` (``step``). Each task's 
 its dynamic energy plus the static and noise energy shared in proportion to the dynamic power
 (SmartWatts' rule), so the tasks' truths add up to the package energy.
 
+A task may run in a cgroup v2 directory (``cgroup``, a path under ``cgroup_root``): its cgroup's
+counters (perf_event_open with PERF_FLAG_PID_CGROUP, one per CPU) are ``cgroup/INO/cpu/N/EVENT``,
+INO being the directory's inode number (the shim finds it by ``fstat`` on energyd's descriptor).
+On the task's CPU they count what the task counts, with time_enabled the cgroup's time there
+(its busy time, as the kernel's perf cgroup time) and time_running that times ``mux``; on the
+other CPUs they stay at 0 (the cgroup never runs there). ``idle_cgroups`` (paths under
+``cgroup_root``) get counter files that stay at 0 on every CPU: cgroups no task runs in.
+``paranoid``, when given, is written
+to the shim's ``paranoid`` file: it plays kernel.perf_event_paranoid for CPU-wide and cgroup
+events (above 0, refused to an energyd that dropped root).
+
 A task's counters may be multiplexed: with ``mux`` < 1 its counters run that fraction of the
 time and count only then (time_running = mux x time_enabled), as the kernel does when more
 events than hardware counters are asked for; a reader must scale by enabled / running.
@@ -69,13 +80,17 @@ class Task:
     running_ns: float = 0.0
     factors: tuple = (1.0, 1.0, 1.0)  # this phase's factors on ghz, ipc, llc
     busy: float = 1.0  # fraction of the time it runs (with freqs)
+    cgroup: str | None = None  # its cgroup v2 directory (under FakeHwpc's cgroup_root)
+    cg_enabled_ns: float = 0.0  # its cgroup's time on its CPU
+    cg_running_ns: float = 0.0
 
 
 class FakeHwpc:
     def __init__(self, shim_root, sysfs_root, powercap, zone: str, proc, tasks: list[Task],
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
                  seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
-                 freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42):
+                 freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42,
+                 cgroup_root=None, paranoid=None, idle_cgroups=()):
         """sysfs_root gets the CPUs' topology (one package), so that energyd opens the CPU
         counters of exactly these ncpu CPUs."""
         self.root = str(shim_root)
@@ -119,6 +134,27 @@ class FakeHwpc:
         for t in tasks:
             for ev in EVENTS:
                 self._open(f"pid/{t.pid}/{ev}")
+        self._cgroup_dir = {}  # pid -> its cgroup's directory in the shim's root
+        for t in tasks:
+            if t.cgroup:
+                d = os.path.join(str(cgroup_root), t.cgroup.lstrip("/"))
+                os.makedirs(d, exist_ok=True)
+                self._cgroup_dir[t.pid] = f"cgroup/{os.stat(d).st_ino}"
+                for cpu in range(ncpu):
+                    for ev in EVENTS:
+                        self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
+        for path in idle_cgroups:
+            d = os.path.join(str(cgroup_root), path.lstrip("/"))
+            os.makedirs(d, exist_ok=True)
+            for cpu in range(ncpu):
+                for ev in EVENTS:
+                    rel = f"cgroup/{os.stat(d).st_ino}/cpu/{cpu}/{ev}"
+                    self._open(rel)
+                    self._store(rel, 0, 0, 0)
+        if paranoid is not None:
+            os.makedirs(self.root, mode=0o755, exist_ok=True)
+            with open(os.path.join(self.root, "paranoid"), "w") as f:
+                f.write(f"{paranoid}\n")
         self._write_all()
 
     def _play_msr_pmu(self, sysfs_root: str, msr_type: int) -> None:
@@ -155,6 +191,11 @@ class FakeHwpc:
         for t in self.tasks.values():
             for k, ev in enumerate(EVENTS):
                 self._store(f"pid/{t.pid}/{ev}", t.counts[k], t.enabled_ns, t.running_ns)
+                for cpu in range(self.ncpu if t.pid in self._cgroup_dir else 0):
+                    mine = cpu == t.cpu
+                    self._store(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}",
+                                t.counts[k] if mine else 0, t.cg_enabled_ns if mine else 0,
+                                t.cg_running_ns if mine else 0)
 
     def set_coef(self, coef) -> None:
         """The hardware's power per event changes (a frequency/voltage step): the model must
@@ -201,6 +242,8 @@ class FakeHwpc:
                     t.counts[k] += rates[k] * dt * t.mux
                 t.enabled_ns += dt * 1e9
                 t.running_ns += dt * 1e9 * t.mux
+                t.cg_enabled_ns += dt * 1e9 * t.busy
+                t.cg_running_ns += dt * 1e9 * t.busy * t.mux
                 if self.freqs:
                     m = self.msr_counts[t.cpu]
                     m[0] += self.mhz * 1e6 * t.busy * dt

@@ -8,6 +8,15 @@
  * being cycles, instructions or cache-misses. Each file is five little-endian uint64: a
  * sequence number, the count, time_enabled and time_running (ns) and the sequence number again
  * (the writer bumps both; a read that sees them differ is retried, as a seqlock).
+ * A cgroup's counters (perf_event_open(pid = a cgroup directory's fd, cpu N,
+ * PERF_FLAG_PID_CGROUP)) are cgroup/INO/cpu/N/EVENT, INO being the directory's inode number (the
+ * shim finds the directory by fstat, which works whoever energyd runs as); their time_enabled
+ * is the cgroup's time on that CPU, as the kernel's perf cgroup time. As in the kernel, cgroup
+ * mode without a CPU (or with pid -1) is EINVAL and a descriptor that is not a directory EBADF;
+ * a directory without files goes to the kernel.
+ * When $HWPC_SHIM_ROOT/paranoid exists, it plays kernel.perf_event_paranoid for CPU-wide events
+ * (pid -1, or a cgroup): above 0, a caller whose effective uid is not 0 gets EACCES, as
+ * perf_allow_cpu() answers an account without CAP_PERFMON.
  * When the test plays the perf msr PMU (arch/x86/events/msr.c), $HWPC_SHIM_ROOT/msr_type holds
  * the PMU type it gave energyd's sysfs, and cpu/N/aperf, cpu/N/mperf and cpu/N/tsc the counts
  * of its events aperf (config 1), mperf (2) and tsc (0), CPU-wide only (pid -1): a pid, or a
@@ -37,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -84,21 +94,48 @@ static int shim_root(const char *root)
 	return root_fd;
 }
 
+/* A number the test wrote in a file of its root, or dflt when there is none. */
+static long shim_number(const char *root, const char *name, long dflt)
+{
+	long v = dflt;
+	int fd = shim_root(root) < 0 ? -1 : openat(shim_root(root), name, O_RDONLY | O_CLOEXEC);
+	char buf[32] = {0};
+	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
+		v = strtol(buf, NULL, 10);
+	if (fd >= 0)
+		real_close(fd);
+	return v;
+}
+
 /* The msr PMU's type the test plays (its msr_type file), or -1 when it plays none. */
 static long shim_msr_type(const char *root)
 {
 	static long type = -2;
-	if (type != -2)
-		return type;
-	type = -1;
-	int fd =
-	    shim_root(root) < 0 ? -1 : openat(shim_root(root), "msr_type", O_RDONLY | O_CLOEXEC);
-	char buf[32] = {0};
-	if (fd >= 0 && real_pread(fd, buf, sizeof(buf) - 1, 0) > 0)
-		type = strtol(buf, NULL, 10);
-	if (fd >= 0)
-		real_close(fd);
+	if (type == -2)
+		type = shim_number(root, "msr_type", -1);
 	return type;
+}
+
+/* The kernel.perf_event_paranoid the test plays (its paranoid file), or -100 when none; read
+ * at the first call (before energyd drops root). */
+static long shim_paranoid(const char *root)
+{
+	static long level = -101;
+	if (level == -101)
+		level = shim_number(root, "paranoid", -100);
+	return level;
+}
+
+/* The counter file of a cgroup event (pid a directory's fd): 0, or -1 with errno. */
+static int cgroup_file(int dir_fd, int cpu, const char *ev, char *path, size_t len)
+{
+	struct stat st;
+	if (fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		errno = EBADF;
+		return -1;
+	}
+	snprintf(path, len, "cgroup/%llu/cpu/%d/%s", (unsigned long long)st.st_ino, cpu, ev);
+	return 0;
 }
 
 static const char *event_file(const char *root, const struct perf_event_attr *attr)
@@ -125,12 +162,66 @@ static const char *event_file(const char *root, const struct perf_event_attr *at
 	return NULL;
 }
 
+/* A scripted counter file opened as a counter: its fd, -1 without the file, -3 with errno. */
+static int shim_open_file(const char *root, const struct perf_event_attr *attr, const char *path,
+                          unsigned long flags)
+{
+	int root_fd = shim_root(root);
+	int fd = root_fd < 0 ? -1
+	                     : openat(root_fd, path,
+	                              O_RDONLY | ((flags & PERF_FLAG_FD_CLOEXEC) ? O_CLOEXEC : 0));
+	if (fd < 0)
+		return -1;
+	uint64_t v[3];
+	if (fd >= SHIM_FDS || shim_load(fd, v) < 0) {
+		real_close(fd);
+		errno = EIO;
+		return -3;
+	}
+	shim[fd] = (struct shim_counter){.used = true, .read_format = attr->read_format};
+	memcpy(shim[fd].base, v, sizeof(v));
+	return fd;
+}
+
+/* A cgroup's counter on one CPU: an fd, -1 with errno, or -2 when the directory is not
+ * scripted (the kernel answers). */
+static long shim_cgroup_open(const char *root, const struct perf_event_attr *attr, int dir_fd,
+                             int cpu, const char *ev, unsigned long flags)
+{
+	char path[512], dir[256];
+	if (cgroup_file(dir_fd, cpu, ev, path, sizeof(path)) < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strstr(path, "/cpu/") - path), path);
+	struct stat st;
+	if (shim_root(root) < 0 || fstatat(shim_root(root), dir, &st, 0) < 0)
+		return -2;
+	if (shim_paranoid(root) > 0 && geteuid() != 0) {
+		errno = EACCES;
+		return -1;
+	}
+	int fd = shim_open_file(root, attr, path, flags);
+	if (fd == -1)
+		errno = ENODEV; /* no such CPU */
+	return fd < 0 ? -1 : fd;
+}
+
 /* The fake events' perf_event_open: an fd, -1 with errno, or -2 for "ask the kernel". */
 static long shim_perf_open(const char *root, const struct perf_event_attr *attr, pid_t pid, int cpu,
                            int group_fd, unsigned long flags)
 {
 	const char *ev = event_file(root, attr);
 	bool msr = attr->type != PERF_TYPE_HARDWARE;
+	bool cgroup = flags & PERF_FLAG_PID_CGROUP;
+	if (cgroup && ev && !msr && !attr->sample_period && group_fd == -1 && pid >= 0 && cpu >= 0)
+		return shim_cgroup_open(root, attr, pid, cpu, ev, flags);
+	if (cgroup) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (pid == -1 && cpu >= 0 && shim_paranoid(root) > 0 && geteuid() != 0) {
+		errno = EACCES;
+		return -1;
+	}
 	/* The msr PMU counts CPUs only and has no mode filters (PERF_PMU_CAP_NO_EXCLUDE). */
 	bool bad_msr = msr && (pid != -1 || attr->exclude_user || attr->exclude_kernel ||
 	                       attr->exclude_hv || attr->exclude_idle);
@@ -139,30 +230,17 @@ static long shim_perf_open(const char *root, const struct perf_event_attr *attr,
 		errno = EINVAL;
 		return -1;
 	}
-	int root_fd = shim_root(root);
 	char path[512];
 	if (pid == -1)
 		snprintf(path, sizeof(path), "cpu/%d/%s", cpu, ev);
 	else
 		snprintf(path, sizeof(path), "pid/%d/%s", (int)pid, ev);
-	int fd = root_fd < 0 ? -1
-	                     : openat(root_fd, path,
-	                              O_RDONLY | ((flags & PERF_FLAG_FD_CLOEXEC) ? O_CLOEXEC : 0));
+	int fd = shim_open_file(root, attr, path, flags);
 	if (fd < 0 && pid != -1)
 		return -2; /* not a scripted process */
-	if (fd < 0) {
+	if (fd == -1)
 		errno = ENODEV;
-		return -1;
-	}
-	uint64_t v[3];
-	if (fd >= SHIM_FDS || shim_load(fd, v) < 0) {
-		real_close(fd);
-		errno = EIO;
-		return -1;
-	}
-	shim[fd] = (struct shim_counter){.used = true, .read_format = attr->read_format};
-	memcpy(shim[fd].base, v, sizeof(v));
-	return fd;
+	return fd < 0 ? -1 : fd;
 }
 
 long syscall(long number, ...)

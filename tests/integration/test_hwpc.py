@@ -366,7 +366,7 @@ def test_hwpc_frequency_layers(freq_workload):
         return m if all(x and x["usable"] for x in layers) else None
     m = wait_for(both_usable, 8 * FWINDOW + 60)
     assert m["counters"]["descriptors"] == 3 * 2 + 2 * 2 + 1 + 3 * 2
-    assert m["counters"]["descriptors_max"] == 3 * (128 + 64) + 2 * 128 + 1
+    assert m["counters"]["descriptors_max"] == 3 * (128 + 64) + 2 * 128 + 1 + 384
     for layer in m["layers"]:  # sorted, 100 MHz wide, never overlapping
         assert layer["frequency_mhz"]["to"] - layer["frequency_mhz"]["from"] == 100, layer
         assert layer["frequency"] == "%d-%d MHz" % (layer["frequency_mhz"]["from"],

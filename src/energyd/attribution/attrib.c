@@ -61,7 +61,6 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 		log_warn("%s (set --proc-root)", a->error);
 		return 0;
 	}
-	a->hwpc = hwpc_open(&a->cfg); /* before the privilege drop (hwpc.h) */
 	a->stat_fd = openat(a->proc_fd, "stat", O_RDONLY | O_CLOEXEC);
 	if (a->stat_fd < 0)
 		log_warn("attribution: cannot open %s/stat: %s; energy will not be split",
@@ -73,6 +72,7 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 			         "off (set --cgroup-root)",
 			         cfg->cgroup_root, strerror(errno));
 	}
+	a->hwpc = hwpc_open(&a->cfg, a->cgroup_fd); /* before the privilege drop (hwpc.h) */
 	return 0;
 }
 

@@ -19,13 +19,17 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+_Static_assert(HWPC_CGROUP_PATH_MAX >= ATTRIB_CGROUP_MAX, "a watch's cgroup path fits");
+
 static const uint64_t event_config[HWPC_EVENTS] = {
     PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_CACHE_MISSES};
-static const char *const event_name[HWPC_EVENTS] = {"cycles", "instructions", "cache-misses"};
+const char *const hwpc_event_name[HWPC_EVENTS] = {"cycles", "instructions", "cache-misses"};
 
 /* One generic hardware event, user space only (what an unprivileged account may count of its
- * own processes), with the times that tell multiplexing. -errno on failure. */
-static int counter_open(int e, int pid, int cpu)
+ * own processes), with the times that tell multiplexing: of the whole CPU (pid -1), a process
+ * and its children born later (cpu -1), or a cgroup on one CPU (pid a cgroup directory's fd,
+ * flags PERF_FLAG_PID_CGROUP). -errno on failure. */
+int hwpc_counter_open(int e, int pid, int cpu, unsigned long flags)
 {
 	struct perf_event_attr attr;
 	memset(&attr, 0, sizeof(attr));
@@ -35,8 +39,8 @@ static int counter_open(int e, int pid, int cpu)
 	attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
 	attr.exclude_kernel = 1;
 	attr.exclude_hv = 1;
-	attr.inherit = pid > 0;
-	long fd = syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	attr.inherit = pid > 0 && !(flags & PERF_FLAG_PID_CGROUP);
+	long fd = syscall(SYS_perf_event_open, &attr, pid, cpu, -1, flags | PERF_FLAG_FD_CLOEXEC);
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -124,11 +128,11 @@ static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 	}
 	for (int i = 0; i < n; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
-			int fd = counter_open(e, -1, h->cpu[i]);
+			int fd = hwpc_counter_open(e, -1, h->cpu[i], 0);
 			if (fd < 0) {
 				snprintf(h->error, sizeof(h->error),
 				         "no hardware counters: perf_event_open(%s, cpu %d): %s%s",
-				         event_name[e], h->cpu[i], strerror(-fd),
+				         hwpc_event_name[e], h->cpu[i], strerror(-fd),
 				         fd == -ENOENT || fd == -EOPNOTSUPP
 				             ? " (no CPU PMU, as in most virtual machines)"
 				             : " (run energyd as root or with CAP_PERFMON)");
@@ -141,7 +145,7 @@ static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 	h->on = true;
 }
 
-struct hwpc *hwpc_open(const struct attrib_config *cfg)
+struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd)
 {
 	struct hwpc *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -159,13 +163,17 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 		open_global(h, cfg);
 	if (h->on)
 		hwpc_freq_open(h, cfg->sysfs_root);
+	h->cgroups_max = h->on ? hwpc_cgroups_max(cfg->hwpc.cgroups, h->n_cpus) : 0;
+	if (h->on)
+		hwpc_pool_open(h, &cfg->hwpc, cgroup_fd);
 	if (hwpc_layers_init(&h->layers, cfg->hwpc.error_window, h->bound_w, h->freq_on) < 0) {
 		hwpc_free(h);
 		return NULL;
 	}
 	if (h->on)
-		log_info("attribution: hardware counters on %d CPUs (%d descriptors); %s%s",
-		         h->n_cpus, h->fds,
+		log_info("attribution: hardware counters on %d CPUs (%d descriptors), of at most "
+		         "%d cgroup watches; %s%s",
+		         h->n_cpus, h->fds, h->cgroups_max,
 		         h->freq_on ? "one model layer per 100 MHz" : "one model layer: ",
 		         h->freq_on ? "" : h->freq_error);
 	else if (cfg->hwpc.on)
@@ -176,6 +184,11 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg)
 
 static void watch_close(struct hwpc *h, struct hwpc_watch *w)
 {
+	if (w->is_cgroup) {
+		if (!hwpc_pool_return(h, w))
+			hwpc_cgroup_close(h, w);
+		return;
+	}
 	for (int e = 0; e < HWPC_EVENTS; e++)
 		if (w->fd[e] >= 0) {
 			close(w->fd[e]);
@@ -193,6 +206,8 @@ void hwpc_free(struct hwpc *h)
 	hwpc_freq_close(h);
 	for (int i = 0; i < h->n_watches; i++)
 		watch_close(h, &h->watches[i]);
+	for (int i = 0; i < h->n_pool; i++)
+		hwpc_cgroup_close(h, &h->pool[i]);
 	hwpc_layers_free(&h->layers);
 	free(h);
 }
@@ -221,17 +236,19 @@ const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **r
 /* A watch as the window sees it, copied under the lock. */
 struct watch_ref {
 	int id, pid;
-	bool alive;
+	uid_t owner;
+	bool alive, is_cgroup;
+	char cgroup[HWPC_CGROUP_PATH_MAX];
 };
 
 static void watch_open(struct hwpc *h, struct hwpc_watch *w)
 {
 	for (int e = 0; e < HWPC_EVENTS; e++) {
-		int fd = counter_open(e, w->pid, -1);
+		int fd = hwpc_counter_open(e, w->pid, -1, 0);
 		if (fd < 0) {
 			snprintf(w->reason, sizeof(w->reason),
 			         "perf_event_open(%s, pid %d): %s: this watch is split by CPU time",
-			         event_name[e], w->pid, strerror(-fd));
+			         hwpc_event_name[e], w->pid, strerror(-fd));
 			watch_close(h, w);
 			return;
 		}
@@ -242,8 +259,38 @@ static void watch_open(struct hwpc *h, struct hwpc_watch *w)
 	snprintf(w->reason, sizeof(w->reason), "counters opened: no full window counted yet");
 }
 
-/* Close the counters of watches that ended or were deleted, open those of new ones. */
-static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n)
+/* A cgroup watch's counters, within the bound of cgroups counted. */
+static void cgroup_watch_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd)
+{
+	if (hwpc_pool_lend(h, w))
+		return;
+	int mine = 0, per_user = hwpc_cgroups_per_user(h->cgroups_max);
+	for (int i = 0; i < h->n_watches; i++)
+		mine += h->watches[i].is_cgroup && h->watches[i].open &&
+		        h->watches[i].owner == w->owner && &h->watches[i] != w;
+	bool user_full = w->owner != 0 && mine >= per_user;
+	w->over_bound = user_full || h->n_cgroups >= h->cgroups_max;
+	if (!w->over_bound) {
+		hwpc_cgroup_open(h, w, cgroup_fd);
+		return;
+	}
+	if (user_full) {
+		snprintf(
+		    w->reason, sizeof(w->reason),
+		    "hardware counters follow at most %d cgroups of each user but root (a quarter "
+		    "of --hwpc-cgroups' %d): this cgroup is split by CPU time",
+		    per_user, h->cgroups_max);
+		return;
+	}
+	snprintf(w->reason, sizeof(w->reason),
+	         "hardware counters follow at most %d cgroups (--hwpc-cgroups, within %d "
+	         "descriptors: %d per cgroup on %d CPUs): this cgroup is split by CPU time",
+	         h->cgroups_max, HWPC_CGROUP_FDS_MAX, HWPC_EVENTS * h->n_cpus, h->n_cpus);
+}
+
+/* Close the counters of watches that ended or were deleted, open those of new ones (and of
+ * cgroups left out by the bound, once there is room). */
+static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n, int cgroup_fd)
 {
 	for (int i = 0; i < h->n_watches; i++) {
 		int k = 0;
@@ -254,11 +301,15 @@ static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n)
 		watch_close(h, &h->watches[i]);
 		h->watches[i--] = h->watches[--h->n_watches];
 	}
+	for (int i = 0; i < h->n_watches; i++)
+		if (h->watches[i].over_bound && h->n_cgroups < h->cgroups_max)
+			cgroup_watch_open(h, &h->watches[i], cgroup_fd);
 	for (int k = 0; k < n; k++) {
 		bool known = false;
 		for (int i = 0; i < h->n_watches && !known; i++)
 			known = h->watches[i].id == ref[k].id;
-		if (known || !ref[k].alive || ref[k].pid <= 0 || h->n_watches >= HWPC_WATCHES_MAX)
+		if (known || !ref[k].alive || (!ref[k].is_cgroup && ref[k].pid <= 0) ||
+		    h->n_watches >= HWPC_WATCHES_MAX)
 			continue;
 		struct hwpc_watch *w = &h->watches[h->n_watches++];
 		memset(w, 0, sizeof(*w));
@@ -266,7 +317,13 @@ static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n)
 		w->pid = ref[k].pid;
 		for (int e = 0; e < HWPC_EVENTS; e++)
 			w->fd[e] = -1;
-		watch_open(h, w);
+		w->is_cgroup = ref[k].is_cgroup;
+		w->owner = ref[k].owner;
+		snprintf(w->cgroup, sizeof(w->cgroup), "%s", ref[k].cgroup);
+		if (w->is_cgroup)
+			cgroup_watch_open(h, w, cgroup_fd);
+		else
+			watch_open(h, w);
 	}
 }
 
@@ -296,6 +353,10 @@ static bool read_counters(struct hwpc *h, double *seconds)
 	*seconds = enabled / 1e9 / (h->n_cpus ? h->n_cpus : 1);
 	for (int i = 0; i < h->n_watches; i++) {
 		struct hwpc_watch *w = &h->watches[i];
+		if (w->is_cgroup) {
+			w->rate_ok = hwpc_cgroup_read(h, w);
+			continue;
+		}
 		bool wok = w->open && w->have;
 		for (int e = 0; e < HWPC_EVENTS && w->open; e++) {
 			struct hwpc_reading r;
@@ -349,8 +410,9 @@ static double model_share(void *ctx, const struct attrib_watch *aw, double busy_
 		return s < 0 ? 0 : s > 1 ? 1 : s;
 	}
 	if (w) {
+		/* A watch without counters keeps the reason it has none. */
 		w->by_model = false;
-		if (!h->usable)
+		if (w->open && !h->usable)
 			snprintf(w->reason, sizeof(w->reason), "%s", h->reason);
 		else if (w->open && !w->rate_ok)
 			snprintf(w->reason, sizeof(w->reason),
@@ -414,6 +476,7 @@ static void publish(struct hwpc *h)
 	}
 	h->n_view = h->n_watches;
 	h->view_fds = h->fds;
+	h->view_cgroups = h->n_cgroups;
 }
 
 void hwpc_window(struct attrib *a)
@@ -432,11 +495,13 @@ void hwpc_window(struct attrib *a)
 	}
 	for (int j = 0; j < a->n_watches; j++) {
 		const struct attrib_watch *w = a->watches[j];
-		ref[n++] = (struct watch_ref){w->id, w->is_cgroup ? 0 : w->pid, w->alive};
+		ref[n] = (struct watch_ref){
+		    w->id, w->is_cgroup ? 0 : w->pid, w->owner, w->alive, w->is_cgroup, ""};
+		snprintf(ref[n++].cgroup, sizeof(ref[0].cgroup), "%s", w->cgroup);
 	}
 	attrib_unlock(a);
 	/* The counters are the thread's own: opened, closed and read without the lock. */
-	sync_watches(h, ref, n);
+	sync_watches(h, ref, n, a->cgroup_fd);
 	double counted_s = 0, now = energy_wall_time();
 	bool counted = read_counters(h, &counted_s);
 	double mhz = hwpc_freq_read(h);

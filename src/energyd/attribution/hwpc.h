@@ -8,7 +8,13 @@
  *   the hardware-counter model is off with the reason and everything stays cpu-time-share;
  * - per watch: one counter per event on the watch's root process with inherit (its children
  *   born after registration count too), opened by the attribution thread when it first sees
- *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md).
+ *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md);
+ * - per cgroup watch (hwpc_cgroup.c): one counter per event and online CPU on the cgroup v2
+ *   directory (PERF_FLAG_PID_CGROUP), for at most hwpc_cgroups_max() cgroups, opened by the
+ *   attribution thread like a pid watch's; the kernel takes them for CPU-wide events, which an
+ *   unprivileged energyd may open only with kernel.perf_event_paranoid <= 0. The cgroups named
+ *   by --hwpc-cgroup are opened by hwpc_open before the drop instead, kept in a pool and lent
+ *   to the watches of that path (returned when the watch ends: they cannot be opened again).
  *
  * - the packages' effective frequency: APERF and MPERF of every online CPU and the TSC of the
  *   first, from the perf `msr` PMU (its type and event encodings from sysfs), opened with the
@@ -16,8 +22,9 @@
  *   every frequency, and GET /api/v1/model says why (frequency_error).
  *
  * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX + 2 x HWPC_CPUS_MAX + 1
- * (HWPC_FDS_MAX: 3 per online CPU and 3 per counted watch, 2 per online CPU and 1 for the
- * frequency). Counters are read once per model window (at least 1 s), never per
+ * + HWPC_CGROUP_FDS_MAX (HWPC_FDS_MAX: 3 per online CPU and 3 per counted pid watch, 2 per
+ * online CPU and 1 for the frequency, 3 per online CPU and counted cgroup within a budget of
+ * HWPC_CGROUP_FDS_MAX). Counters are read once per model window (at least 1 s), never per
  * sample; multiplexing is undone with time_enabled / time_running of each window.
  *
  * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
@@ -32,11 +39,18 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#define HWPC_CPUS_MAX    128
-#define HWPC_WATCHES_MAX 64
-#define HWPC_METHOD      "hwpc-model"
-#define HWPC_FDS_MAX     (3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1)
+#define HWPC_CPUS_MAX        128
+#define HWPC_WATCHES_MAX     64
+#define HWPC_METHOD          "hwpc-model"
+#define HWPC_CGROUPS_MAX     64 /* the highest --hwpc-cgroups */
+#define HWPC_CGROUPS_DEFAULT 16
+#define HWPC_CGROUP_FDS_MAX  384 /* the cgroups' counters: 16 cgroups x 8 CPUs x 3 events */
+#define HWPC_CGROUP_PATH_MAX 512
+#define HWPC_PREOPEN_MAX     16 /* --hwpc-cgroup paths */
+#define HWPC_FDS_MAX                                                                               \
+	(3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1 + HWPC_CGROUP_FDS_MAX)
 
 struct attrib;
 struct attrib_config;
@@ -46,6 +60,10 @@ struct hwpc_config {
 	bool on;          /* attribution by hardware counters where available */
 	int error_window; /* the model's history and error window, in windows of 1 s */
 	double tdp_w;     /* bound of its intercept; 0: the packages' powercap limits */
+	int cgroups;      /* cgroup watches counted at most (--hwpc-cgroups) */
+	/* Cgroups whose counters are opened before the privilege drop (--hwpc-cgroup). */
+	char preopen[HWPC_PREOPEN_MAX][HWPC_CGROUP_PATH_MAX];
+	int n_preopen;
 };
 
 /* One event's counter as last read: the raw count, time enabled and time running (ns). */
@@ -55,9 +73,18 @@ struct hwpc_reading {
 
 struct hwpc_watch {
 	int id;  /* the watch's */
-	int pid; /* its root process */
+	int pid; /* its root process; 0 for a cgroup */
 	int fd[HWPC_EVENTS];
 	struct hwpc_reading last[HWPC_EVENTS];
+	/* A cgroup watch: its path under the cgroup root, and one counter per online CPU and
+	 * event (cfd[i * HWPC_EVENTS + e], allocated when opened), with their last readings. */
+	bool is_cgroup;
+	uid_t owner;     /* who registered it */
+	bool over_bound; /* not counted: more cgroups than hwpc_cgroups_max() (tried again) */
+	bool lent;       /* its counters are the pool's (a watch's), or lent out (the pool's) */
+	char cgroup[HWPC_CGROUP_PATH_MAX];
+	int *cfd;
+	struct hwpc_reading *clast;
 	bool have;                /* last holds a reading */
 	bool open;                /* the counters are open */
 	double rate[HWPC_EVENTS]; /* over the last window, when rate_ok */
@@ -109,15 +136,21 @@ struct hwpc {
 	struct hwpc_layers layers; /* the model: one layer per frequency step, or one */
 	struct hwpc_watch watches[HWPC_WATCHES_MAX];
 	int n_watches;
-	int fds; /* descriptors open */
+	int fds;         /* descriptors open */
+	int cgroups_max; /* cgroup watches counted at most: hwpc_cgroups_max() */
+	int n_cgroups;   /* cgroups with counters open now, the pool's included */
+	/* Counters opened before the drop (--hwpc-cgroup), lent to the watches of their path;
+	 * id: the watch they are lent to. */
+	struct hwpc_watch pool[HWPC_PREOPEN_MAX];
+	int n_pool, n_pool_open;
 	/* Copied from the above at the end of every window, under the lock, for readers. */
 	struct hwpc_watch_view view[HWPC_WATCHES_MAX];
-	int n_view, view_fds;
+	int n_view, view_fds, view_cgroups;
 };
 
 /* Before the privilege drop: the machine's counters and the model. Never fails the daemon:
  * NULL only without memory; otherwise h->on says whether counters work (h->error why not). */
-struct hwpc *hwpc_open(const struct attrib_config *cfg);
+struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd);
 void hwpc_free(struct hwpc *h);
 /* The model splits the watches at the end of the window (the sample rhythm must not). */
 bool hwpc_defers(const struct hwpc *h);
@@ -133,8 +166,32 @@ void hwpc_freq_open(struct hwpc *h, const char *sysfs_root);
 void hwpc_freq_close(struct hwpc *h);
 double hwpc_freq_read(struct hwpc *h);
 /* A counter's reading, and its count over a window scaled for multiplexing (hwpc.c). */
+extern const char *const hwpc_event_name[HWPC_EVENTS];
+int hwpc_counter_open(int e, int pid, int cpu, unsigned long flags);
 int hwpc_counter_read(int fd, struct hwpc_reading *r);
 double hwpc_counter_delta(const struct hwpc_reading *a, const struct hwpc_reading *b);
+/* Cgroup watches' counters (hwpc_cgroup.c). How many cgroups may be counted: --hwpc-cgroups,
+ * within HWPC_CGROUP_FDS_MAX descriptors (3 per online CPU each). */
+int hwpc_cgroups_max(int configured, int n_cpus);
+/* Of those, how many one user other than root may have counted: a quarter, at least 1, so that
+ * no user takes every counter. */
+int hwpc_cgroups_per_user(int cgroups_max);
+/* A per-CPU cgroup counter's count over a window: 0 when the cgroup did not run on that CPU
+ * (its time_enabled, the cgroup's time there, did not move), else as hwpc_counter_delta. */
+double hwpc_cgroup_delta(const struct hwpc_reading *a, const struct hwpc_reading *b);
+/* Open w's counters on every online CPU, on the cgroup directory w->cgroup under cgroup_fd;
+ * on failure none stays open and w->reason says why. */
+void hwpc_cgroup_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd);
+void hwpc_cgroup_close(struct hwpc *h, struct hwpc_watch *w);
+/* Before the drop: the counters of the --hwpc-cgroup paths, into h->pool (within the bound).
+ * For a cgroup watch: borrow the pool's open counters of its path (true), and give them back
+ * when it ends (true when they were the pool's; else the caller closes them). */
+void hwpc_pool_open(struct hwpc *h, const struct hwpc_config *cfg, int cgroup_fd);
+bool hwpc_pool_lend(struct hwpc *h, struct hwpc_watch *w);
+bool hwpc_pool_return(struct hwpc *h, struct hwpc_watch *w);
+/* Read w's counters: w->rate gets the window's counts summed over the CPUs; false when one
+ * could not be read or the window has no base yet. */
+bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w);
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason);
 
 #endif
