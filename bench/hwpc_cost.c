@@ -91,6 +91,8 @@ static double uniform(double lo, double hi)
 	return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
 }
 
+/* The attributes energyd's counters have (hwpc.c: read format, user space, inherit for a
+ * process), with a software event: the same read path. */
 static int sw_counter(uint64_t config, int pid, int cpu)
 {
 	struct perf_event_attr attr;

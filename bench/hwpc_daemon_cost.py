@@ -24,19 +24,17 @@ import datetime
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import http.client
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from daemon_cost import proc_cpu_s  # noqa: E402
+from daemon_cost import UnixConn, proc_cpu_s  # noqa: E402
 from emulators import hwpc, powercap  # noqa: E402
 from emulators.procfs import FakeProc  # noqa: E402
 
@@ -47,16 +45,6 @@ PIDS = list(range(100, 108))
 CONFIGS = [("off, 0 watches", "off", []), ("on, 0 watches", "on", []),
            ("on, 1 watch", "on", PIDS[:1]), ("on, 8 watches", "on", PIDS),
            ("off, 8 watches", "off", PIDS)]
-
-
-class UnixConn(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("energyd", timeout=10)
-        self.path_ = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(self.path_)
 
 
 def request(sock, method, path, body=None):
