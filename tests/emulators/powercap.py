@@ -102,6 +102,18 @@ class Zone:
         return -(-(self.uj(self.raw0) + total_uj) * 1000 // self.unit_nj)
 
 
+def _weights(samples, t: float) -> list[tuple[float, float]]:
+    """The samples around t and their weights in the linear interpolation at t (one sample
+    when t falls on it)."""
+    k = bisect.bisect_right(samples, t)
+    if k == 0 or (k == len(samples) and t > samples[-1]):
+        raise ValueError(f"{t} outside the samples [{samples[0]}, {samples[-1]}]")
+    if samples[k - 1] == t or k == len(samples):
+        return [(samples[k - 1], 1.0)]
+    a, b = samples[k - 1], samples[k]
+    return [(a, (b - t) / (b - a)), (b, (t - a) / (b - a))]
+
+
 class FakePowercap:
     def __init__(self, root: str, zones: list[Zone], period_s: float = 0.002):
         self.root = str(root)
@@ -112,7 +124,8 @@ class FakePowercap:
         self._lock = threading.Lock()
         self._t_start = 0.0
         self._on_step = None
-        self._log_t: dict[str, list[float]] = {}
+        self._log_t: dict[str, list[float]] = {}  # each write's end: visible by then
+        self._log_begin: dict[str, list[float]] = {}  # its start: not visible before
         self._log_uj: dict[str, list[int]] = {}
         self._freeze: tuple[float, float] | None = None
         self.truth: list[tuple[float, dict[str, float]]] = []
@@ -155,16 +168,24 @@ class FakePowercap:
 
     def _write(self, z: Zone) -> None:
         text = (f"{z.reading}\n").ljust(WIDTH).encode()
+        # A reader may see the value from some moment inside pwrite: log both ends. The end can
+        # be well after that moment (pwrite lets go of the GIL, and a busy thread of this
+        # process, such as a cell under %%energy, or a loaded machine may keep this one waiting
+        # for it), and a late driver's write carries all the energy since its last one.
+        begin = time.time()
         os.pwrite(z.fd, text, 0)
+        end = time.time()
         ts, us = self._log_t.setdefault(z.dirname, []), self._log_uj.setdefault(z.dirname, [])
-        ts.append(time.time())
+        bs = self._log_begin.setdefault(z.dirname, [])
+        ts.append(end)
+        bs.append(begin)
         us.append(z.total_uj)
         if len(ts) > LOG_MAX:
-            del ts[:LOG_MAX // 2], us[:LOG_MAX // 2]
+            del ts[:LOG_MAX // 2], bs[:LOG_MAX // 2], us[:LOG_MAX // 2]
 
     def total_at(self, key: str, t: float) -> int:
         """The energy (uJ since creation) the zone's counter showed at wall-clock time t: the
-        last value written at or before t."""
+        last value written at or before t (whose write had ended by t)."""
         z = self.zone(key)
         with self._lock:
             ts, us = self._log_t[z.dirname], self._log_uj[z.dirname]
@@ -172,6 +193,21 @@ class FakePowercap:
             if i == 0:
                 raise ValueError(f"{key}: no value logged at or before {t} (log from {ts[0]})")
             return us[i - 1]
+
+    def total_seen(self, key: str, earliest: float, latest: float) -> tuple[int, int]:
+        """(lo, hi): the least and the most energy (uJ since creation) a reader that read the
+        zone's counter at some time in [earliest, latest] can have seen. lo: the last value
+        whose write had ended by earliest; hi: the last value whose write had begun by latest."""
+        z = self.zone(key)
+        with self._lock:
+            ends, begins = self._log_t[z.dirname], self._log_begin[z.dirname]
+            us = self._log_uj[z.dirname]
+            i = bisect.bisect_right(ends, earliest)
+            j = bisect.bisect_right(begins, latest)
+            if i == 0:
+                raise ValueError(f"{key}: no value logged at or before {earliest} "
+                                 f"(log from {ends[0]})")
+            return us[i - 1], us[max(i, j) - 1]
 
     def stale_at(self, t: float) -> float:
         """How long the counters had gone unwritten at time t beyond the driver's own step
@@ -195,14 +231,23 @@ class FakePowercap:
     def _at(self, key: str, t: float, samples) -> float:
         if not samples:
             return float(self.total_at(key, t))
-        k = bisect.bisect_right(samples, t)
-        if k == 0 or (k == len(samples) and t > samples[-1]):
-            raise ValueError(f"{t} outside the samples [{samples[0]}, {samples[-1]}]")
-        if samples[k - 1] == t or k == len(samples):
-            return float(self.total_at(key, samples[k - 1]))
-        a, b = samples[k - 1], samples[k]
-        va, vb = self.total_at(key, a), self.total_at(key, b)
-        return va + (vb - va) * (t - a) / (b - a)
+        return sum(w * self.total_at(key, s) for s, w in _weights(samples, t))
+
+    def energy_bounds(self, key: str, t0: float, t1: float, samples,
+                      read_skew_s: float) -> tuple[float, float]:
+        """(lo, hi) joules a reader that samples the zone at the times samples (ascending) and
+        interpolates between them, as energyd does, can answer for [t0, t1], when each of its
+        samples read the counter at most read_skew_s before stamping it. Unlike energy_between
+        it needs no assumption on when a write became visible: each sample's counter lies
+        between what total_seen gives over its read window."""
+        def end(t: float) -> tuple[float, float]:
+            lo = hi = 0.0
+            for s, w in _weights(samples, t):
+                a, b = self.total_seen(key, s - read_skew_s, s)
+                lo, hi = lo + w * a, hi + w * b
+            return lo, hi
+        (lo0, hi0), (lo1, hi1) = end(t0), end(t1)
+        return (lo1 - hi0) / 1e6, (hi1 - lo0) / 1e6
 
     def energy_range(self, keys, first_start: float, last_start: float, duration: float,
                      n: int = 21) -> tuple[float, float]:

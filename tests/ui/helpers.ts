@@ -14,13 +14,25 @@ export async function openNotebookAt(page: Page, url: string): Promise<void> {
   await expect(indicator).toHaveAttribute('data-status', 'idle', { timeout: 60_000 });
 }
 
-/** Saves the notebook in the page (Ctrl+S) and returns a reader of the file's content that
- * gives null while a read races the save (a 400 on an empty file), for expect.poll. */
+/** Saves the notebook in the page (Ctrl+S), waits until the server has answered that save, and
+ * returns a reader of the file's content (null when a read fails), for expect.poll.
+ *
+ * No read may overlap the save: jupyter_server writes a notebook in place, after copying the
+ * old file to `.~NAME`, and a read that finds the file half-written takes it for a failed write:
+ * it moves it aside to `NAME.invalid` and puts the old copy back. The save is then lost although
+ * the page was told it succeeded (a reader polling from the key press did that once). */
 export async function saveNotebook(page: Page, name: string): Promise<() => Promise<any>> {
   await page.locator('.jp-Notebook').first().click({ position: { x: 5, y: 5 } });
+  const path = `/api/contents/${encodeURIComponent(name)}`;
+  const saved = page.waitForResponse(
+    r => r.request().method() === 'PUT' && new URL(r.url()).pathname.endsWith(path),
+    { timeout: 60_000 }
+  );
   await page.keyboard.press('Control+s');
+  const answer = await saved;
+  expect(answer.ok(), `saving ${name}: ${answer.status()}`).toBe(true);
   return async () => {
-    const r = await page.request.get(`/api/contents/${name}?content=1&token=${TOKEN}`);
+    const r = await page.request.get(`${path}?content=1&token=${TOKEN}`);
     return r.ok() ? (await r.json()).content ?? null : null;
   };
 }
