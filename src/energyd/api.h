@@ -1,6 +1,7 @@
 /*
  * The HTTP API v1 (DESIGN.md §5, docs/api.md): a route table (api_routes.c) and one file per
- * group of routes: api_info.c (info, sources), api_live.c (now, history, energy, stream),
+ * group of routes: api_info.c (info, sources), api_live.c (now, history, energy, stream;
+ * the history body in api_history.c, written by the streaming writer jsonw.c),
  * api_record.c (longterm), api_attrib.c (processes, watch, energy?scope=), api_carbon.c
  * (carbon), api_metrics.c (/metrics); the helpers they share are in api_json.c. A route parses
  * and checks its parameters, asks the module that owns the data, and turns the answer into JSON.
@@ -11,6 +12,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "jsonw.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -65,6 +67,11 @@ bool api_attrib_off(struct api *api, struct http_response *res);
 /* The `carbon` object of now and energy answers: provider, zone, intensity, age, status. */
 struct carbon;
 json_t *api_carbon_brief(struct carbon *c, double now);
+
+/* The history answer (docs/api.md): the newest `seconds` of the history in at most max_points
+ * points, written into w (initialised here, bounded by the points' count; the caller finishes
+ * it). With the sampler's lock held (api_history.c). */
+void api_history_write(struct daemon *d, double seconds, double max_points, struct jsonw *w);
 
 /* The `now` object (also one event of the stream); with the sampler's lock held. */
 json_t *api_now_locked(struct daemon *d);
