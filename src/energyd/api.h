@@ -35,6 +35,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 json_t *api_jnum(double v);
 /* Set res to status with o as its compact JSON body (16 significant digits); takes o. */
 void api_reply(struct http_response *res, int status, json_t *o);
+/* Finish w into res: 200 with its text, or 503 with hint when the writer failed (its bound, or
+ * memory). */
+void api_reply_writer(struct http_response *res, struct jsonw *w, const char *hint);
 /* The ids of the channels whose sum is the host total. */
 json_t *api_coverage_ids(const struct daemon *d);
 /* from= and to= of a request (to defaults to now): 0, or -EINVAL with a 400 answer set. */

@@ -119,15 +119,7 @@ void api_history_route(struct api *api, const struct http_request *req, struct h
 	sampler_lock(api->d->sampler);
 	api_history_write(api->d, seconds, points, &w);
 	sampler_unlock(api->d->sampler);
-	char *body = jsonw_finish(&w);
-	if (!body) {
-		http_error(res, 503, "out of memory for the history answer",
-		           "ask for fewer points (max_points) or a shorter span (seconds)");
-		return;
-	}
-	res->status = 200;
-	res->body = body;
-	res->content_type = "application/json";
+	api_reply_writer(res, &w, "ask for fewer points (max_points) or a shorter span (seconds)");
 }
 
 /* An idle baseline given with `idle_watts=`: watts for the host and per channel, NAN where none. */
