@@ -294,9 +294,13 @@ static int format_slow(char out[JSONW_REAL_MAX], double v)
  */
 static int layout(char *out, bool negative, uint64_t d, int e10)
 {
+	static const char pairs[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233"
+	    "34353637383940414243444546474849505152535455565758596061626364656667"
+	    "6869707172737475767778798081828384858687888990919293949596979899";
 	char dig[16];
-	for (int k = 15; k >= 0; k--, d /= 10)
-		dig[k] = (char)('0' + d % 10);
+	for (int k = 14; k >= 0; k -= 2, d /= 100)
+		memcpy(dig + k, pairs + 2 * (d % 100), 2);
 	int nd = 16;
 	while (nd > 1 && dig[nd - 1] == '0')
 		nd--;
