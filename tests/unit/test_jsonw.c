@@ -25,6 +25,18 @@ static char *jansson_text(json_t *v)
 	return s;
 }
 
+/* got (freed here) is [value] as jansson writes it. */
+static void assert_one_as_jansson(char *got, json_t *value)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, value);
+	char *want = jansson_text(a);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
 static void assert_real_as_jansson(double v)
 {
 	char out[JSONW_REAL_MAX];
@@ -145,13 +157,7 @@ static void test_integers(void **state)
 		jsonw_array_begin(&w);
 		jsonw_int(&w, v[k]);
 		jsonw_array_end(&w);
-		char *got = jsonw_finish(&w);
-		json_t *a = json_array();
-		json_array_append_new(a, json_integer(v[k]));
-		char *want = jansson_text(a);
-		assert_string_equal(got, want);
-		free(got);
-		free(want);
+		assert_one_as_jansson(jsonw_finish(&w), json_integer(v[k]));
 	}
 }
 
@@ -176,13 +182,7 @@ static void test_string_escapes(void **state)
 	                      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
 	                      "rapl:package-0"};
 	for (size_t k = 0; k < sizeof(same) / sizeof(same[0]); k++) {
-		char *got = one_string(same[k]);
-		json_t *a = json_array();
-		json_array_append_new(a, json_string(same[k]));
-		char *want = jansson_text(a);
-		assert_string_equal(got, want);
-		free(got);
-		free(want);
+		assert_one_as_jansson(one_string(same[k]), json_string(same[k]));
 	}
 	char *s = one_string("\x01");
 	assert_string_equal(s, "[\"\\u0001\"]");
