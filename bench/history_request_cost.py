@@ -6,7 +6,7 @@ streaming JSON writer and one after.
 Both run at the same time on one fake powercap tree (package-0 with core and uncore, dram-0: 4
 counters, advanced every 5 ms), with --store off and no process scans so that little else
 runs, at --interval 0.1. After 905 s each holds 900 s of samples (9,000). Then ROUNDS rounds,
-alternating which goes first: the daemon's CPU time (schedstat, all threads) over REQUESTS
+alternating which goes first: the daemon's CPU time (utime + stime, ended threads included) over REQUESTS
 requests one after another, minus its sampling cost over the same wall time (measured just
 before, idle, for as long). Per request = the difference / REQUESTS. Prints the median and the
 range of the rounds.
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from emulators.powercap import FakePowercap, Zone  # noqa: E402
-from daemon_cost import UnixConn, proc_cpu_s  # noqa: E402  (bench/, the script's folder)
+from daemon_cost import UnixConn  # noqa: E402  (bench/, the script's folder)
 
 PATH = "/api/v1/history?seconds=900"
 
@@ -40,6 +40,14 @@ def get(sock, path):
     if r.status != 200:
         raise RuntimeError(f"{path}: {r.status} {body[:200]!r}")
     return body
+
+
+def proc_cpu_s(pid):
+    """CPU time of the daemon with its ended threads (each request's connection thread ends
+    with it, and schedstat of /proc/PID/task forgets it): utime + stime of /proc/PID/stat, in
+    clock ticks (10 ms), so a round must be long enough (REQUESTS)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_round(proc, sock, requests):
@@ -62,7 +70,7 @@ def main():
         return 2
     binaries = sys.argv[1:3]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 15
-    requests = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+    requests = int(sys.argv[4]) if len(sys.argv) > 4 else 40
     zones = [Zone("intel-rapl:0", "package-0", 30.0, children=[
         Zone("intel-rapl:0:0", "core", 20.0), Zone("intel-rapl:0:1", "uncore", 2.0),
         Zone("intel-rapl:0:2", "dram", 5.0)])]
