@@ -57,22 +57,39 @@ void history_append(struct history *h, double t, const uint64_t *channel_uj, uin
 		h->count++;
 }
 
-static size_t slot_of(const struct history *h, size_t i)
+/* The ring's slot of sample i (i < count: one subtraction, no division; the history's queries
+ * read thousands of samples per answer). */
+static inline size_t slot_of(const struct history *h, size_t i)
 {
-	return (h->head + h->capacity - h->count + i) % h->capacity;
+	size_t s = h->head + h->capacity - h->count + i;
+	if (s >= h->capacity)
+		s -= h->capacity;
+	return s < h->capacity ? s : s % h->capacity;
 }
 
-double history_time(const struct history *h, size_t i)
+/* history_time and history_value for this file, inlined (the public ones are not: the library
+ * is built position-independent). */
+static inline double time_of(const struct history *h, size_t i)
 {
 	return h->t[slot_of(h, i)];
 }
 
-uint64_t history_value(const struct history *h, size_t i, int series)
+static inline uint64_t value_of(const struct history *h, size_t i, int series)
 {
 	size_t s = slot_of(h, i);
 	if (series == HISTORY_HOST)
 		return h->host[s];
 	return h->channel[s * (size_t)h->n_channels + (size_t)series];
+}
+
+double history_time(const struct history *h, size_t i)
+{
+	return time_of(h, i);
+}
+
+uint64_t history_value(const struct history *h, size_t i, int series)
+{
+	return value_of(h, i, series);
 }
 
 /* The last sample at or before t (t must be >= the oldest sample's time). */
@@ -81,7 +98,7 @@ static size_t find_at_or_before(const struct history *h, double t)
 	size_t lo = 0, hi = h->count - 1;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo + 1) / 2;
-		if (history_time(h, mid) <= t)
+		if (time_of(h, mid) <= t)
 			lo = mid;
 		else
 			hi = mid - 1;
@@ -92,22 +109,22 @@ static size_t find_at_or_before(const struct history *h, double t)
 int history_value_at(const struct history *h, int series, double t, double *uj,
                      double *resolution_s)
 {
-	if (h->count == 0 || !(t >= history_time(h, 0)) || !(t <= history_time(h, h->count - 1)))
+	if (h->count == 0 || !(t >= time_of(h, 0)) || !(t <= time_of(h, h->count - 1)))
 		return -ERANGE;
 	size_t i = find_at_or_before(h, t);
 	long a = -1, b = -1;
 	for (size_t k = 0; k <= i && k < HISTORY_SEARCH_MAX; k++)
-		if (history_value(h, i - k, series) != HISTORY_INVALID) {
+		if (value_of(h, i - k, series) != HISTORY_INVALID) {
 			a = (long)(i - k);
 			break;
 		}
-	if (a == (long)i && history_time(h, i) == t) {
-		*uj = (double)history_value(h, i, series);
+	if (a == (long)i && time_of(h, i) == t) {
+		*uj = (double)value_of(h, i, series);
 		*resolution_s = 0;
 		return 0;
 	}
 	for (size_t k = i + 1; k < h->count && k <= i + HISTORY_SEARCH_MAX; k++)
-		if (history_value(h, k, series) != HISTORY_INVALID) {
+		if (value_of(h, k, series) != HISTORY_INVALID) {
 			b = (long)k;
 			break;
 		}
@@ -116,13 +133,13 @@ int history_value_at(const struct history *h, int series, double t, double *uj,
 	if (a < 0 || b < 0) {
 		/* Only one side is known: hold its value, and say how far off it may be. */
 		long k = a >= 0 ? a : b;
-		*uj = (double)history_value(h, (size_t)k, series);
-		*resolution_s = fabs(t - history_time(h, (size_t)k));
+		*uj = (double)value_of(h, (size_t)k, series);
+		*resolution_s = fabs(t - time_of(h, (size_t)k));
 		return 0;
 	}
-	double ta = history_time(h, (size_t)a), tb = history_time(h, (size_t)b);
-	double va = (double)history_value(h, (size_t)a, series);
-	double vb = (double)history_value(h, (size_t)b, series);
+	double ta = time_of(h, (size_t)a), tb = time_of(h, (size_t)b);
+	double va = (double)value_of(h, (size_t)a, series);
+	double vb = (double)value_of(h, (size_t)b, series);
 	*uj = va + (vb - va) * (t - ta) / (tb - ta);
 	*resolution_s = tb - ta;
 	return 0;
@@ -148,7 +165,7 @@ int history_energy_between(const struct history *h, double t0, double t1, double
 		return -EINVAL;
 	if (h->count < 2)
 		return -ENODATA;
-	double first = history_time(h, 0), last = history_time(h, h->count - 1);
+	double first = time_of(h, 0), last = time_of(h, h->count - 1);
 	t0 = t0 < first ? first : t0 > last ? last : t0;
 	t1 = t1 < first ? first : t1 > last ? last : t1;
 	*from = t0;
@@ -179,10 +196,17 @@ void history_set_host_parts(struct history *h, const int *channels, int n)
 			h->host_parts[h->n_host_parts++] = channels[k];
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Ascending, in place: at most WINDOW_GAPS values, where qsort's calls cost more than the
+ * sort. */
+static void sort_small(double *v, int n)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
+	for (int k = 1; k < n; k++) {
+		double x = v[k];
+		int j = k;
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
 }
 
 /* The valid samples around the one asked for, oldest first: index, time, counter, whether
@@ -205,44 +229,57 @@ static void scan_samples(const struct history *h, int series, size_t i, double m
 	 * min_s past a pause up to the hold, at most min_s + WINDOW_SCAN_S. Ahead: up to the
 	 * third change (the next updates and whether they come at the usual cadence), at most
 	 * WINDOW_FWD_S. This bounds the work per sample whatever the sample rate. */
-	double t_i = history_time(h, i), enough_s = 2 * min_s + HISTORY_HOLD_MIN_S;
+	double t_i = time_of(h, i), enough_s = 2 * min_s + HISTORY_HOLD_MIN_S;
 	int nb = 0, changes = 0;
 	size_t back[WINDOW_SCAN_MAX];
+	double back_t[WINDOW_SCAN_MAX];
+	uint64_t back_v[WINDOW_SCAN_MAX];
 	uint64_t newer = HISTORY_INVALID;
-	for (size_t j = i + 1; j-- > 0 && nb < WINDOW_SCAN_MAX;) {
-		uint64_t v = history_value(h, j, series);
+	/* The series' counters: every stride-th value from base, by ring slot. */
+	const uint64_t *base = series == HISTORY_HOST ? h->host : h->channel + series;
+	size_t stride = series == HISTORY_HOST ? 1 : (size_t)h->n_channels;
+	size_t slot = slot_of(h, i);
+	for (size_t j = i + 1; j-- > 0 && nb < WINDOW_SCAN_MAX;
+	     slot = slot ? slot - 1 : h->capacity - 1) {
+		uint64_t v = base[slot * stride];
 		if (v == HISTORY_INVALID)
 			continue;
-		double age = t_i - history_time(h, j);
+		double t_j = h->t[slot], age = t_i - t_j;
 		if (age > min_s + WINDOW_SCAN_S ||
 		    (changes >= 2 * WINDOW_GAPS + 2 && age > enough_s))
 			break;
 		changes += newer != HISTORY_INVALID && v != newer;
 		newer = v;
-		back[nb++] = j;
+		back[nb] = j;
+		back_t[nb] = t_j;
+		back_v[nb++] = v;
 	}
 	w->n = 0;
-	for (int k = nb; k-- > 0;)
-		w->idx[w->n++] = back[k];
+	for (int k = nb; k-- > 0; w->n++) {
+		w->idx[w->n] = back[k];
+		w->t[w->n] = back_t[k];
+		w->v[w->n] = back_v[k];
+	}
 	w->at = w->n - 1;
-	uint64_t older = history_value(h, i, series);
+	uint64_t older = value_of(h, i, series);
 	changes = 0;
+	slot = slot_of(h, i);
 	for (size_t j = i + 1; j < h->count && w->n < WINDOW_N && changes < 3; j++) {
-		uint64_t v = history_value(h, j, series);
+		slot = slot + 1 < h->capacity ? slot + 1 : 0;
+		uint64_t v = base[slot * stride];
 		if (v == HISTORY_INVALID)
 			continue;
-		if (history_time(h, j) - t_i > WINDOW_FWD_S)
+		double t_j = h->t[slot];
+		if (t_j - t_i > WINDOW_FWD_S)
 			break;
 		changes += v != older;
 		older = v;
-		w->idx[w->n++] = j;
-	}
-	for (int k = 0; k < w->n; k++) {
-		w->t[k] = history_time(h, w->idx[k]);
-		w->v[k] = history_value(h, w->idx[k], series);
-		w->update[k] = k > 0 && w->v[k] != w->v[k - 1];
+		w->idx[w->n] = j;
+		w->t[w->n] = t_j;
+		w->v[w->n++] = v;
 	}
 	for (int k = 0, last = -1; k < w->n; k++) {
+		w->update[k] = k > 0 && w->v[k] != w->v[k - 1];
 		w->prev[k] = last;
 		if (w->update[k])
 			last = k;
@@ -272,7 +309,7 @@ static double scan_period(const struct window_scan *w)
 	}
 	if (n == 0)
 		return w->n > 1 ? (w->t[w->n - 1] - w->t[0]) / (w->n - 1) : 0;
-	qsort(gaps, (size_t)n, sizeof(gaps[0]), cmp_double);
+	sort_small(gaps, n);
 	return n % 2 ? gaps[n / 2] : (gaps[n / 2 - 1] + gaps[n / 2]) / 2;
 }
 
@@ -297,7 +334,7 @@ static bool scan_boundary(const struct window_scan *w, int k, double period, dou
 static int series_watts_window(const struct history *h, int series, size_t i, double min_s,
                                double *watts, struct history_window *win)
 {
-	if (i >= h->count || history_value(h, i, series) == HISTORY_INVALID)
+	if (i >= h->count || value_of(h, i, series) == HISTORY_INVALID)
 		return -ENODATA;
 	static _Thread_local struct window_scan w;
 	scan_samples(h, series, i, min_s, &w);

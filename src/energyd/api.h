@@ -1,6 +1,7 @@
 /*
  * The HTTP API v1 (DESIGN.md §5, docs/api.md): a route table (api_routes.c) and one file per
- * group of routes: api_info.c (info, sources), api_live.c (now, history, energy, stream),
+ * group of routes: api_info.c (info, sources), api_live.c (now, history, energy, stream;
+ * the history body in api_history.c, written by the streaming writer jsonw.c),
  * api_record.c (longterm), api_attrib.c (processes, watch, energy?scope=), api_carbon.c
  * (carbon), api_metrics.c (/metrics); the helpers they share are in api_json.c. A route parses
  * and checks its parameters, asks the module that owns the data, and turns the answer into JSON.
@@ -11,6 +12,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "jsonw.h"
 
 #include <jansson.h>
 #include <stdatomic.h>
@@ -33,6 +35,9 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 json_t *api_jnum(double v);
 /* Set res to status with o as its compact JSON body (16 significant digits); takes o. */
 void api_reply(struct http_response *res, int status, json_t *o);
+/* Finish w into res: 200 with its text, or 503 with hint when the writer failed (its bound, or
+ * memory). */
+void api_reply_writer(struct http_response *res, struct jsonw *w, const char *hint);
 /* The ids of the channels whose sum is the host total. */
 json_t *api_coverage_ids(const struct daemon *d);
 /* from= and to= of a request (to defaults to now): 0, or -EINVAL with a 400 answer set. */
@@ -65,6 +70,11 @@ bool api_attrib_off(struct api *api, struct http_response *res);
 /* The `carbon` object of now and energy answers: provider, zone, intensity, age, status. */
 struct carbon;
 json_t *api_carbon_brief(struct carbon *c, double now);
+
+/* The history answer (docs/api.md): the newest `seconds` of the history in at most max_points
+ * points, written into w (initialised here, bounded by the points' count; the caller finishes
+ * it). With the sampler's lock held (api_history.c). */
+void api_history_write(struct daemon *d, double seconds, double max_points, struct jsonw *w);
 
 /* The `now` object (also one event of the stream); with the sampler's lock held. */
 json_t *api_now_locked(struct daemon *d);

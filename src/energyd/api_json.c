@@ -22,6 +22,18 @@ void api_reply(struct http_response *res, int status, json_t *o)
 	json_decref(o);
 }
 
+void api_reply_writer(struct http_response *res, struct jsonw *w, const char *hint)
+{
+	char *body = jsonw_finish(w);
+	if (!body) {
+		http_error(res, 503, "out of memory for this answer", hint);
+		return;
+	}
+	res->status = 200;
+	res->body = body;
+	res->content_type = "application/json";
+}
+
 json_t *api_coverage_ids(const struct daemon *d)
 {
 	json_t *a = json_array();

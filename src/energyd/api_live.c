@@ -113,48 +113,13 @@ void api_history_route(struct api *api, const struct http_request *req, struct h
 		           "max_points: 1..100000");
 		return;
 	}
-	struct sampler *s = api->d->sampler;
-	const struct history *h = &s->history;
-	json_t *t = json_array(), *host = json_array(), *channels = json_object();
-	json_t *series[CHANNELS_MAX];
-	for (int c = 0; c < api->d->set->n; c++) {
-		series[c] = json_array();
-		json_object_set_new(channels, api->d->set->ch[c].id,
-		                    json_pack("{s:o, s:b}", "watts", series[c], "measured",
-		                              api->d->set->ch[c].measured));
-	}
-	sampler_lock(s);
-	if (h->count > 0) {
-		size_t last = h->count - 1, first = last;
-		double t_last = history_time(h, last);
-		while (first > 0 && history_time(h, first - 1) >= t_last - seconds)
-			first--;
-		size_t n = last - first + 1;
-		size_t step = (size_t)ceil((double)n / points);
-		if (step < 1)
-			step = 1;
-		/* Walk back from the newest so that the newest sample is always included. */
-		size_t count = (n + step - 1) / step;
-		for (size_t k = 0; k < count; k++) {
-			size_t i = last - (count - 1 - k) * step;
-			double w, min_s = (double)step * (double)s->interval_ns / 1e9;
-			json_array_append_new(t, json_real(history_time(h, i)));
-			for (int c = 0; c < api->d->set->n; c++)
-				json_array_append_new(
-				    series[c], history_watts_window(h, c, i, min_s, &w, NULL) == 0
-				                   ? json_real(w)
-				                   : json_null());
-			json_array_append_new(
-			    host, history_watts_window(h, HISTORY_HOST, i, min_s, &w, NULL) == 0
-			              ? json_real(w)
-			              : json_null());
-		}
-	}
-	sampler_unlock(s);
-	api_reply(res, 200,
-	          json_pack("{s:o, s:o, s:{s:o, s:o, s:b}, s:f}", "t", t, "channels", channels,
-	                    "host", "watts", host, "coverage", api_coverage_ids(api->d), "measured",
-	                    s->coverage.measured, "interval_s", (double)s->interval_ns / 1e9));
+	/* Written straight into one buffer under the sampler's lock (api_history.c): a tree of
+	 * jansson values for thousands of points cost more than the rest of the request. */
+	struct jsonw w;
+	sampler_lock(api->d->sampler);
+	api_history_write(api->d, seconds, points, &w);
+	sampler_unlock(api->d->sampler);
+	api_reply_writer(res, &w, "ask for fewer points (max_points) or a shorter span (seconds)");
 }
 
 /* An idle baseline given with `idle_watts=`: watts for the host and per channel, NAN where none. */

@@ -147,15 +147,17 @@ static int plan_steps(struct store *st, const struct http_request *req, struct h
 	return 0;
 }
 
-/* One series' step sums as JSON numbers divided by scale (null where the step has no row). */
-static json_t *sums_json(const struct store_steps *q, const struct store_step_series *s,
-                         double scale)
+/* One series' step sums divided by scale (null where the step has no row). */
+static void write_sums(struct jsonw *w, const struct store_steps *q,
+                       const struct store_step_series *s, double scale)
 {
-	json_t *a = json_array();
+	jsonw_array_begin(w);
 	for (int64_t k = 0; k < q->points; k++)
-		json_array_append_new(a, s->have[k] ? json_real((double)s->sum[k] / scale)
-		                                    : json_null());
-	return a;
+		if (s->have[k])
+			jsonw_real(w, (double)s->sum[k] / scale);
+		else
+			jsonw_null(w);
+	jsonw_array_end(w);
 }
 
 static bool is_mix(const struct store_step_series *s)
@@ -165,13 +167,14 @@ static bool is_mix(const struct store_step_series *s)
 
 /* The generation mix per step: each group's share of the energy used while a mix was known
  * (null where none was). */
-static json_t *mix_json(const struct store_steps *q)
+static void write_mix(struct jsonw *w, const struct store_steps *q)
 {
-	json_t *mix = json_object();
+	jsonw_object_begin(w);
 	for (int m = 0; m < q->n_series; m++) {
 		if (!is_mix(&q->series[m]))
 			continue;
-		json_t *shares = json_array();
+		jsonw_key(w, q->series[m].name + strlen(RECORD_CARBON_MIX_PREFIX));
+		jsonw_array_begin(w);
 		for (int64_t k = 0; k < q->points; k++) {
 			int64_t sum = 0;
 			bool any = false;
@@ -180,99 +183,178 @@ static json_t *mix_json(const struct store_steps *q)
 					any = true;
 					sum += q->series[g].sum[k];
 				}
-			json_array_append_new(shares, api_jnum(record_carbon_mix_share(
-			                                  q->series[m].sum[k], sum, any)));
+			jsonw_real(w, record_carbon_mix_share(q->series[m].sum[k], sum, any));
 		}
-		json_object_set_new(mix, q->series[m].name + strlen(RECORD_CARBON_MIX_PREFIX),
-		                    shares);
+		jsonw_array_end(w);
 	}
-	return mix;
+	jsonw_object_end(w);
 }
 
-/* Emissions and cost per step (estimated: grid factors), and the intensity they imply. */
-static void add_carbon_steps(struct daemon *d, const struct store_steps *q, json_t *host_obj,
-                             json_t *out)
+/* The series of the record's carbon accounting (emissions, cost) by name, or NULL. */
+static const struct store_step_series *series_named(const struct store_steps *q, const char *name)
 {
-	const struct store_step_series *em = NULL, *cost = NULL;
-	for (int i = 0; i < q->n_series; i++) {
-		if (strcmp(q->series[i].name, RECORD_CARBON_EMISSIONS) == 0)
-			em = &q->series[i];
-		if (strcmp(q->series[i].name, RECORD_CARBON_COST) == 0)
-			cost = &q->series[i];
-	}
-	/* Stored as integers: micrograms, billionths of the currency. */
-	json_object_set_new(host_obj, "emissions_g", em ? sums_json(q, em, 1e6) : json_null());
-	json_object_set_new(host_obj, "cost", cost ? sums_json(q, cost, 1e9) : json_null());
-	const char *currency = d->carbon ? carbon_currency(d->carbon) : NULL;
-	json_object_set_new(host_obj, "currency", currency ? json_string(currency) : json_null());
-	json_t *intensity = json_array();
+	const struct store_step_series *found = NULL;
+	for (int i = 0; i < q->n_series; i++)
+		if (strcmp(q->series[i].name, name) == 0)
+			found = &q->series[i];
+	return found;
+}
+
+/* The host's emissions and cost per step (estimated: grid factors; stored as integers:
+ * micrograms, billionths of the currency) and the currency: members of `host`. */
+static void write_carbon_host(struct jsonw *w, struct daemon *d, const struct store_steps *q)
+{
+	const struct store_step_series *em = series_named(q, RECORD_CARBON_EMISSIONS);
+	const struct store_step_series *cost = series_named(q, RECORD_CARBON_COST);
+	jsonw_key(w, "emissions_g");
+	if (em)
+		write_sums(w, q, em, 1e6);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "cost");
+	if (cost)
+		write_sums(w, q, cost, 1e9);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "currency");
+	jsonw_string(w, d->carbon ? carbon_currency(d->carbon) : NULL);
+}
+
+/* The intensity the steps' emissions and energy imply (null where either is missing). */
+static void write_intensity(struct jsonw *w, const struct store_steps *q)
+{
+	const struct store_step_series *em = series_named(q, RECORD_CARBON_EMISSIONS);
 	const struct store_step_series *host = q->host >= 0 ? &q->series[q->host] : NULL;
+	jsonw_array_begin(w);
 	for (int64_t k = 0; k < q->points; k++) {
 		bool have = em && host && em->have[k] && host->have[k];
-		json_array_append_new(intensity,
-		                      api_jnum(record_carbon_intensity(have, have ? em->sum[k] : 0,
-		                                                       have ? host->sum[k] : 0)));
+		jsonw_real(w, record_carbon_intensity(have, have ? em->sum[k] : 0,
+		                                      have ? host->sum[k] : 0));
 	}
-	json_object_set_new(out, "intensity_g_per_kwh", intensity);
-	json_object_set_new(out, "mix", mix_json(q));
+	jsonw_array_end(w);
 }
 
 /* The host's coverage over the range: every distinct set of channels it was made of. */
-static json_t *coverages_json(const struct store_steps *q)
+static void write_coverages(struct jsonw *w, const struct store_steps *q)
 {
-	json_t *coverages = json_array();
+	jsonw_array_begin(w);
 	for (int j = 0; j < q->n_coverages; j++) {
-		json_t *ids = json_array();
 		char buf[STORE_COVERAGE_MAX], *save = NULL;
 		snprintf(buf, sizeof(buf), "%s", q->coverages[j]);
+		jsonw_array_begin(w);
 		for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			json_array_append_new(ids, json_string(tok));
-		json_array_append_new(coverages, ids);
+			jsonw_string(w, tok);
+		jsonw_array_end(w);
 	}
-	return coverages;
+	jsonw_array_end(w);
 }
 
-static json_t *steps_json(struct daemon *d, const struct store_steps *q)
+/* A channel's (or the host's) energy per step: {joules, measured}, open for more members. */
+static void write_joules(struct jsonw *w, const struct store_steps *q,
+                         const struct store_step_series *s)
 {
-	json_t *t = json_array(), *covered = json_array(), *channels = json_object();
+	jsonw_object_begin(w);
+	jsonw_key(w, "joules");
+	if (s)
+		write_sums(w, q, s, 1e6);
+	else {
+		jsonw_array_begin(w);
+		jsonw_array_end(w);
+	}
+	jsonw_key(w, "measured");
+	jsonw_bool(w, s && s->measured);
+}
+
+/* The series that are a channel's energy, not a carbon figure or a mix group. */
+static bool is_channel(const struct store_steps *q, int i)
+{
+	const struct store_step_series *s = &q->series[i];
+	return i != q->host && !is_mix(s) && strcmp(s->name, RECORD_CARBON_EMISSIONS) != 0 &&
+	       strcmp(s->name, RECORD_CARBON_COST) != 0;
+}
+
+/* Step starts, and how long energyd sampled in each step (the most of any series). */
+static void write_times(struct jsonw *w, const struct store_steps *q)
+{
+	jsonw_key(w, "t");
+	jsonw_array_begin(w);
+	for (int64_t k = 0; k < q->points; k++)
+		jsonw_int(w, q->start + k * q->step_s);
+	jsonw_array_end(w);
+	jsonw_key(w, "covered_s");
+	jsonw_array_begin(w);
 	for (int64_t k = 0; k < q->points; k++) {
-		json_array_append_new(t, json_integer((json_int_t)(q->start + k * q->step_s)));
 		int64_t ms = -1;
 		for (int i = 0; i < q->n_series; i++)
 			if (q->series[i].have[k] && q->series[i].covered_ms[k] > ms)
 				ms = q->series[i].covered_ms[k];
-		json_array_append_new(covered,
-		                      ms >= 0 ? json_real((double)ms / 1000.0) : json_null());
-	}
-	json_t *host_obj = NULL;
-	for (int i = 0; i < q->n_series; i++) {
-		const struct store_step_series *s = &q->series[i];
-		if (is_mix(s) || strcmp(s->name, RECORD_CARBON_EMISSIONS) == 0 ||
-		    strcmp(s->name, RECORD_CARBON_COST) == 0)
-			continue;
-		json_t *o = json_pack("{s:o, s:b}", "joules", sums_json(q, s, 1e6), "measured",
-		                      s->measured);
-		if (i == q->host)
-			host_obj = o;
+		if (ms >= 0)
+			jsonw_real(w, (double)ms / 1000.0);
 		else
-			json_object_set_new(channels, s->name, o);
+			jsonw_null(w);
 	}
-	if (!host_obj)
-		host_obj = json_pack("{s:[], s:b}", "joules", 0);
+	jsonw_array_end(w);
+}
+
+/*
+ * The longterm answer (docs/api.md), written with the streaming writer into a buffer bounded
+ * by the steps' count: every series, the step times, the intensity, and the coverages' text.
+ */
+static void steps_write(struct daemon *d, const struct store_steps *q, struct jsonw *w)
+{
+	size_t columns = (size_t)q->n_series + 3, points = (size_t)q->points;
+	jsonw_init(w, points * columns * 12 + 4096,
+	           points * columns * JSONW_REAL_MAX +
+	               (size_t)q->n_series * (6 * CHANNEL_ID_MAX + 64) +
+	               (size_t)q->n_coverages * (6 * STORE_COVERAGE_MAX + 16) + 4096);
+	jsonw_object_begin(w);
+	jsonw_key(w, "from");
+	jsonw_int(w, q->start);
+	jsonw_key(w, "to");
+	jsonw_int(w, q->end);
+	jsonw_key(w, "step_s");
+	jsonw_int(w, q->step_s);
+	jsonw_key(w, "tier");
+	jsonw_string(w, store_tier_name[q->tier]);
+	jsonw_key(w, "tier_step_s");
+	jsonw_int(w, store_tier_step_s[q->tier]);
+	write_times(w, q);
+	jsonw_key(w, "channels");
+	jsonw_object_begin(w);
+	for (int i = 0; i < q->n_series; i++) {
+		if (!is_channel(q, i))
+			continue;
+		jsonw_key(w, q->series[i].name);
+		write_joules(w, q, &q->series[i]);
+		jsonw_object_end(w);
+	}
+	jsonw_object_end(w);
+	jsonw_key(w, "host");
+	write_joules(w, q, q->host >= 0 ? &q->series[q->host] : NULL);
+	write_carbon_host(w, d, q);
+	jsonw_key(w, "coverage");
+	write_coverages(w, q);
+	jsonw_key(w, "coverage_mixed");
+	jsonw_bool(w, q->coverage_mixed);
+	jsonw_object_end(w);
 	struct store_info si;
 	store_get_info(d->store, &si);
-	json_t *out = json_pack(
-	    "{s:I, s:I, s:I, s:s, s:i, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:f, s:s}}", "from",
-	    (json_int_t)q->start, "to", (json_int_t)q->end, "step_s", (json_int_t)q->step_s, "tier",
-	    store_tier_name[q->tier], "tier_step_s", store_tier_step_s[q->tier], "t", t,
-	    "covered_s", covered, "channels", channels, "host", host_obj, "record", "began_at",
-	    si.record_began_at > 0 ? json_real(si.record_began_at) : json_null(), "recorded_to",
-	    api_jnum(si.recorded_to > 0 ? si.recorded_to : NAN), "pending_s", si.pending_s,
-	    "status", store_status_name(si.status));
-	add_carbon_steps(d, q, host_obj, out);
-	json_object_set_new(host_obj, "coverage", coverages_json(q));
-	json_object_set_new(host_obj, "coverage_mixed", json_boolean(q->coverage_mixed));
-	return out;
+	jsonw_key(w, "record");
+	jsonw_object_begin(w);
+	jsonw_key(w, "began_at");
+	jsonw_real(w, si.record_began_at > 0 ? si.record_began_at : NAN);
+	jsonw_key(w, "recorded_to");
+	jsonw_real(w, si.recorded_to > 0 ? si.recorded_to : NAN);
+	jsonw_key(w, "pending_s");
+	jsonw_real(w, si.pending_s);
+	jsonw_key(w, "status");
+	jsonw_string(w, store_status_name(si.status));
+	jsonw_object_end(w);
+	jsonw_key(w, "intensity_g_per_kwh");
+	write_intensity(w, q);
+	jsonw_key(w, "mix");
+	write_mix(w, q);
+	jsonw_object_end(w);
 }
 
 void api_longterm_route(struct api *api, const struct http_request *req, struct http_response *res)
@@ -298,6 +380,16 @@ void api_longterm_route(struct api *api, const struct http_request *req, struct 
 		http_error(res, 503, err, "see info.store for the store's status");
 		return;
 	}
-	api_reply(res, 200, steps_json(api->d, &q));
+	struct jsonw w;
+	steps_write(api->d, &q, &w);
 	store_steps_free(&q);
+	char *body = jsonw_finish(&w);
+	if (!body) {
+		http_error(res, 503, "out of memory for the longterm answer",
+		           "ask for fewer steps");
+		return;
+	}
+	res->status = 200;
+	res->body = body;
+	res->content_type = "application/json";
 }

@@ -1,0 +1,126 @@
+/*
+ * CPU time of the history answer (GET /api/v1/history?seconds=900 at 0.1 s) built two ways over
+ * the same samples in the same process: the jansson tree dumped to text (energyd before the
+ * streaming writer, tests/helpers/history_fixture.c) and the streaming writer (api_history.c).
+ * Also the watts alone (history_watts_window for every point and series, no JSON): the part
+ * neither way can avoid. Rounds alternate the order; each figure is the median of the rounds
+ * with their range. Both texts are compared in every round.
+ *
+ * usage: history-json-cost [ROUNDS]   (default 21)
+ */
+#define _GNU_SOURCE
+#include "api.h"
+#include "history_fixture.h"
+#include "jsonw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUNDS_MAX 1000
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Every point's watts of every series, as both ways compute them; returns a checksum so that
+ * the work is not optimised away. */
+static double watts_only(struct daemon *d, double seconds, double points)
+{
+	const struct history *h = &d->sampler->history;
+	size_t last = h->count - 1, first = last;
+	while (first > 0 && history_time(h, first - 1) >= history_time(h, last) - seconds)
+		first--;
+	size_t n = last - first + 1, step = (size_t)ceil((double)n / points);
+	step = step < 1 ? 1 : step;
+	size_t count = (n + step - 1) / step;
+	double sum = 0, w, min_s = (double)step * (double)d->sampler->interval_ns / 1e9;
+	for (int c = -1; c < d->set->n; c++)
+		for (size_t k = 0; k < count; k++)
+			if (history_watts_window(h, c, last - (count - 1 - k) * step, min_s, &w,
+			                         NULL) == 0)
+				sum += w;
+	return sum;
+}
+
+struct figures {
+	double ms[3][ROUNDS_MAX]; /* jansson, jsonw, watts only */
+	size_t bytes;
+	int mismatches;
+};
+
+static void one_round(struct daemon *d, double seconds, double points, int round,
+                      struct figures *fig)
+{
+	char *text[2] = {NULL, NULL};
+	for (int k = 0; k < 3; k++) {
+		int way = round % 2 ? 2 - k : k; /* alternate the order */
+		double t0 = cpu_ms();
+		if (way == 0) {
+			text[0] = history_fixture_jansson(d, seconds, points);
+		} else if (way == 1) {
+			struct jsonw w;
+			api_history_write(d, seconds, points, &w);
+			text[1] = jsonw_finish(&w);
+		} else {
+			volatile double sink = watts_only(d, seconds, points);
+			(void)sink;
+		}
+		fig->ms[way][round] = cpu_ms() - t0;
+	}
+	fig->mismatches += !text[0] || !text[1] || strcmp(text[0], text[1]) != 0;
+	fig->bytes = text[1] ? strlen(text[1]) : 0;
+	free(text[0]);
+	free(text[1]);
+}
+
+static void report(const char *what, double *ms, int rounds)
+{
+	qsort(ms, (size_t)rounds, sizeof(ms[0]), cmp_double);
+	printf("| %s | %.2f | %.2f–%.2f |\n", what, ms[rounds / 2], ms[0], ms[rounds - 1]);
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = argc > 1 ? atoi(argv[1]) : 21;
+	if (rounds < 1 || rounds > ROUNDS_MAX) {
+		fprintf(stderr, "usage: history-json-cost [ROUNDS 1..%d]\n", ROUNDS_MAX);
+		return 2;
+	}
+	/* 900 s at 0.1 s: 9,000 samples, all of the history asked for
+	 */
+	struct history_fixture *f = history_fixture_new(9000, 0.1);
+	if (!f) {
+		fprintf(stderr, "out of memory\n");
+		return 1;
+	}
+	const double points[] = {5000, 9000}; /* the default max_points, and every sample */
+	int bad = 0;
+	for (size_t p = 0; p < 2; p++) {
+		static struct figures fig;
+		memset(&fig, 0, sizeof(fig));
+		one_round(&f->d, 900, points[p], 0, &fig); /* warm-up: caches, allocator */
+		for (int r = 0; r < rounds; r++)
+			one_round(&f->d, 900, points[p], r, &fig);
+		printf("\nhistory?seconds=900&max_points=%.0f: %zu bytes, %d rounds, texts %s\n\n",
+		       points[p], fig.bytes, rounds, fig.mismatches ? "DIFFER" : "identical");
+		printf("| way | CPU ms (median) | range |\n| --- | --- | --- |\n");
+		report("jansson tree + json_dumps (before)", fig.ms[0], rounds);
+		report("streaming writer (jsonw)", fig.ms[1], rounds);
+		report("watts alone, no JSON", fig.ms[2], rounds);
+		bad += fig.mismatches;
+	}
+	history_fixture_free(f);
+	return bad ? 1 : 0;
+}
