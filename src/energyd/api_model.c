@@ -56,6 +56,27 @@ static json_t *frequency_json(const struct hwpc *h)
 	                 "last_window_note", h->note[0] ? json_string(h->note) : json_null());
 }
 
+/* The sockets whose CPUs' counters are summed apart, and their rates in the last window. */
+static json_t *sockets_json(const struct hwpc *h)
+{
+	json_t *arr = json_array();
+	for (int s = 0; s < h->n_sockets; s++) {
+		json_t *cpus = json_array(), *rates = json_object();
+		for (int i = 0; i < h->n_cpus; i++)
+			if (h->sock[i] == s)
+				json_array_append_new(cpus, json_integer(h->cpu[i]));
+		for (int k = 0; k < HWPC_EVENTS; k++)
+			json_object_set_new(rates, event_names[k], json_real(h->srate[s][k]));
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:o, s:o, s:o, s:s}", "package",
+		              h->socket_pkg[s] >= 0 ? json_integer(h->socket_pkg[s]) : json_null(),
+		              "cpus", cpus, "rates_last_window", rates, "rates_unit",
+		              "counts per second, user space"));
+	}
+	return arr;
+}
+
 void api_model_route(struct api *api, const struct http_request *req, struct http_response *res)
 {
 	(void)req;
@@ -84,8 +105,10 @@ void api_model_route(struct api *api, const struct http_request *req, struct htt
 	    HWPC_WINDOW_MIN_S, "layers", json_array(), "measured", false);
 	for (int i = 0; o && h->on && i < h->layers.n; i++)
 		json_array_append_new(json_object_get(o, "layers"), layer_json(h, i));
-	if (o)
+	if (o) {
 		json_object_set_new(json_object_get(o, "counters"), "frequency", frequency_json(h));
+		json_object_set_new(json_object_get(o, "counters"), "sockets", sockets_json(h));
+	}
 	attrib_unlock(a);
 	api_reply(res, 200, o);
 }

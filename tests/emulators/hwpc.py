@@ -90,14 +90,15 @@ class FakeHwpc:
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
                  seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
                  freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42,
-                 cgroup_root=None, paranoid=None, idle_cgroups=()):
-        """sysfs_root gets the CPUs' topology (one package), so that energyd opens the CPU
-        counters of exactly these ncpu CPUs."""
+                 cgroup_root=None, paranoid=None, idle_cgroups=(), packages=None):
+        """sysfs_root gets the CPUs' topology, so that energyd opens the CPU counters of
+        exactly these ncpu CPUs: one package, or ``packages[cpu]`` (CPU -> physical package)."""
         self.root = str(shim_root)
         for cpu in range(ncpu):
             tdir = os.path.join(str(sysfs_root), f"devices/system/cpu/cpu{cpu}/topology")
             os.makedirs(tdir, exist_ok=True)
-            for name, value in (("physical_package_id", 0), ("core_id", cpu)):
+            pkg = packages[cpu] if packages else 0
+            for name, value in (("physical_package_id", pkg), ("core_id", cpu)):
                 with open(os.path.join(tdir, name), "w") as f:
                     f.write(f"{value}\n")
         self.pc, self.zone, self.proc = powercap, zone, proc

@@ -103,11 +103,42 @@ static void close_global(struct hwpc *h)
 			}
 }
 
+void hwpc_sockets_map(struct hwpc *h, const int *pkg, int n)
+{
+	h->n_sockets = 0;
+	for (int i = 0; i < n; i++) {
+		int p = pkg ? pkg[i] : -1, s = 0;
+		while (s < h->n_sockets && h->socket_pkg[s] < p)
+			s++;
+		if (s < h->n_sockets && h->socket_pkg[s] == p)
+			continue;
+		if (h->n_sockets == HWPC_SOCKETS_MAX) {
+			if (s == HWPC_SOCKETS_MAX)
+				continue; /* beyond the highest kept */
+			h->n_sockets--;   /* the highest gives way to a lower package */
+		}
+		memmove(&h->socket_pkg[s + 1], &h->socket_pkg[s],
+		        sizeof(h->socket_pkg[0]) * (size_t)(h->n_sockets - s));
+		h->socket_pkg[s] = p;
+		h->n_sockets++;
+	}
+	memset(h->socket_cpus, 0, sizeof(h->socket_cpus));
+	for (int i = 0; i < n; i++) {
+		h->sock[i] = -1;
+		for (int s = 0; s < h->n_sockets; s++)
+			if (h->socket_pkg[s] == (pkg ? pkg[i] : -1)) {
+				h->sock[i] = s;
+				h->socket_cpus[s]++;
+			}
+	}
+}
+
 /* Every online CPU's counters, or none (h->error says why). */
 static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 {
 	struct source_cpu cpus[SOURCE_CPUS_MAX];
 	int n = cfg->sysfs_root ? topology_cpus(cfg->sysfs_root, cpus, SOURCE_CPUS_MAX) : 0;
+	bool topology = n > 0;
 	if (n <= 0) {
 		long k = sysconf(_SC_NPROCESSORS_ONLN);
 		n = k > 0 && k <= SOURCE_CPUS_MAX ? (int)k : 1;
@@ -121,11 +152,14 @@ static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 		return;
 	}
 	h->n_cpus = n;
+	int pkg[HWPC_CPUS_MAX];
 	for (int i = 0; i < n; i++) {
 		h->cpu[i] = cpus[i].cpu;
+		pkg[i] = cpus[i].package;
 		for (int e = 0; e < HWPC_EVENTS; e++)
 			h->gfd[i][e] = -1;
 	}
+	hwpc_sockets_map(h, topology ? pkg : NULL, n);
 	for (int i = 0; i < n; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			int fd = hwpc_counter_open(e, -1, h->cpu[i], 0);
@@ -335,6 +369,7 @@ static bool read_counters(struct hwpc *h, double *seconds)
 	bool ok = true, had = h->ghave;
 	double enabled = 0;
 	memset(h->rate, 0, sizeof(h->rate));
+	memset(h->scount, 0, sizeof(h->scount));
 	for (int i = 0; i < h->n_cpus; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			struct hwpc_reading r;
@@ -345,6 +380,8 @@ static bool read_counters(struct hwpc *h, double *seconds)
 			double d = had ? hwpc_counter_delta(&h->glast[i][e], &r) : NAN;
 			ok &= isfinite(d);
 			h->rate[e] += isfinite(d) ? d : 0;
+			if (h->sock[i] >= 0)
+				h->scount[h->sock[i]][e] += isfinite(d) ? d : 0;
 			if (e == 0 && had)
 				enabled += (double)(r.enabled - h->glast[i][e].enabled);
 			h->glast[i][e] = r;
@@ -439,6 +476,8 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 	bool window = counted && h->read_t > 0 && per_s > 0;
 	for (int e = 0; e < HWPC_EVENTS; e++) {
 		h->rate[e] = window ? h->rate[e] / per_s : 0;
+		for (int k = 0; k < h->n_sockets; k++)
+			h->srate[k][e] = window ? h->scount[k][e] / per_s : 0;
 		for (int i = 0; i < h->n_watches; i++)
 			h->watches[i].rate[e] /= per_s > 0 ? per_s : 1;
 	}

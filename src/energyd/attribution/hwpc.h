@@ -49,6 +49,7 @@
 #define HWPC_CGROUP_FDS_MAX  384 /* the cgroups' counters: 16 cgroups x 8 CPUs x 3 events */
 #define HWPC_CGROUP_PATH_MAX 512
 #define HWPC_PREOPEN_MAX     16 /* --hwpc-cgroup paths */
+#define HWPC_SOCKETS_MAX     16 /* packages whose CPUs' rates are kept apart */
 #define HWPC_FDS_MAX                                                                               \
 	(3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1 + HWPC_CGROUP_FDS_MAX)
 
@@ -105,6 +106,17 @@ struct hwpc {
 	char error[256]; /* why they are not */
 	int n_cpus;
 	int cpu[HWPC_CPUS_MAX];
+	/* The sockets (physical_package_id of the CPUs' sysfs topology), in increasing package
+	 * id: socket_pkg[s] is socket s's package (-1: no topology, one socket of every CPU);
+	 * sock[i] is CPU i's socket, -1 for CPUs of packages beyond HWPC_SOCKETS_MAX (counted in
+	 * the machine's rates only). scount: the window's counts per socket (the thread's own);
+	 * srate: the last window's rates per socket (written with the lock held, as rate). */
+	int n_sockets;
+	int socket_pkg[HWPC_SOCKETS_MAX];
+	int socket_cpus[HWPC_SOCKETS_MAX];
+	int sock[HWPC_CPUS_MAX];
+	double scount[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	double srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
 	int gfd[HWPC_CPUS_MAX][HWPC_EVENTS];
 	struct hwpc_reading glast[HWPC_CPUS_MAX][HWPC_EVENTS];
 	bool ghave;
@@ -165,6 +177,9 @@ void hwpc_window(struct attrib *a);
 void hwpc_freq_open(struct hwpc *h, const char *sysfs_root);
 void hwpc_freq_close(struct hwpc *h);
 double hwpc_freq_read(struct hwpc *h);
+/* The socket of each of n CPUs (their packages, pkg[i]; pkg NULL: no topology, one socket):
+ * fills h->n_sockets, socket_pkg, socket_cpus and sock. Pure (hwpc.c). */
+void hwpc_sockets_map(struct hwpc *h, const int *pkg, int n);
 /* A counter's reading, and its count over a window scaled for multiplexing (hwpc.c). */
 extern const char *const hwpc_event_name[HWPC_EVENTS];
 int hwpc_counter_open(int e, int pid, int cpu, unsigned long flags);
