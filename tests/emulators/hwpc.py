@@ -90,9 +90,17 @@ class FakeHwpc:
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
                  seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
                  freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42,
-                 cgroup_root=None, paranoid=None, idle_cgroups=(), packages=None):
+                 cgroup_root=None, paranoid=None, idle_cgroups=(), packages=None,
+                 sockets=None):
         """sysfs_root gets the CPUs' topology, so that energyd opens the CPU counters of
-        exactly these ncpu CPUs: one package, or ``packages[cpu]`` (CPU -> physical package)."""
+        exactly these ncpu CPUs: one package, or ``packages[cpu]`` (CPU -> physical package).
+
+        ``sockets`` (with ``packages``; not with ``freqs``): ``{package: (zone, coef,
+        static_w)}``, each package its own RAPL zone, power per event and static power: a
+        package draws its static power, its own noise and the dynamic power of the tasks on its
+        CPUs, and its zone advances by exactly that (``zone`` is then unused). A task's truth
+        is its share of its own package's energy. ``socket_windows`` logs per step
+        ``(t, dt, {package: (summed rates of its CPUs, package W)})``."""
         self.root = str(shim_root)
         for cpu in range(ncpu):
             tdir = os.path.join(str(sysfs_root), f"devices/system/cpu/cpu{cpu}/topology")
@@ -127,6 +135,10 @@ class FakeHwpc:
         self._freq_i, self._next_freq = 0, 0.0
         self.msr_counts = [[0.0, 0.0, 0.0] for _ in range(ncpu)]  # aperf, mperf, tsc
         self.windows: list[tuple] = []
+        self.packages = list(packages) if packages else [0] * ncpu
+        self.sockets = dict(sockets) if sockets else None
+        self.socket_carry = {p: 0.0 for p in (self.sockets or {})}
+        self.socket_windows: list[tuple] = []
         if self.freqs:
             self._play_msr_pmu(str(sysfs_root), msr_type)
         for cpu in range(ncpu):
@@ -232,6 +244,9 @@ class FakeHwpc:
     def step(self, dt: float, now: float) -> None:
         with self.lock:
             self._phase(now)
+            if self.sockets:
+                self._step_sockets(dt)
+                return
             coef = self.coef_by_freq[self.mhz] if self.freqs else self.coef
             static_w = self.static_by_freq[self.mhz] if self.freqs else self.static_w
             dyn, rates_of = {}, {}
@@ -269,6 +284,40 @@ class FakeHwpc:
             if self.freqs:
                 self.windows.append((self.log_t[-1], dt, self.mhz, rates_of, rest_w + total_dyn,
                                      active, dyn))
+
+    def _step_sockets(self, dt: float) -> None:
+        """One step of a machine of several packages (``sockets``), with the lock held."""
+        per_pkg = {}
+        for pkg, (zone, coef, static_w) in self.sockets.items():
+            mine = [t for t in self.tasks.values() if self.packages[t.cpu] == pkg]
+            rates_of = {t.pid: self._rates(t) for t in mine}
+            dyn = {pid: sum(c * r for c, r in zip(coef, rates)) for pid, rates in rates_of.items()}
+            watts = static_w + self.rng.uniform(-self.noise_w, self.noise_w) + sum(dyn.values())
+            total = sum(dyn.values())
+            for pid, w in dyn.items():
+                self.truth[pid] += watts * w / total * dt if total > 0 else 0.0
+            summed = [0.0, 0.0, 0.0]
+            for t in mine:
+                for k in range(3):
+                    r = rates_of[t.pid][k]
+                    self.cpu_counts[t.cpu][k] += r * dt
+                    t.counts[k] += r * dt * t.mux
+                    summed[k] += r
+                t.enabled_ns += dt * 1e9
+                t.running_ns += dt * 1e9 * t.mux
+            self.socket_carry[pkg] += watts * dt * 1e6
+            whole = int(self.socket_carry[pkg])
+            self.socket_carry[pkg] -= whole
+            per_pkg[pkg] = (zone, whole, tuple(summed), watts)
+        self.cpu_ns += dt * 1e9
+        self._write_all()
+        for zone, whole, _, _ in per_pkg.values():
+            self.pc.advance(zone, whole)
+        self.proc.step(dt)
+        self.log_t.append(time.time())
+        self.log_truth.append(dict(self.truth))
+        self.socket_windows.append((self.log_t[-1], dt,
+                                    {p: (v[2], v[3]) for p, v in per_pkg.items()}))
 
     def truth_between(self, pid: int, t0: float, t1: float) -> float:
         with self.lock:

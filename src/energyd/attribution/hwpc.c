@@ -204,6 +204,21 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd)
 		hwpc_free(h);
 		return NULL;
 	}
+	if (h->on && h->n_sockets > 1 && h->socket_pkg[0] >= 0) {
+		h->slayers = calloc((size_t)h->n_sockets, sizeof(*h->slayers));
+		for (int k = 0; h->slayers && k < h->n_sockets; k++)
+			if (hwpc_layers_init(&h->slayers[k], cfg->hwpc.error_window, h->bound_w,
+			                     h->freq_on) < 0) {
+				for (int j = 0; j < k; j++)
+					hwpc_layers_free(&h->slayers[j]);
+				free(h->slayers);
+				h->slayers = NULL;
+			}
+		if (!h->slayers) {
+			hwpc_free(h);
+			return NULL;
+		}
+	}
 	if (h->on)
 		log_info("attribution: hardware counters on %d CPUs (%d descriptors), of at most "
 		         "%d cgroup watches; %s%s",
@@ -243,6 +258,9 @@ void hwpc_free(struct hwpc *h)
 	for (int i = 0; i < h->n_pool; i++)
 		hwpc_cgroup_close(h, &h->pool[i]);
 	hwpc_layers_free(&h->layers);
+	for (int k = 0; h->slayers && k < h->n_sockets; k++)
+		hwpc_layers_free(&h->slayers[k]);
+	free(h->slayers);
 	free(h);
 }
 
@@ -411,14 +429,16 @@ static bool read_counters(struct hwpc *h, double *seconds)
 }
 
 /* The packages' cumulative energy (uJ) at wall-clock time t, interpolated between the samples
- * around it (the attribution's active and idle series); false without a package channel. */
-static bool package_uj_at(struct attrib *a, double t, double *uj)
+ * around it (the attribution's active and idle series): package pkg's, every package's when
+ * pkg < 0; false without such a package channel. */
+static bool package_uj_at(struct attrib *a, double t, int pkg, double *uj)
 {
 	const struct channel_set *set = a->sampler->set;
 	bool any = false;
 	*uj = 0;
 	for (int c = 0; c < set->n; c++)
-		if (set->ch[c].kind == CHANNEL_PACKAGE && set->ch[c].measured) {
+		if (set->ch[c].kind == CHANNEL_PACKAGE && set->ch[c].measured &&
+		    (pkg < 0 || set->ch[c].package == pkg)) {
 			char key[CHANNEL_ID_MAX + 16];
 			snprintf(key, sizeof(key), "active:%s", set->ch[c].id);
 			*uj += attrib_series_at(a, key, t);
@@ -463,13 +483,23 @@ static double model_share(void *ctx, const struct attrib_watch *aw, double busy_
 static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, double mhz)
 {
 	double e0 = 0, e1 = 0;
-	bool have_pkg = package_uj_at(a, now, &e0);
+	bool have_pkg = package_uj_at(a, now, -1, &e0);
 	if (h->pending && have_pkg && a->last_t >= h->pending_sample.t) {
 		struct hwpc_sample *s = &h->pending_sample;
-		package_uj_at(a, h->pending_t0, &e0);
-		package_uj_at(a, s->t, &e1);
+		package_uj_at(a, h->pending_t0, -1, &e0);
+		package_uj_at(a, s->t, -1, &e1);
 		s->watts = (e1 - e0) / 1e6 / s->seconds;
 		hwpc_layers_add(&h->layers, h->pending_mhz, s);
+		/* Each socket's layers, on its own package's power (when it has a channel). */
+		for (int k = 0; h->slayers && k < h->n_sockets; k++) {
+			struct hwpc_sample ss = *s;
+			if (!package_uj_at(a, h->pending_t0, h->socket_pkg[k], &e0) ||
+			    !package_uj_at(a, s->t, h->socket_pkg[k], &e1))
+				continue;
+			ss.watts = (e1 - e0) / 1e6 / s->seconds;
+			memcpy(ss.rate, h->pending_srate[k], sizeof(ss.rate));
+			hwpc_layers_add(&h->slayers[k], h->pending_mhz, &ss);
+		}
 		h->pending = false;
 	}
 	double per_s = now - h->read_t; /* the wall clock, as the packages' energy */
@@ -486,6 +516,7 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 		h->pending_t0 = h->read_t;
 		h->pending_sample = (struct hwpc_sample){.t = now, .seconds = now - h->read_t};
 		memcpy(h->pending_sample.rate, h->rate, sizeof(h->rate));
+		memcpy(h->pending_srate, h->srate, sizeof(h->srate));
 		h->pending_mhz = mhz;
 	}
 	/* The window just read is split by the layer of its frequency (hwpc_layers.h). */

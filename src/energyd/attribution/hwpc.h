@@ -117,6 +117,11 @@ struct hwpc {
 	int sock[HWPC_CPUS_MAX];
 	double scount[HWPC_SOCKETS_MAX][HWPC_EVENTS];
 	double srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	/* With several sockets of a known topology: one set of layers per socket, learned from
+	 * the socket's rates on its own package's power (shown; the split uses h->layers), and
+	 * the pending window's rates per socket. NULL otherwise. */
+	struct hwpc_layers *slayers;
+	double pending_srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
 	int gfd[HWPC_CPUS_MAX][HWPC_EVENTS];
 	struct hwpc_reading glast[HWPC_CPUS_MAX][HWPC_EVENTS];
 	bool ghave;
