@@ -22,9 +22,15 @@ from emulators import hwpc, powercap
 from emulators.procfs import FakeProc
 
 
-def test_hwpc_counters_per_socket(tmp_path, start_energyd):
+WINDOW = 20  # --hwpc-error-window
+
+
+def two_sockets(tmp_path, sockets=None):
+    """Four CPUs, 0 and 1 on package 0, 2 and 3 on package 1, each package a RAPL zone; the
+    vector-heavy task on CPU 1, the memory-bound one on CPU 3."""
     pc = powercap.FakePowercap(tmp_path / "sys",
-                               [powercap.Zone("intel-rapl:0", "package-0", 0.0)])
+                               [powercap.Zone("intel-rapl:0", "package-0", 0.0),
+                                powercap.Zone("intel-rapl:1", "package-1", 0.0)])
     proc = FakeProc(tmp_path / "proc", ncpu=4, busy_rate=200.0, period_s=3600)
     proc.add(1, 0, 0, 0.0, "init")
     proc.add(100, 1, 0, 100.0, "vector")
@@ -32,7 +38,12 @@ def test_hwpc_counters_per_socket(tmp_path, start_energyd):
     tasks = [hwpc.Task(100, 1, ghz=2.4, ipc=3.0, llc_per_kinstr=0.05),
              hwpc.Task(200, 3, ghz=2.4, ipc=0.4, llc_per_kinstr=20.0)]
     hw = hwpc.FakeHwpc(tmp_path / "hwpc", tmp_path / "sys", pc, "package-0", proc, tasks, 4,
-                       packages=[0, 0, 1, 1])
+                       packages=[0, 0, 1, 1], sockets=sockets)
+    return pc, proc, hw
+
+
+def test_hwpc_counters_per_socket(tmp_path, start_energyd):
+    pc, proc, hw = two_sockets(tmp_path)
     hw.start()
     try:
         d = start_energyd(tmp_path / "sys", proc_root=tmp_path / "proc",
@@ -63,24 +74,6 @@ def test_hwpc_counters_per_socket(tmp_path, start_energyd):
         hw.close()
         proc.close()
         pc.close()
-
-
-WINDOW = 20  # --hwpc-error-window
-
-
-def two_sockets(tmp_path, sockets=None):
-    pc = powercap.FakePowercap(tmp_path / "sys",
-                               [powercap.Zone("intel-rapl:0", "package-0", 0.0),
-                                powercap.Zone("intel-rapl:1", "package-1", 0.0)])
-    proc = FakeProc(tmp_path / "proc", ncpu=4, busy_rate=200.0, period_s=3600)
-    proc.add(1, 0, 0, 0.0, "init")
-    proc.add(100, 1, 0, 100.0, "vector")
-    proc.add(200, 1, 0, 100.0, "memory")
-    tasks = [hwpc.Task(100, 1, ghz=2.4, ipc=3.0, llc_per_kinstr=0.05),
-             hwpc.Task(200, 3, ghz=2.4, ipc=0.4, llc_per_kinstr=20.0)]
-    hw = hwpc.FakeHwpc(tmp_path / "hwpc", tmp_path / "sys", pc, "package-0", proc, tasks, 4,
-                       packages=[0, 0, 1, 1], sockets=sockets)
-    return pc, proc, hw
 
 
 def test_hwpc_layers_per_socket(tmp_path, start_energyd):
