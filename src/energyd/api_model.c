@@ -15,9 +15,10 @@
 
 static const char *const event_names[HWPC_EVENTS] = {"cycles", "instructions", "cache_misses"};
 
-/* Layer i of L: the machine's (h->layers, socket "all") or a socket's (socket: its package). */
+/* Layer i of L: the machine's (h->layers, socket "all") or a socket's (socket: its package);
+ * splits: whether it split the last window. */
 static json_t *layer_json(const struct hwpc *h, const struct hwpc_layers *L, int i,
-                          const char *socket)
+                          const char *socket, bool splits)
 {
 	const struct hwpc_layer *l = &L->layer[i];
 	const struct hwpc_model *m = &l->model;
@@ -44,8 +45,7 @@ static json_t *layer_json(const struct hwpc *h, const struct hwpc_layers *L, int
 	    m->last_relearn_t > 0 ? json_real(m->last_relearn_t) : json_null(), "last_fit",
 	    m->last_fit_t > 0 ? json_real(m->last_fit_t) : json_null(), "usable", usable, "reason",
 	    usable ? json_null() : json_string(why));
-	json_object_set_new(o, "splits_last_window",
-	                    json_boolean(L == &h->layers && h->usable && h->pred == i));
+	json_object_set_new(o, "splits_last_window", json_boolean(splits));
 	return o;
 }
 
@@ -75,7 +75,8 @@ static json_t *sockets_json(const struct hwpc *h)
 		char pkg[16];
 		snprintf(pkg, sizeof(pkg), "%d", h->socket_pkg[s]);
 		for (int i = 0; h->slayers && i < h->slayers[s].n; i++)
-			json_array_append_new(layers, layer_json(h, &h->slayers[s], i, pkg));
+			json_array_append_new(
+			    layers, layer_json(h, &h->slayers[s], i, pkg, h->spred[s] == i));
 		json_array_append_new(
 		    arr,
 		    json_pack("{s:o, s:o, s:o, s:s, s:o}", "package",
@@ -101,7 +102,11 @@ void api_model_route(struct api *api, const struct http_request *req, struct htt
 	json_t *events = json_array();
 	for (int k = 0; k < HWPC_EVENTS; k++)
 		json_array_append_new(events, json_string(event_names[k]));
-	bool in_use = h->on && h->usable;
+	/* With several sockets, the sockets' layers split (the machine's only channels of none). */
+	bool in_use = h->on && h->usable, any_socket = false;
+	for (int k = 0; h->slayers && k < h->n_sockets; k++)
+		any_socket |= h->spred[k] >= 0;
+	in_use |= h->on && any_socket;
 	json_t *o = json_pack(
 	    "{s:s, s:o, s:{s:b, s:o, s:i, s:o, s:i, s:i, s:i, s:i, s:i, s:i}, s:f, s:o, "
 	    "s:b}",
@@ -113,8 +118,9 @@ void api_model_route(struct api *api, const struct http_request *req, struct htt
 	    h->n_pool_open, "descriptors", h->view_fds, "descriptors_max", HWPC_FDS_MAX, "window_s",
 	    HWPC_WINDOW_MIN_S, "layers", json_array(), "measured", false);
 	for (int i = 0; o && h->on && i < h->layers.n; i++)
-		json_array_append_new(json_object_get(o, "layers"),
-		                      layer_json(h, &h->layers, i, "all"));
+		json_array_append_new(
+		    json_object_get(o, "layers"),
+		    layer_json(h, &h->layers, i, "all", !h->slayers && h->usable && h->pred == i));
 	if (o) {
 		json_object_set_new(json_object_get(o, "counters"), "frequency", frequency_json(h));
 		json_object_set_new(json_object_get(o, "counters"), "sockets", sockets_json(h));

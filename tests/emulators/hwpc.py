@@ -99,8 +99,11 @@ class FakeHwpc:
         static_w)}``, each package its own RAPL zone, power per event and static power: a
         package draws its static power, its own noise and the dynamic power of the tasks on its
         CPUs, and its zone advances by exactly that (``zone`` is then unused). A task's truth
-        is its share of its own package's energy. ``socket_windows`` logs per step
-        ``(t, dt, {package: (summed rates of its CPUs, package W)})``."""
+        is its share of its own package's energy, in proportion to its dynamic power (all of
+        it active: give the FakeProc every CPU busy). With several packages, each task's
+        counters are also served per CPU (pid/P/cpu/N: counting only on its own CPU).
+        ``socket_windows`` logs per step
+        ``(t, dt, {package: (summed rates of its CPUs, package W)}, {pid: its rates})``."""
         self.root = str(shim_root)
         for cpu in range(ncpu):
             tdir = os.path.join(str(sysfs_root), f"devices/system/cpu/cpu{cpu}/topology")
@@ -136,6 +139,8 @@ class FakeHwpc:
         self.msr_counts = [[0.0, 0.0, 0.0] for _ in range(ncpu)]  # aperf, mperf, tsc
         self.windows: list[tuple] = []
         self.packages = list(packages) if packages else [0] * ncpu
+        # Several packages: energyd counts a process per CPU (pid, cpu), served per CPU.
+        self._pid_cpus = ncpu if len(set(self.packages)) > 1 else 0
         self.sockets = dict(sockets) if sockets else None
         self.socket_carry = {p: 0.0 for p in (self.sockets or {})}
         self.socket_windows: list[tuple] = []
@@ -147,6 +152,8 @@ class FakeHwpc:
         for t in tasks:
             for ev in EVENTS:
                 self._open(f"pid/{t.pid}/{ev}")
+                for cpu in range(self._pid_cpus):
+                    self._open(f"pid/{t.pid}/cpu/{cpu}/{ev}")
         self._cgroup_dir = {}  # pid -> its cgroup's directory in the shim's root
         for t in tasks:
             if t.cgroup:
@@ -204,6 +211,10 @@ class FakeHwpc:
         for t in self.tasks.values():
             for k, ev in enumerate(EVENTS):
                 self._store(f"pid/{t.pid}/{ev}", t.counts[k], t.enabled_ns, t.running_ns)
+                for cpu in range(self._pid_cpus):
+                    mine = cpu == t.cpu  # (pid, cpu): counts only while it runs there
+                    self._store(f"pid/{t.pid}/cpu/{cpu}/{ev}", t.counts[k] if mine else 0,
+                                t.enabled_ns if mine else 0, t.running_ns if mine else 0)
                 for cpu in range(self.ncpu if t.pid in self._cgroup_dir else 0):
                     mine = cpu == t.cpu
                     self._store(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}",
@@ -288,9 +299,11 @@ class FakeHwpc:
     def _step_sockets(self, dt: float) -> None:
         """One step of a machine of several packages (``sockets``), with the lock held."""
         per_pkg = {}
+        task_rates = {}
         for pkg, (zone, coef, static_w) in self.sockets.items():
             mine = [t for t in self.tasks.values() if self.packages[t.cpu] == pkg]
             rates_of = {t.pid: self._rates(t) for t in mine}
+            task_rates.update(rates_of)
             dyn = {pid: sum(c * r for c, r in zip(coef, rates)) for pid, rates in rates_of.items()}
             watts = static_w + self.rng.uniform(-self.noise_w, self.noise_w) + sum(dyn.values())
             total = sum(dyn.values())
@@ -317,7 +330,7 @@ class FakeHwpc:
         self.log_t.append(time.time())
         self.log_truth.append(dict(self.truth))
         self.socket_windows.append((self.log_t[-1], dt,
-                                    {p: (v[2], v[3]) for p, v in per_pkg.items()}))
+                                    {p: (v[2], v[3]) for p, v in per_pkg.items()}, task_rates))
 
     def truth_between(self, pid: int, t0: float, t1: float) -> float:
         with self.lock:
