@@ -22,7 +22,8 @@ counters (perf_event_open with PERF_FLAG_PID_CGROUP, one per CPU) are ``cgroup/I
 INO being the directory's inode number (the shim finds it by ``fstat`` on energyd's descriptor).
 On the task's CPU they count what the task counts, with time_enabled the cgroup's time there
 (its busy time, as the kernel's perf cgroup time) and time_running that times ``mux``; on the
-other CPUs they stay at 0 (the cgroup never runs there). ``idle_cgroups`` (paths under
+other CPUs they stay at 0 (the cgroup never runs there). Tasks on different CPUs may share a
+cgroup: its counters on each CPU are that CPU's task's (one task per CPU). ``idle_cgroups`` (paths under
 ``cgroup_root``) get counter files that stay at 0 on every CPU: cgroups no task runs in.
 ``paranoid``, when given, is written
 to the shim's ``paranoid`` file: it plays kernel.perf_event_paranoid for CPU-wide and cgroup
@@ -162,7 +163,8 @@ class FakeHwpc:
                 self._cgroup_dir[t.pid] = f"cgroup/{os.stat(d).st_ino}"
                 for cpu in range(ncpu):
                     for ev in EVENTS:
-                        self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
+                        if f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}" not in self._fds:
+                            self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
         for path in idle_cgroups:
             d = os.path.join(str(cgroup_root), path.lstrip("/"))
             os.makedirs(d, exist_ok=True)
@@ -208,6 +210,15 @@ class FakeHwpc:
                 self._store(f"cpu/{cpu}/{ev}", self.cpu_counts[cpu][k], self.cpu_ns, self.cpu_ns)
             for k, ev in enumerate(MSR_EVENTS if self.freqs else ()):
                 self._store(f"cpu/{cpu}/{ev}", self.msr_counts[cpu][k], self.cpu_ns, self.cpu_ns)
+        # A cgroup's counter on a CPU: its task there (one task per CPU), else nothing.
+        on_cpu = {(self._cgroup_dir[t.pid], t.cpu): t for t in self.tasks.values()
+                  if t.pid in self._cgroup_dir}
+        for cg in set(self._cgroup_dir.values()):
+            for cpu in range(self.ncpu):
+                t = on_cpu.get((cg, cpu))
+                for k, ev in enumerate(EVENTS):
+                    self._store(f"{cg}/cpu/{cpu}/{ev}", t.counts[k] if t else 0,
+                                t.cg_enabled_ns if t else 0, t.cg_running_ns if t else 0)
         for t in self.tasks.values():
             for k, ev in enumerate(EVENTS):
                 self._store(f"pid/{t.pid}/{ev}", t.counts[k], t.enabled_ns, t.running_ns)
@@ -215,11 +226,6 @@ class FakeHwpc:
                     mine = cpu == t.cpu  # (pid, cpu): counts only while it runs there
                     self._store(f"pid/{t.pid}/cpu/{cpu}/{ev}", t.counts[k] if mine else 0,
                                 t.enabled_ns if mine else 0, t.running_ns if mine else 0)
-                for cpu in range(self.ncpu if t.pid in self._cgroup_dir else 0):
-                    mine = cpu == t.cpu
-                    self._store(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}",
-                                t.counts[k] if mine else 0, t.cg_enabled_ns if mine else 0,
-                                t.cg_running_ns if mine else 0)
 
     def set_coef(self, coef) -> None:
         """The hardware's power per event changes (a frequency/voltage step): the model must
@@ -318,6 +324,8 @@ class FakeHwpc:
                     summed[k] += r
                 t.enabled_ns += dt * 1e9
                 t.running_ns += dt * 1e9 * t.mux
+                t.cg_enabled_ns += dt * 1e9 * t.busy
+                t.cg_running_ns += dt * 1e9 * t.busy * t.mux
             self.socket_carry[pkg] += watts * dt * 1e6
             whole = int(self.socket_carry[pkg])
             self.socket_carry[pkg] -= whole

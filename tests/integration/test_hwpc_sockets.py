@@ -153,32 +153,42 @@ def test_hwpc_split_per_socket(tmp_path, start_energyd):
     energy is active), package 1 drawing 3 times package 0's power per instruction and miss
     and twice its static power. Each watch is within 10 % of its scripted true energy (its
     share of its own package, in proportion to its dynamic power), where one machine-wide
-    model is off by more; active + idle is each package's energy to the uJ."""
+    model is off by more; active + idle is each package's energy to the uJ. A cgroup watch
+    spread over both packages (the vector-heavy processes 100 and 300, one on each) gets the
+    sum of its parts."""
     coef = {0: (1.5e-9, 2e-9, 1e-7), 1: (1.5e-9, 6e-9, 3e-7)}
     static = {0: 6.0, 1: 12.0}
     pc = powercap.FakePowercap(tmp_path / "sys",
                                [powercap.Zone("intel-rapl:0", "package-0", 0.0),
                                 powercap.Zone("intel-rapl:1", "package-1", 0.0)])
-    proc = FakeProc(tmp_path / "proc", ncpu=4, busy_rate=400.0, period_s=3600)
+    cg = tmp_path / "cgroup"
+    proc = FakeProc(tmp_path / "proc", ncpu=4, busy_rate=400.0, period_s=3600, cgroup_root=cg)
     proc.add(1, 0, 0, 0.0, "init")
     mixes = {100: (0, 3.0, 0.05), 200: (1, 0.4, 20.0), 300: (2, 3.0, 0.05), 400: (3, 0.4, 20.0)}
     for pid in mixes:
         proc.add(pid, 1, 0, 100.0, f"task{pid}")
-    tasks = [hwpc.Task(pid, cpu, ghz=2.4, ipc=ipc, llc_per_kinstr=llc)
+    proc.add_cgroup("/spread", 2e6)  # two CPUs' time: 100's and 300's
+    tasks = [hwpc.Task(pid, cpu, ghz=2.4, ipc=ipc, llc_per_kinstr=llc,
+                       cgroup="/spread" if pid in (100, 300) else None)
              for pid, (cpu, ipc, llc) in mixes.items()]
     hw = hwpc.FakeHwpc(tmp_path / "hwpc", tmp_path / "sys", pc, "package-0", proc, tasks, 4,
-                       packages=[0, 0, 1, 1],
+                       packages=[0, 0, 1, 1], cgroup_root=cg, paranoid=0,
                        sockets={p: (f"package-{p}", coef[p], static[p]) for p in (0, 1)})
     hw.start()
     try:
         d = start_energyd(tmp_path / "sys", "--hwpc-error-window", str(WINDOW),
-                          proc_root=tmp_path / "proc", env=hw.shim_env(BUILD, ENERGYD))
+                          "--cgroup-root", str(cg), proc_root=tmp_path / "proc",
+                          env=hw.shim_env(BUILD, ENERGYD))
         ids = {}
         for pid in mixes:
             status, body = d.request("POST", "/api/v1/watch",
                                      json.dumps({"pid": pid, "label": f"p{pid}"}))
             assert status == 201, body
             ids[pid] = body["id"]
+        status, body = d.request("POST", "/api/v1/watch",
+                                 json.dumps({"cgroup": "/spread", "label": "spread"}))
+        assert status == 201, body
+        spread = body["id"]
 
         def split_by_sockets():
             m = d.get("/api/v1/model")
@@ -189,7 +199,7 @@ def test_hwpc_split_per_socket(tmp_path, start_energyd):
         m = wait_for(split_by_sockets, 4 * WINDOW + 30)
         # One descriptor per event and CPU for each process watch on several sockets.
         c = m["counters"]
-        assert c["descriptors"] == 3 * 4 + 4 * 3 * 4, c
+        assert c["descriptors"] == 3 * 4 + 4 * 3 * 4 + 3 * 4, c  # and the cgroup's, per CPU
         assert c["descriptors_max"] == 3 * 128 + 768 + 2 * 128 + 1 + 384, c
         assert all(not x["splits_last_window"] for x in m["layers"]), m["layers"]
         time.sleep(1.5)
@@ -208,6 +218,11 @@ def test_hwpc_split_per_socket(tmp_path, start_energyd):
                 assert abs(sc["active_joules"] + sc["idle_joules"] - ch["joules"]) < 1e-6, (
                     p, sc, ch)
             assert abs(s["joules"] - truth[pid]) <= REL * truth[pid], (pid, s["joules"], truth)
+        # The cgroup over both packages: its two processes' parts, each by its own socket.
+        e = kernel_answer(d, t0, t1, spread)
+        assert e["scope"]["method"] == "hwpc-model", e["scope"]
+        both_true = truth[100] + truth[300]
+        assert abs(e["scope"]["joules"] - both_true) <= REL * both_true, (e["scope"], truth)
         # The four processes are the whole active energy (both packages).
         active = answers[100]["scope"]["active_joules"]
         both = sum(answers[pid]["scope"]["joules"] for pid in ids)
