@@ -22,7 +22,8 @@ counters (perf_event_open with PERF_FLAG_PID_CGROUP, one per CPU) are ``cgroup/I
 INO being the directory's inode number (the shim finds it by ``fstat`` on energyd's descriptor).
 On the task's CPU they count what the task counts, with time_enabled the cgroup's time there
 (its busy time, as the kernel's perf cgroup time) and time_running that times ``mux``; on the
-other CPUs they stay at 0 (the cgroup never runs there). ``idle_cgroups`` (paths under
+other CPUs they stay at 0 (the cgroup never runs there). Tasks on different CPUs may share a
+cgroup: its counters on each CPU are that CPU's task's (one task per CPU). ``idle_cgroups`` (paths under
 ``cgroup_root``) get counter files that stay at 0 on every CPU: cgroups no task runs in.
 ``paranoid``, when given, is written
 to the shim's ``paranoid`` file: it plays kernel.perf_event_paranoid for CPU-wide and cgroup
@@ -90,14 +91,26 @@ class FakeHwpc:
                  ncpu: int, coef=(1.5e-9, 2e-9, 1e-7), static_w=8.0, noise_w=1.0, phase_s=2.0,
                  seed=19, period_s=0.01, freqs=None, coef_by_freq=None, static_by_freq=None,
                  freq_phase_s=4.0, tsc_mhz=2000.0, busy_range=(0.2, 1.0), msr_type=42,
-                 cgroup_root=None, paranoid=None, idle_cgroups=()):
-        """sysfs_root gets the CPUs' topology (one package), so that energyd opens the CPU
-        counters of exactly these ncpu CPUs."""
+                 cgroup_root=None, paranoid=None, idle_cgroups=(), packages=None,
+                 sockets=None):
+        """sysfs_root gets the CPUs' topology, so that energyd opens the CPU counters of
+        exactly these ncpu CPUs: one package, or ``packages[cpu]`` (CPU -> physical package).
+
+        ``sockets`` (with ``packages``; not with ``freqs``): ``{package: (zone, coef,
+        static_w)}``, each package its own RAPL zone, power per event and static power: a
+        package draws its static power, its own noise and the dynamic power of the tasks on its
+        CPUs, and its zone advances by exactly that (``zone`` is then unused). A task's truth
+        is its share of its own package's energy, in proportion to its dynamic power (all of
+        it active: give the FakeProc every CPU busy). With several packages, each task's
+        counters are also served per CPU (pid/P/cpu/N: counting only on its own CPU).
+        ``socket_windows`` logs per step
+        ``(t, dt, {package: (summed rates of its CPUs, package W)}, {pid: its rates})``."""
         self.root = str(shim_root)
         for cpu in range(ncpu):
             tdir = os.path.join(str(sysfs_root), f"devices/system/cpu/cpu{cpu}/topology")
             os.makedirs(tdir, exist_ok=True)
-            for name, value in (("physical_package_id", 0), ("core_id", cpu)):
+            pkg = packages[cpu] if packages else 0
+            for name, value in (("physical_package_id", pkg), ("core_id", cpu)):
                 with open(os.path.join(tdir, name), "w") as f:
                     f.write(f"{value}\n")
         self.pc, self.zone, self.proc = powercap, zone, proc
@@ -126,6 +139,12 @@ class FakeHwpc:
         self._freq_i, self._next_freq = 0, 0.0
         self.msr_counts = [[0.0, 0.0, 0.0] for _ in range(ncpu)]  # aperf, mperf, tsc
         self.windows: list[tuple] = []
+        self.packages = list(packages) if packages else [0] * ncpu
+        # Several packages: energyd counts a process per CPU (pid, cpu), served per CPU.
+        self._pid_cpus = ncpu if len(set(self.packages)) > 1 else 0
+        self.sockets = dict(sockets) if sockets else None
+        self.socket_carry = {p: 0.0 for p in (self.sockets or {})}
+        self.socket_windows: list[tuple] = []
         if self.freqs:
             self._play_msr_pmu(str(sysfs_root), msr_type)
         for cpu in range(ncpu):
@@ -134,6 +153,8 @@ class FakeHwpc:
         for t in tasks:
             for ev in EVENTS:
                 self._open(f"pid/{t.pid}/{ev}")
+                for cpu in range(self._pid_cpus):
+                    self._open(f"pid/{t.pid}/cpu/{cpu}/{ev}")
         self._cgroup_dir = {}  # pid -> its cgroup's directory in the shim's root
         for t in tasks:
             if t.cgroup:
@@ -142,7 +163,8 @@ class FakeHwpc:
                 self._cgroup_dir[t.pid] = f"cgroup/{os.stat(d).st_ino}"
                 for cpu in range(ncpu):
                     for ev in EVENTS:
-                        self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
+                        if f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}" not in self._fds:
+                            self._open(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}")
         for path in idle_cgroups:
             d = os.path.join(str(cgroup_root), path.lstrip("/"))
             os.makedirs(d, exist_ok=True)
@@ -188,14 +210,22 @@ class FakeHwpc:
                 self._store(f"cpu/{cpu}/{ev}", self.cpu_counts[cpu][k], self.cpu_ns, self.cpu_ns)
             for k, ev in enumerate(MSR_EVENTS if self.freqs else ()):
                 self._store(f"cpu/{cpu}/{ev}", self.msr_counts[cpu][k], self.cpu_ns, self.cpu_ns)
+        # A cgroup's counter on a CPU: its task there (one task per CPU), else nothing.
+        on_cpu = {(self._cgroup_dir[t.pid], t.cpu): t for t in self.tasks.values()
+                  if t.pid in self._cgroup_dir}
+        for cg in set(self._cgroup_dir.values()):
+            for cpu in range(self.ncpu):
+                t = on_cpu.get((cg, cpu))
+                for k, ev in enumerate(EVENTS):
+                    self._store(f"{cg}/cpu/{cpu}/{ev}", t.counts[k] if t else 0,
+                                t.cg_enabled_ns if t else 0, t.cg_running_ns if t else 0)
         for t in self.tasks.values():
             for k, ev in enumerate(EVENTS):
                 self._store(f"pid/{t.pid}/{ev}", t.counts[k], t.enabled_ns, t.running_ns)
-                for cpu in range(self.ncpu if t.pid in self._cgroup_dir else 0):
-                    mine = cpu == t.cpu
-                    self._store(f"{self._cgroup_dir[t.pid]}/cpu/{cpu}/{ev}",
-                                t.counts[k] if mine else 0, t.cg_enabled_ns if mine else 0,
-                                t.cg_running_ns if mine else 0)
+                for cpu in range(self._pid_cpus):
+                    mine = cpu == t.cpu  # (pid, cpu): counts only while it runs there
+                    self._store(f"pid/{t.pid}/cpu/{cpu}/{ev}", t.counts[k] if mine else 0,
+                                t.enabled_ns if mine else 0, t.running_ns if mine else 0)
 
     def set_coef(self, coef) -> None:
         """The hardware's power per event changes (a frequency/voltage step): the model must
@@ -231,6 +261,9 @@ class FakeHwpc:
     def step(self, dt: float, now: float) -> None:
         with self.lock:
             self._phase(now)
+            if self.sockets:
+                self._step_sockets(dt)
+                return
             coef = self.coef_by_freq[self.mhz] if self.freqs else self.coef
             static_w = self.static_by_freq[self.mhz] if self.freqs else self.static_w
             dyn, rates_of = {}, {}
@@ -268,6 +301,44 @@ class FakeHwpc:
             if self.freqs:
                 self.windows.append((self.log_t[-1], dt, self.mhz, rates_of, rest_w + total_dyn,
                                      active, dyn))
+
+    def _step_sockets(self, dt: float) -> None:
+        """One step of a machine of several packages (``sockets``), with the lock held."""
+        per_pkg = {}
+        task_rates = {}
+        for pkg, (zone, coef, static_w) in self.sockets.items():
+            mine = [t for t in self.tasks.values() if self.packages[t.cpu] == pkg]
+            rates_of = {t.pid: self._rates(t) for t in mine}
+            task_rates.update(rates_of)
+            dyn = {pid: sum(c * r for c, r in zip(coef, rates)) for pid, rates in rates_of.items()}
+            watts = static_w + self.rng.uniform(-self.noise_w, self.noise_w) + sum(dyn.values())
+            total = sum(dyn.values())
+            for pid, w in dyn.items():
+                self.truth[pid] += watts * w / total * dt if total > 0 else 0.0
+            summed = [0.0, 0.0, 0.0]
+            for t in mine:
+                for k in range(3):
+                    r = rates_of[t.pid][k]
+                    self.cpu_counts[t.cpu][k] += r * dt
+                    t.counts[k] += r * dt * t.mux
+                    summed[k] += r
+                t.enabled_ns += dt * 1e9
+                t.running_ns += dt * 1e9 * t.mux
+                t.cg_enabled_ns += dt * 1e9 * t.busy
+                t.cg_running_ns += dt * 1e9 * t.busy * t.mux
+            self.socket_carry[pkg] += watts * dt * 1e6
+            whole = int(self.socket_carry[pkg])
+            self.socket_carry[pkg] -= whole
+            per_pkg[pkg] = (zone, whole, tuple(summed), watts)
+        self.cpu_ns += dt * 1e9
+        self._write_all()
+        for zone, whole, _, _ in per_pkg.values():
+            self.pc.advance(zone, whole)
+        self.proc.step(dt)
+        self.log_t.append(time.time())
+        self.log_truth.append(dict(self.truth))
+        self.socket_windows.append((self.log_t[-1], dt,
+                                    {p: (v[2], v[3]) for p, v in per_pkg.items()}, task_rates))
 
     def truth_between(self, pid: int, t0: float, t1: float) -> float:
         with self.lock:

@@ -4,11 +4,12 @@
  * hardware-counter attribution runs on machines without a CPU PMU (virtual machines).
  *
  * tests/emulators/hwpc.py writes, under $HWPC_SHIM_ROOT, one file per counter: cpu/N/EVENT for
- * the CPU-wide counters (pid -1, cpu N) and pid/P/EVENT for a process's (pid P, cpu -1), EVENT
- * being cycles, instructions or cache-misses. Each file is five little-endian uint64: a
- * sequence number, the count, time_enabled and time_running (ns) and the sequence number again
- * (the writer bumps both; a read that sees them differ is retried, as a seqlock).
- * A cgroup's counters (perf_event_open(pid = a cgroup directory's fd, cpu N,
+ * the CPU-wide counters (pid -1, cpu N), pid/P/EVENT for a process's (pid P, cpu -1) and
+ * pid/P/cpu/N/EVENT for a process's on one CPU (pid P, cpu N; its time_enabled is the process's
+ * time on that CPU, as the kernel's), EVENT being cycles, instructions or cache-misses. Each file
+ * is five little-endian uint64: a sequence number, the count, time_enabled and time_running (ns)
+ * and the sequence number again (the writer bumps both; a read that sees them differ is retried, as
+ * a seqlock). A cgroup's counters (perf_event_open(pid = a cgroup directory's fd, cpu N,
  * PERF_FLAG_PID_CGROUP)) are cgroup/INO/cpu/N/EVENT, INO being the directory's inode number (the
  * shim finds the directory by fstat, which works whoever energyd runs as); their time_enabled
  * is the cgroup's time on that CPU, as the kernel's perf cgroup time. As in the kernel, cgroup
@@ -23,14 +24,13 @@
  * mode filter (exclude_*), is EINVAL as in the kernel.
  *
  * perf_event_open for those events is checked as the perf core does for what the shim serves:
- * sampling (sample_period), a group (group_fd != -1), both pid and cpu given, or neither, are
- * EINVAL; a CPU without files is ENODEV. A process without files, and other events, go to the
- * kernel: on a machine without a PMU it refuses them (ENOENT), and energyd's seccomp filter
- * must let the call through to hear it.
- * read() returns, like the kernel's, the counts since the event was opened: the value, then
- * time_enabled and time_running when read_format asks for them (ENOSPC for a shorter buffer).
- * ioctl PERF_EVENT_IOC_RESET restarts the counts; ENABLE and DISABLE are accepted (the counters
- * count from the open). The times let a test play multiplexing (running < enabled, and the
+ * sampling (sample_period), a group (group_fd != -1), neither pid nor cpu given, are EINVAL; a CPU
+ * without files is ENODEV. A process without files, and other events, go to the kernel: on a
+ * machine without a PMU it refuses them (ENOENT), and energyd's seccomp filter must let the call
+ * through to hear it. read() returns, like the kernel's, the counts since the event was opened: the
+ * value, then time_enabled and time_running when read_format asks for them (ENOSPC for a shorter
+ * buffer). ioctl PERF_EVENT_IOC_RESET restarts the counts; ENABLE and DISABLE are accepted (the
+ * counters count from the open). The times let a test play multiplexing (running < enabled, and the
  * value counted only while running).
  */
 #undef _FILE_OFFSET_BITS
@@ -225,14 +225,16 @@ static long shim_perf_open(const char *root, const struct perf_event_attr *attr,
 	/* The msr PMU counts CPUs only and has no mode filters (PERF_PMU_CAP_NO_EXCLUDE). */
 	bool bad_msr = msr && (pid != -1 || attr->exclude_user || attr->exclude_kernel ||
 	                       attr->exclude_hv || attr->exclude_idle);
-	if (!ev || bad_msr || attr->sample_period || group_fd != -1 || (pid != -1 && cpu != -1) ||
-	    (pid == -1 && cpu < 0) || pid < -1) {
+	if (!ev || bad_msr || attr->sample_period || group_fd != -1 || (pid == -1 && cpu < 0) ||
+	    pid < -1 || cpu < -1) {
 		errno = EINVAL;
 		return -1;
 	}
 	char path[512];
 	if (pid == -1)
 		snprintf(path, sizeof(path), "cpu/%d/%s", cpu, ev);
+	else if (cpu >= 0)
+		snprintf(path, sizeof(path), "pid/%d/cpu/%d/%s", (int)pid, cpu, ev);
 	else
 		snprintf(path, sizeof(path), "pid/%d/%s", (int)pid, ev);
 	int fd = shim_open_file(root, attr, path, flags);

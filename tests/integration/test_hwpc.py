@@ -298,7 +298,13 @@ def one_layer_error(hw, t0, t1, truth):
     t1) would give each task over [t0, t1], relative to its truth."""
     with hw.lock:
         steps = list(hw.windows)
-    wins = script_windows(steps, t1)
+    return one_model_error(script_windows(steps, t1), t0, t1, truth)
+
+
+def one_model_error(wins, t0, t1, truth):
+    """One model fitted over the script's windows (dicts of t0, s, e, ea, r as script_windows
+    gives) on the summed rates and power, and what its split of each window's active energy
+    gives each task over [t0, t1], relative to its truth; and its coefficients."""
     rows = [[sum(r[k] for r in w["r"].values()) / w["s"] for k in range(3)] + [1.0]
             for w in wins]
     coef = nnls(rows, [w["e"] / w["s"] for w in wins])
@@ -366,7 +372,8 @@ def test_hwpc_frequency_layers(freq_workload):
         return m if all(x and x["usable"] for x in layers) else None
     m = wait_for(both_usable, 8 * FWINDOW + 60)
     assert m["counters"]["descriptors"] == 3 * 2 + 2 * 2 + 1 + 3 * 2
-    assert m["counters"]["descriptors_max"] == 3 * (128 + 64) + 2 * 128 + 1 + 384
+    # 3 per CPU, the pid watches' 768, 2 per CPU and 1 for the frequency, the cgroups' 384.
+    assert m["counters"]["descriptors_max"] == 3 * 128 + 768 + 2 * 128 + 1 + 384
     for layer in m["layers"]:  # sorted, 100 MHz wide, never overlapping
         assert layer["frequency_mhz"]["to"] - layer["frequency_mhz"]["from"] == 100, layer
         assert layer["frequency"] == "%d-%d MHz" % (layer["frequency_mhz"]["from"],

@@ -158,10 +158,54 @@ static void test_pool_lend_and_return(void **state)
 	free(h);
 }
 
+/* The machine's CPUs by socket (hwpc.c): sockets in increasing package id whatever the CPUs'
+ * order, each CPU in its own package's socket; without a topology one socket (package -1);
+ * beyond HWPC_SOCKETS_MAX packages the highest are left out (sock -1). */
+static void test_sockets_map(void **state)
+{
+	(void)state;
+	struct hwpc *h = calloc(1, sizeof(*h));
+	assert_non_null(h);
+	const int pkg[] = {1, 1, 0, 0, 3};
+	hwpc_sockets_map(h, pkg, 5);
+	assert_int_equal(h->n_sockets, 3);
+	assert_int_equal(h->socket_pkg[0], 0);
+	assert_int_equal(h->socket_pkg[1], 1);
+	assert_int_equal(h->socket_pkg[2], 3);
+	const int want[] = {1, 1, 0, 0, 2};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(h->sock[i], want[i]);
+	assert_int_equal(h->socket_cpus[0], 2);
+	assert_int_equal(h->socket_cpus[1], 2);
+	assert_int_equal(h->socket_cpus[2], 1);
+
+	hwpc_sockets_map(h, NULL, 4);
+	assert_int_equal(h->n_sockets, 1);
+	assert_int_equal(h->socket_pkg[0], -1);
+	assert_int_equal(h->socket_cpus[0], 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(h->sock[i], 0);
+
+	/* One package more than kept, its CPU first: the lowest HWPC_SOCKETS_MAX are kept. */
+	int many[HWPC_SOCKETS_MAX + 1];
+	many[0] = HWPC_SOCKETS_MAX;
+	for (int i = 1; i <= HWPC_SOCKETS_MAX; i++)
+		many[i] = HWPC_SOCKETS_MAX - i;
+	hwpc_sockets_map(h, many, HWPC_SOCKETS_MAX + 1);
+	assert_int_equal(h->n_sockets, HWPC_SOCKETS_MAX);
+	assert_int_equal(h->sock[0], -1);
+	for (int i = 1; i <= HWPC_SOCKETS_MAX; i++) {
+		assert_int_equal(h->sock[i], HWPC_SOCKETS_MAX - i);
+		assert_int_equal(h->socket_pkg[HWPC_SOCKETS_MAX - i], HWPC_SOCKETS_MAX - i);
+	}
+	free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cgroups_max),
+	    cmocka_unit_test(test_sockets_map),
 	    cmocka_unit_test(test_delta_idle_cpu_is_zero),
 	    cmocka_unit_test(test_delta_scaled),
 	    cmocka_unit_test(test_delta_unknown),

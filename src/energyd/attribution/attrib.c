@@ -172,6 +172,7 @@ static void add_channel_energy(struct attrib *a, int c, uint64_t e_uj, double t)
 		if (a->in_coverage[c]) {
 			a->work.cpu_active_uj += (double)act;
 			a->work.pending_active_uj += (double)act;
+			a->work.pending_chan_uj[c] += (double)act;
 		}
 		snprintf(key, sizeof(key), "active:%s", id);
 		attrib_series_set(a, key, 0, t_prev, pa, t, a->active_uj[c]);
@@ -250,20 +251,29 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 	}
 	if (hwpc_defers(a->hwpc))
 		return; /* the hardware-counter model splits at the end of its window */
-	attrib_split_watch_energy(a, NULL, NULL);
+	attrib_split_watch_energy(a, NULL, NULL, false);
 }
 
-void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx)
+void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx,
+                               bool by_channel)
 {
+	int n_ch = a->sampler->set->n;
 	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split)
 		return;
 	double busy_s = (double)(a->work.sys_busy - a->work.busy_at_split) / a->hz;
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
-		double share = share_of ? share_of(ctx, w, busy_s)
-		                        : split_scope_share(w->pending_cpu_s, busy_s);
 		double prev = w->uj;
-		w->uj += a->work.pending_active_uj * share;
+		if (share_of && by_channel) {
+			for (int c = 0; c < n_ch; c++)
+				if (a->work.pending_chan_uj[c] > 0)
+					w->uj += a->work.pending_chan_uj[c] *
+					         share_of(ctx, w, busy_s, c);
+		} else {
+			double share = share_of ? share_of(ctx, w, busy_s, -1)
+			                        : split_scope_share(w->pending_cpu_s, busy_s);
+			w->uj += a->work.pending_active_uj * share;
+		}
 		w->cpu_s += w->pending_cpu_s;
 		w->pending_cpu_s = 0;
 		char key[32];
@@ -272,6 +282,7 @@ void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void 
 		w->last_t = a->last_t;
 	}
 	a->work.pending_active_uj = 0;
+	memset(a->work.pending_chan_uj, 0, sizeof(a->work.pending_chan_uj));
 	a->work.busy_at_split = a->work.sys_busy;
 	a->split_t = a->last_t;
 }

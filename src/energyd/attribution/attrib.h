@@ -124,7 +124,8 @@ struct attrib_work {
 	uint64_t ratio_busy, ratio_total; /* the last busy/total ratio with total > 0 */
 	double cpu_active_uj;     /* cumulative CPU-split active energy over the host coverage */
 	double pending_active_uj; /* active energy not yet given to the watched trees */
-	uint64_t busy_at_split;   /* sys_busy when the watched trees were last split */
+	double pending_chan_uj[CHANNELS_MAX]; /* the same, per channel */
+	uint64_t busy_at_split;               /* sys_busy when the watched trees were last split */
 
 	/* What the last full scan is compared with. */
 	double scan_cpu_active_uj; /* cpu_active_uj at the last scan */

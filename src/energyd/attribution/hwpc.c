@@ -8,6 +8,7 @@
 #include "attrib_int.h"
 #include "energy.h"
 #include "log.h"
+#include "mem.h"
 #include "source.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 _Static_assert(HWPC_CGROUP_PATH_MAX >= ATTRIB_CGROUP_MAX, "a watch's cgroup path fits");
+_Static_assert(HWPC_PID_CPU_FDS_MAX >= 3 * HWPC_WATCHES_MAX, "one socket's pid watches fit");
 
 static const uint64_t event_config[HWPC_EVENTS] = {
     PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS, PERF_COUNT_HW_CACHE_MISSES};
@@ -103,11 +105,42 @@ static void close_global(struct hwpc *h)
 			}
 }
 
+void hwpc_sockets_map(struct hwpc *h, const int *pkg, int n)
+{
+	h->n_sockets = 0;
+	for (int i = 0; i < n; i++) {
+		int p = pkg ? pkg[i] : -1, s = 0;
+		while (s < h->n_sockets && h->socket_pkg[s] < p)
+			s++;
+		if (s < h->n_sockets && h->socket_pkg[s] == p)
+			continue;
+		if (h->n_sockets == HWPC_SOCKETS_MAX) {
+			if (s == HWPC_SOCKETS_MAX)
+				continue; /* beyond the highest kept */
+			h->n_sockets--;   /* the highest gives way to a lower package */
+		}
+		memmove(&h->socket_pkg[s + 1], &h->socket_pkg[s],
+		        sizeof(h->socket_pkg[0]) * (size_t)(h->n_sockets - s));
+		h->socket_pkg[s] = p;
+		h->n_sockets++;
+	}
+	memset(h->socket_cpus, 0, sizeof(h->socket_cpus));
+	for (int i = 0; i < n; i++) {
+		h->sock[i] = -1;
+		for (int s = 0; s < h->n_sockets; s++)
+			if (h->socket_pkg[s] == (pkg ? pkg[i] : -1)) {
+				h->sock[i] = s;
+				h->socket_cpus[s]++;
+			}
+	}
+}
+
 /* Every online CPU's counters, or none (h->error says why). */
 static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 {
 	struct source_cpu cpus[SOURCE_CPUS_MAX];
 	int n = cfg->sysfs_root ? topology_cpus(cfg->sysfs_root, cpus, SOURCE_CPUS_MAX) : 0;
+	bool topology = n > 0;
 	if (n <= 0) {
 		long k = sysconf(_SC_NPROCESSORS_ONLN);
 		n = k > 0 && k <= SOURCE_CPUS_MAX ? (int)k : 1;
@@ -121,11 +154,14 @@ static void open_global(struct hwpc *h, const struct attrib_config *cfg)
 		return;
 	}
 	h->n_cpus = n;
+	int pkg[HWPC_CPUS_MAX];
 	for (int i = 0; i < n; i++) {
 		h->cpu[i] = cpus[i].cpu;
+		pkg[i] = cpus[i].package;
 		for (int e = 0; e < HWPC_EVENTS; e++)
 			h->gfd[i][e] = -1;
 	}
+	hwpc_sockets_map(h, topology ? pkg : NULL, n);
 	for (int i = 0; i < n; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			int fd = hwpc_counter_open(e, -1, h->cpu[i], 0);
@@ -155,6 +191,10 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd)
 	h->tsc_fd = -1;
 	h->mhz = NAN;
 	h->pred = -1;
+	for (int k = 0; k < HWPC_SOCKETS_MAX; k++) {
+		h->spred[k] = -1;
+		snprintf(h->sreason[k], sizeof(h->sreason[k]), "hwpc-model is learning");
+	}
 	read_bound(h, cfg);
 	snprintf(h->freq_error, sizeof(h->freq_error), "hardware counters are off");
 	if (!cfg->hwpc.on)
@@ -169,6 +209,21 @@ struct hwpc *hwpc_open(const struct attrib_config *cfg, int cgroup_fd)
 	if (hwpc_layers_init(&h->layers, cfg->hwpc.error_window, h->bound_w, h->freq_on) < 0) {
 		hwpc_free(h);
 		return NULL;
+	}
+	if (h->on && h->n_sockets > 1 && h->socket_pkg[0] >= 0) {
+		h->slayers = calloc((size_t)h->n_sockets, sizeof(*h->slayers));
+		for (int k = 0; h->slayers && k < h->n_sockets; k++)
+			if (hwpc_layers_init(&h->slayers[k], cfg->hwpc.error_window, h->bound_w,
+			                     h->freq_on) < 0) {
+				for (int j = 0; j < k; j++)
+					hwpc_layers_free(&h->slayers[j]);
+				free(h->slayers);
+				h->slayers = NULL;
+			}
+		if (!h->slayers) {
+			hwpc_free(h);
+			return NULL;
+		}
 	}
 	if (h->on)
 		log_info("attribution: hardware counters on %d CPUs (%d descriptors), of at most "
@@ -195,7 +250,15 @@ static void watch_close(struct hwpc *h, struct hwpc_watch *w)
 			w->fd[e] = -1;
 			h->fds--;
 		}
-	w->open = false;
+	for (int i = 0; w->cfd && i < h->n_cpus * HWPC_EVENTS; i++)
+		if (w->cfd[i] >= 0) {
+			close(w->cfd[i]);
+			h->fds--;
+			h->pid_cpu_fds--;
+		}
+	MEM_FREE_NULL(w->cfd);
+	MEM_FREE_NULL(w->clast);
+	w->open = w->have = false;
 }
 
 void hwpc_free(struct hwpc *h)
@@ -209,6 +272,9 @@ void hwpc_free(struct hwpc *h)
 	for (int i = 0; i < h->n_pool; i++)
 		hwpc_cgroup_close(h, &h->pool[i]);
 	hwpc_layers_free(&h->layers);
+	for (int k = 0; h->slayers && k < h->n_sockets; k++)
+		hwpc_layers_free(&h->slayers[k]);
+	free(h->slayers);
 	free(h);
 }
 
@@ -241,8 +307,52 @@ struct watch_ref {
 	char cgroup[HWPC_CGROUP_PATH_MAX];
 };
 
+/* On several sockets: a pid watch's counters per event and online CPU (pid, cpu), so that its
+ * rates divide by socket, within HWPC_PID_CPU_FDS_MAX descriptors for all pid watches. */
+static void watch_open_per_cpu(struct hwpc *h, struct hwpc_watch *w)
+{
+	int n = h->n_cpus * HWPC_EVENTS;
+	w->fd_wait = h->pid_cpu_fds + n > HWPC_PID_CPU_FDS_MAX;
+	if (w->fd_wait) {
+		snprintf(w->reason, sizeof(w->reason),
+		         "on %d sockets a process is counted on each of its %d CPUs (%d "
+		         "descriptors), and processes' counters have at most %d: this watch is "
+		         "split by CPU time until others end",
+		         h->n_sockets, h->n_cpus, n, HWPC_PID_CPU_FDS_MAX);
+		return;
+	}
+	if (!hwpc_cpu_counters_alloc(h, w)) {
+		snprintf(w->reason, sizeof(w->reason),
+		         "out of memory: this watch is split by CPU time");
+		watch_close(h, w);
+		return;
+	}
+	for (int i = 0; i < h->n_cpus; i++)
+		for (int e = 0; e < HWPC_EVENTS; e++) {
+			int fd = hwpc_counter_open(e, w->pid, h->cpu[i], 0);
+			if (fd < 0) {
+				snprintf(
+				    w->reason, sizeof(w->reason),
+				    "perf_event_open(%s, pid %d, cpu %d): %s: this watch is split "
+				    "by CPU time",
+				    hwpc_event_name[e], w->pid, h->cpu[i], strerror(-fd));
+				watch_close(h, w);
+				return;
+			}
+			w->cfd[i * HWPC_EVENTS + e] = fd;
+			h->fds++;
+			h->pid_cpu_fds++;
+		}
+	w->open = true;
+	snprintf(w->reason, sizeof(w->reason), "counters opened: no full window counted yet");
+}
+
 static void watch_open(struct hwpc *h, struct hwpc_watch *w)
 {
+	if (h->slayers) {
+		watch_open_per_cpu(h, w);
+		return;
+	}
 	for (int e = 0; e < HWPC_EVENTS; e++) {
 		int fd = hwpc_counter_open(e, w->pid, -1, 0);
 		if (fd < 0) {
@@ -304,6 +414,8 @@ static void sync_watches(struct hwpc *h, const struct watch_ref *ref, int n, int
 	for (int i = 0; i < h->n_watches; i++)
 		if (h->watches[i].over_bound && h->n_cgroups < h->cgroups_max)
 			cgroup_watch_open(h, &h->watches[i], cgroup_fd);
+		else if (h->watches[i].fd_wait)
+			watch_open(h, &h->watches[i]);
 	for (int k = 0; k < n; k++) {
 		bool known = false;
 		for (int i = 0; i < h->n_watches && !known; i++)
@@ -335,6 +447,7 @@ static bool read_counters(struct hwpc *h, double *seconds)
 	bool ok = true, had = h->ghave;
 	double enabled = 0;
 	memset(h->rate, 0, sizeof(h->rate));
+	memset(h->scount, 0, sizeof(h->scount));
 	for (int i = 0; i < h->n_cpus; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			struct hwpc_reading r;
@@ -345,6 +458,8 @@ static bool read_counters(struct hwpc *h, double *seconds)
 			double d = had ? hwpc_counter_delta(&h->glast[i][e], &r) : NAN;
 			ok &= isfinite(d);
 			h->rate[e] += isfinite(d) ? d : 0;
+			if (h->sock[i] >= 0)
+				h->scount[h->sock[i]][e] += isfinite(d) ? d : 0;
 			if (e == 0 && had)
 				enabled += (double)(r.enabled - h->glast[i][e].enabled);
 			h->glast[i][e] = r;
@@ -353,7 +468,7 @@ static bool read_counters(struct hwpc *h, double *seconds)
 	*seconds = enabled / 1e9 / (h->n_cpus ? h->n_cpus : 1);
 	for (int i = 0; i < h->n_watches; i++) {
 		struct hwpc_watch *w = &h->watches[i];
-		if (w->is_cgroup) {
+		if (w->is_cgroup || w->cfd) {
 			w->rate_ok = hwpc_cgroup_read(h, w);
 			continue;
 		}
@@ -374,14 +489,16 @@ static bool read_counters(struct hwpc *h, double *seconds)
 }
 
 /* The packages' cumulative energy (uJ) at wall-clock time t, interpolated between the samples
- * around it (the attribution's active and idle series); false without a package channel. */
-static bool package_uj_at(struct attrib *a, double t, double *uj)
+ * around it (the attribution's active and idle series): package pkg's, every package's when
+ * pkg < 0; false without such a package channel. */
+static bool package_uj_at(struct attrib *a, double t, int pkg, double *uj)
 {
 	const struct channel_set *set = a->sampler->set;
 	bool any = false;
 	*uj = 0;
 	for (int c = 0; c < set->n; c++)
-		if (set->ch[c].kind == CHANNEL_PACKAGE && set->ch[c].measured) {
+		if (set->ch[c].kind == CHANNEL_PACKAGE && set->ch[c].measured &&
+		    (pkg < 0 || set->ch[c].package == pkg)) {
 			char key[CHANNEL_ID_MAX + 16];
 			snprintf(key, sizeof(key), "active:%s", set->ch[c].id);
 			*uj += attrib_series_at(a, key, t);
@@ -392,31 +509,68 @@ static bool package_uj_at(struct attrib *a, double t, double *uj)
 	return any;
 }
 
-/* A watch's share of the active energy of the window: its predicted dynamic power over the
- * machine's, when the model may be used and its counters covered the window; else its CPU
- * time share (and why). */
-static double model_share(void *ctx, const struct attrib_watch *aw, double busy_s)
+/* Why a counted watch is not split by the model (a watch without counters keeps the reason
+ * it has none). */
+static void not_by_model(struct hwpc_watch *w, bool usable, const char *why)
 {
-	struct hwpc *h = ctx;
+	w->by_model = false;
+	if (w->open && !usable)
+		snprintf(w->reason, sizeof(w->reason), "%s", why);
+	else if (w->open && !w->rate_ok)
+		snprintf(w->reason, sizeof(w->reason),
+		         "its counters did not cover the last window");
+}
+
+/* The socket whose package channel c belongs to, or -1 (one socket, no per-socket layers, or a
+ * channel of no socket: split by the machine's layer). */
+static int channel_socket(const struct hwpc *h, const struct attrib *a, int c)
+{
+	int pkg = c >= 0 && h->slayers ? a->sampler->set->ch[c].package : -1;
+	for (int k = 0; pkg >= 0 && k < h->n_sockets; k++)
+		if (h->socket_pkg[k] == pkg)
+			return k;
+	return -1;
+}
+
+struct share_ctx {
+	struct hwpc *h;
+	struct attrib *a;
+};
+
+/* A watch's share of the active energy of the window (of channel c, -1 all of it): its
+ * predicted dynamic power over the machine's, or on the channel's socket its predicted dynamic
+ * power there over the socket's by the socket's own layer, when that model may be used and its
+ * counters covered the window; else its CPU time share (and why). */
+static double model_share(void *ctx, const struct attrib_watch *aw, double busy_s, int c)
+{
+	struct share_ctx *x = ctx;
+	struct hwpc *h = x->h;
 	struct hwpc_watch *w = NULL;
 	for (int i = 0; i < h->n_watches && !w; i++)
 		if (h->watches[i].id == aw->id)
 			w = &h->watches[i];
-	const struct hwpc_model *m = h->pred >= 0 ? &h->layers.layer[h->pred].model : NULL;
-	double all = m ? hwpc_model_dynamic(m, h->rate) : 0;
-	if (w && h->usable && m && w->rate_ok && all > 0) {
-		w->by_model = true;
-		double s = hwpc_model_dynamic(m, w->rate) / all;
+	int k = channel_socket(h, x->a, c);
+	const struct hwpc_layers *L = k >= 0 ? &h->slayers[k] : &h->layers;
+	int pred = k >= 0 ? h->spred[k] : h->pred;
+	bool usable = k >= 0 ? pred >= 0 : h->usable;
+	const struct hwpc_model *m = pred >= 0 ? &L->layer[pred].model : NULL;
+	const double *all_rate = k >= 0 ? h->srate[k] : h->rate;
+	double all = m ? hwpc_model_dynamic(m, all_rate) : 0;
+	bool rates = w && w->rate_ok && (k < 0 || w->by_socket);
+	if (w && usable && rates && all > 0) {
+		if (c < 0)
+			w->by_model = true;
+		double s = hwpc_model_dynamic(m, k >= 0 ? w->srate[k] : w->rate) / all;
 		return s < 0 ? 0 : s > 1 ? 1 : s;
 	}
-	if (w) {
-		/* A watch without counters keeps the reason it has none. */
-		w->by_model = false;
-		if (w->open && !h->usable)
-			snprintf(w->reason, sizeof(w->reason), "%s", h->reason);
-		else if (w->open && !w->rate_ok)
-			snprintf(w->reason, sizeof(w->reason),
-			         "its counters did not cover the last window");
+	if (w && k >= 0) {
+		char why[sizeof(w->reason)];
+		snprintf(why, sizeof(why), "package %d: %.200s", h->socket_pkg[k],
+		         !usable ? h->sreason[k]
+		                 : "no dynamic power predicted on its socket in the last window");
+		not_by_model(w, usable && all > 0, why);
+	} else if (w) {
+		not_by_model(w, usable, h->reason);
 	}
 	return split_scope_share(aw->pending_cpu_s, busy_s);
 }
@@ -426,27 +580,43 @@ static double model_share(void *ctx, const struct attrib_watch *aw, double busy_
 static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, double mhz)
 {
 	double e0 = 0, e1 = 0;
-	bool have_pkg = package_uj_at(a, now, &e0);
+	bool have_pkg = package_uj_at(a, now, -1, &e0);
 	if (h->pending && have_pkg && a->last_t >= h->pending_sample.t) {
 		struct hwpc_sample *s = &h->pending_sample;
-		package_uj_at(a, h->pending_t0, &e0);
-		package_uj_at(a, s->t, &e1);
+		package_uj_at(a, h->pending_t0, -1, &e0);
+		package_uj_at(a, s->t, -1, &e1);
 		s->watts = (e1 - e0) / 1e6 / s->seconds;
 		hwpc_layers_add(&h->layers, h->pending_mhz, s);
+		/* Each socket's layers, on its own package's power (when it has a channel). */
+		for (int k = 0; h->slayers && k < h->n_sockets; k++) {
+			struct hwpc_sample ss = *s;
+			if (!package_uj_at(a, h->pending_t0, h->socket_pkg[k], &e0) ||
+			    !package_uj_at(a, s->t, h->socket_pkg[k], &e1))
+				continue;
+			ss.watts = (e1 - e0) / 1e6 / s->seconds;
+			memcpy(ss.rate, h->pending_srate[k], sizeof(ss.rate));
+			hwpc_layers_add(&h->slayers[k], h->pending_mhz, &ss);
+		}
 		h->pending = false;
 	}
 	double per_s = now - h->read_t; /* the wall clock, as the packages' energy */
 	bool window = counted && h->read_t > 0 && per_s > 0;
 	for (int e = 0; e < HWPC_EVENTS; e++) {
 		h->rate[e] = window ? h->rate[e] / per_s : 0;
-		for (int i = 0; i < h->n_watches; i++)
+		for (int k = 0; k < h->n_sockets; k++)
+			h->srate[k][e] = window ? h->scount[k][e] / per_s : 0;
+		for (int i = 0; i < h->n_watches; i++) {
 			h->watches[i].rate[e] /= per_s > 0 ? per_s : 1;
+			for (int k = 0; k < h->n_sockets; k++)
+				h->watches[i].srate[k][e] /= per_s > 0 ? per_s : 1;
+		}
 	}
 	if (window) {
 		h->pending = true;
 		h->pending_t0 = h->read_t;
 		h->pending_sample = (struct hwpc_sample){.t = now, .seconds = now - h->read_t};
 		memcpy(h->pending_sample.rate, h->rate, sizeof(h->rate));
+		memcpy(h->pending_srate, h->srate, sizeof(h->srate));
 		h->pending_mhz = mhz;
 	}
 	/* The window just read is split by the layer of its frequency (hwpc_layers.h). */
@@ -463,7 +633,31 @@ static void learn(struct attrib *a, struct hwpc *h, double now, bool counted, do
 		snprintf(h->reason, sizeof(h->reason),
 		         "a hardware counter of the machine could not be read in the last window");
 	}
+	/* Each socket's own layer splits its package's part. */
+	for (int k = 0; h->slayers && k < h->n_sockets; k++) {
+		char note[256];
+		h->spred[k] = hwpc_layers_predictor(&h->slayers[k], mhz, h->sreason[k],
+		                                    sizeof(h->sreason[k]), note, sizeof(note));
+		double uj;
+		if (!package_uj_at(a, now, h->socket_pkg[k], &uj)) {
+			h->spred[k] = -1;
+			snprintf(h->sreason[k], sizeof(h->sreason[k]),
+			         "no measured package channel (RAPL) of this socket to learn from");
+		} else if (!have_pkg || (!counted && h->read_t > 0)) {
+			h->spred[k] = -1;
+			snprintf(h->sreason[k], sizeof(h->sreason[k]), "%s", h->reason);
+		}
+	}
 	h->read_t = now;
+}
+
+/* Whether a model may split the next window: the machine's, or a socket's. */
+static bool model_usable(const struct hwpc *h)
+{
+	bool any = h->usable;
+	for (int k = 0; h->slayers && k < h->n_sockets; k++)
+		any |= h->spred[k] >= 0;
+	return any;
 }
 
 /* The watches' methods and the descriptor count, for readers; with the lock held. */
@@ -509,18 +703,22 @@ void hwpc_window(struct attrib *a)
 	learn(a, h, now, counted, mhz);
 	h->win_t = t;
 	if (h->deferring) {
-		attrib_split_watch_energy(a, model_share, h);
+		struct share_ctx ctx = {h, a};
+		/* Per package: a counted watch is by the model unless one part falls back. */
+		for (int i = 0; h->slayers && i < h->n_watches; i++)
+			h->watches[i].by_model = h->watches[i].open && h->watches[i].rate_ok;
+		attrib_split_watch_energy(a, model_share, &ctx, h->slayers != NULL);
 	} else {
 		for (int i = 0; i < h->n_watches; i++) {
 			struct hwpc_watch *w = &h->watches[i];
 			w->by_model = false;
 			if (w->open)
 				snprintf(w->reason, sizeof(w->reason), "%s",
-				         h->usable ? "hwpc-model applies from the next window"
-				                   : h->reason);
+				         model_usable(h) ? "hwpc-model applies from the next window"
+				                         : h->reason);
 		}
 	}
-	h->deferring = h->usable;
+	h->deferring = model_usable(h);
 	publish(h);
 	attrib_unlock(a);
 }

@@ -8,7 +8,10 @@
  *   the hardware-counter model is off with the reason and everything stays cpu-time-share;
  * - per watch: one counter per event on the watch's root process with inherit (its children
  *   born after registration count too), opened by the attribution thread when it first sees
- *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md);
+ *   the watch, after the drop (seccomp allows perf_event_open, docs/security.md); on a machine
+ *   of several sockets, one per event and online CPU instead (pid, cpu), so that its rates
+ *   divide by socket, within HWPC_PID_CPU_FDS_MAX descriptors for all pid watches (a watch
+ *   beyond is split by CPU time, and counted once others end);
  * - per cgroup watch (hwpc_cgroup.c): one counter per event and online CPU on the cgroup v2
  *   directory (PERF_FLAG_PID_CGROUP), for at most hwpc_cgroups_max() cgroups, opened by the
  *   attribution thread like a pid watch's; the kernel takes them for CPU-wide events, which an
@@ -21,11 +24,12 @@
  *   machine's counters before the privilege drop; without them the model has one layer for
  *   every frequency, and GET /api/v1/model says why (frequency_error).
  *
- * Open descriptors: at most 3 x HWPC_CPUS_MAX + 3 x HWPC_WATCHES_MAX + 2 x HWPC_CPUS_MAX + 1
- * + HWPC_CGROUP_FDS_MAX (HWPC_FDS_MAX: 3 per online CPU and 3 per counted pid watch, 2 per
- * online CPU and 1 for the frequency, 3 per online CPU and counted cgroup within a budget of
- * HWPC_CGROUP_FDS_MAX). Counters are read once per model window (at least 1 s), never per
- * sample; multiplexing is undone with time_enabled / time_running of each window.
+ * Open descriptors: at most 3 x HWPC_CPUS_MAX + HWPC_PID_CPU_FDS_MAX + 2 x HWPC_CPUS_MAX + 1
+ * + HWPC_CGROUP_FDS_MAX (HWPC_FDS_MAX: 3 per online CPU; 3 per counted pid watch on one socket
+ * (at most 3 x HWPC_WATCHES_MAX), 3 per online CPU and counted pid watch on several, within
+ * HWPC_PID_CPU_FDS_MAX; 2 per online CPU and 1 for the frequency; 3 per online CPU and counted
+ * cgroup within a budget of HWPC_CGROUP_FDS_MAX). Counters are read once per model window (at least
+ * 1 s), never per sample; multiplexing is undone with time_enabled / time_running of each window.
  *
  * The state is owned by the attribution thread. The counters (descriptors, readings, rates) are
  * its own and read without any lock, so that no request waits for a counter read; what readers
@@ -49,8 +53,12 @@
 #define HWPC_CGROUP_FDS_MAX  384 /* the cgroups' counters: 16 cgroups x 8 CPUs x 3 events */
 #define HWPC_CGROUP_PATH_MAX 512
 #define HWPC_PREOPEN_MAX     16 /* --hwpc-cgroup paths */
+#define HWPC_SOCKETS_MAX     16 /* packages whose CPUs' rates are kept apart */
+/* Pid watches' counters on several sockets: one per event and CPU (768: 4 watches on 64 CPUs,
+ * 32 on 8); on one socket, one per event (3 x HWPC_WATCHES_MAX, which is less). */
+#define HWPC_PID_CPU_FDS_MAX 768
 #define HWPC_FDS_MAX                                                                               \
-	(3 * (HWPC_CPUS_MAX + HWPC_WATCHES_MAX) + 2 * HWPC_CPUS_MAX + 1 + HWPC_CGROUP_FDS_MAX)
+	(3 * HWPC_CPUS_MAX + HWPC_PID_CPU_FDS_MAX + 2 * HWPC_CPUS_MAX + 1 + HWPC_CGROUP_FDS_MAX)
 
 struct attrib;
 struct attrib_config;
@@ -77,7 +85,8 @@ struct hwpc_watch {
 	int fd[HWPC_EVENTS];
 	struct hwpc_reading last[HWPC_EVENTS];
 	/* A cgroup watch: its path under the cgroup root, and one counter per online CPU and
-	 * event (cfd[i * HWPC_EVENTS + e], allocated when opened), with their last readings. */
+	 * event (cfd[i * HWPC_EVENTS + e], allocated when opened), with their last readings; a
+	 * pid watch on several sockets has its per-CPU counters there too (fd unused). */
 	bool is_cgroup;
 	uid_t owner;     /* who registered it */
 	bool over_bound; /* not counted: more cgroups than hwpc_cgroups_max() (tried again) */
@@ -89,6 +98,10 @@ struct hwpc_watch {
 	bool open;                /* the counters are open */
 	double rate[HWPC_EVENTS]; /* over the last window, when rate_ok */
 	bool rate_ok;
+	/* The same per socket (h->sock), from the per-CPU counters (cfd), when by_socket. */
+	double srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	bool by_socket;
+	bool fd_wait;     /* a pid watch beyond HWPC_PID_CPU_FDS_MAX: opened once there is room */
 	bool by_model;    /* its last window was split by the model */
 	char reason[256]; /* why not, when not */
 };
@@ -105,6 +118,28 @@ struct hwpc {
 	char error[256]; /* why they are not */
 	int n_cpus;
 	int cpu[HWPC_CPUS_MAX];
+	/* The sockets (physical_package_id of the CPUs' sysfs topology), in increasing package
+	 * id: socket_pkg[s] is socket s's package (-1: no topology, one socket of every CPU);
+	 * sock[i] is CPU i's socket, -1 for CPUs of packages beyond HWPC_SOCKETS_MAX (counted in
+	 * the machine's rates only). scount: the window's counts per socket (the thread's own);
+	 * srate: the last window's rates per socket (written with the lock held, as rate). */
+	int n_sockets;
+	int socket_pkg[HWPC_SOCKETS_MAX];
+	int socket_cpus[HWPC_SOCKETS_MAX];
+	int sock[HWPC_CPUS_MAX];
+	double scount[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	double srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	/* With several sockets of a known topology: one set of layers per socket, learned from
+	 * the socket's rates on its own package's power, and the pending window's rates per
+	 * socket; NULL otherwise. Each package's active energy is split by its socket's layer
+	 * spred[s] (-1: not usable, sreason says why, and that package's part goes by CPU time);
+	 * channels of no socket by the machine's (h->layers). pid_cpu_fds: the pid watches'
+	 * per-CPU descriptors (HWPC_PID_CPU_FDS_MAX). */
+	struct hwpc_layers *slayers;
+	double pending_srate[HWPC_SOCKETS_MAX][HWPC_EVENTS];
+	int spred[HWPC_SOCKETS_MAX];
+	char sreason[HWPC_SOCKETS_MAX][256];
+	int pid_cpu_fds;
 	int gfd[HWPC_CPUS_MAX][HWPC_EVENTS];
 	struct hwpc_reading glast[HWPC_CPUS_MAX][HWPC_EVENTS];
 	bool ghave;
@@ -165,6 +200,9 @@ void hwpc_window(struct attrib *a);
 void hwpc_freq_open(struct hwpc *h, const char *sysfs_root);
 void hwpc_freq_close(struct hwpc *h);
 double hwpc_freq_read(struct hwpc *h);
+/* The socket of each of n CPUs (their packages, pkg[i]; pkg NULL: no topology, one socket):
+ * fills h->n_sockets, socket_pkg, socket_cpus and sock. Pure (hwpc.c). */
+void hwpc_sockets_map(struct hwpc *h, const int *pkg, int n);
 /* A counter's reading, and its count over a window scaled for multiplexing (hwpc.c). */
 extern const char *const hwpc_event_name[HWPC_EVENTS];
 int hwpc_counter_open(int e, int pid, int cpu, unsigned long flags);
@@ -182,6 +220,9 @@ double hwpc_cgroup_delta(const struct hwpc_reading *a, const struct hwpc_reading
 /* Open w's counters on every online CPU, on the cgroup directory w->cgroup under cgroup_fd;
  * on failure none stays open and w->reason says why. */
 void hwpc_cgroup_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd);
+/* w's per-CPU counter slots (cfd, all -1, and clast); false without memory (the caller
+ * closes, which frees what was allocated). */
+bool hwpc_cpu_counters_alloc(const struct hwpc *h, struct hwpc_watch *w);
 void hwpc_cgroup_close(struct hwpc *h, struct hwpc_watch *w);
 /* Before the drop: the counters of the --hwpc-cgroup paths, into h->pool (within the bound).
  * For a cgroup watch: borrow the pool's open counters of its path (true), and give them back
@@ -189,8 +230,9 @@ void hwpc_cgroup_close(struct hwpc *h, struct hwpc_watch *w);
 void hwpc_pool_open(struct hwpc *h, const struct hwpc_config *cfg, int cgroup_fd);
 bool hwpc_pool_lend(struct hwpc *h, struct hwpc_watch *w);
 bool hwpc_pool_return(struct hwpc *h, struct hwpc_watch *w);
-/* Read w's counters: w->rate gets the window's counts summed over the CPUs; false when one
- * could not be read or the window has no base yet. */
+/* Read w's per-CPU counters (a cgroup's, or a pid watch's on several sockets): w->rate gets
+ * the window's counts summed over the CPUs, w->srate per socket; false when one could not be
+ * read or the window has no base yet. */
 bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w);
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason);
 

@@ -78,19 +78,24 @@ static const char *refusal_hint(int err)
 	}
 }
 
-void hwpc_cgroup_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd)
+bool hwpc_cpu_counters_alloc(const struct hwpc *h, struct hwpc_watch *w)
 {
 	int n = h->n_cpus * HWPC_EVENTS;
 	w->cfd = malloc((size_t)n * sizeof(*w->cfd));
 	w->clast = calloc((size_t)n, sizeof(*w->clast));
-	if (!w->cfd || !w->clast) {
+	for (int i = 0; w->cfd && i < n; i++)
+		w->cfd[i] = -1;
+	return w->cfd && w->clast;
+}
+
+void hwpc_cgroup_open(struct hwpc *h, struct hwpc_watch *w, int cgroup_fd)
+{
+	if (!hwpc_cpu_counters_alloc(h, w)) {
 		snprintf(w->reason, sizeof(w->reason),
 		         "out of memory: this cgroup is split by CPU time");
 		hwpc_cgroup_close(h, w);
 		return;
 	}
-	for (int i = 0; i < n; i++)
-		w->cfd[i] = -1;
 	/* The directory's descriptor is needed only for the call: the kernel keeps the cgroup. */
 	const char *rel = w->cgroup[0] == '/' ? w->cgroup + 1 : w->cgroup;
 	int dir = cgroup_fd < 0
@@ -133,6 +138,8 @@ bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w)
 	bool ok = w->open && w->have;
 	for (int e = 0; e < HWPC_EVENTS; e++)
 		w->rate[e] = 0;
+	memset(w->srate, 0, sizeof(w->srate));
+	w->by_socket = h->n_sockets > 1;
 	for (int i = 0; i < h->n_cpus && w->open; i++)
 		for (int e = 0; e < HWPC_EVENTS; e++) {
 			struct hwpc_reading r, *last = &w->clast[i * HWPC_EVENTS + e];
@@ -140,6 +147,8 @@ bool hwpc_cgroup_read(struct hwpc *h, struct hwpc_watch *w)
 			double d = rc == 0 && w->have ? hwpc_cgroup_delta(last, &r) : NAN;
 			ok &= isfinite(d);
 			w->rate[e] += isfinite(d) ? d : 0;
+			if (h->sock[i] >= 0)
+				w->srate[h->sock[i]][e] += isfinite(d) ? d : 0;
 			if (rc == 0)
 				*last = r;
 		}
