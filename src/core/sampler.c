@@ -183,6 +183,8 @@ void sampler_tick(struct sampler *s)
 	pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);
 	threads_mutex_unlock_checked(&s->tick_lock);
+	if (s->tick_hook)
+		s->tick_hook(s->tick_hook_ctx);
 }
 
 static void *sampler_thread(void *arg)

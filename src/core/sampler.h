@@ -36,6 +36,10 @@ struct sampler {
 	uint64_t host_uj;             /* the host total's cumulative counter at the newest tick */
 	atomic_bool stop;             /* asks the thread to end; sampler_wait_tick returns 0 */
 	struct threads_worker worker; /* the sampling thread */
+	/* Called after every tick, outside both locks, when set (before sampler_start): energyd
+	 * resumes its waiting event streams from here. It must be cheap and must not block. */
+	void (*tick_hook)(void *ctx);
+	void *tick_hook_ctx;
 };
 
 /* history_s: seconds of full-rate history to keep. */

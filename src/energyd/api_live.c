@@ -473,6 +473,12 @@ struct stream_ctx {
 	size_t len, off; /* its length and how much was sent */
 };
 
+/*
+ * The next bytes of the stream: the rest of the event being written, else the newest `now` once
+ * a tick newer than the last one sent is in the history, else 0: http.c then parks the connection
+ * until the sampler's next tick (http_wake_streams). Never waits, so a stream holds no thread of
+ * the pool; a client that reads slowly skips ticks and gets the newest sample when it is ready.
+ */
 static long stream_next(void *ctx, char *buf, size_t max)
 {
 	struct stream_ctx *sc = ctx;
@@ -480,14 +486,16 @@ static long stream_next(void *ctx, char *buf, size_t max)
 		free(sc->pending);
 		sc->pending = NULL;
 		struct sampler *s = sc->api->d->sampler;
-		sampler_lock(s);
-		uint64_t tick = sampler_wait_tick(s, sc->seen);
-		json_t *now = tick ? api_now_locked(sc->api->d) : NULL;
-		sampler_unlock(s);
-		if (!tick)
+		if (atomic_load(&s->stop))
 			return -1;
+		sampler_lock(s);
+		uint64_t tick = s->ticks;
+		json_t *now = tick > sc->seen ? api_now_locked(sc->api->d) : NULL;
+		sampler_unlock(s);
+		if (tick <= sc->seen)
+			return 0;
 		sc->seen = tick;
-		char *json = json_dumps(now, JSON_COMPACT | JSON_REAL_PRECISION(16));
+		char *json = now ? json_dumps(now, JSON_COMPACT | JSON_REAL_PRECISION(16)) : NULL;
 		json_decref(now);
 		if (!json)
 			return -1;

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "config.h"
 #include "energy.h"
+#include "http.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -239,6 +240,9 @@ static const struct opt opts[] = {
      "watches one user may hold, ended ones included (default 32; root: no quota)"},
     {"heavy-queries", OPT_COUNT, OFF(heavy_queries), "N",
      "history, runs, longterm and users queries answered at once; more get 503 (default 2)"},
+    {"http-threads", OPT_COUNT, OFF(http_threads), "N",
+     "threads answering API requests on each listener (default 4, 1 to 16); event streams "
+     "hold none of them while they wait"},
     {"sandbox", OPT_SWITCH, OFF(sandbox), "on|off",
      "after the privilege drop: no_new_privs, no capabilities and a seccomp filter "
      "(default on)"},
@@ -283,6 +287,7 @@ void options_defaults(struct energyd_options *o)
 	o->hwpc.error_window = 60;
 	o->hwpc.cgroups = HWPC_CGROUPS_DEFAULT;
 	o->heavy_queries = 2;
+	o->http_threads = HTTP_DEFAULT_THREADS;
 	o->sandbox = true;
 }
 
@@ -553,6 +558,11 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	if (o->hwpc.cgroups > HWPC_CGROUPS_MAX) {
 		snprintf(err, errlen, "--hwpc-cgroups %d: give 1 to %d cgroups", o->hwpc.cgroups,
 		         HWPC_CGROUPS_MAX);
+		return -1;
+	}
+	if (o->http_threads < HTTP_THREADS_MIN || o->http_threads > HTTP_THREADS_MAX) {
+		snprintf(err, errlen, "--http-threads %d: give %d to %d threads", o->http_threads,
+		         HTTP_THREADS_MIN, HTTP_THREADS_MAX);
 		return -1;
 	}
 	if (influx_config_check(&o->influxdb, err, errlen) < 0)

@@ -55,6 +55,7 @@ struct energyd_options {
 	int watches_per_user;    /* quota of watches of each user but root */
 	struct hwpc_config hwpc; /* the hardware-counter model (hwpc.h) */
 	int heavy_queries;       /* heavy answers built at once (api.h heavy_max) */
+	int http_threads;        /* libmicrohttpd's thread pool per listener (http.h) */
 	bool sandbox;            /* no_new_privs, no capabilities, seccomp after the drop */
 	bool help, version;
 };

@@ -257,6 +257,10 @@ int http_listen(struct http_server *srv, const char *const *addresses, int n, ch
                 size_t errlen)
 {
 	memset(srv, 0, sizeof(*srv));
+	pthread_mutex_init(&srv->stream_lock, NULL);
+	atomic_init(&srv->wake_gen, 0);
+	atomic_init(&srv->n_suspended, 0);
+	atomic_init(&srv->stopping, false);
 	for (int i = 0; i < n && i < HTTP_LISTENERS_MAX; i++) {
 		struct http_listener *l = &srv->listeners[srv->n];
 		const char *a = addresses[i];
@@ -288,40 +292,123 @@ static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
+/*
+ * A streamed answer in progress. Its reader runs on a pool thread and must not wait there: with
+ * nothing to send the connection is suspended (libmicrohttpd then neither polls nor times it
+ * out) and http_wake_streams() resumes it. `suspended` is ours, under srv->stream_lock: it is set
+ * only once MHD_suspend_connection() has returned, so a resume never meets a connection that is
+ * not suspended (undefined in libmicrohttpd 0.9.75: it would cancel the next suspension).
+ */
+struct http_stream_conn {
+	struct http_stream s;
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	bool suspended;
+	struct http_stream_conn *prev, *next; /* srv->streams */
+};
+
 static long stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)pos;
-	struct http_stream *s = cls;
+	struct http_stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
 	for (;;) {
-		long n = s->read(s->ctx, buf, max);
+		unsigned gen = atomic_load(&srv->wake_gen);
+		long n = atomic_load(&srv->stopping) ? -1 : sc->s.read(sc->s.ctx, buf, max);
 		if (n < 0)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (n > 0)
 			return n;
+		/* Counted before wake_gen is checked again, and http_wake_streams() bumps wake_gen
+		 * before it reads the count: either it sees this stream waiting, or this sees its
+		 * wake and reads again. No tick is lost in between. */
+		pthread_mutex_lock(&srv->stream_lock);
+		atomic_fetch_add(&srv->n_suspended, 1);
+		if (atomic_load(&srv->stopping) || atomic_load(&srv->wake_gen) != gen) {
+			atomic_fetch_sub(&srv->n_suspended, 1);
+			pthread_mutex_unlock(&srv->stream_lock);
+			continue;
+		}
+		MHD_suspend_connection(sc->conn);
+		sc->suspended = true;
+		pthread_mutex_unlock(&srv->stream_lock);
+		return 0;
 	}
 }
 
-static void stream_free(void *cls)
+void http_wake_streams(void *arg)
 {
-	struct http_stream *s = cls;
-	if (s->free)
-		s->free(s->ctx);
-	free(s);
+	struct http_server *srv = arg;
+	atomic_fetch_add(&srv->wake_gen, 1);
+	if (atomic_load(&srv->n_suspended) == 0)
+		return;
+	pthread_mutex_lock(&srv->stream_lock);
+	for (struct http_stream_conn *sc = srv->streams; sc; sc = sc->next) {
+		if (!sc->suspended)
+			continue;
+		sc->suspended = false;
+		atomic_fetch_sub(&srv->n_suspended, 1);
+		MHD_resume_connection(sc->conn);
+	}
+	pthread_mutex_unlock(&srv->stream_lock);
 }
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *res)
+/* When libmicrohttpd lets go of the answer: the connection ended (never while suspended). */
+static void stream_free(void *cls)
+{
+	struct http_stream_conn *sc = cls;
+	struct http_server *srv = sc->srv;
+	pthread_mutex_lock(&srv->stream_lock);
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		srv->streams = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	if (sc->suspended)
+		atomic_fetch_sub(&srv->n_suspended, 1);
+	pthread_mutex_unlock(&srv->stream_lock);
+	if (sc->s.free)
+		sc->s.free(sc->s.ctx);
+	free(sc);
+}
+
+static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_Connection *conn,
+                                            const struct http_stream *stream)
+{
+	struct http_stream_conn *sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		if (stream->free)
+			stream->free(stream->ctx);
+		return NULL;
+	}
+	sc->s = *stream;
+	sc->srv = srv;
+	sc->conn = conn;
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384,
+	                                                           stream_read, sc, stream_free);
+	if (!r) {
+		if (sc->s.free)
+			sc->s.free(sc->s.ctx);
+		free(sc);
+		return NULL;
+	}
+	pthread_mutex_lock(&srv->stream_lock);
+	sc->next = srv->streams;
+	if (sc->next)
+		sc->next->prev = sc;
+	srv->streams = sc;
+	pthread_mutex_unlock(&srv->stream_lock);
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	return r;
+}
+
+static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct http_response *res)
 {
 	struct MHD_Response *r;
 	if (res->stream.read) {
-		struct http_stream *s = malloc(sizeof(*s));
-		if (!s) {
-			res->stream.free(res->stream.ctx);
-			return MHD_NO;
-		}
-		*s = res->stream;
-		r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s,
-		                                      stream_free);
-		MHD_add_response_header(r, "Cache-Control", "no-cache");
+		r = stream_response(srv, conn, &res->stream);
 	} else {
 		if (!res->body)
 			http_error(res, 500, "out of memory", "");
@@ -390,7 +477,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (header_bytes > HTTP_MAX_HEADER_BYTES) {
 		http_error(&res, 431, "request headers too large",
 		           "keep the request line and headers under 16 KiB");
-		return send_response(conn, &res);
+		return send_response(srv, conn, &res);
 	}
 	if (!l->is_unix &&
 	    !host_allowed(l, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
@@ -398,11 +485,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		    &res, 421, "this Host is not served",
 		    "energyd answers requests addressed to 127.0.0.1:PORT, localhost:PORT or "
 		    "[::1]:PORT only (DNS rebinding)");
-		return send_response(conn, &res);
+		return send_response(srv, conn, &res);
 	}
 	if (hc->too_large) {
 		http_error(&res, 413, "request body too large", "bodies are at most 64 KiB");
-		return send_response(conn, &res);
+		return send_response(srv, conn, &res);
 	}
 
 	struct http_request req = {
@@ -423,7 +510,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req.peer_pid = cred.pid;
 	}
 	srv->handler(srv->ctx, &req, &res);
-	return send_response(conn, &res);
+	return send_response(srv, conn, &res);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -698,20 +785,26 @@ int http_start(struct http_server *srv, http_handler_fn handler, void *ctx,
 	pthread_mutex_init(&srv->deadline_log.lock, NULL);
 	srv->started = true;
 	unsigned timeout_s = (unsigned)ceil(limits->timeout_s);
+	unsigned threads = (unsigned)limits->threads;
+	if (threads < HTTP_THREADS_MIN || threads > HTTP_THREADS_MAX)
+		threads = HTTP_DEFAULT_THREADS;
 	for (int i = 0; i < srv->n; i++) {
 		struct http_listener *l = &srv->listeners[i];
 		l->srv = srv;
 		/* energyd accepts itself (accept_thread) so that it can count each peer's
-		 * connections by uid before libmicrohttpd gives the connection a thread. */
+		 * connections by uid before libmicrohttpd takes the connection. A few threads,
+		 * each with its own epoll set, serve them all (libmicrohttpd spreads connections by
+		 * descriptor number); suspended streams hold none of them. */
 		l->daemon = MHD_start_daemon(
-		    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-		        MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+		    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+		        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
 		    0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX + 8,
-		    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		    (size_t)(128 * 1024), MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
-		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
-		    on_connection, l, MHD_OPTION_END);
+		    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)HTTP_CONNECTIONS_MAX + 8, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
+		    MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+		    on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l,
+		    MHD_OPTION_END);
 		if (!l->daemon) {
 			snprintf(err, errlen, "cannot start the HTTP server on %s", l->address);
 			return -1;
@@ -728,6 +821,12 @@ int http_start(struct http_server *srv, http_handler_fn handler, void *ctx,
 
 void http_stop(struct http_server *srv)
 {
+	/* libmicrohttpd must not be stopped with a suspended connection (it aborts): from here on
+	 * every stream ends instead of waiting, and those that wait are resumed to end. */
+	pthread_mutex_lock(&srv->stream_lock);
+	atomic_store(&srv->stopping, true);
+	pthread_mutex_unlock(&srv->stream_lock);
+	http_wake_streams(srv);
 	for (int i = 0; i < srv->n; i++) {
 		struct http_listener *l = &srv->listeners[i];
 		if (l->accepting) {

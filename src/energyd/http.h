@@ -1,12 +1,14 @@
 /*
- * HTTP over unix sockets and loopback TCP (libmicrohttpd, one thread per connection so that an
- * event stream may block waiting for the next tick). http.c knows sockets, sizes and errors; the
- * routes live in api.c.
+ * HTTP over unix sockets and loopback TCP (libmicrohttpd in epoll mode with a small pool of
+ * threads per listener). Nothing that runs on a pool thread may block: an event stream that has
+ * nothing to send is suspended and resumed by http_wake_streams(). http.c knows sockets, sizes
+ * and errors; the routes live in api.c.
  */
 #ifndef ENERGY_HTTP_H
 #define ENERGY_HTTP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -21,9 +23,13 @@ struct http_limits {
 	int conns_per_user; /* open connections per peer uid (all TCP peers share one count) */
 	double timeout_s;   /* a connection idle this long (no byte either way), or without its
 	                       complete request headers this long after it was accepted, is closed */
+	int threads;        /* libmicrohttpd's thread pool per listener, HTTP_THREADS_MIN..MAX */
 };
 #define HTTP_DEFAULT_CONNS_PER_USER 16
 #define HTTP_DEFAULT_TIMEOUT_S      5.0
+#define HTTP_DEFAULT_THREADS        4
+#define HTTP_THREADS_MIN            1
+#define HTTP_THREADS_MAX            16
 
 struct http_request {
 	const char *method;
@@ -36,8 +42,9 @@ struct http_request {
 	void *conn;     /* struct MHD_Connection *, for http_query() */
 };
 
-/* A streamed body: read() fills buf and returns the byte count, 0 to wait again, or -1 at the
- * end. */
+/* A streamed body: read() fills buf and returns the byte count, -1 at the end, or 0 when it has
+ * nothing yet: the connection is then suspended (it holds no thread) until the next
+ * http_wake_streams(), and read() is asked again. read() must never block. */
 struct http_stream {
 	long (*read)(void *ctx, char *buf, size_t max);
 	void (*free)(void *ctx); /* called once when the stream ends or the peer goes */
@@ -78,6 +85,8 @@ struct http_listener {
 	int n_pending;
 };
 
+struct http_stream_conn; /* a streamed answer in progress (http.c) */
+
 struct http_log_limit {
 	pthread_mutex_t lock;
 	long last_s;         /* when the last line was logged (monotonic s) */
@@ -99,6 +108,13 @@ struct http_server {
 	int total, root_conns; /* connections open, and those of root */
 	/* One rate limit per kind of complaint. */
 	struct http_log_limit mhd_log, refusal_log, deadline_log;
+	/* The event streams: every one in progress, under stream_lock; n_suspended of them wait
+	 * for http_wake_streams(), which bumps wake_gen. */
+	pthread_mutex_t stream_lock;
+	struct http_stream_conn *streams;
+	atomic_uint wake_gen;
+	atomic_int n_suspended;
+	atomic_bool stopping; /* http_stop(): streams end instead of waiting */
 };
 
 /* Create the listening sockets (before privileges are dropped). Unix sockets get mode 0666
@@ -111,6 +127,10 @@ int http_listen(struct http_server *srv, const char *const *addresses, int n, ch
 int http_start(struct http_server *srv, http_handler_fn handler, void *ctx,
                const struct http_limits *limits, char *err, size_t errlen);
 void http_stop(struct http_server *srv);
+/* New data for the streams (the sampler's tick hook; srv is a struct http_server *): resume
+ * every stream that waits for it. Cheap when none waits: one atomic add and one load. Safe from
+ * any thread once http_listen() has returned. */
+void http_wake_streams(void *srv);
 
 /* A query parameter of the request, or NULL. */
 const char *http_query(const struct http_request *req, const char *name);

@@ -436,6 +436,9 @@ static int start_threads(struct energyd *e)
 	sampler_tick(&e->sampler); /* a first sample before anyone can ask */
 	if (store_start(&e->store, &e->sampler) < 0)
 		return log_fail(1, "cannot start the store thread");
+	/* Each tick resumes the event streams waiting for it (none waits: one atomic add). */
+	e->sampler.tick_hook = http_wake_streams;
+	e->sampler.tick_hook_ctx = &e->http;
 	if (sampler_start(&e->sampler) < 0)
 		return log_fail(1, "cannot start the sampler thread");
 	if (calib_start(&e->calib, &e->sampler) < 0)
@@ -450,7 +453,8 @@ static int start_threads(struct energyd *e)
 	if (influx_start(e->d.influx, &e->d) < 0)
 		return log_fail(1, "cannot start the InfluxDB thread");
 	struct http_limits limits = {.conns_per_user = e->opt.conns_per_user,
-	                             .timeout_s = e->opt.request_timeout_s};
+	                             .timeout_s = e->opt.request_timeout_s,
+	                             .threads = e->opt.http_threads};
 	if (http_start(&e->http, api_handle, &e->api, &limits, err, sizeof(err)) < 0)
 		return log_fail(1, "%s", err);
 	return 0;

@@ -178,6 +178,8 @@ def test_loopback_tcp(tmp_path, start_energyd):
     (["--interval", "0.001"], "below the floor"),
     (["--interval", "abc"], "not a positive number"),
     (["--bogus"], "unknown option '--bogus'"),
+    (["--http-threads", "17"], "--http-threads 17: give 1 to 16 threads"),
+    (["--http-threads", "0"], "not a whole number from 1 to 4096"),
 ])
 def test_bad_options_fail_clearly(tmp_path, args, message):
     r = subprocess.run([str(ENERGYD), "--listen", f"unix:{tmp_path}/x.sock", *args,

@@ -278,6 +278,64 @@ def test_slow_connections_of_one_user_leave_others_served(tmp_path, start_energy
     assert d.log().count("reached the connection limit") == 1, d.log()
 
 
+STREAMS = r"""
+import json, select, socket, sys, time
+sock, n, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+conns = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(sock)
+    s.sendall(b"GET /api/v1/stream HTTP/1.0\r\nHost: energyd\r\n\r\n")
+    conns.append(s)
+events = [0] * n
+print(json.dumps({"open": n}), flush=True)
+end = time.time() + hold
+while time.time() < end:
+    ready, _, _ = select.select(conns, [], [], 0.5)
+    for s in ready:
+        data = s.recv(65536)
+        events[conns.index(s)] += data.count(b"data: ")
+print(json.dumps({"events": events}), flush=True)
+"""
+
+
+def test_streams_of_one_user_leave_another_users_now_fast(tmp_path, start_energyd, accounts,
+                                                          public_dir):
+    """energytest1 holds 15 event streams (one short of its limit) on a pool of 2 threads, at one
+    tick per second: energytest2's /now is answered at once. A stream waiting for the tick on a
+    pool thread would hold it most of each second, and /now would wait for the tick."""
+    sock = public_dir / "e.sock"
+    d = start_energyd(None, "--listen", f"unix:{sock}", "--http-threads", "2", interval="1")
+    streams = run_as(accounts["energytest1"], STREAMS, sock, 15, 8, wait=False)
+    try:
+        line = streams.stdout.readline()
+        assert line and json.loads(line)["open"] == 15, streams.stderr.read()
+        time.sleep(1.5)  # every stream has its first event and waits for the next
+        timed = CLIENT + r"""
+import time
+out = []
+for _ in range(8):
+    t0 = time.monotonic()
+    status = call(sys.argv[1], 'GET', '/api/v1/now')[0]
+    out.append([status, time.monotonic() - t0])
+    time.sleep(0.3)
+print(json.dumps(out))
+"""
+        answers = run_as(accounts["energytest2"], timed, sock)
+        assert [a[0] for a in answers] == [200] * 8, answers
+        latencies = sorted(a[1] for a in answers)
+        assert latencies[len(latencies) // 2] < 0.25 and latencies[-1] < 0.9, latencies
+        out, err = streams.communicate(timeout=30)
+        events = json.loads(out.splitlines()[-1])["events"]
+        # Every stream kept its ticks meanwhile (about 8 in 8 s).
+        assert min(events) >= 5, events
+    finally:
+        if streams.poll() is None:
+            streams.kill()
+            streams.wait()
+
+
 def test_malformed_requests_are_logged_once_per_interval(tmp_path, start_energyd):
     d = start_energyd(None)
     for i in range(30):
