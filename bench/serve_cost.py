@@ -11,16 +11,20 @@ case, the requests per second of each (median and range over the rounds) and the
 new / old of each round (median and range), and energyd's CPU time per request (utime + stime of
 /proc/PID/stat over the wrk run, ended threads included, divided by the requests wrk completed;
 it includes the sampling of that time, 1-2 % of a request's cost here), which the machine's
-other load disturbs less than the rate. --connections-per-user is raised to 64 for both, so
+other load disturbs less than the rate. Two more cases per round, on each daemon in turn: idle
+(no client) and STREAMS event streams read for SECONDS: the daemon's CPU ms per second of wall
+time (the sum of its threads' schedstat, all of which live through the measurement), and the
+events the streams received. --connections-per-user is raised to 64 for both, so
 that connections closing while new ones open are never refused; wrk's count of non-2xx answers
 and socket errors is printed too (it must be 0).
 
-usage: bench/serve_cost.py ENERGYD_OLD ENERGYD_NEW [ROUNDS [SECONDS]]
+usage: bench/serve_cost.py ENERGYD_OLD ENERGYD_NEW [ROUNDS [SECONDS [STREAMS]]]
 """
 import contextlib
 import os
 import platform
 import re
+import select
 import socket
 import statistics
 import subprocess
@@ -93,6 +97,48 @@ def start(exe, tmp, k):
             time.sleep(0.05)
 
 
+def threads_cpu_s(pid):
+    """CPU time of the daemon's live threads (/proc/PID/task/*/schedstat, nanoseconds): finer
+    than the 10 ms ticks of cpu_s, for threads that live through the measurement."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            total += int(open(f"/proc/{pid}/task/{task}/schedstat").read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / 1e9
+
+
+def read_streams(socks, seconds):
+    """Read every stream for `seconds`: the events received."""
+    events = 0
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if not socks:
+            time.sleep(left)
+            continue
+        for s in select.select(socks, [], [], left)[0]:
+            events += s.recv(1 << 16).count(b"data: ")
+    return events
+
+
+def streams_cpu(proc, port, n, seconds):
+    """(CPU ms per second of the daemon, events received per stream) while n event streams are
+    read for `seconds`; n = 0: idle."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), 10)
+        s.sendall(f"GET /api/v1/stream HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        socks.append(s)
+    read_streams(socks, 0.5)  # the streams' threads (old build) exist before the measurement
+    c0, t0 = threads_cpu_s(proc.pid), time.monotonic()
+    events = read_streams(socks, seconds)
+    cpu = (threads_cpu_s(proc.pid) - c0) / (time.monotonic() - t0) * 1e3
+    for s in socks:
+        s.close()
+    return cpu, events / max(n, 1)
+
+
 def span(values, fmt):
     """The median and (range) of values."""
     return (f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–"
@@ -111,6 +157,10 @@ def main():
     binaries = sys.argv[1:3]
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     seconds = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    n_streams = int(sys.argv[5]) if len(sys.argv) > 5 else 8
+    idle = [[], []]
+    streaming = [[], []]
+    events = [[], []]
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as cleanup:
         fake = powercap.server(f"{tmp}/sys").start()
         cleanup.callback(fake.close)
@@ -135,6 +185,11 @@ def main():
                     us[case][k].append(u)
                     p99[case][k].append(p)
                     bad[k] += b
+            for k in ([0, 1] if r % 2 == 0 else [1, 0]):
+                idle[k].append(streams_cpu(procs[k], ports[k], 0, seconds)[0])
+                cpu, ev = streams_cpu(procs[k], ports[k], n_streams, seconds)
+                streaming[k].append(cpu)
+                events[k].append(ev)
             print(f"# round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.2f}",
                   flush=True)
         print(f"# load {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end; "
@@ -150,6 +205,12 @@ def main():
                   f"{span([b / a for a, b in zip(o, n)], '.2f')} | {span(uo, '.0f')} | "
                   f"{span(un, '.0f')} | {span([b / a for a, b in zip(uo, un)], '.2f')} | "
                   f"{p99[case][0][-1]} / {p99[case][1][-1]} |")
+        print(f"\n| daemon | idle: CPU ms/s | {n_streams} streams: CPU ms/s | events per stream "
+              f"in {seconds} s |")
+        print("| --- | --- | --- | --- |")
+        for k, name in enumerate(("old", "new")):
+            print(f"| {name} | {span(idle[k], '.1f')} | {span(streaming[k], '.1f')} | "
+                  f"{span(events[k], '.0f')} |")
     return 0
 
 

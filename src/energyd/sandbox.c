@@ -23,11 +23,11 @@
 
 /*
  * What the threads call: the sampler (pread, clock_nanosleep), libmicrohttpd (accept, poll,
- * send/recv, a thread per connection), libcurl (sockets, its DNS resolver thread, /etc files),
- * SQLite in WAL mode (pread/pwrite, fsync, fcntl locks, mmap of the -shm file, unlink of the
- * journal), attribution (/proc and cgroup files by openat/getdents), jansson (memory only), the
- * serial meter (termios ioctls), NVML (dlopen'ed before the drop), and sd_notify (sendmsg on an
- * AF_UNIX datagram socket).
+ * send/recv, epoll and eventfds of its thread pool), libcurl (sockets, its DNS resolver
+ * thread, /etc files), SQLite in WAL mode (pread/pwrite, fsync, fcntl locks, mmap of the -shm file,
+ * unlink of the journal), attribution (/proc and cgroup files by openat/getdents), jansson (memory
+ * only), the serial meter (termios ioctls), NVML (dlopen'ed before the drop), and sd_notify
+ * (sendmsg on an AF_UNIX datagram socket).
  */
 static const char *const allowed[] = {
     /* memory and threads */

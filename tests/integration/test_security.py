@@ -288,8 +288,24 @@ for i in range(n):
     s.connect(sock)
     s.sendall(b"GET /api/v1/stream HTTP/1.0\r\nHost: energyd\r\n\r\n")
     conns.append(s)
+# Streams count against the user's connections like any other: one more is refused.
+extra = socket.socket(socket.AF_UNIX)
+extra.settimeout(20)
+extra.connect(sock)
+raw = b""
+try:  # energyd writes its 429 and closes without reading: the request may meet EPIPE
+    extra.sendall(b"GET /api/v1/now HTTP/1.0\r\nHost: energyd\r\n\r\n")
+except OSError:
+    pass
+try:
+    while chunk := extra.recv(4096):
+        raw += chunk
+except OSError:
+    pass
+extra.close()
 events = [0] * n
-print(json.dumps({"open": n}), flush=True)
+print(json.dumps({"open": n, "extra": raw.split(b" ", 2)[1].decode() if raw else None}),
+      flush=True)
 end = time.time() + hold
 while time.time() < end:
     ready, _, _ = select.select(conns, [], [], 0.5)
@@ -302,15 +318,16 @@ print(json.dumps({"events": events}), flush=True)
 
 def test_streams_of_one_user_leave_another_users_now_fast(tmp_path, start_energyd, accounts,
                                                           public_dir):
-    """energytest1 holds 15 event streams (one short of its limit) on a pool of 2 threads, at one
-    tick per second: energytest2's /now is answered at once. A stream waiting for the tick on a
-    pool thread would hold it most of each second, and /now would wait for the tick."""
+    """energytest1 holds 16 event streams (its limit: a 17th connection gets 429) on a pool of 2
+    threads, at one tick per second: energytest2's /now is answered at once. A stream waiting for
+    the tick on a pool thread would hold it most of each second, and /now would wait for it."""
     sock = public_dir / "e.sock"
     d = start_energyd(None, "--listen", f"unix:{sock}", "--http-threads", "2", interval="1")
-    streams = run_as(accounts["energytest1"], STREAMS, sock, 15, 8, wait=False)
+    streams = run_as(accounts["energytest1"], STREAMS, sock, 16, 8, wait=False)
     try:
         line = streams.stdout.readline()
-        assert line and json.loads(line)["open"] == 15, streams.stderr.read()
+        assert line, streams.stderr.read()
+        assert json.loads(line) == {"open": 16, "extra": "429"}, line
         time.sleep(1.5)  # every stream has its first event and waits for the next
         timed = CLIENT + r"""
 import time
