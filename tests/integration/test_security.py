@@ -90,6 +90,25 @@ def call(sock, method, path, body=None):
     data = r.read()
     c.close()
     return [r.status, json.loads(data) if data else None]
+# What energyd answers a connection over the limit: it writes the answer as it accepts and
+# closes without reading, so the request may meet a closed socket (EPIPE) and the read a reset
+# after the answer: read what was written, whatever the order.
+def refused(sock, request):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(20)
+    s.connect(sock)
+    try:
+        s.sendall(request)
+    except OSError:
+        pass
+    raw = b""
+    try:
+        while chunk := s.recv(4096):
+            raw += chunk
+    except OSError:
+        pass
+    s.close()
+    return raw
 """
 
 
@@ -219,23 +238,8 @@ for i in range(n):
     except OSError:
         pass
     conns.append(s)
-# One more, complete: over the limit it is refused with a JSON 429. energyd writes the answer as
-# it accepts and closes without reading, so the request may meet a closed socket (EPIPE) and
-# the read a reset after the answer: read what was written, whatever the order.
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(20)
-s.connect(sock)
-try:
-    s.sendall(b"GET /api/v1/info HTTP/1.1\r\nHost: energyd\r\n\r\n")
-except OSError:
-    pass
-raw = b""
-try:
-    while chunk := s.recv(4096):
-        raw += chunk
-except OSError:
-    pass
-s.close()
+# One more, complete: over the limit it is refused with a JSON 429.
+raw = refused(sock, b"GET /api/v1/info HTTP/1.1\r\nHost: energyd\r\n\r\n")
 head, _, body = raw.partition(b"\r\n\r\n")
 extra = [int(head.split()[1]), json.loads(body)] if head else [None, raw.decode()]
 print(json.dumps({"extra": extra}), flush=True)
@@ -278,8 +282,8 @@ def test_slow_connections_of_one_user_leave_others_served(tmp_path, start_energy
     assert d.log().count("reached the connection limit") == 1, d.log()
 
 
-STREAMS = r"""
-import json, select, socket, sys, time
+STREAMS = CLIENT + r"""
+import select, time
 sock, n, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 conns = []
 for i in range(n):
@@ -289,20 +293,7 @@ for i in range(n):
     s.sendall(b"GET /api/v1/stream HTTP/1.0\r\nHost: energyd\r\n\r\n")
     conns.append(s)
 # Streams count against the user's connections like any other: one more is refused.
-extra = socket.socket(socket.AF_UNIX)
-extra.settimeout(20)
-extra.connect(sock)
-raw = b""
-try:  # energyd writes its 429 and closes without reading: the request may meet EPIPE
-    extra.sendall(b"GET /api/v1/now HTTP/1.0\r\nHost: energyd\r\n\r\n")
-except OSError:
-    pass
-try:
-    while chunk := extra.recv(4096):
-        raw += chunk
-except OSError:
-    pass
-extra.close()
+raw = refused(sock, b"GET /api/v1/now HTTP/1.0\r\nHost: energyd\r\n\r\n")
 events = [0] * n
 print(json.dumps({"open": n, "extra": raw.split(b" ", 2)[1].decode() if raw else None}),
       flush=True)
