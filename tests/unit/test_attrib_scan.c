@@ -227,6 +227,44 @@ static void test_watts_hold_the_gpu_part(void **state)
 	tear_down();
 }
 
+/* Processes whose times did not move between scans get nothing and keep their figures; the busy
+ * ones share the interval alone, and a tree holds its busy members only. */
+static void test_idle_processes_get_nothing(void **state)
+{
+	(void)state;
+	set_up();
+	struct p s0[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 0, 0}, {300, 100, 2, 0}};
+	scan(0, s0, 4, 0, 0);
+	struct p s1[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 60, 0}, {300, 100, 42, 0}};
+	scan(1, s1, 4, 100, 100 * J);
+	near(at("pid:200", 1), 60 * J);
+	near(at("pid:300", 1), 40 * J);
+	near(at("pid:100", 1), 40 * J); /* its child's, none of its own */
+	near(at("pid:1", 1), 100 * J);
+	/* 300 stops: 200 takes everything; 300's and 100's figures stay. */
+	struct p s2[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 160, 0}, {300, 100, 42, 0}};
+	scan(2, s2, 4, 200, 100 * J);
+	near(at("pid:200", 2), 160 * J);
+	near(at("pid:300", 2), 40 * J);
+	near(at("pid:100", 2), 40 * J);
+	near(at("pid:1", 2), 200 * J);
+	const struct attrib_proc *procs;
+	size_t n = attrib_procs_locked(&a, &procs);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		if (procs[i].pid == 200) {
+			near(procs[i].watts, 100);
+			continue;
+		}
+		assert_true(procs[i].watts == 0 && procs[i].cpu_s == 0);
+	}
+	near(attrib_proc_find(a.procs, a.n_procs, 1)->tree_uj, 200 * J);
+	near(attrib_proc_find(a.procs, a.n_procs, 100)->tree_uj, 40 * J);
+	near(attrib_proc_find(a.procs, a.n_procs, 300)->tree_uj, 40 * J);
+	near(at("user:1000", 2), 200 * J);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(test_reap_seen_at_once),
 	    cmocka_unit_test(test_preempted_scan_loses_nothing),
 	    cmocka_unit_test(test_watts_hold_the_gpu_part),
+	    cmocka_unit_test(test_idle_processes_get_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

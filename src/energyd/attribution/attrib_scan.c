@@ -72,7 +72,7 @@ static double read_processes(struct attrib *a, const int *pids, size_t n, struct
 		p->starttime = st.starttime;
 		p->own_ticks = st.utime + st.stime;
 		p->total_ticks = procfs_total_ticks(&st);
-		snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+		memcpy(p->comm, st.comm, sizeof(p->comm));
 		/* The owner only for processes not seen before: status is the larger file. */
 		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, st.pid);
 		if (old && old->starttime == st.starttime)
@@ -246,7 +246,15 @@ static double count_ticks(struct attrib *a, struct scan_result *r, bool first)
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
 		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, p->pid);
-		if (old && old->starttime == p->starttime) {
+		bool same = old && old->starttime == p->starttime;
+		/* Idle since the last scan (own and children's times unchanged), no child reaped,
+		 * nothing owed: nothing to count (most processes at most scans). */
+		if (same && old->own_ticks == p->own_ticks && old->total_ticks == p->total_ticks &&
+		    p->reaped_ticks == 0 && old->reap_debt == 0) {
+			p->tree_uj = old->tree_uj;
+			continue;
+		}
+		if (same) {
 			double own = (double)p->own_ticks - (double)old->own_ticks;
 			double ch = (double)(p->total_ticks - p->own_ticks) -
 			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks -

@@ -8,42 +8,79 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* One decimal field at *p: digits, or '-' then digits when negative is allowed (the value is
+ * then not needed: 0). Moves *p past it; false on no digits or a value above UINT64_MAX. */
+static bool parse_field(const char **p, bool negative_ok, uint64_t *out)
+{
+	const char *s = *p;
+	bool neg = negative_ok && *s == '-';
+	if (neg)
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	uint64_t v = 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = neg ? 0 : v;
+	return true;
+}
+
 int procfs_parse_stat(const char *text, struct procfs_stat *out)
 {
 	memset(out, 0, sizeof(*out));
-	const char *open = strchr(text, '('), *close = strrchr(text, ')');
-	if (!open || !close || close < open || sscanf(text, "%d", &out->pid) != 1 || out->pid <= 0)
+	struct procfs_stat st = {0}; /* copied to out only when the whole line read */
+	const char *p = text;
+	uint64_t pid;
+	if (!parse_field(&p, false, &pid) || pid == 0 || pid > INT32_MAX || p[0] != ' ' ||
+	    p[1] != '(')
+		return -EINVAL;
+	const char *open = p + 1, *close = strrchr(open, ')');
+	if (!close)
 		return -EINVAL;
 	size_t len = (size_t)(close - open - 1);
-	if (len >= sizeof(out->comm))
-		len = sizeof(out->comm) - 1;
-	memcpy(out->comm, open + 1, len);
-	out->comm[len] = '\0';
-	/* Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-	 * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime. */
-	unsigned long long v[19];
-	char state;
-	int n = sscanf(close + 1,
-	               " %c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-	               "%llu %llu %llu %llu %llu",
-	               &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
-	               &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18]);
-	if (n != 20 || !isalpha((unsigned char)state))
+	if (len >= sizeof(st.comm))
+		len = sizeof(st.comm) - 1;
+	memcpy(st.comm, open + 1, len);
+	st.comm[len] = '\0';
+	p = close + 1;
+	if (p[0] != ' ' || !isalpha((unsigned char)p[1]))
 		return -EINVAL;
-	out->state = state;
-	/* tty_nr, tpgid, priority and nice may be negative: sscanf %llu wraps them, harmlessly,
-	 * since only ppid and the times are used. */
-	out->ppid = (int)v[0];
-	out->utime = v[10];
-	out->stime = v[11];
-	out->cutime = v[12];
-	out->cstime = v[13];
-	out->starttime = v[18];
+	st.state = p[1];
+	p += 2;
+	/* Fields from 4 on (proc(5)): ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime; each
+	 * after exactly one space. tty_nr, tpgid, priority and nice may be negative (unused). */
+	enum { N_FIELDS = 19 };
+	static const bool signed_field[N_FIELDS] = {
+	    [3] = true, [4] = true, [14] = true, [15] = true};
+	uint64_t v[N_FIELDS];
+	for (int i = 0; i < N_FIELDS; i++)
+		if (*p++ != ' ' || !parse_field(&p, signed_field[i], &v[i]))
+			return -EINVAL;
+	/* starttime ends the line or is followed by more fields. */
+	if (*p != '\0' && *p != ' ' && *p != '\n')
+		return -EINVAL;
+	if (v[0] > INT32_MAX)
+		return -EINVAL;
+	st.pid = (int)pid;
+	st.ppid = (int)v[0];
+	st.utime = v[10];
+	st.stime = v[11];
+	st.cutime = v[12];
+	st.cstime = v[13];
+	st.starttime = v[18];
+	*out = st;
 	return 0;
 }
 
@@ -75,8 +112,12 @@ int procfs_read_uid(int dirfd, int pid, uid_t *uid)
 	if (rc < 0)
 		return rc;
 	const char *p = strstr(buf, "\nUid:");
-	unsigned long u;
-	if (!p || sscanf(p + 5, "%lu", &u) != 1)
+	uint64_t u;
+	if (!p)
+		return -EINVAL;
+	for (p += 5; *p == '\t' || *p == ' ';)
+		p++;
+	if (!parse_field(&p, false, &u) || u > UINT32_MAX)
 		return -EINVAL;
 	*uid = (uid_t)u;
 	return 0;

@@ -31,8 +31,11 @@ static inline uint64_t procfs_total_ticks(const struct procfs_stat *st)
 	return st->utime + st->stime + st->cutime + st->cstime;
 }
 
-/* Parse the text of /proc/PID/stat. The command name may hold spaces and parentheses: it ends at
- * the last ')'. -EINVAL for anything else than the kernel's format. */
+/* Parse the text of /proc/PID/stat by hand (no sscanf: it is the scan's inner loop). The command
+ * name may hold spaces and parentheses: it ends at the last ')' (a name cannot forge the fields
+ * after it). Strict: fields one space apart, digits only (a '-' only where proc(5) allows a
+ * negative value), no overflow, at least the fields up to starttime; -EINVAL for anything else,
+ * and the caller skips that process. */
 int procfs_parse_stat(const char *text, struct procfs_stat *out);
 /* Read PID/stat under the directory dirfd (an open proc root). */
 int procfs_read_stat(int dirfd, int pid, struct procfs_stat *out);
