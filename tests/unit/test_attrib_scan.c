@@ -19,15 +19,21 @@
  *
  * A scan preempted between its reads of the processes and of /proc/stat: the same, without a
  * reap (test_preempted_scan_loses_nothing). */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "attrib.h"
 #include "attrib_int.h"
 
@@ -265,6 +271,79 @@ static void test_idle_processes_get_nothing(void **state)
 	tear_down();
 }
 
+static bool scanned(const struct scan_result *r, int pid, struct attrib_proc *out)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->procs[i].pid == pid) {
+			*out = r->procs[i];
+			return true;
+		}
+	return false;
+}
+
+static void scan_free(struct scan_result *r)
+{
+	free(r->procs);
+	free(r->cgroups);
+}
+
+/* Full scans of the real /proc: descriptors kept from one to the next, a process created
+ * between two scans found by the second (the fork count moved: the root is listed again), with
+ * its name and owner, and a reaped one no longer there. */
+static void test_real_proc_scans(void **state)
+{
+	(void)state;
+	set_up();
+	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.stat_fd >= 0);
+	procfs_procs_init(&a.work.procs, a.proc_fd, 64); /* whatever this shell's soft limit */
+	struct scan_result r;
+	struct attrib_proc p;
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(r.sys_ok);
+	assert_true(scanned(&r, getpid(), &p));
+	assert_true(a.work.procs.keep);
+	assert_true(a.work.procs.n_fds > 0);
+	assert_true(a.work.forks_ok);
+	for (size_t i = 1; i < r.n; i++)
+		assert_true(r.procs[i - 1].pid < r.procs[i].pid);
+	scan_free(&r);
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		prctl(PR_SET_NAME, "scan-new");
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char ch;
+	assert_int_equal(read(pipefd[0], &ch, 1), 1);
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, c, &p));
+	assert_string_equal(p.comm, "scan-new");
+	assert_int_equal(p.uid, getuid());
+	assert_int_equal(p.ppid, getpid());
+	scan_free(&r);
+	kill(c, SIGKILL);
+	assert_int_equal(waitpid(c, NULL, 0), c);
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	if (scanned(&r, c, &p)) /* the pid was given to another process since */
+		assert_string_not_equal(p.comm, "scan-new");
+	assert_true(scanned(&r, getpid(), &p));
+	scan_free(&r);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +352,7 @@ int main(void)
 	    cmocka_unit_test(test_preempted_scan_loses_nothing),
 	    cmocka_unit_test(test_watts_hold_the_gpu_part),
 	    cmocka_unit_test(test_idle_processes_get_nothing),
+	    cmocka_unit_test(test_real_proc_scans),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
