@@ -16,8 +16,8 @@
 #define _GNU_SOURCE
 #include "energy_util.h"
 #include "procfs.h"
+#include "scan_old.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,37 +26,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* procfs_parse_stat as it was before (c5cf2fd), with sscanf: the reference. */
-static int old_parse_stat(const char *text, struct procfs_stat *out)
-{
-	memset(out, 0, sizeof(*out));
-	const char *open = strchr(text, '('), *close = strrchr(text, ')');
-	if (!open || !close || close < open || sscanf(text, "%d", &out->pid) != 1 || out->pid <= 0)
-		return -EINVAL;
-	size_t len = (size_t)(close - open - 1);
-	if (len >= sizeof(out->comm))
-		len = sizeof(out->comm) - 1;
-	memcpy(out->comm, open + 1, len);
-	out->comm[len] = '\0';
-	unsigned long long v[19];
-	char state;
-	int n = sscanf(close + 1,
-	               " %c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-	               "%llu %llu %llu %llu %llu",
-	               &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
-	               &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18]);
-	if (n != 20 || !isalpha((unsigned char)state))
-		return -EINVAL;
-	out->state = state;
-	out->ppid = (int)v[0];
-	out->utime = v[10];
-	out->stime = v[11];
-	out->cutime = v[12];
-	out->cstime = v[13];
-	out->starttime = v[18];
-	return 0;
-}
 
 typedef int (*parse_fn)(const char *, struct procfs_stat *);
 
