@@ -157,7 +157,12 @@ int attrib_scan_read(struct attrib *a, struct scan_result *r)
 		r->n = 0;
 		return rc;
 	}
-	qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
+	/* In pid order already but when new pids were read after the known ones. */
+	for (size_t i = 1; i < r->n; i++)
+		if (r->procs[i - 1].pid > r->procs[i].pid) {
+			qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
+			break;
+		}
 	if (a->cgroup_fd >= 0) {
 		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
 		if (r->cgroups) {
