@@ -15,7 +15,8 @@
  * again), as in energyd; both warm up with one scan. No cgroups (--cgroup-root off for both),
  * and no stretched scan taken again (the first of energyd's scans is never). Prints the median
  * and the range over the rounds of the CPU time per scan, the ratio of the medians and the range
- * of the rounds' ratios, and how often the new scan listed /proc. Exits 1 when a scan fails or
+ * of the rounds' ratios, how often the new scan listed /proc, and the new scans one by one with
+ * and without a listing (median and range over all rounds). Exits 1 when a scan fails or
  * the two disagree on this process.
  */
 #define _GNU_SOURCE
@@ -136,12 +137,26 @@ int main(int argc, char **argv)
 	for (int k = 0; k < 2; k++)
 		us[k] = calloc((size_t)rounds, sizeof(double));
 	unsigned long lists0 = a.work.procs.lists;
+	/* The new scans one by one, by whether they listed /proc (a fork since the last listing).
+	 */
+	double *one[2] = {calloc((size_t)(rounds * scans), sizeof(double)),
+	                  calloc((size_t)(rounds * scans), sizeof(double))};
+	int n_one[2] = {0, 0};
 	for (int r = 0; r < rounds; r++) {
 		for (int j = 0; j < 2; j++) {
 			int k = (r + j) % 2; /* alternate which goes first */
 			double t0 = thread_us();
-			for (int i = 0; i < scans; i++)
-				(k ? scan_new : scan_old)();
+			for (int i = 0; i < scans; i++) {
+				if (!k) {
+					scan_old();
+					continue;
+				}
+				unsigned long l = a.work.procs.lists;
+				double t1 = thread_us();
+				scan_new();
+				int listed = a.work.procs.lists != l;
+				one[listed][n_one[listed]++] = thread_us() - t1;
+			}
 			us[k][r] = (thread_us() - t0) / scans;
 		}
 		ratio[r] = us[1][r] / us[0][r];
@@ -156,6 +171,17 @@ int main(int argc, char **argv)
 	report("new", us[1], rounds, "us");
 	printf("new/old ratio of medians %.3f\n", us[1][rounds / 2] / us[0][rounds / 2]);
 	report("new/old per round", ratio, rounds, "");
+	printf("new scans one by one (all rounds):\n");
+	const char *what[2] = {"without listing", "with listing"};
+	for (int l = 0; l < 2; l++) {
+		if (n_one[l] == 0)
+			continue;
+		char name[64];
+		snprintf(name, sizeof(name), "%s (%d)", what[l], n_one[l]);
+		report(name, one[l], n_one[l], "us");
+	}
+	free(one[0]);
+	free(one[1]);
 	for (int i = 0; i < extra; i++)
 		kill(kids[i], SIGKILL);
 	for (int i = 0; i < extra; i++)
