@@ -31,7 +31,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "attrib.h"
@@ -344,6 +346,71 @@ static void test_real_proc_scans(void **state)
 	tear_down();
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The owner is read from PID/status only for a pid not seen before, or seen with another start
+ * time (a new process with that pid): a status that changes under a known process is not read. */
+static void test_status_read_for_new_pids_only(void **state)
+{
+	(void)state;
+	set_up();
+	char dir[] = "/tmp/test-attrib-scan-XXXXXX", sub[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/42", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	put(dir, "stat", "cpu  10 0 10 100 0 0 0 0 0 0\nprocesses 7\n");
+	put(sub, "stat", "42 (p) S 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 500 0 0\n");
+	put(sub, "status", "Name:\tp\nUid:\t1000\t1000\t1000\t1000\n");
+	a.proc_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0 && a.stat_fd >= 0);
+	struct scan_result r;
+	struct attrib_proc p;
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_false(a.work.procs.keep);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 1000);
+	a.procs = r.procs; /* as attrib_scan_apply leaves it */
+	a.n_procs = r.n;
+	free(r.cgroups);
+	put(sub, "status", "Name:\tp\nUid:\t2000\t2000\t2000\t2000\n");
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 1000); /* known: status not read again */
+	free(a.procs);
+	a.procs = r.procs;
+	a.n_procs = r.n;
+	free(r.cgroups);
+	/* Another process with pid 42 (another start time): its owner is read. */
+	put(sub, "stat", "42 (q) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 900 0 0\n");
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 2000);
+	assert_string_equal(p.comm, "q");
+	scan_free(&r);
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	snprintf(sub, sizeof(sub), "%s/42/stat", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/42/status", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/42", dir);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s/stat", dir);
+	unlink(sub);
+	rmdir(dir);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -353,6 +420,7 @@ int main(void)
 	    cmocka_unit_test(test_watts_hold_the_gpu_part),
 	    cmocka_unit_test(test_idle_processes_get_nothing),
 	    cmocka_unit_test(test_real_proc_scans),
+	    cmocka_unit_test(test_status_read_for_new_pids_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
