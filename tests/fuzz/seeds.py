@@ -192,6 +192,23 @@ REQUESTS = {
 }
 
 
+def _stat(pid: int, comm: str, utime: int = 250, starttime: int = 98765) -> str:
+    """A PID/stat line as tests/emulators/procfs.py (and fs/proc/array.c) writes it."""
+    return (f"{pid} ({comm}) R 1 {pid} {pid} 0 -1 4194304 0 0 0 0 {utime} 30 12 8 20 0 1 0 "
+            f"{starttime} 1000000 100 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n")
+
+
+# PID/stat lines (command names a process may choose) and cgroup cpu.stat files.
+PROCFS = {
+    "stat": _stat(4242, "python3"),
+    "stat-spaces-parens": _stat(7, "my (odd) cmd"),
+    "stat-forged-fields": _stat(8, "x) S 1 1 1 0 -1 0 0 0 0 0 999999 999999 9 9 20 0 1 0 1"),
+    "stat-negative-nice": "9 (rt) S 1 9 9 -5 -1 0 0 0 0 0 5 6 7 8 -51 -20 1 0 321\n",
+    "stat-truncated": _stat(10, "cut")[:60],
+    "cpu-stat": "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n",
+}
+
+
 def write(target: str, name: str, data: str | bytes) -> None:
     d = HERE / "corpus" / target
     d.mkdir(parents=True, exist_ok=True)
@@ -212,6 +229,8 @@ def main() -> None:
         write("query", name, text)
     for name, text in REQUESTS.items():
         write("http", name, text)
+    for name, text in PROCFS.items():
+        write("procfs", name, text)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,124 @@ static void test_parse_stat(void **state)
 	                 -EINVAL);
 }
 
+/* The line of test_parse_stat's kind with comm and the fields after it given. */
+static int parse_with(const char *comm, const char *rest, struct procfs_stat *st)
+{
+	char text[512];
+	snprintf(text, sizeof(text), "77 (%s) %s", comm, rest);
+	return procfs_parse_stat(text, st);
+}
+
+#define REST "S 1 77 77 0 -1 4194304 0 0 0 0 5 6 7 8 20 0 1 0 321"
+
+/* A command name is the process's own choice (prctl, exec of any file name): it may hold ')',
+ * spaces, digits and newlines, but cannot forge the fields after it. */
+static void test_parse_stat_hostile_comm(void **state)
+{
+	(void)state;
+	struct procfs_stat st;
+	/* A name that looks like the rest of a line with huge times: the last ')' wins. */
+	assert_int_equal(
+	    parse_with("x) R 1 1 1 0 0 0 0 0 0 0 999999 999999 9 9 20 0 1 0 1", REST, &st), 0);
+	assert_int_equal(st.pid, 77);
+	assert_int_equal(st.ppid, 1);
+	assert_int_equal(st.state, 'S');
+	assert_int_equal(st.utime, 5);
+	assert_int_equal(st.stime, 6);
+	assert_int_equal(st.cutime, 7);
+	assert_int_equal(st.cstime, 8);
+	assert_int_equal(st.starttime, 321);
+	assert_string_equal(st.comm, "x) R 1 1 1 0 0 0 0 0 0 0 999999 999999 9 9 20 0 1 0 1");
+	assert_int_equal(parse_with("))", REST, &st), 0);
+	assert_string_equal(st.comm, "))");
+	assert_int_equal(parse_with("", REST, &st), 0);
+	assert_string_equal(st.comm, "");
+	assert_int_equal(parse_with("a\nb (", REST, &st), 0);
+	assert_string_equal(st.comm, "a\nb (");
+	/* Longer than the buffer: cut, the fields still read. */
+	char longname[200];
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(parse_with(longname, REST, &st), 0);
+	assert_int_equal(strlen(st.comm), PROCFS_COMM_MAX - 1);
+	assert_int_equal(st.starttime, 321);
+	/* A ')' after the fields (nothing the kernel writes) moves the end of the name there: what
+	 * follows it is no stat line. */
+	assert_int_equal(parse_with("x", REST " (y)", &st), -EINVAL);
+}
+
+/* Anything else than the kernel's format is refused, never half read. */
+static void test_parse_stat_strict(void **state)
+{
+	(void)state;
+	struct procfs_stat st;
+	const char *ok = "77 (x) " REST;
+	assert_int_equal(procfs_parse_stat(ok, &st), 0);
+	/* Every cut before starttime's first digit is refused; a cut inside it is a valid line
+	 * with a smaller starttime ("3", "32"). */
+	size_t n = strlen(ok);
+	char cut[256];
+	for (size_t len = 0; len < n; len++) {
+		memcpy(cut, ok, len);
+		cut[len] = '\0';
+		int rc = procfs_parse_stat(cut, &st);
+		if (len >= n - 2)
+			assert_int_equal(rc, 0);
+		else if (rc != -EINVAL)
+			fail_msg("a line cut to %zu bytes parsed: \"%s\"", len, cut);
+	}
+	/* The line as the kernel ends it, and with more fields after starttime. */
+	assert_int_equal(parse_with("x", REST "\n", &st), 0);
+	assert_int_equal(parse_with("x", REST " 1000000 200 18446744073709551615", &st), 0);
+	assert_int_equal(st.starttime, 321);
+	/* Negative where proc(5) allows it (tty_nr, tpgid, priority, nice), not elsewhere. */
+	assert_int_equal(parse_with("x", "S 1 77 77 -5 -1 0 0 0 0 0 5 6 7 8 -2 -20 1 0 321", &st),
+	                 0);
+	assert_int_equal(st.utime, 5);
+	assert_int_equal(parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 -5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "S -1 77 77 0 -1 0 0 0 0 0 5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	/* Overflow: UINT64_MAX reads, one more does not; a ppid above int does not. */
+	assert_int_equal(
+	    parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 18446744073709551615 6 7 8 20 0 1 0 321",
+	               &st),
+	    0);
+	assert_true(st.utime == UINT64_MAX);
+	assert_int_equal(
+	    parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 18446744073709551616 6 7 8 20 0 1 0 321",
+	               &st),
+	    -EINVAL);
+	assert_int_equal(
+	    parse_with("x", "S 2147483648 77 77 0 -1 0 0 0 0 0 5 6 7 8 20 0 1 0 321", &st),
+	    -EINVAL);
+	assert_int_equal(procfs_parse_stat("2147483648 (x) " REST, &st), -EINVAL);
+	/* Separators, signs and stray characters. */
+	assert_int_equal(parse_with("x", "S  1 77 77 0 -1 0 0 0 0 0 5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 +5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 5x 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "S 1 77 77 0 - 0 0 0 0 0 5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "S 1 77 77 0 -1 0 0 0 0 0 5 6 7 8 20 0 1 0 321x", &st),
+	                 -EINVAL);
+	assert_int_equal(parse_with("x", "1 1 77 77 0 -1 0 0 0 0 0 5 6 7 8 20 0 1 0 321", &st),
+	                 -EINVAL);
+	assert_int_equal(procfs_parse_stat("77(x) " REST, &st), -EINVAL);
+	assert_int_equal(procfs_parse_stat(" 77 (x) " REST, &st), -EINVAL);
+	assert_int_equal(procfs_parse_stat("77 x) " REST, &st), -EINVAL);
+	assert_int_equal(procfs_parse_stat("77 (x " REST, &st), -EINVAL);
+	assert_int_equal(procfs_parse_stat("77 (x)" REST, &st), -EINVAL);
+	assert_int_equal(procfs_parse_stat("0 (x) " REST, &st), -EINVAL);
+	/* A failed parse leaves nothing of the line behind. */
+	assert_int_equal(procfs_parse_stat("77 (x) S 1 2 3", &st), -EINVAL);
+	assert_int_equal(st.pid, 0);
+	assert_int_equal(st.ppid, 0);
+	assert_string_equal(st.comm, "");
+}
+
 static void test_parse_cgroup_usage(void **state)
 {
 	(void)state;
@@ -185,6 +303,8 @@ int main(void)
 	    cmocka_unit_test(test_split_gpu),
 	    cmocka_unit_test(test_split_method_of),
 	    cmocka_unit_test(test_parse_stat),
+	    cmocka_unit_test(test_parse_stat_hostile_comm),
+	    cmocka_unit_test(test_parse_stat_strict),
 	    cmocka_unit_test(test_parse_cgroup_usage),
 	    cmocka_unit_test(test_series_step_then_change),
 	    cmocka_unit_test(test_series_many_keys),

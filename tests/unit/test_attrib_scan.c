@@ -19,15 +19,23 @@
  *
  * A scan preempted between its reads of the processes and of /proc/stat: the same, without a
  * reap (test_preempted_scan_loses_nothing). */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "attrib.h"
 #include "attrib_int.h"
 
@@ -227,6 +235,182 @@ static void test_watts_hold_the_gpu_part(void **state)
 	tear_down();
 }
 
+/* Processes whose times did not move between scans get nothing and keep their figures; the busy
+ * ones share the interval alone, and a tree holds its busy members only. */
+static void test_idle_processes_get_nothing(void **state)
+{
+	(void)state;
+	set_up();
+	struct p s0[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 0, 0}, {300, 100, 2, 0}};
+	scan(0, s0, 4, 0, 0);
+	struct p s1[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 60, 0}, {300, 100, 42, 0}};
+	scan(1, s1, 4, 100, 100 * J);
+	near(at("pid:200", 1), 60 * J);
+	near(at("pid:300", 1), 40 * J);
+	near(at("pid:100", 1), 40 * J); /* its child's, none of its own */
+	near(at("pid:1", 1), 100 * J);
+	/* 300 stops: 200 takes everything; 300's and 100's figures stay. */
+	struct p s2[] = {{1, 0, 5, 0}, {100, 1, 7, 3}, {200, 1, 160, 0}, {300, 100, 42, 0}};
+	scan(2, s2, 4, 200, 100 * J);
+	near(at("pid:200", 2), 160 * J);
+	near(at("pid:300", 2), 40 * J);
+	near(at("pid:100", 2), 40 * J);
+	near(at("pid:1", 2), 200 * J);
+	const struct attrib_proc *procs;
+	size_t n = attrib_procs_locked(&a, &procs);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		if (procs[i].pid == 200) {
+			near(procs[i].watts, 100);
+			continue;
+		}
+		assert_true(procs[i].watts == 0 && procs[i].cpu_s == 0);
+	}
+	near(attrib_proc_find(a.procs, a.n_procs, 1)->tree_uj, 200 * J);
+	near(attrib_proc_find(a.procs, a.n_procs, 100)->tree_uj, 40 * J);
+	near(attrib_proc_find(a.procs, a.n_procs, 300)->tree_uj, 40 * J);
+	near(at("user:1000", 2), 200 * J);
+	tear_down();
+}
+
+static bool scanned(const struct scan_result *r, int pid, struct attrib_proc *out)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (r->procs[i].pid == pid) {
+			*out = r->procs[i];
+			return true;
+		}
+	return false;
+}
+
+static void scan_free(struct scan_result *r)
+{
+	free(r->procs);
+	free(r->cgroups);
+}
+
+/* Full scans of the real /proc: descriptors kept from one to the next, a process created
+ * between two scans found by the second (the fork count moved: the root is listed again), with
+ * its name and owner, and a reaped one no longer there. */
+static void test_real_proc_scans(void **state)
+{
+	(void)state;
+	set_up();
+	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.stat_fd >= 0);
+	procfs_procs_init(&a.work.procs, a.proc_fd, 64); /* whatever this shell's soft limit */
+	struct scan_result r;
+	struct attrib_proc p;
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(r.sys_ok);
+	assert_true(scanned(&r, getpid(), &p));
+	assert_true(a.work.procs.keep);
+	assert_true(a.work.procs.n_fds > 0);
+	assert_true(a.work.forks_ok);
+	for (size_t i = 1; i < r.n; i++)
+		assert_true(r.procs[i - 1].pid < r.procs[i].pid);
+	scan_free(&r);
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	pid_t c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		prctl(PR_SET_NAME, "scan-new");
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char ch;
+	assert_int_equal(read(pipefd[0], &ch, 1), 1);
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, c, &p));
+	assert_string_equal(p.comm, "scan-new");
+	assert_int_equal(p.uid, getuid());
+	assert_int_equal(p.ppid, getpid());
+	scan_free(&r);
+	kill(c, SIGKILL);
+	assert_int_equal(waitpid(c, NULL, 0), c);
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	if (scanned(&r, c, &p)) /* the pid was given to another process since */
+		assert_string_not_equal(p.comm, "scan-new");
+	assert_true(scanned(&r, getpid(), &p));
+	scan_free(&r);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	tear_down();
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The owner is read from PID/status only for a pid not seen before, or seen with another start
+ * time (a new process with that pid): a status that changes under a known process is not read. */
+static void test_status_read_for_new_pids_only(void **state)
+{
+	(void)state;
+	set_up();
+	char dir[] = "/tmp/test-attrib-scan-XXXXXX", sub[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/42", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	put(dir, "stat", "cpu  10 0 10 100 0 0 0 0 0 0\nprocesses 7\n");
+	put(sub, "stat", "42 (p) S 1 1 1 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 500 0 0\n");
+	put(sub, "status", "Name:\tp\nUid:\t1000\t1000\t1000\t1000\n");
+	a.proc_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0 && a.stat_fd >= 0);
+	struct scan_result r;
+	struct attrib_proc p;
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_false(a.work.procs.keep);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 1000);
+	a.procs = r.procs; /* as attrib_scan_apply leaves it */
+	a.n_procs = r.n;
+	free(r.cgroups);
+	put(sub, "status", "Name:\tp\nUid:\t2000\t2000\t2000\t2000\n");
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 1000); /* known: status not read again */
+	free(a.procs);
+	a.procs = r.procs;
+	a.n_procs = r.n;
+	free(r.cgroups);
+	/* Another process with pid 42 (another start time): its owner is read. */
+	put(sub, "stat", "42 (q) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 900 0 0\n");
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, 42, &p));
+	assert_int_equal(p.uid, 2000);
+	assert_string_equal(p.comm, "q");
+	scan_free(&r);
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	snprintf(sub, sizeof(sub), "%s/42/stat", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/42/status", dir);
+	unlink(sub);
+	snprintf(sub, sizeof(sub), "%s/42", dir);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s/stat", dir);
+	unlink(sub);
+	rmdir(dir);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +418,9 @@ int main(void)
 	    cmocka_unit_test(test_reap_seen_at_once),
 	    cmocka_unit_test(test_preempted_scan_loses_nothing),
 	    cmocka_unit_test(test_watts_hold_the_gpu_part),
+	    cmocka_unit_test(test_idle_processes_get_nothing),
+	    cmocka_unit_test(test_real_proc_scans),
+	    cmocka_unit_test(test_status_read_for_new_pids_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,6 +421,7 @@ void attrib_free(struct attrib *a)
 	MEM_FREE_NULL(a->cgroups);
 	MEM_FREE_NULL(a->users);
 	MEM_FREE_NULL(a->work.extra);
+	procfs_procs_free(&a->work.procs);
 	if (a->proc_fd >= 0)
 		close(a->proc_fd);
 	if (a->stat_fd >= 0)

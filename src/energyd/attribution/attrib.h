@@ -135,6 +135,9 @@ struct attrib_work {
 	double scan_idle_uj;       /* the idle energy over the coverage at the last scan */
 	double left_busy;          /* busy ticks of the last scan's interval no process showed */
 	double left_uj;            /* the active energy of those ticks, given to no process */
+	struct procfs_procs procs; /* the processes the scans read, kept from scan to scan */
+	bool forks_ok;             /* scan_forks holds /proc/stat's forks... */
+	uint64_t scan_forks;       /* ...read before procs was last listed (real procfs only) */
 	struct attrib_ppid *extra; /* pids found between scans (watched trees), sorted by pid */
 	size_t n_extra;
 	uint64_t forks;        /* /proc/stat's "processes" (forks since boot) at this tick */

@@ -7,6 +7,7 @@
 #include "attrib_int.h"
 #include "energy.h"
 #include "log.h"
+#include "mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -56,14 +57,20 @@ static void walk_cgroups(int dirfd, const char *path, int depth, struct scan_res
 	closedir(d);
 }
 
-/* The processes, then /proc/stat right after them; returns the seconds it took. */
-static double read_processes(struct attrib *a, const int *pids, size_t n, struct scan_result *r)
+/* The processes (every entry, or the fresh ones only, added to r), then /proc/stat right after
+ * them; returns the seconds it took. */
+static double read_processes(struct attrib *a, bool fresh_only, struct scan_result *r,
+                             uint64_t *forks)
 {
 	uint64_t t0 = energy_monotonic_ns();
-	r->n = 0;
-	for (size_t i = 0; i < n; i++) {
+	struct procfs_procs *s = &a->work.procs;
+	if (!fresh_only)
+		r->n = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (fresh_only && !s->ent[i].fresh)
+			continue;
 		struct procfs_stat st;
-		if (procfs_read_stat(a->proc_fd, pids[i], &st) < 0)
+		if (procfs_procs_read(s, i, &st) < 0)
 			continue;
 		struct attrib_proc *p = &r->procs[r->n++];
 		memset(p, 0, sizeof(*p));
@@ -72,7 +79,7 @@ static double read_processes(struct attrib *a, const int *pids, size_t n, struct
 		p->starttime = st.starttime;
 		p->own_ticks = st.utime + st.stime;
 		p->total_ticks = procfs_total_ticks(&st);
-		snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+		memcpy(p->comm, st.comm, sizeof(p->comm));
 		/* The owner only for processes not seen before: status is the larger file. */
 		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, st.pid);
 		if (old && old->starttime == st.starttime)
@@ -80,16 +87,62 @@ static double read_processes(struct attrib *a, const int *pids, size_t n, struct
 		else if (procfs_read_uid(a->proc_fd, st.pid, &p->uid) < 0)
 			p->uid = (uid_t)-1;
 	}
-	uint64_t forks;
 	r->sys_ok = a->stat_fd >= 0 &&
-	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, &forks) == 0;
+	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, forks) == 0;
 	return (double)(energy_monotonic_ns() - t0) / 1e9;
+}
+
+/* r->procs with room for what it holds and every entry (the fresh ones are added to what the
+ * entries of the last listing gave). */
+static int procs_room(struct attrib *a, struct scan_result *r, size_t *room)
+{
+	size_t n = r->n + a->work.procs.n + 1;
+	if (n <= *room)
+		return 0;
+	struct attrib_proc *p = realloc(r->procs, n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	r->procs = p;
+	*room = n;
+	return 0;
 }
 
 /* A read that took this much longer than the last scan was stretched (preempted between the
  * processes and /proc/stat): it is taken again, once. */
 #define SCAN_STRETCH_FACTOR 3.0
 #define SCAN_STRETCH_MIN_S  0.005
+
+/* The processes of the last listing first. On a real procfs the root is listed again only when
+ * /proc/stat's fork count moved since before the last listing (a process that becomes visible
+ * counts its fork at the same moment, under the kernel's tasklist lock): then the new pids are
+ * read and /proc/stat again after them. A fake tree is listed at every scan. */
+static int read_all(struct attrib *a, struct scan_result *r)
+{
+	struct procfs_procs *s = &a->work.procs;
+	if (!s->ready)
+		procfs_procs_init(s, a->proc_fd, 0);
+	bool listed = !s->keep;
+	size_t room = 0;
+	int rc = listed ? procfs_procs_list(s) : 0;
+	if (rc < 0 || (rc = procs_room(a, r, &room)) < 0)
+		return rc;
+	uint64_t forks = 0;
+	double took = read_processes(a, false, r, &forks);
+	if (!listed && !(r->sys_ok && a->work.forks_ok && forks == a->work.scan_forks)) {
+		bool ok = r->sys_ok;
+		uint64_t before = forks;
+		if ((rc = procfs_procs_list(s)) < 0 || (rc = procs_room(a, r, &room)) < 0)
+			return rc;
+		took += read_processes(a, true, r, &forks);
+		a->work.forks_ok = ok;
+		a->work.scan_forks = before;
+	}
+	double usual = a->scan_cost_s * SCAN_STRETCH_FACTOR;
+	if (a->have_scan && took > (usual > SCAN_STRETCH_MIN_S ? usual : SCAN_STRETCH_MIN_S))
+		read_processes(a, false, r, &forks);
+	procfs_procs_sweep(s);
+	return 0;
+}
 
 int attrib_scan_read(struct attrib *a, struct scan_result *r)
 {
@@ -98,22 +151,18 @@ int attrib_scan_read(struct attrib *a, struct scan_result *r)
 	struct timespec bt;
 	clock_gettime(CLOCK_BOOTTIME, &bt);
 	r->boot_ticks = ((double)bt.tv_sec + (double)bt.tv_nsec / 1e9) * a->hz;
-	int *pids;
-	size_t n;
-	int rc = procfs_list_pids(a->proc_fd, &pids, &n);
-	if (rc < 0)
+	int rc = read_all(a, r);
+	if (rc < 0) {
+		MEM_FREE_NULL(r->procs);
+		r->n = 0;
 		return rc;
-	r->procs = calloc(n ? n : 1, sizeof(*r->procs));
-	if (!r->procs) {
-		free(pids);
-		return -ENOMEM;
 	}
-	double took = read_processes(a, pids, n, r);
-	double usual = a->scan_cost_s * SCAN_STRETCH_FACTOR;
-	if (a->have_scan && took > (usual > SCAN_STRETCH_MIN_S ? usual : SCAN_STRETCH_MIN_S))
-		read_processes(a, pids, n, r);
-	free(pids);
-	qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
+	/* In pid order already but when new pids were read after the known ones. */
+	for (size_t i = 1; i < r->n; i++)
+		if (r->procs[i - 1].pid > r->procs[i].pid) {
+			qsort(r->procs, r->n, sizeof(*r->procs), attrib_cmp_proc);
+			break;
+		}
 	if (a->cgroup_fd >= 0) {
 		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
 		if (r->cgroups) {
@@ -246,7 +295,15 @@ static double count_ticks(struct attrib *a, struct scan_result *r, bool first)
 	for (size_t i = 0; i < r->n; i++) {
 		struct attrib_proc *p = &r->procs[i];
 		struct attrib_proc *old = attrib_proc_find(a->procs, a->n_procs, p->pid);
-		if (old && old->starttime == p->starttime) {
+		bool same = old && old->starttime == p->starttime;
+		/* Idle since the last scan (own and children's times unchanged), no child reaped,
+		 * nothing owed: nothing to count (most processes at most scans). */
+		if (same && old->own_ticks == p->own_ticks && old->total_ticks == p->total_ticks &&
+		    p->reaped_ticks == 0 && old->reap_debt == 0) {
+			p->tree_uj = old->tree_uj;
+			continue;
+		}
+		if (same) {
 			double own = (double)p->own_ticks - (double)old->own_ticks;
 			double ch = (double)(p->total_ticks - p->own_ticks) -
 			            (double)(old->total_ticks - old->own_ticks) - p->reaped_ticks -

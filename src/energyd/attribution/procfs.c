@@ -8,42 +8,82 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
+#include <sys/resource.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+/* One decimal field at *p: digits, or '-' then digits when negative is allowed (the value is
+ * then not needed: 0). Moves *p past it; false on no digits or a value above UINT64_MAX. */
+static bool parse_field(const char **p, bool negative_ok, uint64_t *out)
+{
+	const char *s = *p;
+	bool neg = negative_ok && *s == '-';
+	if (neg)
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	uint64_t v = 0;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = s;
+	*out = neg ? 0 : v;
+	return true;
+}
 
 int procfs_parse_stat(const char *text, struct procfs_stat *out)
 {
 	memset(out, 0, sizeof(*out));
-	const char *open = strchr(text, '('), *close = strrchr(text, ')');
-	if (!open || !close || close < open || sscanf(text, "%d", &out->pid) != 1 || out->pid <= 0)
+	struct procfs_stat st = {0}; /* copied to out only when the whole line read */
+	const char *p = text;
+	uint64_t pid;
+	if (!parse_field(&p, false, &pid) || pid == 0 || pid > INT32_MAX || p[0] != ' ' ||
+	    p[1] != '(')
+		return -EINVAL;
+	const char *open = p + 1, *close = strrchr(open, ')');
+	if (!close)
 		return -EINVAL;
 	size_t len = (size_t)(close - open - 1);
-	if (len >= sizeof(out->comm))
-		len = sizeof(out->comm) - 1;
-	memcpy(out->comm, open + 1, len);
-	out->comm[len] = '\0';
-	/* Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-	 * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime. */
-	unsigned long long v[19];
-	char state;
-	int n = sscanf(close + 1,
-	               " %c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-	               "%llu %llu %llu %llu %llu",
-	               &state, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
-	               &v[10], &v[11], &v[12], &v[13], &v[14], &v[15], &v[16], &v[17], &v[18]);
-	if (n != 20 || !isalpha((unsigned char)state))
+	if (len >= sizeof(st.comm))
+		len = sizeof(st.comm) - 1;
+	memcpy(st.comm, open + 1, len);
+	st.comm[len] = '\0';
+	p = close + 1;
+	if (p[0] != ' ' || !isalpha((unsigned char)p[1]))
 		return -EINVAL;
-	out->state = state;
-	/* tty_nr, tpgid, priority and nice may be negative: sscanf %llu wraps them, harmlessly,
-	 * since only ppid and the times are used. */
-	out->ppid = (int)v[0];
-	out->utime = v[10];
-	out->stime = v[11];
-	out->cutime = v[12];
-	out->cstime = v[13];
-	out->starttime = v[18];
+	st.state = p[1];
+	p += 2;
+	/* Fields from 4 on (proc(5)): ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	 * cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime; each
+	 * after exactly one space. tty_nr, tpgid, priority and nice may be negative (unused). */
+	enum { N_FIELDS = 19 };
+	static const bool signed_field[N_FIELDS] = {
+	    [3] = true, [4] = true, [14] = true, [15] = true};
+	uint64_t v[N_FIELDS];
+	for (int i = 0; i < N_FIELDS; i++)
+		if (*p++ != ' ' || !parse_field(&p, signed_field[i], &v[i]))
+			return -EINVAL;
+	/* starttime ends the line or is followed by more fields. */
+	if (*p != '\0' && *p != ' ' && *p != '\n')
+		return -EINVAL;
+	if (v[0] > INT32_MAX)
+		return -EINVAL;
+	st.pid = (int)pid;
+	st.ppid = (int)v[0];
+	st.utime = v[10];
+	st.stime = v[11];
+	st.cutime = v[12];
+	st.cstime = v[13];
+	st.starttime = v[18];
+	*out = st;
 	return 0;
 }
 
@@ -75,14 +115,19 @@ int procfs_read_uid(int dirfd, int pid, uid_t *uid)
 	if (rc < 0)
 		return rc;
 	const char *p = strstr(buf, "\nUid:");
-	unsigned long u;
-	if (!p || sscanf(p + 5, "%lu", &u) != 1)
+	uint64_t u;
+	if (!p)
+		return -EINVAL;
+	for (p += 5; *p == '\t' || *p == ' ';)
+		p++;
+	if (!parse_field(&p, false, &u) || u > UINT32_MAX)
 		return -EINVAL;
 	*uid = (uid_t)u;
 	return 0;
 }
 
-int procfs_list_pids(int dirfd, int **pids, size_t *n)
+/* The numeric names under dirfd into *a (grown as needed, its capacity in *cap): 0 or -errno. */
+static int list_pids_into(int dirfd, int **a, size_t *cap, size_t *n)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -93,34 +138,190 @@ int procfs_list_pids(int dirfd, int **pids, size_t *n)
 		close(fd);
 		return -e;
 	}
-	size_t cap = 256, len = 0;
-	int *a = malloc(cap * sizeof(*a));
+	size_t len = 0;
+	int rc = 0;
 	struct dirent *e;
-	while (a && (e = readdir(d))) {
-		char *end;
-		if (!isdigit((unsigned char)e->d_name[0]))
+	while ((e = readdir(d))) {
+		const char *c = e->d_name;
+		uint64_t pid;
+		if (!parse_field(&c, false, &pid) || *c || pid == 0 || pid > INT32_MAX)
 			continue;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0 || pid > INT32_MAX)
-			continue;
-		if (len == cap) {
-			int *na = realloc(a, cap * 2 * sizeof(*a));
+		if (len == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 256;
+			int *na = realloc(*a, ncap * sizeof(*na));
 			if (!na) {
-				free(a);
-				a = NULL;
+				rc = -ENOMEM;
 				break;
 			}
-			a = na;
-			cap *= 2;
+			*a = na;
+			*cap = ncap;
 		}
-		a[len++] = (int)pid;
+		(*a)[len++] = (int)pid;
 	}
 	closedir(d);
-	if (!a)
-		return -ENOMEM;
-	*pids = a;
 	*n = len;
+	return rc;
+}
+
+int procfs_list_pids(int dirfd, int **pids, size_t *n)
+{
+	int *a = NULL;
+	size_t cap = 0;
+	int rc = list_pids_into(dirfd, &a, &cap, n);
+	if (rc < 0) {
+		free(a);
+		return rc;
+	}
+	*pids = a ? a : malloc(sizeof(int));
+	return *pids ? 0 : -ENOMEM;
+}
+
+/* ---- the processes kept from scan to scan ---------------------------------------------------- */
+
+void procfs_procs_init(struct procfs_procs *s, int dirfd, size_t fds_max)
+{
+	memset(s, 0, sizeof(*s));
+	s->dirfd = dirfd;
+	struct statfs fs;
+	s->keep = fstatfs(dirfd, &fs) == 0 && fs.f_type == PROC_SUPER_MAGIC;
+	if (fds_max == 0) {
+		struct rlimit rl;
+		fds_max = PROCFS_STAT_FDS_MAX;
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			fds_max = 0;
+		else if (rl.rlim_cur != RLIM_INFINITY &&
+		         rl.rlim_cur < PROCFS_STAT_FDS_MAX + PROCFS_STAT_FDS_RESERVE)
+			fds_max = rl.rlim_cur > PROCFS_STAT_FDS_RESERVE
+			              ? (size_t)(rl.rlim_cur - PROCFS_STAT_FDS_RESERVE)
+			              : 0;
+	}
+	s->fds_max = fds_max;
+	s->ready = true;
+}
+
+static void entry_close(struct procfs_procs *s, struct procfs_entry *e)
+{
+	if (e->fd >= 0) {
+		close(e->fd);
+		e->fd = -1;
+		s->n_fds--;
+	}
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+	return (a > b) - (a < b);
+}
+
+int procfs_procs_list(struct procfs_procs *s)
+{
+	size_t n;
+	int rc = list_pids_into(s->dirfd, &s->listed, &s->listed_cap, &n);
+	if (rc < 0)
+		return rc;
+	s->lists++;
+	/* procfs lists in pid order; other trees may not. */
+	for (size_t i = 1; i < n; i++)
+		if (s->listed[i - 1] >= s->listed[i]) {
+			qsort(s->listed, n, sizeof(int), cmp_int);
+			break;
+		}
+	if (n > s->cap) {
+		struct procfs_entry *a = realloc(s->ent, n * sizeof(*a));
+		if (a)
+			s->ent = a;
+		struct procfs_entry *b = a ? realloc(s->spare, n * sizeof(*b)) : NULL;
+		if (!b)
+			return -ENOMEM;
+		s->spare = b;
+		s->cap = n;
+	}
+	/* Merge the old entries (sorted) with the listing (sorted). */
+	size_t i = 0, k = 0;
+	for (size_t j = 0; j < n; j++) {
+		int pid = s->listed[j];
+		if (j > 0 && pid == s->listed[j - 1])
+			continue;
+		while (i < s->n && s->ent[i].pid < pid)
+			entry_close(s, &s->ent[i++]);
+		if (i < s->n && s->ent[i].pid == pid && !s->ent[i].gone) {
+			s->spare[k++] = s->ent[i++];
+			continue;
+		}
+		if (i < s->n && s->ent[i].pid == pid) /* gone, listed again: a new process */
+			entry_close(s, &s->ent[i++]);
+		s->spare[k++] = (struct procfs_entry){.pid = pid, .fd = -1, .fresh = true};
+	}
+	while (i < s->n)
+		entry_close(s, &s->ent[i++]);
+	struct procfs_entry *t = s->ent;
+	s->ent = s->spare;
+	s->spare = t;
+	s->n = k;
 	return 0;
+}
+
+int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out)
+{
+	struct procfs_entry *e = &s->ent[i];
+	char buf[1024];
+	ssize_t k = -1;
+	e->fresh = false;
+	if (e->fd >= 0) {
+		k = pread(e->fd, buf, sizeof(buf) - 1, 0);
+		/* ESRCH: the process it was opened for is gone (its pid may be another's now). */
+		if (k <= 0)
+			entry_close(s, e);
+	}
+	if (k <= 0) {
+		char path[16];
+		snprintf(path, sizeof(path), "%d/stat", e->pid);
+		int fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			int err = errno;
+			if (err == ENOENT || err == ESRCH)
+				e->gone = true;
+			return -err;
+		}
+		k = pread(fd, buf, sizeof(buf) - 1, 0);
+		int err = errno;
+		if (k > 0 && s->keep && s->n_fds < s->fds_max) {
+			e->fd = fd;
+			s->n_fds++;
+		} else {
+			close(fd);
+		}
+		if (k < 0 && err == ESRCH)
+			e->gone = true;
+		if (k <= 0)
+			return k < 0 ? -err : -EIO;
+	}
+	buf[k] = '\0';
+	int rc = procfs_parse_stat(buf, out);
+	return rc == 0 && out->pid != e->pid ? -EINVAL : rc;
+}
+
+void procfs_procs_sweep(struct procfs_procs *s)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->ent[i].gone)
+			entry_close(s, &s->ent[i]);
+		else
+			s->ent[k++] = s->ent[i];
+	}
+	s->n = k;
+}
+
+void procfs_procs_free(struct procfs_procs *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		entry_close(s, &s->ent[i]);
+	free(s->ent);
+	free(s->spare);
+	free(s->listed);
+	memset(s, 0, sizeof(*s));
 }
 
 int procfs_parse_cgroup_usage(const char *text, uint64_t *usage_usec)

@@ -8,6 +8,7 @@
 #ifndef ENERGY_PROCFS_H
 #define ENERGY_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,8 +32,11 @@ static inline uint64_t procfs_total_ticks(const struct procfs_stat *st)
 	return st->utime + st->stime + st->cutime + st->cstime;
 }
 
-/* Parse the text of /proc/PID/stat. The command name may hold spaces and parentheses: it ends at
- * the last ')'. -EINVAL for anything else than the kernel's format. */
+/* Parse the text of /proc/PID/stat by hand (no sscanf: it is the scan's inner loop). The command
+ * name may hold spaces and parentheses: it ends at the last ')' (a name cannot forge the fields
+ * after it). Strict: fields one space apart, digits only (a '-' only where proc(5) allows a
+ * negative value), no overflow, at least the fields up to starttime; -EINVAL for anything else,
+ * and the caller skips that process. */
 int procfs_parse_stat(const char *text, struct procfs_stat *out);
 /* Read PID/stat under the directory dirfd (an open proc root). */
 int procfs_read_stat(int dirfd, int pid, struct procfs_stat *out);
@@ -40,6 +44,55 @@ int procfs_read_stat(int dirfd, int pid, struct procfs_stat *out);
 int procfs_read_uid(int dirfd, int pid, uid_t *uid);
 /* The pids under an open proc root (numeric directory names), in a malloc'd array. */
 int procfs_list_pids(int dirfd, int **pids, size_t *n);
+
+/*
+ * The processes of a proc root, kept from one full scan to the next: each pid listed, and on a
+ * real procfs its /proc/PID/stat descriptor kept open, so that a scan reads a known process with
+ * one pread() instead of openat + read + close. A descriptor belongs to the process it was
+ * opened for: once that process is reaped it reads ESRCH, even if the pid was given to another
+ * process since; the entry then opens PID/stat again, by path, which is the new process's (or
+ * ENOENT: gone). Fake trees (tests) are read by path every time: a kept descriptor of a regular
+ * file would go on reading a file that was replaced.
+ *
+ * At most PROCFS_STAT_FDS_MAX descriptors, and never more than the open-file soft limit
+ * (RLIMIT_NOFILE, read by procfs_procs_init) less PROCFS_STAT_FDS_RESERVE, what the rest of the
+ * daemon may hold at most (docs/attribution.md): none under the usual 1,024, all 4,096 from
+ * 6,656 (energyd's unit sets 8,192). Processes beyond are read by path. No allocation per
+ * process once the arrays have grown to the number of processes.
+ */
+#define PROCFS_STAT_FDS_MAX     4096
+#define PROCFS_STAT_FDS_RESERVE 2560
+
+struct procfs_entry {
+	int pid;
+	int fd;     /* its PID/stat kept open, or -1 */
+	bool fresh; /* listed by the last procfs_procs_list, not read since */
+	bool gone;  /* its last read found no such process */
+};
+
+struct procfs_procs {
+	bool ready; /* procfs_procs_init was called */
+	int dirfd;  /* the proc root (not owned) */
+	bool keep;  /* a real procfs: descriptors are kept */
+	size_t fds_max;
+	size_t n_fds;                     /* descriptors kept */
+	struct procfs_entry *ent, *spare; /* sorted by pid; spare: the next list's */
+	size_t n, cap;
+	unsigned long lists; /* listings so far */
+	int *listed;         /* the last listing's pids */
+	size_t listed_cap;
+};
+
+/* fds_max 0: as many as the limits above allow. Allocates nothing yet. */
+void procfs_procs_init(struct procfs_procs *s, int dirfd, size_t fds_max);
+/* List the proc root again: new pids become fresh entries, entries no longer listed go (their
+ * descriptors closed). 0 or -errno (the entries then stay as they were). */
+int procfs_procs_list(struct procfs_procs *s);
+/* Read entry i's PID/stat. -ENOENT (and gone set) when the process is no longer there. */
+int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out);
+/* Drop the entries found gone, closing their descriptors. */
+void procfs_procs_sweep(struct procfs_procs *s);
+void procfs_procs_free(struct procfs_procs *s);
 
 /* usage_usec of the text of a cgroup v2 cpu.stat. */
 int procfs_parse_cgroup_usage(const char *text, uint64_t *usage_usec);

@@ -1,0 +1,258 @@
+/* The processes kept from scan to scan (procfs_procs_*): fake trees read by path, real procfs
+ * with descriptors kept open, at most fds_max of them, and a kept descriptor of a process that
+ * was reaped never read as the process that took its pid since. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "procfs.h"
+
+static char tree[64];
+
+static void write_proc(int pid, const char *comm, unsigned long utime)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%d", tree, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%d/stat", tree, pid);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%d (%s) S 1 1 1 0 -1 4194304 0 0 0 0 %lu 0 0 0 20 0 1 0 %d 0 0\n", pid, comm,
+	        utime, 1000 + pid);
+	fclose(f);
+}
+
+static void remove_proc(int pid)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%d/stat", tree, pid);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/%d", tree, pid);
+	assert_int_equal(rmdir(path), 0);
+}
+
+static size_t find(const struct procfs_procs *s, int pid)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->ent[i].pid == pid)
+			return i;
+	return (size_t)-1;
+}
+
+/* A fake tree: listed in pid order whatever readdir gives, read by path (no descriptor kept, a
+ * rewritten file is read anew), new pids fresh, vanished ones gone. */
+static void test_fake_tree(void **state)
+{
+	(void)state;
+	snprintf(tree, sizeof(tree), "/tmp/test-procfs-procs-XXXXXX");
+	assert_non_null(mkdtemp(tree));
+	write_proc(300, "c", 3);
+	write_proc(100, "a) S 9 9 (b", 1);
+	write_proc(20, "x", 2);
+	int dirfd = open(tree, O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	struct procfs_procs s;
+	procfs_procs_init(&s, dirfd, 0);
+	assert_false(s.keep);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.ent[0].pid, 20);
+	assert_int_equal(s.ent[1].pid, 100);
+	assert_int_equal(s.ent[2].pid, 300);
+	struct procfs_stat st;
+	for (size_t i = 0; i < s.n; i++) {
+		assert_true(s.ent[i].fresh);
+		assert_int_equal(procfs_procs_read(&s, i, &st), 0);
+		assert_int_equal(st.pid, s.ent[i].pid);
+		assert_false(s.ent[i].fresh);
+		assert_int_equal(s.ent[i].fd, -1);
+	}
+	assert_string_equal(st.comm, "c");
+	assert_int_equal(s.n_fds, 0);
+	write_proc(300, "c", 30);
+	assert_int_equal(procfs_procs_read(&s, 2, &st), 0);
+	assert_int_equal(st.utime, 30);
+	/* 100 goes, 200 comes: 20 and 300 are kept as they were (not fresh). */
+	remove_proc(100);
+	write_proc(200, "new", 0);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.ent[1].pid, 200);
+	assert_true(s.ent[1].fresh);
+	assert_false(s.ent[0].fresh);
+	assert_false(s.ent[2].fresh);
+	/* Gone between the listing and the read. */
+	remove_proc(20);
+	assert_int_equal(procfs_procs_read(&s, 0, &st), -ENOENT);
+	assert_true(s.ent[0].gone);
+	procfs_procs_sweep(&s);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.ent[0].pid, 200);
+	procfs_procs_free(&s);
+	remove_proc(200);
+	remove_proc(300);
+	rmdir(tree);
+	close(dirfd);
+}
+
+/* A child that names itself, says so on a pipe, and waits to be killed. */
+static pid_t child(const char *name)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, name);
+		if (write(p[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char c;
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	close(p[1]);
+	return pid;
+}
+
+static void end_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+/* The real /proc: descriptors kept up to fds_max, then one pread per known process; a reaped
+ * process is gone, its descriptor closed. */
+static void test_real_proc_keeps_descriptors(void **state)
+{
+	(void)state;
+	int dirfd = open("/proc", O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	pid_t a = child("keep-a"), b = child("keep-b");
+	struct procfs_procs s;
+	procfs_procs_init(&s, dirfd, 2);
+	assert_true(s.keep);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	size_t ia = find(&s, a), ib = find(&s, b), iself = find(&s, getpid());
+	assert_true(ia != (size_t)-1 && ib != (size_t)-1 && iself != (size_t)-1);
+	struct procfs_stat st;
+	assert_int_equal(procfs_procs_read(&s, ia, &st), 0);
+	assert_string_equal(st.comm, "keep-a");
+	assert_int_equal(procfs_procs_read(&s, ib, &st), 0);
+	assert_string_equal(st.comm, "keep-b");
+	assert_true(s.ent[ia].fd >= 0 && s.ent[ib].fd >= 0);
+	assert_int_equal(s.n_fds, 2);
+	/* The limit: a third process is read by path, its descriptor not kept. */
+	assert_int_equal(procfs_procs_read(&s, iself, &st), 0);
+	assert_int_equal(st.pid, getpid());
+	assert_int_equal(s.ent[iself].fd, -1);
+	assert_int_equal(s.n_fds, 2);
+	/* Read again through the same descriptor. */
+	int fd = s.ent[ia].fd;
+	assert_int_equal(procfs_procs_read(&s, ia, &st), 0);
+	assert_string_equal(st.comm, "keep-a");
+	assert_int_equal(s.ent[ia].fd, fd);
+	/* a is reaped: its descriptor reads ESRCH, the entry is gone and its descriptor closed. */
+	end_child(a);
+	char buf[512];
+	errno = 0;
+	assert_true(pread(fd, buf, sizeof(buf), 0) < 0);
+	assert_int_equal(errno, ESRCH);
+	int rc = procfs_procs_read(&s, ia, &st);
+	if (rc == 0) /* the pid was taken by another process already: never a's */
+		assert_string_not_equal(st.comm, "keep-a");
+	else
+		assert_true(s.ent[ia].gone);
+	procfs_procs_sweep(&s);
+	if (rc != 0)
+		assert_int_equal(find(&s, a), (size_t)-1);
+	assert_int_equal(s.n_fds, rc == 0 ? 2 : 1);
+	/* b goes unread: the next listing drops it with its descriptor. */
+	end_child(b);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	if (find(&s, b) == (size_t)-1)
+		assert_int_equal(s.n_fds, rc == 0 ? 1 : 0);
+	procfs_procs_free(&s);
+	close(dirfd);
+}
+
+/* Make the next process created get pid (as root: /proc/sys/kernel/ns_last_pid). */
+static pid_t child_at(pid_t pid, const char *name)
+{
+	for (int attempt = 0; attempt < 50; attempt++) {
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
+		if (fd < 0)
+			return -1;
+		char s[16];
+		int len = snprintf(s, sizeof(s), "%d", pid - 1);
+		bool ok = write(fd, s, (size_t)len) == len;
+		close(fd);
+		if (!ok)
+			return -1;
+		pid_t c = child(name);
+		if (c == pid)
+			return c;
+		end_child(c); /* another process took it first */
+	}
+	return -1;
+}
+
+/* A pid reused between two reads: the kept descriptor (of the reaped process) is not read as the
+ * new one; the entry opens the path again and reads the new process. */
+static void test_real_proc_pid_reuse(void **state)
+{
+	(void)state;
+	int dirfd = open("/proc", O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	pid_t a = child("reuse-a");
+	struct procfs_procs s;
+	procfs_procs_init(&s, dirfd, 8);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	size_t ia = find(&s, a);
+	assert_true(ia != (size_t)-1);
+	struct procfs_stat st;
+	assert_int_equal(procfs_procs_read(&s, ia, &st), 0);
+	assert_string_equal(st.comm, "reuse-a");
+	int old_fd = s.ent[ia].fd;
+	assert_true(old_fd >= 0);
+	end_child(a);
+	pid_t b = child_at(a, "reuse-b");
+	if (b < 0) {
+		procfs_procs_free(&s);
+		close(dirfd);
+		skip(); /* not root, or the pid could not be had again */
+	}
+	assert_int_equal(procfs_procs_read(&s, ia, &st), 0);
+	assert_int_equal(st.pid, a);
+	assert_string_equal(st.comm, "reuse-b");
+	assert_true(s.ent[ia].fd >= 0);
+	assert_false(s.ent[ia].gone);
+	assert_int_equal(s.n_fds, 1);
+	end_child(b);
+	procfs_procs_free(&s);
+	close(dirfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fake_tree),
+	    cmocka_unit_test(test_real_proc_keeps_descriptors),
+	    cmocka_unit_test(test_real_proc_pid_reuse),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
