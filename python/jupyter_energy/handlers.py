@@ -18,7 +18,7 @@ from tornado import gen, web
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
-from .client import EnergydError, EnergydUnavailable
+from .client import EnergydError, EnergydUnavailable, api_url, decode_answer
 from .users import foreign_scope, user_energy
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
@@ -49,7 +49,8 @@ class EnergyHandler(APIHandler):
         return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
 
     def query(self) -> Dict[str, str]:
-        return {k: self.get_argument(k) for k in self.request.arguments}
+        # ``token`` is Jupyter's own (authentication), never passed on to energyd.
+        return {k: self.get_argument(k) for k in self.request.arguments if k != "token"}
 
     def interval(self, default_s: float) -> Optional[Tuple[float, float]]:
         """``from`` and ``to`` (Unix seconds; defaults: now and ``to`` − default_s), or None
@@ -86,11 +87,21 @@ class ForwardHandler(EnergyHandler):
                                      "others_visible = True to show every user's figures"}, 403)
                     return
         try:
-            data = await self.call(self.energy.client().get, endpoint, **params)
+            # ``now`` without parameters: energyd's latest sample from the shared event
+            # stream while that sample is fresh (upstream.LatestSample), else forwarded.
+            body = self.energy.latest_sample() if endpoint == "now" and not params else None
+            if body is None:
+                answer = await self.energy.pool().request("GET", api_url(endpoint, params))
+                if answer.status >= 400:
+                    decode_answer(answer.status, answer.body)
+                body = answer.body
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
-        self.write_json(data)
+        # energyd's JSON as it sent it: nothing to decode and encode again.
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
 
 
 class StatusHandler(EnergyHandler):
