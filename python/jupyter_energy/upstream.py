@@ -135,36 +135,46 @@ class EnergydPool:
             lines.append(f"Content-Length: {len(body)}")
         raw = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
         self.requests += 1
-        async with self._slots:
-            # A kept connection may have been closed by energyd meanwhile (its idle timeout):
-            # then the request goes once more on a new connection, unless energyd had begun
-            # to answer it.
-            while True:
-                stream = self._idle.pop() if self._idle else None
-                reused = stream is not None
-                try:
-                    if stream is None:
-                        stream = await open_stream(self.address, self.timeout_s)
-                        self.connections_opened += 1
-                    resp, keep = await gen.with_timeout(
-                        timedelta(seconds=self.timeout_s), self._exchange(stream, raw),
-                        quiet_exceptions=(_Broken,))
-                except _Broken as exc:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout_s)
+        except asyncio.TimeoutError:
+            raise EnergydUnavailable(self.address, f"all {self.SIZE} connections to energyd "
+                                     f"stayed busy for {self.timeout_s:g} s") from None
+        try:
+            return await self._send(raw)
+        finally:
+            self._slots.release()
+
+    async def _send(self, raw: bytes) -> transport.Response:
+        # A kept connection may have been closed by energyd meanwhile (its idle timeout):
+        # then the request goes once more on a new connection, unless energyd had begun
+        # to answer it.
+        while True:
+            stream = self._idle.pop() if self._idle else None
+            reused = stream is not None
+            try:
+                if stream is None:
+                    stream = await open_stream(self.address, self.timeout_s)
+                    self.connections_opened += 1
+                resp, keep = await gen.with_timeout(
+                    timedelta(seconds=self.timeout_s), self._exchange(stream, raw),
+                    quiet_exceptions=(_Broken,))
+            except _Broken as exc:
+                stream.close()
+                if reused and not exc.answered:
+                    continue
+                raise EnergydUnavailable(self.address, str(exc)) from exc
+            except (OSError, StreamClosedError, gen.TimeoutError, ValueError,
+                    UnsatisfiableReadError) as exc:
+                if stream is not None:
                     stream.close()
-                    if reused and not exc.answered:
-                        continue
-                    raise EnergydUnavailable(self.address, str(exc)) from exc
-                except (OSError, StreamClosedError, gen.TimeoutError, ValueError,
-                        UnsatisfiableReadError) as exc:
-                    if stream is not None:
-                        stream.close()
-                    raise EnergydUnavailable(self.address,
-                                             str(exc) or type(exc).__name__) from exc
-                if keep and not stream.closed():
-                    self._idle.append(stream)
-                else:
-                    stream.close()
-                return resp
+                raise EnergydUnavailable(self.address,
+                                         str(exc) or type(exc).__name__) from exc
+            if keep and not stream.closed():
+                self._idle.append(stream)
+            else:
+                stream.close()
+            return resp
 
     def close(self) -> None:
         for stream in self._idle:

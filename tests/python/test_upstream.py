@@ -150,6 +150,12 @@ async def test_pool_gives_up_after_its_timeout_and_when_nothing_listens(scripted
         await pool.request("GET", "/api/v1/now")
     assert 0.4 < time.monotonic() - t0 < 3.0
     assert info.value.status == 503 and scripted.path in info.value.error
+    # More requests than connections: each still ends within its timeouts (a slot, then energyd).
+    t0 = time.monotonic()
+    failed = await asyncio.gather(*(pool.request("GET", "/api/v1/now")
+                                    for _ in range(EnergydPool.SIZE + 2)), return_exceptions=True)
+    assert all(isinstance(f, EnergydUnavailable) for f in failed), failed
+    assert time.monotonic() - t0 < 4.0
     with pytest.raises(EnergydUnavailable):
         await EnergydPool(str(tmp_path / "nothing.sock")).request("GET", "/api/v1/now")
     pool.close()
