@@ -19,7 +19,7 @@ from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
 from .client import EnergydError, EnergydUnavailable, api_url, decode_answer
-from .users import foreign_scope, user_energy
+from .users import foreign_scope, user_energy_query, user_share
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
 FORWARDED = ("info", "sources", "now", "history", "energy", "runs", "longterm", "carbon",
@@ -47,6 +47,14 @@ class EnergyHandler(APIHandler):
         # The client is blocking (a unix-socket round trip of a millisecond or so); keep it off
         # the event loop anyway so a stuck daemon cannot freeze the server.
         return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
+
+    async def energyd_get(self, endpoint: str, params: Dict[str, str]) -> bytes:
+        """energyd's answer (its JSON text) through the kept connections, or EnergydError
+        with energyd's status and body."""
+        answer = await self.energy.pool().request("GET", api_url(endpoint, params))
+        if answer.status >= 400:
+            decode_answer(answer.status, answer.body)
+        return answer.body
 
     def query(self) -> Dict[str, str]:
         # ``token`` is Jupyter's own (authentication), never passed on to energyd.
@@ -91,10 +99,7 @@ class ForwardHandler(EnergyHandler):
             # stream while that sample is fresh (upstream.LatestSample), else forwarded.
             body = self.energy.latest_sample() if endpoint == "now" and not params else None
             if body is None:
-                answer = await self.energy.pool().request("GET", api_url(endpoint, params))
-                if answer.status >= 400:
-                    decode_answer(answer.status, answer.body)
-                body = answer.body
+                body = await self.energyd_get(endpoint, params)
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
@@ -123,11 +128,13 @@ class YouHandler(EnergyHandler):
         span = self.interval(time.time() - self.energy.started_at)
         if span is None:
             return
+        uid = self.energy.uid
         try:
-            data = await self.call(user_energy, self.energy.client(), self.energy.uid, *span)
+            answer = await self.energyd_get("energy", user_energy_query(uid, *span))
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
+        data = user_share(decode_answer(200, answer), uid)
         data["you"] = data.pop("user")
         self.write_json(data)
 
