@@ -8,21 +8,25 @@ tests/emulators/powercap.py):
   "energyd direct" reference);
 - a Jupyter server with our extension (the worktree's python/ first on PYTHONPATH, in the
   Python of --python, default .venv/ after `./run.sh --install-only`), pointed at that energyd:
-  GET /api/energy/v1/now;
+  GET /api/energy/v1/now; with --before DIR, a second one with DIR/python instead (another
+  commit's tree: `git archive COMMIT python | tar -x -C DIR`), old and new side by side;
 - a Jupyter server with jupyter-power-usage (PyPI, its own venv in bench/out/venv-jpu, made on
   first use), its default configuration, reading the same tree bound over /sys in a private
   mount namespace (unshare -m): GET /api/metrics/v1/power_usage.
 
-Both Jupyter servers get a token and wrk sends it in the Authorization header, as the front
+Every Jupyter server gets a token and wrk sends it in the Authorization header, as the front
 ends do. Each round runs wrk (Debian's) for SECONDS on each target at 1 connection and at 8, the
-targets' order rotating from round to round so that each sees the same noise; a round whose
-answers are not all 2xx is an error, not a figure. Reported: the median and range over the
-rounds of requests/s and of wrk's p99 latency, and the median and range of the per-round ratio
-(ours ÷ jupyter-power-usage, measured in the same round).
+targets' order rotating from round to round so that each sees the same noise; an answer of ours
+or energyd's that is not a 2xx stops the benchmark (jupyter-power-usage's are counted and
+reported). Reported: the median and range over the rounds of requests/s, of wrk's p99 latency
+and of the serving process's CPU time per request, and the median and range of the per-round
+ratio to jupyter-power-usage (measured in the same round).
 
-usage: bench/api_cost.py [--rounds N] [--seconds S] [--python PY] [--profile OUT]
-       --profile: after the rounds, sample our Jupyter server with py-spy during one more
-       1-connection run and write where its time goes to OUT.
+usage: bench/api_cost.py [--rounds N] [--seconds S] [--python PY] [--before DIR]
+                         [--profile OUT]
+       --profile: after the rounds, sample our Jupyter server with py-spy (PyPI, in
+       bench/out/venv-tools) during one more 1-connection run and write where its time goes
+       to OUT.
 """
 from __future__ import annotations
 
@@ -52,6 +56,10 @@ JPU_VENV = ROOT / "bench" / "out" / "venv-jpu"
 JPU_VERSION = "1.2.1"
 TOKEN = "api-cost-bench-token"
 CONNECTIONS = (1, 8)
+OURS = "through Jupyter (ours)"
+BEFORE = "through Jupyter (--before)"
+JPU = "jupyter-power-usage"
+DIRECT = "energyd direct"
 
 
 def free_port() -> int:
@@ -112,10 +120,15 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, connections: int, seconds: float, server_pid: int = 0) -> dict:
+def wrk(url: str, connections: int, seconds: float, server_pid: int = 0,
+        errors_allowed: bool = False) -> dict:
+    """wrk's rate and p99, and the server's CPU time per request. Every answer counts in the
+    rate; with errors_allowed (jupyter-power-usage, whose handler fails now and then with a
+    ZeroDivisionError when two requests come close together), its non-2xx answers are
+    counted and reported, otherwise any non-2xx answer stops the benchmark."""
     threads = min(connections, os.cpu_count() or 1)
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-           "-H", f"Authorization: token {TOKEN}", url]
+           "--timeout", "30s", "-H", f"Authorization: token {TOKEN}", url]
     cpu0 = cpu_s(server_pid) if server_pid else 0.0
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     cpu1 = cpu_s(server_pid) if server_pid else 0.0
@@ -124,10 +137,11 @@ def wrk(url: str, connections: int, seconds: float, server_pid: int = 0) -> dict
     p99_ms = float(p99.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    if bad or errors or rate <= 0:
+    if (bad and not errors_allowed) or errors or rate <= 0:
         raise RuntimeError(f"wrk on {url}: not every answer was a 2xx:\n{out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rate": rate, "p99_ms": p99_ms, "cpu_us": (cpu1 - cpu0) / requests * 1e6}
+    return {"rate": rate, "p99_ms": p99_ms, "cpu_us": (cpu1 - cpu0) / requests * 1e6,
+            "requests": requests, "non_2xx": int(bad.group(1)) if bad else 0}
 
 
 def check_answers(targets: dict) -> None:
@@ -139,7 +153,7 @@ def check_answers(targets: dict) -> None:
         if not check(data):
             raise RuntimeError(f"{name}: unexpected answer {json.dumps(data)[:300]}")
         # and without it, refused (403, or a redirection to the login page)
-        if "energyd direct" not in name:
+        if name != DIRECT:
             parts = urllib.parse.urlsplit(url)
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
             conn.request("GET", parts.path)
@@ -163,6 +177,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"),
                     help="the Python whose Jupyter serves our extension")
+    ap.add_argument("--before", help="also serve our extension from DIR/python (another "
+                    "commit's tree, e.g. from git archive) in a Jupyter server of its own")
     ap.add_argument("--profile", help="write where our Jupyter server's time goes (py-spy) here")
     args = ap.parse_args()
     for tool in ("wrk", "unshare", "meson", "ninja"):
@@ -191,42 +207,50 @@ def main() -> int:
         os.symlink("../../devices/virtual/powercap/intel-rapl",
                    sysfs / "class" / "powercap" / "intel-rapl")
         sock = str(tmp / "run" / "energyd.sock")
-        direct_port, ours_port, jpu_port = free_port(), free_port(), free_port()
+        direct_port, jpu_port = free_port(), free_port()
+        pids = {}
         try:
             procs.append(subprocess.Popen(
                 [str(BUILD / "energyd"), "--sysfs-root", str(sysfs), "--listen", f"unix:{sock}",
                  "--listen", f"127.0.0.1:{direct_port}", "--interval", "0.1", "--state-dir",
                  str(tmp / "state")], stderr=subprocess.DEVNULL))
-            env = jupyter_env(tmp, "ours")
-            env["PYTHONPATH"] = str(ROOT / "python")
-            ours_cmd = [args.python, "-m", "jupyter_server", *jupyter_args(ours_port, tmp / "nb1"),
-                        "--ServerApp.jpserver_extensions=jupyter_energy=True",
-                        f"--EnergyExtensionApp.socket_path={sock}",
-                        "--EnergyExtensionApp.auto_start=False"]
-            procs.append(subprocess.Popen(ours_cmd, env=env, stdout=subprocess.DEVNULL,
-                                          stderr=open(tmp / "ours.log", "wb")))
+            pids[DIRECT] = procs[-1].pid
+            # Our extension from the worktree's python/ (and, with --before, from another
+            # commit's), in the same Python.
+            ours = {OURS: ROOT / "python"}
+            if args.before:
+                ours[BEFORE] = Path(args.before).resolve() / "python"
+            targets = {}
+            for i, (name, source) in enumerate(ours.items()):
+                env = jupyter_env(tmp, f"ours{i}")
+                env["PYTHONPATH"] = str(source)
+                port = free_port()
+                procs.append(subprocess.Popen(
+                    [args.python, "-m", "jupyter_server", *jupyter_args(port, tmp / f"nb{i}"),
+                     "--ServerApp.jpserver_extensions=jupyter_energy=True",
+                     f"--EnergyExtensionApp.socket_path={sock}",
+                     "--EnergyExtensionApp.auto_start=False"],
+                    env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / f"ours{i}.log", "wb")))
+                pids[name] = procs[-1].pid
+                targets[name] = (f"http://127.0.0.1:{port}/api/energy/v1/now",
+                                 lambda d: d["host"]["watts"] is not None)
+            # unshare and sh exec into Python: the Popen's pid is the server's.
             jpu_cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                        f'mount --bind "$0" /sys && exec "$@"', str(sysfs), str(jpu_python), "-m",
-                       "jupyter_server", *jupyter_args(jpu_port, tmp / "nb2")]
+                       "jupyter_server", *jupyter_args(jpu_port, tmp / "nb-jpu")]
             procs.append(subprocess.Popen(jpu_cmd, env=jupyter_env(tmp, "jpu"),
                                           stdout=subprocess.DEVNULL,
                                           stderr=open(tmp / "jpu.log", "wb")))
+            pids[JPU] = procs[-1].pid
             auth = {"Authorization": f"token {TOKEN}"}
-            targets = {
-                "through Jupyter (ours)": (f"http://127.0.0.1:{ours_port}/api/energy/v1/now",
-                                           lambda d: d["host"]["watts"] is not None),
-                "jupyter-power-usage": (f"http://127.0.0.1:{jpu_port}/api/metrics/v1/power_usage",
-                                        lambda d: d.get("cpu", {}).get("usage") is not None),
-                "energyd direct": (f"http://127.0.0.1:{direct_port}/api/v1/now",
-                                   lambda d: d["host"]["watts"] is not None),
-            }
+            targets[JPU] = (f"http://127.0.0.1:{jpu_port}/api/metrics/v1/power_usage",
+                            lambda d: d.get("cpu", {}).get("usage") is not None)
+            targets[DIRECT] = (f"http://127.0.0.1:{direct_port}/api/v1/now",
+                               lambda d: d["host"]["watts"] is not None)
             for name, (url, _) in targets.items():
                 wait_http(url, headers=auth)
             time.sleep(2.0)  # energyd's watts need a second of samples
             check_answers(targets)
-            # The process that serves each target (unshare and sh exec into Python).
-            pids = dict(zip(["energyd direct", "through Jupyter (ours)", "jupyter-power-usage"],
-                            [p.pid for p in procs]))
             load_before = os.getloadavg()
             results = {(n, c): [] for n in targets for c in CONNECTIONS}
             names = list(targets)
@@ -235,15 +259,22 @@ def main() -> int:
                 for c in CONNECTIONS:
                     for name in order:
                         results[(name, c)].append(wrk(targets[name][0], c, args.seconds,
-                                                      pids[name]))
+                                                      pids[name], name == JPU))
                 print(f"# round {r + 1}/{args.rounds} done", file=sys.stderr)
             load_after = os.getloadavg()
+            upstream = {}
+            for name in (OURS, BEFORE):
+                if name in targets:
+                    req = urllib.request.Request(targets[name][0].replace("/now", "/status"),
+                                                 headers=auth)
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        upstream[name] = json.loads(r.read()).get("upstream")
             profile = None
             if args.profile:
-                profile = profile_round(procs[1].pid, targets["through Jupyter (ours)"][0],
-                                        max(args.seconds, 5.0), tmp)
+                profile = profile_round(pids[OURS], targets[OURS][0], max(args.seconds, 5.0),
+                                        tmp)
         except BaseException:
-            for log in ("ours.log", "jpu.log"):
+            for log in ("ours0.log", "ours1.log", "jpu.log"):
                 if (tmp / log).exists():
                     print(f"--- {log}:\n{(tmp / log).read_text(errors='replace')[-3000:]}",
                           file=sys.stderr)
@@ -277,13 +308,26 @@ def main() -> int:
                   f"{summary_ms([x['p99_ms'] for x in rs])} | "
                   f"{summary([x['cpu_us'] for x in rs])} |")
     print()
+    for c in CONNECTIONS:
+        rs = results[(JPU, c)]
+        failed = sum(x["non_2xx"] for x in rs)
+        if failed:
+            print(f"jupyter-power-usage, {c} connection(s): {failed} of "
+                  f"{sum(x['requests'] for x in rs)} answers were not 2xx (counted in its rate).")
+    for name, counts in upstream.items():
+        if counts:
+            print(f"{name}: {counts['now_from_stream']} `now` answers from the shared event "
+                  f"stream, {counts['requests']} requests forwarded on "
+                  f"{counts['connections_opened']} connection(s) to energyd "
+                  f"({counts['streams_opened']} event stream(s) opened).")
+    print()
     print("| ratio, same round (median, range) | 1 connection | 8 connections |")
     print("| --- | --- | --- |")
-    for name in ("through Jupyter (ours)", "energyd direct"):
+    for name in [n for n in names if n != JPU]:
         cells = []
         for c in CONNECTIONS:
             ratios = [a["rate"] / b["rate"] for a, b in zip(results[(name, c)],
-                                                              results[("jupyter-power-usage", c)])]
+                                                              results[(JPU, c)])]
             cells.append(f"{statistics.median(ratios):.1f}× "
                          f"({min(ratios):.1f}–{max(ratios):.1f}×)")
         print(f"| {name} ÷ jupyter-power-usage | {cells[0]} | {cells[1]} |")
