@@ -323,14 +323,19 @@ def main() -> int:
     print()
     print("| ratio, same round (median, range) | 1 connection | 8 connections |")
     print("| --- | --- | --- |")
-    for name in [n for n in names if n != JPU]:
+    rows = [(n, JPU) for n in names if n != JPU] + ([(OURS, BEFORE)] if BEFORE in names else [])
+    for name, base in rows:
         cells = []
         for c in CONNECTIONS:
             ratios = [a["rate"] / b["rate"] for a, b in zip(results[(name, c)],
-                                                              results[(JPU, c)])]
+                                                              results[(base, c)])]
             cells.append(f"{statistics.median(ratios):.1f}× "
                          f"({min(ratios):.1f}–{max(ratios):.1f}×)")
-        print(f"| {name} ÷ jupyter-power-usage | {cells[0]} | {cells[1]} |")
+        print(f"| {name} ÷ {base} | {cells[0]} | {cells[1]} |")
+    raw = ROOT / "bench" / "out" / "api_cost.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({f"{n} @{c}": r for (n, c), r in results.items()}, indent=1))
+    print(f"\nEvery round's figures: {raw.relative_to(ROOT)}")
     if profile:
         Path(args.profile).write_text(profile)
         print(f"\nWhere our Jupyter server's time goes (py-spy): {args.profile}")
