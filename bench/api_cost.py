@@ -292,7 +292,8 @@ def main() -> int:
             fake.close()
 
     print(f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on "
-          f"{os.uname().nodename} ({os.cpu_count()} CPUs, nproc {len(os.sched_getaffinity(0))}), load average "
+          f"{os.uname().nodename} ({os.cpu_count()} CPUs, nproc "
+          f"{len(os.sched_getaffinity(0))}), load average "
           f"{load_before[0]:.2f} before / {load_after[0]:.2f} after; "
           f"`{' '.join(['bench/api_cost.py', *sys.argv[1:]])}`: "
           f"{args.rounds} rounds × {args.seconds:g} s per target and connection count, "
