@@ -134,7 +134,8 @@ async def test_pool_reconnects_when_energyd_closed_an_idle_connection(scripted, 
     assert scripted.connections == 2
     # A connection whose answer said Connection: close is not used again: the kept one
     # answers once, then each request has a new one.
-    scripted.answers["/api/v1/info"] = lambda n: json_answer({"n": n}, extra="Connection: close\r\n")
+    scripted.answers["/api/v1/info"] = lambda n: json_answer({"n": n},
+                                                             extra="Connection: close\r\n")
     for _ in range(3):
         await pool.request("GET", "/api/v1/info")
     assert scripted.connections == 4
@@ -221,7 +222,8 @@ async def test_latest_sample_is_served_only_while_fresh(scripted, tmp_path):
 
 
 @scripted_test
-async def test_latest_sample_stream_closes_when_idle_and_retries_after_a_failure(scripted, tmp_path):
+async def test_latest_sample_stream_closes_when_idle_and_retries_after_failing(scripted,
+                                                                              tmp_path):
     events = Events()
     scripted.answers["/api/v1/info"] = lambda n: json_answer({"interval_s": 0.1})
     scripted.answers["/api/v1/stream"] = lambda n: events
