@@ -26,6 +26,7 @@ from . import client as energy_client
 from .client import EmbeddedEnergyd, EnergydClient, EnergydError, EnergydUnavailable
 from .handlers import setup_handlers
 from .kernels import KernelWatches
+from .upstream import EnergydPool, LatestSample
 
 
 class EnergyExtensionApp(ExtensionApp):
@@ -70,6 +71,8 @@ class EnergyExtensionApp(ExtensionApp):
     startup_error: Optional[str] = None
     _restart_at: float = -1e9
     _restart_lock = threading.Lock()
+    _pool: Optional[EnergydPool] = None
+    _latest: Optional[LatestSample] = None
 
     def _state_dir(self) -> Optional[Path]:
         return Path(self.state_dir) if self.state_dir else None
@@ -124,7 +127,8 @@ class EnergyExtensionApp(ExtensionApp):
             self.startup_error = str(exc)
             self.log.warning("jupyter_energy: %s", exc)
 
-    def client(self) -> EnergydClient:
+    def address(self) -> str:
+        """energyd's address, or :class:`EnergydUnavailable` when none is known."""
         self._restart_embedded_if_dead()
         if not self._socket:
             # energyd may have come up since the server started (a system daemon).
@@ -132,7 +136,32 @@ class EnergyExtensionApp(ExtensionApp):
                                                         self._state_dir())
         if not self._socket:
             raise EnergydUnavailable(None, self.startup_error or "no energyd answers")
-        return EnergydClient(self._socket)
+        return self._socket
+
+    def client(self) -> EnergydClient:
+        """A blocking client (for work done in a thread: watch syncs, kernel energy)."""
+        return EnergydClient(self.address())
+
+    def pool(self) -> EnergydPool:
+        """The persistent connections the handlers forward through (on the event loop)."""
+        address = self.address()
+        if self._pool is None or self._pool.address != address:
+            self._close_upstream()
+            self._pool = EnergydPool(address)
+            self._latest = LatestSample(self._pool)
+        return self._pool
+
+    def latest_sample(self) -> Optional[bytes]:
+        """energyd's latest sample (``now``) from the shared event stream when fresh, else None."""
+        self.pool()
+        return self._latest.fresh() if self._latest else None
+
+    def _close_upstream(self) -> None:
+        if self._latest is not None:
+            self._latest.close()
+        if self._pool is not None:
+            self._pool.close()
+        self._pool = self._latest = None
 
     async def _sync_watches(self) -> None:
         from tornado.ioloop import IOLoop
@@ -164,6 +193,13 @@ class EnergyExtensionApp(ExtensionApp):
             "energyd_restarts": self.watches.energyd_restarts,
             "others_visible": self.sees_others,
             "kernels": {kid: w.to_json() for kid, w in self.watches.watches.items()},
+            # The handlers' connections to energyd since the address last changed.
+            "upstream": {
+                "connections_opened": self._pool.connections_opened if self._pool else 0,
+                "requests": self._pool.requests if self._pool else 0,
+                "streams_opened": self._latest.streams_opened if self._latest else 0,
+                "now_from_stream": self._latest.served if self._latest else 0,
+            },
         }
 
     def kernel_energy(self, kernel_id: str, t0: float, t1: float) -> Dict[str, Any]:
@@ -201,6 +237,7 @@ class EnergyExtensionApp(ExtensionApp):
     async def stop_extension(self) -> None:
         if getattr(self, "_sync_cb", None):
             self._sync_cb.stop()
+        self._close_upstream()
         try:
             if getattr(self, "watches", None) is not None and self._socket:
                 self.watches.clear()

@@ -73,6 +73,29 @@ class EnergydUnavailable(EnergydError):
         self.socket_path = socket_path
 
 
+def api_url(path: str, params: Optional[Dict[str, Any]] = None) -> str:
+    """``path`` under ``/api/v1/`` (unless absolute) with the parameters that are not None."""
+    url = path if path.startswith("/") else API_PREFIX + path
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    return url
+
+
+def decode_answer(status: int, raw: bytes) -> Any:
+    """energyd's JSON answer, or :class:`EnergydError` with its status and body (from 400)."""
+    try:
+        data = json.loads(raw.decode() or "{}")
+    except ValueError:
+        data = {"error": raw.decode(errors="replace")[:500], "hint": "energyd sent no JSON"}
+    if status >= 400:
+        if not isinstance(data, dict):
+            data = {"error": str(data)}
+        raise EnergydError(status, str(data.get("error", f"HTTP {status}")),
+                           str(data.get("hint", "")), data)
+    return data
+
+
 class EnergydClient:
     """A client of one energyd.
 
@@ -97,10 +120,7 @@ class EnergydClient:
                 body: Optional[Any] = None) -> dict:
         """Send one request; return the decoded JSON answer or raise :class:`EnergydError`."""
         sock_path = self.socket_path
-        url = path if path.startswith("/") else API_PREFIX + path
-        query = {k: v for k, v in (params or {}).items() if v is not None}
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
+        url = api_url(path, params)
         payload = None
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -111,16 +131,7 @@ class EnergydClient:
                                                self.timeout_s)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             raise EnergydUnavailable(sock_path, str(exc) or type(exc).__name__) from exc
-        try:
-            data = json.loads(raw.decode() or "{}")
-        except ValueError:
-            data = {"error": raw.decode(errors="replace")[:500], "hint": "energyd sent no JSON"}
-        if status >= 400:
-            if not isinstance(data, dict):
-                data = {"error": str(data)}
-            raise EnergydError(status, str(data.get("error", f"HTTP {status}")),
-                               str(data.get("hint", "")), data)
-        return data
+        return decode_answer(status, raw)
 
     def get(self, path: str, **params: Any) -> dict:
         return self.request("GET", path, params)

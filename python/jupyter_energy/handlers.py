@@ -18,8 +18,8 @@ from tornado import gen, web
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamClosedError, UnsatisfiableReadError
 
-from .client import EnergydError, EnergydUnavailable
-from .users import foreign_scope, user_energy
+from .client import EnergydError, EnergydUnavailable, api_url, decode_answer
+from .users import foreign_scope, user_energy_query, user_share
 
 # Read-only energyd endpoints the front end may use, forwarded as they are.
 FORWARDED = ("info", "sources", "now", "history", "energy", "runs", "longterm", "carbon",
@@ -48,8 +48,17 @@ class EnergyHandler(APIHandler):
         # the event loop anyway so a stuck daemon cannot freeze the server.
         return await IOLoop.current().run_in_executor(None, lambda: fn(*args, **kwargs))
 
+    async def energyd_get(self, endpoint: str, params: Dict[str, str]) -> bytes:
+        """energyd's answer (its JSON text) through the kept connections, or EnergydError
+        with energyd's status and body."""
+        answer = await self.energy.pool().request("GET", api_url(endpoint, params))
+        if answer.status >= 400:
+            decode_answer(answer.status, answer.body)
+        return answer.body
+
     def query(self) -> Dict[str, str]:
-        return {k: self.get_argument(k) for k in self.request.arguments}
+        # ``token`` is Jupyter's own (authentication), never passed on to energyd.
+        return {k: self.get_argument(k) for k in self.request.arguments if k != "token"}
 
     def interval(self, default_s: float) -> Optional[Tuple[float, float]]:
         """``from`` and ``to`` (Unix seconds; defaults: now and ``to`` − default_s), or None
@@ -86,11 +95,18 @@ class ForwardHandler(EnergyHandler):
                                      "others_visible = True to show every user's figures"}, 403)
                     return
         try:
-            data = await self.call(self.energy.client().get, endpoint, **params)
+            # ``now`` without parameters: energyd's latest sample from the shared event
+            # stream while that sample is fresh (upstream.LatestSample), else forwarded.
+            body = self.energy.latest_sample() if endpoint == "now" and not params else None
+            if body is None:
+                body = await self.energyd_get(endpoint, params)
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
-        self.write_json(data)
+        # energyd's JSON as it sent it: nothing to decode and encode again.
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body)
 
 
 class StatusHandler(EnergyHandler):
@@ -112,11 +128,13 @@ class YouHandler(EnergyHandler):
         span = self.interval(time.time() - self.energy.started_at)
         if span is None:
             return
+        uid = self.energy.uid
         try:
-            data = await self.call(user_energy, self.energy.client(), self.energy.uid, *span)
+            answer = await self.energyd_get("energy", user_energy_query(uid, *span))
         except EnergydError as exc:
             self.write_energyd_error(exc)
             return
+        data = user_share(decode_answer(200, answer), uid)
         data["you"] = data.pop("user")
         self.write_json(data)
 

@@ -73,10 +73,10 @@ def user_share(answer: Dict[str, Any], uid: int) -> Dict[str, Any]:
     }
 
 
-def user_energy(client: EnergydClient, uid: int, t0: float, t1: float) -> Dict[str, Any]:
-    """energyd's figures for ``user:UID`` over [t0, t1] (clamped by energyd to what it holds)."""
-    answer = client.get("energy", scope=f"user:{uid}", **_times(t0, t1))
-    return user_share(answer, uid)
+def user_energy_query(uid: int, t0: float, t1: float) -> Dict[str, str]:
+    """The query of energyd's ``energy`` for ``user:UID`` over [t0, t1]."""
+    return {"scope": f"user:{uid}", **_times(t0, t1)}
+
 
 
 def _uid_of(name_or_uid: str) -> Optional[int]:

@@ -117,6 +117,28 @@ async def test_longterm_is_forwarded(jp_fetch, energyd, emulated):
     assert lt["step_s"] == 1
 
 
+async def test_now_is_served_from_one_shared_stream_on_kept_connections(jp_fetch, energyd):
+    """`now` asked again and again: energyd's own samples (the JSON of its `now`), from one event
+    stream held by the extension, and the requests forwarded meanwhile share one connection."""
+    deadline = time.monotonic() + 10
+    while (await get(jp_fetch, "now"))["host"]["watts"] is None:
+        assert time.monotonic() < deadline, "no host watts within 10 s"
+        await asyncio.sleep(0.1)
+    direct = EnergydClient(energyd.sock).get("now")
+    answers = []
+    for _ in range(40):
+        answers.append(await get(jp_fetch, "now"))
+        await asyncio.sleep(0.02)
+    ticks = [a["tick"] for a in answers]
+    assert ticks == sorted(ticks) and ticks[-1] > ticks[0], ticks  # never an older sample
+    assert all(set(a) == set(direct) for a in answers)  # energyd's `now`, as it gave it
+    status = (await get(jp_fetch, "status"))["upstream"]
+    assert status["streams_opened"] == 1, status
+    assert status["now_from_stream"] >= 1, status
+    assert status["connections_opened"] <= 2, status  # kept: not one per request
+    assert status["requests"] >= 1 + 40 - status["now_from_stream"], status
+
+
 async def test_energyd_errors_pass_through_as_json(jp_fetch, energyd):
     query = {"from": "yesterday", "to": "1"}
     code, body = await get_error(jp_fetch, "energy", **query)
