@@ -2,9 +2,10 @@
  * CPU time of the history answer (GET /api/v1/history?seconds=900 at 0.1 s) built two ways over
  * the same samples in the same process: the jansson tree dumped to text (energyd before the
  * streaming writer, tests/helpers/history_fixture.c) and the streaming writer (api_history.c).
- * Also the watts alone (history_watts_window for every point and series, no JSON): the part
- * neither way can avoid. Rounds alternate the order; each figure is the median of the rounds
- * with their range. Both texts are compared in every round.
+ * Also the watts alone, no JSON: history_watts_window for every point and series (one window's
+ * scan per point), and history_watts_points for each series (one pass over its samples, what
+ * the writer now uses). Both give the same figures. Rounds alternate the order; each figure is the
+ * median of the rounds with their range. Both texts are compared in every round.
  *
  * usage: history-json-cost [ROUNDS]   (default 21)
  */
@@ -54,8 +55,31 @@ static double watts_only(struct daemon *d, double seconds, double points)
 	return sum;
 }
 
+/* The same with history_watts_points: one pass per series. */
+static double watts_points_only(struct daemon *d, double seconds, double points)
+{
+	const struct history *h = &d->sampler->history;
+	size_t last = h->count - 1, first = last;
+	while (first > 0 && history_time(h, first - 1) >= history_time(h, last) - seconds)
+		first--;
+	size_t n = last - first + 1, step = (size_t)ceil((double)n / points);
+	step = step < 1 ? 1 : step;
+	size_t count = (n + step - 1) / step;
+	double sum = 0, min_s = (double)step * (double)d->sampler->interval_ns / 1e9;
+	double *w = malloc(count * sizeof(*w));
+	bool *ok = malloc(count * sizeof(*ok));
+	for (int c = -1; c < d->set->n && w && ok; c++)
+		if (history_watts_points(h, c, last, step, count, min_s, w, ok) == 0)
+			for (size_t k = 0; k < count; k++)
+				sum += ok[k] ? w[k] : 0;
+	free(w);
+	free(ok);
+	return sum;
+}
+
+#define WAYS 4
 struct figures {
-	double ms[3][ROUNDS_MAX]; /* jansson, jsonw, watts only */
+	double ms[WAYS][ROUNDS_MAX]; /* jansson, jsonw, watts by window, watts in one pass */
 	size_t bytes;
 	int mismatches;
 };
@@ -64,8 +88,9 @@ static void one_round(struct daemon *d, double seconds, double points, int round
                       struct figures *fig)
 {
 	char *text[2] = {NULL, NULL};
-	for (int k = 0; k < 3; k++) {
-		int way = round % 2 ? 2 - k : k; /* alternate the order */
+	double sums[2] = {0, 0};
+	for (int k = 0; k < WAYS; k++) {
+		int way = round % 2 ? WAYS - 1 - k : k; /* alternate the order */
 		double t0 = cpu_ms();
 		if (way == 0) {
 			text[0] = history_fixture_jansson(d, seconds, points);
@@ -74,12 +99,13 @@ static void one_round(struct daemon *d, double seconds, double points, int round
 			api_history_write(d, seconds, points, &w);
 			text[1] = jsonw_finish(&w);
 		} else {
-			volatile double sink = watts_only(d, seconds, points);
-			(void)sink;
+			sums[way - 2] = way == 2 ? watts_only(d, seconds, points)
+			                         : watts_points_only(d, seconds, points);
 		}
 		fig->ms[way][round] = cpu_ms() - t0;
 	}
-	fig->mismatches += !text[0] || !text[1] || strcmp(text[0], text[1]) != 0;
+	fig->mismatches +=
+	    !text[0] || !text[1] || strcmp(text[0], text[1]) != 0 || sums[0] != sums[1];
 	fig->bytes = text[1] ? strlen(text[1]) : 0;
 	free(text[0]);
 	free(text[1]);
@@ -113,12 +139,14 @@ int main(int argc, char **argv)
 		one_round(&f->d, 900, points[p], 0, &fig); /* warm-up: caches, allocator */
 		for (int r = 0; r < rounds; r++)
 			one_round(&f->d, 900, points[p], r, &fig);
-		printf("\nhistory?seconds=900&max_points=%.0f: %zu bytes, %d rounds, texts %s\n\n",
+		printf("\nhistory?seconds=900&max_points=%.0f: %zu bytes, %d rounds, texts and "
+		       "watts %s\n\n",
 		       points[p], fig.bytes, rounds, fig.mismatches ? "DIFFER" : "identical");
 		printf("| way | CPU ms (median) | range |\n| --- | --- | --- |\n");
 		report("jansson tree + json_dumps (before)", fig.ms[0], rounds);
 		report("streaming writer (jsonw)", fig.ms[1], rounds);
-		report("watts alone, no JSON", fig.ms[2], rounds);
+		report("watts alone, by window (history_watts_window)", fig.ms[2], rounds);
+		report("watts alone, one pass (history_watts_points)", fig.ms[3], rounds);
 		bad += fig.mismatches;
 	}
 	history_fixture_free(f);
