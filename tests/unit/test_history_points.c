@@ -294,6 +294,40 @@ static void test_copy_recent(void **state)
 }
 
 /*
+ * A window that reaches the copy's first sample: the counter moves every 0.5 s (four samples,
+ * no bound: neither the usual cadence of the newest updates, every sample, nor a standstill),
+ * then at every sample from 143 on. The window of sample 150 over 3.5 s finds no bound 3.15 s
+ * back and starts at the oldest sample its scan keeps (7.5 s back), because older samples are
+ * held; in a copy that began there it would have none (no update yet). The copy keeps one
+ * sample more, and the figure.
+ */
+static void test_copy_margin(void **state)
+{
+	(void)state;
+	struct history h;
+	assert_int_equal(history_init(&h, 1, 256), 0);
+	uint64_t uj = 1;
+	for (int k = 0; k < 200; k++) {
+		if (k >= 143)
+			uj += 1250000; /* 10 W over 0.125 s */
+		else if (k % 4 == 0)
+			uj += 5000000;
+		history_append(&h, 1000 + 0.125 * k, &uj, uj);
+	}
+	double want, got;
+	assert_int_equal(history_watts_window(&h, 0, 150, 3.5, &want, NULL), 0);
+	struct history copy;
+	size_t shift;
+	assert_int_equal(history_copy_recent(&copy, &h, 150, 3.5, &shift), 0);
+	assert_int_equal(history_watts_window(&copy, 0, 150 - shift, 3.5, &got, NULL), 0);
+	assert_memory_equal(&got, &want, sizeof(got));
+	assert_points_exact(&copy, &h, shift, 0, copy.count - 1, 1, copy.count - (150 - shift),
+	                    3.5);
+	history_free(&copy);
+	history_free(&h);
+}
+
+/*
  * Copies taken under a lock while another thread appends under it (the sampler and a history
  * request): each copy is one moment of the history (every sample is what the generator wrote
  * for its number, held in the host's counter, and the numbers follow each other), and its
@@ -399,6 +433,7 @@ int main(void)
 	    cmocka_unit_test(test_decreasing_times),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test(test_copy_recent),
+	    cmocka_unit_test(test_copy_margin),
 	    cmocka_unit_test(test_copy_under_concurrent_appends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
