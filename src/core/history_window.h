@@ -20,13 +20,25 @@
  * percent around the nominal one, and one interval is meant when the nominal one is asked. */
 #define WINDOW_SLACK 0.9
 
-/* Sorts a, b (no NaN): minsd and maxsd, no branch to mispredict. */
+/* Sorts a, b (no NaN) without a branch to mispredict: x86's minsd and maxsd (the compiler
+ * turns the plain comparison into branches); elsewhere the comparison. Equal values go one way
+ * or the other: the same pair either way. */
+#ifdef __SSE2__
+#include <emmintrin.h>
 #define WINDOW_SORT2(a, b)                                                                         \
 	do {                                                                                       \
-		double lo_ = a < b ? a : b, hi_ = a < b ? b : a;                                   \
+		__m128d x_ = _mm_set_sd(a), y_ = _mm_set_sd(b);                                    \
+		a = _mm_cvtsd_f64(_mm_min_sd(x_, y_));                                             \
+		b = _mm_cvtsd_f64(_mm_max_sd(y_, x_));                                             \
+	} while (0)
+#else
+#define WINDOW_SORT2(a, b)                                                                         \
+	do {                                                                                       \
+		double lo_ = a < b ? a : b, hi_ = b > a ? b : a;                                   \
 		a = lo_;                                                                           \
 		b = hi_;                                                                           \
 	} while (0)
+#endif
 
 /*
  * The median of n gaps (n > 0, no NaN), sorting them in place. Eight (the usual case): a
