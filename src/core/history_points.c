@@ -33,6 +33,7 @@ struct points_series {
 	size_t *updates_to; /* updates at positions 1..p */
 	long *prev, *next;  /* the update before p, after p (-1 / n: none) */
 	size_t *update_pos; /* positions of the updates, ascending */
+	double *gap;        /* the time from the update before to update u (u > 0) */
 	void *mem;
 };
 
@@ -53,7 +54,7 @@ static int series_read(struct points_series *s, const struct history *h, int ser
                        size_t to)
 {
 	size_t cap = to - from + 1;
-	size_t each = sizeof(size_t) * 3 + sizeof(double) + sizeof(uint64_t) + sizeof(long) * 2;
+	size_t each = sizeof(size_t) * 3 + sizeof(double) * 2 + sizeof(uint64_t) + sizeof(long) * 2;
 	s->mem = malloc(cap * each);
 	if (!s->mem)
 		return -ENOMEM;
@@ -65,6 +66,7 @@ static int series_read(struct points_series *s, const struct history *h, int ser
 	s->update_pos = s->updates_to + cap;
 	s->prev = (long *)(s->update_pos + cap);
 	s->next = s->prev + cap;
+	s->gap = (double *)(s->next + cap);
 	const uint64_t *base = series == HISTORY_HOST ? h->host : h->channel + series;
 	size_t stride = series == HISTORY_HOST ? 1 : (size_t)h->n_channels;
 	size_t slot = slot_at(h, from), n = 0, nu = 0;
@@ -84,6 +86,8 @@ static int series_read(struct points_series *s, const struct history *h, int ser
 		s->v[n] = v;
 		s->prev[n] = last_update;
 		if (update) {
+			if (nu > 0)
+				s->gap[nu] = t - s->t[s->update_pos[nu - 1]];
 			last_update = (long)n;
 			s->update_pos[nu++] = n;
 		}
@@ -135,15 +139,19 @@ static bool pw_boundary(const struct points_window *w, long k)
 	return t[k] > from && after + (t[k] - from) > w->hold;
 }
 
-/* scan_period in history.c: the median of the newest gaps between the updates in lo..upto
- * (the update list from index u down: the newest update at or before upto), or 0 gaps. */
+/* scan_period in history.c: the newest gaps between the updates after lo up to update u (the
+ * newest at or before the position asked for), at most WINDOW_GAPS, into gaps; their count. */
 static int pw_gaps(const struct points_window *w, long u, double *gaps)
 {
 	const struct points_series *s = w->s;
-	int n = 0;
-	for (; u >= 1 && n < WINDOW_GAPS && (long)s->update_pos[u - 1] > w->lo; u--)
-		gaps[n++] = s->t[s->update_pos[u]] - s->t[s->update_pos[u - 1]];
-	return n;
+	long first = (long)s->updates_to[w->lo]; /* the first update after lo */
+	long n = u - first;
+	if (n <= 0)
+		return 0;
+	if (n > WINDOW_GAPS)
+		n = WINDOW_GAPS;
+	memcpy(gaps, s->gap + u - n + 1, (size_t)n * sizeof(*gaps));
+	return (int)n;
 }
 
 static double pw_period(const struct points_window *w)
