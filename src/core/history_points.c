@@ -16,6 +16,7 @@
 #include "history_window.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,35 +140,34 @@ static bool pw_boundary(const struct points_window *w, long k)
 	return t[k] > from && after + (t[k] - from) > w->hold;
 }
 
-/* scan_period in history.c: the newest gaps between the updates after lo up to update u (the
- * newest at or before the position asked for), at most WINDOW_GAPS, into gaps; their count. */
-static int pw_gaps(const struct points_window *w, long u, double *gaps)
+/* scan_period in history.c: the median of the newest gaps between the updates after lo up to
+ * update u (the newest at or before the position asked for), at most WINDOW_GAPS of them; NAN
+ * when there are none. */
+static double pw_median_gap(const struct points_window *w, long u)
 {
 	const struct points_series *s = w->s;
-	long first = (long)s->updates_to[w->lo]; /* the first update after lo */
-	long n = u - first;
+	long n = u - (long)s->updates_to[w->lo]; /* from the first update after lo */
 	if (n <= 0)
-		return 0;
-	if (n > WINDOW_GAPS)
-		n = WINDOW_GAPS;
+		return NAN;
+	if (n >= WINDOW_GAPS)
+		return window_median8(s->gap + u - (WINDOW_GAPS - 1));
+	double gaps[WINDOW_GAPS];
 	memcpy(gaps, s->gap + u - n + 1, (size_t)n * sizeof(*gaps));
-	return (int)n;
+	return window_median(gaps, (int)n);
 }
 
 static double pw_period(const struct points_window *w)
 {
 	const struct points_series *s = w->s;
-	double gaps[WINDOW_GAPS];
 	/* The newest update at or before at, then at or before hi. */
-	long u_at = (long)s->updates_to[w->at] - 1, u_hi = (long)s->updates_to[w->hi] - 1;
-	int n = pw_gaps(w, u_at, gaps);
-	if (n == 0)
-		n = pw_gaps(w, u_hi, gaps);
-	if (n == 0) {
-		long m = w->hi - w->lo + 1;
-		return m > 1 ? (s->t[w->hi] - s->t[w->lo]) / (double)(m - 1) : 0;
+	double m = pw_median_gap(w, (long)s->updates_to[w->at] - 1);
+	if (isnan(m))
+		m = pw_median_gap(w, (long)s->updates_to[w->hi] - 1);
+	if (isnan(m)) {
+		long n = w->hi - w->lo + 1;
+		return n > 1 ? (s->t[w->hi] - s->t[w->lo]) / (double)(n - 1) : 0;
 	}
-	return window_median(gaps, n);
+	return m;
 }
 
 /* series_watts_window's decisions once the window's samples are known. */

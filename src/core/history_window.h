@@ -40,40 +40,43 @@
 	} while (0)
 #endif
 
-/*
- * The median of n gaps (n > 0, no NaN), sorting them in place. Eight (the usual case): a
- * sorting network of 19 comparisons (Knuth, TAOCP vol. 3, 5.3.4) in registers, whose
- * compare-and-swaps cost no mispredicted branches on gaps in random order; fewer: insertion.
- * Either way the same sorted values, so the same median.
- */
+_Static_assert(WINDOW_GAPS == 8, "window_median8 takes WINDOW_GAPS gaps");
+
+/* The median of eight gaps (no NaN), v left as it is: a sorting network of 19 comparisons
+ * (Knuth, TAOCP vol. 3, 5.3.4) in registers, whose compare-and-swaps cost no mispredicted
+ * branches on gaps in random order. The same sorted values as any sort, so the same median. */
+static inline double window_median8(const double *v)
+{
+	double a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3], a4 = v[4], a5 = v[5], a6 = v[6],
+	       a7 = v[7];
+	WINDOW_SORT2(a0, a2);
+	WINDOW_SORT2(a1, a3);
+	WINDOW_SORT2(a4, a6);
+	WINDOW_SORT2(a5, a7);
+	WINDOW_SORT2(a0, a4);
+	WINDOW_SORT2(a1, a5);
+	WINDOW_SORT2(a2, a6);
+	WINDOW_SORT2(a3, a7);
+	WINDOW_SORT2(a0, a1);
+	WINDOW_SORT2(a2, a3);
+	WINDOW_SORT2(a4, a5);
+	WINDOW_SORT2(a6, a7);
+	WINDOW_SORT2(a2, a4);
+	WINDOW_SORT2(a3, a5);
+	WINDOW_SORT2(a1, a4);
+	WINDOW_SORT2(a3, a6);
+	WINDOW_SORT2(a1, a2);
+	WINDOW_SORT2(a3, a4);
+	WINDOW_SORT2(a5, a6);
+	return (a3 + a4) / 2;
+}
+
+/* The median of n gaps (0 < n <= WINDOW_GAPS, no NaN); fewer than eight are sorted in place
+ * (insertion: qsort's calls would cost more than the sort). */
 static inline double window_median(double *v, int n)
 {
-	if (n == 8) {
-		double a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3], a4 = v[4], a5 = v[5], a6 = v[6],
-		       a7 = v[7];
-		WINDOW_SORT2(a0, a2);
-		WINDOW_SORT2(a1, a3);
-		WINDOW_SORT2(a4, a6);
-		WINDOW_SORT2(a5, a7);
-		WINDOW_SORT2(a0, a4);
-		WINDOW_SORT2(a1, a5);
-		WINDOW_SORT2(a2, a6);
-		WINDOW_SORT2(a3, a7);
-		WINDOW_SORT2(a0, a1);
-		WINDOW_SORT2(a2, a3);
-		WINDOW_SORT2(a4, a5);
-		WINDOW_SORT2(a6, a7);
-		WINDOW_SORT2(a2, a4);
-		WINDOW_SORT2(a3, a5);
-		WINDOW_SORT2(a1, a4);
-		WINDOW_SORT2(a3, a6);
-		WINDOW_SORT2(a1, a2);
-		WINDOW_SORT2(a3, a4);
-		WINDOW_SORT2(a5, a6);
-		v[0] = a0, v[1] = a1, v[2] = a2, v[3] = a3, v[4] = a4, v[5] = a5, v[6] = a6,
-		v[7] = a7;
-		return (a3 + a4) / 2;
-	}
+	if (n == 8)
+		return window_median8(v);
 	for (int k = 1; k < n; k++) {
 		double x = v[k];
 		int j = k;
