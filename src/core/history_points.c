@@ -24,7 +24,7 @@
  * One series' valid samples from a little before the first point to a little after the last,
  * by position p (oldest first): history index, time, counter; whether the counter changed
  * since the valid sample before (an update; never at position 0), the number of updates up to
- * p, the updates before and after p, and the list of update positions.
+ * p, and the list of update positions (which give the updates before and after p).
  */
 struct points_series {
 	size_t n, n_updates;
@@ -32,7 +32,6 @@ struct points_series {
 	double *t;
 	uint64_t *v;
 	size_t *updates_to; /* updates at positions 1..p */
-	long *prev, *next;  /* the update before p, after p (-1 / n: none) */
 	size_t *update_pos; /* positions of the updates, ascending */
 	double *gap;        /* the time from the update before to update u (u > 0) */
 	void *mem;
@@ -55,7 +54,7 @@ static int series_read(struct points_series *s, const struct history *h, int ser
                        size_t to)
 {
 	size_t cap = to - from + 1;
-	size_t each = sizeof(size_t) * 3 + sizeof(double) * 2 + sizeof(uint64_t) + sizeof(long) * 2;
+	size_t each = sizeof(size_t) * 3 + sizeof(double) * 2 + sizeof(uint64_t);
 	s->mem = malloc(cap * each);
 	if (!s->mem)
 		return -ENOMEM;
@@ -65,14 +64,11 @@ static int series_read(struct points_series *s, const struct history *h, int ser
 	s->idx = (size_t *)(s->v + cap);
 	s->updates_to = s->idx + cap;
 	s->update_pos = s->updates_to + cap;
-	s->prev = (long *)(s->update_pos + cap);
-	s->next = s->prev + cap;
-	s->gap = (double *)(s->next + cap);
+	s->gap = (double *)(s->update_pos + cap);
 	const uint64_t *base = series == HISTORY_HOST ? h->host : h->channel + series;
 	size_t stride = series == HISTORY_HOST ? 1 : (size_t)h->n_channels;
 	size_t slot = slot_at(h, from), n = 0, nu = 0;
 	double t_before = h->t[slot];
-	long last_update = -1;
 	for (size_t i = from; i <= to; i++, slot = slot + 1 < h->capacity ? slot + 1 : 0) {
 		double t = h->t[slot];
 		if (!(t >= t_before))
@@ -85,11 +81,9 @@ static int series_read(struct points_series *s, const struct history *h, int ser
 		s->idx[n] = i;
 		s->t[n] = t;
 		s->v[n] = v;
-		s->prev[n] = last_update;
 		if (update) {
 			if (nu > 0)
 				s->gap[nu] = t - s->t[s->update_pos[nu - 1]];
-			last_update = (long)n;
 			s->update_pos[nu++] = n;
 		}
 		s->updates_to[n] = nu;
@@ -97,11 +91,6 @@ static int series_read(struct points_series *s, const struct history *h, int ser
 	}
 	s->n = n;
 	s->n_updates = nu;
-	for (size_t p = n, next = n; p-- > 0;) {
-		s->next[p] = (long)next;
-		if (p > 0 && s->updates_to[p] != s->updates_to[p - 1])
-			next = p;
-	}
 	return 0;
 }
 
@@ -118,14 +107,22 @@ static bool pw_update(const struct points_window *w, long k)
 	return k > w->lo && w->s->updates_to[k] != w->s->updates_to[k - 1];
 }
 
+/* The update before k after lo, or -1. */
 static long pw_prev(const struct points_window *w, long k)
 {
-	return w->s->prev[k] > w->lo ? w->s->prev[k] : -1;
+	const struct points_series *s = w->s;
+	size_t before = k > 0 ? s->updates_to[k - 1] : 0; /* updates before k */
+	long prev = before > 0 ? (long)s->update_pos[before - 1] : -1;
+	return prev > w->lo ? prev : -1;
 }
 
+/* The update after k up to hi, or -1. */
 static long pw_next(const struct points_window *w, long k)
 {
-	return w->s->next[k] <= w->hi ? w->s->next[k] : -1;
+	const struct points_series *s = w->s;
+	size_t upto = s->updates_to[k]; /* updates up to k: the next is that one */
+	long next = upto < s->n_updates ? (long)s->update_pos[upto] : -1;
+	return next >= 0 && next <= w->hi ? next : -1;
 }
 
 /* scan_boundary in history.c */
@@ -334,10 +331,16 @@ int history_copy_recent(struct history *dst, const struct history *src, size_t f
 	if (from > 0)
 		from--;
 	size_t n = src->count - from;
-	int rc = history_init(dst, src->n_channels, n);
-	if (rc < 0)
-		return rc;
 	size_t nc = (size_t)(src->n_channels ? src->n_channels : 1);
+	/* history_init's arrays, not zeroed (calloc would clear them): every value is copied. */
+	*dst = (struct history){.n_channels = src->n_channels, .capacity = n};
+	dst->t = malloc(n * sizeof(*dst->t));
+	dst->host = malloc(n * sizeof(*dst->host));
+	dst->channel = malloc(n * nc * sizeof(*dst->channel));
+	if (!dst->t || !dst->host || !dst->channel) {
+		history_free(dst);
+		return -ENOMEM;
+	}
 	/* The ring from slot_at(from), in at most two pieces. */
 	for (size_t done = 0; done < n;) {
 		size_t slot = slot_at(src, from + done);
