@@ -161,6 +161,15 @@ void jsonw_real(struct jsonw *w, double v)
 		jsonw_null(w);
 		return;
 	}
+	/* With room for the longest real and its comma already there (the usual case: the history
+	 * reserves its answer's size), straight into the buffer: begin_item then grows nothing and
+	 * fails nothing, as with the real's own length. */
+	if (!w->failed && w->cap - w->len > JSONW_REAL_MAX + 2 &&
+	    w->max_bytes - w->len > JSONW_REAL_MAX + 2) {
+		begin_item(w, JSONW_REAL_MAX);
+		w->len += (size_t)jsonw_format_real(w->buf + w->len, v);
+		return;
+	}
 	char tmp[JSONW_REAL_MAX];
 	int n = jsonw_format_real(tmp, v);
 	put(w, tmp, (size_t)n);
