@@ -35,22 +35,39 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Every point's watts of every series, as both ways compute them; returns a checksum so that
- * the work is not optimised away. */
+/* The points of the answer as api_history_write takes them: count points from last back by
+ * step, each over a window of min_s. */
+struct bench_span {
+	size_t last, step, count;
+	double min_s;
+};
+
+static struct bench_span bench_span(struct daemon *d, double seconds, double points)
+{
+	const struct history *h = &d->sampler->history;
+	struct bench_span sp = {.last = h->count - 1};
+	size_t first = sp.last;
+	while (first > 0 && history_time(h, first - 1) >= history_time(h, sp.last) - seconds)
+		first--;
+	size_t n = sp.last - first + 1;
+	sp.step = (size_t)ceil((double)n / points);
+	sp.step = sp.step < 1 ? 1 : sp.step;
+	sp.count = (n + sp.step - 1) / sp.step;
+	sp.min_s = (double)sp.step * (double)d->sampler->interval_ns / 1e9;
+	return sp;
+}
+
+/* Every point's watts of every series, one window's scan per point (history_watts_window);
+ * returns a checksum so that the work is not optimised away. */
 static double watts_only(struct daemon *d, double seconds, double points)
 {
 	const struct history *h = &d->sampler->history;
-	size_t last = h->count - 1, first = last;
-	while (first > 0 && history_time(h, first - 1) >= history_time(h, last) - seconds)
-		first--;
-	size_t n = last - first + 1, step = (size_t)ceil((double)n / points);
-	step = step < 1 ? 1 : step;
-	size_t count = (n + step - 1) / step;
-	double sum = 0, w, min_s = (double)step * (double)d->sampler->interval_ns / 1e9;
+	struct bench_span sp = bench_span(d, seconds, points);
+	double sum = 0, w;
 	for (int c = -1; c < d->set->n; c++)
-		for (size_t k = 0; k < count; k++)
-			if (history_watts_window(h, c, last - (count - 1 - k) * step, min_s, &w,
-			                         NULL) == 0)
+		for (size_t k = 0; k < sp.count; k++)
+			if (history_watts_window(h, c, sp.last - (sp.count - 1 - k) * sp.step,
+			                         sp.min_s, &w, NULL) == 0)
 				sum += w;
 	return sum;
 }
@@ -59,18 +76,13 @@ static double watts_only(struct daemon *d, double seconds, double points)
 static double watts_points_only(struct daemon *d, double seconds, double points)
 {
 	const struct history *h = &d->sampler->history;
-	size_t last = h->count - 1, first = last;
-	while (first > 0 && history_time(h, first - 1) >= history_time(h, last) - seconds)
-		first--;
-	size_t n = last - first + 1, step = (size_t)ceil((double)n / points);
-	step = step < 1 ? 1 : step;
-	size_t count = (n + step - 1) / step;
-	double sum = 0, min_s = (double)step * (double)d->sampler->interval_ns / 1e9;
-	double *w = malloc(count * sizeof(*w));
-	bool *ok = malloc(count * sizeof(*ok));
+	struct bench_span sp = bench_span(d, seconds, points);
+	double sum = 0;
+	double *w = malloc(sp.count * sizeof(*w));
+	bool *ok = malloc(sp.count * sizeof(*ok));
 	for (int c = -1; c < d->set->n && w && ok; c++)
-		if (history_watts_points(h, c, last, step, count, min_s, w, ok) == 0)
-			for (size_t k = 0; k < count; k++)
+		if (history_watts_points(h, c, sp.last, sp.step, sp.count, sp.min_s, w, ok) == 0)
+			for (size_t k = 0; k < sp.count; k++)
 				sum += ok[k] ? w[k] : 0;
 	free(w);
 	free(ok);
