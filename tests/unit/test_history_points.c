@@ -117,6 +117,16 @@ static void fill(struct history *h, struct gen *g, size_t n)
 	}
 }
 
+/* A ring of capacity samples filled with n from the generator (seed, interval_s), which g
+ * continues. */
+static void filled(struct history *h, struct gen *g, size_t capacity, size_t n, uint64_t seed,
+                   double interval_s)
+{
+	assert_int_equal(history_init(h, NCH, capacity), 0);
+	gen_init(g, seed, interval_s);
+	fill(h, g, n);
+}
+
 /* Every point of history_watts_points for (series, last, step, count, min_s) is what
  * history_watts_window gives on ref for sample i + shift; returns how many had a figure. */
 static size_t assert_points_exact(const struct history *h, const struct history *ref, size_t shift,
@@ -181,9 +191,8 @@ static void test_exact_at_each_interval(void **state)
 		struct history h;
 		struct gen g;
 		/* A ring that has wrapped: the oldest samples overwritten. */
-		assert_int_equal(history_init(&h, NCH, samples[k]), 0);
-		gen_init(&g, 0x9e3779b97f4a7c15ULL + k, intervals[k]);
-		fill(&h, &g, samples[k] + samples[k] / 3);
+		filled(&h, &g, samples[k], samples[k] + samples[k] / 3, 0x9e3779b97f4a7c15ULL + k,
+		       intervals[k]);
 		int parts[] = {0, 3};
 		history_set_host_parts(&h, parts, 2);
 		assert_history_exact(&h, intervals[k]);
@@ -197,9 +206,7 @@ static void test_host_parts(void **state)
 	(void)state;
 	struct history h;
 	struct gen g;
-	assert_int_equal(history_init(&h, NCH, 4000), 0);
-	gen_init(&g, 12345, 0.1);
-	fill(&h, &g, 4000);
+	filled(&h, &g, 4000, 4000, 12345, 0.1);
 	size_t count = h.count / 2;
 	assert_true(assert_points_exact(&h, &h, 0, HISTORY_HOST, h.count - 1, 2, count, 0.2) >
 	            count / 2);
@@ -218,9 +225,7 @@ static void test_decreasing_times(void **state)
 	(void)state;
 	struct history h;
 	struct gen g;
-	assert_int_equal(history_init(&h, NCH, 2000), 0);
-	gen_init(&g, 777, 0.1);
-	fill(&h, &g, 1000);
+	filled(&h, &g, 2000, 1000, 777, 0.1);
 	g.t -= 5; /* the clock steps back 5 s */
 	fill(&h, &g, 1000);
 	for (int series = HISTORY_HOST; series < NCH; series++)
@@ -235,9 +240,7 @@ static void test_bad_arguments(void **state)
 	struct gen g;
 	double w[4];
 	bool ok[4];
-	assert_int_equal(history_init(&h, NCH, 100), 0);
-	gen_init(&g, 1, 0.1);
-	fill(&h, &g, 10);
+	filled(&h, &g, 100, 10, 1, 0.1);
 	assert_int_equal(history_watts_points(&h, 0, 10, 1, 1, 0.1, w, ok), -EINVAL);
 	assert_int_equal(history_watts_points(&h, 0, 9, 4, 4, 0.1, w, ok), -EINVAL);
 	assert_int_equal(history_watts_points(&h, 0, 9, 0, 2, 0.1, w, ok), -EINVAL);
@@ -269,9 +272,7 @@ static void test_copy_recent(void **state)
 	(void)state;
 	struct history h;
 	struct gen g;
-	assert_int_equal(history_init(&h, NCH, 5000), 0);
-	gen_init(&g, 4242, 0.1);
-	fill(&h, &g, 6500);
+	filled(&h, &g, 5000, 6500, 4242, 0.1);
 	int parts[] = {0, 3};
 	history_set_host_parts(&h, parts, 2);
 	const size_t firsts[] = {0, 1, 30, 2500, 4000, 4999};
