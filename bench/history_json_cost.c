@@ -4,8 +4,10 @@
  * streaming writer, tests/helpers/history_fixture.c) and the streaming writer (api_history.c).
  * Also the watts alone, no JSON: history_watts_window for every point and series (one window's
  * scan per point), and history_watts_points for each series (one pass over its samples, what
- * the writer now uses). Both give the same figures. Rounds alternate the order; each figure is the
- * median of the rounds with their range. Both texts are compared in every round.
+ * the writer now uses). Both give the same figures. And the part of the writer's work done
+ * with the sampler's lock held: the copy of the samples (history_copy_recent). Rounds alternate the
+ * order; each figure is the median of the rounds with their range. Both texts are compared in every
+ * round.
  *
  * usage: history-json-cost [ROUNDS]   (default 21)
  */
@@ -91,7 +93,8 @@ static double watts_points_only(struct daemon *d, double seconds, double points)
 
 #define WAYS 4
 struct figures {
-	double ms[WAYS][ROUNDS_MAX]; /* jansson, jsonw, watts by window, watts in one pass */
+	/* jansson, jsonw, watts by window, watts in one pass; then the writer's copy alone */
+	double ms[WAYS + 1][ROUNDS_MAX];
 	size_t bytes;
 	int mismatches;
 };
@@ -116,6 +119,17 @@ static void one_round(struct daemon *d, double seconds, double points, int round
 		}
 		fig->ms[way][round] = cpu_ms() - t0;
 	}
+	/* What api_history_write does with the lock held: the samples copied. */
+	struct bench_span sp = bench_span(d, seconds, points);
+	struct history copy;
+	size_t shift;
+	double t0 = cpu_ms();
+	int rc = history_copy_recent(&copy, &d->sampler->history,
+	                             sp.last - (sp.count - 1) * sp.step, sp.min_s, &shift);
+	fig->ms[WAYS][round] = cpu_ms() - t0;
+	fig->mismatches += rc != 0;
+	if (rc == 0)
+		history_free(&copy);
 	fig->mismatches +=
 	    !text[0] || !text[1] || strcmp(text[0], text[1]) != 0 || sums[0] != sums[1];
 	fig->bytes = text[1] ? strlen(text[1]) : 0;
@@ -159,6 +173,8 @@ int main(int argc, char **argv)
 		report("streaming writer (jsonw)", fig.ms[1], rounds);
 		report("watts alone, by window (history_watts_window)", fig.ms[2], rounds);
 		report("watts alone, one pass (history_watts_points)", fig.ms[3], rounds);
+		report("writer, with the sampler's lock held: the copy (history_copy_recent)",
+		       fig.ms[4], rounds);
 		bad += fig.mismatches;
 	}
 	history_fixture_free(f);
