@@ -94,17 +94,26 @@ static int write_series(struct jsonw *w, const struct daemon *d, const struct hi
 	const struct history *h = &v->h;
 	const struct history_span *sp = &v->sp;
 	size_t n = sp->count ? sp->count : 1;
-	double *watts = malloc(2 * n * sizeof(double)), *host = watts + n;
-	bool *ok = malloc(2 * n * sizeof(bool)), *host_ok = ok + n;
-	int rc = watts && ok ? 0 : -ENOMEM, parts_added = 0;
+	double *watts = malloc(2 * n * sizeof(double));
+	bool *ok = malloc(2 * n * sizeof(bool));
+	if (!watts || !ok) {
+		free(watts);
+		free(ok);
+		return -ENOMEM;
+	}
+	double *host = watts + n;
+	bool *host_ok = ok + n;
+	int rc = 0, parts_added = 0;
 	for (size_t k = 0; k < n; k++) {
 		host[k] = 0;
 		host_ok[k] = true;
 	}
 	jsonw_key(w, "channels");
 	jsonw_object_begin(w);
-	for (int c = 0; c < d->set->n && rc == 0; c++) {
+	for (int c = 0; c < d->set->n; c++) {
 		rc = history_watts_points(h, c, sp->last, sp->step, sp->count, v->min_s, watts, ok);
+		if (rc < 0)
+			break;
 		jsonw_key(w, d->set->ch[c].id);
 		jsonw_object_begin(w);
 		jsonw_key(w, "watts");
@@ -112,9 +121,10 @@ static int write_series(struct jsonw *w, const struct daemon *d, const struct hi
 		jsonw_key(w, "measured");
 		jsonw_bool(w, d->set->ch[c].measured);
 		jsonw_object_end(w);
-		if (parts_added < h->n_host_parts && h->host_parts[parts_added] == c)
+		if (parts_added < h->n_host_parts && h->host_parts[parts_added] == c) {
 			history_points_add(host, host_ok, watts, ok, sp->count);
-		parts_added += parts_added < h->n_host_parts && h->host_parts[parts_added] == c;
+			parts_added++;
+		}
 	}
 	jsonw_object_end(w);
 	if (rc == 0 && h->n_host_parts == 0)
@@ -123,12 +133,15 @@ static int write_series(struct jsonw *w, const struct daemon *d, const struct hi
 	for (; parts_added < h->n_host_parts && rc == 0; parts_added++) {
 		rc = history_watts_points(h, h->host_parts[parts_added], sp->last, sp->step,
 		                          sp->count, v->min_s, watts, ok);
-		history_points_add(host, host_ok, watts, ok, sp->count);
+		if (rc == 0)
+			history_points_add(host, host_ok, watts, ok, sp->count);
 	}
-	jsonw_key(w, "host");
-	jsonw_object_begin(w);
-	jsonw_key(w, "watts");
-	write_column(w, host, host_ok, sp->count);
+	if (rc == 0) {
+		jsonw_key(w, "host");
+		jsonw_object_begin(w);
+		jsonw_key(w, "watts");
+		write_column(w, host, host_ok, sp->count);
+	}
 	free(watts);
 	free(ok);
 	return rc;
