@@ -2,9 +2,12 @@
  * CPU time of the history answer (GET /api/v1/history?seconds=900 at 0.1 s) built two ways over
  * the same samples in the same process: the jansson tree dumped to text (energyd before the
  * streaming writer, tests/helpers/history_fixture.c) and the streaming writer (api_history.c).
- * Also the watts alone (history_watts_window for every point and series, no JSON): the part
- * neither way can avoid. Rounds alternate the order; each figure is the median of the rounds
- * with their range. Both texts are compared in every round.
+ * Also the watts alone, no JSON: history_watts_window for every point and series (one window's
+ * scan per point), and history_watts_points for each series (one pass over its samples, what
+ * the writer now uses). Both give the same figures. And the part of the writer's work done
+ * with the sampler's lock held: the copy of the samples (history_copy_recent). Rounds alternate the
+ * order; each figure is the median of the rounds with their range. Both texts are compared in every
+ * round.
  *
  * usage: history-json-cost [ROUNDS]   (default 21)
  */
@@ -34,28 +37,64 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Every point's watts of every series, as both ways compute them; returns a checksum so that
- * the work is not optimised away. */
+/* The points of the answer as api_history_write takes them: count points from last back by
+ * step, each over a window of min_s. */
+struct bench_span {
+	size_t last, step, count;
+	double min_s;
+};
+
+static struct bench_span bench_span(struct daemon *d, double seconds, double points)
+{
+	const struct history *h = &d->sampler->history;
+	struct bench_span sp = {.last = h->count - 1};
+	size_t first = sp.last;
+	while (first > 0 && history_time(h, first - 1) >= history_time(h, sp.last) - seconds)
+		first--;
+	size_t n = sp.last - first + 1;
+	sp.step = (size_t)ceil((double)n / points);
+	sp.step = sp.step < 1 ? 1 : sp.step;
+	sp.count = (n + sp.step - 1) / sp.step;
+	sp.min_s = (double)sp.step * (double)d->sampler->interval_ns / 1e9;
+	return sp;
+}
+
+/* Every point's watts of every series, one window's scan per point (history_watts_window);
+ * returns a checksum so that the work is not optimised away. */
 static double watts_only(struct daemon *d, double seconds, double points)
 {
 	const struct history *h = &d->sampler->history;
-	size_t last = h->count - 1, first = last;
-	while (first > 0 && history_time(h, first - 1) >= history_time(h, last) - seconds)
-		first--;
-	size_t n = last - first + 1, step = (size_t)ceil((double)n / points);
-	step = step < 1 ? 1 : step;
-	size_t count = (n + step - 1) / step;
-	double sum = 0, w, min_s = (double)step * (double)d->sampler->interval_ns / 1e9;
+	struct bench_span sp = bench_span(d, seconds, points);
+	double sum = 0, w;
 	for (int c = -1; c < d->set->n; c++)
-		for (size_t k = 0; k < count; k++)
-			if (history_watts_window(h, c, last - (count - 1 - k) * step, min_s, &w,
-			                         NULL) == 0)
+		for (size_t k = 0; k < sp.count; k++)
+			if (history_watts_window(h, c, sp.last - (sp.count - 1 - k) * sp.step,
+			                         sp.min_s, &w, NULL) == 0)
 				sum += w;
 	return sum;
 }
 
+/* The same with history_watts_points: one pass per series. */
+static double watts_points_only(struct daemon *d, double seconds, double points)
+{
+	const struct history *h = &d->sampler->history;
+	struct bench_span sp = bench_span(d, seconds, points);
+	double sum = 0;
+	double *w = malloc(sp.count * sizeof(*w));
+	bool *ok = malloc(sp.count * sizeof(*ok));
+	for (int c = -1; c < d->set->n && w && ok; c++)
+		if (history_watts_points(h, c, sp.last, sp.step, sp.count, sp.min_s, w, ok) == 0)
+			for (size_t k = 0; k < sp.count; k++)
+				sum += ok[k] ? w[k] : 0;
+	free(w);
+	free(ok);
+	return sum;
+}
+
+#define WAYS 4
 struct figures {
-	double ms[3][ROUNDS_MAX]; /* jansson, jsonw, watts only */
+	/* jansson, jsonw, watts by window, watts in one pass; then the writer's copy alone */
+	double ms[WAYS + 1][ROUNDS_MAX];
 	size_t bytes;
 	int mismatches;
 };
@@ -64,8 +103,9 @@ static void one_round(struct daemon *d, double seconds, double points, int round
                       struct figures *fig)
 {
 	char *text[2] = {NULL, NULL};
-	for (int k = 0; k < 3; k++) {
-		int way = round % 2 ? 2 - k : k; /* alternate the order */
+	double sums[2] = {0, 0};
+	for (int k = 0; k < WAYS; k++) {
+		int way = round % 2 ? WAYS - 1 - k : k; /* alternate the order */
 		double t0 = cpu_ms();
 		if (way == 0) {
 			text[0] = history_fixture_jansson(d, seconds, points);
@@ -74,12 +114,24 @@ static void one_round(struct daemon *d, double seconds, double points, int round
 			api_history_write(d, seconds, points, &w);
 			text[1] = jsonw_finish(&w);
 		} else {
-			volatile double sink = watts_only(d, seconds, points);
-			(void)sink;
+			sums[way - 2] = way == 2 ? watts_only(d, seconds, points)
+			                         : watts_points_only(d, seconds, points);
 		}
 		fig->ms[way][round] = cpu_ms() - t0;
 	}
-	fig->mismatches += !text[0] || !text[1] || strcmp(text[0], text[1]) != 0;
+	/* What api_history_write does with the lock held: the samples copied. */
+	struct bench_span sp = bench_span(d, seconds, points);
+	struct history copy;
+	size_t shift;
+	double t0 = cpu_ms();
+	int rc = history_copy_recent(&copy, &d->sampler->history,
+	                             sp.last - (sp.count - 1) * sp.step, sp.min_s, &shift);
+	fig->ms[WAYS][round] = cpu_ms() - t0;
+	fig->mismatches += rc != 0;
+	if (rc == 0)
+		history_free(&copy);
+	fig->mismatches +=
+	    !text[0] || !text[1] || strcmp(text[0], text[1]) != 0 || sums[0] != sums[1];
 	fig->bytes = text[1] ? strlen(text[1]) : 0;
 	free(text[0]);
 	free(text[1]);
@@ -113,12 +165,16 @@ int main(int argc, char **argv)
 		one_round(&f->d, 900, points[p], 0, &fig); /* warm-up: caches, allocator */
 		for (int r = 0; r < rounds; r++)
 			one_round(&f->d, 900, points[p], r, &fig);
-		printf("\nhistory?seconds=900&max_points=%.0f: %zu bytes, %d rounds, texts %s\n\n",
+		printf("\nhistory?seconds=900&max_points=%.0f: %zu bytes, %d rounds, texts and "
+		       "watts %s\n\n",
 		       points[p], fig.bytes, rounds, fig.mismatches ? "DIFFER" : "identical");
 		printf("| way | CPU ms (median) | range |\n| --- | --- | --- |\n");
 		report("jansson tree + json_dumps (before)", fig.ms[0], rounds);
 		report("streaming writer (jsonw)", fig.ms[1], rounds);
-		report("watts alone, no JSON", fig.ms[2], rounds);
+		report("watts alone, by window (history_watts_window)", fig.ms[2], rounds);
+		report("watts alone, one pass (history_watts_points)", fig.ms[3], rounds);
+		report("writer, with the sampler's lock held: the copy (history_copy_recent)",
+		       fig.ms[4], rounds);
 		bad += fig.mismatches;
 	}
 	history_fixture_free(f);

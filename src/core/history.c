@@ -1,4 +1,5 @@
 #include "history.h"
+#include "history_window.h"
 #include "mem.h"
 
 #include <errno.h>
@@ -9,22 +10,10 @@
 /* How far a query looks for a valid sample around a failed read. */
 #define HISTORY_SEARCH_MAX 1000
 
-/* history_watts_window: how far it looks back (samples, seconds beyond the window asked for)
- * and ahead, and how many gaps between updates give the update period. */
-#define WINDOW_GAPS     8
-#define WINDOW_SCAN_MAX 512
-#define WINDOW_SCAN_S   4.0
-#define WINDOW_FWD_MAX  64
-#define WINDOW_FWD_S    2.0
-/* A gap between updates up to this many periods is the usual cadence. */
-#define WINDOW_REGULAR 1.5
-/* A window up to this much shorter than asked still counts: sample intervals jitter by a few
- * percent around the nominal one, and one interval is meant when the nominal one is asked. */
-#define WINDOW_SLACK 0.9
-
 int history_init(struct history *h, int n_channels, size_t capacity)
 {
 	h->n_channels = n_channels;
+	h->n_host_parts = 0;
 	h->capacity = capacity;
 	h->head = h->count = 0;
 	h->t = calloc(capacity, sizeof(*h->t));
@@ -196,23 +185,9 @@ void history_set_host_parts(struct history *h, const int *channels, int n)
 			h->host_parts[h->n_host_parts++] = channels[k];
 }
 
-/* Ascending, in place: at most WINDOW_GAPS values, where qsort's calls cost more than the
- * sort. */
-static void sort_small(double *v, int n)
-{
-	for (int k = 1; k < n; k++) {
-		double x = v[k];
-		int j = k;
-		for (; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
-
 /* The valid samples around the one asked for, oldest first: index, time, counter, whether
  * the counter moved since the sample before (an update), and the updates before and after each
  * position (-1: none). n: their count, at: the position of the sample asked for. */
-#define WINDOW_N (WINDOW_SCAN_MAX + WINDOW_FWD_MAX)
 struct window_scan {
 	size_t idx[WINDOW_N];
 	double t[WINDOW_N];
@@ -309,8 +284,7 @@ static double scan_period(const struct window_scan *w)
 	}
 	if (n == 0)
 		return w->n > 1 ? (w->t[w->n - 1] - w->t[0]) / (w->n - 1) : 0;
-	sort_small(gaps, n);
-	return n % 2 ? gaps[n / 2] : (gaps[n / 2 - 1] + gaps[n / 2]) / 2;
+	return window_median(gaps, n);
 }
 
 /*

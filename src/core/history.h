@@ -8,6 +8,7 @@
 #ifndef ENERGY_HISTORY_H
 #define ENERGY_HISTORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,5 +94,30 @@ struct history_window {
 };
 int history_watts_window(const struct history *h, int series, size_t i, double min_s, double *watts,
                          struct history_window *win);
+
+/*
+ * history_watts_window's figure (min_s, no window bounds) for the count samples last - (count - 1
+ * - k) * step, k < count, of one series (the host total too: the sum of its parts, in their
+ * order), into watts[k], with ok[k] false where history_watts_window returns an error. The
+ * same figures to the bit, at a fraction of the cost for many points: each sample is read once.
+ * Returns 0, -EINVAL (points outside the history), or -ENOMEM.
+ */
+int history_watts_points(const struct history *h, int series, size_t last, size_t step,
+                         size_t count, double min_s, double *watts, bool *ok);
+
+/* sum[k] += watts[k] and ok[k] &= watts_ok[k] for k < count: a host part's figures added in. */
+void history_points_add(double *sum, bool *ok, const double *watts, const bool *watts_ok,
+                        size_t count);
+
+/*
+ * A private copy (dst, initialised here; history_free it) of src's samples from index first to
+ * the newest, with the older ones that history_watts_window looks at for them with a window of
+ * at least min_s: on dst, history_watts_window and history_watts_points give for sample i -
+ * *shift what they give on src for every sample i >= first. The caller holds src's lock while
+ * copying and none after: an answer of many points does not hold up the sampler. Needs the
+ * times not to decrease (the sampler's clock). 0, -EINVAL (first not held) or -ENOMEM.
+ */
+int history_copy_recent(struct history *dst, const struct history *src, size_t first, double min_s,
+                        size_t *shift);
 
 #endif

@@ -73,7 +73,8 @@ json_t *api_carbon_brief(struct carbon *c, double now);
 
 /* The history answer (docs/api.md): the newest `seconds` of the history in at most max_points
  * points, written into w (initialised here, bounded by the points' count; the caller finishes
- * it). With the sampler's lock held (api_history.c). */
+ * it). Takes the sampler's lock to copy the samples it needs, and makes the answer from the copy
+ * after releasing it (api_history.c). */
 void api_history_write(struct daemon *d, double seconds, double max_points, struct jsonw *w);
 
 /* The `now` object (also one event of the stream); with the sampler's lock held. */

@@ -2,10 +2,13 @@
  * The body of GET /api/v1/history (docs/api.md): columnar series for charts, the newest
  * `seconds` of the in-memory history downsampled to at most max_points points. Written with the
  * streaming writer (jsonw.h): at 0.1 s, 900 seconds are 9,000 samples and a tree of jansson
- * values for them cost several times the rest of the request.
+ * values for them cost several times the rest of the request. The watts of all the points of
+ * a series come from one pass over its samples (history_watts_points), in a copy of them taken
+ * under the sampler's lock: the lock is held for the copy only, not for the answer.
  */
 #include "api.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -36,113 +39,143 @@ static struct history_span history_span(const struct history *h, double seconds,
 	return sp;
 }
 
-/*
- * The host's watts as the sum of its parts (history_watts_window adds each part's own window in
- * the order of host_parts, from 0): when the parts come in channel order, the channel columns
- * written before the host's add up the same figures in the same order, and the host costs no
- * second look at the samples.
- */
-struct host_sum {
-	double *watts; /* per point; NULL: the host is asked to history_watts_window */
-	bool *ok;      /* every part so far had a figure at the point */
-	bool part[CHANNELS_MAX];
-};
-
-static void host_sum_init(struct host_sum *hs, const struct history *h, size_t count)
+/* One series' figures at every point, written as a column (null where it has none). */
+static void write_column(struct jsonw *w, const double *watts, const bool *ok, size_t count)
 {
-	*hs = (struct host_sum){0};
-	if (h->n_host_parts == 0 || count == 0)
-		return;
-	for (int k = 0; k < h->n_host_parts; k++) {
-		if (k > 0 && h->host_parts[k] <= h->host_parts[k - 1])
-			return;
-		hs->part[h->host_parts[k]] = true;
-	}
-	hs->watts = calloc(count, sizeof(*hs->watts));
-	hs->ok = malloc(count * sizeof(*hs->ok));
-	if (!hs->watts || !hs->ok) {
-		free(hs->watts);
-		free(hs->ok);
-		hs->watts = NULL;
-		hs->ok = NULL;
-		return;
-	}
-	for (size_t k = 0; k < count; k++)
-		hs->ok[k] = true;
-}
-
-/* One series' watts at every point, each over a window of at least the step (null where the
- * series has none); a host part's figures also go into hs. */
-static void write_watts(struct jsonw *w, const struct history *h, int series,
-                        const struct history_span *sp, double min_s, struct host_sum *hs)
-{
-	bool from_parts = series == HISTORY_HOST && hs->watts;
-	bool part = series >= 0 && hs->watts && hs->part[series];
 	jsonw_array_begin(w);
-	for (size_t k = 0; k < sp->count; k++) {
-		double watts;
-		size_t i = sp->last - (sp->count - 1 - k) * sp->step;
-		bool ok = from_parts ? hs->ok[k]
-		                     : history_watts_window(h, series, i, min_s, &watts, NULL) == 0;
-		if (from_parts)
-			watts = hs->watts[k];
-		else if (part && ok)
-			hs->watts[k] += watts;
-		else if (part)
-			hs->ok[k] = false;
-		if (ok)
-			jsonw_real(w, watts);
+	for (size_t k = 0; k < count; k++) {
+		if (ok[k])
+			jsonw_real(w, watts[k]);
 		else
 			jsonw_null(w);
 	}
 	jsonw_array_end(w);
 }
 
-void api_history_write(struct daemon *d, double seconds, double points, struct jsonw *w)
+/*
+ * Everything but the samples is read under the sampler's lock with them: the coverage may
+ * change with a channel's status. The copy (history_copy_recent) holds the points and the
+ * samples their windows look at; the watts and the text are made from it after the lock is
+ * released, so that a large answer does not hold up the sampler.
+ */
+struct history_view {
+	struct history h;
+	struct history_span sp;
+	struct host_coverage coverage;
+	double interval_s, min_s;
+};
+
+static int history_view_take(struct sampler *s, double seconds, double points,
+                             struct history_view *v)
 {
-	const struct sampler *s = d->sampler;
-	const struct history *h = &s->history;
-	struct history_span sp = history_span(h, seconds, points);
-	size_t columns = (size_t)d->set->n + 2;
-	jsonw_init(w, sp.count * columns * 20 + HISTORY_JSON_FIXED,
-	           sp.count * columns * JSONW_REAL_MAX + columns * (6 * CHANNEL_ID_MAX + 64) +
-	               HISTORY_JSON_FIXED);
-	double min_s = (double)sp.step * (double)s->interval_ns / 1e9;
-	struct host_sum hs;
-	host_sum_init(&hs, h, sp.count);
-	jsonw_object_begin(w);
-	jsonw_key(w, "t");
-	jsonw_array_begin(w);
-	for (size_t k = 0; k < sp.count; k++)
-		jsonw_real(w, history_time(h, sp.last - (sp.count - 1 - k) * sp.step));
-	jsonw_array_end(w);
+	int rc = 0;
+	*v = (struct history_view){0};
+	sampler_lock(s);
+	v->sp = history_span(&s->history, seconds, points);
+	v->coverage = s->coverage;
+	v->interval_s = (double)s->interval_ns / 1e9;
+	v->min_s = (double)v->sp.step * (double)s->interval_ns / 1e9;
+	if (v->sp.count > 0) {
+		size_t shift;
+		rc = history_copy_recent(&v->h, &s->history,
+		                         v->sp.last - (v->sp.count - 1) * v->sp.step, v->min_s,
+		                         &shift);
+		v->sp.last -= shift;
+	}
+	sampler_unlock(s);
+	return rc;
+}
+
+/* The channels' columns, then the host's: the sum of its parts in their order
+ * (history_watts_points), the parts met in that order among the channels added as they are
+ * written. -ENOMEM when a column could not be computed. */
+static int write_series(struct jsonw *w, const struct daemon *d, const struct history_view *v)
+{
+	const struct history *h = &v->h;
+	const struct history_span *sp = &v->sp;
+	size_t n = sp->count ? sp->count : 1;
+	double *watts = malloc(2 * n * sizeof(double));
+	bool *ok = malloc(2 * n * sizeof(bool));
+	if (!watts || !ok) {
+		free(watts);
+		free(ok);
+		return -ENOMEM;
+	}
+	double *host = watts + n;
+	bool *host_ok = ok + n;
+	int rc = 0, parts_added = 0;
+	for (size_t k = 0; k < n; k++) {
+		host[k] = 0;
+		host_ok[k] = true;
+	}
 	jsonw_key(w, "channels");
 	jsonw_object_begin(w);
 	for (int c = 0; c < d->set->n; c++) {
+		rc = history_watts_points(h, c, sp->last, sp->step, sp->count, v->min_s, watts, ok);
+		if (rc < 0)
+			break;
 		jsonw_key(w, d->set->ch[c].id);
 		jsonw_object_begin(w);
 		jsonw_key(w, "watts");
-		write_watts(w, h, c, &sp, min_s, &hs);
+		write_column(w, watts, ok, sp->count);
 		jsonw_key(w, "measured");
 		jsonw_bool(w, d->set->ch[c].measured);
 		jsonw_object_end(w);
+		if (parts_added < h->n_host_parts && h->host_parts[parts_added] == c) {
+			history_points_add(host, host_ok, watts, ok, sp->count);
+			parts_added++;
+		}
 	}
 	jsonw_object_end(w);
-	jsonw_key(w, "host");
+	if (rc == 0 && h->n_host_parts == 0)
+		rc = history_watts_points(h, HISTORY_HOST, sp->last, sp->step, sp->count, v->min_s,
+		                          host, host_ok);
+	for (; parts_added < h->n_host_parts && rc == 0; parts_added++) {
+		rc = history_watts_points(h, h->host_parts[parts_added], sp->last, sp->step,
+		                          sp->count, v->min_s, watts, ok);
+		if (rc == 0)
+			history_points_add(host, host_ok, watts, ok, sp->count);
+	}
+	if (rc == 0) {
+		jsonw_key(w, "host");
+		jsonw_object_begin(w);
+		jsonw_key(w, "watts");
+		write_column(w, host, host_ok, sp->count);
+	}
+	free(watts);
+	free(ok);
+	return rc;
+}
+
+void api_history_write(struct daemon *d, double seconds, double points, struct jsonw *w)
+{
+	struct history_view v;
+	int rc = history_view_take(d->sampler, seconds, points, &v);
+	size_t columns = (size_t)d->set->n + 2;
+	jsonw_init(w, v.sp.count * columns * 20 + HISTORY_JSON_FIXED,
+	           v.sp.count * columns * JSONW_REAL_MAX + columns * (6 * CHANNEL_ID_MAX + 64) +
+	               HISTORY_JSON_FIXED);
 	jsonw_object_begin(w);
-	jsonw_key(w, "watts");
-	write_watts(w, h, HISTORY_HOST, &sp, min_s, &hs);
-	free(hs.watts);
-	free(hs.ok);
+	jsonw_key(w, "t");
+	jsonw_array_begin(w);
+	for (size_t k = 0; k < v.sp.count && rc == 0; k++)
+		jsonw_real(w, history_time(&v.h, v.sp.last - (v.sp.count - 1 - k) * v.sp.step));
+	jsonw_array_end(w);
+	if (rc == 0)
+		rc = write_series(w, d, &v);
+	history_free(&v.h);
+	/* Out of memory: the document stays open, and jsonw_finish gives NULL (a 503). */
+	if (rc < 0)
+		return;
 	jsonw_key(w, "coverage");
 	jsonw_array_begin(w);
-	for (int k = 0; k < s->coverage.n; k++)
-		jsonw_string(w, d->set->ch[s->coverage.idx[k]].id);
+	for (int k = 0; k < v.coverage.n; k++)
+		jsonw_string(w, d->set->ch[v.coverage.idx[k]].id);
 	jsonw_array_end(w);
 	jsonw_key(w, "measured");
-	jsonw_bool(w, s->coverage.measured);
+	jsonw_bool(w, v.coverage.measured);
 	jsonw_object_end(w);
 	jsonw_key(w, "interval_s");
-	jsonw_real(w, (double)s->interval_ns / 1e9);
+	jsonw_real(w, v.interval_s);
 	jsonw_object_end(w);
 }

@@ -113,12 +113,10 @@ void api_history_route(struct api *api, const struct http_request *req, struct h
 		           "max_points: 1..100000");
 		return;
 	}
-	/* Written straight into one buffer under the sampler's lock (api_history.c): a tree of
-	 * jansson values for thousands of points cost more than the rest of the request. */
+	/* Written straight into one buffer (api_history.c): a tree of jansson values for
+	 * thousands of points cost more than the rest of the request. */
 	struct jsonw w;
-	sampler_lock(api->d->sampler);
 	api_history_write(api->d, seconds, points, &w);
-	sampler_unlock(api->d->sampler);
 	api_reply_writer(res, &w, "ask for fewer points (max_points) or a shorter span (seconds)");
 }
 

@@ -161,6 +161,15 @@ void jsonw_real(struct jsonw *w, double v)
 		jsonw_null(w);
 		return;
 	}
+	/* With room for the longest real and its comma already there (the usual case: the history
+	 * reserves its answer's size), straight into the buffer: begin_item then grows nothing and
+	 * fails nothing, as with the real's own length. */
+	if (!w->failed && w->cap - w->len > JSONW_REAL_MAX + 2 &&
+	    w->max_bytes - w->len > JSONW_REAL_MAX + 2) {
+		begin_item(w, JSONW_REAL_MAX);
+		w->len += (size_t)jsonw_format_real(w->buf + w->len, v);
+		return;
+	}
 	char tmp[JSONW_REAL_MAX];
 	int n = jsonw_format_real(tmp, v);
 	put(w, tmp, (size_t)n);
@@ -288,59 +297,70 @@ static int format_slow(char out[JSONW_REAL_MAX], double v)
 	return n;
 }
 
-/*
- * %g's layout of the 16 digits d (10^15 <= d < 10^16) times 10^(e10 - 15): fixed notation when
- * -4 <= e10 < 16, else d.ddde[-]X; trailing zeros dropped, as printf does without '#'.
- */
-static int layout(char *out, bool negative, uint64_t d, int e10)
+/* The 8 digits of x < 10^8 into out[0..7]: two halves of 4, each two pairs, so that the
+ * divisions (multiplications once compiled) do not wait on one another. */
+static void digits8(char *out, uint32_t x)
 {
 	static const char pairs[] =
 	    "00010203040506070809101112131415161718192021222324252627282930313233"
 	    "34353637383940414243444546474849505152535455565758596061626364656667"
 	    "6869707172737475767778798081828384858687888990919293949596979899";
-	char dig[16];
-	for (int k = 14; k >= 0; k -= 2, d /= 100)
-		memcpy(dig + k, pairs + 2 * (d % 100), 2);
+	uint32_t hi = x / 10000, lo = x % 10000;
+	memcpy(out, pairs + 2 * (hi / 100), 2);
+	memcpy(out + 2, pairs + 2 * (hi % 100), 2);
+	memcpy(out + 4, pairs + 2 * (lo / 100), 2);
+	memcpy(out + 6, pairs + 2 * (lo % 100), 2);
+}
+
+/*
+ * %g's layout of the 16 digits d (10^15 <= d < 10^16) times 10^(e10 - 15): fixed notation when
+ * -4 <= e10 < 16, else d.ddde[-]X; trailing zeros dropped, as printf does without '#'. The
+ * digits go with copies of a fixed 16 bytes (no call to memcpy for a few bytes), of which the
+ * text keeps what it needs: each stays within out's JSONW_REAL_MAX bytes (the text itself is at
+ * most 24 and its NUL).
+ */
+static int layout(char out[JSONW_REAL_MAX], bool negative, uint64_t d, int e10)
+{
+	char dig[32];
+	digits8(dig, (uint32_t)(d / 100000000));
+	digits8(dig + 8, (uint32_t)(d % 100000000));
+	memset(dig + 16, '0', 16);
 	int nd = 16;
 	while (nd > 1 && dig[nd - 1] == '0')
 		nd--;
 	char *o = out;
-	if (negative)
-		*o++ = '-';
+	*o = '-';
+	o += negative;
 	if (e10 < -4 || e10 >= 16) {
-		*o++ = dig[0];
-		if (nd > 1) {
-			*o++ = '.';
-			memcpy(o, dig + 1, (size_t)nd - 1);
-			o += nd - 1;
-		}
+		o[0] = dig[0];
+		o[1] = '.';
+		memcpy(o + 2, dig + 1, 16);
+		o += nd > 1 ? nd + 1 : 1;
 		*o++ = 'e';
 		int x = e10;
-		if (x < 0) {
-			*o++ = '-';
-			x = -x;
-		}
+		*o = '-';
+		o += x < 0;
+		x = x < 0 ? -x : x;
 		if (x >= 100)
 			*o++ = (char)('0' + x / 100);
 		if (x >= 10)
 			*o++ = (char)('0' + x / 10 % 10);
 		*o++ = (char)('0' + x % 10);
 	} else if (e10 >= 0) {
-		memcpy(o, dig, (size_t)e10 + 1);
+		memcpy(o, dig, 16);
 		o += e10 + 1;
 		*o++ = '.';
-		if (nd > e10 + 1) {
-			memcpy(o, dig + e10 + 1, (size_t)(nd - e10 - 1));
-			o += nd - e10 - 1;
-		} else {
-			*o++ = '0'; /* an integral value: jansson's ".0" */
-		}
+		/* The fraction's digits, or "0" for an integral value (jansson's ".0"): dig is
+		 * padded with zeros. */
+		if (e10 <= 13) /* from out + e10 + 3 at most */
+			memcpy(o, dig + e10 + 1, 16);
+		else
+			memcpy(o, dig + e10 + 1, 2);
+		o += nd > e10 + 1 ? nd - e10 - 1 : 1;
 	} else {
-		*o++ = '0';
-		*o++ = '.';
-		for (int k = -1; k > e10; k--)
-			*o++ = '0';
-		memcpy(o, dig, (size_t)nd);
+		memcpy(o, "0.000000", 8);
+		o += 1 - e10; /* "0." and -e10 - 1 zeros */
+		memcpy(o, dig, 16);
 		o += nd;
 	}
 	*o = '\0';

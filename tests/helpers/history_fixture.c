@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,6 +30,7 @@ struct history_fixture *history_fixture_new(size_t n, double interval_s)
 	f->set.n = 4;
 	struct sampler *s = &f->sampler;
 	s->set = &f->set;
+	pthread_mutex_init(&s->lock, NULL); /* api_history_write takes it */
 	s->interval_ns = (uint64_t)llround(interval_s * 1e9);
 	s->coverage = (struct host_coverage){.idx = {0, 3}, .n = 2, .measured = true};
 	if (history_init(&s->history, 4, n ? n : 1) < 0) {
@@ -57,6 +59,7 @@ void history_fixture_free(struct history_fixture *f)
 	if (!f)
 		return;
 	history_free(&f->sampler.history);
+	pthread_mutex_destroy(&f->sampler.lock);
 	free(f);
 }
 
