@@ -10,10 +10,11 @@
  * bench/RESULTS.md.
  *
  * It reports on its standard output, one line each time: "ready FILES" once the files are
- * open, and "samples=N failed=F energy_uj=E cpu_ns=C" on SIGUSR1 (then it goes on), when
+ * open, and "samples=N failed=F energy_uj=E t_ns=T cpu_ns=C" on SIGUSR1 (then it goes on), when
  * SIGTERM or SIGINT stop it and after -n samples. N counts the ticks taken, F the reads that
  * failed (bad text, a counter outside its range), E the energy added over all counters since
- * each one's first reading, C the process's CPU time (CLOCK_PROCESS_CPUTIME_ID).
+ * each one's first reading, T the CLOCK_MONOTONIC time of the last sample (a sample has a time,
+ * as energyd's have) and C the process's CPU time (CLOCK_PROCESS_CPUTIME_ID).
  *
  * usage: floor [-i INTERVAL_S] [-n SAMPLES] ENERGY_UJ_FILE...    (default 0.1 s, no end)
  */
@@ -86,12 +87,13 @@ static void floor_tick(struct counter *c, int n, uint64_t *energy_uj, uint64_t *
 	}
 }
 
-static void floor_report(uint64_t samples, uint64_t failed, uint64_t energy_uj)
+static void floor_report(uint64_t samples, uint64_t failed, uint64_t energy_uj, uint64_t t_ns)
 {
 	struct timespec cpu;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
-	printf("samples=%" PRIu64 " failed=%" PRIu64 " energy_uj=%" PRIu64 " cpu_ns=%" PRIu64 "\n",
-	       samples, failed, energy_uj,
+	printf("samples=%" PRIu64 " failed=%" PRIu64 " energy_uj=%" PRIu64 " t_ns=%" PRIu64
+	       " cpu_ns=%" PRIu64 "\n",
+	       samples, failed, energy_uj, t_ns,
 	       (uint64_t)cpu.tv_sec * 1000000000u + (uint64_t)cpu.tv_nsec);
 	fflush(stdout);
 }
@@ -138,11 +140,12 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	uint64_t interval_ns = (uint64_t)(interval_s * 1e9 + 0.5);
-	uint64_t samples = 0, failed = 0, energy_uj = 0;
+	uint64_t samples = 0, failed = 0, energy_uj = 0, t_ns = 0;
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	while (!stop_wanted && (limit == 0 || samples < limit)) {
 		floor_tick(c, n, &energy_uj, &failed);
+		t_ns = energy_monotonic_ns();
 		samples++;
 		uint64_t ns = (uint64_t)next.tv_nsec + interval_ns;
 		next.tv_sec += (time_t)(ns / 1000000000u);
@@ -154,13 +157,13 @@ int main(int argc, char **argv)
 		while (!stop_wanted && (limit == 0 || samples < limit)) {
 			if (report_wanted) {
 				report_wanted = 0;
-				floor_report(samples, failed, energy_uj);
+				floor_report(samples, failed, energy_uj, t_ns);
 			}
 			if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) != EINTR)
 				break;
 		}
 	}
-	floor_report(samples, failed, energy_uj);
+	floor_report(samples, failed, energy_uj, t_ns);
 	for (int i = 0; i < n; i++)
 		close(c[i].fd);
 	return 0;

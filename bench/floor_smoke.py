@@ -67,6 +67,7 @@ def main():
                 time.sleep(0.05)
                 later = report(proc)
             assert later["samples"] >= first["samples"] + 3, (first, later)
+            assert later["t_ns"] - first["t_ns"] >= 0.02e9, (first, later)  # 0.01 s apart
             proc.send_signal(signal.SIGTERM)
             last = parse(proc.stdout.readline())
             assert proc.wait(10) == 0
