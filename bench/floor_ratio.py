@@ -14,9 +14,9 @@ both see the same machine. Over the same window of SECONDS it reads both process
 (all threads, ended ones included: the process CPU clock, nanoseconds) and each one's own count
 of samples taken and the times of its samples (energyd's `tick` and `time` in /api/v1/now, the
 floor's report on SIGUSR1): the samples in the window are that count at that rate, so a late or
-missed wake-up is not counted as a sample. CPU time per sample of each, and energyd's over the floor's, per
-round; the tables give the median and the range (min to max) over the rounds. The intervals'
-order rotates from round to round and the two programs' start order alternates.
+missed wake-up is not counted as a sample. CPU time per sample of each, and energyd's over the
+floor's, per round; the tables give the median and the range (min to max) over the rounds. The
+intervals' order rotates from round to round and the two programs' start order alternates.
 
 Then, unless --peer-rounds 0, the peers' overhead: CodeCarbon (measuring every second) and
 pyJoules (a sample every 0.1 s), each installed from PyPI in its own venv under
@@ -32,8 +32,14 @@ command; writes the same figures as JSON to BUILD_DIR/floor_ratio/.
 
 usage: bench/floor_ratio.py [--rounds 5] [--seconds 20] [--intervals 0.1,0.01,0.001]
                             [--peer-rounds 3] [--build-dir build-bench]
+       bench/floor_ratio.py --perf SECONDS [--perf-interval 0.01]
 With the defaults it takes about 8 minutes (the first run also builds and installs the peers).
 Run it as root (energyd drops to nobody itself; the peers' namespaces need it).
+
+--perf: where energyd's CPU goes instead. A release build with frame pointers
+(BUILD_DIR-fp/), energyd in the same configuration on the same tree at --perf-interval, and
+`perf record -g` on it for SECONDS; prints the symbols that take at least 1 % of its samples,
+by their own time and with what they call.
 """
 import argparse
 import datetime
@@ -53,7 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from daemon_cost import get, proc_mem_kib, process_cpu_s  # noqa: E402
-from emulators.powercap import FakePowercap, Zone  # noqa: E402
+from emulators.powercap import UNIT_2_14_NJ, FakePowercap, Zone  # noqa: E402
 
 PEERS = {"codecarbon": "codecarbon==3.3.2", "pyjoules": "pyJoules==0.5.1"}
 PEER_SAMPLING = {"codecarbon": "1 s (measure_power_secs=1)", "pyjoules": "0.1 s"}
@@ -113,9 +119,14 @@ def peer_python(build_dir, name):
 
 
 def fake_tree(root):
-    zones = [Zone("intel-rapl:0", "package-0", PACKAGE_WATTS, children=[
-        Zone("intel-rapl:0:0", "core", 20.0), Zone("intel-rapl:0:1", "uncore", 2.0),
-        Zone("intel-rapl:0:2", "dram", 5.0)])]
+    """One socket's counters in the unit of real packages (2^-14 J: a wrap every 262 kJ, over
+    two hours at 30 W; the emulator's default unit would wrap every 2 minutes, which pyJoules,
+    that does not undo wraps, would report as negative energy)."""
+    u = UNIT_2_14_NJ
+    zones = [Zone("intel-rapl:0", "package-0", PACKAGE_WATTS, unit_nj=u, children=[
+        Zone("intel-rapl:0:0", "core", 20.0, unit_nj=u),
+        Zone("intel-rapl:0:1", "uncore", 2.0, unit_nj=u),
+        Zone("intel-rapl:0:2", "dram", 5.0, unit_nj=u)])]
     fake = FakePowercap(str(root), zones, period_s=0.005)
     # The kernel's links between the class and the control type (CodeCarbon follows them).
     os.symlink("../../devices/virtual/powercap/intel-rapl",
@@ -311,6 +322,7 @@ def peer_round(energyd_bin, floor_bin, fake, run, tag, seconds, pythons):
         time.sleep(seconds)
         c1, w1 = {k: process_cpu_s(pid) for k, pid in procs.items()}, time.monotonic()
         mem = {k: proc_mem_kib(pid)["VmRSS"] for k, pid in procs.items()}
+        scanned = get(e.sock, "/api/v1/processes").get("processes_scanned")
         results = {p.name: p.finish() for p in peers}
     finally:
         for p in peers:
@@ -323,6 +335,7 @@ def peer_round(energyd_bin, floor_bin, fake, run, tag, seconds, pythons):
         r = results.get(k, {})
         out[k] = {"cpu_percent": (c1[k] - c0[k]) / (w1 - w0) * 100, "rss_kib": mem[k],
                   "measured_watts": r.get("watts"), "samples": r.get("samples")}
+    out["energyd"]["processes_scanned"] = scanned
     return out
 
 
@@ -352,7 +365,8 @@ def print_pairs(rows, intervals):
               f" | {statistics.median(r['energyd_rss_kib'] for r in rs) / 1024:.1f} / "
               f"{statistics.median(r['floor_rss_kib'] for r in rs) / 1024:.1f} MiB |")
     print()
-    print("Per round (CPU µs per sample energyd / floor, ratio):")
+    print("Per round (CPU µs per sample energyd / floor, ratio; processes in energyd's last "
+          "scan):")
     print()
     print("| round | " + " | ".join(f"{iv} s" for iv in intervals) + " |")
     print("| --- | " + " | ".join("---" for _ in intervals) + " |")
@@ -361,7 +375,7 @@ def print_pairs(rows, intervals):
         for iv in intervals:
             r = next(r for r in rows if r["round"] == k and r["interval_s"] == iv)
             cells.append(f"{r['energyd_us_per_sample']:.1f} / {r['floor_us_per_sample']:.1f}"
-                         f" = {r['ratio']:.2f}×")
+                         f" = {r['ratio']:.2f}× ({r['processes_scanned']})")
         print(f"| {k} | " + " | ".join(cells) + " |")
     scanned = [r["processes_scanned"] for r in rows if r["processes_scanned"]]
     costs = [r["scan_cost_s"] * 1e3 for r in rows if r["scan_cost_s"]]
@@ -387,6 +401,47 @@ def print_peers(peer_rows):
               f"{med_range(ratio, '{:.2f}')}× | "
               f"{statistics.median(r[n]['rss_kib'] for r in peer_rows) / 1024:.1f} MiB | "
               f"{med_range(watts, '{:.2f}') + ' W' if watts else '—'} |")
+    scanned = [r["energyd"]["processes_scanned"] for r in peer_rows]
+    print()
+    print("Per round, CPU load (% of one core) and the processes in energyd's last scan:")
+    print()
+    print("| round | " + " | ".join(names) + " | processes |")
+    print("| --- | " + " | ".join("---" for _ in names) + " | --- |")
+    for k, r in enumerate(peer_rows):
+        print(f"| {k + 1} | " + " | ".join(f"{r[n]['cpu_percent']:.3f} %" for n in names)
+              + f" | {scanned[k]} |")
+
+
+def perf_profile(build_dir, seconds, interval):
+    fp_dir = build_dir.with_name(build_dir.name + "-fp")
+    if not (fp_dir / "build.ninja").exists():
+        sh(["meson", "setup", str(fp_dir), "--buildtype=release", "-Dtests=false",
+            "-Dc_args=-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer"],
+           stdout=subprocess.DEVNULL)
+    sh(["ninja", "-C", str(fp_dir), "energyd"], stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="floor-perf-") as tmp:
+        run = Path(tmp)
+        fake = fake_tree(run / "sys")
+        e = Energyd(fp_dir / "energyd", fake, run, "perf", interval)
+        try:
+            e.wait_ready()
+            time.sleep(WARMUP_S)
+            data = str(run / "perf.data")
+            sh(["perf", "record", "-q", "-g", "-p", str(e.pid), "-o", data, "--", "sleep",
+                str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            e.stop()
+            fake.close()
+        print(f"energyd ({fp_dir.name}/energyd) at {interval} s, `perf record -g` for "
+              f"{seconds:.0f} s, {conditions()['utc']} UTC, load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
+        for title, extra in (("self", ["--no-children"]), ("with callees", ["--children"])):
+            print(f"\n--- {title} ---")
+            out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                  "--sort", "sym", "--percent-limit", "1", *extra],
+                                 capture_output=True, text=True).stdout
+            print("\n".join(line for line in out.splitlines()
+                            if line.strip() and not line.startswith("#")))
 
 
 def main():
@@ -396,11 +451,16 @@ def main():
     ap.add_argument("--intervals", default="0.1,0.01,0.001")
     ap.add_argument("--peer-rounds", type=int, default=3, help="0: no peers")
     ap.add_argument("--build-dir", default="build-bench")
+    ap.add_argument("--perf", type=float, metavar="SECONDS", help="profile energyd instead")
+    ap.add_argument("--perf-interval", type=float, default=0.01)
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: energyd drops to nobody itself, the peers need a mount namespace")
     intervals = [float(x) for x in args.intervals.split(",")]
     build_dir = (ROOT / args.build_dir).resolve()
+    if args.perf:
+        perf_profile(build_dir, args.perf, args.perf_interval)
+        return
     energyd_bin, floor_bin = build(build_dir)
     pythons = {n: peer_python(build_dir, n) for n in PEERS} if args.peer_rounds else {}
 
@@ -425,7 +485,8 @@ def main():
                 peer_rows.append(peer_round(energyd_bin, floor_bin, fake, run, f"peers-{k}",
                                             args.seconds, pythons))
                 print(f"# peers round {k + 1}: " + ", ".join(
-                    f"{n} {v['cpu_percent']:.3f} %" for n, v in peer_rows[-1].items()),
+                    f"{n} {v['cpu_percent']:.3f} %" for n, v in peer_rows[-1].items())
+                    + f" ({peer_rows[-1]['energyd']['processes_scanned']} processes)",
                     file=sys.stderr, flush=True)
         finally:
             fake.close()
@@ -438,8 +499,9 @@ def main():
           f"{m['kernel']}; load average {' '.join(map(str, start['loadavg']))} at the start, "
           f"{' '.join(map(str, end['loadavg']))} at the end; {start['processes']} processes at "
           f"the start, {end['processes']} at the end. Release build ({args.build_dir}/).")
-    print()
-    print_pairs(rows, intervals)
+    if rows:
+        print()
+        print_pairs(rows, intervals)
     if peer_rows:
         print()
         print(f"Peers, {len(peer_rows)} rounds of {args.seconds:.0f} s, all at the same time "
