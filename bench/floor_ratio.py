@@ -464,7 +464,7 @@ def perf_profile(build_dir, seconds, interval):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
     ap.add_argument("--intervals", default="0.1,0.01,0.001")
