@@ -147,6 +147,8 @@ int main(int argc, char **argv)
 		floor_tick(c, n, &energy_uj, &failed);
 		t_ns = energy_monotonic_ns();
 		samples++;
+		/* sampler_thread's deadlines line for line, on purpose: the floor wakes as energyd
+		 * does, so the difference is only what energyd does besides. */
 		uint64_t ns = (uint64_t)next.tv_nsec + interval_ns;
 		next.tv_sec += (time_t)(ns / 1000000000u);
 		next.tv_nsec = (long)(ns % 1000000000u);
