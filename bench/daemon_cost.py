@@ -1,28 +1,20 @@
 #!/usr/bin/env python3
-"""energyd's own cost: CPU time per sample and resident memory, with 8 RAPL channels.
+"""What the energyd benchmarks share: a client of energyd's unix socket, a process's CPU time
+and memory from /proc.
 
-Builds a release energyd (build-bench/), lays out a fake two-socket tree with package, core,
-uncore and dram per socket (8 channels) whose counters a driver thread advances, runs energyd at
-each interval for DURATION seconds, and reads the daemon's utime+stime and VmRSS/VmHWM from
-/proc (schedstat, summed over threads). CPU time per sample = CPU time / samples taken. No client polls during the run.
+energyd's own cost is measured by bench/floor_ratio.py (side by side with the floor program,
+bench/floor.c); run as a script, this runs that one with the same arguments.
 
-usage: bench/daemon_cost.py [DURATION_S]      (default 30)
+usage: bench/daemon_cost.py [floor_ratio.py's options]
 """
+import ctypes
 import json
 import os
-import platform
 import socket
-import subprocess
-import sys
-import tempfile
-import time
 import http.client
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from emulators.powercap import FakePowercap, Zone  # noqa: E402
-
 BUILD = ROOT / "build-bench"
 
 
@@ -54,6 +46,28 @@ def proc_cpu_s(pid):
     return total / 1e9
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def process_cpu_s(pid):
+    """The process's CPU time, every thread's, ended ones included, in seconds (nanosecond
+    resolution): its process CPU clock (clock_getcpuclockid). proc_cpu_s above, a sum over
+    the live threads, loses a thread that ends in the window (a connection thread, a peer's
+    timer thread)."""
+    clock = ctypes.c_int()
+    rc = _libc.clock_getcpuclockid(pid, ctypes.byref(clock))
+    if rc != 0:
+        raise OSError(rc, f"clock_getcpuclockid({pid}): {os.strerror(rc)}")
+    ts = _Timespec()
+    if _libc.clock_gettime(clock, ctypes.byref(ts)) != 0:
+        raise OSError(ctypes.get_errno(), f"clock_gettime(CPU clock of {pid})")
+    return ts.tv_sec + ts.tv_nsec / 1e9
+
+
 def proc_mem_kib(pid):
     out = {}
     for line in open(f"/proc/{pid}/status"):
@@ -63,69 +77,10 @@ def proc_mem_kib(pid):
     return out
 
 
-# What runs besides the sampler: the long-term store (a batch every 2 s), the attribution thread
-# (a full /proc scan every second) and the carbon module (static table: nothing to fetch).
-CONFIGS = [
-    ("default (store, attribution, carbon)", []),
-    ("sampler alone (--store off, no process scans)", ["--store", "off", "--scan-interval",
-                                                        "86400"]),
-]
-
-
-def run(interval, duration, tmp, extra=()):
-    zones = []
-    for p in range(2):
-        zones.append(Zone(f"intel-rapl:{p}", f"package-{p}", 30.0, children=[
-            Zone(f"intel-rapl:{p}:0", "core", 20.0), Zone(f"intel-rapl:{p}:1", "uncore", 2.0),
-            Zone(f"intel-rapl:{p}:2", "dram", 5.0)]))
-    sysfs = Path(tmp) / f"sys-{interval}-{len(extra)}"
-    fake = FakePowercap(str(sysfs), zones, period_s=0.005).start()
-    sock = f"{tmp}/bench-{interval}-{len(extra)}.sock"
-    proc = subprocess.Popen([str(BUILD / "energyd"), "--sysfs-root", str(sysfs), "--listen",
-                             f"unix:{sock}", "--interval", str(interval), "--state-dir",
-                             f"{tmp}/state-{interval}-{len(extra)}", *extra],
-                            stderr=subprocess.DEVNULL)
-    try:
-        while not os.path.exists(sock):
-            time.sleep(0.01)
-        time.sleep(1.0)  # past start-up
-        t0, c0 = get(sock, "/api/v1/now")["tick"], proc_cpu_s(proc.pid)
-        time.sleep(duration)
-        t1, c1 = get(sock, "/api/v1/now")["tick"], proc_cpu_s(proc.pid)
-        mem = proc_mem_kib(proc.pid)
-        channels = len(get(sock, "/api/v1/sources")["channels"])
-    finally:
-        proc.terminate()
-        proc.wait()
-        fake.close()
-    samples = t1 - t0
-    return {"interval_s": interval, "channels": channels, "samples": samples,
-            "cpu_s": c1 - c0, "cpu_us_per_sample": (c1 - c0) / samples * 1e6,
-            "cpu_percent": (c1 - c0) / duration * 100, "rss_kib": mem["VmRSS"],
-            "hwm_kib": mem["VmHWM"]}
-
-
 def main():
-    duration = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
-    if not (BUILD / "build.ninja").exists():
-        subprocess.run(["meson", "setup", str(BUILD), "--buildtype=release", "-Dtests=false"],
-                       check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    subprocess.run(["ninja", "-C", str(BUILD)], check=True, stdout=subprocess.DEVNULL)
-    print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{duration:.0f} s per interval")
-    print("| energyd | interval | channels | samples | CPU time per sample | CPU load | RSS | "
-          "peak RSS |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    with tempfile.TemporaryDirectory() as tmp:
-        # Started as root, energyd drops to nobody: its state directory (the long-term store)
-        # must stay writable for it, as /var/lib/energyd is in a real installation.
-        os.chmod(tmp, 0o777)
-        for name, extra in CONFIGS:
-            for interval in (0.1, 0.01):
-                r = run(interval, duration, tmp, extra)
-                print(f"| {name} | {r['interval_s']} s | {r['channels']} | {r['samples']} | "
-                      f"{r['cpu_us_per_sample']:.1f} µs | {r['cpu_percent']:.2f} % | "
-                      f"{r['rss_kib'] / 1024:.1f} MiB | {r['hwm_kib'] / 1024:.1f} MiB |")
+    import floor_ratio  # noqa: E402  (bench/, the script's folder)
+
+    floor_ratio.main()
 
 
 if __name__ == "__main__":
