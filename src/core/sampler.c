@@ -180,7 +180,8 @@ void sampler_tick(struct sampler *s)
 	history_append(&s->history, sampler_time_of(s, t_ns), values,
 	               host_valid ? host : HISTORY_INVALID);
 	s->ticks++;
-	pthread_cond_broadcast(&s->tick_cond);
+	if (s->waiters > 0) /* no system call per tick when nobody waits */
+		pthread_cond_broadcast(&s->tick_cond);
 	sampler_unlock(s);
 	threads_mutex_unlock_checked(&s->tick_lock);
 }
@@ -257,7 +258,9 @@ uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen)
 		struct timespec deadline;
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
 		deadline.tv_sec += 1;
+		s->waiters++;
 		pthread_cond_timedwait(&s->tick_cond, &s->lock, &deadline);
+		s->waiters--;
 	}
 	return atomic_load(&s->stop) ? 0 : s->ticks;
 }

@@ -5,7 +5,7 @@
  *
  * Thread safety: sampler_lock() guards the channels' counters and status, the history and the
  * tick count; take it to read them from another thread. sampler_wait_tick() blocks until the
- * next tick (for the event stream).
+ * next tick (for the event stream); a tick broadcasts only when a thread waits there.
  */
 #ifndef ENERGY_SAMPLER_H
 #define ENERGY_SAMPLER_H
@@ -31,7 +31,8 @@ struct sampler {
 
 	pthread_mutex_t lock;         /* see "Thread safety" above */
 	pthread_mutex_t tick_lock;    /* serialises ticks: the thread's and direct calls */
-	pthread_cond_t tick_cond;     /* broadcast after every tick (sampler_wait_tick) */
+	pthread_cond_t tick_cond;     /* broadcast after a tick when someone waits on it */
+	int waiters;                  /* threads in sampler_wait_tick (under lock) */
 	uint64_t ticks;               /* ticks taken since sampler_init */
 	uint64_t host_uj;             /* the host total's cumulative counter at the newest tick */
 	atomic_bool stop;             /* asks the thread to end; sampler_wait_tick returns 0 */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include "energy_util.h"
 #include "sampler.h"
 #include "snapshot.h"
 
@@ -175,6 +176,32 @@ static void test_start_stop_keeps_locks_balanced(void **state)
 	sampler_free(&s);
 }
 
+/* A waiter counts itself while it waits for a tick (ticks broadcast only then), and not after;
+ * the tick wakes it (its wait's own time-out is 1 s: a tick that did not broadcast to a waiter
+ * would be seen only then). */
+static void test_waiters_counted_while_waiting(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	fake_set(&set);
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
+	assert_int_equal(s.waiters, 0);
+	assert_int_equal(sampler_start(&s), 0);
+	sampler_lock(&s);
+	for (int i = 0; i < 3; i++) {
+		uint64_t seen = s.ticks, t0 = energy_monotonic_ns();
+		assert_true(sampler_wait_tick(&s, seen) > seen);
+		double waited = (double)(energy_monotonic_ns() - t0) / 1e9;
+		if (waited > 0.9)
+			fail_msg("a 0.01 s tick woke its waiter after %.2f s", waited);
+		assert_int_equal(s.waiters, 0); /* counted only while waiting */
+	}
+	sampler_unlock(&s);
+	sampler_stop(&s);
+	sampler_free(&s);
+}
+
 /* Two snapshots one read apart while the fake counter gained 1 J: over 0.5 s that is 2 W, for the
  * channel and for the host total it alone covers. */
 static void test_snapshot_interval(void **state)
@@ -216,6 +243,7 @@ int main(void)
 	    cmocka_unit_test(test_power_trapezoid),
 	    cmocka_unit_test(test_power_gap_not_integrated),
 	    cmocka_unit_test(test_start_stop_keeps_locks_balanced),
+	    cmocka_unit_test(test_waiters_counted_while_waiting),
 	    cmocka_unit_test(test_snapshot_interval),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

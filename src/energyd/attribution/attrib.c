@@ -1,9 +1,13 @@
 /*
  * The attribution thread. Two rhythms:
  *
- * - every sample: split each channel's new energy into active / idle (or unattributed), and
- *   add to each watch the active energy times its tree's share of the busy CPU time;
- * - every scan interval: read every process and cgroup, and attribute the active energy of the
+ * - every batch (a->batch_s, on its own clock; the sampler's tick does not wake it), or at every
+ *   tick while a watch is alive (kernel: scopes have the sample resolution): read /proc/stat
+ *   once, split the energy of each sample taken since the last wake-up into active / idle (or
+ *   unattributed) by the busy share of CPU time between the two reads, and add to each watch
+ *   the active energy times its tree's share of the busy CPU time;
+ * - every scan interval (in the batch or after the tick that reaches it, /proc/stat read right
+ *   after the processes): read every process and cgroup, and attribute the active energy of the
  *   interval to each process by its CPU time. A process's CPU time here includes what its
  *   reaped children used since the last scan (cutime/cstime grow when it waits for them), minus
  *   what those children had already been charged: short-lived children count to their exit.
@@ -48,6 +52,7 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 		a->cfg.watches_per_user = ATTRIB_DEFAULT_WATCHES_PER_USER;
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
+	threads_cond_init_monotonic(&a->wake);
 	series_store_init(&a->series);
 	a->next_watch_id = 1;
 	long hz = sysconf(_SC_CLK_TCK);
@@ -289,11 +294,177 @@ void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void 
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* A watch is alive: its kernel: scope is promised the sample resolution; with the lock held. */
+static bool watching(const struct attrib *a)
+{
+	for (int j = 0; j < a->n_watches; j++)
+		if (a->watches[j]->alive)
+			return true;
+	return false;
+}
+
+/* Wait for the next batch (the monotonic time *next), or, while a watch is alive, for the next
+ * tick (*seen: the last tick handled). Sets *per_tick to which it was; false: asked to stop. */
+static bool wait_next(struct attrib *a, const struct timespec *next, uint64_t *seen, bool *per_tick)
+{
+	attrib_lock(a);
+	while (!atomic_load(&a->stop) && !(*per_tick = watching(a))) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > next->tv_sec ||
+		    (now.tv_sec == next->tv_sec && now.tv_nsec >= next->tv_nsec))
+			break;
+		/* Woken early by attrib_stop and by a new watch. */
+		pthread_cond_timedwait(&a->wake, &a->lock, next);
+	}
+	attrib_unlock(a);
+	if (atomic_load(&a->stop))
+		return false;
+	if (*per_tick) {
+		struct sampler *s = a->sampler;
+		sampler_lock(s);
+		uint64_t tick = sampler_wait_tick(s, *seen);
+		sampler_unlock(s);
+		if (!tick)
+			return false; /* the sampler stops */
+		*seen = tick;
+	}
+	return !atomic_load(&a->stop);
+}
+
+/* The next batch's time: one period on; after a stall (suspend, a loaded machine) from now, so
+ * that missed batches are not run back to back. */
+static void next_batch(struct timespec *next, uint64_t period_ns)
+{
+	uint64_t ns = (uint64_t)next->tv_nsec + period_ns;
+	next->tv_sec += (time_t)(ns / 1000000000u);
+	next->tv_nsec = (long)(ns % 1000000000u);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec > next->tv_sec + 1)
+		*next = now;
+}
+
+/* Copy the samples newer than the last one handled (at most ATTRIB_SPAN_MAX, newest last; the
+ * energy of older ones is in the first one's counter delta). Returns how many. */
+static int copy_samples(struct attrib *a, double *t, uint64_t *v, int n_ch)
+{
+	struct sampler *s = a->sampler;
+	int n = 0;
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	size_t first = h->count;
+	if (a->last_t == 0 && first > 0)
+		first--; /* start from the newest sample: it is the base */
+	while (first > 0 && h->count - first < ATTRIB_SPAN_MAX &&
+	       history_time(h, first - 1) > a->last_t)
+		first--;
+	for (size_t i = first; i < h->count; i++, n++) {
+		t[n] = history_time(h, i);
+		for (int c = 0; c < n_ch; c++)
+			v[(size_t)n * (size_t)n_ch + (size_t)c] = history_value(h, i, c);
+	}
+	sampler_unlock(s);
+	return n;
+}
+
+/* What the watches are, copied under the lock for reading their trees without it. */
+static int copy_watches(struct attrib *a, struct watch_obs *obs)
+{
+	attrib_lock(a);
+	int n_obs = 0;
+	for (int j = 0; j < a->n_watches; j++) {
+		struct attrib_watch *w = a->watches[j];
+		struct watch_obs *o = &obs[n_obs++];
+		memset(o, 0, sizeof(*o));
+		o->id = w->id;
+		o->is_cgroup = w->is_cgroup;
+		o->pid = w->pid;
+		o->starttime = w->starttime;
+		o->gone = !w->alive;
+		snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
+	}
+	attrib_unlock(a);
+	return n_obs;
+}
+
+/* /proc/stat as read once in this batch: the busy share since the last batch (the ratio every
+ * new sample is split by); with the lock held. */
+static void note_system(struct attrib *a, bool sys_ok, uint64_t busy, uint64_t total)
+{
+	if (sys_ok && a->work.have_sys && busy >= a->work.sys_busy && total > a->work.sys_total) {
+		a->work.ratio_busy = busy - a->work.sys_busy;
+		a->work.ratio_total = total - a->work.sys_total;
+	}
+	if (sys_ok) {
+		if (!a->work.have_sys)
+			a->work.busy_at_split = busy;
+		a->work.have_sys = true;
+		a->work.sys_busy = busy;
+		a->work.sys_total = total;
+	}
+}
+
+/* A full scan on its own: every process, /proc/stat right after them, then applied. */
+static void full_scan(struct attrib *a)
+{
+	struct scan_result r;
+	if (attrib_scan_read(a, &r) == 0) {
+		attrib_lock(a);
+		attrib_scan_apply(a, &r);
+		attrib_unlock(a);
+	}
+	free(r.procs);
+	free(r.cgroups);
+}
+
+/* One batch: the samples t[0..n), the watches, a full scan when one is due. */
+static void run_batch(struct attrib *a, int n, const double *t, const uint64_t *v, int n_ch,
+                      struct watch_obs *obs, bool per_tick)
+{
+	int n_obs = copy_watches(a, obs);
+	/* Only this thread writes have_scan and scan_t: no lock needed to read them. */
+	bool scan_due = !a->have_scan || t[n - 1] - a->scan_t >= a->cfg.scan_interval_s - 1e-6;
+	/* In batches, a due scan's /proc/stat, read right after its processes, is the batch's one
+	 * reading: the busy time the scan divides by covers the same interval as their times. At
+	 * every tick (a watch is alive), the watched processes then /proc/stat, right after them,
+	 * for the watches; the scan, when due, comes after the split with a reading of its own. (A
+	 * process forked since the last tick is listed at the next one, from the fork count read
+	 * here.) */
+	attrib_observe_watches(a, obs, n_obs);
+	struct scan_result r;
+	bool scanned = scan_due && !per_tick && attrib_scan_read(a, &r) == 0;
+	uint64_t busy = 0, total = 0, forks = 0;
+	bool sys_ok;
+	if (scanned) {
+		sys_ok = r.sys_ok, busy = r.sys_busy, total = r.sys_total;
+	} else {
+		sys_ok = a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		a->work.forks = sys_ok ? forks : 0;
+	}
+
+	attrib_lock(a);
+	note_system(a, sys_ok, busy, total);
+	handle_samples(a, n, t, v, n_ch);
+	split_watches(a, obs, n_obs);
+	if (scanned)
+		attrib_scan_apply(a, &r);
+	attrib_unlock(a);
+	if (scanned) {
+		free(r.procs);
+		free(r.cgroups);
+	}
+	for (int i = 0; i < n_obs; i++)
+		free(obs[i].members);
+	hwpc_window(a);
+	if (scan_due && per_tick)
+		full_scan(a);
+}
+
 static void *attrib_thread(void *arg)
 {
 	struct attrib *a = arg;
-	struct sampler *s = a->sampler;
-	int n_ch = s->set->n;
+	int n_ch = a->sampler->set->n;
 	double *t = malloc(ATTRIB_SPAN_MAX * sizeof(*t));
 	uint64_t *v = malloc((size_t)ATTRIB_SPAN_MAX * (size_t)(n_ch ? n_ch : 1) * sizeof(*v));
 	struct watch_obs *obs = calloc(ATTRIB_WATCHES_MAX, sizeof(*obs));
@@ -302,89 +473,19 @@ static void *attrib_thread(void *arg)
 		free(t), free(v), free(obs);
 		return NULL;
 	}
-	uint64_t seen = 0;
-	while (!atomic_load(&a->stop)) {
-		/* The samples taken since the last wake-up, newest last. */
-		sampler_lock(s);
-		uint64_t tick = sampler_wait_tick(s, seen);
-		int n = 0;
-		if (tick) {
-			seen = tick;
-			const struct history *h = &s->history;
-			size_t first = h->count;
-			if (a->last_t == 0 && first > 0)
-				first--; /* start from the newest sample: it is the base */
-			while (first > 0 && h->count - first < ATTRIB_SPAN_MAX &&
-			       history_time(h, first - 1) > a->last_t)
-				first--;
-			for (size_t i = first; i < h->count; i++, n++) {
-				t[n] = history_time(h, i);
-				for (int c = 0; c < n_ch; c++)
-					v[(size_t)n * (size_t)n_ch + (size_t)c] =
-					    history_value(h, i, c);
-			}
-		}
-		sampler_unlock(s);
-		if (!tick || atomic_load(&a->stop))
-			break;
-		if (n == 0)
-			continue;
-
-		attrib_lock(a);
-		int n_obs = 0;
-		for (int j = 0; j < a->n_watches; j++) {
-			struct attrib_watch *w = a->watches[j];
-			struct watch_obs *o = &obs[n_obs++];
-			memset(o, 0, sizeof(*o));
-			o->id = w->id;
-			o->is_cgroup = w->is_cgroup;
-			o->pid = w->pid;
-			o->starttime = w->starttime;
-			o->gone = !w->alive;
-			snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
-		}
-		attrib_unlock(a);
-		/* The watched processes, then /proc/stat right after them: the busy time their
-		 * share is divided by covers the same interval as their times. (A process forked
-		 * since the last tick is listed at the next one, from the fork count read here.) */
-		attrib_observe_watches(a, obs, n_obs);
-		uint64_t busy = 0, total = 0, forks = 0;
-		bool sys_ok =
-		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
-		a->work.forks = sys_ok ? forks : 0;
-
-		attrib_lock(a);
-		if (sys_ok && a->work.have_sys && busy >= a->work.sys_busy &&
-		    total > a->work.sys_total) {
-			a->work.ratio_busy = busy - a->work.sys_busy;
-			a->work.ratio_total = total - a->work.sys_total;
-		}
-		if (sys_ok) {
-			if (!a->work.have_sys)
-				a->work.busy_at_split = busy;
-			a->work.have_sys = true;
-			a->work.sys_busy = busy;
-			a->work.sys_total = total;
-		}
-		handle_samples(a, n, t, v, n_ch);
-		split_watches(a, obs, n_obs);
-		bool scan_due =
-		    !a->have_scan || a->last_t - a->scan_t >= a->cfg.scan_interval_s - 1e-6;
-		attrib_unlock(a);
-		for (int i = 0; i < n_obs; i++)
-			free(obs[i].members);
-		hwpc_window(a);
-
-		if (scan_due) {
-			struct scan_result r;
-			if (attrib_scan_read(a, &r) == 0) {
-				attrib_lock(a);
-				attrib_scan_apply(a, &r);
-				attrib_unlock(a);
-			}
-			free(r.procs);
-			free(r.cgroups);
-		}
+	uint64_t period_ns = (uint64_t)(a->batch_s * 1e9 + 0.5), seen = 0;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	bool per_tick = false;
+	while (wait_next(a, &next, &seen, &per_tick)) {
+		int n = copy_samples(a, t, v, n_ch);
+		/* After the last watch, the first batch is one period on; before the first sample
+		 * (at start), the next look is one sample interval on. */
+		if (per_tick || n == 0)
+			clock_gettime(CLOCK_MONOTONIC, &next);
+		next_batch(&next, n == 0 ? a->sampler->interval_ns : period_ns);
+		if (n > 0)
+			run_batch(a, n, t, v, n_ch, obs, per_tick);
 	}
 	free(t), free(v), free(obs);
 	return NULL;
@@ -393,6 +494,12 @@ static void *attrib_thread(void *arg)
 int attrib_start(struct attrib *a, struct sampler *s)
 {
 	a->sampler = s;
+	double interval = (double)s->interval_ns / 1e9;
+	a->batch_s = a->cfg.batch_s > 0 ? a->cfg.batch_s : ATTRIB_BATCH_DEFAULT_S;
+	if (a->batch_s > a->cfg.scan_interval_s && a->cfg.scan_interval_s > 0)
+		a->batch_s = a->cfg.scan_interval_s;
+	if (a->batch_s < interval)
+		a->batch_s = interval;
 	if (a->proc_fd < 0)
 		return 0;
 	for (int c = 0; c < s->set->n; c++)
@@ -405,7 +512,13 @@ int attrib_start(struct attrib *a, struct sampler *s)
 
 void attrib_stop(struct attrib *a)
 {
-	threads_stop(&a->worker, &a->stop);
+	if (!a->worker.running)
+		return;
+	atomic_store(&a->stop, true);
+	attrib_lock(a); /* the thread checks stop under the lock before it sleeps */
+	pthread_cond_broadcast(&a->wake);
+	attrib_unlock(a);
+	threads_join(&a->worker);
 }
 
 void attrib_free(struct attrib *a)
@@ -429,6 +542,7 @@ void attrib_free(struct attrib *a)
 		close(a->cgroup_fd);
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->wake);
 }
 
 void attrib_user_name(uid_t uid, char *buf, size_t len)
@@ -508,6 +622,11 @@ enum split_method attrib_channel_method(const struct attrib *a, int c)
 bool attrib_channel_in_coverage(const struct attrib *a, int c)
 {
 	return a->in_coverage[c];
+}
+
+double attrib_batch_s(const struct attrib *a)
+{
+	return a->batch_s;
 }
 
 const struct attrib_config *attrib_config_of(const struct attrib *a)

@@ -30,7 +30,8 @@ struct scan_result {
 	double boot_ticks; /* clock ticks since boot when the scan began */
 	double cost_s;     /* CPU time the scan took */
 	/* /proc/stat read right after the processes, so that the busy time a scan divides by
-	 * covers the same interval as their times, however late the thread ran (sys_ok: read). */
+	 * covers the same interval as their times, however late the thread ran (sys_ok: read). In
+	 * batches it is also the batch's one reading. */
 	bool sys_ok;
 	uint64_t sys_busy, sys_total;
 };

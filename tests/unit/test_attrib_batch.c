@@ -1,0 +1,223 @@
+/* The attribution thread in batches (attrib.c): it wakes on its own clock, not on the sampler's
+ * ticks, reads /proc/stat once per batch and splits every sample of the batch by the busy share
+ * since the last batch, active + idle being each sample's energy exactly; while a watch is alive
+ * it follows the ticks. A real thread over a fake proc root and a history filled by hand (ticks
+ * are broadcast by hand where a test needs one). */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "attrib.h"
+#include "energy_util.h"
+
+static char root[64];
+
+static void write_stat(uint64_t busy, uint64_t idle)
+{
+	char path[96], text[160];
+	snprintf(path, sizeof(path), "%s/stat", root);
+	int n = snprintf(text, sizeof(text), "cpu  %llu 0 0 %llu 0 0 0 0 0 0\nprocesses 7\n",
+	                 (unsigned long long)busy, (unsigned long long)idle);
+	/* In place, as the kernel's file is read by pread on a descriptor kept open. */
+	int fd = open(path, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, text, (size_t)n, 0), n);
+	assert_int_equal(ftruncate(fd, n), 0);
+	close(fd);
+}
+
+static void append(struct sampler *s, double t, uint64_t uj)
+{
+	sampler_lock(s);
+	history_append(&s->history, t, &uj, uj);
+	sampler_unlock(s);
+}
+
+/* Wait (at most 20 s: the machine may be loaded) until the thread handled the sample at t. */
+static bool handled(struct attrib *a, double t)
+{
+	for (int i = 0; i < 2000; i++) {
+		attrib_lock(a);
+		bool done = a->last_t >= t;
+		attrib_unlock(a);
+		if (done)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void set_up(struct channel_set *set, struct sampler *s, struct attrib *a, double batch_s,
+                   double scan_s)
+{
+	snprintf(root, sizeof(root), "/tmp/energy-attrib-batch.XXXXXX");
+	assert_non_null(mkdtemp(root));
+	write_stat(1000, 3000);
+	memset(set, 0, sizeof(*set));
+	set->n = 1;
+	strcpy(set->ch[0].id, "rapl:package-0");
+	set->ch[0].kind = CHANNEL_PACKAGE;
+	set->ch[0].measured = true;
+	assert_int_equal(sampler_init(s, set, 0.1, 60), 0);
+	assert_int_equal(s->coverage.n, 1);
+	struct attrib_config cfg = {.proc_root = root,
+	                            .cgroup_root = "",
+	                            .scan_interval_s = scan_s,
+	                            .batch_s = batch_s,
+	                            .history_s = 60};
+	char err[128];
+	assert_int_equal(attrib_open(a, &cfg, err, sizeof(err)), 0);
+	assert_null(attrib_off_reason(a));
+	assert_int_equal(attrib_start(a, s), 0);
+}
+
+static void tear_down(struct sampler *s, struct attrib *a)
+{
+	attrib_free(a);
+	sampler_free(s);
+	char path[96];
+	snprintf(path, sizeof(path), "%s/stat", root);
+	unlink(path);
+	rmdir(root);
+}
+
+static void test_batch_splits_every_sample_exactly(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	static struct sampler s;
+	static struct attrib a;
+	set_up(&set, &s, &a, 0.2, 1.0);
+	assert_true(attrib_batch_s(&a) == 0.2);
+	/* The base sample: the thread takes it without any tick being broadcast. */
+	append(&s, 1000.0, 0);
+	assert_true(handled(&a, 1000.0));
+	assert_int_equal(s.waiters, 0);
+	/* 100 busy of 400 jiffies since that batch; three samples come in one batch. */
+	write_stat(1100, 3300);
+	sampler_lock(&s);
+	uint64_t c[3] = {1000001, 3000004, 3000011};
+	for (int k = 0; k < 3; k++)
+		history_append(&s.history, 1000.1 + 0.1 * k, &c[k], c[k]);
+	sampler_unlock(&s);
+	assert_true(handled(&a, 1000.3));
+	attrib_lock(&a);
+	/* Each sample by the batch's ratio, floored: 250000 + 500000 + 1. */
+	assert_true(a.active_uj[0] == 750001);
+	assert_true(a.active_uj[0] + a.idle_uj[0] == 3000011);
+	/* The series keep a point per sample. */
+	assert_true(attrib_series_at(&a, "active:rapl:package-0", 1000.1) == 250000);
+	assert_true(attrib_series_at(&a, "idle:rapl:package-0", 1000.1) == 750001);
+	assert_true(attrib_series_at(&a, "active:rapl:package-0", 1000.2) == 750000);
+	struct attrib_status st;
+	attrib_status_locked(&a, &st);
+	assert_true(st.active_uj + st.idle_uj == 3000011);
+	attrib_unlock(&a);
+	tear_down(&s, &a);
+}
+
+/* A tick as the sampler's thread ends one: count it and wake whoever waits. */
+static void fake_tick(struct sampler *s)
+{
+	sampler_lock(s);
+	s->ticks++;
+	pthread_cond_broadcast(&s->tick_cond);
+	sampler_unlock(s);
+}
+
+static void write_file(const char *rel, const char *text)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_file(const char *rel)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	unlink(path);
+}
+
+/* While a watch is alive the thread follows the ticks (kernel: scopes keep the sample
+ * resolution): samples wait for their tick. Once no watch is left, batches again. */
+static void test_watch_follows_ticks(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	static struct sampler s;
+	static struct attrib a;
+	set_up(&set, &s, &a, 0.2, 1.0);
+	append(&s, 1000.0, 0);
+	assert_true(handled(&a, 1000.0));
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/4242", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	write_file("4242/stat",
+	           "4242 (kernel) S 1 4242 4242 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
+	write_file("4242/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
+	int id = 0;
+	assert_int_equal(attrib_watch_add(&a, 4242, NULL, "k", 0, &id), 0);
+	/* Three batch periods without a tick: the sample waits. */
+	append(&s, 1000.1, 1000);
+	usleep(600000);
+	attrib_lock(&a);
+	assert_true(a.last_t == 1000.0);
+	attrib_unlock(&a);
+	fake_tick(&s);
+	assert_true(handled(&a, 1000.1));
+	/* The watch gone: the tick that is being waited for, then batches without ticks. */
+	assert_int_equal(attrib_watch_remove(&a, id, 0), 0);
+	fake_tick(&s);
+	append(&s, 1000.2, 2000);
+	assert_true(handled(&a, 1000.2));
+	tear_down(&s, &a);
+	remove_file("4242/stat");
+	remove_file("4242/status");
+	rmdir(dir);
+}
+
+/* The batch period stays between the sample interval and the scan interval; stopping does not
+ * wait for the end of a long batch. */
+static void test_batch_bounds_and_prompt_stop(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	static struct sampler s;
+	static struct attrib a;
+	set_up(&set, &s, &a, 0.01, 1.0);
+	assert_true(attrib_batch_s(&a) == 0.1);
+	tear_down(&s, &a);
+	set_up(&set, &s, &a, 8.0, 5.0);
+	assert_true(attrib_batch_s(&a) == 5.0);
+	usleep(50000);
+	uint64_t t0 = energy_monotonic_ns();
+	attrib_stop(&a);
+	double took = (double)(energy_monotonic_ns() - t0) / 1e9;
+	if (took > 2.5)
+		fail_msg("attrib_stop took %.2f s with a 5 s batch", took);
+	tear_down(&s, &a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_batch_splits_every_sample_exactly),
+	    cmocka_unit_test(test_batch_bounds_and_prompt_stop),
+	    cmocka_unit_test(test_watch_follows_ticks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
