@@ -1,8 +1,8 @@
-/* The attribution thread in batches (attrib.c): it wakes on its own clock, not on the sampler's
- * ticks, reads /proc/stat once per batch and splits every sample of the batch by the busy share
- * since the last batch, active + idle being each sample's energy exactly; while a watch is alive
- * it follows the ticks. A real thread over a fake proc root and a history filled by hand (ticks
- * are broadcast by hand where a test needs one). */
+/* The attribution thread in batches (attrib.c): it is woken by the tick that ends a batch, not
+ * by those between, reads /proc/stat once per batch and splits every sample of the batch by the
+ * busy share since the last batch, active + idle being each sample's energy exactly; while a
+ * watch is alive it follows every tick. A real thread over a fake proc root and a history
+ * filled by hand (ticks are counted by hand, as the sampler's thread ends one). */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +36,23 @@ static void write_stat(uint64_t busy, uint64_t idle)
 	close(fd);
 }
 
+/* A tick as the sampler's thread ends one: count it and wake whoever waits for it. */
+static void fake_tick(struct sampler *s)
+{
+	sampler_lock(s);
+	sampler_count_tick_locked(s);
+	sampler_unlock(s);
+}
+
+/* Whether the thread handled the sample at t by now. */
+static bool handled_now(struct attrib *a, double t)
+{
+	attrib_lock(a);
+	bool done = a->last_t >= t;
+	attrib_unlock(a);
+	return done;
+}
+
 static void append(struct sampler *s, double t, uint64_t uj)
 {
 	sampler_lock(s);
@@ -47,10 +64,7 @@ static void append(struct sampler *s, double t, uint64_t uj)
 static bool handled(struct attrib *a, double t)
 {
 	for (int i = 0; i < 2000; i++) {
-		attrib_lock(a);
-		bool done = a->last_t >= t;
-		attrib_unlock(a);
-		if (done)
+		if (handled_now(a, t))
 			return true;
 		usleep(10000);
 	}
@@ -99,18 +113,28 @@ static void test_batch_splits_every_sample_exactly(void **state)
 	static struct attrib a;
 	set_up(&set, &s, &a, 0.2, 1.0);
 	assert_true(attrib_batch_s(&a) == 0.2);
-	/* The base sample: the thread takes it without any tick being broadcast. */
+	assert_int_equal(a.batch_ticks, 2); /* of 0.1 s */
+	/* The base sample, at the end of the first batch. */
 	append(&s, 1000.0, 0);
+	fake_tick(&s);
+	fake_tick(&s);
 	assert_true(handled(&a, 1000.0));
-	assert_int_equal(s.waiters, 0);
 	/* 100 busy of 400 jiffies since that batch; three samples come in one batch. */
 	write_stat(1100, 3300);
 	sampler_lock(&s);
 	uint64_t c[3] = {1000001, 3000004, 3000011};
 	for (int k = 0; k < 3; k++)
 		history_append(&s.history, 1000.1 + 0.1 * k, &c[k], c[k]);
+	uint64_t woken = s.wakeups;
 	sampler_unlock(&s);
+	/* The tick inside the batch wakes nobody: the samples wait for the batch's last tick. */
+	fake_tick(&s);
+	usleep(300000);
+	assert_false(handled_now(&a, 1000.1));
+	assert_true(s.wakeups == woken);
+	fake_tick(&s);
 	assert_true(handled(&a, 1000.3));
+	assert_true(s.wakeups == woken + 1);
 	attrib_lock(&a);
 	/* Each sample by the batch's ratio, floored: 250000 + 500000 + 1. */
 	assert_true(a.active_uj[0] == 750001);
@@ -124,15 +148,6 @@ static void test_batch_splits_every_sample_exactly(void **state)
 	assert_true(st.active_uj + st.idle_uj == 3000011);
 	attrib_unlock(&a);
 	tear_down(&s, &a);
-}
-
-/* A tick as the sampler's thread ends one: count it and wake whoever waits. */
-static void fake_tick(struct sampler *s)
-{
-	sampler_lock(s);
-	s->ticks++;
-	pthread_cond_broadcast(&s->tick_cond);
-	sampler_unlock(s);
 }
 
 static void write_file(const char *rel, const char *text)
@@ -162,6 +177,8 @@ static void test_watch_follows_ticks(void **state)
 	static struct attrib a;
 	set_up(&set, &s, &a, 0.2, 1.0);
 	append(&s, 1000.0, 0);
+	fake_tick(&s);
+	fake_tick(&s);
 	assert_true(handled(&a, 1000.0));
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/4242", root);
@@ -170,19 +187,24 @@ static void test_watch_follows_ticks(void **state)
 	           "4242 (kernel) S 1 4242 4242 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
 	write_file("4242/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
 	int id = 0;
+	/* The new watch ends the batch's wait at once (the thread was waiting for two ticks). */
 	assert_int_equal(attrib_watch_add(&a, 4242, NULL, "k", 0, &id), 0);
-	/* Three batch periods without a tick: the sample waits. */
+	usleep(200000);
+	/* Without a tick the sample waits; one tick is enough. */
 	append(&s, 1000.1, 1000);
-	usleep(600000);
-	attrib_lock(&a);
-	assert_true(a.last_t == 1000.0);
-	attrib_unlock(&a);
+	usleep(300000);
+	assert_false(handled_now(&a, 1000.1));
 	fake_tick(&s);
 	assert_true(handled(&a, 1000.1));
-	/* The watch gone: the tick that is being waited for, then batches without ticks. */
+	/* The watch gone: the tick being waited for, then batches of two ticks again. */
 	assert_int_equal(attrib_watch_remove(&a, id, 0), 0);
 	fake_tick(&s);
+	usleep(200000);
 	append(&s, 1000.2, 2000);
+	fake_tick(&s);
+	usleep(300000);
+	assert_false(handled_now(&a, 1000.2));
+	fake_tick(&s);
 	assert_true(handled(&a, 1000.2));
 	tear_down(&s, &a);
 	remove_file("4242/stat");

@@ -1,11 +1,11 @@
 /*
  * The attribution thread. Two rhythms:
  *
- * - every batch (a->batch_s, on its own clock; the sampler's tick does not wake it), or at every
- *   tick while a watch is alive (kernel: scopes have the sample resolution): read /proc/stat
- *   once, split the energy of each sample taken since the last wake-up into active / idle (or
- *   unattributed) by the busy share of CPU time between the two reads, and add to each watch
- *   the active energy times its tree's share of the busy CPU time;
+ * - every batch (a->batch_ticks ticks: woken by the tick that ends it, not by those between), or
+ *   at every tick while a watch is alive (kernel: scopes have the sample resolution): read
+ * /proc/stat once, split the energy of each sample taken since the last wake-up into active / idle
+ * (or unattributed) by the busy share of CPU time between the two reads, and add to each watch the
+ * active energy times its tree's share of the busy CPU time;
  * - every scan interval (in the batch or after the tick that reaches it, /proc/stat read right
  *   after the processes): read every process and cgroup, and attribute the active energy of the
  *   interval to each process by its CPU time. A process's CPU time here includes what its
@@ -52,7 +52,6 @@ int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, si
 		a->cfg.watches_per_user = ATTRIB_DEFAULT_WATCHES_PER_USER;
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_init(&a->lock, NULL);
-	threads_cond_init_monotonic(&a->wake);
 	series_store_init(&a->series);
 	a->next_watch_id = 1;
 	long hz = sysconf(_SC_CLK_TCK);
@@ -303,46 +302,20 @@ static bool watching(const struct attrib *a)
 	return false;
 }
 
-/* Wait for the next batch (the monotonic time *next), or, while a watch is alive, for the next
- * tick (*seen: the last tick handled). Sets *per_tick to which it was; false: asked to stop. */
-static bool wait_next(struct attrib *a, const struct timespec *next, uint64_t *seen, bool *per_tick)
+/* Wait for the tick that ends the batch (batch_ticks after *seen, the last tick handled) or,
+ * while a watch is alive, for the next one. Sets *per_tick to which it was; false: asked to
+ * stop. A new watch and attrib_stop end the wait early (sampler_kick). */
+static bool wait_next(struct attrib *a, uint64_t *seen, bool *per_tick)
 {
 	attrib_lock(a);
-	while (!atomic_load(&a->stop) && !(*per_tick = watching(a))) {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > next->tv_sec ||
-		    (now.tv_sec == next->tv_sec && now.tv_nsec >= next->tv_nsec))
-			break;
-		/* Woken early by attrib_stop and by a new watch. */
-		pthread_cond_timedwait(&a->wake, &a->lock, next);
-	}
+	*per_tick = watching(a);
 	attrib_unlock(a);
-	if (atomic_load(&a->stop))
-		return false;
-	if (*per_tick) {
-		struct sampler *s = a->sampler;
-		sampler_lock(s);
-		uint64_t tick = sampler_wait_tick(s, *seen);
-		sampler_unlock(s);
-		if (!tick)
-			return false; /* the sampler stops */
-		*seen = tick;
-	}
-	return !atomic_load(&a->stop);
-}
-
-/* The next batch's time: one period on; after a stall (suspend, a loaded machine) from now, so
- * that missed batches are not run back to back. */
-static void next_batch(struct timespec *next, uint64_t period_ns)
-{
-	uint64_t ns = (uint64_t)next->tv_nsec + period_ns;
-	next->tv_sec += (time_t)(ns / 1000000000u);
-	next->tv_nsec = (long)(ns % 1000000000u);
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (now.tv_sec > next->tv_sec + 1)
-		*next = now;
+	struct sampler *s = a->sampler;
+	sampler_lock(s);
+	if (!atomic_load(&a->stop))
+		*seen = sampler_wait_ticks(s, *seen, *per_tick ? 1 : a->batch_ticks);
+	sampler_unlock(s);
+	return !atomic_load(&a->stop) && !atomic_load(&s->stop);
 }
 
 /* Copy the samples newer than the last one handled (at most ATTRIB_SPAN_MAX, newest last; the
@@ -439,7 +412,8 @@ static void run_batch(struct attrib *a, int n, const double *t, const uint64_t *
 	if (scanned) {
 		sys_ok = r.sys_ok, busy = r.sys_busy, total = r.sys_total;
 	} else {
-		sys_ok = a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		sys_ok =
+		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
 		a->work.forks = sys_ok ? forks : 0;
 	}
 
@@ -473,17 +447,10 @@ static void *attrib_thread(void *arg)
 		free(t), free(v), free(obs);
 		return NULL;
 	}
-	uint64_t period_ns = (uint64_t)(a->batch_s * 1e9 + 0.5), seen = 0;
-	struct timespec next;
-	clock_gettime(CLOCK_MONOTONIC, &next);
+	uint64_t seen = 0;
 	bool per_tick = false;
-	while (wait_next(a, &next, &seen, &per_tick)) {
+	while (wait_next(a, &seen, &per_tick)) {
 		int n = copy_samples(a, t, v, n_ch);
-		/* After the last watch, the first batch is one period on; before the first sample
-		 * (at start), the next look is one sample interval on. */
-		if (per_tick || n == 0)
-			clock_gettime(CLOCK_MONOTONIC, &next);
-		next_batch(&next, n == 0 ? a->sampler->interval_ns : period_ns);
 		if (n > 0)
 			run_batch(a, n, t, v, n_ch, obs, per_tick);
 	}
@@ -500,6 +467,9 @@ int attrib_start(struct attrib *a, struct sampler *s)
 		a->batch_s = a->cfg.scan_interval_s;
 	if (a->batch_s < interval)
 		a->batch_s = interval;
+	a->batch_ticks = (uint64_t)(a->batch_s / interval + 0.5);
+	if (a->batch_ticks < 1)
+		a->batch_ticks = 1;
 	if (a->proc_fd < 0)
 		return 0;
 	for (int c = 0; c < s->set->n; c++)
@@ -515,9 +485,7 @@ void attrib_stop(struct attrib *a)
 	if (!a->worker.running)
 		return;
 	atomic_store(&a->stop, true);
-	attrib_lock(a); /* the thread checks stop under the lock before it sleeps */
-	pthread_cond_broadcast(&a->wake);
-	attrib_unlock(a);
+	sampler_kick(a->sampler); /* the thread checks stop under its lock before it waits */
 	threads_join(&a->worker);
 }
 
@@ -542,7 +510,6 @@ void attrib_free(struct attrib *a)
 		close(a->cgroup_fd);
 	a->proc_fd = a->stat_fd = a->cgroup_fd = -1;
 	pthread_mutex_destroy(&a->lock);
-	pthread_cond_destroy(&a->wake);
 }
 
 void attrib_user_name(uid_t uid, char *buf, size_t len)

@@ -170,8 +170,8 @@ struct attrib {
 	struct threads_worker worker;           /* the attribution thread */
 	atomic_bool stop;                       /* asks the thread to end */
 	pthread_mutex_t lock;                   /* guards what readers see */
-	pthread_cond_t wake; /* with lock: ends the thread's sleep (stop, watch) */
-	double batch_s;      /* the batch period in use (attrib_start) */
+	double batch_s;                         /* the batch period in use (attrib_start) */
+	uint64_t batch_ticks;                   /* the same in sampler ticks */
 
 	struct attrib_work work; /* the thread's own */
 

@@ -214,8 +214,9 @@ int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *
 	w->last_t = w->created_at;
 	a->watches[a->n_watches++] = w;
 	*id = w->id;
-	pthread_cond_broadcast(&a->wake); /* the thread follows every sample from now on */
 	attrib_unlock(a);
+	if (a->sampler)
+		sampler_kick(a->sampler); /* the thread follows every sample from now on */
 	return 0;
 }
 
