@@ -255,40 +255,62 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 	}
 	if (hwpc_defers(a->hwpc))
 		return; /* the hardware-counter model splits at the end of its window */
-	attrib_split_watch_energy(a, NULL, NULL, false);
+	attrib_split_watch_energy(a, NULL, NULL, false, a->last_t);
+}
+
+/* Of the active energy of channel c not yet given to the watches (pending since a->split_t),
+ * the part up to until (at most the newest sample): the rest is carried to the next split. */
+static double pending_until(struct attrib *a, int c, double until)
+{
+	double pending = a->work.pending_chan_uj[c];
+	if (until >= a->work.chan_t[c] || pending <= 0)
+		return pending;
+	char key[CHANNEL_ID_MAX + 16];
+	snprintf(key, sizeof(key), "active:%s", a->sampler->set->ch[c].id);
+	double after = a->active_uj[c] - attrib_series_at(a, key, until);
+	double part = pending - (after > 0 ? after : 0);
+	return part > 0 ? part : 0;
 }
 
 void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx,
-                               bool by_channel)
+                               bool by_channel, double until)
 {
 	int n_ch = a->sampler->set->n;
-	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split)
+	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split || until <= a->split_t)
 		return;
+	if (until > a->last_t)
+		until = a->last_t;
+	double part[CHANNELS_MAX], all = 0;
+	for (int c = 0; c < n_ch; c++)
+		all += part[c] = pending_until(a, c, until);
 	double busy_s = (double)(a->work.sys_busy - a->work.busy_at_split) / a->hz;
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
 		double prev = w->uj;
+		if (until <= w->last_t)
+			continue; /* registered after until: nothing of this split is its */
 		if (share_of && by_channel) {
 			for (int c = 0; c < n_ch; c++)
-				if (a->work.pending_chan_uj[c] > 0)
-					w->uj += a->work.pending_chan_uj[c] *
-					         share_of(ctx, w, busy_s, c);
+				if (part[c] > 0)
+					w->uj += part[c] * share_of(ctx, w, busy_s, c);
 		} else {
 			double share = share_of ? share_of(ctx, w, busy_s, -1)
 			                        : split_scope_share(w->pending_cpu_s, busy_s);
-			w->uj += a->work.pending_active_uj * share;
+			w->uj += all * share;
 		}
 		w->cpu_s += w->pending_cpu_s;
 		w->pending_cpu_s = 0;
 		char key[32];
 		snprintf(key, sizeof(key), "kernel:%d", w->id);
-		attrib_series_set(a, key, 0, w->last_t, prev, a->last_t, w->uj);
-		w->last_t = a->last_t;
+		attrib_series_set(a, key, 0, w->last_t, prev, until, w->uj);
+		w->last_t = until;
 	}
-	a->work.pending_active_uj = 0;
-	memset(a->work.pending_chan_uj, 0, sizeof(a->work.pending_chan_uj));
+	for (int c = 0; c < n_ch; c++)
+		a->work.pending_chan_uj[c] -= part[c];
+	a->work.pending_active_uj =
+	    all < a->work.pending_active_uj ? a->work.pending_active_uj - all : 0;
 	a->work.busy_at_split = a->work.sys_busy;
-	a->split_t = a->last_t;
+	a->split_t = until;
 }
 
 /* ---- the thread ----------------------------------------------------------------------------- */
@@ -303,8 +325,8 @@ static bool watching(const struct attrib *a)
 }
 
 /* Wait for the tick that ends the batch (batch_ticks after *seen, the last tick handled) or,
- * while a watch is alive, for the next one. Sets *per_tick to which it was; false: asked to
- * stop. A new watch and attrib_stop end the wait early (sampler_kick). */
+ * while a watch is alive or before the first, for the next one. Sets *per_tick to which it was;
+ * false: asked to stop. A new watch and attrib_stop end the wait early (sampler_kick). */
 static bool wait_next(struct attrib *a, uint64_t *seen, bool *per_tick)
 {
 	attrib_lock(a);
@@ -313,7 +335,7 @@ static bool wait_next(struct attrib *a, uint64_t *seen, bool *per_tick)
 	struct sampler *s = a->sampler;
 	sampler_lock(s);
 	if (!atomic_load(&a->stop))
-		*seen = sampler_wait_ticks(s, *seen, *per_tick ? 1 : a->batch_ticks);
+		*seen = sampler_wait_ticks(s, *seen, *per_tick || !*seen ? 1 : a->batch_ticks);
 	sampler_unlock(s);
 	return !atomic_load(&a->stop) && !atomic_load(&s->stop);
 }
