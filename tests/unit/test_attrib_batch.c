@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "attrib.h"
+#include "attrib_int.h"
 #include "energy_util.h"
 
 static char root[64];
@@ -210,6 +211,67 @@ static void test_watch_follows_ticks(void **state)
 	rmdir(dir);
 }
 
+static double half(void *ctx, const struct attrib_watch *w, double busy_s, int c)
+{
+	(void)ctx, (void)w, (void)busy_s, (void)c;
+	return 0.5;
+}
+
+/* A split up to an instant between two samples (hwpc-model: when the counters were read) gives
+ * the watches the active energy up to that instant, interpolated, and carries the rest to the
+ * next split: nothing lost, nothing counted twice. */
+static void test_split_until_instant_carries_rest(void **state)
+{
+	(void)state;
+	static struct channel_set set;
+	static struct sampler s;
+	static struct attrib a;
+	set_up(&set, &s, &a, 0.2, 1.0);
+	attrib_stop(&a); /* the state below is set by hand */
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/4243", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	write_file("4243/stat",
+	           "4243 (kernel) S 1 4243 4243 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
+	write_file("4243/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
+	int id = 0;
+	assert_int_equal(attrib_watch_add(&a, 4243, NULL, "k", 0, &id), 0);
+	attrib_lock(&a);
+	a.watches[0]->last_t = 1000.0;
+	/* Active energy 0 at 1000.0, 1000 uJ at 1000.125, 3000 uJ at 1000.25, none split yet (times
+	 * exact in binary: the interpolation is exact). */
+	attrib_series_set(&a, "active:rapl:package-0", 0, 1000.0, 0, 1000.125, 1000);
+	attrib_series_set(&a, "active:rapl:package-0", 0, 1000.125, 1000, 1000.25, 3000);
+	a.active_uj[0] = 3000;
+	a.work.chan_t[0] = a.last_t = 1000.25;
+	a.split_t = 1000.0;
+	a.work.pending_chan_uj[0] = a.work.pending_active_uj = 3000;
+	a.work.have_sys = true;
+	a.work.busy_at_split = 0;
+	a.work.sys_busy = 10;
+	/* Up to 1000.1875: 2000 uJ, half of it the watch's; its series gets a point there. */
+	attrib_split_watch_energy(&a, half, NULL, false, 1000.1875);
+	assert_true(a.watches[0]->uj == 1000);
+	assert_true(a.work.pending_chan_uj[0] == 1000 && a.work.pending_active_uj == 1000);
+	assert_true(a.split_t == 1000.1875);
+	assert_true(attrib_series_at(&a, "kernel:1", 1000.1875) == 1000);
+	/* The rest at the next split, up to the newest sample. */
+	a.work.sys_busy = 20;
+	attrib_split_watch_energy(&a, half, NULL, false, a.last_t);
+	assert_true(a.watches[0]->uj == 1500);
+	assert_true(a.work.pending_chan_uj[0] == 0 && a.work.pending_active_uj == 0);
+	assert_true(a.split_t == 1000.25);
+	/* An instant already split gives nothing again. */
+	a.work.sys_busy = 30;
+	attrib_split_watch_energy(&a, half, NULL, false, 1000.125);
+	assert_true(a.watches[0]->uj == 1500 && a.split_t == 1000.25);
+	attrib_unlock(&a);
+	tear_down(&s, &a);
+	remove_file("4243/stat");
+	remove_file("4243/status");
+	rmdir(dir);
+}
+
 /* The batch period stays between the sample interval and the scan interval; stopping does not
  * wait for the end of a long batch. */
 static void test_batch_bounds_and_prompt_stop(void **state)
@@ -238,6 +300,7 @@ int main(void)
 	    cmocka_unit_test(test_batch_splits_every_sample_exactly),
 	    cmocka_unit_test(test_batch_bounds_and_prompt_stop),
 	    cmocka_unit_test(test_watch_follows_ticks),
+	    cmocka_unit_test(test_split_until_instant_carries_rest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
