@@ -275,10 +275,13 @@ static uint64_t wait_for(struct sampler *s, uint64_t target, bool kickable)
 	s->waitlist = &w;
 	s->waiters++;
 	while (s->ticks < target && !atomic_load(&s->stop) && !(kickable && w.kicked)) {
-		/* A time-out too, against a lost wake-up: the tick count is checked again. */
+		/* A time-out too, against a lost wake-up: the tick count is checked again a second
+		 * after the target tick's time. */
 		struct timespec deadline;
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += 1;
+		uint64_t ns = (uint64_t)deadline.tv_nsec + (target - s->ticks) * s->interval_ns;
+		deadline.tv_sec += 1 + (time_t)(ns / 1000000000u);
+		deadline.tv_nsec = (long)(ns % 1000000000u);
 		pthread_cond_timedwait(&w.cond, &s->lock, &deadline);
 	}
 	struct sampler_waiter **p = &s->waitlist;
