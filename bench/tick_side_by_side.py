@@ -31,7 +31,11 @@ def start(energyd, interval, tmp, tag):
         Zone("intel-rapl:0:2", "dram", 5.0)])]
     sysfs = Path(tmp) / f"sys-{tag}"
     fake = FakePowercap(str(sysfs), zones, period_s=0.005).start()
+    # The socket's directories writable by root only (energyd refuses others), the state
+    # directory by everyone (energyd drops to nobody).
     sock = f"{tmp}/{tag}.sock"
+    os.makedirs(f"{tmp}/state-{tag}")
+    os.chmod(f"{tmp}/state-{tag}", 0o777)
     proc = subprocess.Popen([energyd, "--sysfs-root", str(sysfs), "--listen", f"unix:{sock}",
                              "--interval", str(interval), "--state-dir", f"{tmp}/state-{tag}"],
                             stderr=subprocess.DEVNULL)
@@ -81,7 +85,7 @@ def main():
           f"{duration:.0f} s, both daemons at the same time")
     print(f"# A = {binaries[0]}\n# B = {binaries[1]}")
     with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o777)  # energyd drops to nobody: its state directory stays writable
+        os.chmod(tmp, 0o755)  # energyd, dropped to nobody, reaches its state directory
         for interval in (0.1, 0.01):
             per = [[], []]
             for k in range(rounds):
