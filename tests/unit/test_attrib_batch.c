@@ -167,6 +167,26 @@ static void remove_file(const char *rel)
 	unlink(path);
 }
 
+/* A process 4242 (a kernel) in the fake proc root, for a watch. */
+static void add_kernel_proc(void)
+{
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/4242", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	write_file("4242/stat",
+	           "4242 (kernel) S 1 4242 4242 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
+	write_file("4242/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
+}
+
+static void remove_kernel_proc(void)
+{
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/4242", root);
+	remove_file("4242/stat");
+	remove_file("4242/status");
+	rmdir(dir);
+}
+
 /* While a watch is alive the thread follows the ticks (kernel: scopes keep the sample
  * resolution): samples wait for their tick. Once no watch is left, batches again. */
 static void test_watch_follows_ticks(void **state)
@@ -179,12 +199,7 @@ static void test_watch_follows_ticks(void **state)
 	append(&s, 1000.0, 0);
 	fake_tick(&s);
 	assert_true(handled(&a, 1000.0));
-	char dir[96];
-	snprintf(dir, sizeof(dir), "%s/4242", root);
-	assert_int_equal(mkdir(dir, 0755), 0);
-	write_file("4242/stat",
-	           "4242 (kernel) S 1 4242 4242 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
-	write_file("4242/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
+	add_kernel_proc();
 	int id = 0;
 	/* The new watch ends the batch's wait at once (the thread was waiting for two ticks). */
 	assert_int_equal(attrib_watch_add(&a, 4242, NULL, "k", 0, &id), 0);
@@ -205,10 +220,8 @@ static void test_watch_follows_ticks(void **state)
 	assert_false(handled_now(&a, 1000.2));
 	fake_tick(&s);
 	assert_true(handled(&a, 1000.2));
+	remove_kernel_proc();
 	tear_down(&s, &a);
-	remove_file("4242/stat");
-	remove_file("4242/status");
-	rmdir(dir);
 }
 
 static double half(void *ctx, const struct attrib_watch *w, double busy_s, int c)
@@ -228,14 +241,9 @@ static void test_split_until_instant_carries_rest(void **state)
 	static struct attrib a;
 	set_up(&set, &s, &a, 0.2, 1.0);
 	attrib_stop(&a); /* the state below is set by hand */
-	char dir[96];
-	snprintf(dir, sizeof(dir), "%s/4243", root);
-	assert_int_equal(mkdir(dir, 0755), 0);
-	write_file("4243/stat",
-	           "4243 (kernel) S 1 4243 4243 0 -1 0 0 0 0 0 50 5 0 0 20 0 1 0 777\n");
-	write_file("4243/status", "Name:\tkernel\nUid:\t0\t0\t0\t0\n");
+	add_kernel_proc();
 	int id = 0;
-	assert_int_equal(attrib_watch_add(&a, 4243, NULL, "k", 0, &id), 0);
+	assert_int_equal(attrib_watch_add(&a, 4242, NULL, "k", 0, &id), 0);
 	attrib_lock(&a);
 	a.watches[0]->last_t = 1000.0;
 	/* Active energy 0 at 1000.0, 1000 uJ at 1000.125, 3000 uJ at 1000.25, none split yet (times
@@ -266,10 +274,8 @@ static void test_split_until_instant_carries_rest(void **state)
 	attrib_split_watch_energy(&a, half, NULL, false, 1000.125);
 	assert_true(a.watches[0]->uj == 1500 && a.split_t == 1000.25);
 	attrib_unlock(&a);
+	remove_kernel_proc();
 	tear_down(&s, &a);
-	remove_file("4243/stat");
-	remove_file("4243/status");
-	rmdir(dir);
 }
 
 /* The batch period stays between the sample interval and the scan interval; stopping does not
