@@ -33,7 +33,6 @@ int sampler_init(struct sampler *s, struct channel_set *set, double interval_s, 
 	 * stops the program (assert) instead of undefined behaviour later. */
 	threads_mutex_init_checked(&s->lock);
 	threads_mutex_init_checked(&s->tick_lock);
-	threads_cond_init_monotonic(&s->tick_cond);
 	atomic_store(&s->stop, false);
 	s->start_mono_ns = energy_monotonic_ns();
 	s->started_at = energy_wall_time();
@@ -46,7 +45,6 @@ void sampler_free(struct sampler *s)
 	history_free(&s->history);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->tick_lock);
-	pthread_cond_destroy(&s->tick_cond);
 }
 
 static void channel_fail(struct channel *ch, uint64_t now_ns, uint64_t interval_ns)
@@ -138,6 +136,17 @@ ok:
 	return true;
 }
 
+void sampler_count_tick_locked(struct sampler *s)
+{
+	s->ticks++;
+	/* Only the waiters whose tick this is; no system call when nobody waits. */
+	for (struct sampler_waiter *w = s->waitlist; w; w = w->next)
+		if (s->ticks == w->target) {
+			pthread_cond_signal(&w->cond);
+			s->wakeups++;
+		}
+}
+
 void sampler_tick(struct sampler *s)
 {
 	int n = s->set->n;
@@ -179,8 +188,7 @@ void sampler_tick(struct sampler *s)
 	s->host_uj = host;
 	history_append(&s->history, sampler_time_of(s, t_ns), values,
 	               host_valid ? host : HISTORY_INVALID);
-	s->ticks++;
-	pthread_cond_broadcast(&s->tick_cond);
+	sampler_count_tick_locked(s);
 	sampler_unlock(s);
 	threads_mutex_unlock_checked(&s->tick_lock);
 	if (s->tick_hook)
@@ -217,8 +225,16 @@ void sampler_stop(struct sampler *s)
 {
 	if (!threads_stop(&s->worker, &s->stop))
 		return;
+	sampler_kick(s);
+}
+
+void sampler_kick(struct sampler *s)
+{
 	sampler_lock(s);
-	pthread_cond_broadcast(&s->tick_cond);
+	for (struct sampler_waiter *w = s->waitlist; w; w = w->next) {
+		w->kicked = true;
+		pthread_cond_signal(&w->cond);
+	}
 	sampler_unlock(s);
 }
 
@@ -253,13 +269,43 @@ int sampler_host_joules_between(struct sampler *s, double t0, double t1, double 
 	return rc;
 }
 
-uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen)
+/* Wait for the tick count target; a kick ends the wait when kickable. */
+static uint64_t wait_for(struct sampler *s, uint64_t target, bool kickable)
 {
-	while (s->ticks <= seen && !atomic_load(&s->stop)) {
+	struct sampler_waiter w = {.target = target, .next = s->waitlist};
+	threads_cond_init_monotonic(&w.cond);
+	s->waitlist = &w;
+	s->waiters++;
+	while (s->ticks < target && !atomic_load(&s->stop) && !(kickable && w.kicked)) {
+		/* A time-out too, against a lost wake-up: the tick count is checked again a second
+		 * after the target tick's time. */
 		struct timespec deadline;
 		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += 1;
-		pthread_cond_timedwait(&s->tick_cond, &s->lock, &deadline);
+		uint64_t ns = (uint64_t)deadline.tv_nsec + (target - s->ticks) * s->interval_ns;
+		deadline.tv_sec += 1 + (time_t)(ns / 1000000000u);
+		deadline.tv_nsec = (long)(ns % 1000000000u);
+		pthread_cond_timedwait(&w.cond, &s->lock, &deadline);
 	}
+	struct sampler_waiter **p = &s->waitlist;
+	while (*p != &w)
+		p = &(*p)->next;
+	*p = w.next;
+	s->waiters--;
+	pthread_cond_destroy(&w.cond);
 	return atomic_load(&s->stop) ? 0 : s->ticks;
+}
+
+uint64_t sampler_wait_tick(struct sampler *s, uint64_t seen)
+{
+	if (s->ticks > seen || atomic_load(&s->stop))
+		return atomic_load(&s->stop) ? 0 : s->ticks;
+	return wait_for(s, seen + 1, false);
+}
+
+uint64_t sampler_wait_ticks(struct sampler *s, uint64_t seen, uint64_t n)
+{
+	uint64_t target = seen + (n ? n : 1);
+	if (s->ticks >= target || atomic_load(&s->stop))
+		return atomic_load(&s->stop) ? 0 : s->ticks;
+	return wait_for(s, target, true);
 }

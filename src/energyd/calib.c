@@ -1,10 +1,11 @@
 /*
- * The CPU model's calibration thread (calib.h). After every sampler tick it may take a reading
+ * The CPU model's calibration thread (calib.h). After a sampler tick it may take a reading
  * of /proc/stat, stamped on the sampler's clock; once the history holds a sample at or after
  * that instant, the fitted channels' energy at it is interpolated from the history, so that the
  * busy share and the energy of a window cover the same interval to within the history's
  * interpolation (not the thread's wake-up delay). Consecutive readings at least
- * CPUFIT_WINDOW_MIN_S apart make a window: its busy share and mean watts go to the fit.
+ * CPUFIT_WINDOW_MIN_S apart make a window: its busy share and mean watts go to the fit. The
+ * thread sleeps through the ticks between (sampler_wait_ticks): it wakes twice a window.
  */
 #define _GNU_SOURCE
 #include "calib.h"
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -456,16 +458,33 @@ static void calib_step(struct calib *c, int energy_rc)
 	calib_save(c, false);
 }
 
+/* How many ticks until there is something to do: the next one while a reading waits for the
+ * sample after it, else those until the next reading is a window's length after the last (the
+ * thread is not woken by the ticks between). */
+static uint64_t calib_ticks_to_wait(const struct calib *c)
+{
+	if (c->have_pending || !c->have_p0)
+		return 1;
+	double left =
+	    c->p0.t + CPUFIT_WINDOW_MIN_S - sampler_time_of(c->sampler, energy_monotonic_ns());
+	double ticks = ceil(left / ((double)c->sampler->interval_ns / 1e9));
+	return ticks < 1 ? 1 : ticks > 1e6 ? 1000000 : (uint64_t)ticks;
+}
+
 static void *calib_thread(void *arg)
 {
 	struct calib *c = arg;
 	struct sampler *s = c->sampler;
-	uint64_t seen = 0;
+	uint64_t seen = 0, n = 1;
 	sampler_lock(s);
-	while ((seen = sampler_wait_tick(s, seen)) != 0) {
+	for (;;) {
+		seen = sampler_wait_ticks(s, seen, n);
+		if (atomic_load(&s->stop))
+			break;
 		int rc = c->have_pending ? calib_energy_at(c, &c->pending) : -EAGAIN;
 		sampler_unlock(s);
 		calib_step(c, rc);
+		n = calib_ticks_to_wait(c);
 		sampler_lock(s);
 	}
 	sampler_unlock(s);

@@ -212,6 +212,9 @@ static const struct opt opts[] = {
      "channel that measures the whole machine (e.g. mcp:ttyACM0:1): the host total"},
     {"scan-interval", OPT_SECONDS, OFF(scan_interval_s), "SECONDS",
      "attribution: full process and cgroup scans at most this often (default 1)"},
+    {"attrib-batch", OPT_SECONDS, OFF(attrib_batch_s), "SECONDS",
+     "attribution: split the new samples this often while no watch is alive (default 0.5; "
+     "between the sample interval and the scan interval)"},
     {"cgroup-root", OPT_PATH, OFF(cgroup_root), "DIR",
      "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
     {"attribute-dram", OPT_NAME, OFF(attribute_dram), "cpu-time|none",
@@ -279,6 +282,7 @@ void options_defaults(struct energyd_options *o)
 	carbon_config_defaults(&o->carbon);
 	influx_config_defaults(&o->influxdb);
 	o->scan_interval_s = 1.0;
+	o->attrib_batch_s = 0.5;
 	strcpy(o->attribute_dram, "cpu-time");
 	o->conns_per_user = 16;
 	o->request_timeout_s = 5.0;
@@ -569,6 +573,11 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		return -1;
 	if (o->scan_interval_s < o->interval_s)
 		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
+	/* A batch per sample at most, and at least one per scan. */
+	if (o->attrib_batch_s > o->scan_interval_s)
+		o->attrib_batch_s = o->scan_interval_s;
+	if (o->attrib_batch_s < o->interval_s)
+		o->attrib_batch_s = o->interval_s;
 	if (o->model_fit[0] && o->model_fit[0] != '/' && strcmp(o->model_fit, "off") != 0) {
 		snprintf(err, errlen, "--model-fit '%s': expected an absolute path or off",
 		         o->model_fit);

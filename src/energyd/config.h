@@ -48,6 +48,7 @@ struct energyd_options {
 	struct carbon_config carbon;       /* section [carbon] (docs/carbon.md) */
 	struct influx_config influxdb;     /* section [influxdb]: the options influxdb-KEY */
 	double scan_interval_s;            /* attribution: full process scans at most this often */
+	double attrib_batch_s;             /* attribution: the thread's batch period */
 	char cgroup_root[CONFIG_PATH_MAX]; /* "" = <sysfs-root>/fs/cgroup (or its unified/) */
 	char attribute_dram[64];           /* "cpu-time" or "none" */
 	int conns_per_user;                /* docs/security.md: limits against one local user */

@@ -316,6 +316,7 @@ static int open_as_root(struct energyd *e)
 	    .proc_root = opt->proc_root,
 	    .cgroup_root = cgroup_root,
 	    .scan_interval_s = opt->scan_interval_s,
+	    .batch_s = opt->attrib_batch_s,
 	    .dram_by_cpu = strcmp(opt->attribute_dram, "none") != 0,
 	    .history_s = opt->history_s,
 	    .watches_per_user = opt->watches_per_user,

@@ -90,7 +90,8 @@ def scan_time(d):
 
 
 def next_scan_time(d, after):
-    return wait_until(lambda: (t := scan_time(d)) > after and t)
+    # time is null until the first scan (energyd just started: attribution's first batch).
+    return wait_until(lambda: (t := scan_time(d)) is not None and t > after and t)
 
 
 def scan_window(d, t0, scope):

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include "energy_util.h"
 #include "sampler.h"
 #include "snapshot.h"
 
@@ -175,6 +176,89 @@ static void test_start_stop_keeps_locks_balanced(void **state)
 	sampler_free(&s);
 }
 
+/* A waiter counts itself while it waits for a tick (ticks broadcast only then), and not after;
+ * the tick wakes it (its wait's own time-out is 1 s: a tick that did not broadcast to a waiter
+ * would be seen only then). */
+static void test_waiters_counted_while_waiting(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	fake_set(&set);
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
+	assert_int_equal(s.waiters, 0);
+	assert_int_equal(sampler_start(&s), 0);
+	sampler_lock(&s);
+	for (int i = 0; i < 3; i++) {
+		uint64_t seen = s.ticks, t0 = energy_monotonic_ns();
+		assert_true(sampler_wait_tick(&s, seen) > seen);
+		double waited = (double)(energy_monotonic_ns() - t0) / 1e9;
+		if (waited > 0.9)
+			fail_msg("a 0.01 s tick woke its waiter after %.2f s", waited);
+		assert_int_equal(s.waiters, 0); /* counted only while waiting */
+	}
+	sampler_unlock(&s);
+	sampler_stop(&s);
+	sampler_free(&s);
+}
+
+/* A waiter for the fifth tick from now is woken by that tick only (one wake-up, not five); a
+ * second waiter for every tick does not wake it either. */
+static void test_wait_ticks_woken_by_its_tick_only(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	fake_set(&set);
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
+	assert_int_equal(sampler_start(&s), 0);
+	sampler_lock(&s);
+	uint64_t seen = s.ticks, woken = s.wakeups;
+	uint64_t got = sampler_wait_ticks(&s, seen, 5);
+	assert_true(got >= seen + 5);
+	assert_true(s.wakeups - woken <= 1); /* 0 when the ticks were already there */
+	assert_int_equal(s.waiters, 0);
+	sampler_unlock(&s);
+	sampler_stop(&s);
+	sampler_free(&s);
+}
+
+static void *kick_later(void *arg)
+{
+	struct timespec pause = {0, 100000000};
+	nanosleep(&pause, NULL);
+	sampler_kick(arg);
+	return NULL;
+}
+
+/* Without a sampler thread no tick comes: a kick ends a sampler_wait_ticks early, with the tick
+ * count as it is. */
+static void test_kick_ends_wait(void **state)
+{
+	(void)state;
+	struct channel_set set;
+	fake_set(&set);
+	struct sampler s;
+	assert_int_equal(sampler_init(&s, &set, 0.01, 1.0), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, kick_later, &s), 0);
+	sampler_lock(&s);
+	uint64_t t0 = energy_monotonic_ns();
+	assert_int_equal(sampler_wait_ticks(&s, 0, 1000), 0); /* no tick was taken */
+	double waited = (double)(energy_monotonic_ns() - t0) / 1e9;
+	sampler_unlock(&s);
+	pthread_join(th, NULL);
+	if (waited < 0.05 || waited > 5)
+		fail_msg("a kick 0.1 s on ended the wait after %.2f s", waited);
+	/* A tick counted by hand wakes its waiter: one wake-up recorded. */
+	sampler_lock(&s);
+	sampler_count_tick_locked(&s);
+	assert_int_equal(s.ticks, 1);
+	assert_int_equal(s.wakeups, 0); /* nobody waited */
+	sampler_unlock(&s);
+	sampler_free(&s);
+}
+
 /* Two snapshots one read apart while the fake counter gained 1 J: over 0.5 s that is 2 W, for the
  * channel and for the host total it alone covers. */
 static void test_snapshot_interval(void **state)
@@ -216,6 +300,9 @@ int main(void)
 	    cmocka_unit_test(test_power_trapezoid),
 	    cmocka_unit_test(test_power_gap_not_integrated),
 	    cmocka_unit_test(test_start_stop_keeps_locks_balanced),
+	    cmocka_unit_test(test_waiters_counted_while_waiting),
+	    cmocka_unit_test(test_wait_ticks_woken_by_its_tick_only),
+	    cmocka_unit_test(test_kick_ends_wait),
 	    cmocka_unit_test(test_snapshot_interval),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,13 @@
 /*
  * The attribution thread. Two rhythms:
  *
- * - every sample: split each channel's new energy into active / idle (or unattributed), and
- *   add to each watch the active energy times its tree's share of the busy CPU time;
- * - every scan interval: read every process and cgroup, and attribute the active energy of the
+ * - every batch (a->batch_ticks ticks: woken by the tick that ends it, not by those between), or
+ *   at every tick while a watch is alive (kernel: scopes have the sample resolution): read
+ * /proc/stat once, split the energy of each sample taken since the last wake-up into active / idle
+ * (or unattributed) by the busy share of CPU time between the two reads, and add to each watch the
+ * active energy times its tree's share of the busy CPU time;
+ * - every scan interval (in the batch or after the tick that reaches it, /proc/stat read right
+ *   after the processes): read every process and cgroup, and attribute the active energy of the
  *   interval to each process by its CPU time. A process's CPU time here includes what its
  *   reaped children used since the last scan (cutime/cstime grow when it waits for them), minus
  *   what those children had already been charged: short-lived children count to their exit.
@@ -251,49 +255,212 @@ static void split_watches(struct attrib *a, struct watch_obs *obs, int n_obs)
 	}
 	if (hwpc_defers(a->hwpc))
 		return; /* the hardware-counter model splits at the end of its window */
-	attrib_split_watch_energy(a, NULL, NULL, false);
+	attrib_split_watch_energy(a, NULL, NULL, false, a->last_t);
+}
+
+/* Of the active energy of channel c not yet given to the watches (pending since a->split_t),
+ * the part up to until (at most the newest sample): the rest is carried to the next split. */
+static double pending_until(struct attrib *a, int c, double until)
+{
+	double pending = a->work.pending_chan_uj[c];
+	if (until >= a->work.chan_t[c] || pending <= 0)
+		return pending;
+	char key[CHANNEL_ID_MAX + 16];
+	snprintf(key, sizeof(key), "active:%s", a->sampler->set->ch[c].id);
+	double after = a->active_uj[c] - attrib_series_at(a, key, until);
+	double part = pending - (after > 0 ? after : 0);
+	return part > 0 ? part : 0;
 }
 
 void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx,
-                               bool by_channel)
+                               bool by_channel, double until)
 {
 	int n_ch = a->sampler->set->n;
-	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split)
+	if (!a->work.have_sys || a->work.sys_busy <= a->work.busy_at_split || until <= a->split_t)
 		return;
+	if (until > a->last_t)
+		until = a->last_t;
+	double part[CHANNELS_MAX], all = 0;
+	for (int c = 0; c < n_ch; c++)
+		all += part[c] = pending_until(a, c, until);
 	double busy_s = (double)(a->work.sys_busy - a->work.busy_at_split) / a->hz;
 	for (int j = 0; j < a->n_watches; j++) {
 		struct attrib_watch *w = a->watches[j];
 		double prev = w->uj;
+		if (until <= w->last_t)
+			continue; /* registered after until: nothing of this split is its */
 		if (share_of && by_channel) {
 			for (int c = 0; c < n_ch; c++)
-				if (a->work.pending_chan_uj[c] > 0)
-					w->uj += a->work.pending_chan_uj[c] *
-					         share_of(ctx, w, busy_s, c);
+				if (part[c] > 0)
+					w->uj += part[c] * share_of(ctx, w, busy_s, c);
 		} else {
 			double share = share_of ? share_of(ctx, w, busy_s, -1)
 			                        : split_scope_share(w->pending_cpu_s, busy_s);
-			w->uj += a->work.pending_active_uj * share;
+			w->uj += all * share;
 		}
 		w->cpu_s += w->pending_cpu_s;
 		w->pending_cpu_s = 0;
 		char key[32];
 		snprintf(key, sizeof(key), "kernel:%d", w->id);
-		attrib_series_set(a, key, 0, w->last_t, prev, a->last_t, w->uj);
-		w->last_t = a->last_t;
+		attrib_series_set(a, key, 0, w->last_t, prev, until, w->uj);
+		w->last_t = until;
 	}
-	a->work.pending_active_uj = 0;
-	memset(a->work.pending_chan_uj, 0, sizeof(a->work.pending_chan_uj));
+	for (int c = 0; c < n_ch; c++)
+		a->work.pending_chan_uj[c] -= part[c];
+	a->work.pending_active_uj =
+	    all < a->work.pending_active_uj ? a->work.pending_active_uj - all : 0;
 	a->work.busy_at_split = a->work.sys_busy;
-	a->split_t = a->last_t;
+	a->split_t = until;
 }
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* A watch is alive: its kernel: scope is promised the sample resolution; with the lock held. */
+static bool watching(const struct attrib *a)
+{
+	for (int j = 0; j < a->n_watches; j++)
+		if (a->watches[j]->alive)
+			return true;
+	return false;
+}
+
+/* Wait for the tick that ends the batch (batch_ticks after *seen, the last tick handled) or,
+ * while a watch is alive or before the first, for the next one. Sets *per_tick to which it was;
+ * false: asked to stop. A new watch and attrib_stop end the wait early (sampler_kick). */
+static bool wait_next(struct attrib *a, uint64_t *seen, bool *per_tick)
+{
+	attrib_lock(a);
+	*per_tick = watching(a);
+	attrib_unlock(a);
+	struct sampler *s = a->sampler;
+	sampler_lock(s);
+	if (!atomic_load(&a->stop))
+		*seen = sampler_wait_ticks(s, *seen, *per_tick || !*seen ? 1 : a->batch_ticks);
+	sampler_unlock(s);
+	return !atomic_load(&a->stop) && !atomic_load(&s->stop);
+}
+
+/* Copy the samples newer than the last one handled (at most ATTRIB_SPAN_MAX, newest last; the
+ * energy of older ones is in the first one's counter delta). Returns how many. */
+static int copy_samples(struct attrib *a, double *t, uint64_t *v, int n_ch)
+{
+	struct sampler *s = a->sampler;
+	int n = 0;
+	sampler_lock(s);
+	const struct history *h = &s->history;
+	size_t first = h->count;
+	if (a->last_t == 0 && first > 0)
+		first--; /* start from the newest sample: it is the base */
+	while (first > 0 && h->count - first < ATTRIB_SPAN_MAX &&
+	       history_time(h, first - 1) > a->last_t)
+		first--;
+	for (size_t i = first; i < h->count; i++, n++) {
+		t[n] = history_time(h, i);
+		for (int c = 0; c < n_ch; c++)
+			v[(size_t)n * (size_t)n_ch + (size_t)c] = history_value(h, i, c);
+	}
+	sampler_unlock(s);
+	return n;
+}
+
+/* What the watches are, copied under the lock for reading their trees without it. */
+static int copy_watches(struct attrib *a, struct watch_obs *obs)
+{
+	attrib_lock(a);
+	int n_obs = 0;
+	for (int j = 0; j < a->n_watches; j++) {
+		struct attrib_watch *w = a->watches[j];
+		struct watch_obs *o = &obs[n_obs++];
+		memset(o, 0, sizeof(*o));
+		o->id = w->id;
+		o->is_cgroup = w->is_cgroup;
+		o->pid = w->pid;
+		o->starttime = w->starttime;
+		o->gone = !w->alive;
+		snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
+	}
+	attrib_unlock(a);
+	return n_obs;
+}
+
+/* /proc/stat as read once in this batch: the busy share since the last batch (the ratio every
+ * new sample is split by); with the lock held. */
+static void note_system(struct attrib *a, bool sys_ok, uint64_t busy, uint64_t total)
+{
+	if (sys_ok && a->work.have_sys && busy >= a->work.sys_busy && total > a->work.sys_total) {
+		a->work.ratio_busy = busy - a->work.sys_busy;
+		a->work.ratio_total = total - a->work.sys_total;
+	}
+	if (sys_ok) {
+		if (!a->work.have_sys)
+			a->work.busy_at_split = busy;
+		a->work.have_sys = true;
+		a->work.sys_busy = busy;
+		a->work.sys_total = total;
+	}
+}
+
+/* A full scan on its own: every process, /proc/stat right after them, then applied. */
+static void full_scan(struct attrib *a)
+{
+	struct scan_result r;
+	if (attrib_scan_read(a, &r) == 0) {
+		attrib_lock(a);
+		attrib_scan_apply(a, &r);
+		attrib_unlock(a);
+	}
+	free(r.procs);
+	free(r.cgroups);
+}
+
+/* One batch: the samples t[0..n), the watches, a full scan when one is due. */
+static void run_batch(struct attrib *a, int n, const double *t, const uint64_t *v, int n_ch,
+                      struct watch_obs *obs, bool per_tick)
+{
+	int n_obs = copy_watches(a, obs);
+	/* Only this thread writes have_scan and scan_t: no lock needed to read them. */
+	bool scan_due = !a->have_scan || t[n - 1] - a->scan_t >= a->cfg.scan_interval_s - 1e-6;
+	/* In batches, a due scan's /proc/stat, read right after its processes, is the batch's one
+	 * reading: the busy time the scan divides by covers the same interval as their times. At
+	 * every tick (a watch is alive), the watched processes then /proc/stat, right after them,
+	 * for the watches; the scan, when due, comes after the split with a reading of its own. (A
+	 * process forked since the last tick is listed at the next one, from the fork count read
+	 * here.) */
+	attrib_observe_watches(a, obs, n_obs);
+	struct scan_result r;
+	bool scanned = scan_due && !per_tick && attrib_scan_read(a, &r) == 0;
+	uint64_t busy = 0, total = 0, forks = 0;
+	bool sys_ok;
+	if (scanned) {
+		sys_ok = r.sys_ok, busy = r.sys_busy, total = r.sys_total;
+	} else {
+		sys_ok =
+		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		a->work.forks = sys_ok ? forks : 0;
+	}
+
+	attrib_lock(a);
+	note_system(a, sys_ok, busy, total);
+	handle_samples(a, n, t, v, n_ch);
+	split_watches(a, obs, n_obs);
+	if (scanned)
+		attrib_scan_apply(a, &r);
+	attrib_unlock(a);
+	if (scanned) {
+		free(r.procs);
+		free(r.cgroups);
+	}
+	for (int i = 0; i < n_obs; i++)
+		free(obs[i].members);
+	hwpc_window(a);
+	if (scan_due && per_tick)
+		full_scan(a);
+}
+
 static void *attrib_thread(void *arg)
 {
 	struct attrib *a = arg;
-	struct sampler *s = a->sampler;
-	int n_ch = s->set->n;
+	int n_ch = a->sampler->set->n;
 	double *t = malloc(ATTRIB_SPAN_MAX * sizeof(*t));
 	uint64_t *v = malloc((size_t)ATTRIB_SPAN_MAX * (size_t)(n_ch ? n_ch : 1) * sizeof(*v));
 	struct watch_obs *obs = calloc(ATTRIB_WATCHES_MAX, sizeof(*obs));
@@ -303,88 +470,11 @@ static void *attrib_thread(void *arg)
 		return NULL;
 	}
 	uint64_t seen = 0;
-	while (!atomic_load(&a->stop)) {
-		/* The samples taken since the last wake-up, newest last. */
-		sampler_lock(s);
-		uint64_t tick = sampler_wait_tick(s, seen);
-		int n = 0;
-		if (tick) {
-			seen = tick;
-			const struct history *h = &s->history;
-			size_t first = h->count;
-			if (a->last_t == 0 && first > 0)
-				first--; /* start from the newest sample: it is the base */
-			while (first > 0 && h->count - first < ATTRIB_SPAN_MAX &&
-			       history_time(h, first - 1) > a->last_t)
-				first--;
-			for (size_t i = first; i < h->count; i++, n++) {
-				t[n] = history_time(h, i);
-				for (int c = 0; c < n_ch; c++)
-					v[(size_t)n * (size_t)n_ch + (size_t)c] =
-					    history_value(h, i, c);
-			}
-		}
-		sampler_unlock(s);
-		if (!tick || atomic_load(&a->stop))
-			break;
-		if (n == 0)
-			continue;
-
-		attrib_lock(a);
-		int n_obs = 0;
-		for (int j = 0; j < a->n_watches; j++) {
-			struct attrib_watch *w = a->watches[j];
-			struct watch_obs *o = &obs[n_obs++];
-			memset(o, 0, sizeof(*o));
-			o->id = w->id;
-			o->is_cgroup = w->is_cgroup;
-			o->pid = w->pid;
-			o->starttime = w->starttime;
-			o->gone = !w->alive;
-			snprintf(o->cgroup, sizeof(o->cgroup), "%s", w->cgroup);
-		}
-		attrib_unlock(a);
-		/* The watched processes, then /proc/stat right after them: the busy time their
-		 * share is divided by covers the same interval as their times. (A process forked
-		 * since the last tick is listed at the next one, from the fork count read here.) */
-		attrib_observe_watches(a, obs, n_obs);
-		uint64_t busy = 0, total = 0, forks = 0;
-		bool sys_ok =
-		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
-		a->work.forks = sys_ok ? forks : 0;
-
-		attrib_lock(a);
-		if (sys_ok && a->work.have_sys && busy >= a->work.sys_busy &&
-		    total > a->work.sys_total) {
-			a->work.ratio_busy = busy - a->work.sys_busy;
-			a->work.ratio_total = total - a->work.sys_total;
-		}
-		if (sys_ok) {
-			if (!a->work.have_sys)
-				a->work.busy_at_split = busy;
-			a->work.have_sys = true;
-			a->work.sys_busy = busy;
-			a->work.sys_total = total;
-		}
-		handle_samples(a, n, t, v, n_ch);
-		split_watches(a, obs, n_obs);
-		bool scan_due =
-		    !a->have_scan || a->last_t - a->scan_t >= a->cfg.scan_interval_s - 1e-6;
-		attrib_unlock(a);
-		for (int i = 0; i < n_obs; i++)
-			free(obs[i].members);
-		hwpc_window(a);
-
-		if (scan_due) {
-			struct scan_result r;
-			if (attrib_scan_read(a, &r) == 0) {
-				attrib_lock(a);
-				attrib_scan_apply(a, &r);
-				attrib_unlock(a);
-			}
-			free(r.procs);
-			free(r.cgroups);
-		}
+	bool per_tick = false;
+	while (wait_next(a, &seen, &per_tick)) {
+		int n = copy_samples(a, t, v, n_ch);
+		if (n > 0)
+			run_batch(a, n, t, v, n_ch, obs, per_tick);
 	}
 	free(t), free(v), free(obs);
 	return NULL;
@@ -393,6 +483,15 @@ static void *attrib_thread(void *arg)
 int attrib_start(struct attrib *a, struct sampler *s)
 {
 	a->sampler = s;
+	double interval = (double)s->interval_ns / 1e9;
+	a->batch_s = a->cfg.batch_s > 0 ? a->cfg.batch_s : ATTRIB_BATCH_DEFAULT_S;
+	if (a->batch_s > a->cfg.scan_interval_s && a->cfg.scan_interval_s > 0)
+		a->batch_s = a->cfg.scan_interval_s;
+	if (a->batch_s < interval)
+		a->batch_s = interval;
+	a->batch_ticks = (uint64_t)(a->batch_s / interval + 0.5);
+	if (a->batch_ticks < 1)
+		a->batch_ticks = 1;
 	if (a->proc_fd < 0)
 		return 0;
 	for (int c = 0; c < s->set->n; c++)
@@ -405,7 +504,11 @@ int attrib_start(struct attrib *a, struct sampler *s)
 
 void attrib_stop(struct attrib *a)
 {
-	threads_stop(&a->worker, &a->stop);
+	if (!a->worker.running)
+		return;
+	atomic_store(&a->stop, true);
+	sampler_kick(a->sampler); /* the thread checks stop under its lock before it waits */
+	threads_join(&a->worker);
 }
 
 void attrib_free(struct attrib *a)
@@ -509,6 +612,11 @@ enum split_method attrib_channel_method(const struct attrib *a, int c)
 bool attrib_channel_in_coverage(const struct attrib *a, int c)
 {
 	return a->in_coverage[c];
+}
+
+double attrib_batch_s(const struct attrib *a)
+{
+	return a->batch_s;
 }
 
 const struct attrib_config *attrib_config_of(const struct attrib *a)

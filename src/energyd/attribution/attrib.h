@@ -3,10 +3,14 @@
  * tree, a registered watch (a Jupyter kernel), a cgroup or a user caused. An estimate, always
  * labelled with its method.
  *
- * Its own thread follows the sampler: after every tick it reads /proc/stat and splits each new
- * sample's energy into active and idle parts (split.h), and it updates the watched pid trees and
- * cgroups at that full rate. Full process and cgroup scans, which cost more, happen at most every
- * scan interval (default 1 s). Results are cumulative series (series.h) queried by time.
+ * Its own thread follows the sampler in batches: once per batch period (--attrib-batch, default
+ * 0.5 s, between the sample interval and the scan interval) it reads /proc/stat once and splits
+ * the energy of every sample taken since into active and idle parts (split.h) by the busy share
+ * of CPU time since the last batch; the sampler's tick does not wake it. While a watch is alive
+ * it follows every tick instead, and updates the watched pid trees and cgroups at that rate (the
+ * sample resolution of kernel: scopes). Full process and cgroup scans, which cost more, happen
+ * at most every scan interval (default 1 s), in the batch that reaches it. Results are
+ * cumulative series (series.h) queried by time.
  *
  * Thread safety: attrib_lock() guards the series, the process table of the last scan and the
  * watches; the functions below take it themselves unless they say otherwise.
@@ -32,7 +36,8 @@ struct hwpc;
 #define ATTRIB_LABEL_MAX                128
 #define ATTRIB_CGROUP_MAX               512 /* path length */
 #define ATTRIB_CGROUPS_MAX              4096
-#define ATTRIB_SPAN_MAX                 512 /* samples handled per wake-up */
+#define ATTRIB_SPAN_MAX                 1024 /* samples handled per batch (older ones: lumped) */
+#define ATTRIB_BATCH_DEFAULT_S          0.5  /* the batch period when the config gives none */
 #define ATTRIB_METHOD                   "cpu-time-share"
 #define ATTRIB_METHOD_GPU               "gpu-process-utilisation"
 #define ATTRIB_WATCH_EXPIRE             300.0 /* ended watches are forgotten after this (s) */
@@ -43,6 +48,7 @@ struct attrib_config {
 	const char *proc_root;
 	const char *cgroup_root; /* "" when cgroup v2 is not available */
 	double scan_interval_s;
+	double batch_s;         /* the thread's period (0: default; attrib_start bounds it) */
 	bool dram_by_cpu;       /* --attribute-dram cpu-time: DRAM split like the CPU */
 	double history_s;       /* series are kept this long (s) */
 	int watches_per_user;   /* quota of each user but root (docs/security.md) */
@@ -167,6 +173,8 @@ struct attrib {
 	struct threads_worker worker;           /* the attribution thread */
 	atomic_bool stop;                       /* asks the thread to end */
 	pthread_mutex_t lock;                   /* guards what readers see */
+	double batch_s;                         /* the batch period in use (attrib_start) */
+	uint64_t batch_ticks;                   /* the same in sampler ticks */
 
 	struct attrib_work work; /* the thread's own */
 
@@ -233,6 +241,8 @@ size_t attrib_cgroups_locked(const struct attrib *a, const struct attrib_cgroup 
 int attrib_watches_locked(const struct attrib *a, struct attrib_watch *const **watches);
 /* A scope's series (key "pid:N", "cgroup:/P", ...) holds energy; with the lock held. */
 bool attrib_has_series_locked(struct attrib *a, const char *key);
+/* The batch period in use (while no watch is alive). Fixed by attrib_start. */
+double attrib_batch_s(const struct attrib *a);
 /* How channel c is split and whether it is part of the host total: fixed by attrib_start. */
 enum split_method attrib_channel_method(const struct attrib *a, int c);
 bool attrib_channel_in_coverage(const struct attrib *a, int c);

@@ -30,7 +30,8 @@ struct scan_result {
 	double boot_ticks; /* clock ticks since boot when the scan began */
 	double cost_s;     /* CPU time the scan took */
 	/* /proc/stat read right after the processes, so that the busy time a scan divides by
-	 * covers the same interval as their times, however late the thread ran (sys_ok: read). */
+	 * covers the same interval as their times, however late the thread ran (sys_ok: read). In
+	 * batches it is also the batch's one reading. */
 	bool sys_ok;
 	uint64_t sys_busy, sys_total;
 };
@@ -54,12 +55,15 @@ void attrib_observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs);
 /* Read every process and cgroup (no lock held), then apply the interval (lock held). */
 int attrib_scan_read(struct attrib *a, struct scan_result *r);
 void attrib_scan_apply(struct attrib *a, struct scan_result *r);
-/* With the lock held: give each watch its share of the active energy since the last split
- * (share_of(ctx, watch, busy CPU seconds, c), or NULL for its CPU time share); hwpc.c uses it.
- * by_channel: each channel's pending active energy is split by its own shares (c the channel),
- * the sum over channels being the pending total; else all of it at once (c -1). */
+/* With the lock held: give each watch its share of the active energy from the last split to
+ * until (share_of(ctx, watch, busy CPU seconds, c), or NULL for its CPU time share); hwpc.c
+ * uses it. by_channel: each channel's pending active energy is split by its own shares (c the
+ * channel), the sum over channels being the pending total; else all of it at once (c -1).
+ * until: the newest sample (a->last_t), or an earlier instant (hwpc-model: the time its
+ * counters were read), up to which the active series are interpolated; the energy after it
+ * waits for the next split. */
 typedef double (*attrib_share_fn)(void *ctx, const struct attrib_watch *w, double busy_s, int c);
 void attrib_split_watch_energy(struct attrib *a, attrib_share_fn share_of, void *ctx,
-                               bool by_channel);
+                               bool by_channel, double until);
 
 #endif

@@ -215,6 +215,8 @@ int attrib_watch_add(struct attrib *a, int pid, const char *cgroup, const char *
 	a->watches[a->n_watches++] = w;
 	*id = w->id;
 	attrib_unlock(a);
+	if (a->sampler)
+		sampler_kick(a->sampler); /* the thread follows every sample from now on */
 	return 0;
 }
 

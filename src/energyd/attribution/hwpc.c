@@ -280,7 +280,7 @@ void hwpc_free(struct hwpc *h)
 
 bool hwpc_defers(const struct hwpc *h)
 {
-	return h && h->on && h->deferring;
+	return h && h->on && (h->deferring || h->split_pending);
 }
 
 const char *hwpc_watch_method(const struct hwpc *h, int watch_id, const char **reason)
@@ -673,6 +673,24 @@ static void publish(struct hwpc *h)
 	h->view_cgroups = h->n_cgroups;
 }
 
+/* Split the watches' energy up to the instant the last window's counters were read, by that
+ * window's rates: the energy and the counts cover the same interval, however late the thread
+ * ran after the sample before the read. Once a sample at or after that instant is handled (the
+ * active series are interpolated there), or at the next window's read at the latest; with the
+ * lock held. */
+static void split_window(struct attrib *a, struct hwpc *h, bool late)
+{
+	if (!h->split_pending || (!late && a->last_t < h->split_until))
+		return;
+	struct share_ctx ctx = {h, a};
+	/* Per package: a counted watch is by the model unless one part falls back. */
+	for (int i = 0; h->slayers && i < h->n_watches; i++)
+		h->watches[i].by_model = h->watches[i].open && h->watches[i].rate_ok;
+	attrib_split_watch_energy(a, model_share, &ctx, h->slayers != NULL, h->split_until);
+	h->split_pending = false;
+	publish(h);
+}
+
 void hwpc_window(struct attrib *a)
 {
 	struct hwpc *h = a->hwpc;
@@ -681,6 +699,7 @@ void hwpc_window(struct attrib *a)
 	struct watch_ref ref[ATTRIB_WATCHES_MAX];
 	int n = 0;
 	attrib_lock(a);
+	split_window(a, h, false);
 	double t = a->last_t;
 	if (h->win_t > 0 && (t - h->win_t < HWPC_WINDOW_MIN_S - 1e-6 ||
 	                     energy_wall_time() - h->read_t < HWPC_WINDOW_MIN_S)) {
@@ -700,14 +719,13 @@ void hwpc_window(struct attrib *a)
 	bool counted = read_counters(h, &counted_s);
 	double mhz = hwpc_freq_read(h);
 	attrib_lock(a);
+	split_window(a, h, true); /* the last window's, if no sample came since its read */
 	learn(a, h, now, counted, mhz);
 	h->win_t = t;
 	if (h->deferring) {
-		struct share_ctx ctx = {h, a};
-		/* Per package: a counted watch is by the model unless one part falls back. */
-		for (int i = 0; h->slayers && i < h->n_watches; i++)
-			h->watches[i].by_model = h->watches[i].open && h->watches[i].rate_ok;
-		attrib_split_watch_energy(a, model_share, &ctx, h->slayers != NULL);
+		/* Split once the samples cover the read (split_window). */
+		h->split_pending = true;
+		h->split_until = now;
 	} else {
 		for (int i = 0; i < h->n_watches; i++) {
 			struct hwpc_watch *w = &h->watches[i];

@@ -164,9 +164,13 @@ struct hwpc {
 	double pending_t0;
 	struct hwpc_sample pending_sample;
 	double pending_mhz;
-	bool deferring;   /* the model splits the watches at the end of the current window */
-	bool usable;      /* as of the last window */
-	char reason[256]; /* why not usable */
+	bool deferring; /* the model splits the watches at the end of the current window */
+	/* The window just read is split up to split_until (when its counters were read, wall
+	 * clock) once a sample at or after it is handled (hwpc.c, split_window). */
+	bool split_pending;
+	double split_until;
+	bool usable;               /* as of the last window */
+	char reason[256];          /* why not usable */
 	double rate[HWPC_EVENTS];  /* the machine's rates over the last window */
 	struct hwpc_layers layers; /* the model: one layer per frequency step, or one */
 	struct hwpc_watch watches[HWPC_WATCHES_MAX];
