@@ -469,6 +469,17 @@ static int config_entry(void *ctx, const char *section, const char *key, const c
 	return opt_set(o, opt, value, err, errlen);
 }
 
+/* A scan per sample at most; an attribution batch per sample at most, and one per scan at least. */
+static void clamp_intervals(struct energyd_options *o)
+{
+	if (o->scan_interval_s < o->interval_s)
+		o->scan_interval_s = o->interval_s;
+	if (o->attrib_batch_s > o->scan_interval_s)
+		o->attrib_batch_s = o->scan_interval_s;
+	if (o->attrib_batch_s < o->interval_s)
+		o->attrib_batch_s = o->interval_s;
+}
+
 int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root, char *err,
                   size_t errlen)
 {
@@ -571,13 +582,7 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 	}
 	if (influx_config_check(&o->influxdb, err, errlen) < 0)
 		return -1;
-	if (o->scan_interval_s < o->interval_s)
-		o->scan_interval_s = o->interval_s; /* a scan per sample at most */
-	/* A batch per sample at most, and at least one per scan. */
-	if (o->attrib_batch_s > o->scan_interval_s)
-		o->attrib_batch_s = o->scan_interval_s;
-	if (o->attrib_batch_s < o->interval_s)
-		o->attrib_batch_s = o->interval_s;
+	clamp_intervals(o);
 	if (o->model_fit[0] && o->model_fit[0] != '/' && strcmp(o->model_fit, "off") != 0) {
 		snprintf(err, errlen, "--model-fit '%s': expected an absolute path or off",
 		         o->model_fit);
