@@ -363,8 +363,9 @@ def test_hwpc_frequency_layers(freq_workload):
     f = m["counters"]["frequency"]
     assert f["available"] is True and f["error"] is None, f
     assert f["layer_step_mhz"] == 100 and f["layers_max"] == 64
-    # 3 counters per CPU, APERF and MPERF per CPU, one TSC; the watches' come with the windows.
-    assert m["counters"]["descriptors"] in (3 * 2 + 2 * 2 + 1, 3 * 2 + 2 * 2 + 1 + 3 * 2), m
+    # 3 counters per CPU, APERF and MPERF per CPU, one TSC; each watch's 3 come with the first
+    # window after its registration, which may fall between the two registrations.
+    assert m["counters"]["descriptors"] in [3 * 2 + 2 * 2 + 1 + 3 * k for k in (0, 1, 2)], m
 
     def both_usable():
         m = model(d)
