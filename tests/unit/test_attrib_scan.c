@@ -411,6 +411,77 @@ static void test_status_read_for_new_pids_only(void **state)
 	tear_down();
 }
 
+static void write_cpu_stat(const char *dir, uint64_t usage)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "usage_usec %llu\nuser_usec 0\nsystem_usec 0\n", (unsigned long long)usage);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The cgroup tree: every cgroup read with its usage, in path order, the array growing as the
+ * walk needs it; a tree over ATTRIB_CGROUPS_MAX stops at that many. */
+static void test_cgroup_tree_read_whole_and_bounded(void **state)
+{
+	(void)state;
+	set_up();
+	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.stat_fd >= 0);
+	procfs_procs_init(&a.work.procs, a.proc_fd, 64);
+	char root[] = "/tmp/energy-cgroups.XXXXXX";
+	assert_non_null(mkdtemp(root));
+	write_cpu_stat(root, 7);
+	const int n = ATTRIB_CGROUPS_MAX + 4;
+	char dir[512];
+	for (int i = 0; i < n; i++) {
+		snprintf(dir, sizeof(dir), "%s/g%05d", root, i);
+		assert_int_equal(mkdir(dir, 0755), 0);
+		write_cpu_stat(dir, 1000 + (uint64_t)i);
+	}
+	a.cgroup_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(a.cgroup_fd >= 0);
+	struct scan_result r;
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_int_equal(r.n_cgroups, ATTRIB_CGROUPS_MAX);
+	assert_string_equal(r.cgroups[0].path, "/");
+	assert_int_equal(r.cgroups[0].usage_usec, 7);
+	for (size_t i = 1; i < r.n_cgroups; i++) {
+		assert_true(strcmp(r.cgroups[i - 1].path, r.cgroups[i].path) < 0);
+		int k = atoi(r.cgroups[i].path + 2); /* "/gNNNNN" */
+		assert_int_equal(r.cgroups[i].usage_usec, 1000 + (uint64_t)k);
+	}
+	scan_free(&r);
+	/* Fewer than the bound: every one of them. */
+	for (int i = 200; i < n; i++) {
+		snprintf(dir, sizeof(dir), "%s/g%05d/cpu.stat", root, i);
+		assert_int_equal(unlink(dir), 0);
+		snprintf(dir, sizeof(dir), "%s/g%05d", root, i);
+		assert_int_equal(rmdir(dir), 0);
+	}
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_int_equal(r.n_cgroups, 201);
+	assert_int_equal(r.cgroups[200].usage_usec, 1199);
+	scan_free(&r);
+	for (int i = 0; i < 200; i++) {
+		snprintf(dir, sizeof(dir), "%s/g%05d/cpu.stat", root, i);
+		assert_int_equal(unlink(dir), 0);
+		snprintf(dir, sizeof(dir), "%s/g%05d", root, i);
+		assert_int_equal(rmdir(dir), 0);
+	}
+	snprintf(dir, sizeof(dir), "%s/cpu.stat", root);
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(rmdir(root), 0);
+	close(a.cgroup_fd);
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	tear_down();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(test_idle_processes_get_nothing),
 	    cmocka_unit_test(test_real_proc_scans),
 	    cmocka_unit_test(test_status_read_for_new_pids_only),
+	    cmocka_unit_test(test_cgroup_tree_read_whole_and_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

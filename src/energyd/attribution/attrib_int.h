@@ -27,8 +27,9 @@ struct scan_result {
 	size_t n;
 	struct attrib_cgroup *cgroups; /* sorted by path */
 	size_t n_cgroups;
-	double boot_ticks; /* clock ticks since boot when the scan began */
-	double cost_s;     /* CPU time the scan took */
+	size_t cap_cgroups; /* entries allocated */
+	double boot_ticks;  /* clock ticks since boot when the scan began */
+	double cost_s;      /* CPU time the scan took */
 	/* /proc/stat read right after the processes, so that the busy time a scan divides by
 	 * covers the same interval as their times, however late the thread ran (sys_ok: read). In
 	 * batches it is also the batch's one reading. */

@@ -21,13 +21,32 @@
 
 /* ---- the scan rhythm ------------------------------------------------------------------------ */
 
+/* Room for one more cgroup in r: the array doubles as the walk needs it, up to
+ * ATTRIB_CGROUPS_MAX (not that many entries allocated and cleared at every scan). */
+static bool cgroup_room(struct scan_result *r)
+{
+	if (r->n_cgroups < r->cap_cgroups)
+		return true;
+	size_t cap = r->cap_cgroups ? 2 * r->cap_cgroups : 64;
+	if (cap > ATTRIB_CGROUPS_MAX)
+		cap = ATTRIB_CGROUPS_MAX;
+	if (cap <= r->n_cgroups)
+		return false;
+	struct attrib_cgroup *g = realloc(r->cgroups, cap * sizeof(*g));
+	if (!g)
+		return false;
+	r->cgroups = g;
+	r->cap_cgroups = cap;
+	return true;
+}
+
 static void walk_cgroups(int dirfd, const char *path, int depth, struct scan_result *r)
 {
 	if (r->n_cgroups >= ATTRIB_CGROUPS_MAX)
 		return;
 	uint64_t usage;
 	const char *rel = *attrib_cgroup_rel(path) ? attrib_cgroup_rel(path) : "";
-	if (procfs_read_cgroup_usage(dirfd, rel, &usage) == 0) {
+	if (procfs_read_cgroup_usage(dirfd, rel, &usage) == 0 && cgroup_room(r)) {
 		struct attrib_cgroup *g = &r->cgroups[r->n_cgroups++];
 		snprintf(g->path, sizeof(g->path), "%s", path);
 		g->usage_usec = usage;
@@ -164,11 +183,9 @@ int attrib_scan_read(struct attrib *a, struct scan_result *r)
 			break;
 		}
 	if (a->cgroup_fd >= 0) {
-		r->cgroups = calloc(ATTRIB_CGROUPS_MAX, sizeof(*r->cgroups));
-		if (r->cgroups) {
-			walk_cgroups(a->cgroup_fd, "/", 0, r);
+		walk_cgroups(a->cgroup_fd, "/", 0, r);
+		if (r->cgroups)
 			qsort(r->cgroups, r->n_cgroups, sizeof(*r->cgroups), attrib_cmp_cgroup);
-		}
 	}
 	r->cost_s = (double)(energy_monotonic_ns() - t0) / 1e9;
 	return 0;
