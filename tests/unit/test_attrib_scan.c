@@ -283,6 +283,25 @@ static bool scanned(const struct scan_result *r, int pid, struct attrib_proc *ou
 	return false;
 }
 
+/* The scan over this machine's /proc (and set_up's state); undone by tear_down_real_proc. */
+static void set_up_real_proc(void)
+{
+	set_up();
+	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(a.proc_fd >= 0);
+	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+	assert_true(a.stat_fd >= 0);
+	procfs_procs_init(&a.work.procs, a.proc_fd, 64); /* whatever this shell's soft limit */
+}
+
+static void tear_down_real_proc(void)
+{
+	procfs_procs_free(&a.work.procs);
+	close(a.stat_fd);
+	close(a.proc_fd);
+	tear_down();
+}
+
 static void scan_free(struct scan_result *r)
 {
 	free(r->procs);
@@ -295,12 +314,7 @@ static void scan_free(struct scan_result *r)
 static void test_real_proc_scans(void **state)
 {
 	(void)state;
-	set_up();
-	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(a.proc_fd >= 0);
-	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
-	assert_true(a.stat_fd >= 0);
-	procfs_procs_init(&a.work.procs, a.proc_fd, 64); /* whatever this shell's soft limit */
+	set_up_real_proc();
 	struct scan_result r;
 	struct attrib_proc p;
 	assert_int_equal(attrib_scan_read(&a, &r), 0);
@@ -340,10 +354,7 @@ static void test_real_proc_scans(void **state)
 	scan_free(&r);
 	close(pipefd[0]);
 	close(pipefd[1]);
-	procfs_procs_free(&a.work.procs);
-	close(a.stat_fd);
-	close(a.proc_fd);
-	tear_down();
+	tear_down_real_proc();
 }
 
 static void put(const char *dir, const char *name, const char *text)
@@ -426,12 +437,7 @@ static void write_cpu_stat(const char *dir, uint64_t usage)
 static void test_cgroup_tree_read_whole_and_bounded(void **state)
 {
 	(void)state;
-	set_up();
-	a.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	assert_true(a.proc_fd >= 0);
-	a.stat_fd = openat(a.proc_fd, "stat", O_RDONLY | O_CLOEXEC);
-	assert_true(a.stat_fd >= 0);
-	procfs_procs_init(&a.work.procs, a.proc_fd, 64);
+	set_up_real_proc();
 	char root[] = "/tmp/energy-cgroups.XXXXXX";
 	assert_non_null(mkdtemp(root));
 	write_cpu_stat(root, 7);
@@ -476,10 +482,7 @@ static void test_cgroup_tree_read_whole_and_bounded(void **state)
 	assert_int_equal(unlink(dir), 0);
 	assert_int_equal(rmdir(root), 0);
 	close(a.cgroup_fd);
-	procfs_procs_free(&a.work.procs);
-	close(a.stat_fd);
-	close(a.proc_fd);
-	tear_down();
+	tear_down_real_proc();
 }
 
 int main(void)
