@@ -33,6 +33,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -357,6 +358,95 @@ static void test_real_proc_scans(void **state)
 	tear_down_real_proc();
 }
 
+/* Keep the result as attrib_scan_apply does: the next scan compares with it. */
+static void scan_keep(struct scan_result *r)
+{
+	free(a.procs);
+	a.procs = r->procs;
+	a.n_procs = r->n;
+	free(r->cgroups);
+}
+
+/* A process that has not run is given as last read, with the parent it had then, unless that
+ * parent ended: then it is read again and shows the parent it was given (this process, a
+ * subreaper here). Its CPU time is the same either way. */
+static void test_real_proc_unchanged_child_of_ended_parent(void **state)
+{
+	(void)state;
+	set_up_real_proc();
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	procfs_procs_free(&a.work.procs); /* room for both descriptors of every process here */
+	procfs_procs_init(&a.work.procs, a.proc_fd, rl.rlim_cur > 256 ? rl.rlim_cur - 64 : 0);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	/* The child waits on hold, whose writing end only this process keeps: it ends with this
+	 * test even when an assertion ends it first. */
+	int pipefd[2], hold[2];
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(pipe(hold), 0);
+	pid_t parent = fork();
+	assert_true(parent >= 0);
+	if (parent == 0) {
+		close(hold[1]);
+		pid_t c = fork();
+		if (c == 0) {
+			prctl(PR_SET_NAME, "gate-child");
+			char ch;
+			_exit(read(hold[0], &ch, 1) < 0);
+		}
+		if (c < 0 || write(pipefd[1], &c, sizeof(c)) != sizeof(c))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	pid_t c;
+	assert_int_equal(read(pipefd[0], &c, sizeof(c)), sizeof(c));
+	struct scan_result r;
+	struct attrib_proc p, before;
+	/* Read, read with its schedstat, then given as read (when its descriptors fit). */
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(attrib_scan_read(&a, &r), 0);
+		assert_true(scanned(&r, c, &before));
+		assert_int_equal(before.ppid, parent);
+		scan_keep(&r);
+	}
+	size_t i = 0;
+	while (i < a.work.procs.n && a.work.procs.ent[i].pid != c)
+		i++;
+	if (i == a.work.procs.n || a.work.procs.ent[i].sched_len == 0) {
+		kill(parent, SIGKILL);
+		waitpid(parent, NULL, 0);
+		kill(c, SIGKILL);
+		waitpid(c, NULL, 0);
+		close(hold[1]);
+		tear_down_real_proc();
+		skip(); /* too many processes on this machine for the descriptors */
+	}
+	kill(parent, SIGKILL);
+	assert_int_equal(waitpid(parent, NULL, 0), parent);
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, c, &p));
+	assert_int_equal(p.ppid, getpid());
+	assert_int_equal(p.starttime, before.starttime);
+	assert_string_equal(p.comm, "gate-child");
+	assert_false(scanned(&r, parent, &p) && p.starttime == before.starttime);
+	scan_keep(&r);
+	/* Given as read from now on, with its new parent. */
+	assert_int_equal(attrib_scan_read(&a, &r), 0);
+	assert_true(scanned(&r, c, &p));
+	assert_int_equal(p.ppid, getpid());
+	assert_int_equal(p.own_ticks, before.own_ticks);
+	scan_free(&r);
+	kill(c, SIGKILL);
+	assert_int_equal(waitpid(c, NULL, 0), c);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(hold[0]);
+	close(hold[1]);
+	tear_down_real_proc();
+}
+
 static void put(const char *dir, const char *name, const char *text)
 {
 	char path[256];
@@ -494,6 +584,7 @@ int main(void)
 	    cmocka_unit_test(test_watts_hold_the_gpu_part),
 	    cmocka_unit_test(test_idle_processes_get_nothing),
 	    cmocka_unit_test(test_real_proc_scans),
+	    cmocka_unit_test(test_real_proc_unchanged_child_of_ended_parent),
 	    cmocka_unit_test(test_status_read_for_new_pids_only),
 	    cmocka_unit_test(test_cgroup_tree_read_whole_and_bounded),
 	};

@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "procfs.h"
 
@@ -247,12 +249,163 @@ static void test_real_proc_pid_reuse(void **state)
 	close(dirfd);
 }
 
+static void read_text(pid_t pid, const char *name, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	ssize_t k = read(fd, buf, len - 1);
+	assert_true(k > 0);
+	buf[k] = '\0';
+	close(fd);
+}
+
+/* Wait until the worker is asleep in its read: it answers just before, so it may still be on
+ * its way there. Its schedstat then stays as it is. */
+static void settle(pid_t pid)
+{
+	char a[64], b[64], st[512];
+	for (int i = 0; i < 5000; i++) {
+		read_text(pid, "schedstat", a, sizeof(a));
+		read_text(pid, "stat", st, sizeof(st));
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
+		read_text(pid, "schedstat", b, sizeof(b));
+		const char *close = strrchr(st, ')');
+		if (close && close[2] == 'S' && strcmp(a, b) == 0)
+			return;
+	}
+	fail_msg("pid %d never settled", (int)pid);
+}
+
+/* A child that waits for a byte on `go`, then uses about `burn_ms` of CPU, answers on `done`
+ * and waits again; with a second thread (sleeping) when `threaded`. */
+struct worker {
+	pid_t pid;
+	int go, done;
+};
+
+static void *sleeper(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static double own_cpu_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static struct worker worker(const char *name, bool threaded, double burn_ms)
+{
+	int go[2], done[2];
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, name);
+		pthread_t t;
+		if (threaded && pthread_create(&t, NULL, sleeper, NULL) != 0)
+			_exit(1);
+		char c = 'r';
+		for (;;) {
+			if (write(done[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+				_exit(1);
+			for (double t0 = own_cpu_ms(); own_cpu_ms() - t0 < burn_ms;)
+				;
+		}
+	}
+	close(go[0]);
+	close(done[1]);
+	struct worker w = {pid, go[1], done[0]};
+	char c;
+	assert_int_equal(read(w.done, &c, 1), 1);
+	settle(pid);
+	return w;
+}
+
+/* Let the worker run once and wait until it is back to waiting. */
+static void work(struct worker *w)
+{
+	char c = 'g';
+	assert_int_equal(write(w->go, &c, 1), 1);
+	assert_int_equal(read(w->done, &c, 1), 1);
+	settle(w->pid);
+}
+
+static void worker_end(struct worker *w)
+{
+	close(w->go);
+	close(w->done);
+	end_child(w->pid);
+}
+
+/* A process that has not run is not read again: from the third read on, the stat read before is
+ * given (1), the same to the byte, as long as its schedstat does not move; once it has run it is
+ * read (0, its CPU time moved by what it used), then given again. procfs_procs_reread reads it
+ * whatever. A process with two threads is read every time. */
+static void test_real_proc_unchanged_not_read_again(void **state)
+{
+	(void)state;
+	int dirfd = open("/proc", O_RDONLY | O_DIRECTORY);
+	assert_true(dirfd >= 0);
+	struct worker one = worker("gate-one", false, 30), two = worker("gate-two", true, 30);
+	struct procfs_procs s;
+	procfs_procs_init(&s, dirfd, 8);
+	assert_int_equal(procfs_procs_list(&s), 0);
+	size_t i1 = find(&s, one.pid), i2 = find(&s, two.pid);
+	assert_true(i1 != (size_t)-1 && i2 != (size_t)-1);
+	struct procfs_stat st, first;
+	assert_int_equal(procfs_procs_read(&s, i1, &first), 0); /* stat descriptor kept */
+	assert_int_equal(s.ent[i1].sfd, -1);
+	assert_int_equal(procfs_procs_read(&s, i1, &st), 0); /* schedstat kept with it */
+	assert_true(s.ent[i1].sfd >= 0);
+	assert_int_equal(s.n_fds, 2);
+	assert_int_equal(st.threads, 1);
+	assert_int_equal(procfs_procs_read(&s, i1, &st), 1);
+	assert_memory_equal(&st, &s.ent[i1].last, sizeof(st));
+	assert_string_equal(st.comm, "gate-one");
+	assert_int_equal(st.utime + st.stime, first.utime + first.stime);
+	assert_int_equal(procfs_procs_reread(&s, i1, &st), 0);
+	assert_int_equal(procfs_procs_read(&s, i1, &st), 1);
+	/* It runs for 30 ms of CPU: utime and stime, each rounded down to clock ticks of at most
+	 * 10 ms (USER_HZ 100), move by at least one tick between them. */
+	work(&one);
+	struct procfs_stat ran;
+	assert_int_equal(procfs_procs_read(&s, i1, &ran), 0);
+	assert_true(ran.utime + ran.stime > st.utime + st.stime);
+	assert_int_equal(procfs_procs_read(&s, i1, &st), 1);
+	assert_int_equal(st.utime + st.stime, ran.utime + ran.stime);
+	/* Two threads: schedstat tells only of the first, so stat is read every time. */
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(procfs_procs_read(&s, i2, &st), 0);
+		assert_int_equal(st.threads, 2);
+	}
+	assert_int_equal(s.n_fds, 4);
+	/* Reaped: both descriptors read ESRCH, the entry is gone with them. */
+	worker_end(&one);
+	int rc = procfs_procs_read(&s, i1, &st);
+	if (rc >= 0) /* the pid was taken by another process already: never gate-one's */
+		assert_string_not_equal(st.comm, "gate-one");
+	else
+		assert_true(s.ent[i1].gone);
+	worker_end(&two);
+	procfs_procs_free(&s);
+	close(dirfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fake_tree),
 	    cmocka_unit_test(test_real_proc_keeps_descriptors),
 	    cmocka_unit_test(test_real_proc_pid_reuse),
+	    cmocka_unit_test(test_real_proc_unchanged_not_read_again),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,19 @@ static void walk_cgroups(int dirfd, const char *path, int depth, struct scan_res
 	closedir(d);
 }
 
+/* A process given as last read (it has not run since) has the parent it had then, unless that
+ * parent ended and it was given to another. The parent is read before it (a lower pid: any
+ * other order reads the process again) and must be there as the same process as in the last
+ * scan, whose results a->procs holds: then it has been there all along. */
+static bool parent_unchanged(struct attrib *a, struct scan_result *r, int ppid)
+{
+	if (ppid == 0)
+		return true;
+	const struct attrib_proc *now = attrib_proc_find(r->procs, r->n, ppid);
+	const struct attrib_proc *then = attrib_proc_find(a->procs, a->n_procs, ppid);
+	return now && then && now->starttime == then->starttime;
+}
+
 /* The processes (every entry, or the fresh ones only, added to r), then /proc/stat right after
  * them; returns the seconds it took. */
 static double read_processes(struct attrib *a, bool fresh_only, struct scan_result *r,
@@ -89,7 +102,10 @@ static double read_processes(struct attrib *a, bool fresh_only, struct scan_resu
 		if (fresh_only && !s->ent[i].fresh)
 			continue;
 		struct procfs_stat st;
-		if (procfs_procs_read(s, i, &st) < 0)
+		int rc = procfs_procs_read(s, i, &st);
+		if (rc == 1 && !parent_unchanged(a, r, st.ppid))
+			rc = procfs_procs_reread(s, i, &st);
+		if (rc < 0)
 			continue;
 		struct attrib_proc *p = &r->procs[r->n++];
 		memset(p, 0, sizeof(*p));

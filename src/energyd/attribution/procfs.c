@@ -82,6 +82,7 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	st.stime = v[11];
 	st.cutime = v[12];
 	st.cstime = v[13];
+	st.threads = v[16];
 	st.starttime = v[18];
 	*out = st;
 	return 0;
@@ -199,13 +200,21 @@ void procfs_procs_init(struct procfs_procs *s, int dirfd, size_t fds_max)
 	s->ready = true;
 }
 
-static void entry_close(struct procfs_procs *s, struct procfs_entry *e)
+static void fd_close(struct procfs_procs *s, int *fd)
 {
-	if (e->fd >= 0) {
-		close(e->fd);
-		e->fd = -1;
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
 		s->n_fds--;
 	}
+}
+
+/* Both descriptors go together: a schedstat kept alone could outlive its pairing with stat. */
+static void entry_close(struct procfs_procs *s, struct procfs_entry *e)
+{
+	fd_close(s, &e->fd);
+	fd_close(s, &e->sfd);
+	e->sched_len = 0;
 }
 
 static int cmp_int(const void *x, const void *y)
@@ -251,7 +260,8 @@ int procfs_procs_list(struct procfs_procs *s)
 		}
 		if (i < s->n && s->ent[i].pid == pid) /* gone, listed again: a new process */
 			entry_close(s, &s->ent[i++]);
-		s->spare[k++] = (struct procfs_entry){.pid = pid, .fd = -1, .fresh = true};
+		s->spare[k++] =
+		    (struct procfs_entry){.pid = pid, .fd = -1, .sfd = -1, .fresh = true};
 	}
 	while (i < s->n)
 		entry_close(s, &s->ent[i++]);
@@ -262,12 +272,49 @@ int procfs_procs_list(struct procfs_procs *s)
 	return 0;
 }
 
-int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out)
+/* Entry i's PID/schedstat into buf (at most PROCFS_SCHED_MAX bytes): its length, or 0 when there
+ * is none to compare with. Opened here (by path) when the entry keeps a stat descriptor and
+ * there is room: the stat read that follows, through that descriptor, shows that its process
+ * was still there, so both name the same one. */
+static size_t sched_read(struct procfs_procs *s, struct procfs_entry *e, char *buf)
+{
+	if (e->sfd < 0) {
+		if (e->fd < 0 || s->n_fds >= s->fds_max)
+			return 0;
+		char path[24];
+		snprintf(path, sizeof(path), "%d/schedstat", e->pid);
+		e->sfd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC);
+		if (e->sfd < 0)
+			return 0;
+		s->n_fds++;
+	}
+	ssize_t k = pread(e->sfd, buf, PROCFS_SCHED_MAX, 0);
+	/* Gone (ESRCH), or not what schedstat holds: not kept. */
+	if (k <= 0 || k >= PROCFS_SCHED_MAX || buf[0] < '0' || buf[0] > '9') {
+		fd_close(s, &e->sfd);
+		return 0;
+	}
+	/* A kernel without scheduler statistics gives every process these: they tell nothing. */
+	static const char none[] = "0 0 0\n";
+	if ((size_t)k == sizeof(none) - 1 && memcmp(buf, none, sizeof(none) - 1) == 0)
+		return 0;
+	return (size_t)k;
+}
+
+static int entry_read(struct procfs_procs *s, size_t i, struct procfs_stat *out, bool may_keep)
 {
 	struct procfs_entry *e = &s->ent[i];
-	char buf[1024];
+	char buf[1024], sched[PROCFS_SCHED_MAX];
 	ssize_t k = -1;
 	e->fresh = false;
+	size_t sched_len = s->keep ? sched_read(s, e, sched) : 0;
+	/* Running at its last read: its runtime in schedstat may lag (on a CPU whose tick is
+	 * stopped, until the next remote tick), where stat's is brought up to date. */
+	if (may_keep && sched_len && sched_len == e->sched_len && e->last.threads == 1 &&
+	    e->last.state != 'R' && memcmp(sched, e->sched, sched_len) == 0) {
+		*out = e->last;
+		return 1;
+	}
 	if (e->fd >= 0) {
 		k = pread(e->fd, buf, sizeof(buf) - 1, 0);
 		/* ESRCH: the process it was opened for is gone (its pid may be another's now). */
@@ -275,6 +322,9 @@ int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out)
 			entry_close(s, e);
 	}
 	if (k <= 0) {
+		/* A schedstat descriptor without the stat one it was paired with is not kept. */
+		entry_close(s, e);
+		sched_len = 0;
 		char path[16];
 		snprintf(path, sizeof(path), "%d/stat", e->pid);
 		int fd = openat(s->dirfd, path, O_RDONLY | O_CLOEXEC);
@@ -299,7 +349,24 @@ int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out)
 	}
 	buf[k] = '\0';
 	int rc = procfs_parse_stat(buf, out);
-	return rc == 0 && out->pid != e->pid ? -EINVAL : rc;
+	if (rc == 0 && out->pid != e->pid)
+		rc = -EINVAL;
+	e->sched_len = rc == 0 ? (uint8_t)sched_len : 0;
+	if (e->sched_len) {
+		memcpy(e->sched, sched, sched_len);
+		e->last = *out;
+	}
+	return rc;
+}
+
+int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out)
+{
+	return entry_read(s, i, out, true);
+}
+
+int procfs_procs_reread(struct procfs_procs *s, size_t i, struct procfs_stat *out)
+{
+	return entry_read(s, i, out, false);
 }
 
 void procfs_procs_sweep(struct procfs_procs *s)

@@ -24,6 +24,7 @@ struct procfs_stat {
 	 * their own reaped children, so a tree's time survives its members' exits. */
 	uint64_t utime, stime, cutime, cstime;
 	uint64_t starttime; /* clock ticks after boot: with pid, identifies the process */
+	uint64_t threads;   /* num_threads */
 };
 
 /* Own time plus reaped children's time, in clock ticks. */
@@ -54,20 +55,40 @@ int procfs_list_pids(int dirfd, int **pids, size_t *n);
  * ENOENT: gone). Fake trees (tests) are read by path every time: a kept descriptor of a regular
  * file would go on reading a file that was replaced.
  *
- * At most PROCFS_STAT_FDS_MAX descriptors, and never more than the open-file soft limit
- * (RLIMIT_NOFILE, read by procfs_procs_init) less PROCFS_STAT_FDS_RESERVE, what the rest of the
- * daemon may hold at most (docs/attribution.md): none under the usual 1,024, all 4,096 from
- * 6,656 (energyd's unit sets 8,192). Processes beyond are read by path. No allocation per
- * process once the arrays have grown to the number of processes.
+ * A process that has not run is not read again: from its second read on, the entry also keeps
+ * PID/schedstat open (opened before that read of stat, through a stat descriptor kept from an
+ * earlier one: both are the same process's) and keeps the stat it read with the schedstat text
+ * read just before. When the process had one thread then and schedstat reads the same text
+ * again (its runtime in nanoseconds, which moves whenever it runs, and its time waiting and
+ * number of runs), nothing in stat moved either: its CPU times follow its runtime, its reaped
+ * children's times change only when it waits for them, its name and thread count only when it
+ * runs. The kept stat is returned (procfs_procs_read gives 1) at the cost of the small file.
+ * Only its parent can change meanwhile, when the parent ends: the caller checks that and reads
+ * it again (procfs_procs_reread). "0 0 0" (what a kernel without scheduler statistics gives)
+ * is never taken as unchanged. A process with several threads is read every time (schedstat
+ * covers its first thread only), and so is one that was running (R) at its last read: its
+ * runtime in schedstat may lag while it runs on a CPU whose tick is stopped, stat's does not.
+ *
+ * At most PROCFS_STAT_FDS_MAX descriptors (both kinds), and never more than the open-file soft
+ * limit (RLIMIT_NOFILE, read by procfs_procs_init) less PROCFS_STAT_FDS_RESERVE, what the rest of
+ * the daemon may hold at most (docs/attribution.md): none under the usual 1,024, all 4,096 from
+ * 6,656 (energyd's unit sets 8,192). A process's stat descriptor comes first; processes beyond
+ * are read by path. No allocation per process once the arrays have grown to the number of
+ * processes.
  */
 #define PROCFS_STAT_FDS_MAX     4096
 #define PROCFS_STAT_FDS_RESERVE 2560
+#define PROCFS_SCHED_MAX        48 /* schedstat: three decimal numbers */
 
 struct procfs_entry {
 	int pid;
-	int fd;     /* its PID/stat kept open, or -1 */
-	bool fresh; /* listed by the last procfs_procs_list, not read since */
-	bool gone;  /* its last read found no such process */
+	int fd;                       /* its PID/stat kept open, or -1 */
+	int sfd;                      /* its PID/schedstat kept open, or -1 */
+	bool fresh;                   /* listed by the last procfs_procs_list, not read since */
+	bool gone;                    /* its last read found no such process */
+	uint8_t sched_len;            /* of sched; 0: none to compare with */
+	char sched[PROCFS_SCHED_MAX]; /* PID/schedstat read just before last */
+	struct procfs_stat last;      /* the last stat read (valid with sched_len) */
 };
 
 struct procfs_procs {
@@ -88,8 +109,11 @@ void procfs_procs_init(struct procfs_procs *s, int dirfd, size_t fds_max);
 /* List the proc root again: new pids become fresh entries, entries no longer listed go (their
  * descriptors closed). 0 or -errno (the entries then stay as they were). */
 int procfs_procs_list(struct procfs_procs *s);
-/* Read entry i's PID/stat. -ENOENT (and gone set) when the process is no longer there. */
+/* Entry i's PID/stat: 0 when read, 1 when the kept one is given (the process has not run since
+ * it was read, above), -ENOENT (and gone set) when the process is no longer there. */
 int procfs_procs_read(struct procfs_procs *s, size_t i, struct procfs_stat *out);
+/* The same, always reading PID/stat: 0 or -errno. */
+int procfs_procs_reread(struct procfs_procs *s, size_t i, struct procfs_stat *out);
 /* Drop the entries found gone, closing their descriptors. */
 void procfs_procs_sweep(struct procfs_procs *s);
 void procfs_procs_free(struct procfs_procs *s);
