@@ -282,7 +282,7 @@ void options_defaults(struct energyd_options *o)
 	carbon_config_defaults(&o->carbon);
 	influx_config_defaults(&o->influxdb);
 	o->scan_interval_s = 1.0;
-	o->attrib_batch_s = 0.5;
+	o->attrib_batch_s = 1.0;
 	strcpy(o->attribute_dram, "cpu-time");
 	o->conns_per_user = 16;
 	o->request_timeout_s = 5.0;

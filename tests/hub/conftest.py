@@ -206,8 +206,9 @@ def hub_env():
         energyd_log = root / "energyd.log"
         energyd = subprocess.Popen(
             [energyd_binary(), "--listen", f"unix:{sock}", "--interval", "0.1",
-             "--scan-interval", "0.5", "--state-dir", str(store), "--sysfs-root",
-             str(root / "sys")], stdout=open(energyd_log, "wb"), stderr=subprocess.STDOUT)
+             "--scan-interval", "0.5", "--store-batch", "1", "--state-dir", str(store),
+             "--sysfs-root", str(root / "sys")],
+            stdout=open(energyd_log, "wb"), stderr=subprocess.STDOUT)
         wait_until("energyd answering", lambda: os.path.exists(sock) and EnergydClient(sock).ping(),
                    20, energyd, energyd_log)
         hub = Hub(root, pkgs, sock, names + ["root"], admin="root")

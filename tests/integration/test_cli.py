@@ -141,7 +141,7 @@ def test_status_shows_the_record_total(tmp_path, start_energyd):
     os.chmod(store, 0o777)  # energyd drops root to nobody
     fake = powercap.wrapping(tmp_path / "sys", unit_nj=953)  # 4 kJ: no wrap
     try:
-        d = start_energyd(tmp_path / "sys", "--store", f"{store}/energy.db")
+        d = start_energyd(tmp_path / "sys", "--store", f"{store}/energy.db", "--store-batch", "1")
         d.wait_ticks(2)
         fake.advance("package-0", 12_345_678)  # 12.346 J, exactly
         d.wait_ticks(2)

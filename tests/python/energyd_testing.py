@@ -62,7 +62,7 @@ class Energyd:
         os.chmod(self.store, 0o777)
         self.proc = subprocess.Popen(
             [energyd_binary(), "--listen", f"unix:{sock}", "--interval", "0.05",
-             "--state-dir", self.store, *energyd_args(fake_root)],
+             "--state-dir", self.store, "--store-batch", "1", *energyd_args(fake_root)],
             stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
