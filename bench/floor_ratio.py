@@ -33,6 +33,7 @@ command; writes the same figures as JSON to BUILD_DIR/floor_ratio/.
 usage: bench/floor_ratio.py [--rounds 5] [--seconds 20] [--intervals 0.1,0.01,0.001]
                             [--peer-rounds 3] [--build-dir build-bench]
        bench/floor_ratio.py --perf SECONDS [--perf-interval 0.01]
+       either with --energyd-arg=ARG (repeated): energyd in another configuration
 With the defaults it takes about 8 minutes (the first run also builds and installs the peers).
 Run it as root (energyd drops to nobody itself; the peers' namespaces need it).
 
@@ -67,6 +68,7 @@ PEER_SAMPLING = {"codecarbon": "1 s (measure_power_secs=1)", "pyjoules": "0.1 s"
 PACKAGE_WATTS = 30.0
 WARMUP_S = 3.0  # past energyd's start: the first scan, the store's first batch
 TARGETS = {0.1: 2.0, 0.01: 1.5}  # issue: energyd at most this many times the floor
+EXTRA_ARGS = []  # --energyd-arg: energyd away from its default configuration
 
 # In the peer's private mount namespace: /sys/class becomes a tmpfs holding the real classes
 # (bound back one by one) and powercap, a link to the fake tree's class/powercap, whose own
@@ -190,6 +192,7 @@ class Energyd:
                "--state-dir", str(run / f"state-{tag}"), "--interval", str(interval)]
         if interval < 0.01:
             cmd += ["--min-interval", str(interval)]
+        cmd += EXTRA_ARGS
         cg = cgroup_root()
         if cg:
             cmd += ["--cgroup-root", cg]
@@ -472,7 +475,11 @@ def main():
     ap.add_argument("--build-dir", default="build-bench")
     ap.add_argument("--perf", type=float, metavar="SECONDS", help="profile energyd instead")
     ap.add_argument("--perf-interval", type=float, default=0.01)
+    ap.add_argument("--energyd-arg", action="append", default=[], metavar="ARG",
+                    help="one more energyd argument (repeat it): another configuration than "
+                         "the default, to see what a part costs; the headline uses none")
     args = ap.parse_args()
+    EXTRA_ARGS.extend(args.energyd_arg)
     if os.geteuid() != 0:
         sys.exit("run as root: energyd drops to nobody itself, the peers need a mount namespace")
     intervals = [float(x) for x in args.intervals.split(",")]
