@@ -405,8 +405,9 @@ def test_hwpc_frequency_layers(freq_workload):
     answers, truth = check_truth(d, hw, ids, t0, t1)
     err, coef = one_layer_error(hw, t0, t1, truth)
     # One layer over both frequencies: off by more than the tolerance (from this script), where
-    # the layers are within it.
-    assert max(abs(e) for e in err.values()) > 1.5 * REL, (err, coef)
+    # the layers are within it. How far off depends on how [t0, t1] falls across the script's
+    # frequency phases: 14 % in one CI run, so the tolerance itself is the bar, not 1.5 times it.
+    assert max(abs(e) for e in err.values()) > REL, (err, coef)
     for pid, e in err.items():
         got = abs(answers[pid]["scope"]["joules"] - truth[pid]) / truth[pid]
         print(f"pid {pid}: layers {got:.3f}, one layer {e:+.3f}")
