@@ -190,7 +190,7 @@ static const struct opt opts[] = {
      "the long-term record (SQLite; default STATE-DIR/energy.db; off: none; try or try:FILE: "
      "start even when it cannot be opened)"},
     {"store-batch", OPT_SECONDS, OFF(store.batch_s), "SECONDS",
-     "write to the record this often (default 2; a crash loses at most this much)"},
+     "write to the record this often (default 5; a crash loses at most this much)"},
     {"store-memory", OPT_SECONDS, OFF(store.memory_s), "SECONDS",
      "data held in memory while the record cannot be written (default 86400)"},
     {"store-retry", OPT_SECONDS, OFF(store.retry_s), "SECONDS",
@@ -213,7 +213,7 @@ static const struct opt opts[] = {
     {"scan-interval", OPT_SECONDS, OFF(scan_interval_s), "SECONDS",
      "attribution: full process and cgroup scans at most this often (default 1)"},
     {"attrib-batch", OPT_SECONDS, OFF(attrib_batch_s), "SECONDS",
-     "attribution: split the new samples this often while no watch is alive (default 0.5; "
+     "attribution: split the new samples this often while no watch is alive (default 1; "
      "between the sample interval and the scan interval)"},
     {"cgroup-root", OPT_PATH, OFF(cgroup_root), "DIR",
      "cgroup v2 root (default SYSFS/fs/cgroup, or its unified/ on hybrid systems)"},
