@@ -1,11 +1,15 @@
 /*
- * The CPU model's calibration thread (calib.h). After a sampler tick it may take a reading
- * of /proc/stat, stamped on the sampler's clock; once the history holds a sample at or after
- * that instant, the fitted channels' energy at it is interpolated from the history, so that the
- * busy share and the energy of a window cover the same interval to within the history's
- * interpolation (not the thread's wake-up delay). Consecutive readings at least
- * CPUFIT_WINDOW_MIN_S apart make a window: its busy share and mean watts go to the fit. The
- * thread sleeps through the ticks between (sampler_wait_ticks): it wakes twice a window.
+ * The CPU model's calibration (calib.h). It takes readings of /proc/stat, stamped on the
+ * sampler's clock; once the history holds a sample at or after that instant, the fitted
+ * channels' energy at it is interpolated from the history, so that the busy share and the
+ * energy of a window cover the same interval to within the history's interpolation (not a
+ * thread's wake-up delay). Consecutive readings at least CPUFIT_WINDOW_MIN_S apart make a
+ * window: its busy share and mean watts go to the fit.
+ *
+ * The readings are the attribution's when it takes one at least every CPUFIT_WINDOW_MIN_S
+ * (calib_feed, on its thread: a window closes at the reading after the next); else a thread of
+ * its own reads /proc/stat after a sampler tick and sleeps through the ticks between
+ * (sampler_wait_ticks): it wakes twice a window.
  */
 #define _GNU_SOURCE
 #include "calib.h"
@@ -437,9 +441,10 @@ static void calib_save(struct calib *c, bool final)
 	threads_mutex_unlock_checked(&c->lock);
 }
 
-/* After a tick: close a window when the pending reading's instant is in the history, then take
- * the next reading when the last one is a window's length old. */
-static void calib_step(struct calib *c, int energy_rc)
+/* After a tick (the thread) or a reading (fed, not NULL: the attribution's): close a window when
+ * the pending reading's instant is in the history, then take the next reading (or the one fed)
+ * when the last one is a window's length old. */
+static void calib_step(struct calib *c, int energy_rc, const struct calib_point *fed)
 {
 	if (c->have_pending && energy_rc != -EAGAIN) {
 		if (energy_rc == 0 && c->have_p0)
@@ -448,14 +453,34 @@ static void calib_step(struct calib *c, int energy_rc)
 		c->have_p0 = energy_rc == 0;
 		c->have_pending = false;
 	}
-	double now = sampler_time_of(c->sampler, energy_monotonic_ns());
-	if (!c->have_pending && (!c->have_p0 || now >= c->p0.t + CPUFIT_WINDOW_MIN_S)) {
-		int rc = calib_read_stat(c, &c->pending);
+	/* A fed reading comes once a batch, give or take the thread's delay: one a hair short of
+	 * the window (calib_window's own margin) is taken rather than waiting a whole batch more.
+	 */
+	double now = fed ? fed->t : sampler_time_of(c->sampler, energy_monotonic_ns());
+	double min_s = fed ? CPUFIT_WINDOW_MIN_S * 0.999 : CPUFIT_WINDOW_MIN_S;
+	if (!c->have_pending && (!c->have_p0 || now >= c->p0.t + min_s)) {
+		int rc = fed ? (c->pending = *fed, 0) : calib_read_stat(c, &c->pending);
 		c->have_pending = rc == 0;
 		if (rc < 0)
 			c->have_p0 = false;
 	}
 	calib_save(c, false);
+}
+
+void calib_feed(void *ctx, uint64_t mono_ns, uint64_t busy, uint64_t total)
+{
+	struct calib *c = ctx;
+	struct sampler *s = c->sampler;
+	if (!c->fed)
+		return;
+	int rc = -EAGAIN;
+	if (c->have_pending) {
+		sampler_lock(s);
+		rc = calib_energy_at(c, &c->pending);
+		sampler_unlock(s);
+	}
+	struct calib_point p = {.t = sampler_time_of(s, mono_ns), .busy = busy, .total = total};
+	calib_step(c, rc, &p);
 }
 
 /* How many ticks until there is something to do: the next one while a reading waits for the
@@ -483,7 +508,7 @@ static void *calib_thread(void *arg)
 			break;
 		int rc = c->have_pending ? calib_energy_at(c, &c->pending) : -EAGAIN;
 		sampler_unlock(s);
-		calib_step(c, rc);
+		calib_step(c, rc, NULL);
 		n = calib_ticks_to_wait(c);
 		sampler_lock(s);
 	}
@@ -491,17 +516,24 @@ static void *calib_thread(void *arg)
 	return NULL;
 }
 
-int calib_start(struct calib *c, struct sampler *s)
+bool calib_fitting(const struct calib *c)
+{
+	return c->stat_fd >= 0;
+}
+
+int calib_start(struct calib *c, struct sampler *s, bool fed)
 {
 	c->sampler = s;
 	if (c->stat_fd < 0)
 		return 0;
-	return threads_start(&c->worker, calib_thread, c);
+	c->fed = fed;
+	return fed ? 0 : threads_start(&c->worker, calib_thread, c);
 }
 
 void calib_stop(struct calib *c)
 {
-	if (threads_join(&c->worker))
+	bool fed = c->stat_fd >= 0 && c->fed; /* no thread: the attribution stopped before */
+	if (threads_join(&c->worker) || fed)
 		calib_save(c, true);
 }
 

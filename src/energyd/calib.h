@@ -10,7 +10,8 @@
  * discrete GPUs: host_measured_parts), from the same readings and windows.
  *
  * Lifecycle: calib_open (before the privilege drop: /proc/stat), calib_load (after it, in the
- * state directory), calib_start, calib_stop (after sampler_stop: writes the fit), calib_free.
+ * state directory), calib_start, calib_stop (after sampler_stop, and after the attribution that
+ * feeds it stopped: writes the fit), calib_free.
  * Thread safety: the calib lock guards the fit and its status; calib_json takes it. It is
  * never taken with the sampler's lock held, nor the other way round.
  */
@@ -89,7 +90,9 @@ struct calib {
 	int since_save; /* windows since the file was written */
 	bool saved;
 
-	/* The thread's own (no lock). */
+	/* The thread's own (no lock): the calibration thread's, or the attribution thread's when
+	 * fed. */
+	bool fed; /* readings come through calib_feed: no thread */
 	struct threads_worker worker;
 	struct calib_point p0, pending;
 	bool have_p0, have_pending;
@@ -107,7 +110,14 @@ void calib_open(struct calib *c, const char *proc_root, const struct channel_set
  * rest fit matches this start's measured channels (so before sampler_init). A missing or bad file
  * is logged and left alone. */
 void calib_load(struct calib *c, struct daemon *d);
-int calib_start(struct calib *c, struct sampler *s);
+/* A fit is learnt in this run (calib_open found channels to fit to and /proc/stat). */
+bool calib_fitting(const struct calib *c);
+/* fed: every reading will come through calib_feed, at least one every CPUFIT_WINDOW_MIN_S (the
+ * attribution's, attrib_set_system_hook); else a thread reads /proc/stat itself. */
+int calib_start(struct calib *c, struct sampler *s, bool fed);
+/* A reading of /proc/stat taken elsewhere: busy and total jiffies at mono_ns (the monotonic
+ * clock); an attrib_system_hook. Never called with the sampler's lock or the calib lock held. */
+void calib_feed(void *ctx, uint64_t mono_ns, uint64_t busy, uint64_t total);
 /* Join the thread (the sampler stopped first) and write the fit when it counts. */
 void calib_stop(struct calib *c);
 void calib_free(struct calib *c);

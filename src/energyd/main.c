@@ -442,8 +442,21 @@ static int start_threads(struct energyd *e)
 	e->sampler.tick_hook_ctx = &e->http;
 	if (sampler_start(&e->sampler) < 0)
 		return log_fail(1, "cannot start the sampler thread");
-	if (calib_start(&e->calib, &e->sampler) < 0)
+	/* The calibration takes the attribution's /proc/stat readings when they come at least once
+	 * a window: no thread and no reading of its own. */
+	bool fed = calib_fitting(&e->calib) && e->opt.attrib_batch_s <= CPUFIT_WINDOW_MIN_S &&
+	           attrib_set_system_hook(&e->attrib, calib_feed, &e->calib);
+	if (calib_start(&e->calib, &e->sampler, fed) < 0)
 		return log_fail(1, "cannot start the CPU model's calibration thread");
+	if (fed)
+		log_info("CPU model calibration: on the attribution's readings of /proc/stat (at "
+		         "least one every %.3g s)",
+		         e->opt.attrib_batch_s);
+	else if (calib_fitting(&e->calib))
+		log_info("CPU model calibration: reading /proc/stat on its own (attribution %s)",
+		         e->opt.attrib_batch_s > CPUFIT_WINDOW_MIN_S
+		             ? "batches are longer than a window of 1 s"
+		             : "is off or cannot read /proc/stat");
 	/* After the privilege drop: the carbon thread parses what providers answer. */
 	if (carbon_start(e->d.carbon, &e->sampler) < 0)
 		return log_fail(1, "cannot start the carbon thread");
@@ -482,8 +495,8 @@ static void stop_all(struct energyd *e)
 	notify_send("STOPPING=1");
 	notify_close();
 	sampler_stop(&e->sampler);
-	calib_stop(&e->calib); /* writes the fit */
 	attrib_stop(&e->attrib);
+	calib_stop(&e->calib); /* writes the fit (after the attribution, which may feed it) */
 	store_stop(&e->store); /* writes the last samples */
 	http_stop(&e->http);
 	influx_close(e->d.influx); /* writes the last batch */

@@ -27,8 +27,8 @@ IDLE_W, DYN_W, NCPU = 8.0, 30.0, 4
 DEFAULT_IDLE_W, DEFAULT_MAX_W = 0.74 * NCPU, 3.5 * NCPU
 SHARES = (0.05, 0.9, 0.4, 0.7, 0.2, 0.95, 0.6)
 STEP_S = 1.7
-TOL = 0.10
-CPUFIT_MIN_WINDOWS = 20  # src/core/cpufit.h  # the acceptance bound: the calibrated model within 10 % of the truth
+TOL = 0.10  # the acceptance bound: the calibrated model within 10 % of the truth
+CPUFIT_MIN_WINDOWS = 20  # src/core/cpufit.h
 
 
 def share_at(t: float, t_start: float) -> float:
@@ -99,14 +99,22 @@ def calibration(d) -> dict:
     return cal
 
 
-def learn(tmp_path, start_energyd, state, windows=25, timeout=120.0) -> dict:
-    """Run energyd on the emulated RAPL until its fit has `windows` windows; stop it."""
+# The log line that says where the calibration's readings of /proc/stat come from.
+FED = "CPU model calibration: on the attribution's readings of /proc/stat"
+OWN = "CPU model calibration: reading /proc/stat on its own"
+
+
+def learn(tmp_path, start_energyd, state, *args, readings=FED, windows=25,
+          timeout=120.0) -> dict:
+    """Run energyd (with args) on the emulated RAPL until its fit has `windows` windows; stop
+    it. readings: the log line energyd must write (FED, the default configuration, or OWN)."""
     m = Machine(tmp_path / "learn", rapl=True)
     try:
-        d = start_energyd(m.fake.root, "--state-dir", str(state),
+        d = start_energyd(m.fake.root, "--state-dir", str(state), *args,
                           proc_root=m.proc.root)
         cal = wait_for_fit(d, windows, timeout)
         assert d.stop() == 0
+        assert readings in d.log() and (OWN if readings == FED else FED) not in d.log()
         # Started again on the same channels, energyd resumes from the stored sums.
         stored = json.loads((state / "cpu-model.json").read_text())
         d = start_energyd(m.fake.root, "--state-dir", str(state), proc_root=m.proc.root)
@@ -133,10 +141,7 @@ def wait_for_fit(d, windows, timeout) -> dict:
     raise TimeoutError(f"no fit after {timeout} s: {cal}")
 
 
-def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
-    state = tmp_path / "state"
-    cal = learn(tmp_path, start_energyd, state)
-    fit = cal["fit"]
+def check_rapl_fit(fit) -> None:
     assert fit["against"] == "rapl" and fit["fitted_to"] == ["rapl:package-0"]
     assert fit["measured"] is False
     assert fit["utilisation_min"] <= 0.1 and fit["utilisation_max"] >= 0.85, fit
@@ -148,6 +153,13 @@ def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
     assert abs(fit["idle_watts"] - IDLE_W) <= IDLE_W * 0.2, fit
     assert abs(fit["max_watts"] - (IDLE_W + DYN_W)) <= (IDLE_W + DYN_W) * TOL, fit
     assert fit["rms_error_percent"] < 15, fit
+
+
+def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
+    state = tmp_path / "state"
+    cal = learn(tmp_path, start_energyd, state)
+    fit = cal["fit"]
+    check_rapl_fit(fit)
     stored = json.loads((state / "cpu-model.json").read_text())
     assert stored["version"] == 2 and stored["windows"] >= fit["windows"]
     assert "rest" not in stored and cal["rest"]["state"] == "none"  # no wall meter here
@@ -189,6 +201,16 @@ def test_calibrated_model_estimates_a_model_only_run(tmp_path, start_energyd):
     assert abs(e["host"]["joules"] - truth) <= truth * TOL, (e["host"], truth)
     # The calibration is what made the difference: the defaults are far off this machine.
     assert abs(e_plain["host"]["joules"] - truth) > truth * TOL, (e_plain["host"], truth)
+
+
+def test_fit_on_its_own_readings_when_attribution_batches_are_longer(tmp_path, start_energyd):
+    """Attribution batches longer than a window (2 s): the calibration reads /proc/stat itself,
+    on a thread of its own, and fits as well as on the attribution's readings (the default,
+    the test above)."""
+    state = tmp_path / "state"
+    cal = learn(tmp_path, start_energyd, state, "--scan-interval", "2", "--attrib-batch", "2",
+                readings=OWN)
+    check_rapl_fit(cal["fit"])
 
 
 def fit_file(windows, fitted_at="2026-11-30T10:00:00Z", against="rapl",

@@ -429,15 +429,16 @@ static void run_batch(struct attrib *a, int n, const double *t, const uint64_t *
 	attrib_observe_watches(a, obs, n_obs);
 	struct scan_result r;
 	bool scanned = scan_due && !per_tick && attrib_scan_read(a, &r) == 0;
-	uint64_t busy = 0, total = 0, forks = 0;
+	uint64_t busy = 0, total = 0, forks = 0, sys_ns = 0;
 	bool sys_ok;
 	if (scanned) {
-		sys_ok = r.sys_ok, busy = r.sys_busy, total = r.sys_total;
+		sys_ok = r.sys_ok, busy = r.sys_busy, total = r.sys_total, sys_ns = r.sys_ns;
 	} else {
-		sys_ok =
-		    a->stat_fd >= 0 && procfs_read_system(a->stat_fd, &busy, &total, &forks) == 0;
+		sys_ok = attrib_read_system(a, &busy, &total, &forks, &sys_ns) == 0;
 		a->work.forks = sys_ok ? forks : 0;
 	}
+	if (sys_ok && a->system_hook)
+		a->system_hook(a->system_hook_ctx, sys_ns, busy, total);
 
 	attrib_lock(a);
 	note_system(a, sys_ok, busy, total);
@@ -478,6 +479,15 @@ static void *attrib_thread(void *arg)
 	}
 	free(t), free(v), free(obs);
 	return NULL;
+}
+
+bool attrib_set_system_hook(struct attrib *a, attrib_system_hook hook, void *ctx)
+{
+	if (a->proc_fd < 0 || a->stat_fd < 0)
+		return false;
+	a->system_hook = hook;
+	a->system_hook_ctx = ctx;
+	return true;
 }
 
 int attrib_start(struct attrib *a, struct sampler *s)

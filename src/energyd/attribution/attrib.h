@@ -150,6 +150,10 @@ struct attrib_work {
 	uint64_t forks_listed; /* forks when the proc root was last listed for the watches */
 };
 
+/* A reading of /proc/stat: busy and total jiffies, at mono_ns on the monotonic clock (the middle
+ * of the read). */
+typedef void (*attrib_system_hook)(void *ctx, uint64_t mono_ns, uint64_t busy, uint64_t total);
+
 /*
  * The attribution. Three parts:
  * - set by attrib_open and attrib_start, then fixed (but a GPU channel whose source cannot give
@@ -171,10 +175,12 @@ struct attrib {
 	enum split_method method[CHANNELS_MAX]; /* how each channel is split (split.h) */
 	bool in_coverage[CHANNELS_MAX];         /* the channel is part of the host total */
 	struct threads_worker worker;           /* the attribution thread */
-	atomic_bool stop;                       /* asks the thread to end */
-	pthread_mutex_t lock;                   /* guards what readers see */
-	double batch_s;                         /* the batch period in use (attrib_start) */
-	uint64_t batch_ticks;                   /* the same in sampler ticks */
+	attrib_system_hook system_hook;         /* see attrib_set_system_hook, or NULL */
+	void *system_hook_ctx;
+	atomic_bool stop;     /* asks the thread to end */
+	pthread_mutex_t lock; /* guards what readers see */
+	double batch_s;       /* the batch period in use (attrib_start) */
+	uint64_t batch_ticks; /* the same in sampler ticks */
 
 	struct attrib_work work; /* the thread's own */
 
@@ -258,6 +264,11 @@ size_t attrib_users_locked(const struct attrib *a, struct attrib_user *out, size
 /* Open the proc root, its stat file and the cgroup root (before privileges are dropped).
  * Without a proc root attribution is off (error says why) and the daemon runs on. */
 int attrib_open(struct attrib *a, const struct attrib_config *cfg, char *err, size_t errlen);
+/* Before attrib_start: hand every /proc/stat reading the thread takes (at least one a batch; one
+ * a tick while a watch is alive) to hook, called on that thread with no lock held, so that
+ * another part needs no reading of its own. False, and no hook, when attribution is off or
+ * cannot read /proc/stat. */
+bool attrib_set_system_hook(struct attrib *a, attrib_system_hook hook, void *ctx);
 /* Start following the sampler (after sampler_init). */
 int attrib_start(struct attrib *a, struct sampler *s);
 void attrib_stop(struct attrib *a);

@@ -35,6 +35,7 @@ struct scan_result {
 	 * batches it is also the batch's one reading. */
 	bool sys_ok;
 	uint64_t sys_busy, sys_total;
+	uint64_t sys_ns; /* the middle of that read, on the monotonic clock */
 };
 
 struct attrib_proc *attrib_proc_find(struct attrib_proc *p, size_t n, int pid);
@@ -53,6 +54,9 @@ const char *attrib_cgroup_rel(const char *p);
 void attrib_watch_free(struct attrib_watch *w);
 /* Read the trees and cgroups of the watches in obs (no lock held). */
 void attrib_observe_watches(struct attrib *a, struct watch_obs *obs, int n_obs);
+/* /proc/stat (a->stat_fd): 0, or -errno; *mono_ns is the middle of the read. */
+int attrib_read_system(struct attrib *a, uint64_t *busy, uint64_t *total, uint64_t *forks,
+                       uint64_t *mono_ns);
 /* Read every process and cgroup (no lock held), then apply the interval (lock held). */
 int attrib_scan_read(struct attrib *a, struct scan_result *r);
 void attrib_scan_apply(struct attrib *a, struct scan_result *r);

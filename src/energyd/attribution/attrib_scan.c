@@ -89,6 +89,17 @@ static bool parent_unchanged(struct attrib *a, struct scan_result *r, int ppid)
 	return now && then && now->starttime == then->starttime;
 }
 
+int attrib_read_system(struct attrib *a, uint64_t *busy, uint64_t *total, uint64_t *forks,
+                       uint64_t *mono_ns)
+{
+	if (a->stat_fd < 0)
+		return -EBADF;
+	uint64_t before = energy_monotonic_ns();
+	int rc = procfs_read_system(a->stat_fd, busy, total, forks);
+	*mono_ns = before + (energy_monotonic_ns() - before) / 2;
+	return rc;
+}
+
 /* The processes (every entry, or the fresh ones only, added to r), then /proc/stat right after
  * them; returns the seconds it took. */
 static double read_processes(struct attrib *a, bool fresh_only, struct scan_result *r,
@@ -122,8 +133,7 @@ static double read_processes(struct attrib *a, bool fresh_only, struct scan_resu
 		else if (procfs_read_uid(a->proc_fd, st.pid, &p->uid) < 0)
 			p->uid = (uid_t)-1;
 	}
-	r->sys_ok = a->stat_fd >= 0 &&
-	            procfs_read_system(a->stat_fd, &r->sys_busy, &r->sys_total, forks) == 0;
+	r->sys_ok = attrib_read_system(a, &r->sys_busy, &r->sys_total, forks, &r->sys_ns) == 0;
 	return (double)(energy_monotonic_ns() - t0) / 1e9;
 }
 
