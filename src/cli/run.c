@@ -167,6 +167,7 @@ static int backend_open(struct backend *b, struct cli *cli, const struct run_opt
 	    .sysfs_root = o->sysfs_root,
 	    .proc_root = o->proc_root,
 	    .dev_root = "/dev",
+	    .perf_probe_s = SOURCE_PERF_PROBE_DEFAULT_S,
 	};
 	sources_open_all(&cfg, &set, reports, 16);
 	b->set = &set;

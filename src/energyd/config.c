@@ -140,6 +140,7 @@ enum opt_type {
 	OPT_PATH,
 	OPT_LISTEN,
 	OPT_SECONDS,
+	OPT_SECONDS_OR_0, /* 0 allowed: off */
 	OPT_WATTS,
 	OPT_NAME,
 	OPT_FLAG,
@@ -208,6 +209,9 @@ static const struct opt opts[] = {
      "NVIDIA management library to load (default libnvidia-ml.so.1)"},
     {"msr-vendor", OPT_NAME, OFF(msr_vendor), "intel|amd",
      "MSR RAPL register set (default: from /proc/cpuinfo)"},
+    {"perf-probe", OPT_SECONDS_OR_0, OFF(perf_probe_s), "SECONDS",
+     "perf power PMU: not used when none of its counters moves this long after opening (a "
+     "virtual machine's stand-in; default 0.05, 0 to 1; 0: not checked)"},
     {"host-meter", OPT_NAME, OFF(host_meter), "CHANNEL",
      "channel that measures the whole machine (e.g. mcp:ttyACM0:1): the host total"},
     {"scan-interval", OPT_SECONDS, OFF(scan_interval_s), "SECONDS",
@@ -277,6 +281,7 @@ void options_defaults(struct energyd_options *o)
 	strcpy(o->dev_root, "/dev");
 	o->interval_s = 0.1;
 	o->min_interval_s = 0.01;
+	o->perf_probe_s = SOURCE_PERF_PROBE_DEFAULT_S;
 	o->history_s = 900;
 	store_options_defaults(&o->store);
 	carbon_config_defaults(&o->carbon);
@@ -361,6 +366,12 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 		}
 		strcpy(o->listen[o->n_listen++], value);
 		return 0;
+	case OPT_SECONDS_OR_0:
+		if (energy_parse_double(value, &d) == 0 && d == 0) {
+			*(double *)field = 0;
+			return 0;
+		}
+		/* fall through */
 	case OPT_SECONDS:
 	case OPT_WATTS:
 		if (energy_parse_double(value, &d) < 0 || d <= 0 ||
@@ -553,6 +564,10 @@ int options_parse(struct energyd_options *o, int argc, char **argv, bool is_root
 		o->history_s = 900;
 	if (o->msr_vendor[0] && strcmp(o->msr_vendor, "intel") && strcmp(o->msr_vendor, "amd")) {
 		snprintf(err, errlen, "--msr-vendor '%s': expected intel or amd", o->msr_vendor);
+		return -1;
+	}
+	if (o->perf_probe_s < 0 || o->perf_probe_s > 1) {
+		snprintf(err, errlen, "--perf-probe %.4g: give 0 to 1 seconds", o->perf_probe_s);
 		return -1;
 	}
 	if (o->store.batch_s < 0.1 || o->store.batch_s > 300) {

@@ -44,6 +44,7 @@ struct energyd_options {
 	int n_mcp;
 	char nvml_lib[CONFIG_PATH_MAX];    /* "" = libnvidia-ml.so.1 from the library path */
 	char msr_vendor[64];               /* "intel", "amd" or "" (from cpuinfo) */
+	double perf_probe_s;               /* source_config.perf_probe_s */
 	char host_meter[64];               /* channel id that feeds the whole machine, or "" */
 	struct carbon_config carbon;       /* section [carbon] (docs/carbon.md) */
 	struct influx_config influxdb;     /* section [influxdb]: the options influxdb-KEY */

@@ -271,6 +271,7 @@ static void open_sensors(struct energyd *e)
 	    .nvml_lib = opt->nvml_lib[0] ? opt->nvml_lib : NULL,
 	    .msr_vendor = opt->msr_vendor[0] ? opt->msr_vendor : NULL,
 	    .host_meter = opt->host_meter[0] ? opt->host_meter : NULL,
+	    .perf_probe_s = opt->perf_probe_s,
 	};
 	struct daemon *d = &e->d;
 	d->n_families = sources_open_all(&scfg, &e->set, d->families, DAEMON_FAMILIES_MAX);

@@ -12,16 +12,25 @@
  * rapl:* ids, and powercap then skips those ids, so a domain is never counted twice. Opening
  * needs CAP_PERFMON (or root) unless kernel.perf_event_paranoid is 0 or less; the descriptor keeps
  * working after energyd drops root.
+ *
+ * Some virtual machines list the PMU and open its events, but the counts never move (0 J
+ * however long): a hardware RAPL counter moves about every millisecond. So the probe opens every
+ * event and waits up to cfg->perf_probe_s for one of them to move; when none does, the family is
+ * not used (its detail says why) and the CPU model stands in, labelled estimated, rather than a
+ * "measured" 0 W. One moving event is enough: a domain may stand still for long (an idle
+ * integrated GPU).
  */
 #define _GNU_SOURCE
 #include "source.h"
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct perf_event_def {
@@ -130,6 +139,27 @@ static void perf_explain(struct family_report *r, int rc, const char *event, int
 	}
 }
 
+/* Does any of the n events (fds) move within probe_s? The first counts read, then every 2 ms. */
+static bool perf_counting(const int *fds, int n, double probe_s)
+{
+	uint64_t first[N_PERF_EVENTS];
+	for (int i = 0; i < n; i++)
+		if (read(fds[i], &first[i], sizeof(first[i])) != (ssize_t)sizeof(first[i]))
+			first[i] = UINT64_MAX; /* unreadable: not counting */
+	for (double waited = 0;; waited += 0.002) {
+		for (int i = 0; i < n; i++) {
+			uint64_t v;
+			if (first[i] != UINT64_MAX &&
+			    read(fds[i], &v, sizeof(v)) == (ssize_t)sizeof(v) && v != first[i])
+				return true;
+		}
+		if (waited >= probe_s)
+			return false;
+		struct timespec ts = {0, 2000000};
+		nanosleep(&ts, NULL);
+	}
+}
+
 static int perf_probe(const struct source_config *cfg, struct family_report *r)
 {
 	int type;
@@ -149,7 +179,9 @@ static int perf_probe(const struct source_config *cfg, struct family_report *r)
 	int n = topology_cpus(cfg->sysfs_root, cpus, SOURCE_CPUS_MAX);
 	int cpu = n > 0 ? cpus[0].cpu : 0;
 	free(cpus);
-	/* Try the first event the CPU has: if it opens, the others will. */
+	/* Every event the CPU has: the first that does not open says why; then, do they count? */
+	int fds[N_PERF_EVENTS], n_fds = 0;
+	char names[160] = "";
 	for (size_t i = 0; i < N_PERF_EVENTS; i++) {
 		struct perf_event_info e;
 		if (perf_event_info(cfg->sysfs_root, perf_events[i].event, &e) < 0)
@@ -157,16 +189,36 @@ static int perf_probe(const struct source_config *cfg, struct family_report *r)
 		int fd = perf_open_event(type, e.config, cpu);
 		if (fd < 0) {
 			perf_explain(r, fd, perf_events[i].event, cpu);
+			while (n_fds > 0)
+				close(fds[--n_fds]);
 			return 0;
 		}
-		close(fd);
-		r->status = FAMILY_FOUND;
-		snprintf(r->detail, sizeof(r->detail), "perf power PMU (type %d)", type);
-		return 1;
+		fds[n_fds++] = fd;
+		size_t len = strlen(names);
+		snprintf(names + len, sizeof(names) - len, "%spower/%s", len ? ", " : "",
+		         perf_events[i].event);
 	}
-	r->status = FAMILY_ABSENT;
-	snprintf(r->detail, sizeof(r->detail), "the perf power PMU has no energy-* events");
-	return 0;
+	if (!n_fds) {
+		r->status = FAMILY_ABSENT;
+		snprintf(r->detail, sizeof(r->detail), "the perf power PMU has no energy-* events");
+		return 0;
+	}
+	bool counting = cfg->perf_probe_s <= 0 || perf_counting(fds, n_fds, cfg->perf_probe_s);
+	for (int i = 0; i < n_fds; i++)
+		close(fds[i]);
+	if (!counting) {
+		r->status = FAMILY_ABSENT;
+		snprintf(
+		    r->detail, sizeof(r->detail),
+		    "the perf power PMU (type %d) does not count: %s stood still for %.3g s after "
+		    "opening, where RAPL moves every millisecond (a virtual machine's stand-in); "
+		    "not used",
+		    type, names, cfg->perf_probe_s);
+		return 0;
+	}
+	r->status = FAMILY_FOUND;
+	snprintf(r->detail, sizeof(r->detail), "perf power PMU (type %d)", type);
+	return 1;
 }
 
 static int perf_open(const struct source_config *cfg, struct channel_set *set,

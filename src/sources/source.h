@@ -107,7 +107,11 @@ struct source_config {
 	const char *nvml_lib;   /* NULL: "libnvidia-ml.so.1" from the library path */
 	const char *msr_vendor; /* "intel", "amd" or NULL: from <proc>/cpuinfo */
 	const char *host_meter; /* channel id declared to feed the whole machine, or NULL */
+	/* perf: how long the power PMU's counters may all stand still after opening before it is
+	 * taken for a stand-in that counts nothing (some virtual machines); 0: not checked. */
+	double perf_probe_s;
 };
+#define SOURCE_PERF_PROBE_DEFAULT_S 0.05
 
 enum family_status {
 	FAMILY_FOUND,   /* channels opened */

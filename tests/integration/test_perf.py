@@ -5,11 +5,17 @@ tests/emulators/perf_shim.c, which plays the kernel's RAPL PMU (arch/x86/events/
 fake PMU that tests/emulators/perf.py describes in sysfs. Checked: the counts times the PMU's
 scale to the microjoule, and the same hardware counts read through powercap by a second energyd
 over the same window. Without the shim the kernel refuses the fake PMU: energyd falls back to
-powercap with the reason. On a machine whose kernel exposes the RAPL PMU, a last test reads the
-real one (skipped elsewhere, with the reason).
+powercap with the reason. A PMU whose counts stand still after opening (as in some virtual
+machines) is not used. On a machine whose kernel exposes a RAPL PMU that counts, a last test
+reads the real one (skipped elsewhere, with the reason).
+
+The emulated counts move only when a test advances them: the tests that check them exactly
+turn energyd's check that the PMU counts off (--perf-probe 0); the tests of that check set it.
 """
 
 import os
+import subprocess
+import threading
 import time
 
 import pytest
@@ -64,7 +70,7 @@ def test_perf_counts_times_scale_through_the_shim(tmp_path, start_energyd):
     pc = powercap.server(tmp_path / "sys")
     fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf",
                              topology=[(0, 0), (0, 1), (1, 0), (1, 1)])
-    d = start_energyd(tmp_path / "sys", env=fake.shim_env(BUILD, ENERGYD))
+    d = start_energyd(tmp_path / "sys", "--perf-probe", "0", env=fake.shim_env(BUILD, ENERGYD))
     src = d.get("/api/v1/sources")
     fam = {f["name"]: f for f in src["families"]}
     assert fam["perf"]["status"] == "found", fam["perf"]
@@ -105,7 +111,8 @@ def test_perf_and_powercap_agree_over_the_same_window(tmp_path, start_energyd):
         powercap.Zone("intel-rapl:0", "package-0", unit_nj=powercap.UNIT_2_14_NJ)])
     fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf", topology=[(0, 0)],
                              events=("energy-pkg",))
-    d_perf = start_energyd(tmp_path / "sys", env=fake.shim_env(BUILD, ENERGYD))
+    d_perf = start_energyd(tmp_path / "sys", "--perf-probe", "0",
+                           env=fake.shim_env(BUILD, ENERGYD))
     d_powercap = start_energyd(tmp_path / "sys")
     assert d_perf.get("/api/v1/sources")["channels"][0]["family"] == "perf"
     assert d_powercap.get("/api/v1/sources")["channels"][0]["family"] == "powercap"
@@ -124,24 +131,98 @@ def test_perf_and_powercap_agree_over_the_same_window(tmp_path, start_energyd):
     pc.close()
 
 
+class Mover:
+    """Advances the emulated package by one hardware count a millisecond, as a RAPL MSR moves,
+    until stopped."""
+
+    def __init__(self, fake):
+        self.fake, self.stop_ev = fake, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop_ev.wait(0.001):
+            self.fake.advance(0, "energy-pkg", 1)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join()
+
+
+@pytest.mark.parametrize("moving", [False, True])
+def test_pmu_that_does_not_count_is_not_used(tmp_path, start_energyd, moving):
+    """A PMU that lists and opens its events but whose counts stand still for --perf-probe
+    after opening (0 J, as in some virtual machines) is not used: powercap, also present here,
+    measures instead, and the perf family says why. The same PMU moving as RAPL does (a count a
+    millisecond here) is used."""
+    pc = powercap.FakePowercap(tmp_path / "sys", [powercap.Zone("intel-rapl:0", "package-0")])
+    fake = perf.FakePerfRapl(tmp_path / "sys", tmp_path / "perf", topology=[(0, 0)],
+                             events=("energy-pkg",))
+    mover = Mover(fake) if moving else None
+    try:
+        d = start_energyd(tmp_path / "sys", "--perf-probe", "0.2",
+                          env=fake.shim_env(BUILD, ENERGYD))
+    finally:
+        if mover:
+            mover.stop()
+    src = d.get("/api/v1/sources")
+    fam = {f["name"]: f for f in src["families"]}
+    family = {c["id"]: c["family"] for c in src["channels"]}
+    if moving:
+        assert fam["perf"]["status"] == "found", fam["perf"]
+        assert family == {"rapl:package-0": "perf"}
+    else:
+        assert fam["perf"]["status"] == "absent", fam["perf"]
+        assert (f"the perf power PMU (type {perf.FAKE_TYPE}) does not count: power/energy-pkg "
+                f"stood still for 0.2 s after opening") in fam["perf"]["detail"]
+        assert family == {"rapl:package-0": "powercap"}
+        assert "source perf: absent: the perf power PMU" in d.log()
+    fake.close()
+    pc.close()
+
+
+def test_perf_probe_option_is_checked(tmp_path, start_energyd):
+    for bad in ("-1", "2", "soon"):
+        proc = subprocess.run([str(ENERGYD), "--perf-probe", bad, "--listen",
+                               f"unix:{tmp_path}/x.sock", "--state-dir", str(tmp_path / "st")],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and "--perf-probe" in proc.stderr, (bad, proc.stderr)
+
+
+# The channel name of each event the PMU may list (src/sources/perf_rapl.c): rapl:NAME-PACKAGE,
+# or rapl:psys for the one platform counter.
+EVENT_CHANNELS = {"energy-pkg": "package", "energy-cores": "core", "energy-gpu": "uncore",
+                  "energy-ram": "dram", "energy-psys": "psys"}
+
+
+def channel_name(cid: str) -> str:
+    name = cid.removeprefix("rapl:")
+    return name if name == "psys" else name.rsplit("-", 1)[0]
+
+
 def test_real_power_pmu_preferred_over_powercap(tmp_path, start_energyd):
     if not os.path.exists(os.path.join(POWER_PMU, "type")):
         pytest.skip("this kernel has no RAPL perf PMU (virtual machine or CPU without RAPL): "
-                    "the perf family is covered by the fallback test only")
+                    "the perf family is covered by the emulated tests only")
     d = start_energyd("/sys", proc_root="/proc")
     src = d.get("/api/v1/sources")
     fam = {f["name"]: f for f in src["families"]}
     if fam["perf"]["status"] != "found":
-        pytest.skip(f"the kernel does not let the test open the power PMU: "
-                    f"{fam['perf']['detail']}")
+        pytest.skip(f"the kernel's power PMU is not used here: {fam['perf']['detail']}")
     rapl = [c for c in src["channels"] if c["id"].startswith("rapl:")]
     ids = [c["id"] for c in rapl]
     assert len(ids) == len(set(ids))  # no domain twice
     perf_ids = {c["id"] for c in rapl if c["family"] == "perf"}
-    assert "rapl:package-0" in perf_ids
+    # Each event the PMU lists gives channels of its own name, and only those.
+    listed = {e for e in os.listdir(os.path.join(POWER_PMU, "events")) if e in EVENT_CHANNELS}
+    assert {channel_name(i) for i in perf_ids} == {EVENT_CHANNELS[e] for e in listed}, (
+        perf_ids, listed)
     # powercap, when present, only adds domains perf does not have.
     assert not perf_ids & {c["id"] for c in rapl if c["family"] == "powercap"}
-    before = d.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
+    # One counter at least moves (energyd checked that at start); a package always does.
+    before = d.wait_ticks(2)["channels"]
     time.sleep(0.5)
-    after = d.wait_ticks(2)["channels"]["rapl:package-0"]["joules"]
-    assert after > before  # a CPU package always draws some power
+    after = d.wait_ticks(2)["channels"]
+    assert any(after[i]["joules"] > before[i]["joules"] for i in perf_ids), (before, after)
+    for i in perf_ids & {"rapl:package-0"}:
+        assert after[i]["joules"] > before[i]["joules"]
