@@ -143,6 +143,8 @@ static void perf_explain(struct family_report *r, int rc, const char *event, int
 static bool perf_counting(const int *fds, int n, double probe_s)
 {
 	uint64_t first[N_PERF_EVENTS];
+	if (n > (int)N_PERF_EVENTS)
+		n = (int)N_PERF_EVENTS;
 	for (int i = 0; i < n; i++)
 		if (read(fds[i], &first[i], sizeof(first[i])) != (ssize_t)sizeof(first[i]))
 			first[i] = UINT64_MAX; /* unreadable: not counting */
