@@ -376,8 +376,9 @@ static int opt_set(struct energyd_options *o, const struct opt *opt, const char 
 	case OPT_WATTS:
 		if (energy_parse_double(value, &d) < 0 || d <= 0 ||
 		    d > (opt->type == OPT_WATTS ? 100000 : 31536000)) {
-			snprintf(err, errlen, "%s: '%s' is not a positive number of %s", opt->name,
-			         value, opt->type == OPT_WATTS ? "watts" : "seconds");
+			snprintf(err, errlen, "%s: '%s' is not %sa positive number of %s",
+			         opt->name, value, opt->type == OPT_SECONDS_OR_0 ? "0 or " : "",
+			         opt->type == OPT_WATTS ? "watts" : "seconds");
 			return -1;
 		}
 		*(double *)field = d;

@@ -181,12 +181,14 @@ def test_pmu_that_does_not_count_is_not_used(tmp_path, start_energyd, moving):
     pc.close()
 
 
-def test_perf_probe_option_is_checked(tmp_path, start_energyd):
-    for bad in ("-1", "2", "soon"):
+def test_perf_probe_option_is_checked(tmp_path):
+    for bad, why in (("-1", "'-1' is not 0 or a positive number of seconds"),
+                     ("soon", "'soon' is not 0 or a positive number of seconds"),
+                     ("2", "--perf-probe 2: give 0 to 1 seconds")):
         proc = subprocess.run([str(ENERGYD), "--perf-probe", bad, "--listen",
                                f"unix:{tmp_path}/x.sock", "--state-dir", str(tmp_path / "st")],
                               capture_output=True, text=True, timeout=30)
-        assert proc.returncode == 2 and "--perf-probe" in proc.stderr, (bad, proc.stderr)
+        assert proc.returncode == 2 and why in proc.stderr, (bad, proc.stderr)
 
 
 # The channel name of each event the PMU may list (src/sources/perf_rapl.c): rapl:NAME-PACKAGE,
