@@ -26,6 +26,11 @@ energyd (0.1 s) and the floor: CPU load (% of one core) and memory of each over 
 and the power each one measured, to show it read the fake counters (the tree's package draws
 30 W).
 
+Beside each round's whole-process figure, each of energyd's threads by its name (energyd names
+them: energy-sampler, energy-attrib, energy-store, ...), from its scheduler run time
+(/proc/PID/task/TID/schedstat) over the same window: the sampler thread does the floor's work,
+so energy-sampler ÷ floor is the sampling's own overhead and the other threads are the rest.
+
 Prints Markdown tables ready for bench/RESULTS.md, with the machine (CPUs, model, kernel), the
 load average and the number of processes at the start and the end, the date, the commit and the
 command; writes the same figures as JSON to BUILD_DIR/floor_ratio/.
@@ -39,8 +44,8 @@ Run it as root (energyd drops to nobody itself; the peers' namespaces need it).
 
 --perf: where energyd's CPU goes instead. A release build with frame pointers
 (BUILD_DIR-fp/), energyd in the same configuration on the same tree at --perf-interval, and
-`perf record -g` on it for SECONDS; prints the symbols that take at least 1 % of its samples,
-by their own time and with what they call.
+`perf record -g -F 40000` on it for SECONDS; prints the thread and symbol pairs that take at
+least 1 % of its samples, by their own time and with what they call.
 """
 import argparse
 import ctypes
@@ -68,6 +73,7 @@ PEER_SAMPLING = {"codecarbon": "1 s (measure_power_secs=1)", "pyjoules": "0.1 s"
 PACKAGE_WATTS = 30.0
 WARMUP_S = 3.0  # past energyd's start: the first scan, the store's first batch
 TARGETS = {0.1: 2.0, 0.01: 1.5}  # issue: energyd at most this many times the floor
+PERF_FREQ = 40000  # samples a second of CPU time: energyd runs about 1 ms a second
 EXTRA_ARGS = []  # --energyd-arg: energyd away from its default configuration
 
 # In the peer's private mount namespace: /sys/class becomes a tmpfs holding the real classes
@@ -272,6 +278,22 @@ class Peer:
         return json.loads(lines[-1]) if lines else {}
 
 
+def thread_cpu_ns(pid):
+    """Each live thread's CPU time by its name (/proc/PID/task/TID/comm; energyd names its
+    threads), in nanoseconds: the first field of /proc/PID/task/TID/schedstat (the scheduler's
+    run time, not the 10 ms ticks of stat). Threads of one name are added up (the HTTP
+    workers)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            ns = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # ended in between
+        out[name] = out.get(name, 0) + ns
+    return out
+
+
 def stop_proc(proc):
     if proc.poll() is None:
         proc.terminate()
@@ -294,9 +316,11 @@ def pair_round(energyd_bin, floor_bin, fake, run, tag, interval, seconds, energy
         e.wait_ready()
         time.sleep(WARMUP_S)
         n0, r0 = e.now(), f.report()
+        t0 = thread_cpu_ns(e.pid)
         ce0, cf0, w0 = process_cpu_s(e.pid), process_cpu_s(f.pid), time.monotonic()
         time.sleep(seconds)
         ce1, cf1, w1 = process_cpu_s(e.pid), process_cpu_s(f.pid), time.monotonic()
+        t1 = thread_cpu_ns(e.pid)
         r1, n1 = f.report(), e.now()
         me, mf = proc_mem_kib(e.pid), proc_mem_kib(f.pid)
         procs = get(e.sock, "/api/v1/processes")
@@ -312,6 +336,7 @@ def pair_round(energyd_bin, floor_bin, fake, run, tag, interval, seconds, energy
     f_rate = (r1["samples"] - r0["samples"]) / ((r1["t_ns"] - r0["t_ns"]) / 1e9)
     es, fs = e_rate * window, f_rate * window
     e_us, f_us = (ce1 - ce0) / es * 1e6, (cf1 - cf0) / fs * 1e6
+    threads = {name: (t1[name] - t0.get(name, 0)) / es / 1e3 for name in t1}
     return {"interval_s": interval, "window_s": window, "channels": channels,
             "energyd_samples": es, "floor_samples": fs,
             "energyd_ticks_counted": n1["tick"] - n0["tick"],
@@ -319,6 +344,7 @@ def pair_round(energyd_bin, floor_bin, fake, run, tag, interval, seconds, energy
             "floor_failed_reads": r1["failed"] - r0["failed"],
             "energyd_cpu_s": ce1 - ce0, "floor_cpu_s": cf1 - cf0,
             "energyd_us_per_sample": e_us, "floor_us_per_sample": f_us, "ratio": e_us / f_us,
+            "energyd_threads_us_per_sample": threads,
             "energyd_rss_kib": me["VmRSS"], "floor_rss_kib": mf["VmRSS"],
             "processes_scanned": procs.get("processes_scanned"),
             "scan_cost_s": procs.get("scan_cost_s")}
@@ -395,6 +421,28 @@ def print_pairs(rows, intervals):
             cells.append(f"{r['energyd_us_per_sample']:.1f} / {r['floor_us_per_sample']:.1f}"
                          f" = {r['ratio']:.2f}× ({r['processes_scanned']})")
         print(f"| {k} | " + " | ".join(cells) + " |")
+    print()
+    print("energyd's CPU per sample by thread (the thread's name, its scheduler run time over "
+          "the window; the sampler does the floor's work), median (range) over the rounds:")
+    print()
+    print("| thread | " + " | ".join(f"{iv} s" for iv in intervals) + " |")
+    print("| --- | " + " | ".join("---" for _ in intervals) + " |")
+    names = sorted({n for r in rows for n in r["energyd_threads_us_per_sample"]},
+                   key=lambda n: -statistics.median(
+                       r["energyd_threads_us_per_sample"].get(n, 0) for r in rows))
+    for name in names:
+        cells = []
+        for iv in intervals:
+            xs = [r["energyd_threads_us_per_sample"].get(name, 0.0)
+                  for r in rows if r["interval_s"] == iv]
+            cells.append(f"{med_range(xs, '{:.1f}')} µs")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    cells = []
+    for iv in intervals:
+        xs = [r["energyd_threads_us_per_sample"].get("energy-sampler", 0.0)
+              / r["floor_us_per_sample"] for r in rows if r["interval_s"] == iv]
+        cells.append(f"{med_range(xs, '{:.2f}')}×")
+    print("| *energy-sampler ÷ floor* | " + " | ".join(cells) + " |")
     scanned = [r["processes_scanned"] for r in rows if r["processes_scanned"]]
     costs = [r["scan_cost_s"] * 1e3 for r in rows if r["scan_cost_s"]]
     failed = sum(r["floor_failed_reads"] for r in rows)
@@ -446,18 +494,19 @@ def perf_profile(build_dir, seconds, interval):
             e.wait_ready()
             time.sleep(WARMUP_S)
             data = str(run / "perf.data")
-            sh(["perf", "record", "-q", "-g", "-p", str(e.pid), "-o", data, "--", "sleep",
-                str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sh(["perf", "record", "-q", "-g", "-F", str(PERF_FREQ), "-p", str(e.pid), "-o", data,
+                "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finally:
             e.stop()
             fake.close()
-        print(f"energyd ({fp_dir.name}/energyd) at {interval} s, `perf record -g` for "
+        print(f"energyd ({fp_dir.name}/energyd) at {interval} s, "
+              f"`perf record -g -F {PERF_FREQ}` for "
               f"{seconds:.0f} s, {conditions()['utc']} UTC, load average "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}:")
         for title, extra in (("self", ["--no-children"]), ("with callees", ["--children"])):
             print(f"\n--- {title} ---")
             out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
-                                  "--sort", "sym", "--percent-limit", "1", *extra],
+                                  "--sort", "comm,sym", "--percent-limit", "1", *extra],
                                  capture_output=True, text=True).stdout
             print("\n".join(line for line in out.splitlines()
                             if line.strip() and not line.startswith("#")))

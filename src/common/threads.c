@@ -3,6 +3,7 @@
 #include "threads.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <time.h>
 
 void threads_cond_init_monotonic(pthread_cond_t *cond)
@@ -28,9 +29,27 @@ void threads_mutex_unlock_checked(pthread_mutex_t *m)
 	(void)rc;
 }
 
-int threads_start(struct threads_worker *w, void *(*fn)(void *), void *arg)
+void threads_name_self(const char *name)
 {
-	int rc = pthread_create(&w->thread, NULL, fn, arg);
+	char comm[16];
+	snprintf(comm, sizeof(comm), "%s", name);
+	pthread_setname_np(pthread_self(), comm); /* prctl(PR_SET_NAME) on this thread */
+}
+
+/* The thread names itself, so no other thread writes /proc/self/task/TID/comm for it. */
+static void *named_thread(void *arg)
+{
+	struct threads_worker *w = arg;
+	threads_name_self(w->name);
+	return w->fn(w->arg);
+}
+
+int threads_start(struct threads_worker *w, const char *name, void *(*fn)(void *), void *arg)
+{
+	w->fn = fn;
+	w->arg = arg;
+	w->name = name;
+	int rc = pthread_create(&w->thread, NULL, named_thread, w);
 	if (rc != 0)
 		return -rc;
 	w->running = true;

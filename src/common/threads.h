@@ -12,10 +12,17 @@
 struct threads_worker {
 	pthread_t thread;
 	bool running; /* started and not joined yet */
+	/* What threads_start was given, for the thread to name itself before it runs fn. */
+	void *(*fn)(void *);
+	void *arg;
+	const char *name;
 };
 
-/* Start fn(arg): 0, or the -errno of pthread_create. */
-int threads_start(struct threads_worker *w, void *(*fn)(void *), void *arg);
+/* Start fn(arg) on a thread named name (at most 15 characters: what ps -L, top -H and
+ * /proc/PID/task/TID/comm show): 0, or the -errno of pthread_create. w must outlive the thread. */
+int threads_start(struct threads_worker *w, const char *name, void *(*fn)(void *), void *arg);
+/* Name the calling thread (truncated to 15 characters); a failure changes nothing else. */
+void threads_name_self(const char *name);
 /* Join the thread (the caller asked it to end first); false when none was running. */
 bool threads_join(struct threads_worker *w);
 /* For a thread that polls *stop between steps: set it and join; false when none was running. */

@@ -218,7 +218,7 @@ static void *sampler_thread(void *arg)
 
 int sampler_start(struct sampler *s)
 {
-	return threads_start(&s->worker, sampler_thread, s);
+	return threads_start(&s->worker, "energy-sampler", sampler_thread, s);
 }
 
 void sampler_stop(struct sampler *s)

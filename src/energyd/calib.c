@@ -527,7 +527,7 @@ int calib_start(struct calib *c, struct sampler *s, bool fed)
 	if (c->stat_fd < 0)
 		return 0;
 	c->fed = fed;
-	return fed ? 0 : threads_start(&c->worker, calib_thread, c);
+	return fed ? 0 : threads_start(&c->worker, "energy-calib", calib_thread, c);
 }
 
 void calib_stop(struct calib *c)

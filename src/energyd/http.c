@@ -2,6 +2,7 @@
 #include "http.h"
 #include "log.h"
 #include "text.h"
+#include "threads.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -739,6 +740,7 @@ static void refuse(struct http_server *srv, int fd, uid_t key)
 static void *accept_thread(void *arg)
 {
 	struct http_listener *l = arg;
+	threads_name_self("energy-accept");
 	struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
 	                      {.fd = l->wake[0], .events = POLLIN}};
 	for (;;) {

@@ -1,6 +1,7 @@
 """Open as root, then drop: energyd keeps reading root-only RAPL files as an unprivileged user."""
 
 import os
+import pathlib
 import pwd
 import shutil
 import subprocess
@@ -51,6 +52,11 @@ def test_drops_to_nobody_and_keeps_reading(tmp_path, start_energyd):
     assert wrote > 0.3 * 40.0 * 0.5
     assert abs((j1 - j0) - wrote) <= 0.01 * wrote + 2 * 40.0 * 0.005, (j1 - j0, wrote)
     assert all(c["status"] == "ok" for c in d.get("/api/v1/sources")["channels"])
+    # Each thread named itself, after the drop and under the sandbox (ps -L, top -H).
+    names = sorted(t.joinpath("comm").read_text().strip()
+                   for t in pathlib.Path(f"/proc/{d.pid}/task").iterdir())
+    assert {"energyd", "energy-sampler", "energy-accept"} <= set(names), names
+    assert all(n == "energyd" or n.startswith(("energy-", "MHD-")) for n in names), names
     fake.close()
 
 

@@ -168,11 +168,33 @@ static void test_threads_stop(void **state)
 	atomic_bool stop = false;
 	assert_false(threads_stop(&w, &stop)); /* never started */
 	assert_false(atomic_load(&stop));
-	assert_int_equal(threads_start(&w, spin_until_stopped, &stop), 0);
+	assert_int_equal(threads_start(&w, "test-spinner", spin_until_stopped, &stop), 0);
 	assert_true(threads_stop(&w, &stop));
 	assert_true(atomic_load(&stop));
 	assert_false(w.running);
 	assert_false(threads_stop(&w, &stop));
+}
+
+static void *read_own_name(void *arg)
+{
+	char *name = arg; /* 16 bytes */
+	if (pthread_getname_np(pthread_self(), name, 16) != 0)
+		strcpy(name, "(no name)");
+	return NULL;
+}
+
+/* The thread has its name before it runs fn, cut to the kernel's 15 characters. */
+static void test_threads_named(void **state)
+{
+	(void)state;
+	char seen[16] = "";
+	struct threads_worker w = {0};
+	assert_int_equal(threads_start(&w, "energy-sampler", read_own_name, seen), 0);
+	assert_true(threads_join(&w));
+	assert_string_equal(seen, "energy-sampler");
+	assert_int_equal(threads_start(&w, "a-name-longer-than-fifteen", read_own_name, seen), 0);
+	assert_true(threads_join(&w));
+	assert_string_equal(seen, "a-name-longer-t");
 }
 
 static void test_mem_free_null(void **state)
@@ -195,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_add_fd_owns_the_descriptor),
 	    cmocka_unit_test(test_enum_names),
 	    cmocka_unit_test(test_threads_stop),
+	    cmocka_unit_test(test_threads_named),
 	    cmocka_unit_test(test_mem_free_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

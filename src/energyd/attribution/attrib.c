@@ -509,7 +509,7 @@ int attrib_start(struct attrib *a, struct sampler *s)
 	for (int k = 0; k < s->coverage.n; k++)
 		a->in_coverage[s->coverage.idx[k]] = true;
 	atomic_store(&a->stop, false);
-	return threads_start(&a->worker, attrib_thread, a);
+	return threads_start(&a->worker, "energy-attrib", attrib_thread, a);
 }
 
 void attrib_stop(struct attrib *a)

@@ -307,7 +307,7 @@ static void *carbon_thread(void *arg)
 int carbon_start(struct carbon *c, struct sampler *host_energy)
 {
 	c->sampler = host_energy;
-	return threads_start(&c->worker, carbon_thread, c);
+	return threads_start(&c->worker, "energy-carbon", carbon_thread, c);
 }
 
 void carbon_close(struct carbon *c)

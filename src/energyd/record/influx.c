@@ -442,7 +442,7 @@ int influx_start(struct influx *ix, struct daemon *d)
 	if (!ix)
 		return 0;
 	ix->d = d;
-	if (threads_start(&ix->worker, influx_thread, ix) < 0)
+	if (threads_start(&ix->worker, "energy-influx", influx_thread, ix) < 0)
 		return -1;
 	log_info("influxdb: writing every %.3g s to %s (%s %s)", ix->cfg.interval_s, ix->cfg.url,
 	         ix->cfg.database[0] ? "database" : "bucket",

@@ -421,7 +421,7 @@ int store_start(struct store *st, struct sampler *s)
 	collect_from_sampler(st);
 	store_flush(st, energy_wall_time());
 	atomic_store(&st->stop, false);
-	return threads_start(&st->worker, store_thread, st);
+	return threads_start(&st->worker, "energy-store", store_thread, st);
 }
 
 void store_stop(struct store *st)
