@@ -64,23 +64,34 @@ def integrity(db):
         con.close()
 
 
-def spawn(tmp_path, name, sysfs, *args):
-    """An energyd outside the fixture (for the ones this test kills with SIGKILL)."""
-    sock = str(tmp_path / f"{name}.sock")
-    log = tmp_path / f"{name}.log"
-    proc = subprocess.Popen([str(ENERGYD), "--sysfs-root", str(sysfs), "--listen",
-                             f"unix:{sock}", "--state-dir", str(tmp_path / f"{name}-state"),
-                             *args], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    d = Energyd(proc, sock, log)
+@pytest.fixture
+def spawn(tmp_path):
+    """Start an energyd outside the start_energyd fixture (for the ones a test kills with
+    SIGKILL): spawn(name, sysfs, *args). Whatever is still running when the test ends, passed
+    or failed, is stopped."""
+    started = []
 
-    def ready():
-        assert proc.poll() is None, d.log()
-        try:
-            return d.request("GET", "/api/v1/info")[0] == 200
-        except OSError:
-            return False
-    wait_for(ready, 10, "energyd answers")
-    return d
+    def start(name, sysfs, *args):
+        sock = str(tmp_path / f"{name}.sock")
+        log = tmp_path / f"{name}.log"
+        proc = subprocess.Popen([str(ENERGYD), "--sysfs-root", str(sysfs), "--listen",
+                                 f"unix:{sock}", "--state-dir", str(tmp_path / f"{name}-state"),
+                                 *args], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+        d = Energyd(proc, sock, log)
+        started.append(d)
+
+        def ready():
+            assert proc.poll() is None, d.log()
+            try:
+                return d.request("GET", "/api/v1/info")[0] == 200
+            except OSError:
+                return False
+        wait_for(ready, 10, "energyd answers")
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
 
 
 def test_restart_continues_the_record_exactly(tmp_path, start_energyd, store_dir):
@@ -130,7 +141,7 @@ def test_restart_continues_the_record_exactly(tmp_path, start_energyd, store_dir
             assert j is not None and cov == 1.0, (t, lt)  # run 1: every second recorded
 
 
-def test_kill9_loses_at_most_one_batch(tmp_path, store_dir):
+def test_kill9_loses_at_most_one_batch(tmp_path, store_dir, spawn):
     """SIGKILL while writing every 5 s (the default batch), early and late in a batch: the
     record keeps everything but the last batch interval, and the database is intact."""
     fake = powercap.server(tmp_path / "sys").start()  # host = 40 + 30 + 6 + 4 = 80 W
@@ -138,7 +149,7 @@ def test_kill9_loses_at_most_one_batch(tmp_path, store_dir):
     try:
         batch_s = 5.0
         for cycle, run_s in enumerate((6.3, 9.1)):
-            d = spawn(tmp_path, f"k{cycle}", tmp_path / "sys", "--store", str(db))
+            d = spawn(f"k{cycle}", tmp_path / "sys", "--store", str(db))
             n0 = d.wait_ticks(1)
             base = n0["host"]["joules_total"] - n0["host"]["joules"]
             time.sleep(run_s)
@@ -148,7 +159,7 @@ def test_kill9_loses_at_most_one_batch(tmp_path, store_dir):
             t_kill = time.monotonic()
             d.proc.wait()
             # What the run had when read, against what its successor finds in the record.
-            d2 = spawn(tmp_path, f"r{cycle}", tmp_path / "sys", "--store", str(db))
+            d2 = spawn(f"r{cycle}", tmp_path / "sys", "--store", str(db))
             n2 = d2.wait_ticks(1)
             recorded = n2["host"]["joules_total"] - n2["host"]["joules"]
             lost = n["host"]["joules_total"] - recorded
