@@ -20,7 +20,9 @@ targets' order rotating from round to round so that each sees the same noise; an
 or energyd's that is not a 2xx stops the benchmark (jupyter-power-usage's are counted and
 reported). Reported: the median and range over the rounds of requests/s, of wrk's p99 latency
 and of the serving process's CPU time per request, and the median and range of the per-round
-ratio to jupyter-power-usage (measured in the same round).
+ratio to jupyter-power-usage (measured in the same round), counting all its answers and, when
+some were errors, its 2xx answers only (its rate times its share of 2xx answers in that round:
+an error answers at once and carries no figure; on an idle machine 40 % of them were errors).
 
 usage: bench/api_cost.py [--rounds N] [--seconds S] [--python PY] [--before DIR]
                          [--profile OUT]
