@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "attrib.h"
 #include "attrib_int.h"
@@ -367,6 +368,28 @@ static void scan_keep(struct scan_result *r)
 	free(r->cgroups);
 }
 
+/* Wait until pid is asleep (S): it has run, so its schedstat is more than the "0 0 0" of a
+ * process that has not run yet, which the scan takes for a kernel without scheduler statistics
+ * and so never compares (on a loaded machine a forked child may not run for a while). */
+static void wait_asleep(pid_t pid)
+{
+	char path[32], st[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 5000; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		ssize_t k = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		assert_true(k > 0);
+		st[k] = '\0';
+		const char *close_paren = strrchr(st, ')');
+		if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'S')
+			return;
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
+	}
+	fail_msg("pid %d never fell asleep", (int)pid);
+}
+
 /* A process that has not run is given as last read, with the parent it had then, unless that
  * parent ended: then it is read again and shows the parent it was given (this process, a
  * subreaper here). Its CPU time is the same either way. */
@@ -401,6 +424,7 @@ static void test_real_proc_unchanged_child_of_ended_parent(void **state)
 	}
 	pid_t c;
 	assert_int_equal(read(pipefd[0], &c, sizeof(c)), sizeof(c));
+	wait_asleep(c); /* in its read of hold */
 	struct scan_result r;
 	struct attrib_proc p, before;
 	/* Read, read with its schedstat, then given as read (when its descriptors fit). */
