@@ -387,6 +387,12 @@ def med_range(xs, fmt):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
 
 
+def print_head(columns):
+    """A markdown table's header row and its rule."""
+    print("| " + " | ".join(columns) + " |")
+    print("|" + " --- |" * len(columns))
+
+
 def print_pairs(rows, intervals):
     print("| interval | rounds | energyd CPU per sample | floor CPU per sample | "
           "**energyd ÷ floor** | target | energyd CPU load | floor CPU load | "
@@ -412,8 +418,7 @@ def print_pairs(rows, intervals):
     print("Per round (CPU µs per sample energyd / floor, ratio; processes in energyd's last "
           "scan):")
     print()
-    print("| round | " + " | ".join(f"{iv} s" for iv in intervals) + " |")
-    print("| --- | " + " | ".join("---" for _ in intervals) + " |")
+    print_head(["round"] + [f"{iv} s" for iv in intervals])
     for k in sorted({r["round"] for r in rows}):
         cells = []
         for iv in intervals:
@@ -425,8 +430,7 @@ def print_pairs(rows, intervals):
     print("energyd's CPU per sample by thread (the thread's name, its scheduler run time over "
           "the window; the sampler does the floor's work), median (range) over the rounds:")
     print()
-    print("| thread | " + " | ".join(f"{iv} s" for iv in intervals) + " |")
-    print("| --- | " + " | ".join("---" for _ in intervals) + " |")
+    print_head(["thread"] + [f"{iv} s" for iv in intervals])
     names = sorted({n for r in rows for n in r["energyd_threads_us_per_sample"]},
                    key=lambda n: -statistics.median(
                        r["energyd_threads_us_per_sample"].get(n, 0) for r in rows))
@@ -471,8 +475,7 @@ def print_peers(peer_rows):
     print()
     print("Per round, CPU load (% of one core) and the processes in energyd's last scan:")
     print()
-    print("| round | " + " | ".join(names) + " | processes |")
-    print("| --- | " + " | ".join("---" for _ in names) + " | --- |")
+    print_head(["round"] + names + ["processes"])
     for k, r in enumerate(peer_rows):
         print(f"| {k + 1} | " + " | ".join(f"{r[n]['cpu_percent']:.3f} %" for n in names)
               + f" | {scanned[k]} |")

@@ -86,12 +86,12 @@ static void remove_tree(const char *dir, int dirfd, char **lines, int n)
 
 /* The old parser (327eca8's) gives what the scan used then; the new one gives num_threads too
  * (field 20, 1 on every line here), which the schedstat check needs. */
-static bool agree(const struct procfs_stat *old, const struct procfs_stat *new)
+static bool agree(const struct procfs_stat *old, const struct procfs_stat *now)
 {
-	return old->pid == new->pid && old->ppid == new->ppid &&
-	       old->state == new->state &&strcmp(old->comm, new->comm) == 0 &&
-	       old->utime == new->utime && old->stime == new->stime && old->cutime == new->cutime &&
-	       old->cstime == new->cstime && old->starttime == new->starttime &&new->threads == 1;
+	return old->pid == now->pid && old->ppid == now->ppid && old->state == now->state &&
+	       strcmp(old->comm, now->comm) == 0 && old->utime == now->utime &&
+	       old->stime == now->stime && old->cutime == now->cutime &&
+	       old->cstime == now->cstime && old->starttime == now->starttime && now->threads == 1;
 }
 
 static void report(const char *what, const char *name, double *us, int rounds)
