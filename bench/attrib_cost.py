@@ -3,16 +3,20 @@
 and watched trees (one process, like a Jupyter kernel; and all 2,000) at the sample rate.
 
 Builds a release energyd (build-bench/), starts 2,000 `sleep` processes as children of one
-helper, runs energyd (sample interval 0.1 s, one fake RAPL package) for DURATION seconds per
-case and reads its CPU time (schedstat, all threads) and memory, plus the cost of its last full
-scan as it reports it in /api/v1/processes.
+helper, and for each case runs energyd (sample interval 0.1 s, one fake RAPL package of its own)
+for DURATION seconds and reads its CPU time (the process CPU clock: every thread, ended ones
+included) and memory, plus the cost of its last full scan as it reports it in /api/v1/processes.
+Each case is run ROUNDS times. With BEFORE (another energyd binary, e.g. an older release
+build), both daemons run each case at the same time, over the same window, and the table gives
+this build ÷ BEFORE per round as well: the figure to compare, since both saw the same machine.
 
-usage: bench/attrib_cost.py [DURATION_S]      (default 20)
+usage: bench/attrib_cost.py [DURATION_S [ROUNDS [BEFORE]]]      (defaults: 20 s, 1 round)
 """
 import json
 import os
 import platform
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 from emulators.powercap import FakePowercap, Zone  # noqa: E402
-from daemon_cost import BUILD, UnixConn, get, proc_cpu_s, proc_mem_kib  # noqa: E402
+from daemon_cost import BUILD, UnixConn, get, proc_mem_kib, process_cpu_s  # noqa: E402
 
 N_PROCS = 2000
 TREE = ("import os, signal, subprocess, sys\n"
@@ -41,39 +45,72 @@ def post(sock, path, body):
     return r.status, json.loads(r.read())
 
 
-def run(case, scan_interval, watch, duration, tmp, tree_pid, kernel_pid):
-    sysfs = Path(tmp) / f"sys-{case}"
+CASES = (("a", 1.0, None, "none"),
+         ("b", 0.1, None, "none"),
+         ("c", 1.0, "kernel", "1 tree of 1 process"),
+         ("d", 1.0, "tree", f"1 tree of {N_PROCS + 1} processes"))
+
+
+def start(binary, name, scan_interval, tmp):
+    sysfs = Path(tmp) / f"sys-{name}"
     fake = FakePowercap(str(sysfs), [Zone("intel-rapl:0", "package-0", 30.0)],
                         period_s=0.005).start()
-    sock = f"{tmp}/bench-{case}.sock"
-    proc = subprocess.Popen([str(BUILD / "energyd"), "--sysfs-root", str(sysfs), "--listen",
+    sock = f"{tmp}/bench-{name}.sock"
+    proc = subprocess.Popen([str(binary), "--sysfs-root", str(sysfs), "--listen",
                              f"unix:{sock}", "--interval", "0.1", "--scan-interval",
-                             str(scan_interval), "--state-dir", f"{tmp}/state"],
+                             str(scan_interval), "--state-dir", f"{tmp}/state-{name}"],
                             stderr=subprocess.DEVNULL)
+    return {"fake": fake, "sock": sock, "proc": proc}
+
+
+def run(binaries, case, scan_interval, watch, duration, tmp, tree_pid, kernel_pid):
+    """One case, every binary at the same time: CPU load, last scan and RSS of each."""
+    daemons = []
     try:
-        while not os.path.exists(sock):
-            time.sleep(0.01)
+        for k, binary in enumerate(binaries):
+            daemons.append(start(binary, f"{case}{k}", scan_interval, tmp))
+        for d in daemons:
+            deadline = time.monotonic() + 30
+            while not os.path.exists(d["sock"]):
+                if d["proc"].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"attrib_cost: energyd did not start ({d['sock']})")
+                time.sleep(0.01)
         time.sleep(1.0)
         if watch:
-            status, body = post(sock, "/api/v1/watch",
-                                {"pid": tree_pid if watch == "tree" else kernel_pid})
-            assert status == 201, body
+            for d in daemons:
+                status, body = post(d["sock"], "/api/v1/watch",
+                                    {"pid": tree_pid if watch == "tree" else kernel_pid})
+                assert status == 201, body
         time.sleep(1.0)
-        c0 = proc_cpu_s(proc.pid)
+        c0 = [process_cpu_s(d["proc"].pid) for d in daemons]
+        w0 = time.monotonic()
         time.sleep(duration)
-        c1 = proc_cpu_s(proc.pid)
-        procs = get(sock, "/api/v1/processes?top=1")
-        mem = proc_mem_kib(proc.pid)
+        c1 = [process_cpu_s(d["proc"].pid) for d in daemons]
+        window = time.monotonic() - w0
+        out = []
+        for d, a, b in zip(daemons, c0, c1):
+            procs = get(d["sock"], "/api/v1/processes?top=1")
+            out.append({"cpu_percent": (b - a) / window * 100,
+                        "scanned": procs["processes_scanned"],
+                        "scan_ms": procs["scan_cost_s"] * 1e3,
+                        "rss_kib": proc_mem_kib(d["proc"].pid)["VmRSS"]})
+        return out
     finally:
-        proc.terminate()
-        proc.wait()
-        fake.close()
-    return {"cpu_percent": (c1 - c0) / duration * 100, "scanned": procs["processes_scanned"],
-            "scan_ms": procs["scan_cost_s"] * 1e3, "rss_kib": mem["VmRSS"]}
+        for d in daemons:
+            d["proc"].terminate()
+            d["proc"].wait()
+            d["fake"].close()
+
+
+def med_range(xs, fmt):
+    return (f"{fmt.format(statistics.median(xs))} "
+            f"({fmt.format(min(xs))}–{fmt.format(max(xs))})")
 
 
 def main():
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    binaries = [BUILD / "energyd"] + ([Path(sys.argv[3]).resolve()] if len(sys.argv) > 3 else [])
     if not (BUILD / "build.ninja").exists():
         subprocess.run(["meson", "setup", str(BUILD), "--buildtype=release", "-Dtests=false"],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -81,28 +118,49 @@ def main():
     tree = subprocess.Popen([sys.executable, "-c", TREE, str(N_PROCS)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     kernel = subprocess.Popen(["sleep", "3600"])
+    results = {case[0]: [] for case in CASES}
     try:
         assert tree.stdout.readline().strip() == "ready"
         print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
-              f"{len(os.listdir('/proc'))} /proc entries, {duration:.0f} s per case")
-        print("| full scans | watches (at 0.1 s) | processes scanned | last scan | "
-              "energyd CPU load | RSS |")
-        print("| --- | --- | --- | --- | --- | --- |")
+              f"{len(os.listdir('/proc'))} /proc entries, {duration:.0f} s per case, "
+              f"{rounds} rounds, load average {os.getloadavg()[0]:.2f}, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+        print("# " + " and ".join(str(b) for b in binaries)
+              + (" at the same time" if len(binaries) > 1 else ""))
         with tempfile.TemporaryDirectory() as tmp:
-            for case, scan, watch, what in (
-                    ("a", 1.0, None, "none"),
-                    ("b", 0.1, None, "none"),
-                    ("c", 1.0, "kernel", "1 tree of 1 process"),
-                    ("d", 1.0, "tree", f"1 tree of {N_PROCS + 1} processes")):
-                r = run(case, scan, watch, duration, tmp, tree.pid, kernel.pid)
-                print(f"| every {scan} s | {what} | {r['scanned']} | {r['scan_ms']:.1f} ms | "
-                      f"{r['cpu_percent']:.2f} % | {r['rss_kib'] / 1024:.1f} MiB |")
+            for k in range(rounds):
+                for case, scan, watch, _ in CASES:
+                    r = run(binaries, f"{case}{k}", scan, watch, duration, tmp, tree.pid,
+                            kernel.pid)
+                    results[case].append(r)
+                    print(f"# round {k + 1} case {case}: "
+                          + " / ".join(f"{x['cpu_percent']:.3f} % ({x['scan_ms']:.1f} ms)"
+                                       for x in r), flush=True)
+        print(f"# load average at the end {os.getloadavg()[0]:.2f}")
     finally:
         tree.stdin.write("\n")
         tree.stdin.flush()
         tree.wait()
         kernel.send_signal(signal.SIGKILL)
         kernel.wait()
+    before = len(binaries) > 1
+    print()
+    print("| full scans | watches (at 0.1 s) | processes scanned | last scan | energyd CPU load | "
+          "RSS |" + (" before: last scan | before: CPU load | **÷ before** (per round) |"
+                     if before else ""))
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- | --- |" if before else ""))
+    for case, scan, _, what in CASES:
+        rs = results[case]
+        line = (f"| every {scan} s | {what} | {rs[0][0]['scanned']} | "
+                f"{med_range([r[0]['scan_ms'] for r in rs], '{:.1f}')} ms | "
+                f"{med_range([r[0]['cpu_percent'] for r in rs], '{:.2f}')} % | "
+                f"{statistics.median(r[0]['rss_kib'] for r in rs) / 1024:.1f} MiB |")
+        if before:
+            ratios = [r[0]["cpu_percent"] / r[1]["cpu_percent"] for r in rs]
+            line += (f" {med_range([r[1]['scan_ms'] for r in rs], '{:.1f}')} ms | "
+                     f"{med_range([r[1]['cpu_percent'] for r in rs], '{:.2f}')} % | "
+                     f"**{med_range(ratios, '{:.2f}')}×** |")
+        print(line)
 
 
 if __name__ == "__main__":
