@@ -56,24 +56,48 @@ def write_suite(path: str, name: str, cases: list[str]) -> None:
 
 
 def tap_cases(binary: str, stdout: str) -> list[str]:
+    """One case per TAP result line. cmocka writes a skip as `not ok N # SKIP NAME` (the name
+    after the directive, no reason): that is a skip, named NAME, and its reason is the `# ...`
+    diagnostic printed right before it, if any."""
     cases = []
+    comment = ""
     for line in stdout.splitlines():
-        m = TAP_LINE.match(line.strip())
+        line = line.strip()
+        m = TAP_LINE.match(line)
         if not m:
+            comment = line[1:].strip() if line.startswith("#") else ""
             continue
         status, name, directive, reason = m.groups()
-        name = name.strip() or "(unnamed)"
+        name = name.strip()
         if directive and directive.upper() == "SKIP":
-            cases.append(case_xml(binary, name, skipped=reason.strip() or "skipped"))
+            if not name:
+                name, reason = reason.strip(), ""
+            why = reason.strip() or comment or "skipped (no reason printed)"
+            cases.append(case_xml(binary, name or "(unnamed)", skipped=why))
         elif status.lower() == "ok" or (directive and directive.upper() == "TODO"):
-            cases.append(case_xml(binary, name))
+            cases.append(case_xml(binary, name or "(unnamed)"))
         else:
-            cases.append(case_xml(binary, name, failure="not ok", text=line))
+            cases.append(case_xml(binary, name or "(unnamed)", failure="not ok", text=line))
+        comment = ""
     return cases
 
 
+def tap_plan_short(stdout: str) -> str | None:
+    """Why a binary's TAP output is short of its plan (`1..N` and fewer results), else None:
+    a binary that exits 0 in the middle of its tests must not pass."""
+    lines = [line.strip() for line in stdout.splitlines()]
+    plans = [int(m.group(1)) for m in (re.match(r"^1\.\.(\d+)", x) for x in lines) if m]
+    if not plans:
+        return None
+    results = sum(1 for x in lines if TAP_LINE.match(x))
+    if results < plans[0]:
+        return f"printed {results} of the {plans[0]} results its TAP plan announced"
+    return None
+
+
 def meson_verdict(test: dict) -> str | None:
-    """Why a test binary failed, or None when it passed (exit status, timeout, sanitizer)."""
+    """Why a test binary failed, or None when it passed (exit status, timeout, sanitizer, TAP
+    results short of the plan)."""
     result, rc = test.get("result", "?"), test.get("returncode")
     output = (test.get("stdout") or "") + (test.get("stderr") or "")
     report = SANITIZER_REPORT.search(output)
@@ -85,7 +109,7 @@ def meson_verdict(test: dict) -> str | None:
         return f"sanitizer report: {report.group(0)} ({result}, exit {rc})"
     if result not in MESON_PASSING:
         return f"{result}, exit {rc}"
-    return None
+    return tap_plan_short(test.get("stdout") or "")
 
 
 def meson_to_junit(testlog: str, out: str, since: float | None) -> int:

@@ -105,3 +105,51 @@ def test_meson_binary_that_died_is_named(tmp_path):
     assert out[-1] == "3 passed, 3 failed"
     for name in ("unit::test_counter", "unit::test_host", "unit::test_slow"):
         assert f"FAILED: unit: {name}" in out
+
+
+CMOCKA_PROGRAM = r"""
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <cmocka.h>
+static void skipped(void **s) { (void)s; print_message("# no such device here\n"); skip(); }
+static void passes(void **s) { (void)s; assert_int_equal(1, 1); }
+static void ends_early(void **s) { (void)s; if (getenv("END_EARLY")) exit(0); }
+int main(void)
+{
+	const struct CMUnitTest tests[] = {cmocka_unit_test(skipped), cmocka_unit_test(passes),
+	                                   cmocka_unit_test(ends_early)};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+"""
+
+
+def test_meson_cmocka_skip_is_a_skip_and_a_short_plan_a_failure(tmp_path):
+    """A real cmocka binary under a real `meson test`, as tests/unit/meson.build runs it: its skip
+    (which cmocka prints as `not ok N # SKIP`) counts as skipped with the reason it printed, not
+    as a failure; the same binary ending with exit 0 in the middle of its tests fails."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "t.c").write_text(CMOCKA_PROGRAM)
+    (src / "meson.build").write_text(
+        "project('t', 'c')\n"
+        "exe = executable('t', 't.c', dependencies : dependency('cmocka'))\n"
+        "test('whole', exe, env : ['CMOCKA_MESSAGE_OUTPUT=TAP'])\n"
+        "test('cut', exe, env : ['CMOCKA_MESSAGE_OUTPUT=TAP', 'END_EARLY=1'])\n")
+    build = tmp_path / "build"
+    for cmd in (["meson", "setup", str(build), str(src)], ["meson", "test", "-C", str(build)]):
+        subprocess.run(cmd, capture_output=True, text=True)
+    log = build / "meson-logs" / "testlog.json"
+    r = subprocess.run([sys.executable, str(SUMMARY), "meson", str(log), str(tmp_path / "unit.xml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rc, out = summarize(tmp_path, {"unit": ((tmp_path / "unit.xml").read_text(), 0)})
+    # whole: passes and ends_early pass, skipped is skipped; cut: skipped, passes, then the
+    # binary itself fails (2 of its 3 planned results).
+    assert out[-1] == "3 passed, 1 failed, 2 skipped", out
+    for binary in ("whole", "cut"):
+        assert f"skipped: {binary}::skipped: no such device here" in out, out
+    assert "FAILED: unit: unit::cut" in out, out
+    assert "printed 2 of the 3 results its TAP plan announced" in (tmp_path / "unit.xml").read_text()

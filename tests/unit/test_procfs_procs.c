@@ -236,7 +236,9 @@ static void test_real_proc_pid_reuse(void **state)
 	if (b < 0) {
 		procfs_procs_free(&s);
 		close(dirfd);
-		skip(); /* not root, or the pid could not be had again */
+		print_message(
+		    "# the ended child's pid could not be had again (not root, or taken)\n");
+		skip();
 	}
 	assert_int_equal(procfs_procs_read(&s, ia, &st), 0);
 	assert_int_equal(st.pid, a);
