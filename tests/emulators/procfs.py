@@ -207,6 +207,19 @@ class FakeProc:
                 raise ValueError(f"no /proc/stat written at or before {t}")
             return self._log_busy[i - 1], self._log_total[i - 1]
 
+    def longest_step(self, t0: float, t1: float) -> float:
+        """The longest time between two writes of the tree that ends or begins inside [t0, t1]:
+        how far apart, in the counters' time, a reader's reads of two files over that window can
+        be (each step writes /proc/stat, then the processes' files)."""
+        with self.lock:
+            i = max(bisect.bisect_left(self._log_t, t0) - 1, 0)
+            j = bisect.bisect_right(self._log_t, t1)
+            ts = self._log_t[i:j + 1]
+            gaps = [b - a for a, b in zip(ts, ts[1:])]
+            if t1 > ts[-1]:  # no write since the last one logged: a step still to come
+                gaps.append(time.time() - ts[-1])
+            return max(gaps, default=self.period_s)
+
     def share_between(self, t0: float, t1: float) -> float:
         """The busy share of all CPU time over [t0, t1] as written (each step adds ncpu * 100
         jiffies per second in all, so this is the time-weighted mean share)."""
