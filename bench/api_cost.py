@@ -12,7 +12,10 @@ tests/emulators/powercap.py):
   commit's tree: `git archive COMMIT python | tar -x -C DIR`), old and new side by side;
 - a Jupyter server with jupyter-power-usage (PyPI, its own venv in bench/out/venv-jpu, made on
   first use), its default configuration, reading the same tree bound over /sys in a private
-  mount namespace (unshare -m): GET /api/metrics/v1/power_usage.
+  mount namespace (unshare -m): GET /api/metrics/v1/power_usage;
+- and, as the floor of any Jupyter route, Jupyter's own cheapest API answer from the server of
+  our extension: GET /api (its version, a constant; the same authentication, headers and log as
+  any API request of that server, nothing else).
 
 Every Jupyter server gets a token and wrk sends it in the Authorization header, as the front
 ends do. Each round runs wrk (Debian's) for SECONDS on each target at 1 connection and at 8, the
@@ -62,6 +65,7 @@ OURS = "through Jupyter (ours)"
 BEFORE = "through Jupyter (--before)"
 JPU = "jupyter-power-usage"
 DIRECT = "energyd direct"
+JFLOOR = "Jupyter's own /api (floor)"
 
 
 def free_port() -> int:
@@ -154,8 +158,9 @@ def check_answers(targets: dict) -> None:
             data = json.loads(r.read())
         if not check(data):
             raise RuntimeError(f"{name}: unexpected answer {json.dumps(data)[:300]}")
-        # and without it, refused (403, or a redirection to the login page)
-        if name != DIRECT:
+        # and without it, refused (403, or a redirection to the login page); Jupyter answers
+        # its version to anybody
+        if name not in (DIRECT, JFLOOR):
             parts = urllib.parse.urlsplit(url)
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
             conn.request("GET", parts.path)
@@ -236,6 +241,10 @@ def main() -> int:
                 pids[name] = procs[-1].pid
                 targets[name] = (f"http://127.0.0.1:{port}/api/energy/v1/now",
                                  lambda d: d["host"]["watts"] is not None)
+                if name == OURS:
+                    floor_url = f"http://127.0.0.1:{port}/api"
+            targets[JFLOOR] = (floor_url, lambda d: "version" in d)
+            pids[JFLOOR] = pids[OURS]
             # unshare and sh exec into Python: the Popen's pid is the server's.
             jpu_cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
                        f'mount --bind "$0" /sys && exec "$@"', str(sysfs), str(jpu_python), "-m",
@@ -327,7 +336,8 @@ def main() -> int:
     print()
     print("| ratio, same round (median, range) | 1 connection | 8 connections |")
     print("| --- | --- | --- |")
-    rows = [(n, JPU) for n in names if n != JPU] + ([(OURS, BEFORE)] if BEFORE in names else [])
+    rows = [(n, JPU) for n in names if n != JPU] + [(OURS, JFLOOR)] + \
+        ([(OURS, BEFORE)] if BEFORE in names else [])
     for name, base in rows:
         cells = []
         for c in CONNECTIONS:
