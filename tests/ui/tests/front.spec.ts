@@ -534,9 +534,15 @@ test('units from the one setting reach the cell lines; processes view; estimated
   await expect(panel.locator('.jp-EnergyPanel-quality')).toContainText('docs/service.md');
 });
 
-test('benchmark: progress at the cell and at the top of the panel, execution count as shown, cancel', async ({ page }) => {
-  const name = 'bench.ipynb';
-  await writeNotebook(page, name, [BUSY]);
+test('benchmark: progress at the cell and at the top of the panel, execution count as shown, cancel', async ({ page }, testInfo) => {
+  const name = `bench-${testInfo.repeatEachIndex}.ipynb`; // a new kernel for each --repeat-each
+  // However slow the machine, the progress is looked at during a run that waits for the test:
+  // the first cell's 4th execution (the benchmark's run 1) waits for a gate file; the second
+  // cell's runs after its warm-up last until interrupted (the cancel below).
+  const gate = `${name}.gate`;
+  const gated = `${BUSY}\nimport os\n_n = globals().get('_n', 0) + 1\nwhile _n == 4 and not os.path.exists(${JSON.stringify(gate)}):\n    time.sleep(0.05)`;
+  const hold = `${BUSY}\n_held = globals().get('_held', 0) + 1\nwhile _held >= 2:\n    time.sleep(0.05)`;
+  await writeNotebook(page, name, [gated, hold]);
   await openLab(page, name);
   await runCell(page, 0);
   await runCell(page, 0); // the cell now shows [2]
@@ -555,7 +561,9 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
   const top = page.locator('#jp-energy-panel .jp-EnergyPanel-benchTop');
   await expect(top).toBeVisible();
   await expect(top).toBeInViewport();
+  await expect(top).toContainText('run 1 of 5');
   await page.screenshot({ path: `${ART}/benchmark-progress.png` });
+  await api(page, `/api/contents/${gate}`, { method: 'PUT', data: { type: 'file', format: 'text', content: '' } });
   const result = page.locator('.jp-EnergyPanel-benchResult');
   await expect(result).toBeVisible({ timeout: 90_000 });
   await expect(top).toBeHidden();
@@ -569,14 +577,19 @@ test('benchmark: progress at the cell and at the top of the panel, execution cou
     'machine energy 7.5 J ± 0.25 J (measured, rapl:package-0 + rapl:dram-0), 95 % interval 7.2 J – 7.8 J · mean power 24.0 W ± 0.61 W'
   );
 
-  // Again, cancelled during its runs.
-  await cell.locator('.jp-InputArea-editor').click({ button: 'right' });
+  // The second cell, cancelled during run 1 (which lasts until interrupted): Cancel stops the
+  // run in progress too.
+  const held = page.locator('.jp-Notebook .jp-Cell').nth(1);
+  await held.locator('.jp-InputArea-editor').click();
+  await held.locator('.jp-InputArea-editor').click({ button: 'right' });
   await page.locator('.lm-Menu-item', { hasText: 'Benchmark the Selected Cell' }).click();
   await expect(top).toContainText('run 1 of 5', { timeout: 30_000 });
+  await expect(held.locator('.jp-EnergyBenchProgress')).toContainText('run 1 of 5');
   await top.locator('.jp-EnergyPanel-benchCancel').click();
   await expect(page.locator('.jp-EnergyPanel-benchmark')).toHaveText('Benchmark cancelled.', { timeout: 30_000 });
   await expect(top).toBeHidden();
-  await expect(cell.locator('.jp-EnergyBenchProgress')).toHaveCount(0);
+  await expect(held.locator('.jp-EnergyBenchProgress')).toHaveCount(0);
+  await expect(held.locator('.jp-OutputArea-output')).toContainText('KeyboardInterrupt');
 });
 
 test('this notebook: the record of every execution in the notebook metadata, kept across save and reload', async ({ page }) => {
