@@ -4,7 +4,8 @@
   junit_summary.py summary RUN_DIR
       Read RUN_DIR/suites.tsv (one line per suite run by scripts/suites.sh: name, report, exit
       code, start time) and RUN_DIR/steps-failed.txt (steps without a report, e.g. the C build);
-      print skipped tests with their reasons, every failure by name, then the closing line
+      print skipped tests with their reasons, every failure by name (with what it said: its
+      message, what it expected and received, where), then the closing line
       'N passed, N failed[, N skipped]'. Exit 1 when anything failed or nothing passed.
 
   junit_summary.py meson TESTLOG.json OUT.xml [--since EPOCH]
@@ -35,6 +36,15 @@ MESON_PASSING = {"OK", "EXPECTEDFAIL", "SKIP"}
 # after its suite started may look a little older. A stale one (a copy from an earlier run or
 # build directory) is older by far more.
 MTIME_SLACK_S = 1.0
+# What a failure said, shown under its name in the summary (the end of a CI log is often all
+# that one gets to see): at most DETAIL_LINES lines of at most DETAIL_CHARS characters.
+DETAIL_LINES = 5
+DETAIL_CHARS = 240
+# The lines of a failure's text that say what was looked at, wanted and found: Playwright's
+# `Locator:`, `Expected:`/`Expected string:`, `Received:`/`Received pattern:` (the first of each).
+DETAIL_KEYS = [re.compile(rf"^\s*{key}( \w+)?:") for key in ("Locator", "Expected", "Received")]
+# Where it failed: Playwright's `at FILE:LINE:COL`, pytest's `FILE:LINE: SomeError`.
+WHERE = re.compile(r"^\s*at (\S+:\d+:\d+)\s*$|^(\S+\.py:\d+): \w+")
 
 
 def case_xml(classname: str, name: str, failure: str | None = None,
@@ -156,15 +166,35 @@ def sanitizer_logs_to_junit(directory: str, out: str) -> int:
     return 0
 
 
+def failure_detail(el: ET.Element) -> list[str]:
+    """A failure's message, its first locator, expected and received lines, and where it
+    failed, each on one short line."""
+    text = el.text or ""
+    lines = [el.get("message") or ""]
+    for key in DETAIL_KEYS:
+        lines += [x for x in text.splitlines() if key.match(x)][:1]
+    for x in text.splitlines():
+        m = WHERE.match(x)
+        if m:
+            lines.append(f"at {m.group(1) or m.group(2)}")
+            break
+    detail = []
+    for x in lines:
+        x = " ".join(x.split())
+        if x and x not in detail:
+            detail.append(x if len(x) <= DETAIL_CHARS else x[:DETAIL_CHARS - 1] + "…")
+    return detail[:DETAIL_LINES]
+
+
 class Tally:
     def __init__(self):
         self.passed = self.failed = self.skipped = 0
-        self.failures: list[str] = []
+        self.failures: list[tuple[str, list[str]]] = []
         self.skips: list[str] = []
 
-    def fail(self, what: str) -> None:
+    def fail(self, what: str, detail: list[str] | None = None) -> None:
         self.failed += 1
-        self.failures.append(what)
+        self.failures.append((what, detail or []))
 
     def add_report(self, suite: str, path: str, started: float) -> None:
         """Count a suite's report; a missing, stale, unreadable or empty one is a failure."""
@@ -187,8 +217,11 @@ class Tally:
             return
         for case in cases:
             name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-            if case.find("failure") is not None or case.find("error") is not None:
-                self.fail(f"{suite}: {name}")
+            failure = case.find("failure")
+            if failure is None:
+                failure = case.find("error")
+            if failure is not None:
+                self.fail(f"{suite}: {name}", failure_detail(failure))
             elif case.find("skipped") is not None:
                 el = case.find("skipped")
                 self.skipped += 1
@@ -219,11 +252,13 @@ def summary(run_dir: str) -> int:
         t.fail(f"step failed: {step.strip()}")
     for s in t.skips:
         print(f"skipped: {s}")
-    for s in t.failures:
-        print(f"FAILED: {s}")
+    for what, detail in t.failures:
+        print(f"FAILED: {what}")
+        for x in detail:
+            print(f"    {x}")
     if t.passed == 0 and t.failed == 0:
         t.fail("runner: no test ran")
-        print(f"FAILED: {t.failures[-1]}")
+        print(f"FAILED: {t.failures[-1][0]}")
     line = f"{t.passed} passed, {t.failed} failed"
     if t.skipped:
         line += f", {t.skipped} skipped"

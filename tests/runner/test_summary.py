@@ -45,6 +45,61 @@ def test_a_failure_fails_the_run(tmp_path):
     assert "FAILED: a: b" in out and "FAILED: a: command exited 1" in out
 
 
+# A Playwright JUnit failure as its reporter writes it, and pytest's.
+PLAYWRIGHT_FAILURE = """<testsuites><testsuite name="front.spec.ts"><testcase name="bench" classname="front.spec.ts">
+<failure message="expect(received).toBe(expected) // Object.is equality" type="expect.toBe"><![CDATA[
+  front.spec.ts:537:1 \u203a bench
+    Error: expect(received).toBe(expected) // Object.is equality
+
+    Expected: 8
+    Received: 18
+
+    > 565 |   expect(Number(shown)).toBe(8);
+        at /w/tests/ui/tests/front.spec.ts:565:25
+    Expected: 9
+]]></failure></testcase><testcase name="cancel" classname="front.spec.ts">
+<failure message="Error: Timed out 30000ms waiting for expect(locator).toContainText(expected)" type="FAILURE"><![CDATA[
+    Error: Timed out 30000ms waiting for expect(locator).toContainText(expected)
+
+    Locator: locator('#jp-energy-panel .jp-EnergyPanel-benchTop')
+    Expected string: "run 1 of 5"
+    Received string: "Benchmark: run 2 of 5\u2026Cancel"
+
+        at /w/tests/ui/tests/front.spec.ts:580:21
+]]></failure></testcase></testsuite></testsuites>"""
+PYTEST_FAILURE = ('<testsuite><testcase classname="tests.t" name="test_x"><failure message="AssertionError: '
+                  'assert 1 == 2">def test_x():\n&gt;       assert 1 == 2\nE       assert 1 == 2\n\n'
+                  'tests/t.py:3: AssertionError</failure></testcase>'
+                  '<testcase classname="tests.t" name="test_long"><error message="' + "x" * 500 + '"/>'
+                  '</testcase></testsuite>')
+
+
+def test_a_failure_shows_what_it_said(tmp_path):
+    """Under each failure's name: its message, the first locator, expected and received,
+    where, in short lines (a CI log's tail may be all one sees of a failure)."""
+    rc, out = summarize(tmp_path, {"ui": (PLAYWRIGHT_FAILURE, 1), "py": (PYTEST_FAILURE, 1)})
+    assert rc == 1
+    assert out[-1] == "0 passed, 6 failed"
+    at = out.index("FAILED: ui: front.spec.ts::bench")
+    assert out[at + 1:at + 5] == ["    expect(received).toBe(expected) // Object.is equality",
+                                  "    Expected: 8", "    Received: 18",
+                                  "    at /w/tests/ui/tests/front.spec.ts:565:25"]
+    assert out[at + 5].startswith("FAILED: ")
+    at = out.index("FAILED: ui: front.spec.ts::cancel")
+    assert out[at + 1:at + 6] == [
+        "    Error: Timed out 30000ms waiting for expect(locator).toContainText(expected)",
+        "    Locator: locator('#jp-energy-panel .jp-EnergyPanel-benchTop')",
+        '    Expected string: "run 1 of 5"', '    Received string: "Benchmark: run 2 of 5\u2026Cancel"',
+        "    at /w/tests/ui/tests/front.spec.ts:580:21"]
+    at = out.index("FAILED: py: tests.t::test_x")
+    assert out[at + 1:at + 3] == ["    AssertionError: assert 1 == 2", "    at tests/t.py:3"]
+    assert out[at + 3].startswith("FAILED: ")
+    at = out.index("FAILED: py: tests.t::test_long")
+    assert out[at + 1] == "    " + "x" * 239 + "…"
+    # A failure by the runner itself (no report) has nothing under it.
+    assert out[out.index("FAILED: ui: command exited 1") + 1].startswith("FAILED: ")
+
+
 def test_a_step_without_report_fails_the_run(tmp_path):
     rc, out = summarize(tmp_path, {"a": ('<testsuite><testcase name="a"/></testsuite>', 0)},
                         steps="C build\n")
@@ -105,6 +160,7 @@ def test_meson_binary_that_died_is_named(tmp_path):
     assert out[-1] == "3 passed, 3 failed"
     for name in ("unit::test_counter", "unit::test_host", "unit::test_slow"):
         assert f"FAILED: unit: {name}" in out
+    assert out[out.index("FAILED: unit: unit::test_slow") + 1] == "    timed out (meson killed it)"
 
 
 CMOCKA_PROGRAM = r"""
